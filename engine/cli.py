@@ -1,0 +1,95 @@
+"""The `threadline` command: run the engine, manage the local Asterisk, migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from engine.localpbx.credentials import CredentialsError
+from engine.localpbx.errors import LocalPbxError
+from engine.settings import Settings, SettingsError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="threadline", description=__doc__)
+    parser.add_argument("--config", type=Path, help="settings file (TOML); default ./threadline.toml if present")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("run", help="run the engine: ARI, AMI, HTTP and the Stasis app")
+
+    pbx = commands.add_parser("asterisk", help="the local Asterisk 22 in a Debian sid chroot")
+    pbx_commands = pbx.add_subparsers(dest="pbx_command", required=True)
+    pbx_commands.add_parser("up", help="provision once, start, and wait until fully booted")
+    pbx_commands.add_parser("down", help="stop Asterisk")
+    pbx_commands.add_parser("status", help="is it running, and for how long")
+    cli = pbx_commands.add_parser("cli", help="attach an Asterisk console, or run one command")
+    cli.add_argument("words", nargs="*", help="a CLI command to run, e.g. pjsip show endpoints")
+    render = pbx_commands.add_parser("render", help="render the config into a folder (for the Docker image)")
+    render.add_argument("--dest", type=Path, required=True)
+    render.add_argument("--base-dir", default="/srv/threadline/default")
+
+    db = commands.add_parser("db", help="the database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply the Alembic migrations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return _dispatch(args, settings)
+    except (SettingsError, LocalPbxError, CredentialsError) as exc:
+        print(f"threadline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from engine.app import run_engine
+
+        return asyncio.run(run_engine(settings))
+    if args.command == "db":
+        from engine.store.database import upgrade_database
+
+        revision = asyncio.run(upgrade_database(settings.database.url))
+        print(f"database {settings.database.url} at revision {revision}")
+        return 0
+    return _asterisk(args, settings)
+
+
+def _asterisk(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.localpbx.local_asterisk import LocalAsterisk
+
+    pbx = LocalAsterisk(settings)
+    if args.pbx_command == "up":
+        print(pbx.up())
+        ast = settings.asterisk
+        print(f"  SIP  udp+tcp 127.0.0.1:{ast.sip_port}   ARI http://127.0.0.1:{ast.ari_port}/ari   AMI 127.0.0.1:{ast.ami_port}")
+        print(f"  credentials: {settings.credentials_path} (mode 0600)")
+    elif args.pbx_command == "down":
+        print(pbx.down())
+    elif args.pbx_command == "status":
+        status = pbx.status()
+        print(f"running pid {status.pid}: {status.detail}" if status.running else "not running")
+        return 0 if status.running else 3
+    elif args.pbx_command == "cli":
+        command = pbx.cli_command(args.words)
+        os.execvp(command[0], command)
+    elif args.pbx_command == "render":
+        _render(settings, args.dest, args.base_dir)
+    return 0
+
+
+def _render(settings: Settings, dest: Path, base_dir: str) -> None:
+    from engine.localpbx.credentials import load_or_create_credentials
+    from engine.localpbx.pbx_config import PbxConfigParams, render_config
+
+    credentials = load_or_create_credentials(settings.credentials_path)
+    for path in render_config(PbxConfigParams.from_settings(settings, base_dir, credentials), dest):
+        print(path)

@@ -1,0 +1,224 @@
+"""Starts, stops and inspects the Asterisk that runs inside the sid chroot.
+
+Each instance (default, pytest, ...) has its own config, run, log and spool folders under
+/srv/threadline/<instance> inside the chroot, so a test Asterisk and a demo one can run side by side.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.localpbx.chroot import asterisk_packages, ensure_chroot
+from engine.localpbx.credentials import AsteriskCredentials, load_or_create_credentials
+from engine.localpbx.errors import AsteriskStartFailed, NotRoot, PortInUse
+from engine.localpbx.pbx_config import PbxConfigParams, render_config
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ASTERISK_BINARY = "/usr/sbin/asterisk"
+
+
+@dataclass(frozen=True)
+class PbxStatus:
+    running: bool
+    pid: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class ListenPort:
+    port: int
+    protocol: str  # "tcp" or "udp"
+    purpose: str
+    setting: str
+
+
+class LocalAsterisk:
+    """One Asterisk instance in the chroot. Every method is synchronous: this is CLI work, not the engine loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.localpbx.cache_dir.resolve() / "asterisk-sid"
+        self.inside_dir = f"/srv/threadline/{settings.localpbx.instance}"
+        self.host_dir = self.root / self.inside_dir.lstrip("/")
+        self.conf_inside = f"{self.inside_dir}/etc/asterisk.conf"
+        self.console_log = settings.instance_dir.resolve() / "asterisk-console.log"
+
+    # -- commands -----------------------------------------------------------------
+
+    def up(self) -> str:
+        """Provision if needed, start if stopped, and return once Asterisk is fully booted."""
+        self._require_root("up")
+        ensure_chroot(self.root, self.settings.localpbx.mirror, self.settings.localpbx.suite, asterisk_packages())
+        credentials = load_or_create_credentials(self.settings.credentials_path)
+        if self.pid() is not None:
+            self._wait_fully_booted(None)
+            return f"Asterisk ({self.settings.localpbx.instance}) already running, pid {self.pid()}"
+        self._check_ports_free()
+        self._write_config(credentials)
+        process = self._start()
+        self._wait_fully_booted(process)
+        return f"Asterisk ({self.settings.localpbx.instance}) fully booted, pid {process.pid}"
+
+    def down(self, timeout_s: float = 20.0) -> str:
+        self._require_root("down")
+        pid = self.pid()
+        if pid is None:
+            return f"Asterisk ({self.settings.localpbx.instance}) is not running"
+        self.rx("core stop now")
+        if not _wait_exit(pid, timeout_s):
+            os.kill(pid, signal.SIGKILL)
+            _wait_exit(pid, 5.0)
+        return f"Asterisk ({self.settings.localpbx.instance}) stopped"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: used by tests of the engine's reconnect."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            _wait_exit(pid, 10.0)
+
+    def status(self) -> PbxStatus:
+        pid = self.pid()
+        if pid is None:
+            return PbxStatus(False, None, "not running")
+        uptime = self.rx("core show uptime seconds").strip()
+        return PbxStatus(True, pid, uptime)
+
+    def cli_command(self, args: list[str]) -> list[str]:
+        """The command line of an Asterisk console attached to this instance (or one -rx command)."""
+        base = ["chroot", str(self.root), ASTERISK_BINARY, "-C", self.conf_inside]
+        return [*base, "-rx", " ".join(args)] if args else [*base, "-r"]
+
+    def rx(self, command: str, timeout_s: float = 15.0) -> str:
+        result = subprocess.run(
+            self.cli_command(command.split()), capture_output=True, text=True, timeout=timeout_s
+        )
+        return result.stdout + result.stderr
+
+    def pid(self) -> int | None:
+        """The running Asterisk of this instance, from its pid file, checked against /proc."""
+        try:
+            pid = int((self.host_dir / "run" / "asterisk.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid if self.conf_inside.encode() in cmdline else None
+
+    def log_tail(self, lines: int = 20) -> str:
+        parts = []
+        for path in (self.host_dir / "log" / "messages.log", self.console_log):
+            if path.exists():
+                parts.extend(path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(parts[-lines:]) or "(Asterisk wrote no log)"
+
+    # -- steps --------------------------------------------------------------------
+
+    def _require_root(self, command: str) -> None:
+        if os.geteuid() != 0:
+            raise NotRoot(command)
+
+    def listen_ports(self) -> list[ListenPort]:
+        ast = self.settings.asterisk
+        return [
+            ListenPort(ast.ari_port, "tcp", "ARI HTTP", "asterisk.ari_port"),
+            ListenPort(ast.ami_port, "tcp", "AMI", "asterisk.ami_port"),
+            ListenPort(ast.sip_port, "udp", "SIP", "asterisk.sip_port"),
+            ListenPort(ast.sip_port, "tcp", "SIP", "asterisk.sip_port"),
+        ]
+
+    def _check_ports_free(self) -> None:
+        for port in self.listen_ports():
+            if not port_is_free(port.port, port.protocol):
+                raise PortInUse(port.port, port.protocol, port.purpose, port.setting)
+
+    def _write_config(self, credentials: AsteriskCredentials) -> None:
+        params = PbxConfigParams.from_settings(self.settings, self.inside_dir, credentials)
+        render_config(params, self.host_dir / "etc")
+        for sub in ("lib", "spool", "run", "log"):
+            (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.host_dir / "run" / "asterisk.pid").unlink(missing_ok=True)
+        uid, gid = self._asterisk_ids()
+        for path in [self.host_dir, *self.host_dir.rglob("*")]:
+            os.chown(path, uid, gid, follow_symlinks=False)
+
+    def _asterisk_ids(self) -> tuple[int, int]:
+        """The chroot's asterisk user: Asterisk drops root and must own its folders."""
+        for line in (self.root / "etc" / "passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == "asterisk":
+                return int(fields[2]), int(fields[3])
+        raise AsteriskStartFailed("the chroot has no asterisk user (is the asterisk package installed?)", "")
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        self.console_log.parent.mkdir(parents=True, exist_ok=True)
+        with self.console_log.open("ab") as console:
+            return subprocess.Popen(
+                ["chroot", str(self.root), ASTERISK_BINARY, "-C", self.conf_inside, "-f", "-n"],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives the CLI that started it
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/asterisk"},
+            )
+
+    def _wait_fully_booted(self, process: subprocess.Popen[bytes] | None) -> None:
+        deadline = time.monotonic() + self.settings.localpbx.boot_timeout_s
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise AsteriskStartFailed(f"it exited with code {process.returncode}", self.log_tail())
+            try:
+                result = subprocess.run(
+                    self.cli_command(["core", "waitfullybooted"]), capture_output=True, text=True, timeout=10
+                )
+                if result.returncode == 0 and "fully booted" in result.stdout.lower():
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.3)
+        raise AsteriskStartFailed(
+            f"not fully booted after {self.settings.localpbx.boot_timeout_s:.0f} s", self.log_tail()
+        )
+
+
+def port_is_free(port: int, protocol: str) -> bool:
+    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def _wait_exit(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        _reap(pid)
+        time.sleep(0.1)
+    return False
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

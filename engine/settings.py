@@ -1,0 +1,170 @@
+"""The one settings model. Loaded once in the CLI and passed down; nothing else reads os.environ.
+
+Precedence, lowest first: defaults < settings file (TOML) < THREADLINE_* environment variables.
+Nested fields use a double underscore: THREADLINE_ASTERISK__ARI_PORT=18088.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_SETTINGS_FILE = Path("threadline.toml")
+ENV_PREFIX = "THREADLINE_"
+
+
+class SettingsError(Exception):
+    """A settings value an operator must fix; the message names the file or variable and the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AsteriskSettings(_Section):
+    """Where the engine reaches Asterisk, and where the local PBX listens."""
+
+    host: str = "127.0.0.1"
+    ari_port: int = Field(8088, ge=1, le=65535)
+    ami_port: int = Field(5038, ge=1, le=65535)
+    sip_port: int = Field(5060, ge=1, le=65535)
+    rtp_start: int = Field(10000, ge=1024, le=65535)
+    rtp_end: int = Field(20000, ge=1024, le=65535)
+    app_name: str = Field("threadline", pattern=r"^[A-Za-z0-9_-]+$")
+    credentials_file: Path | None = None
+    """Defaults to <cache_dir>/instances/<instance>/credentials.json, written by `threadline asterisk up`."""
+    connect_timeout_s: float = Field(5.0, gt=0)
+    reconnect_max_delay_s: float = Field(10.0, gt=0)
+
+
+class LocalPbxSettings(_Section):
+    """The Asterisk that `threadline asterisk up` runs in a Debian sid chroot."""
+
+    cache_dir: Path = Path(".cache")
+    instance: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    mirror: str = "http://deb.debian.org/debian"
+    suite: str = "sid"
+    boot_timeout_s: float = Field(60.0, gt=0)
+
+
+class CallSettings(_Section):
+    """What the engine does with an inbound call until IVR flows take over."""
+
+    greeting: str = "sound:hello-world"
+    """An ARI media URI: sound:NAME, recording:NAME, tone:..., digits:..."""
+    max_prompt_s: float = Field(60.0, gt=0)
+    """If Asterisk never reports the greeting finished, hang up after this long."""
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///data/threadline.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB "
+                f"(got {url.split('://')[0]!r})"
+            )
+        return url
+
+
+class LogSettings(_Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(_Section):
+    """Everything an operator can set. Frozen: values never change after loading."""
+
+    asterisk: AsteriskSettings = AsteriskSettings()
+    localpbx: LocalPbxSettings = LocalPbxSettings()
+    calls: CallSettings = CallSettings()
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def instance_dir(self) -> Path:
+        return self.localpbx.cache_dir / "instances" / self.localpbx.instance
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.asterisk.credentials_file or self.instance_dir / "credentials.json"
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings file (if any) and the environment; raise SettingsError naming what to fix."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or _path_from_env(environ)
+    file_values, source = _read_file(path)
+    merged = _merge(file_values, _values_from_env(environ))
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, source, environ)) from None
+
+
+def _values_from_env(environ: dict[str, str]) -> dict[str, Any]:
+    """THREADLINE_ASTERISK__ARI_PORT=1 becomes {"asterisk": {"ari_port": "1"}}."""
+    values: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        *sections, field = name[len(ENV_PREFIX):].lower().split("__")
+        target = values
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[field] = value
+    return values
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _path_from_env(environ: dict[str, str]) -> Path | None:
+    explicit = environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        return Path(explicit)
+    return DEFAULT_SETTINGS_FILE if DEFAULT_SETTINGS_FILE.exists() else None
+
+
+def _read_file(path: Path | None) -> tuple[dict[str, Any], str]:
+    if path is None:
+        return {}, "defaults"
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle), str(path)
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found. Create it or unset THREADLINE_CONFIG.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc}). Fix the syntax at that line.") from None
+
+
+def _describe(exc: ValidationError, source: str, environ: dict[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        env_name = ENV_PREFIX + "__".join(str(p).upper() for p in error["loc"])
+        where = f"environment {env_name}" if env_name in environ else source
+        value = error.get("input")
+        shown = f" (got {value!r})" if not isinstance(value, dict) and value is not None else ""
+        lines.append(f"{where}: {field}: {error['msg']}{shown}. Fix this value.")
+    return "\n".join(lines)
