@@ -1,0 +1,123 @@
+"""`threadline run`: wires settings, storage, ARI, AMI, the Stasis app and the HTTP server together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from engine.asterisk.ami_client import AmiConnection, AmiEndpoint
+from engine.asterisk.ari_client import AriClient, AriEndpoint, AriEventStream
+from engine.asterisk.backoff import Backoff
+from engine.asterisk.errors import AsteriskError
+from engine.health import HealthBoard
+from engine.journey.stasis import StasisApp
+from engine.localpbx.credentials import load_credentials
+from engine.log_format import configure_logging
+from engine.settings import Settings
+from engine.store.database import create_engine, require_current, upgrade_database
+from engine.store.journey_store import JourneyStore
+from engine.web.http_server import build_app
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.board = HealthBoard(("ari", "ami", "database"))
+        self.started_at = time.time()
+        self.stasis: StasisApp | None = None
+
+    def set_state(self, component: str, ok: bool, detail: str) -> None:
+        if self.board.set(component, ok, detail, time.time()):
+            log.log(logging.INFO if ok else logging.WARNING, "%s %s: %s", component, "up" if ok else "down", detail)
+
+    def status(self) -> dict[str, Any]:
+        ast, http = self.settings.asterisk, self.settings.http
+        return {
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "active_calls": self.stasis.active_calls if self.stasis else 0,
+            "calls_handled": self.stasis.calls_handled if self.stasis else 0,
+            "listening": {"http": f"http://{http.host}:{http.port}"},
+            "asterisk": {
+                "ari": f"http://{ast.host}:{ast.ari_port}/ari",
+                "ami": f"{ast.host}:{ast.ami_port}",
+                "app": ast.app_name,
+            },
+            "greeting": self.settings.calls.greeting,
+        }
+
+    async def run(self) -> None:
+        settings = self.settings
+        credentials = load_credentials(settings.credentials_path)
+        await upgrade_database(settings.database.url)
+        database = create_engine(settings.database.url)
+        await require_current(database, settings.database.url)
+        self.set_state("database", True, "migrated")
+        ast = settings.asterisk
+        ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s)
+        backoff = Backoff(max_s=ast.reconnect_max_delay_s)
+        async with aiohttp.ClientSession() as http_session:
+            ari = AriClient(ari_endpoint, http_session)
+            self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name)
+            events = AriEventStream(ari_endpoint, http_session, self.stasis.on_event, self._ari_state, backoff)
+            ami = AmiConnection(
+                AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
+                lambda ok, detail: self.set_state("ami", ok, detail),
+                Backoff(max_s=ast.reconnect_max_delay_s),
+            )
+            runner = await self._start_http()
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self.stasis.run(), name="stasis")
+                    tasks.create_task(events.run(), name="ari-events")
+                    tasks.create_task(ami.run(), name="ami")
+            finally:
+                await runner.cleanup()
+                await database.dispose()
+
+    async def _ari_state(self, connected: bool, detail: str) -> None:
+        self.set_state("ari", connected, detail)
+        if connected and self.stasis is not None:
+            try:
+                await self.stasis.reconcile()
+            except AsteriskError as exc:
+                log.warning("reconcile after ARI reconnect failed: %s", exc)
+            except Exception:
+                log.exception("reconcile after ARI reconnect failed")
+
+    async def _start_http(self) -> web.AppRunner:
+        http = self.settings.http
+        runner = web.AppRunner(build_app(self.board, self.status), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, http.host, http.port)
+        await site.start()
+        addresses = [f"http://{host}:{port}" for host, port, *_ in (s.getsockname() for s in site._server.sockets)]  # type: ignore[union-attr]
+        ast = self.settings.asterisk
+        print(
+            f"threadline listening: HTTP {', '.join(addresses)} (/healthz, /status); "
+            f"Asterisk ARI http://{ast.host}:{ast.ari_port}/ari app={ast.app_name}, AMI {ast.host}:{ast.ami_port}, "
+            f"SIP calls to sip:ANY@127.0.0.1:{ast.sip_port}",
+            flush=True,
+        )
+        return runner
+
+
+async def run_engine(settings: Settings) -> int:
+    configure_logging(settings.log.format, settings.log.level)
+    engine = Engine(settings)
+    task = asyncio.create_task(engine.run(), name="engine")
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    log.info("engine stopped")
+    return 0

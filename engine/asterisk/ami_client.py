@@ -1,0 +1,112 @@
+"""AMI on panoramisk, with exponential back-off and an honest view of whether we are logged in.
+
+panoramisk reconnects by itself after a lost connection, with a fixed delay; this adapter makes
+that delay grow while Asterisk stays down, re-registers our event callbacks (they live on the
+Manager and survive reconnects) and reports the state to the engine's health board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from panoramisk import Manager
+
+from engine.asterisk.backoff import Backoff
+from engine.asterisk.errors import AsteriskError
+
+log = logging.getLogger(__name__)
+
+StateCallback = Callable[[bool, str], None]
+
+
+@dataclass(frozen=True)
+class AmiEndpoint:
+    host: str
+    port: int
+    user: str
+    secret: str
+
+
+class AmiUnavailable(AsteriskError):
+    """Not connected or not logged in to AMI right now."""
+
+
+class _BackoffManager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager, whose reconnect delay grows from one failed attempt to the next."""
+
+    def __init__(self, backoff: Backoff, **config: Any) -> None:
+        super().__init__(**config)
+        self.backoff = backoff
+
+    def connect(self, run_forever: bool = False, on_startup: Any = None, on_shutdown: Any = None) -> Any:
+        self.reconnect_timeout = self.backoff.next_delay()
+        return super().connect(run_forever, on_startup, on_shutdown)
+
+
+class AmiConnection:
+    """One AMI login for the engine's lifetime; `logged_in` is False while Asterisk is away."""
+
+    EVENTS = ("FullyBooted", "Shutdown")
+
+    def __init__(self, endpoint: AmiEndpoint, on_state: StateCallback, backoff: Backoff | None = None) -> None:
+        self.endpoint = endpoint
+        self._on_state = on_state
+        self.logged_in = False
+        self._manager = _BackoffManager(
+            backoff or Backoff(),
+            host=endpoint.host,
+            port=endpoint.port,
+            username=endpoint.user,
+            secret=endpoint.secret,
+            events="system,call",
+            ping_delay=5,
+            ping_interval=5,
+            on_login=self._logged_in,
+            on_disconnect=self._disconnected,
+        )
+        self._manager.register_event("FullyBooted", self._asterisk_event)
+        self._manager.register_event("Shutdown", self._asterisk_event)
+
+    async def run(self) -> None:
+        """Hold the connection until cancelled."""
+        self._manager.loop = asyncio.get_running_loop()
+        self._manager.connect()
+        self._on_state(False, "connecting")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._manager.close()
+            self._manager.on_disconnect = lambda *_: None
+            self._manager.connection_lost = lambda *_: None  # no reconnect after shutdown
+
+    async def command(self, cli_command: str, timeout_s: float = 5.0) -> str:
+        """Run an Asterisk CLI command over AMI and return its output."""
+        if not self.logged_in:
+            raise AmiUnavailable("AMI not logged in")
+        async with asyncio.timeout(timeout_s):
+            response = await self._manager.send_command(cli_command)
+        output = response.get("Output", "") if hasattr(response, "get") else ""
+        return "\n".join(output) if isinstance(output, list) else str(output)
+
+    def _logged_in(self, manager: Manager) -> None:
+        self.logged_in = bool(manager.authenticated)
+        if self.logged_in:
+            manager.backoff.reset()
+            manager.reconnect_timeout = manager.backoff.first_s
+            log.info("AMI logged in at %s:%s", self.endpoint.host, self.endpoint.port)
+            self._on_state(True, "logged in")
+        else:
+            self._on_state(False, "AMI login refused (check the credentials file)")
+
+    def _disconnected(self, manager: Manager, exc: Exception | None) -> None:
+        self.logged_in = False
+        reason = f"connection lost: {exc}" if exc else "connection lost"
+        log.warning("AMI %s", reason)
+        self._on_state(False, reason)
+
+    def _asterisk_event(self, manager: Manager, event: Any) -> None:
+        log.info("AMI event %s", event.event)

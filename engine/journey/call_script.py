@@ -1,0 +1,96 @@
+"""What the engine does with a call until IVR flows take over: answer, play the greeting, hang up.
+
+Pure: facts about the call go in, commands come out. No sockets, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+# -- facts the adapter reports (past tense) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallArrived:
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    playback_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class PromptTimedOut:
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class CommandFailed:
+    """Asterisk refused a command for a reason other than the caller having gone."""
+
+    command: str
+    reason: str
+
+
+CallFact = CallArrived | PromptFinished | PromptTimedOut | CommandFailed
+
+
+# -- commands the adapter carries out (imperative) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    pass
+
+
+@dataclass(frozen=True)
+class PlayPrompt:
+    media: str
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class HangUp:
+    reason: str
+
+
+Command = Answer | PlayPrompt | HangUp
+
+
+class Phase(Enum):
+    NEW = "new"
+    GREETING = "greeting"
+    HANGING_UP = "hanging_up"
+
+
+class GreetingScript:
+    """One call's script. `playback_id` is chosen here so the adapter can match PlaybackFinished."""
+
+    def __init__(self, greeting_media: str) -> None:
+        self.greeting_media = greeting_media
+        self.phase = Phase.NEW
+        self.playback_id = ""
+
+    def decide(self, fact: CallFact) -> list[Command]:
+        if isinstance(fact, CallArrived) and self.phase is Phase.NEW:
+            self.phase = Phase.GREETING
+            self.playback_id = f"greeting-{fact.channel_id}"
+            return [Answer(), PlayPrompt(self.greeting_media, self.playback_id)]
+        if isinstance(fact, (PromptFinished, PromptTimedOut)) and self._is_greeting(fact.playback_id):
+            return self._hang_up("greeting finished" if isinstance(fact, PromptFinished) else "greeting timed out")
+        if isinstance(fact, CommandFailed):
+            return self._hang_up(f"{fact.command} failed: {fact.reason}")
+        return []
+
+    def _is_greeting(self, playback_id: str) -> bool:
+        return self.phase is Phase.GREETING and playback_id == self.playback_id
+
+    def _hang_up(self, reason: str) -> list[Command]:
+        if self.phase is Phase.HANGING_UP:
+            return []
+        self.phase = Phase.HANGING_UP
+        return [HangUp(reason)]

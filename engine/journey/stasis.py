@@ -1,0 +1,253 @@
+"""The Stasis app adapter: ARI events in, one task per call, commands out, every step into the journey.
+
+It owns the call tasks (one TaskGroup for all calls) and the reconciliation after a reconnect:
+calls that ended while the engine could not hear Asterisk are closed as `lost`, so every call
+that reached the engine ends with exactly one call row and a complete event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.asterisk.ari_client import AriClient
+from engine.asterisk.ari_events import (
+    AriEvent,
+    Channel,
+    ChannelDestroyed,
+    ChannelHangupRequested,
+    DtmfReceived,
+    PlaybackFinished,
+    PlaybackStarted,
+    StasisEnded,
+    StasisStarted,
+    event_channel_id,
+)
+from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
+from engine.journey.call_script import (
+    Answer,
+    CallArrived,
+    CallFact,
+    Command,
+    CommandFailed,
+    GreetingScript,
+    HangUp,
+    PlayPrompt,
+    PromptFinished,
+    PromptTimedOut,
+)
+from engine.log_format import log_call_event
+from engine.settings import CallSettings
+from engine.store.journey_store import CallerInfo, JourneyStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CallLost:
+    """Asterisk no longer has the channel, and we never heard it end (we were disconnected)."""
+
+    reason: str
+
+
+SessionInput = AriEvent | CallLost
+GONE_GRACE_S = 5.0
+"""After ARI says the channel is gone, how long to wait for its StasisEnd before closing anyway."""
+
+
+class CallSession:
+    """One call, from StasisStart to StasisEnd. Runs as one task; writes its own journey in order."""
+
+    def __init__(self, channel: Channel, ari: AriClient, store: JourneyStore, calls: CallSettings, clock: Clock) -> None:
+        self.channel = channel
+        self.inbox: asyncio.Queue[SessionInput] = asyncio.Queue()
+        self._ari = ari
+        self._store = store
+        self._clock = clock
+        self._script = GreetingScript(calls.greeting)
+        self._max_prompt_s = calls.max_prompt_s
+        self._call_id = 0
+        self._prompt_deadline: float | None = None
+        self._gone_deadline: float | None = None
+        self._engine_hangup_reason: str | None = None
+        self._hangup_request: ChannelHangupRequested | None = None
+        self._ended = False
+
+    async def run(self, resumed: bool) -> None:
+        try:
+            await self._open(resumed)
+            await self._execute(self._script.decide(CallArrived(self.channel.id)))
+            while not self._ended:
+                await self._handle(await self._next_input())
+        except asyncio.CancelledError:
+            raise  # engine shutdown: the row stays open and the next start reconciles it
+        except Exception:
+            log.exception("call %s: unexpected failure; closing its record", self.channel.id)
+            try:
+                await self._close("engine", None, "engine error", kind="failed")
+            except Exception:
+                log.exception("call %s: could not close its record; the next reconcile will", self.channel.id)
+
+    async def _open(self, resumed: bool) -> None:
+        ch = self.channel
+        caller = CallerInfo(ch.id, ch.caller_number, ch.caller_name, ch.dialed)
+        detail = {"channel": ch.name, "caller_number": ch.caller_number, "dialed": ch.dialed}
+        self._call_id, created = await self._store.open_call(caller, self._clock(), detail)
+        if created:
+            self._log("arrived", caller=ch.caller_number or "unknown", dialed=ch.dialed or "-", channel=ch.name)
+        if resumed or not created:
+            await self._record("resumed", reason="engine reconnected to a call already in progress")
+
+    async def _next_input(self) -> SessionInput:
+        loop = asyncio.get_running_loop()
+        deadlines = [d for d in (self._prompt_deadline, self._gone_deadline) if d is not None]
+        if not deadlines:
+            return await self.inbox.get()
+        try:
+            async with asyncio.timeout_at(min(deadlines)):
+                return await self.inbox.get()
+        except TimeoutError:
+            if self._gone_deadline is not None and loop.time() >= self._gone_deadline:
+                return CallLost("channel gone but Asterisk sent no StasisEnd")
+            self._prompt_deadline = None
+            await self._decide(PromptTimedOut(self._script.playback_id))
+            return await self._next_input()
+
+    async def _handle(self, item: SessionInput) -> None:
+        if isinstance(item, PlaybackStarted):
+            await self._record("prompt_started", media=item.media_uri, playback_id=item.playback_id)
+        elif isinstance(item, PlaybackFinished):
+            self._prompt_deadline = None
+            await self._record("prompt_finished", media=item.media_uri, state=item.state)
+            await self._decide(PromptFinished(item.playback_id, item.state))
+        elif isinstance(item, DtmfReceived):
+            await self._record("dtmf", digit=item.digit, duration_ms=item.duration_ms)
+        elif isinstance(item, ChannelHangupRequested):
+            self._hangup_request = self._hangup_request or item
+        elif isinstance(item, (StasisEnded, ChannelDestroyed)):
+            await self._finish(item)
+        elif isinstance(item, CallLost):
+            await self._close("lost", None, item.reason, kind="lost")
+
+    async def _finish(self, item: StasisEnded | ChannelDestroyed) -> None:
+        cause = item.cause if isinstance(item, ChannelDestroyed) else None
+        cause_txt = item.cause_txt if isinstance(item, ChannelDestroyed) else None
+        if self._engine_hangup_reason is not None:
+            await self._close("engine", cause or 16, self._engine_hangup_reason)
+            return
+        request = self._hangup_request
+        by = "system" if request is not None and request.soft else "caller"
+        await self._close(by, cause if cause is not None else (request.cause if request else None), cause_txt)
+
+    async def _decide(self, fact: CallFact) -> None:
+        await self._execute(self._script.decide(fact))
+
+    async def _execute(self, commands: list[Command]) -> None:
+        for command in commands:
+            try:
+                await self._carry_out(command)
+            except ChannelGone:
+                self._gone_deadline = asyncio.get_running_loop().time() + GONE_GRACE_S
+                return  # the caller hung up first; StasisEnd is on its way
+            except AriUnavailable as exc:
+                log.warning("call %s: Asterisk unreachable during %s (%s)", self.channel.id, type(command).__name__, exc)
+                return  # the reconcile after reconnect decides this call's end
+            except AriRequestFailed as exc:
+                await self._decide(CommandFailed(type(command).__name__, exc.message))
+                return
+
+    async def _carry_out(self, command: Command) -> None:
+        if isinstance(command, Answer):
+            await self._ari.answer(self.channel.id)
+            await self._record("answered")
+        elif isinstance(command, PlayPrompt):
+            await self._ari.play(self.channel.id, command.media, command.playback_id)
+            self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s
+        elif isinstance(command, HangUp):
+            self._engine_hangup_reason = command.reason
+            await self._ari.hangup(self.channel.id)
+
+    async def _record(self, kind: str, **detail: Any) -> None:
+        await self._store.add_event(self._call_id, kind, self._clock(), detail)
+        self._log(kind, **detail)
+
+    async def _close(self, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
+        self._ended = True
+        if self._call_id and await self._store.close_call(self._call_id, self._clock(), by, cause, cause_txt, kind):
+            self._log(kind, by=by, cause=cause if cause is not None else "-", reason=cause_txt or "-")
+
+    def _log(self, event: str, **fields: Any) -> None:
+        log_call_event(self.channel.id, event, **fields)
+
+
+class StasisApp:
+    """Receives every event of our ARI app and keeps one CallSession per live channel."""
+
+    def __init__(self, ari: AriClient, store: JourneyStore, calls: CallSettings, app_name: str, clock: Clock = utc_now) -> None:
+        self._ari = ari
+        self._store = store
+        self._calls_settings = calls
+        self._app_name = app_name
+        self._clock = clock
+        self._sessions: dict[str, CallSession] = {}
+        self._tasks: asyncio.TaskGroup | None = None
+        self.calls_handled = 0
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._sessions)
+
+    async def run(self) -> None:
+        """Own the call tasks until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            await asyncio.Event().wait()
+
+    async def on_event(self, event: AriEvent) -> None:
+        """Called by the events websocket, in order. Never blocks: events are queued per call."""
+        if isinstance(event, StasisStarted):
+            self._start_session(event.channel, resumed=False)
+            return
+        channel_id = event_channel_id(event)
+        session = self._sessions.get(channel_id) if channel_id else None
+        if session is not None:
+            session.inbox.put_nowait(event)
+
+    async def reconcile(self) -> None:
+        """After (re)connecting: end calls whose channel vanished, adopt live channels we do not know."""
+        live = {channel.id: channel for channel in await self._ari.list_channels()}
+        for channel_id, session in list(self._sessions.items()):
+            if channel_id not in live:
+                session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
+        for channel_id, call_id in (await self._store.open_calls()).items():
+            if channel_id not in live and channel_id not in self._sessions:
+                reason = "channel ended while the engine was not running"
+                if await self._store.close_call(call_id, self._clock(), "lost", None, reason, kind="lost"):
+                    log_call_event(channel_id, "lost", by="lost", reason=reason)
+        for channel in live.values():
+            if channel.id not in self._sessions and channel.in_stasis_app(self._app_name):
+                self._start_session(channel, resumed=True)
+
+    def _start_session(self, channel: Channel, resumed: bool) -> None:
+        if channel.id in self._sessions or self._tasks is None:
+            return
+        session = CallSession(channel, self._ari, self._store, self._calls_settings, self._clock)
+        self._sessions[channel.id] = session
+        self.calls_handled += 1
+        self._tasks.create_task(self._run_session(session, resumed), name=f"call-{channel.id}")
+
+    async def _run_session(self, session: CallSession, resumed: bool) -> None:
+        try:
+            await session.run(resumed)
+        finally:
+            self._sessions.pop(session.channel.id, None)

@@ -1,0 +1,86 @@
+"""Database engines and migrations. SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) works too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseNotReady(Exception):
+    pass
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and a busy timeout so concurrent calls queue instead of failing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def upgrade_database(url: str) -> str:
+    """Apply every migration; return the revision the database is now at."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade, alembic_config(url))
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def _upgrade(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def current_revision(engine: AsyncEngine) -> str:
+    async with engine.connect() as connection:
+        revision = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    return revision or "(empty)"
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return head or ""
+
+
+async def require_current(engine: AsyncEngine, url: str) -> None:
+    """Refuse to run on a database that migrations have not reached."""
+    revision = await current_revision(engine)
+    if revision != head_revision():
+        raise DatabaseNotReady(
+            f"database {make_url(url).render_as_string(hide_password=True)} is at revision {revision}, "
+            f"the engine needs {head_revision()}: run `threadline db upgrade`."
+        )
+
+

@@ -1,0 +1,152 @@
+"""Writes and reads calls and their journey. Each call is written by one task, so its events stay in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from engine.store.models import CallRow, JourneyEventRow
+
+
+@dataclass(frozen=True)
+class CallerInfo:
+    channel_id: str
+    caller_number: str
+    caller_name: str
+    dialed: str
+
+
+@dataclass(frozen=True)
+class JourneyEvent:
+    seq: int
+    kind: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    id: int
+    channel_id: str
+    caller_number: str
+    dialed: str
+    arrived_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    hung_up_by: str | None
+    hangup_cause: int | None
+    events: tuple[JourneyEvent, ...]
+
+
+class JourneyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def open_call(self, caller: CallerInfo, at: datetime, detail: dict[str, Any]) -> tuple[int, bool]:
+        """Create the call row and its `arrived` event; returns (call id, created).
+
+        Idempotent on the channel id: a call seen again (after a reconnect) keeps its one row.
+        """
+        async with self._sessions() as session:
+            existing = await self._call_id(session, caller.channel_id)
+            if existing is not None:
+                return existing, False
+            row = CallRow(
+                channel_id=caller.channel_id,
+                caller_number=caller.caller_number,
+                caller_name=caller.caller_name,
+                dialed=caller.dialed,
+                arrived_at=at,
+            )
+            row.events.append(JourneyEventRow(seq=1, kind="arrived", at=at, detail=detail))
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                found = await self._call_id(session, caller.channel_id)
+                if found is None:
+                    raise
+                return found, False
+            return row.id, True
+
+    async def add_event(self, call_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None) -> int:
+        """Append one journey event; returns its sequence number."""
+        async with self._sessions() as session, session.begin():
+            seq = await self._next_seq(session, call_id)
+            session.add(JourneyEventRow(call_id=call_id, seq=seq, kind=kind, at=at, detail=detail or {}))
+            if kind == "answered":
+                call = await session.get_one(CallRow, call_id)
+                call.answered_at = call.answered_at or at
+            return seq
+
+    async def close_call(
+        self, call_id: int, at: datetime, hung_up_by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up"
+    ) -> bool:
+        """Mark the call ended and log how; a call already closed stays as it was (returns False)."""
+        async with self._sessions() as session, session.begin():
+            call = await session.get_one(CallRow, call_id, with_for_update=True)
+            if call.ended_at is not None:
+                return False
+            call.ended_at = at
+            call.hung_up_by = hung_up_by
+            call.hangup_cause = cause
+            call.hangup_cause_txt = cause_txt
+            seq = await self._next_seq(session, call_id)
+            detail = {"by": hung_up_by, "cause": cause, "cause_txt": cause_txt}
+            session.add(JourneyEventRow(call_id=call_id, seq=seq, kind=kind, at=at, detail=detail))
+            return True
+
+    async def open_calls(self) -> dict[str, int]:
+        """Calls with no end yet, by channel id: checked against Asterisk after every reconnect."""
+        async with self._sessions() as session:
+            rows = await session.execute(select(CallRow.channel_id, CallRow.id).where(CallRow.ended_at.is_(None)))
+            return {channel_id: call_id for channel_id, call_id in rows.all()}
+
+    async def get_call(self, channel_id: str) -> CallRecord | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(CallRow).where(CallRow.channel_id == channel_id).options(selectinload(CallRow.events))
+            )
+            return _record(row) if row else None
+
+    async def recent_calls(self, limit: int = 50) -> list[CallRecord]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CallRow).order_by(CallRow.id.desc()).limit(limit).options(selectinload(CallRow.events))
+            )
+            return [_record(row) for row in rows]
+
+    async def count_calls(self) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count(CallRow.id))) or 0)
+
+    @staticmethod
+    async def _call_id(session: AsyncSession, channel_id: str) -> int | None:
+        return await session.scalar(select(CallRow.id).where(CallRow.channel_id == channel_id))
+
+    @staticmethod
+    async def _next_seq(session: AsyncSession, call_id: int) -> int:
+        last = await session.scalar(select(func.max(JourneyEventRow.seq)).where(JourneyEventRow.call_id == call_id))
+        return int(last or 0) + 1
+
+
+def _record(row: CallRow) -> CallRecord:
+    return CallRecord(
+        id=row.id,
+        channel_id=row.channel_id,
+        caller_number=row.caller_number,
+        dialed=row.dialed,
+        arrived_at=row.arrived_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        hung_up_by=row.hung_up_by,
+        hangup_cause=row.hangup_cause,
+        events=tuple(JourneyEvent(e.seq, e.kind, e.at, dict(e.detail)) for e in row.events),
+    )
