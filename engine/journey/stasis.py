@@ -140,14 +140,22 @@ class CallSession:
             await self._close("lost", None, item.reason, kind="lost")
 
     async def _finish(self, item: StasisEnded | ChannelDestroyed) -> None:
-        cause = item.cause if isinstance(item, ChannelDestroyed) else None
-        cause_txt = item.cause_txt if isinstance(item, ChannelDestroyed) else None
-        if self._engine_hangup_reason is not None:
-            await self._close("engine", cause or 16, self._engine_hangup_reason)
-            return
         request = self._hangup_request
-        by = "system" if request is not None and request.soft else "caller"
-        await self._close(by, cause if cause is not None else (request.cause if request else None), cause_txt)
+        cause = item.cause if isinstance(item, ChannelDestroyed) else (request.cause if request else None)
+        cause_txt = item.cause_txt if isinstance(item, ChannelDestroyed) else None
+        by = self._who_hung_up(request)
+        if by == "engine":
+            await self._close("engine", cause or 16, self._engine_hangup_reason)
+        else:
+            await self._close(by, cause, cause_txt)
+
+    def _who_hung_up(self, request: ChannelHangupRequested | None) -> str:
+        """The first hangup request tells: a hard one is the caller's BYE, a soft one ours or Asterisk's."""
+        if request is not None and not request.soft:
+            return "caller"
+        if self._engine_hangup_reason is not None:
+            return "engine"
+        return "system" if request is not None else "caller"
 
     async def _decide(self, fact: CallFact) -> None:
         await self._execute(self._script.decide(fact))
@@ -174,8 +182,8 @@ class CallSession:
             await self._ari.play(self.channel.id, command.media, command.playback_id)
             self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s
         elif isinstance(command, HangUp):
-            self._engine_hangup_reason = command.reason
             await self._ari.hangup(self.channel.id)
+            self._engine_hangup_reason = command.reason
 
     async def _record(self, kind: str, **detail: Any) -> None:
         await self._store.add_event(self._call_id, kind, self._clock(), detail)
@@ -215,6 +223,7 @@ class StasisApp:
 
     async def on_event(self, event: AriEvent) -> None:
         """Called by the events websocket, in order. Never blocks: events are queued per call."""
+        log.debug("ARI event %s", event)
         if isinstance(event, StasisStarted):
             self._start_session(event.channel, resumed=False)
             return

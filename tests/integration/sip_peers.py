@@ -1,0 +1,179 @@
+"""Real SIP callers for the tests: baresip driven over ctrl_tcp, and SIPp scenarios.
+
+baresip plays a WAV file as its microphone (aufile) and records what it heard and sent (sndfile),
+so a test can check that audio really arrived, not just that the signalling succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SIPP_DIR = Path(__file__).with_name("sipp")
+
+
+def write_tone(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 8000) -> Path:
+    """A mono 16-bit WAV for baresip's microphone."""
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        sample = int(8000 * math.sin(2 * math.pi * hz * n / rate))
+        frames += sample.to_bytes(2, "little", signed=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(frames))
+    return path
+
+
+@dataclass(frozen=True)
+class WavLevel:
+    seconds: float
+    rms: float
+    """Root mean square of the samples, 0..1 of full scale."""
+
+
+def measure_wav(path: Path) -> WavLevel:
+    with wave.open(str(path), "rb") as wav:
+        width, rate, count = wav.getsampwidth(), wav.getframerate(), wav.getnframes()
+        data = wav.readframes(count) if count else b""
+    if width != 2 or not data:
+        return WavLevel(count / rate if rate else 0.0, 0.0)
+    samples = memoryview(data).cast("h")
+    mean_square = sum(s * s for s in samples) / len(samples)
+    return WavLevel(count / rate, math.sqrt(mean_square) / 32768.0)
+
+
+@dataclass
+class Baresip:
+    """One baresip process with its own config folder, SIP port and control port."""
+
+    workdir: Path
+    sip_port: int
+    ctrl_port: int
+    rtp_ports: tuple[int, int]
+    process: subprocess.Popen[bytes] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+
+    @property
+    def recordings(self) -> Path:
+        return self.workdir / "snd"
+
+    def write_config(self, microphone: Path) -> None:
+        self.recordings.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "poll_method epoll",
+            f"sip_listen 127.0.0.1:{self.sip_port}",
+            f"audio_source aufile,{microphone}",
+            "audio_player aubridge,nowhere",  # sndfile records the decoded audio before the player
+            "audio_srate 8000",
+            "audio_channels 1",
+            f"rtp_ports {self.rtp_ports[0]}-{self.rtp_ports[1]}",
+            "module_path /usr/lib/baresip/modules",
+            "module g711.so",
+            "module aufile.so",
+            "module aubridge.so",
+            "module sndfile.so",
+            "module_app account.so",
+            "module_app menu.so",
+            "module_app ctrl_tcp.so",
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+            f"snd_path {self.recordings}",
+        ]
+        (self.workdir / "config").write_text("\n".join(lines) + "\n")
+        (self.workdir / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0\n")
+        (self.workdir / "contacts").write_text("")
+
+    async def start(self, microphone: Path) -> None:
+        self.write_config(microphone)
+        log = (self.workdir / "baresip.log").open("wb")
+        self.process = subprocess.Popen(
+            ["baresip", "-f", str(self.workdir)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        for _ in range(50):
+            try:
+                self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
+                return
+            except OSError:
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"baresip ctrl_tcp never listened:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        path = self.workdir / "baresip.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def command(self, name: str, params: str = "") -> None:
+        assert self._writer is not None
+        payload = json.dumps({"command": name, "params": params, "token": name}).encode()
+        self._writer.write(str(len(payload)).encode() + b":" + payload + b",")
+        await self._writer.drain()
+
+    async def wait_event(self, event_type: str, timeout_s: float = 15.0) -> dict[str, Any]:
+        """Read netstring messages until an event of that type arrives."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for event in self.events:
+                    if event.get("type") == event_type:
+                        return event
+                self.events.append(await self._read_message())
+
+    async def _read_message(self) -> dict[str, Any]:
+        assert self._reader is not None
+        length = int((await self._reader.readuntil(b":"))[:-1])
+        body = await self._reader.readexactly(length + 1)
+        message: dict[str, Any] = json.loads(body[:-1])
+        return message
+
+    def recording(self, direction: str) -> Path:
+        """The WAV sndfile wrote: 'dec' is what the caller heard, 'enc' what it sent."""
+        found = sorted(self.recordings.glob(f"*-{direction}.wav"))
+        assert found, f"baresip recorded no {direction} audio:\n{self.log_text()[-2000:]}"
+        return found[-1]
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@dataclass(frozen=True)
+class SippResult:
+    returncode: int
+    successful: int
+    failed: int
+    output: str
+
+
+def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int, local_port: int, media_port: int, timeout_s: int = 60) -> SippResult:
+    """Place `calls` calls at `rate` per second with a scenario from tests/integration/sipp."""
+    command = [
+        "sipp", f"127.0.0.1:{target_port}",
+        "-sf", str(SIPP_DIR / scenario),
+        "-s", dialed,
+        "-m", str(calls), "-r", str(rate), "-l", str(calls),
+        "-i", "127.0.0.1", "-p", str(local_port), "-mp", str(media_port),
+        "-timeout", f"{timeout_s}s", "-nostdin",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s + 30)
+    output = result.stdout + result.stderr
+    return SippResult(result.returncode, _counter(output, "Successful call"), _counter(output, "Failed call"), output)
+
+
+def _counter(output: str, name: str) -> int:
+    lines = [line for line in output.splitlines() if line.strip().startswith(name)]
+    if not lines:
+        return -1
+    return int(lines[-1].split("|")[-1].strip())
