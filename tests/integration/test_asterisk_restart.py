@@ -1,0 +1,67 @@
+"""Asterisk dies mid-call and comes back: the engine stays up, reports degraded, reconnects,
+closes the call it lost, and the next call works."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.localpbx.local_asterisk import LocalAsterisk
+from tests.integration.conftest import PBX_ENV, free_port, require_tool
+from tests.integration.sip_peers import SIPP_DIR, run_sipp
+
+pytestmark = pytest.mark.asterisk
+SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
+
+
+async def test_engine_survives_asterisk_crash_and_restart(pbx: LocalAsterisk, start_engine, tmp_path: Path) -> None:
+    require_tool("sipp")
+    engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite3'}", THREADLINE_CALLS__GREETING="sound:demo-congrats")
+    caller = subprocess.Popen(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "uac_engine_hangs_up.xml"), "-s", "4400",
+         "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-timeout", "20s", "-nostdin"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with engine.store() as store:
+            for _ in range(100):
+                if await store.open_calls():
+                    break
+                await asyncio.sleep(0.1)
+            in_flight = await store.open_calls()
+        assert len(in_flight) == 1, "the first call never reached the engine"
+
+        await asyncio.to_thread(pbx.kill)
+        degraded = await engine.wait_health(503, timeout_s=15)
+        assert degraded["status"] == "degraded"
+        assert engine.process.poll() is None, "the engine died with Asterisk"
+        await asyncio.sleep(2)  # a few reconnect attempts against a dead Asterisk
+        assert engine.process.poll() is None
+
+        await asyncio.to_thread(pbx.up)
+        await engine.wait_health(200, timeout_s=30)
+    finally:
+        caller.kill()
+        caller.wait()
+
+    async with engine.store() as store:
+        lost = await store.get_call(next(iter(in_flight)))
+        assert lost is not None and lost.hung_up_by == "lost", lost
+        assert lost.events[-1].kind == "lost"
+        assert await store.open_calls() == {}
+
+    result = run_sipp("uac_caller_hangs_up.xml", SIP_PORT, "4401", calls=1, rate=1, local_port=free_port(), media_port=free_port())
+    assert result.successful == 1, result.output[-2500:]
+    async with engine.store() as store:
+        for _ in range(50):
+            calls = await store.recent_calls()
+            if calls[0].dialed == "4401" and calls[0].ended_at is not None:
+                break
+            await asyncio.sleep(0.1)
+    assert calls[0].dialed == "4401"
+    assert [e.kind for e in calls[0].events][:3] == ["arrived", "answered", "prompt_started"]
+    assert calls[0].hung_up_by == "caller"
+    assert "ari down" in engine.log_text() and "ari up" in engine.log_text()

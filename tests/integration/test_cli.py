@@ -1,0 +1,99 @@
+"""The `threadline` command as an operator meets it: idempotent `up`, and one-line errors that say what to fix."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.localpbx.local_asterisk import LocalAsterisk
+from engine.settings import load_settings
+from tests.integration.conftest import PBX_ENV, REPO, THREADLINE
+
+pytestmark = pytest.mark.asterisk
+
+
+def threadline(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, **PBX_ENV, **(env or {})}
+    return subprocess.run([THREADLINE, *args], cwd=REPO, env=environ, capture_output=True, text=True, timeout=timeout)
+
+
+def test_up_is_idempotent_and_status_reports_running(pbx: LocalAsterisk) -> None:
+    again = threadline("asterisk", "up")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    status = threadline("asterisk", "status")
+    assert status.returncode == 0 and f"running pid {pbx.pid()}" in status.stdout
+    endpoints = threadline("asterisk", "cli", "pjsip", "show", "endpoints")
+    assert "loopback-callers" in endpoints.stdout
+
+
+def test_credentials_are_generated_private_and_not_fixed(pbx: LocalAsterisk) -> None:
+    settings = load_settings(None, environ=PBX_ENV)
+    path = settings.credentials_path
+    assert path.stat().st_mode & 0o777 == 0o600
+    secret = path.read_text()
+    conf = (pbx.host_dir / "etc" / "ari.conf").read_text()
+    assert "password = " in conf and conf.split("password = ")[1].split()[0] in secret
+    assert not any(word in conf for word in ("password = threadline\n", "password = secret\n"))
+
+
+def test_port_already_taken_is_one_clear_line(pbx: LocalAsterisk) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = threadline(
+            "asterisk", "up",
+            env={"THREADLINE_LOCALPBX__INSTANCE": "porttest", "THREADLINE_ASTERISK__ARI_PORT": str(port),
+                 "THREADLINE_ASTERISK__AMI_PORT": "15138", "THREADLINE_ASTERISK__SIP_PORT": "15160"},
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"127.0.0.1:{port}/tcp (ARI HTTP) is already in use" in result.stderr
+    assert "asterisk.ari_port" in result.stderr
+
+
+def test_failed_boot_shows_the_log_tail(pbx: LocalAsterisk) -> None:
+    env = {"THREADLINE_LOCALPBX__INSTANCE": "boottest", "THREADLINE_ASTERISK__ARI_PORT": "18288",
+           "THREADLINE_ASTERISK__AMI_PORT": "15238", "THREADLINE_ASTERISK__SIP_PORT": "15260",
+           "THREADLINE_LOCALPBX__BOOT_TIMEOUT_S": "0.001"}
+    try:
+        result = threadline("asterisk", "up", env=env)
+        assert result.returncode == 2
+        assert "Asterisk failed to start: not fully booted" in result.stderr
+        assert "Last lines of its log" in result.stderr
+    finally:
+        threadline("asterisk", "down", env=env)
+
+
+def test_missing_debootstrap_is_named(tmp_path: Path) -> None:
+    result = threadline(
+        "asterisk", "up",
+        env={"THREADLINE_LOCALPBX__CACHE_DIR": str(tmp_path), "THREADLINE_LOCALPBX__INSTANCE": "nodebootstrap",
+             "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "debootstrap is not installed; run `apt-get install debootstrap`" in result.stderr
+
+
+def test_run_without_credentials_says_how_to_get_them(tmp_path: Path) -> None:
+    result = threadline("run", env={"THREADLINE_LOCALPBX__CACHE_DIR": str(tmp_path)}, timeout=30)
+    assert result.returncode == 2
+    assert "no Asterisk credentials yet. Run `threadline asterisk up`" in result.stderr
+
+
+def test_bad_setting_names_the_variable_and_field() -> None:
+    result = threadline("asterisk", "status", env={"THREADLINE_ASTERISK__ARI_PORT": "eighty"})
+    assert result.returncode == 2
+    assert "environment THREADLINE_ASTERISK__ARI_PORT: asterisk.ari_port" in result.stderr
+
+
+def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    result = threadline("db", "upgrade", env={"THREADLINE_DATABASE__URL": url})
+    assert result.returncode == 0, result.stderr
+    assert "at revision 0001" in result.stdout

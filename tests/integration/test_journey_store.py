@@ -1,0 +1,93 @@
+"""The journey store on a real SQLite file and a real PostgreSQL database (same tests, both)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from engine.store.database import create_engine, current_revision, head_revision, require_current, upgrade_database, DatabaseNotReady
+from engine.store.journey_store import CallerInfo, JourneyStore
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def caller(n: int) -> CallerInfo:
+    return CallerInfo(f"1795.{n}", f"+4930123{n:04d}", "Test Caller", "4100")
+
+
+async def test_migrations_reach_head_and_are_idempotent(database_url: str) -> None:
+    assert await upgrade_database(database_url) == head_revision()
+    assert await upgrade_database(database_url) == head_revision()
+    engine = create_engine(database_url)
+    try:
+        await require_current(engine, database_url)
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_unmigrated_database_is_refused_with_the_fix(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        with pytest.raises(DatabaseNotReady, match="run `threadline db upgrade`"):
+            await require_current(engine, database_url)
+    finally:
+        await engine.dispose()
+
+
+async def test_one_row_per_call_and_ordered_journey(journey_store: JourneyStore) -> None:
+    call_id, created = await journey_store.open_call(caller(1), T0, {"channel": "PJSIP/x"})
+    again, created_again = await journey_store.open_call(caller(1), T0 + timedelta(seconds=5), {})
+    assert (created, created_again, again) == (True, False, call_id)
+
+    for offset, kind in enumerate(["answered", "prompt_started", "dtmf", "prompt_finished"], start=1):
+        await journey_store.add_event(call_id, kind, T0 + timedelta(seconds=offset), {"n": offset})
+    assert await journey_store.close_call(call_id, T0 + timedelta(seconds=9), "caller", 16, "Normal Clearing")
+    assert not await journey_store.close_call(call_id, T0 + timedelta(seconds=10), "engine", 16, "late"), "closed twice"
+
+    record = await journey_store.get_call("1795.1")
+    assert record is not None
+    assert [e.kind for e in record.events] == ["arrived", "answered", "prompt_started", "dtmf", "prompt_finished", "hung_up"]
+    assert [e.seq for e in record.events] == [1, 2, 3, 4, 5, 6]
+    assert record.events[-1].detail == {"by": "caller", "cause": 16, "cause_txt": "Normal Clearing"}
+    assert record.hung_up_by == "caller" and record.hangup_cause == 16
+    assert record.answered_at is not None and record.answered_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=1)
+    assert await journey_store.count_calls() == 1
+
+
+async def test_open_calls_lists_only_unfinished(journey_store: JourneyStore) -> None:
+    first, _ = await journey_store.open_call(caller(1), T0, {})
+    second, _ = await journey_store.open_call(caller(2), T0, {})
+    await journey_store.close_call(first, T0, "engine", 16, "greeting finished")
+    assert await journey_store.open_calls() == {"1795.2": second}
+
+
+async def test_concurrent_calls_keep_every_event(journey_store: JourneyStore) -> None:
+    """Twenty calls writing at once (as in a burst) lose nothing and keep per-call order."""
+
+    async def one_call(n: int) -> None:
+        call_id, _ = await journey_store.open_call(caller(n), T0, {})
+        for step in range(5):
+            await journey_store.add_event(call_id, f"step{step}", T0 + timedelta(seconds=step))
+        await journey_store.close_call(call_id, T0 + timedelta(seconds=6), "engine", 16, None)
+
+    await asyncio.gather(*(one_call(n) for n in range(20)))
+    calls = await journey_store.recent_calls(limit=100)
+    assert len(calls) == 20
+    for call in calls:
+        assert [e.kind for e in call.events] == ["arrived", "step0", "step1", "step2", "step3", "step4", "hung_up"]
+    assert await journey_store.open_calls() == {}
+
+
+async def test_journey_events_reference_their_call(database_url: str, journey_store: JourneyStore) -> None:
+    call_id, _ = await journey_store.open_call(caller(3), T0, {})
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(text("SELECT count(*) FROM journey_events WHERE call_id = :id"), {"id": call_id})
+    finally:
+        await engine.dispose()
+    assert count == 1
