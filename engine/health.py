@@ -19,8 +19,10 @@ class HealthBoard:
 
     def set(self, component: str, ok: bool, detail: str, now: float) -> bool:
         """Record a state; returns True if it changed (so the caller logs transitions only)."""
-        previous = self._states.get(component)
-        if previous is not None and previous.ok == ok and previous.detail == detail:
+        if component not in self._states:
+            raise KeyError(f"unknown health component {component!r}; known: {', '.join(self._states)}")
+        previous = self._states[component]
+        if previous.ok == ok and previous.detail == detail:
             return False
         self._states[component] = ComponentState(ok, detail, now)
         return True

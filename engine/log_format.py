@@ -50,5 +50,8 @@ def log_call_event(call_id: str, event: str, **fields: Any) -> None:
 
 
 def _quote(value: Any) -> str:
+    """Quote anything that could break the key=value line or forge another one."""
     text = str(value)
-    return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text
+    if not text or any(ch in text for ch in ' "=') or any(not ch.isprintable() for ch in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_SETTINGS_FILE = Path("threadline.toml")
 ENV_PREFIX = "THREADLINE_"
@@ -29,26 +29,32 @@ class AsteriskSettings(_Section):
     """Where the engine reaches Asterisk, and where the local PBX listens."""
 
     host: str = "127.0.0.1"
-    ari_port: int = Field(8088, ge=1, le=65535)
-    ami_port: int = Field(5038, ge=1, le=65535)
-    sip_port: int = Field(5060, ge=1, le=65535)
-    rtp_start: int = Field(10000, ge=1024, le=65535)
-    rtp_end: int = Field(20000, ge=1024, le=65535)
-    app_name: str = Field("threadline", pattern=r"^[A-Za-z0-9_-]+$")
+    ari_port: int = Field(default=8088, ge=1, le=65535)
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    rtp_start: int = Field(default=10000, ge=1024, le=65535)
+    rtp_end: int = Field(default=20000, ge=1024, le=65535)
+    app_name: str = Field(default="threadline", pattern=r"^[A-Za-z0-9_-]+$")
     credentials_file: Path | None = None
     """Defaults to <cache_dir>/instances/<instance>/credentials.json, written by `threadline asterisk up`."""
-    connect_timeout_s: float = Field(5.0, gt=0)
-    reconnect_max_delay_s: float = Field(10.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_max_delay_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _rtp_range(self) -> AsteriskSettings:
+        if self.rtp_start > self.rtp_end:
+            raise ValueError(f"rtp_start ({self.rtp_start}) must not be above rtp_end ({self.rtp_end})")
+        return self
 
 
 class LocalPbxSettings(_Section):
     """The Asterisk that `threadline asterisk up` runs in a Debian sid chroot."""
 
     cache_dir: Path = Path(".cache")
-    instance: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    instance: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     mirror: str = "http://deb.debian.org/debian"
     suite: str = "sid"
-    boot_timeout_s: float = Field(60.0, gt=0)
+    boot_timeout_s: float = Field(default=60.0, gt=0)
 
 
 class CallSettings(_Section):
@@ -56,13 +62,13 @@ class CallSettings(_Section):
 
     greeting: str = "sound:hello-world"
     """An ARI media URI: sound:NAME, recording:NAME, tone:..., digits:..."""
-    max_prompt_s: float = Field(60.0, gt=0)
+    max_prompt_s: float = Field(default=60.0, gt=0)
     """If Asterisk never reports the greeting finished, hang up after this long."""
 
 
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class DatabaseSettings(_Section):
@@ -165,6 +171,7 @@ def _describe(exc: ValidationError, source: str, environ: dict[str, str]) -> str
         env_name = ENV_PREFIX + "__".join(str(p).upper() for p in error["loc"])
         where = f"environment {env_name}" if env_name in environ else source
         value = error.get("input")
-        shown = f" (got {value!r})" if not isinstance(value, dict) and value is not None else ""
+        secret_bearing = field == "database.url"  # may hold a password; the validator names the scheme
+        shown = "" if secret_bearing or isinstance(value, dict) or value is None else f" (got {value!r})"
         lines.append(f"{where}: {field}: {error['msg']}{shown}. Fix this value.")
     return "\n".join(lines)

@@ -118,12 +118,14 @@ def parse_channel(raw: dict[str, Any]) -> Channel:
 
 def parse_event(raw: dict[str, Any]) -> AriEvent:
     """Turn one websocket message into a typed event."""
+    if not isinstance(raw, dict):
+        raise AriEventMalformed(f"ARI event is not a JSON object: {str(raw)[:200]}")
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise AriEventMalformed(f"ARI event without a type: {str(raw)[:200]}")
     try:
         return _parse_known(kind, raw)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AriEventMalformed(f"ARI {kind} event missing or bad field {exc}: {str(raw)[:200]}") from None
 
 

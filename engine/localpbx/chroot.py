@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +23,8 @@ MARKER = ".threadline-provisioned"
 def asterisk_packages(packages_file: Path = PACKAGES_FILE) -> list[str]:
     """The apt packages of the chroot and of asterisk_conf/Dockerfile: one list for both."""
     lines = packages_file.read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    stripped = (line.split("#", 1)[0].strip() for line in lines)
+    return [line for line in stripped if line]
 
 
 def is_provisioned(root: Path, packages: list[str]) -> bool:
@@ -59,10 +61,15 @@ def _debootstrap(root: Path, mirror: str, suite: str) -> None:
 
 def mounts_under(path: Path) -> list[str]:
     """Mount points inside path (debootstrap may leave /proc or /dev mounted if it was interrupted)."""
-    prefix = str(path.resolve()) + "/"
+    prefix = str(path.resolve()).rstrip("/") + "/"
     with open("/proc/mounts") as mounts:
-        points = [line.split()[1] for line in mounts]
+        points = [_unescape_mount_path(line.split()[1]) for line in mounts]
     return [point for point in points if point.startswith(prefix)]
+
+
+def _unescape_mount_path(field: str) -> str:
+    """/proc/mounts writes space, tab, newline and backslash in paths as octal escapes (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
 
 
 def remove_tree(path: Path) -> None:

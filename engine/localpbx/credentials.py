@@ -44,8 +44,8 @@ def load_credentials(path: Path) -> AsteriskCredentials:
             f"{path}: no Asterisk credentials yet. Run `threadline asterisk up` (it generates them), "
             "or set asterisk.credentials_file to the file it wrote."
         ) from None
-    except ValidationError as exc:
-        raise CredentialsError(f"{path}: unreadable credentials ({exc.error_count()} errors); delete it and run `threadline asterisk up` again.") from None
+    except (ValidationError, UnicodeDecodeError) as exc:
+        raise CredentialsError(f"{path}: unreadable credentials ({type(exc).__name__}); delete it and run `threadline asterisk up` again.") from None
 
 
 def load_or_create_credentials(path: Path) -> AsteriskCredentials:

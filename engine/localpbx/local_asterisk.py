@@ -157,7 +157,10 @@ class LocalAsterisk:
             fields = line.split(":")
             if fields[0] == "asterisk":
                 return int(fields[2]), int(fields[3])
-        raise AsteriskStartFailed("the chroot has no asterisk user (is the asterisk package installed?)", "")
+        raise AsteriskStartFailed(
+            f"{self.root}/etc/passwd has no asterisk user; delete {self.root} and run `threadline asterisk up` to rebuild it",
+            self.log_tail(),
+        )
 
     def _start(self) -> subprocess.Popen[bytes]:
         self.console_log.parent.mkdir(parents=True, exist_ok=True)

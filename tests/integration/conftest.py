@@ -23,6 +23,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.settings import Settings, load_settings
@@ -41,7 +42,8 @@ PBX_ENV = {
     "THREADLINE_ASTERISK__RTP_END": "31999",
     "THREADLINE_ASTERISK__RECONNECT_MAX_DELAY_S": "2",
 }
-POSTGRES_ADMIN_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql:///postgres?host=/var/run/postgresql")
+"""A PostgreSQL role that may create databases; by default root over the local socket (`make test` creates it)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -86,9 +88,8 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    host_part = POSTGRES_ADMIN_DSN.removeprefix("postgresql://").rsplit("/", 1)[0]
     try:
-        yield f"postgresql+asyncpg://{host_part}/{name}"
+        yield make_url(POSTGRES_ADMIN_DSN).set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
     finally:
         admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
         try:

@@ -44,11 +44,6 @@ def test_text_values_with_spaces_or_empty_are_quoted(call_events: pytest.LogCapt
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: log_format._quote only quotes values with a space or empty; a value holding a "
-    "newline (caller ID, ARI error text) splits one call event over two log lines",
-)
 def test_text_line_stays_one_line_whatever_the_value(call_events: pytest.LogCaptureFixture) -> None:
     log_call_event("17151.4", "arrived", caller="5551234\ncall_event\tcall_id=forged")
 

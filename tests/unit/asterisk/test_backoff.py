@@ -62,11 +62,6 @@ def test_each_backoff_keeps_its_own_state() -> None:
     assert ami.next_delay() == 0.25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (spec question): jitter is applied after the cap, so a delay can reach "
-    "max_s * (1 + jitter), e.g. 11 s with asterisk.reconnect_max_delay_s = 10",
-)
 def test_jittered_delay_never_exceeds_max_s() -> None:
     backoff = Backoff(first_s=10.0, max_s=10.0, jitter=0.1)
 

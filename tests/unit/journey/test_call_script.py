@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from engine.journey.call_script import (
@@ -101,24 +103,19 @@ def test_failed_command_hangs_up_naming_command_and_reason(command: str) -> None
     assert "Channel not in Stasis application" in hang_up.reason
 
 
-@pytest.mark.parametrize(
-    "later",
-    [
-        PromptFinished("", "done"),  # playback id filled in below
-        PromptTimedOut(""),
-        CommandFailed("HangUp", "Internal Server Error"),
-    ],
-    ids=["finished", "timed_out", "command_failed"],
-)
-def test_no_second_hang_up(later: CallFact) -> None:
+LATER_FACTS: dict[str, Callable[[str], CallFact]] = {
+    "finished_again": lambda playback_id: PromptFinished(playback_id, "done"),
+    "timed_out": PromptTimedOut,
+    "hang_up_failed": lambda _: CommandFailed("HangUp", "Internal Server Error"),
+}
+
+
+@pytest.mark.parametrize("later", LATER_FACTS.values(), ids=LATER_FACTS.keys())
+def test_no_second_hang_up(later: Callable[[str], CallFact]) -> None:
     script, prompt = arrived_script()
     assert script.decide(PromptFinished(prompt.playback_id, "done")) == [HangUp("greeting finished")]
-    if isinstance(later, PromptFinished):
-        later = PromptFinished(prompt.playback_id, later.state)
-    elif isinstance(later, PromptTimedOut):
-        later = PromptTimedOut(prompt.playback_id)
 
-    assert script.decide(later) == []
+    assert script.decide(later(prompt.playback_id)) == []
 
 
 def test_timeout_after_command_failure_does_not_hang_up_twice() -> None:

@@ -37,6 +37,13 @@ def test_comments_and_blank_lines_are_skipped(tmp_path: Path) -> None:
     assert asterisk_packages(packages_file) == ["asterisk", "asterisk-modules", "asterisk-core-sounds-en-wav"]
 
 
+def test_indented_comment_is_skipped(tmp_path: Path) -> None:
+    packages_file = tmp_path / "packages.txt"
+    packages_file.write_text("asterisk\n  # pinned for Asterisk 22\n")
+
+    assert asterisk_packages(packages_file) == ["asterisk"]
+
+
 def apt_get_install_packages(dockerfile: str) -> list[str]:
     """The package names of every `apt-get install` in a Dockerfile, options dropped."""
     joined = re.sub(r"\\\n", " ", dockerfile)

@@ -67,7 +67,7 @@ def test_credentials_are_frozen() -> None:
     credentials = AsteriskCredentials.generate()
 
     with pytest.raises(ValidationError):
-        credentials.ari_password = "password"  # type: ignore[misc]
+        credentials.ari_password = "password"
 
 
 def test_missing_file_says_to_run_asterisk_up(tmp_path: Path) -> None:
@@ -124,11 +124,6 @@ def test_corrupt_file_is_left_for_the_operator(tmp_path: Path) -> None:
     assert path.read_text() == "not json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load_credentials uses path.read_text() and catches only FileNotFoundError and "
-    "ValidationError, so a file of non-UTF-8 bytes raises UnicodeDecodeError, not CredentialsError",
-)
 def test_binary_garbage_is_a_credentials_error(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
     path.write_bytes(b"\xff\xfe\x00\x9c garbage")

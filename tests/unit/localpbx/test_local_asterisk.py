@@ -17,7 +17,7 @@ from engine.localpbx.errors import (
     ProvisioningFailed,
 )
 from engine.localpbx.local_asterisk import LocalAsterisk, port_is_free
-from engine.settings import AsteriskSettings, LocalPbxSettings, Settings
+from engine.settings import AsteriskSettings, Settings
 
 
 def bound_socket(kind: socket.SocketKind) -> socket.socket:
@@ -138,9 +138,11 @@ def test_every_local_pbx_error_shares_the_base_class(error: Exception) -> None:
 
 @pytest.fixture
 def pbx(tmp_path: Path) -> LocalAsterisk:
-    settings = Settings(
-        asterisk=AsteriskSettings(ari_port=18088, ami_port=15038, sip_port=15060),
-        localpbx=LocalPbxSettings(cache_dir=tmp_path / "cache", instance="pytest"),
+    settings = Settings.model_validate(
+        {
+            "asterisk": {"ari_port": 18088, "ami_port": 15038, "sip_port": 15060},
+            "localpbx": {"cache_dir": tmp_path / "cache", "instance": "pytest"},
+        }
     )
     return LocalAsterisk(settings)
 
@@ -171,7 +173,7 @@ def test_cli_command_targets_this_instance(pbx: LocalAsterisk, tmp_path: Path) -
 
 def test_instances_keep_separate_folders(tmp_path: Path) -> None:
     def instance(name: str) -> LocalAsterisk:
-        return LocalAsterisk(Settings(localpbx=LocalPbxSettings(cache_dir=tmp_path, instance=name)))
+        return LocalAsterisk(Settings.model_validate({"localpbx": {"cache_dir": tmp_path, "instance": name}}))
 
     default, test = instance("default"), instance("pytest")
 

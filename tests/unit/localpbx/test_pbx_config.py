@@ -11,7 +11,7 @@ import pytest
 
 from engine.localpbx.credentials import AsteriskCredentials
 from engine.localpbx.pbx_config import DEFAULT_TEMPLATES_DIR, PbxConfigParams, render_config
-from engine.settings import AsteriskSettings, Settings
+from engine.settings import Settings
 
 BASE_DIR = "/srv/threadline/pytest"
 TEMPLATES = sorted(DEFAULT_TEMPLATES_DIR.glob("*.j2"))
@@ -24,10 +24,17 @@ def credentials() -> AsteriskCredentials:
 
 @pytest.fixture
 def params(credentials: AsteriskCredentials) -> PbxConfigParams:
-    settings = Settings(
-        asterisk=AsteriskSettings(
-            ari_port=18088, ami_port=15038, sip_port=15060, rtp_start=30000, rtp_end=30100, app_name="tl_test"
-        )
+    settings = Settings.model_validate(
+        {
+            "asterisk": {
+                "ari_port": 18088,
+                "ami_port": 15038,
+                "sip_port": 15060,
+                "rtp_start": 30000,
+                "rtp_end": 30100,
+                "app_name": "tl_test",
+            }
+        }
     )
     return PbxConfigParams.from_settings(settings, BASE_DIR, credentials)
 
