@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 
 import pytest
 
 from engine.localpbx.chroot import (
     MARKER,
-    PACKAGES_FILE,
     asterisk_packages,
     ensure_chroot,
     is_provisioned,
@@ -18,7 +16,6 @@ from engine.localpbx.chroot import (
     remove_tree,
 )
 
-DOCKERFILE = PACKAGES_FILE.parent / "Dockerfile"
 DEBIAN_PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 
@@ -42,39 +39,6 @@ def test_indented_comment_is_skipped(tmp_path: Path) -> None:
     packages_file.write_text("asterisk\n  # pinned for Asterisk 22\n")
 
     assert asterisk_packages(packages_file) == ["asterisk"]
-
-
-def apt_get_install_packages(dockerfile: str) -> list[str]:
-    """The package names of every `apt-get install` in a Dockerfile, options dropped."""
-    joined = re.sub(r"\\\n", " ", dockerfile)
-    packages: list[str] = []
-    for line in joined.splitlines():
-        for command in re.split(r"&&|;|\|\|", line):
-            words = shlex.split(command, comments=True)
-            if "apt-get" in words and "install" in words:
-                after = words[words.index("install") + 1 :]
-                packages.extend(word for word in after if not word.startswith("-") and "=" not in word)
-    return packages
-
-
-def test_apt_get_install_parser() -> None:
-    dockerfile = (
-        "FROM debian:sid-slim\n"
-        "RUN apt-get update \\\n"
-        "    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n"
-        "       asterisk asterisk-modules \\\n"
-        "    && rm -rf /var/lib/apt/lists/*\n"
-    )
-
-    assert apt_get_install_packages(dockerfile) == ["asterisk", "asterisk-modules"]
-
-
-@pytest.mark.skipif(not DOCKERFILE.exists(), reason="asterisk_conf/Dockerfile not written yet")
-def test_dockerfile_installs_the_same_packages_as_the_chroot() -> None:
-    installed = apt_get_install_packages(DOCKERFILE.read_text())
-
-    assert installed, f"{DOCKERFILE}: no apt-get install line found"
-    assert sorted(installed) == sorted(asterisk_packages())
 
 
 PACKAGES = ["asterisk", "asterisk-modules", "asterisk-core-sounds-en-wav"]
