@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.asterisk.ami_client import AmiConnection, AmiEndpoint
 from engine.asterisk.ari_client import AriClient, AriEndpoint, AriEventStream
@@ -21,7 +22,7 @@ from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import load_credentials
 from engine.log_format import configure_logging
 from engine.settings import Settings
-from engine.store.database import create_engine, require_current, upgrade_database
+from engine.store.database import create_engine, ping, require_current, upgrade_database
 from engine.store.journey_store import JourneyStore
 from engine.web.http_server import build_app
 
@@ -79,9 +80,21 @@ class Engine:
                     tasks.create_task(self.stasis.run(), name="stasis")
                     tasks.create_task(events.run(), name="ari-events")
                     tasks.create_task(ami.run(), name="ami")
+                    tasks.create_task(self._watch_database(database), name="database-watch")
             finally:
                 await runner.cleanup()
                 await database.dispose()
+
+    async def _watch_database(self, database: AsyncEngine, interval_s: float = 5.0) -> None:
+        """Keep the database entry of /healthz true: a stopped PostgreSQL shows as degraded."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await ping(database)
+            except Exception as exc:  # any driver error means the same thing here: not answering
+                self.set_state("database", False, f"not answering: {exc or type(exc).__name__}")
+            else:
+                self.set_state("database", True, "answering")
 
     async def _ari_state(self, connected: bool, detail: str) -> None:
         self.set_state("ari", connected, detail)

@@ -53,6 +53,14 @@ class AriClient:
         raw = await self._request("GET", "/channels")
         return [parse_channel(item) for item in raw or []]
 
+    async def subscribe_channel(self, channel_id: str) -> None:
+        """Ask for a channel's events again: after the app was re-created, old channels are not subscribed."""
+        await self._request(
+            "POST",
+            f"/applications/{quote(self.endpoint.app_name)}/subscription",
+            params={"eventSource": f"channel:{channel_id}"},
+        )
+
     async def answer(self, channel_id: str) -> None:
         await self._request("POST", f"/channels/{quote(channel_id)}/answer")
 

@@ -15,6 +15,9 @@ from enum import Enum
 @dataclass(frozen=True)
 class CallArrived:
     channel_id: str
+    already_answered: bool = False
+    resumed: bool = False
+    """True when an engine restart left the call in Stasis and this engine picks it up."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,18 @@ class PlayPrompt:
 
 
 @dataclass(frozen=True)
+class StopPrompt:
+    """Stop a playback that may still run (started by an engine that died); unknown ids are fine."""
+
+    playback_id: str
+
+
+@dataclass(frozen=True)
 class HangUp:
     reason: str
 
 
-Command = Answer | PlayPrompt | HangUp
+Command = Answer | PlayPrompt | StopPrompt | HangUp
 
 
 class Phase(Enum):
@@ -77,14 +87,24 @@ class GreetingScript:
 
     def decide(self, fact: CallFact) -> list[Command]:
         if isinstance(fact, CallArrived) and self.phase is Phase.NEW:
-            self.phase = Phase.GREETING
-            self.playback_id = f"greeting-{fact.channel_id}"
-            return [Answer(), PlayPrompt(self.greeting_media, self.playback_id)]
+            return self._greet(fact)
         if isinstance(fact, (PromptFinished, PromptTimedOut)) and self._is_greeting(fact.playback_id):
             return self._hang_up("greeting finished" if isinstance(fact, PromptFinished) else "greeting timed out")
         if isinstance(fact, CommandFailed):
             return self._hang_up(f"{fact.command} failed: {fact.reason}")
         return []
+
+    def _greet(self, fact: CallArrived) -> list[Command]:
+        """Answer and greet; a resumed call first silences what the previous engine was playing."""
+        self.phase = Phase.GREETING
+        first_id = f"greeting-{fact.channel_id}"
+        self.playback_id = f"{first_id}-resumed" if fact.resumed else first_id
+        commands: list[Command] = []
+        if fact.resumed:
+            commands += [StopPrompt(first_id), StopPrompt(f"{first_id}-resumed")]
+        if not fact.already_answered:
+            commands.append(Answer())
+        return [*commands, PlayPrompt(self.greeting_media, self.playback_id)]
 
     def _is_greeting(self, playback_id: str) -> bool:
         return self.phase is Phase.GREETING and playback_id == self.playback_id

@@ -39,6 +39,7 @@ from engine.journey.call_script import (
     PlayPrompt,
     PromptFinished,
     PromptTimedOut,
+    StopPrompt,
 )
 from engine.log_format import log_call_event
 from engine.settings import CallSettings
@@ -86,7 +87,8 @@ class CallSession:
     async def run(self, resumed: bool) -> None:
         try:
             await self._open(resumed)
-            await self._execute(self._script.decide(CallArrived(self.channel.id)))
+            arrival = CallArrived(self.channel.id, already_answered=self.channel.state == "Up", resumed=resumed)
+            await self._execute(self._script.decide(arrival))
             while not self._ended:
                 await self._handle(await self._next_input())
         except asyncio.CancelledError:
@@ -181,6 +183,12 @@ class CallSession:
         elif isinstance(command, PlayPrompt):
             await self._ari.play(self.channel.id, command.media, command.playback_id)
             self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s
+        elif isinstance(command, StopPrompt):
+            try:
+                await self._ari.stop_playback(command.playback_id)
+            except AriRequestFailed as exc:
+                if exc.status != 404:  # 404: nothing was playing, which is fine
+                    raise
         elif isinstance(command, HangUp):
             await self._ari.hangup(self.channel.id)
             self._engine_hangup_reason = command.reason
@@ -245,6 +253,7 @@ class StasisApp:
                     log_call_event(channel_id, "lost", by="lost", reason=reason)
         for channel in live.values():
             if channel.id not in self._sessions and channel.in_stasis_app(self._app_name):
+                await self._ari.subscribe_channel(channel.id)
                 self._start_session(channel, resumed=True)
 
     def _start_session(self, channel: Channel, resumed: bool) -> None:

@@ -169,10 +169,11 @@ def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s + 30)
     output = result.stdout + result.stderr
-    return SippResult(result.returncode, _counter(output, "Successful call"), _counter(output, "Failed call"), output)
+    return SippResult(result.returncode, sipp_counter(output, "Successful call"), sipp_counter(output, "Failed call"), output)
 
 
-def _counter(output: str, name: str) -> int:
+def sipp_counter(output: str, name: str) -> int:
+    """A cumulative counter from SIPp's final statistics screen (-1 if absent)."""
     lines = [line for line in output.splitlines() if line.strip().startswith(name)]
     if not lines:
         return -1

@@ -16,6 +16,7 @@ from engine.journey.call_script import (
     PlayPrompt,
     PromptFinished,
     PromptTimedOut,
+    StopPrompt,
 )
 
 GREETING = "sound:hello-world"
@@ -150,3 +151,23 @@ def test_prompt_facts_before_arrival_are_ignored(early: CallFact) -> None:
 
     commands = script.decide(CallArrived(CHANNEL))
     assert [type(command) for command in commands] == [Answer, PlayPrompt]
+
+
+def test_resumed_call_silences_the_old_greeting_and_skips_answer_when_up() -> None:
+    script = GreetingScript("sound:hello-world")
+
+    commands = script.decide(CallArrived("7.1", already_answered=True, resumed=True))
+
+    assert commands == [
+        StopPrompt("greeting-7.1"),
+        StopPrompt("greeting-7.1-resumed"),
+        PlayPrompt("sound:hello-world", "greeting-7.1-resumed"),
+    ]
+    assert script.decide(PromptFinished("greeting-7.1", "cancelled")) == [], "the old playback's end is not ours"
+    assert script.decide(PromptFinished("greeting-7.1-resumed", "done")) == [HangUp("greeting finished")]
+
+
+def test_resumed_call_not_yet_answered_is_answered() -> None:
+    commands = GreetingScript("sound:x").decide(CallArrived("7.2", already_answered=False, resumed=True))
+
+    assert Answer() in commands and commands.index(Answer()) < len(commands) - 1
