@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.settings import Settings, load_settings
 from engine.store.database import create_engine, upgrade_database
-from engine.store.journey_store import JourneyStore
+from engine.store.journey_store import CallRecord, JourneyStore
 
 REPO = Path(__file__).resolve().parents[2]
 THREADLINE = str(Path(sys.executable).with_name("threadline"))
@@ -137,6 +137,17 @@ class RunningEngine:
             yield JourneyStore(engine)
         finally:
             await engine.dispose()
+
+    async def ended_calls(self, expected: int, timeout_s: float = 15.0) -> list[CallRecord]:
+        """The stored calls once `expected` of them have ended (the engine commits just after the BYE)."""
+        deadline = time.monotonic() + timeout_s
+        async with self.store() as store:
+            while True:
+                calls = await store.recent_calls(limit=1000)
+                ended = [call for call in calls if call.ended_at is not None]
+                if len(ended) >= expected or time.monotonic() > deadline:
+                    return calls
+                await asyncio.sleep(0.1)
 
     async def health(self) -> tuple[int, dict[str, object]]:
         async with aiohttp.ClientSession() as session, session.get(f"{self.http_url}/healthz") as response:

@@ -55,12 +55,7 @@ async def test_engine_survives_asterisk_crash_and_restart(pbx: LocalAsterisk, st
 
     result = run_sipp("uac_caller_hangs_up.xml", SIP_PORT, "4401", calls=1, rate=1, local_port=free_port(), media_port=free_port())
     assert result.successful == 1, result.output[-2500:]
-    async with engine.store() as store:
-        for _ in range(50):
-            calls = await store.recent_calls()
-            if calls[0].dialed == "4401" and calls[0].ended_at is not None:
-                break
-            await asyncio.sleep(0.1)
+    calls = await engine.ended_calls(2)
     assert calls[0].dialed == "4401"
     assert [e.kind for e in calls[0].events][:3] == ["arrived", "answered", "prompt_started"]
     assert calls[0].hung_up_by == "caller"

@@ -42,8 +42,7 @@ async def test_new_engine_adopts_a_call_left_in_stasis(pbx: LocalAsterisk, start
             caller.kill()
     assert caller.returncode == 0 and sipp_counter(output, "Successful call") == 1, output[-2500:]
 
-    async with second.store() as store:
-        calls = await store.recent_calls()
+    calls = await second.ended_calls(1)
     assert len(calls) == 1, "one call, one row, across two engines"
     kinds = [event.kind for event in calls[0].events]
     assert kinds.count("arrived") == 1 and "resumed" in kinds

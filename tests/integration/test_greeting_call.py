@@ -38,8 +38,7 @@ async def test_caller_hears_greeting_and_call_is_journaled(
     assert heard.rms > 0.01, f"the caller heard silence: {heard}"
     assert closed["type"] == "CALL_CLOSED"
 
-    async with engine.store() as store:
-        calls = await store.recent_calls()
+    calls = await engine.ended_calls(1)
     assert len(calls) == 1
     call = calls[0]
     assert call.dialed == "4100"
@@ -64,14 +63,7 @@ async def test_caller_hanging_up_mid_greeting_is_journaled(
     assert result.returncode == 0 and result.successful == 1, result.output[-2500:]
 
     await engine.wait_health(200)
-    async with engine.store() as store:
-        for _ in range(50):
-            calls = await store.recent_calls()
-            if calls and calls[0].ended_at is not None:
-                break
-            import asyncio
-
-            await asyncio.sleep(0.1)
+    calls = await engine.ended_calls(1)
     assert len(calls) == 1
     call = calls[0]
     assert call.hung_up_by == "caller"

@@ -20,8 +20,8 @@ async def test_burst_of_twenty_calls(pbx: LocalAsterisk, start_engine, database_
     assert result.returncode == 0, result.output[-3000:]
     assert (result.successful, result.failed) == (BURST, 0)
 
+    calls = await engine.ended_calls(BURST)
     async with engine.store() as store:
-        calls = await store.recent_calls(limit=100)
         assert await store.open_calls() == {}
     assert len(calls) == BURST
     assert len({call.channel_id for call in calls}) == BURST
