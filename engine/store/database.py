@@ -23,15 +23,19 @@ class DatabaseNotReady(Exception):
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so concurrent calls queue instead of failing."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if make_url(url).get_backend_name() == "sqlite":
         # One connection: writers queue in the pool instead of sleeping in SQLite's busy handler.
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """SQLite creates the file but not its folder (data/ on a fresh checkout)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -56,7 +60,11 @@ def alembic_config(url: str) -> Config:
 
 
 async def upgrade_database(url: str) -> str:
-    """Apply every migration; return the revision the database is now at."""
+    """Apply every migration; return the revision the database is now at.
+
+    Runs once at start-up, before any call: Alembic reads its scripts from disk on the loop thread.
+    """
+    await asyncio.to_thread(ensure_sqlite_folder, url)
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:

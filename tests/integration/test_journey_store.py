@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
 from sqlalchemy import text
 
 from engine.store.database import create_engine, current_revision, head_revision, require_current, upgrade_database, DatabaseNotReady
 from engine.store.journey_store import CallerInfo, JourneyStore
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def no_blocking_calls(journey_store: JourneyStore) -> Iterator[BlockBuster]:
+    """Fail on any blocking call on the event loop while the store is in use (after migrations)."""
+    with blockbuster_ctx() as detector:
+        # asyncpg looks for ~/.pgpass when it opens a pooled connection: a library matter, allowed here.
+        detector.functions["os.stat"].can_block_in("asyncpg/connect_utils.py", "_read_password_file")
+        yield detector
 
 
 def caller(n: int) -> CallerInfo:
@@ -38,7 +49,7 @@ async def test_unmigrated_database_is_refused_with_the_fix(database_url: str) ->
         await engine.dispose()
 
 
-async def test_one_row_per_call_and_ordered_journey(journey_store: JourneyStore) -> None:
+async def test_one_row_per_call_and_ordered_journey(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
     call_id, created = await journey_store.open_call(caller(1), T0, {"channel": "PJSIP/x"})
     again, created_again = await journey_store.open_call(caller(1), T0 + timedelta(seconds=5), {})
     assert (created, created_again, again) == (True, False, call_id)
@@ -58,14 +69,14 @@ async def test_one_row_per_call_and_ordered_journey(journey_store: JourneyStore)
     assert await journey_store.count_calls() == 1
 
 
-async def test_open_calls_lists_only_unfinished(journey_store: JourneyStore) -> None:
+async def test_open_calls_lists_only_unfinished(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
     first, _ = await journey_store.open_call(caller(1), T0, {})
     second, _ = await journey_store.open_call(caller(2), T0, {})
     await journey_store.close_call(first, T0, "engine", 16, "greeting finished")
     assert await journey_store.open_calls() == {"1795.2": second}
 
 
-async def test_concurrent_calls_keep_every_event(journey_store: JourneyStore) -> None:
+async def test_concurrent_calls_keep_every_event(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
     """Twenty calls writing at once (as in a burst) lose nothing and keep per-call order."""
 
     async def one_call(n: int) -> None:
