@@ -35,6 +35,8 @@ class Engine:
         self.board = HealthBoard(("ari", "ami", "database"))
         self.started_at = time.time()
         self.stasis: StasisApp | None = None
+        self.asterisk_version = ""
+        self._ari: AriClient | None = None
 
     def set_state(self, component: str, ok: bool, detail: str) -> None:
         if self.board.set(component, ok, detail, time.time()):
@@ -52,6 +54,7 @@ class Engine:
                 "ami": f"{ast.host}:{ast.ami_port}",
                 "app": ast.app_name,
             },
+            "asterisk_version": self.asterisk_version,
             "greeting": self.settings.calls.greeting,
         }
 
@@ -66,7 +69,7 @@ class Engine:
         ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s)
         backoff = Backoff(max_s=ast.reconnect_max_delay_s)
         async with aiohttp.ClientSession() as http_session:
-            ari = AriClient(ari_endpoint, http_session)
+            ari = self._ari = AriClient(ari_endpoint, http_session)
             self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name)
             events = AriEventStream(ari_endpoint, http_session, self.stasis.on_event, self._ari_state, backoff)
             ami = AmiConnection(
@@ -98,8 +101,10 @@ class Engine:
 
     async def _ari_state(self, connected: bool, detail: str) -> None:
         self.set_state("ari", connected, detail)
-        if connected and self.stasis is not None:
+        if connected and self.stasis is not None and self._ari is not None:
             try:
+                info = await self._ari.asterisk_info()
+                self.asterisk_version = str(info.get("system", {}).get("version", ""))
                 await self.stasis.reconcile()
             except AsteriskError as exc:
                 log.warning("reconcile after ARI reconnect failed: %s", exc)
