@@ -38,6 +38,7 @@ def configure_logging(format_name: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def log_call_event(call_id: str, event: str, **fields: Any) -> None:

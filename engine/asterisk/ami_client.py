@@ -75,7 +75,6 @@ class AmiConnection:
         """Hold the connection until cancelled."""
         self._manager.loop = asyncio.get_running_loop()
         self._manager.connect()
-        self._on_state(False, "connecting")
         try:
             await asyncio.Event().wait()
         finally:
