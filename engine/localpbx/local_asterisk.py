@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.localpbx.chroot import asterisk_packages, ensure_chroot
-from engine.localpbx.credentials import AsteriskCredentials, load_or_create_credentials
+from engine.localpbx.credentials import load_or_create_credentials
 from engine.localpbx.errors import AsteriskStartFailed, NotRoot, PortInUse
-from engine.localpbx.pbx_config import PbxConfigParams, render_config
+from engine.localpbx.pbx_config import PbxConfigParams, config_is_current, render_config
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,19 @@ class LocalAsterisk:
         self._require_root("up")
         ensure_chroot(self.root, self.settings.localpbx.mirror, self.settings.localpbx.suite, asterisk_packages())
         credentials = load_or_create_credentials(self.settings.credentials_path)
+        params = PbxConfigParams.from_settings(self.settings, self.inside_dir, credentials)
+        restarted = ""
         if self.pid() is not None:
-            self._wait_fully_booted(None)
-            return f"Asterisk ({self.settings.localpbx.instance}) already running, pid {self.pid()}"
+            if config_is_current(params, self.host_dir / "etc"):
+                self._wait_fully_booted(None)
+                return f"Asterisk ({self.settings.localpbx.instance}) already running, pid {self.pid()}"
+            self.down()  # settings or templates changed since it started: restart on the new config
+            restarted = "config changed, restarted; "
         self._check_ports_free()
-        self._write_config(credentials)
+        self._write_config(params)
         process = self._start()
         self._wait_fully_booted(process)
-        return f"Asterisk ({self.settings.localpbx.instance}) fully booted, pid {process.pid}"
+        return f"Asterisk ({self.settings.localpbx.instance}) {restarted}fully booted, pid {process.pid}"
 
     def down(self, timeout_s: float = 20.0) -> str:
         self._require_root("down")
@@ -141,8 +146,7 @@ class LocalAsterisk:
             if not port_is_free(port.port, port.protocol):
                 raise PortInUse(port.port, port.protocol, port.purpose, port.setting)
 
-    def _write_config(self, credentials: AsteriskCredentials) -> None:
-        params = PbxConfigParams.from_settings(self.settings, self.inside_dir, credentials)
+    def _write_config(self, params: PbxConfigParams) -> None:
         render_config(params, self.host_dir / "etc")
         for sub in ("lib", "spool", "run", "log"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)

@@ -37,19 +37,35 @@ class PbxConfigParams:
         return cls(base_dir, ast.ari_port, ast.ami_port, ast.sip_port, ast.rtp_start, ast.rtp_end, ast.app_name, credentials)
 
 
-def render_config(params: PbxConfigParams, etc_dir: Path, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> list[Path]:
-    """Write one .conf per template into etc_dir, mode 0640 (they hold secrets)."""
+def rendered_files(params: PbxConfigParams, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> dict[str, str]:
+    """File name -> text, one .conf per template."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    return {
+        name.removesuffix(".j2"): environment.get_template(name).render(**vars(params))
+        for name in sorted(environment.list_templates(extensions=["j2"]))
+    }
+
+
+def config_is_current(params: PbxConfigParams, etc_dir: Path, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> bool:
+    """True if etc_dir already holds exactly what the templates render to."""
+    for name, text in rendered_files(params, templates_dir).items():
+        target = etc_dir / name
+        if not target.exists() or target.read_text() != text:
+            return False
+    return True
+
+
+def render_config(params: PbxConfigParams, etc_dir: Path, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> list[Path]:
+    """Write one .conf per template into etc_dir, mode 0640 (they hold secrets)."""
     etc_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in sorted(environment.list_templates(extensions=["j2"])):
-        target = etc_dir / name.removesuffix(".j2")
-        text = environment.get_template(name).render(**vars(params))
+    for name, text in rendered_files(params, templates_dir).items():
+        target = etc_dir / name
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text)

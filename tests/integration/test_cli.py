@@ -97,3 +97,13 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     result = threadline("db", "upgrade", env={"THREADLINE_DATABASE__URL": url})
     assert result.returncode == 0, result.stderr
     assert "at revision 0001" in result.stdout
+
+
+def test_up_restarts_on_changed_settings_and_only_then(pbx: LocalAsterisk) -> None:
+    changed = threadline("asterisk", "up", env={"THREADLINE_ASTERISK__RTP_END": "31899"})
+    assert changed.returncode == 0, changed.stderr
+    assert "config changed, restarted; fully booted" in changed.stdout
+    assert "rtpend = 31899" in (pbx.host_dir / "etc" / "rtp.conf").read_text()
+    back = threadline("asterisk", "up")
+    assert "config changed, restarted" in back.stdout
+    assert "already running" in threadline("asterisk", "up").stdout
