@@ -94,11 +94,19 @@ class CallSession:
         except asyncio.CancelledError:
             raise  # engine shutdown: the row stays open and the next start reconciles it
         except Exception:
-            log.exception("call %s: unexpected failure; closing its record", self.channel.id)
-            try:
-                await self._close("engine", None, "engine error", kind="failed")
-            except Exception:
-                log.exception("call %s: could not close its record; the next reconcile will", self.channel.id)
+            log.exception("call %s: unexpected failure; hanging up and closing its record", self.channel.id)
+            await self._abandon()
+
+    async def _abandon(self) -> None:
+        """Never leave a caller in silence in Stasis: hang up, then record it if the store still answers."""
+        try:
+            await self._ari.hangup(self.channel.id)
+        except Exception as exc:  # already gone, or Asterisk away: nothing more to do for the caller
+            log.warning("call %s: hangup after failure did not go through: %s", self.channel.id, exc)
+        try:
+            await self._close("engine", None, "engine error", kind="failed")
+        except Exception:
+            log.exception("call %s: could not close its record; the next reconcile will", self.channel.id)
 
     async def _open(self, resumed: bool) -> None:
         ch = self.channel
