@@ -102,14 +102,12 @@ class Engine:
     async def _ari_state(self, connected: bool, detail: str) -> None:
         self.set_state("ari", connected, detail)
         if connected and self.stasis is not None and self._ari is not None:
+            self.stasis.request_reconcile()
             try:
                 info = await self._ari.asterisk_info()
                 self.asterisk_version = str(info.get("system", {}).get("version", ""))
-                await self.stasis.reconcile()
             except AsteriskError as exc:
-                log.warning("reconcile after ARI reconnect failed: %s", exc)
-            except Exception:
-                log.exception("reconcile after ARI reconnect failed")
+                log.warning("could not read the Asterisk version: %s", exc)
 
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http

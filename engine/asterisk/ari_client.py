@@ -53,6 +53,10 @@ class AriClient:
         raw = await self._request("GET", "/channels")
         return [parse_channel(item) for item in raw or []]
 
+    async def get_channel(self, channel_id: str) -> Channel:
+        """The channel as Asterisk sees it now; ChannelGone if it no longer exists."""
+        return parse_channel(await self._request("GET", f"/channels/{quote(channel_id)}"))
+
     async def subscribe_channel(self, channel_id: str) -> None:
         """Ask for a channel's events again: after the app was re-created, old channels are not subscribed."""
         await self._request(
@@ -81,11 +85,14 @@ class AriClient:
             async with asyncio.timeout(self.endpoint.request_timeout_s):
                 async with self._session.request(method, url, params=params, auth=self._auth) as response:
                     body = await response.text()
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise AriUnavailable(f"ARI {method} {path}: {exc or type(exc).__name__}") from exc
         if response.status >= 300:
             raise _request_error(method, path, response.status, body)
-        return json.loads(body) if body else None
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            raise AriUnavailable(f"ARI {method} {path}: answer is not JSON: {body[:200]!r}") from None
 
 
 def _request_error(method: str, path: str, status: int, body: str) -> AriRequestFailed:
@@ -100,6 +107,7 @@ def _request_error(method: str, path: str, status: int, body: str) -> AriRequest
     return AriRequestFailed(method, path, status, message)
 
 
+STABLE_AFTER_S = 5.0
 EventHandler = Callable[[AriEvent], Awaitable[None]]
 StateHandler = Callable[[bool, str], Awaitable[None]]
 
@@ -146,10 +154,13 @@ class AriEventStream:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return f"cannot connect to {url}: {exc or type(exc).__name__}"
         async with socket:
-            self._backoff.reset()
             log.info("ARI events connected: app %s at %s", self.endpoint.app_name, url)
+            connected_at = asyncio.get_running_loop().time()
             await self._on_state(True, "connected")
-            return await self._read(socket)
+            reason = await self._read(socket)
+        if asyncio.get_running_loop().time() - connected_at >= STABLE_AFTER_S:
+            self._backoff.reset()  # only a connection that held counts as recovered
+        return reason
 
     async def _read(self, socket: aiohttp.ClientWebSocketResponse) -> str:
         async for message in socket:

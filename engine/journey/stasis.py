@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.asterisk.ari_client import AriClient
 from engine.asterisk.ari_events import (
@@ -27,6 +27,7 @@ from engine.asterisk.ari_events import (
     StasisStarted,
     event_channel_id,
 )
+from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.journey.call_script import (
     Answer,
@@ -62,8 +63,12 @@ class CallLost:
 
 
 SessionInput = AriEvent | CallLost
-GONE_GRACE_S = 5.0
-"""After ARI says the channel is gone, how long to wait for its StasisEnd before closing anyway."""
+CHECK_AFTER_S = 5.0
+"""After a command found the channel gone, or Asterisk did not answer, how long to wait for events
+before asking Asterisk directly whether the channel still exists."""
+STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+STORE_TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 
 class CallSession:
@@ -79,7 +84,7 @@ class CallSession:
         self._max_prompt_s = calls.max_prompt_s
         self._call_id = 0
         self._prompt_deadline: float | None = None
-        self._gone_deadline: float | None = None
+        self._check_deadline: float | None = None
         self._engine_hangup_reason: str | None = None
         self._hangup_request: ChannelHangupRequested | None = None
         self._ended = False
@@ -112,32 +117,55 @@ class CallSession:
         ch = self.channel
         caller = CallerInfo(ch.id, ch.caller_number, ch.caller_name, ch.dialed)
         detail = {"channel": ch.name, "caller_number": ch.caller_number, "dialed": ch.dialed}
-        self._call_id, created = await self._store.open_call(caller, self._clock(), detail)
+        opened = await self._persist("arrival", lambda: self._store.open_call(caller, self._clock(), detail))
+        if opened is None:
+            raise RuntimeError("the call could not be recorded: the database is not answering")
+        self._call_id, created = opened
         if created:
             self._log("arrived", caller=ch.caller_number or "unknown", dialed=ch.dialed or "-", channel=ch.name)
         if resumed or not created:
             await self._record("resumed", reason="engine reconnected to a call already in progress")
 
     async def _next_input(self) -> SessionInput:
+        """The next event for this call, or what the passing of a deadline means."""
         loop = asyncio.get_running_loop()
-        deadlines = [d for d in (self._prompt_deadline, self._gone_deadline) if d is not None]
-        if not deadlines:
-            return await self.inbox.get()
+        while True:
+            pending = [d for d in (self._prompt_deadline, self._check_deadline) if d is not None]
+            try:
+                async with asyncio.timeout_at(min(pending) if pending else None):
+                    return await self.inbox.get()
+            except TimeoutError:
+                if self._check_deadline is not None and loop.time() >= self._check_deadline:
+                    self._check_deadline = None
+                    lost = await self._check_channel()
+                    if lost is not None:
+                        return lost
+                elif self._prompt_deadline is not None and loop.time() >= self._prompt_deadline:
+                    self._prompt_deadline = None
+                    await self._decide(PromptTimedOut(self._script.playback_id))
+
+    async def _check_channel(self) -> CallLost | None:
+        """No word from Asterisk after a failed command: ask whether the channel still exists."""
         try:
-            async with asyncio.timeout_at(min(deadlines)):
-                return await self.inbox.get()
-        except TimeoutError:
-            if self._gone_deadline is not None and loop.time() >= self._gone_deadline:
-                return CallLost("channel gone but Asterisk sent no StasisEnd")
-            self._prompt_deadline = None
-            await self._decide(PromptTimedOut(self._script.playback_id))
-            return await self._next_input()
+            await self._ari.get_channel(self.channel.id)
+        except ChannelGone:
+            return CallLost("channel gone but Asterisk sent no StasisEnd")
+        except AriUnavailable:
+            self._arm_check()  # still unreachable: look again later
+            return None
+        commands = self._script.decide(CommandFailed("request", "Asterisk did not confirm it in time"))
+        await self._execute(commands or [HangUp("hanging up again: the first hangup was not confirmed")])
+        return None
+
+    def _arm_check(self) -> None:
+        self._check_deadline = asyncio.get_running_loop().time() + CHECK_AFTER_S
 
     async def _handle(self, item: SessionInput) -> None:
         if isinstance(item, PlaybackStarted):
             await self._record("prompt_started", media=item.media_uri, playback_id=item.playback_id)
         elif isinstance(item, PlaybackFinished):
-            self._prompt_deadline = None
+            if item.playback_id == self._script.playback_id:
+                self._prompt_deadline = None
             await self._record("prompt_finished", media=item.media_uri, state=item.state)
             await self._decide(PromptFinished(item.playback_id, item.state))
         elif isinstance(item, DtmfReceived):
@@ -175,11 +203,12 @@ class CallSession:
             try:
                 await self._carry_out(command)
             except ChannelGone:
-                self._gone_deadline = asyncio.get_running_loop().time() + GONE_GRACE_S
+                self._arm_check()
                 return  # the caller hung up first; StasisEnd is on its way
             except AriUnavailable as exc:
-                log.warning("call %s: Asterisk unreachable during %s (%s)", self.channel.id, type(command).__name__, exc)
-                return  # the reconcile after reconnect decides this call's end
+                log.warning("call %s: Asterisk did not answer %s (%s)", self.channel.id, type(command).__name__, exc)
+                self._arm_check()
+                return
             except AriRequestFailed as exc:
                 await self._decide(CommandFailed(type(command).__name__, exc.message))
                 return
@@ -202,13 +231,35 @@ class CallSession:
             self._engine_hangup_reason = command.reason
 
     async def _record(self, kind: str, **detail: Any) -> None:
-        await self._store.add_event(self._call_id, kind, self._clock(), detail)
+        at = self._clock()
         self._log(kind, **detail)
+        await self._persist(kind, lambda: self._store.add_event(self._call_id, kind, at, detail))
 
     async def _close(self, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
         self._ended = True
-        if self._call_id and await self._store.close_call(self._call_id, self._clock(), by, cause, cause_txt, kind):
+        if not self._call_id:
+            return
+        at = self._clock()
+        closed = await self._persist(kind, lambda: self._store.close_call(self._call_id, at, by, cause, cause_txt, kind))
+        if closed:
             self._log(kind, by=by, cause=cause if cause is not None else "-", reason=cause_txt or "-")
+
+    async def _persist(self, what: str, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Write to the journey, retrying a database hiccup; a caller is never hung up for it.
+
+        Returns None if every attempt failed; the call event's log line then stays the only record.
+        """
+        for delay in (*STORE_RETRY_DELAYS_S, None):
+            try:
+                async with asyncio.timeout(STORE_TIMEOUT_S):
+                    return await write()
+            except Exception as exc:
+                if delay is None:
+                    log.error("call %s: could not store %s: %s", self.channel.id, what, exc)
+                    return None
+                log.warning("call %s: storing %s failed (%s); retrying in %.1f s", self.channel.id, what, exc, delay)
+                await asyncio.sleep(delay)
+        return None
 
     def _log(self, event: str, **fields: Any) -> None:
         log_call_event(self.channel.id, event, **fields)
@@ -225,6 +276,7 @@ class StasisApp:
         self._clock = clock
         self._sessions: dict[str, CallSession] = {}
         self._tasks: asyncio.TaskGroup | None = None
+        self._reconcile_wanted = asyncio.Event()
         self.calls_handled = 0
 
     @property
@@ -232,10 +284,28 @@ class StasisApp:
         return len(self._sessions)
 
     async def run(self) -> None:
-        """Own the call tasks until cancelled."""
+        """Own the call tasks and the reconciler until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             self._tasks = tasks
-            await asyncio.Event().wait()
+            await self._reconcile_forever()
+
+    def request_reconcile(self) -> None:
+        """Called on every ARI (re)connect; the work runs in its own task, so events keep flowing."""
+        self._reconcile_wanted.set()
+
+    async def _reconcile_forever(self) -> None:
+        backoff = Backoff(first_s=0.5, max_s=10.0)
+        while True:
+            await self._reconcile_wanted.wait()
+            self._reconcile_wanted.clear()
+            try:
+                await self.reconcile()
+                backoff.reset()
+            except Exception as exc:  # Asterisk or the database blipped again: try once more, later
+                delay = backoff.next_delay()
+                log.warning("reconcile failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                self._reconcile_wanted.set()
 
     async def on_event(self, event: AriEvent) -> None:
         """Called by the events websocket, in order. Never blocks: events are queued per call."""
@@ -254,15 +324,19 @@ class StasisApp:
         for channel_id, session in list(self._sessions.items()):
             if channel_id not in live:
                 session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
+        for channel in live.values():
+            if channel.id not in self._sessions and channel.in_stasis_app(self._app_name):
+                try:
+                    await self._ari.subscribe_channel(channel.id)
+                except AriRequestFailed as exc:  # hung up since the list was taken
+                    log.info("not adopting channel %s: %s", channel.id, exc.message)
+                    continue
+                self._start_session(channel, resumed=True)
         for channel_id, call_id in (await self._store.open_calls()).items():
             if channel_id not in live and channel_id not in self._sessions:
                 reason = "channel ended while the engine was not running"
                 if await self._store.close_call(call_id, self._clock(), "lost", None, reason, kind="lost"):
                     log_call_event(channel_id, "lost", by="lost", reason=reason)
-        for channel in live.values():
-            if channel.id not in self._sessions and channel.in_stasis_app(self._app_name):
-                await self._ari.subscribe_channel(channel.id)
-                self._start_session(channel, resumed=True)
 
     def _start_session(self, channel: Channel, resumed: bool) -> None:
         if channel.id in self._sessions or self._tasks is None:

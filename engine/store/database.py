@@ -28,7 +28,11 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Time limits on connecting and on every statement: a partitioned database must not hang a call.
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=10,
+        connect_args={"timeout": 5, "command_timeout": 10},
+    )
 
 
 def ensure_sqlite_folder(url: str) -> None:
