@@ -38,13 +38,33 @@ class AmiUnavailable(AsteriskError):
 class _BackoffManager(Manager):  # type: ignore[misc]
     """panoramisk's Manager, whose reconnect delay grows from one failed attempt to the next."""
 
-    def __init__(self, backoff: Backoff, **config: Any) -> None:
+    def __init__(self, backoff: Backoff, on_failure: Callable[[str], None], **config: Any) -> None:
         super().__init__(**config)
         self.backoff = backoff
+        self.closing = False
+        self._on_failure = on_failure
 
     def connect(self, run_forever: bool = False, on_startup: Any = None, on_shutdown: Any = None) -> Any:
+        if self.closing:  # a reconnect panoramisk scheduled before shutdown
+            return None
         self.reconnect_timeout = self.backoff.next_delay()
         return super().connect(run_forever, on_startup, on_shutdown)
+
+    def connection_made(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            host, port = self.config["host"], self.config["port"]
+            self._on_failure(f"cannot connect to {host}:{port}: {future.exception()}")
+        super().connection_made(future)
+
+    def login(self, future: Any) -> bool:
+        try:
+            authenticated = bool(super().login(future))
+        except Exception as exc:  # the connection dropped before Asterisk answered the login
+            self._on_failure(f"login interrupted: {exc}")
+            return False
+        if not authenticated:
+            self._on_failure("AMI login refused: the ami_user/ami_secret in the credentials file do not match manager.conf")
+        return authenticated
 
 
 class AmiConnection:
@@ -56,8 +76,10 @@ class AmiConnection:
         self.endpoint = endpoint
         self._on_state = on_state
         self.logged_in = False
+        self._last_failure = ""
         self._manager = _BackoffManager(
             backoff or Backoff(),
+            self._failed,
             host=endpoint.host,
             port=endpoint.port,
             username=endpoint.user,
@@ -78,6 +100,7 @@ class AmiConnection:
         try:
             await asyncio.Event().wait()
         finally:
+            self._manager.closing = True
             self._manager.close()
             self._manager.on_disconnect = lambda *_: None
             self._manager.connection_lost = lambda *_: None  # no reconnect after shutdown
@@ -92,18 +115,23 @@ class AmiConnection:
         return "\n".join(output) if isinstance(output, list) else str(output)
 
     def _logged_in(self, manager: Manager) -> None:
-        self.logged_in = bool(manager.authenticated)
-        if self.logged_in:
-            manager.backoff.reset()
-            manager.reconnect_timeout = manager.backoff.first_s
-            log.info("AMI logged in at %s:%s", self.endpoint.host, self.endpoint.port)
-            self._on_state(True, "logged in")
-        else:
-            self._on_state(False, "AMI login refused (check the credentials file)")
+        """panoramisk calls this only after a successful login; failures go through on_failure."""
+        self.logged_in = True
+        self._last_failure = ""
+        manager.backoff.reset()
+        manager.reconnect_timeout = manager.backoff.first_s
+        log.info("AMI logged in at %s:%s", self.endpoint.host, self.endpoint.port)
+        self._on_state(True, "logged in")
+
+    def _failed(self, reason: str) -> None:
+        self._last_failure = reason
+        self._on_state(False, reason)
 
     def _disconnected(self, manager: Manager, exc: Exception | None) -> None:
         self.logged_in = False
         reason = f"connection lost: {exc}" if exc else "connection lost"
+        if self._last_failure:
+            reason += f" after: {self._last_failure}"  # keep the cause an operator can fix
         log.warning("AMI %s", reason)
         self._on_state(False, reason)
 

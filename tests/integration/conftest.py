@@ -174,7 +174,7 @@ async def start_engine(pbx: LocalAsterisk, tmp_path: Path) -> AsyncIterator[Call
     """Start `threadline run` as a subprocess against the test Asterisk; stop it after the test."""
     started: list[RunningEngine] = []
 
-    async def start(database_url: str, **env: str) -> RunningEngine:
+    async def start(database_url: str, expect_status: int = 200, **env: str) -> RunningEngine:
         log_path = tmp_path / f"engine-{len(started)}.log"
         port = free_port()
         environ = {
@@ -188,7 +188,7 @@ async def start_engine(pbx: LocalAsterisk, tmp_path: Path) -> AsyncIterator[Call
             process = subprocess.Popen([THREADLINE, "run"], cwd=REPO, env=environ, stdout=log_file, stderr=subprocess.STDOUT)
         running = RunningEngine(process, f"http://127.0.0.1:{port}", database_url, log_path)
         started.append(running)
-        await running.wait_health(200)
+        await running.wait_health(expect_status)
         return running
 
     yield start
