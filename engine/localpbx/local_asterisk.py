@@ -72,6 +72,7 @@ class LocalAsterisk:
         self._write_config(params)
         process = self._start()
         self._wait_fully_booted(process)
+        self._check_listening()
         return f"Asterisk ({self.settings.localpbx.instance}) {restarted}fully booted, pid {process.pid}"
 
     def down(self, timeout_s: float = 20.0) -> str:
@@ -80,9 +81,11 @@ class LocalAsterisk:
         if pid is None:
             return f"Asterisk ({self.settings.localpbx.instance}) is not running"
         self.rx("core stop now")
-        if not _wait_exit(pid, timeout_s):
-            os.kill(pid, signal.SIGKILL)
-            _wait_exit(pid, 5.0)
+        for escalation in (signal.SIGTERM, signal.SIGKILL):
+            if _wait_exit(pid, timeout_s):
+                break
+            os.kill(pid, escalation)  # hung: it did not obey the CLI
+            timeout_s = 5.0
         return f"Asterisk ({self.settings.localpbx.instance}) stopped"
 
     def kill(self) -> None:
@@ -105,9 +108,13 @@ class LocalAsterisk:
         return [*base, "-rx", " ".join(args)] if args else [*base, "-r"]
 
     def rx(self, command: str, timeout_s: float = 15.0) -> str:
-        result = subprocess.run(
-            self.cli_command(command.split()), capture_output=True, text=True, timeout=timeout_s
-        )
+        """Run one CLI command; a hung Asterisk gives a message instead of an exception."""
+        try:
+            result = subprocess.run(
+                self.cli_command(command.split()), capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            return f"(Asterisk did not answer `{command}` within {timeout_s:.0f} s)"
         return result.stdout + result.stderr
 
     def pid(self) -> int | None:
@@ -145,6 +152,16 @@ class LocalAsterisk:
         for port in self.listen_ports():
             if not port_is_free(port.port, port.protocol):
                 raise PortInUse(port.port, port.protocol, port.purpose, port.setting)
+
+    def _check_listening(self) -> None:
+        """Asterisk keeps running when a bind fails: make sure ARI and AMI really listen."""
+        for port in self.listen_ports():
+            if port.protocol == "tcp" and port.purpose != "SIP" and not _accepts_connections(port.port):
+                raise AsteriskStartFailed(
+                    f"booted, but nothing accepts connections on 127.0.0.1:{port.port} ({port.purpose}); "
+                    f"another program may hold it: change {port.setting}",
+                    self.log_tail(),
+                )
 
     def _write_config(self, params: PbxConfigParams) -> None:
         render_config(params, self.host_dir / "etc")
@@ -211,16 +228,33 @@ def port_is_free(port: int, protocol: str) -> bool:
     return True
 
 
+def _accepts_connections(port: int, attempts: int = 20) -> bool:
+    for _ in range(attempts):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def _wait_exit(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
         _reap(pid)
+        if not _is_running(pid):
+            return True
         time.sleep(0.1)
     return False
+
+
+def _is_running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie answers kill(pid, 0) but has already exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _reap(pid: int) -> None:
