@@ -21,7 +21,7 @@ from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import load_credentials
 from engine.log_format import configure_logging
-from engine.settings import Settings
+from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, require_current, upgrade_database
 from engine.store.journey_store import JourneyStore
 from engine.web.http_server import build_app
@@ -114,7 +114,14 @@ class Engine:
         runner = web.AppRunner(build_app(self.board, self.status), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise SettingsError(
+                f"http.port: cannot listen on {http.host}:{http.port} ({exc.strerror}); "
+                "stop the other program or set http.port to a free port"
+            ) from None
         addresses = [f"http://{host}:{port}" for host, port, *_ in (s.getsockname() for s in site._server.sockets)]  # type: ignore[union-attr]
         ast = self.settings.asterisk
         print(

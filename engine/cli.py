@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.localpbx.credentials import CredentialsError
 from engine.localpbx.errors import LocalPbxError
 from engine.settings import Settings, SettingsError, load_settings
+from engine.store.database import DatabaseNotReady
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return _dispatch(args, settings)
-    except (SettingsError, LocalPbxError, CredentialsError) as exc:
+    except (SettingsError, LocalPbxError, CredentialsError, DatabaseNotReady) as exc:
         print(f"threadline: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

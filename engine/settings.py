@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_SETTINGS_FILE = Path("threadline.toml")
 ENV_PREFIX = "THREADLINE_"
+NOT_SETTINGS = frozenset({"THREADLINE_CONFIG", "THREADLINE_POSTGRES_PASSWORD", "THREADLINE_TEST_POSTGRES"})
+"""THREADLINE_* variables that belong to docker compose or the tests, not to the settings model."""
+SECRET_WORDS = ("password", "secret", "url")
 
 
 class SettingsError(Exception):
@@ -38,7 +41,7 @@ class AsteriskSettings(_Section):
     credentials_file: Path | None = None
     """Defaults to <cache_dir>/instances/<instance>/credentials.json, written by `threadline asterisk up`."""
     connect_timeout_s: float = Field(default=5.0, gt=0)
-    reconnect_max_delay_s: float = Field(default=10.0, gt=0)
+    reconnect_max_delay_s: float = Field(default=10.0, ge=0.25)
 
     @model_validator(mode="after")
     def _rtp_range(self) -> AsteriskSettings:
@@ -124,15 +127,29 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
 def _values_from_env(environ: dict[str, str]) -> dict[str, Any]:
     """THREADLINE_ASTERISK__ARI_PORT=1 becomes {"asterisk": {"ari_port": "1"}}."""
     values: dict[str, Any] = {}
+    sections_known = set(Settings.model_fields)
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         *sections, field = name[len(ENV_PREFIX):].lower().split("__")
+        if not sections or sections[0] not in sections_known:
+            raise SettingsError(_unknown_variable(name, sections_known))
         target = values
         for section in sections:
             target = target.setdefault(section, {})
         target[field] = value
     return values
+
+
+def _unknown_variable(name: str, sections: set[str]) -> str:
+    """Name the variable, never its value (it may be a password)."""
+    rest = name[len(ENV_PREFIX):].lower()
+    guess = next((s for s in sorted(sections) if rest.startswith(s + "_") and "__" not in rest), None)
+    hint = f" Did you mean {ENV_PREFIX}{guess.upper()}__{rest[len(guess) + 1:].upper()}?" if guess else ""
+    return (
+        f"environment {name}: not a Threadline setting. Settings are {ENV_PREFIX}<SECTION>__<FIELD>, "
+        f"with SECTION one of {', '.join(sorted(sections))}.{hint}"
+    )
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -169,9 +186,10 @@ def _describe(exc: ValidationError, source: str, environ: dict[str, str]) -> str
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
         env_name = ENV_PREFIX + "__".join(str(p).upper() for p in error["loc"])
-        where = f"environment {env_name}" if env_name in environ else source
+        from_env = [name for name in environ if name == env_name or name.startswith(env_name + "__")]
+        where = f"environment {', '.join(sorted(from_env))}" if from_env else source
         value = error.get("input")
-        secret_bearing = field == "database.url"  # may hold a password; the validator names the scheme
+        secret_bearing = any(word in field.lower() for word in SECRET_WORDS)
         shown = "" if secret_bearing or isinstance(value, dict) or value is None else f" (got {value!r})"
         lines.append(f"{where}: {field}: {error['msg']}{shown}. Fix this value.")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -74,6 +75,9 @@ async def upgrade_database(url: str) -> str:
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade, alembic_config(url))
         return await current_revision(engine)
+    except (OSError, DBAPIError, TimeoutError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseNotReady(f"database {shown} is not reachable ({exc.__class__.__name__}: {exc}); check database.url") from None
     finally:
         await engine.dispose()
 

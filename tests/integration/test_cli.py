@@ -107,3 +107,30 @@ def test_up_restarts_on_changed_settings_and_only_then(pbx: LocalAsterisk) -> No
     back = threadline("asterisk", "up")
     assert "config changed, restarted" in back.stdout
     assert "already running" in threadline("asterisk", "up").stdout
+
+
+def test_busy_http_port_is_one_clear_line(pbx: LocalAsterisk, tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = threadline(
+            "run", timeout=30,
+            env={"THREADLINE_HTTP__PORT": str(port), "THREADLINE_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}"},
+        )
+    assert result.returncode == 2
+    assert f"http.port: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_names_the_setting(pbx: LocalAsterisk) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        result = threadline(
+            "run", timeout=60,
+            env={"THREADLINE_DATABASE__URL": f"postgresql+asyncpg://threadline:hunter2@127.0.0.1:{port}/threadline"},
+        )
+    assert result.returncode == 2
+    assert "is not reachable" in result.stderr and "check database.url" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr

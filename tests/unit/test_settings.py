@@ -261,3 +261,28 @@ def test_settings_are_frozen() -> None:
         settings.asterisk.ari_port = 1
     with pytest.raises(ValidationError):
         settings.database.url = "sqlite+aiosqlite:///other"
+
+
+def test_unknown_variable_is_named_without_its_value() -> None:
+    from engine.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None, environ={"THREADLINE_DATABASE_URL": "postgresql+asyncpg://u:hunter2@h/db"})
+    message = str(caught.value)
+    assert "THREADLINE_DATABASE_URL: not a Threadline setting" in message
+    assert "Did you mean THREADLINE_DATABASE__URL?" in message
+    assert "hunter2" not in message
+
+
+def test_compose_and_test_variables_are_not_settings() -> None:
+    from engine.settings import load_settings
+
+    settings = load_settings(None, environ={"THREADLINE_POSTGRES_PASSWORD": "pw", "THREADLINE_TEST_POSTGRES": "x"})
+    assert settings.http.port == 8080
+
+
+def test_section_level_error_blames_the_environment() -> None:
+    from engine.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="environment THREADLINE_ASTERISK__RTP_START: asterisk: .*rtp_start"):
+        load_settings(None, environ={"THREADLINE_ASTERISK__RTP_START": "30000"})
