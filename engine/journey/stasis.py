@@ -325,12 +325,14 @@ class StasisApp:
             if channel_id not in live:
                 session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
         for channel in live.values():
-            if channel.id not in self._sessions and channel.in_stasis_app(self._app_name):
-                try:
-                    await self._ari.subscribe_channel(channel.id)
-                except AriRequestFailed as exc:  # hung up since the list was taken
-                    log.info("not adopting channel %s: %s", channel.id, exc.message)
-                    continue
+            if not channel.in_stasis_app(self._app_name):
+                continue
+            try:  # a re-created app is not subscribed to channels that entered before it
+                await self._ari.subscribe_channel(channel.id)
+            except AriRequestFailed as exc:  # hung up since the list was taken
+                log.info("channel %s left before it could be subscribed again: %s", channel.id, exc.message)
+                continue
+            if channel.id not in self._sessions:
                 self._start_session(channel, resumed=True)
         for channel_id, call_id in (await self._store.open_calls()).items():
             if channel_id not in live and channel_id not in self._sessions:
