@@ -149,6 +149,16 @@ class RunningEngine:
                     return calls
                 await asyncio.sleep(0.1)
 
+    async def open_calls(self, expected: int = 1, timeout_s: float = 10.0) -> dict[str, int]:
+        """Calls the engine is handling now, once `expected` have arrived (or the time is up)."""
+        deadline = time.monotonic() + timeout_s
+        async with self.store() as store:
+            while True:
+                calls = await store.open_calls()
+                if len(calls) >= expected or time.monotonic() > deadline:
+                    return calls
+                await asyncio.sleep(0.1)
+
     async def health(self) -> tuple[int, dict[str, object]]:
         async with aiohttp.ClientSession() as session, session.get(f"{self.http_url}/healthz") as response:
             return response.status, await response.json()

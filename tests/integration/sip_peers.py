@@ -157,6 +157,15 @@ class SippResult:
     output: str
 
 
+def start_sipp_call(scenario: str, target_port: int, dialed: str, local_port: int, media_port: int, timeout_s: int = 40) -> subprocess.Popen[str]:
+    """One call in the background, for tests that act on Asterisk or the engine while it is up."""
+    return subprocess.Popen(
+        ["sipp", f"127.0.0.1:{target_port}", "-sf", str(SIPP_DIR / scenario), "-s", dialed, "-m", "1",
+         "-i", "127.0.0.1", "-p", str(local_port), "-mp", str(media_port), "-timeout", f"{timeout_s}s", "-nostdin"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
 def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int, local_port: int, media_port: int, timeout_s: int = 60) -> SippResult:
     """Place `calls` calls at `rate` per second with a scenario from tests/integration/sipp."""
     command = [

@@ -3,17 +3,15 @@ call still ends with exactly one closed row."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, free_port, require_tool
-from tests.integration.sip_peers import SIPP_DIR
+from tests.integration.sip_peers import start_sipp_call
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
@@ -25,19 +23,11 @@ async def test_frozen_asterisk_degrades_then_the_call_completes(pbx: LocalAsteri
         f"sqlite+aiosqlite:///{tmp_path / 'frozen.sqlite3'}",
         THREADLINE_CALLS__GREETING="sound:demo-congrats", THREADLINE_CALLS__MAX_PROMPT_S="30",
     )
-    caller = subprocess.Popen(
-        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "uac_engine_hangs_up.xml"), "-s", "4700",
-         "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-timeout", "90s", "-nostdin"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    caller = start_sipp_call("uac_engine_hangs_up.xml", SIP_PORT, "4700", free_port(), free_port(), timeout_s=90)
     pid = pbx.pid()
     assert pid is not None
     try:
-        async with engine.store() as store:
-            for _ in range(100):
-                if await store.open_calls():
-                    break
-                await asyncio.sleep(0.1)
+        assert len(await engine.open_calls()) == 1, "the call never reached the engine"
         os.kill(pid, signal.SIGSTOP)
         try:
             body = await engine.wait_health(503, timeout_s=40)

@@ -4,14 +4,13 @@ closes the call it lost, and the next call works."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, free_port, require_tool
-from tests.integration.sip_peers import SIPP_DIR, run_sipp
+from tests.integration.sip_peers import start_sipp_call, run_sipp
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
@@ -20,18 +19,9 @@ SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
 async def test_engine_survives_asterisk_crash_and_restart(pbx: LocalAsterisk, start_engine, tmp_path: Path) -> None:
     require_tool("sipp")
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite3'}", THREADLINE_CALLS__GREETING="sound:demo-congrats")
-    caller = subprocess.Popen(
-        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "uac_engine_hangs_up.xml"), "-s", "4400",
-         "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-timeout", "20s", "-nostdin"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    caller = start_sipp_call("uac_engine_hangs_up.xml", SIP_PORT, "4400", free_port(), free_port(), timeout_s=20)
     try:
-        async with engine.store() as store:
-            for _ in range(100):
-                if await store.open_calls():
-                    break
-                await asyncio.sleep(0.1)
-            in_flight = await store.open_calls()
+        in_flight = await engine.open_calls()
         assert len(in_flight) == 1, "the first call never reached the engine"
 
         await asyncio.to_thread(pbx.kill)

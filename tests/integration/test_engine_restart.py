@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, free_port, require_tool
-from tests.integration.sip_peers import SIPP_DIR, sipp_counter
+from tests.integration.sip_peers import start_sipp_call, sipp_counter
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
@@ -20,18 +19,9 @@ async def test_new_engine_adopts_a_call_left_in_stasis(pbx: LocalAsterisk, start
     require_tool("sipp")
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'adopt.sqlite3'}"
     first = await start_engine(database_url, THREADLINE_CALLS__GREETING="sound:demo-congrats")
-    caller = subprocess.Popen(
-        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "uac_engine_hangs_up.xml"), "-s", "4600",
-         "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-timeout", "40s", "-nostdin"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    caller = start_sipp_call("uac_engine_hangs_up.xml", SIP_PORT, "4600", free_port(), free_port(), timeout_s=40)
     try:
-        async with first.store() as store:
-            for _ in range(100):
-                if await store.open_calls():
-                    break
-                await asyncio.sleep(0.1)
-            assert len(await store.open_calls()) == 1, "the call never reached the first engine"
+        assert len(await first.open_calls()) == 1, "the call never reached the first engine"
         first.process.kill()
         first.process.wait()
 
