@@ -21,6 +21,8 @@ from engine.asterisk.errors import AsteriskError
 log = logging.getLogger(__name__)
 
 StateCallback = Callable[[bool, str], None]
+PING_EVERY_S = 5.0
+PING_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,16 +96,34 @@ class AmiConnection:
         self._manager.register_event("Shutdown", self._asterisk_event)
 
     async def run(self) -> None:
-        """Hold the connection until cancelled."""
+        """Hold the connection until cancelled, pinging so a hung Asterisk shows as degraded."""
         self._manager.loop = asyncio.get_running_loop()
         self._manager.connect()
         try:
-            await asyncio.Event().wait()
+            await self._watch_pings()
         finally:
             self._manager.closing = True
             self._manager.close()
             self._manager.on_disconnect = lambda *_: None
             self._manager.connection_lost = lambda *_: None  # no reconnect after shutdown
+
+    async def _watch_pings(self) -> None:
+        unanswered = False
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            if not self.logged_in:
+                continue
+            try:
+                async with asyncio.timeout(PING_TIMEOUT_S):
+                    await self._manager.send_action({"Action": "Ping"})
+            except Exception as exc:  # timeout, or the connection went away under the ping
+                if self.logged_in:
+                    unanswered = True
+                    self._on_state(False, f"AMI not answering pings ({type(exc).__name__})")
+            else:
+                if unanswered:
+                    unanswered = False
+                    self._on_state(True, "logged in")
 
     async def command(self, cli_command: str, timeout_s: float = 5.0) -> str:
         """Run an Asterisk CLI command over AMI and return its output."""
