@@ -58,6 +58,8 @@ class Baresip:
     sip_port: int
     ctrl_port: int
     rtp_ports: tuple[int, int]
+    account: str = "<sip:caller@127.0.0.1>;regint=0"
+    """One line of baresip's accounts file; the default calls in without registering."""
     process: subprocess.Popen[bytes] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _reader: asyncio.StreamReader | None = None
@@ -89,7 +91,7 @@ class Baresip:
             f"snd_path {self.recordings}",
         ]
         (self.workdir / "config").write_text("\n".join(lines) + "\n")
-        (self.workdir / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0\n")
+        (self.workdir / "accounts").write_text(self.account + "\n")
         (self.workdir / "contacts").write_text("")
 
     async def start(self, microphone: Path) -> None:

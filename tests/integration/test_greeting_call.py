@@ -5,10 +5,12 @@ Asserts what the caller heard (audio, not just signalling) and what the engine s
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from engine.localpbx.credentials import load_credentials
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, free_port, require_tool
 from tests.integration.sip_peers import Baresip, measure_wav, run_sipp, write_tone
@@ -71,3 +73,35 @@ async def test_caller_hanging_up_mid_greeting_is_journaled(
     assert kinds[:3] == ["arrived", "answered", "prompt_started"]
     assert kinds[-1] == "hung_up"
     assert "prompt_finished" not in kinds or call.events[kinds.index("prompt_finished")].detail["state"] != "done"
+
+
+async def test_registered_softphone_with_generated_password_reaches_the_engine(
+    pbx: LocalAsterisk, pbx_settings, start_engine, tmp_path: Path
+) -> None:
+    """The README's Linphone/Zoiper set-up: user `softphone`, the password from the credentials file."""
+    require_tool("baresip")
+    credentials = load_credentials(pbx_settings.credentials_path)
+    engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'softphone.sqlite3'}")
+    account = (
+        f"<sip:{credentials.softphone_user}@127.0.0.1:{SIP_PORT}>;auth_pass={credentials.softphone_password};regint=60"
+    )
+    phone = Baresip(tmp_path / "softphone", free_port(), free_port(), (41000, 41999), account=account)
+    phone.workdir.mkdir()
+    await phone.start(write_tone(tmp_path / "mic.wav"))
+    try:
+        registered = ""
+        for _ in range(50):  # baresip may register before the test's control connection is up
+            registered = await asyncio.to_thread(pbx.rx, "pjsip show contacts")
+            if f"{credentials.softphone_user}/sip:" in registered:
+                break
+            await asyncio.sleep(0.2)
+        assert f"{credentials.softphone_user}/sip:" in registered, registered
+        await phone.command("dial", f"sip:4800@127.0.0.1:{SIP_PORT}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        await phone.wait_event("CALL_CLOSED", timeout_s=20)
+    finally:
+        await phone.stop()
+    assert measure_wav(phone.recording("dec")).rms > 0.01
+    calls = await engine.ended_calls(1)
+    assert calls[0].caller_number == credentials.softphone_user and calls[0].dialed == "4800"
+    assert calls[0].hung_up_by == "engine"
