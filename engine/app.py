@@ -19,10 +19,10 @@ from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
 from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
-from engine.localpbx.credentials import load_credentials
+from engine.localpbx.credentials import AsteriskCredentials, load_credentials
 from engine.log_format import configure_logging
 from engine.settings import Settings, SettingsError
-from engine.store.database import create_engine, ping, require_current, upgrade_database
+from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.journey_store import JourneyStore
 from engine.web.http_server import build_app
 
@@ -61,10 +61,16 @@ class Engine:
     async def run(self) -> None:
         settings = self.settings
         credentials = load_credentials(settings.credentials_path)
-        await upgrade_database(settings.database.url)
+        revision = await upgrade_database(settings.database.url)  # reaches head or raises DatabaseNotReady
+        self.set_state("database", True, f"migrated to {revision}")
         database = create_engine(settings.database.url)
-        await require_current(database, settings.database.url)
-        self.set_state("database", True, "migrated")
+        try:
+            await self._serve(credentials, database)
+        finally:
+            await database.dispose()
+
+    async def _serve(self, credentials: AsteriskCredentials, database: AsyncEngine) -> None:
+        settings = self.settings
         ast = settings.asterisk
         ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s)
         backoff = Backoff(max_s=ast.reconnect_max_delay_s)
@@ -86,7 +92,6 @@ class Engine:
                     tasks.create_task(self._watch_database(database), name="database-watch")
             finally:
                 await runner.cleanup()
-                await database.dispose()
 
     async def _watch_database(self, database: AsyncEngine, interval_s: float = 5.0) -> None:
         """Keep the database entry of /healthz true: a stopped PostgreSQL shows as degraded."""
