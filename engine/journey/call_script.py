@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-
 # -- facts the adapter reports (past tense) ------------------------------------------------
 
 
