@@ -103,10 +103,7 @@ class CallSession:
             await self._ari.hangup(self.channel.id)
         except Exception as exc:  # already gone, or Asterisk away: nothing more to do for the caller
             log.warning("call %s: hangup after failure did not go through: %s", self.channel.id, exc)
-        try:
-            await self._close("engine", None, "engine error", kind="failed")
-        except Exception:
-            log.exception("call %s: could not close its record; the next reconcile will", self.channel.id)
+        await self._close("engine", None, "engine error", kind="failed")  # _persist never raises
 
     async def _open(self, resumed: bool) -> None:
         ch = self.channel
