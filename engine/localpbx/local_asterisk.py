@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -68,6 +69,7 @@ class LocalAsterisk:
                 return f"Asterisk ({self.settings.localpbx.instance}) already running, pid {self.pid()}"
             self.down()  # settings or templates changed since it started: restart on the new config
             restarted = "config changed, restarted; "
+        self._wait_stale_process_gone()
         self._check_ports_free()
         self._write_config(params)
         process = self._start()
@@ -76,24 +78,34 @@ class LocalAsterisk:
         return f"Asterisk ({self.settings.localpbx.instance}) {restarted}fully booted, pid {process.pid}"
 
     def down(self, timeout_s: float = 20.0) -> str:
+        """Stop Asterisk; return only once every one of its threads is gone and its ports are free.
+
+        A zombie thread-group leader is not enough: while exit_group runs, the leader shows `Z` but
+        other threads still hold the listening sockets, so an `up` right after would find them taken.
+        """
         self._require_root("down")
         pid = self.pid()
         if pid is None:
+            self._wait_stale_process_gone()
             return f"Asterisk ({self.settings.localpbx.instance}) is not running"
         self.rx("core stop now")
-        for escalation in (signal.SIGTERM, signal.SIGKILL):
-            if _wait_exit(pid, timeout_s):
+        for escalation in (signal.SIGTERM, signal.SIGKILL, None):
+            if wait_process_gone(pid, timeout_s):
                 break
-            os.kill(pid, escalation)  # hung: it did not obey the CLI
+            if escalation is None:
+                raise AsteriskStartFailed(f"pid {pid} did not exit even after SIGKILL", self.log_tail())
+            _signal(pid, escalation)  # hung: it did not obey the CLI
             timeout_s = 5.0
+        self._wait_ports_free()
         return f"Asterisk ({self.settings.localpbx.instance}) stopped"
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would: used by tests of the engine's reconnect."""
+        """SIGKILL, as a crash would: used by tests of the engine's reconnect. Returns once it is gone."""
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            _wait_exit(pid, 10.0)
+            _signal(pid, signal.SIGKILL)
+            wait_process_gone(pid, 10.0)
+            self._wait_ports_free()
 
     def status(self) -> PbxStatus:
         pid = self.pid()
@@ -147,6 +159,25 @@ class LocalAsterisk:
             ListenPort(ast.sip_port, "udp", "SIP", "asterisk.sip_port"),
             ListenPort(ast.sip_port, "tcp", "SIP", "asterisk.sip_port"),
         ]
+
+    def _wait_stale_process_gone(self) -> None:
+        """An Asterisk of this instance may still be exiting (its pid file outlives `pid()`): let it finish."""
+        try:
+            pid = int((self.host_dir / "run" / "asterisk.pid").read_text().strip())
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return
+        if comm == "asterisk" and wait_process_gone(pid, 10.0):
+            self._wait_ports_free()
+
+    def _wait_ports_free(self, timeout_s: float = 10.0) -> None:
+        """The kernel frees a listening socket a moment after its last holder exits: wait for it, bounded."""
+        deadline = time.monotonic() + timeout_s
+        for port in self.listen_ports():
+            while not port_is_free(port.port, port.protocol):
+                if time.monotonic() > deadline:
+                    raise PortInUse(port.port, port.protocol, port.purpose, port.setting)
+                time.sleep(0.05)
 
     def _check_ports_free(self) -> None:
         for port in self.listen_ports():
@@ -238,23 +269,33 @@ def _accepts_connections(port: int, attempts: int = 20) -> bool:
     return False
 
 
-def _wait_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not _is_running(pid):
-            return True
-        time.sleep(0.1)
-    return False
+def wait_process_gone(pid: int, timeout_s: float) -> bool:
+    """True once every thread of pid has exited (or it never existed); False if still there at the deadline.
 
-
-def _is_running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie answers kill(pid, 0) but has already exited)."""
+    A pidfd becomes readable only when the whole thread group has exited, unlike /proc/PID/stat,
+    which shows the leader as a zombie while its other threads are still closing sockets.
+    """
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(max(0, int(timeout_s * 1000))):
+            return False
+    finally:
+        os.close(pidfd)
+    _reap(pid)
+    return True
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    """Send a signal to a process that may have exited since we looked."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def _reap(pid: int) -> None:

@@ -146,3 +146,31 @@ def test_configure_text_uses_a_plain_formatter() -> None:
     assert len(root.handlers) == 1
     assert not isinstance(root.handlers[0].formatter, JsonLineFormatter)
     assert root.level == logging.WARNING
+
+
+@pytest.mark.parametrize("field", ["name", "msg", "args", "levelname", "message", "exc_info", "call_fields"])
+def test_any_field_name_is_logged_not_raised(call_events: pytest.LogCaptureFixture, field: str) -> None:
+    """Flows log `name=`; LogRecord has its own `name`: the call must not fail on a KeyError."""
+    log_call_event("17151.4", "flow_step", **{field: "billing menu"})
+
+    record = only_record(call_events)
+    assert record.getMessage() == f'call_event call_id=17151.4 event=flow_step {field}="billing menu"'
+    entry = json.loads(JsonLineFormatter().format(record))
+    assert entry["field_msg" if field == "msg" else field] == "billing menu"
+    assert entry["logger"] == CALL_EVENT_LOGGER
+
+
+def test_fields_named_like_the_json_entry_keys_do_not_overwrite_it(call_events: pytest.LogCaptureFixture) -> None:
+    log_call_event("17151.4", "x", logger="mine", event="other", ts="never", call_id="forged")
+
+    entry = json.loads(JsonLineFormatter().format(only_record(call_events)))
+    assert entry["logger"] == CALL_EVENT_LOGGER and entry["event"] == "x"
+    assert entry["field_logger"] == "mine" and entry["field_event"] == "other" and entry["field_ts"] == "never"
+    assert entry["call_id"] == "17151.4" and entry["field_call_id"] == "forged"
+
+
+def test_huge_values_are_cut_in_the_line(call_events: pytest.LogCaptureFixture) -> None:
+    log_call_event("17151.4", "lookup", body="x" * 100_000)
+
+    message = only_record(call_events).getMessage()
+    assert len(message) < 700 and message.endswith("…(cut)")
