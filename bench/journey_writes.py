@@ -31,7 +31,7 @@ async def one_call(store: JourneyStore, n: int, latencies: list[float]) -> None:
         latencies.append((time.perf_counter() - start) * 1000)
 
     start = time.perf_counter()
-    call_id, _ = await store.open_call(CallerInfo(f"bench.{n}", "555", "", "4100"), now, {})
+    call_id = (await store.open_call(CallerInfo(f"bench.{n}", "555", "", "4100"), now, {})).call_id
     latencies.append((time.perf_counter() - start) * 1000)
     for kind in ("answered", "prompt_started", "prompt_finished"):
         await timed(store.add_event(call_id, kind, now, {}))

@@ -14,7 +14,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.asterisk.ami_client import AmiConnection, AmiEndpoint
-from engine.asterisk.ari_client import AriClient, AriEndpoint, AriEventStream
+from engine.asterisk.ari_client import AriClient, AriEndpoint
+from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
 from engine.health import HealthBoard
@@ -27,6 +28,8 @@ from engine.store.journey_store import JourneyStore
 from engine.web.http_server import build_app
 
 log = logging.getLogger(__name__)
+HAND_OVER_S = 5.0
+"""At SIGTERM, how long putting live callers on hold for the next engine may take."""
 
 
 class Engine:
@@ -37,6 +40,11 @@ class Engine:
         self.stasis: StasisApp | None = None
         self.asterisk_version = ""
         self._ari: AriClient | None = None
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
+        self._stop.set()
 
     def set_state(self, component: str, ok: bool, detail: str) -> None:
         if self.board.set(component, ok, detail, time.time()):
@@ -51,11 +59,14 @@ class Engine:
             "listening": {"http": f"http://{http.host}:{http.port}"},
             "asterisk": {
                 "ari": f"http://{ast.host}:{ast.ari_port}/ari",
+                "events": f"ws://{ast.host}:{ast.events_port}/ari/events (Asterisk connects to the engine)",
                 "ami": f"{ast.host}:{ast.ami_port}",
                 "app": ast.app_name,
             },
             "asterisk_version": self.asterisk_version,
             "greeting": self.settings.calls.greeting,
+            "engine_wait_s": self.settings.calls.engine_wait_s,
+            "pending_journey_writes": self.stasis.pending_journey_writes if self.stasis else 0,
         }
 
     async def run(self) -> None:
@@ -73,25 +84,39 @@ class Engine:
         settings = self.settings
         ast = settings.asterisk
         ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s)
-        backoff = Backoff(max_s=ast.reconnect_max_delay_s)
+        listener = EventsListener(ast.host, ast.events_port, credentials.events_user, credentials.events_password)
+        self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
         async with aiohttp.ClientSession() as http_session:
             ari = self._ari = AriClient(ari_endpoint, http_session)
-            self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name)
-            events = AriEventStream(ari_endpoint, http_session, self.stasis.on_event, self._ari_state, backoff)
+            stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name)
+            events = AriEventsServer(listener, stasis.on_event, self._ari_state)
             ami = AmiConnection(
                 AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
                 lambda ok, detail: self.set_state("ami", ok, detail),
                 Backoff(max_s=ast.reconnect_max_delay_s),
             )
-            runner = await self._start_http()
+            http_runner = await self._start_http()
+            try:
+                events_runner = await events.start()
+            except EventsPortBusy as exc:
+                await http_runner.cleanup()
+                raise SettingsError(str(exc)) from None
             try:
                 async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self.stasis.run(), name="stasis")
-                    tasks.create_task(events.run(), name="ari-events")
-                    tasks.create_task(ami.run(), name="ami")
-                    tasks.create_task(self._watch_database(database), name="database-watch")
+                    running = [
+                        tasks.create_task(stasis.run(), name="stasis"),
+                        tasks.create_task(ami.run(), name="ami"),
+                        tasks.create_task(self._watch_database(database), name="database-watch"),
+                    ]
+                    await self._stop.wait()
+                    log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
+                    await stasis.hand_over(timeout_s=HAND_OVER_S)
+                    for task in running:
+                        task.cancel()
             finally:
-                await runner.cleanup()
+                await events.close()
+                await events_runner.cleanup()
+                await http_runner.cleanup()
 
     async def _watch_database(self, database: AsyncEngine, interval_s: float = 5.0) -> None:
         """Keep the database entry of /healthz true: a stopped PostgreSQL shows as degraded."""
@@ -105,14 +130,18 @@ class Engine:
                 self.set_state("database", True, "answering")
 
     async def _ari_state(self, connected: bool, detail: str) -> None:
-        self.set_state("ari", connected, detail)
-        if connected and self.stasis is not None and self._ari is not None:
-            self.stasis.request_reconcile()
-            try:
-                info = await self._ari.asterisk_info()
-                self.asterisk_version = str(info.get("system", {}).get("version", ""))
-            except AsteriskError as exc:
-                log.warning("could not read the Asterisk version: %s", exc)
+        """Asterisk opened or lost the events websocket; on open, check the REST half answers too."""
+        if not connected or self.stasis is None or self._ari is None:
+            self.set_state("ari", connected, detail)
+            return
+        self.stasis.request_reconcile()
+        try:
+            info = await self._ari.asterisk_info()
+        except AsteriskError as exc:
+            self.set_state("ari", False, f"events connected, but ARI REST does not answer: {exc}")
+            return
+        self.asterisk_version = str(info.get("system", {}).get("version", ""))
+        self.set_state("ari", True, detail)
 
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
@@ -131,7 +160,8 @@ class Engine:
         ast = self.settings.asterisk
         print(
             f"threadline listening: HTTP {', '.join(addresses)} (/healthz, /status); "
-            f"Asterisk ARI http://{ast.host}:{ast.ari_port}/ari app={ast.app_name}, AMI {ast.host}:{ast.ami_port}, "
+            f"Asterisk events ws://{ast.host}:{ast.events_port}/ari/events, "
+            f"ARI http://{ast.host}:{ast.ari_port}/ari app={ast.app_name}, AMI {ast.host}:{ast.ami_port}, "
             f"SIP calls to sip:ANY@127.0.0.1:{ast.sip_port}",
             flush=True,
         )
@@ -143,8 +173,18 @@ async def run_engine(settings: Settings) -> int:
     engine = Engine(settings)
     task = asyncio.create_task(engine.run(), name="engine")
     loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            engine.request_stop()  # hand callers over, drain the journey, exit
+        else:
+            task.cancel()  # a second signal: stop now
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, on_signal)
     with contextlib.suppress(asyncio.CancelledError):
         await task
     log.info("engine stopped")

@@ -38,6 +38,8 @@ class AsteriskSettings(_Section):
     rtp_start: int = Field(default=10000, ge=1024, le=65535)
     rtp_end: int = Field(default=20000, ge=1024, le=65535)
     app_name: str = Field(default="threadline", pattern=r"^[A-Za-z0-9_-]+$")
+    events_port: int = Field(default=8090, ge=1, le=65535)
+    """The engine listens here, on loopback, for Asterisk's outbound ARI websocket (events)."""
     credentials_file: Path | None = None
     """Defaults to <cache_dir>/instances/<instance>/credentials.json, written by `threadline asterisk up`."""
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -67,6 +69,9 @@ class CallSettings(_Section):
     """An ARI media URI: sound:NAME, recording:NAME, tone:..., digits:..."""
     max_prompt_s: float = Field(default=60.0, gt=0)
     """If Asterisk never reports the greeting finished, hang up after this long."""
+    engine_wait_s: int = Field(default=30, ge=5, le=3600)
+    """How long a caller waits (ringing, or on hold after an engine stopped) for an engine to take
+    the call; after that Asterisk apologises and hangs up. Rendered into the dialplan."""
 
 
 class HttpSettings(_Section):

@@ -1,7 +1,7 @@
-"""A small typed ARI client on aiohttp: REST calls, plus the events websocket with reconnect.
+"""A small typed ARI client on aiohttp: the REST half of ARI.
 
 The PyPI `ari` package is a 2014 Python-2 prototype, so this covers just the calls the engine uses.
-Reconnect and back-off live here, in the adapter; callers see typed events and connection changes.
+Events arrive the other way, over the websocket Asterisk opens to the engine (ari_events_server.py).
 """
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from engine.asterisk.ari_events import AriEvent, AriEventMalformed, Channel, parse_channel, parse_event
-from engine.asterisk.backoff import Backoff
+from engine.asterisk.ari_events import Channel, parse_channel
 from engine.asterisk.errors import AriAuthFailed, AriRequestFailed, AriUnavailable, ChannelGone
 
 log = logging.getLogger(__name__)
@@ -76,6 +74,18 @@ class AriClient:
     async def stop_playback(self, playback_id: str) -> None:
         await self._request("DELETE", f"/playbacks/{quote(playback_id)}")
 
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        """Set a channel variable or write a dialplan function, e.g. TIMEOUT(absolute)."""
+        await self._request(
+            "POST", f"/channels/{quote(channel_id)}/variable", params={"variable": variable, "value": value}
+        )
+
+    async def start_hold_music(self, channel_id: str, moh_class: str = "default") -> None:
+        await self._request("POST", f"/channels/{quote(channel_id)}/moh", params={"mohClass": moh_class})
+
+    async def stop_hold_music(self, channel_id: str) -> None:
+        await self._request("DELETE", f"/channels/{quote(channel_id)}/moh")
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._request("DELETE", f"/channels/{quote(channel_id)}", params={"reason": reason})
 
@@ -105,75 +115,3 @@ def _request_error(method: str, path: str, status: int, body: str) -> AriRequest
     if status == 404 and path.startswith("/channels/"):
         return ChannelGone(method, path, status, message)
     return AriRequestFailed(method, path, status, message)
-
-
-STABLE_AFTER_S = 5.0
-EventHandler = Callable[[AriEvent], Awaitable[None]]
-StateHandler = Callable[[bool, str], Awaitable[None]]
-
-
-class AriEventStream:
-    """Keeps the events websocket of our Stasis app open for as long as the engine runs.
-
-    On every (re)connection Asterisk registers the app again; `on_state(True, ...)` then lets the
-    engine reconcile calls that ended while it could not hear. While disconnected, `on_state(False,
-    reason)` marks the engine degraded. It never raises out of `run` except on cancellation.
-    """
-
-    def __init__(
-        self,
-        endpoint: AriEndpoint,
-        session: aiohttp.ClientSession,
-        on_event: EventHandler,
-        on_state: StateHandler,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self._session = session
-        self._on_event = on_event
-        self._on_state = on_state
-        self._backoff = backoff or Backoff()
-
-    async def run(self) -> None:
-        while True:
-            reason = await self._connect_and_read()
-            await self._on_state(False, reason)
-            delay = self._backoff.next_delay()
-            log.warning("ARI events disconnected (%s); reconnecting in %.1f s", reason, delay)
-            await asyncio.sleep(delay)
-
-    async def _connect_and_read(self) -> str:
-        url = f"ws://{self.endpoint.host}:{self.endpoint.port}/ari/events"
-        params = {"app": self.endpoint.app_name, "subscribeAll": "false"}
-        auth = aiohttp.BasicAuth(self.endpoint.user, self.endpoint.password)
-        try:
-            async with asyncio.timeout(self.endpoint.request_timeout_s):
-                socket = await self._session.ws_connect(url, params=params, auth=auth, heartbeat=10.0)
-        except aiohttp.WSServerHandshakeError as exc:
-            return f"websocket refused: HTTP {exc.status}" + (" (bad ARI credentials)" if exc.status == 401 else "")
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return f"cannot connect to {url}: {exc or type(exc).__name__}"
-        async with socket:
-            log.info("ARI events connected: app %s at %s", self.endpoint.app_name, url)
-            connected_at = asyncio.get_running_loop().time()
-            await self._on_state(True, "connected")
-            reason = await self._read(socket)
-        if asyncio.get_running_loop().time() - connected_at >= STABLE_AFTER_S:
-            self._backoff.reset()  # only a connection that held counts as recovered
-        return reason
-
-    async def _read(self, socket: aiohttp.ClientWebSocketResponse) -> str:
-        async for message in socket:
-            if message.type is aiohttp.WSMsgType.TEXT:
-                await self._dispatch(message.data)
-            elif message.type is aiohttp.WSMsgType.ERROR:
-                return f"websocket error: {socket.exception()}"
-        return f"websocket closed by Asterisk (code {socket.close_code})"
-
-    async def _dispatch(self, text: str) -> None:
-        try:
-            event = parse_event(json.loads(text))
-        except (ValueError, AriEventMalformed) as exc:
-            log.error("ignoring unreadable ARI event: %s", exc)
-            return
-        await self._on_event(event)

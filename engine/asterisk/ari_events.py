@@ -7,6 +7,7 @@ a dict goes in, a frozen dataclass comes out, no transport involved.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -21,6 +22,8 @@ class Channel:
     """The extension the caller dialled, from the Stasis argument or the dialplan."""
     dialplan_app: str
     dialplan_app_data: str
+    created_at: datetime | None = None
+    """When Asterisk created the channel: the caller's real arrival, even if no engine was up then."""
 
     def in_stasis_app(self, app_name: str) -> bool:
         return self.dialplan_app == "Stasis" and self.dialplan_app_data.split(",")[0] == app_name
@@ -113,7 +116,18 @@ def parse_channel(raw: dict[str, Any]) -> Channel:
         dialed=str(dialplan.get("exten", "")),
         dialplan_app=str(dialplan.get("app_name", "")),
         dialplan_app_data=str(dialplan.get("app_data", "")),
+        created_at=parse_ari_time(raw.get("creationtime")),
     )
+
+
+def parse_ari_time(value: object) -> datetime | None:
+    """ARI writes times as 2026-11-24T08:00:00.123+0000; anything else is treated as unknown."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
 
 
 def parse_event(raw: dict[str, Any]) -> AriEvent:

@@ -45,6 +45,16 @@ CallFact = CallArrived | PromptFinished | PromptTimedOut | CommandFailed
 
 
 @dataclass(frozen=True)
+class CancelEngineWait:
+    """This engine has the call: lift the dialplan's bound on how long a caller waits for an engine."""
+
+
+@dataclass(frozen=True)
+class StopHold:
+    """Stop the hold music a stopping engine left a caller with, for the next engine (this one)."""
+
+
+@dataclass(frozen=True)
 class Answer:
     pass
 
@@ -67,7 +77,7 @@ class HangUp:
     reason: str
 
 
-Command = Answer | PlayPrompt | StopPrompt | HangUp
+Command = CancelEngineWait | StopHold | Answer | PlayPrompt | StopPrompt | HangUp
 
 
 class Phase(Enum):
@@ -94,13 +104,13 @@ class GreetingScript:
         return []
 
     def _greet(self, fact: CallArrived) -> list[Command]:
-        """Answer and greet; a resumed call first silences what the previous engine was playing."""
+        """Take the call, answer and greet; a resumed call first silences what the previous engine left playing."""
         self.phase = Phase.GREETING
         first_id = f"greeting-{fact.channel_id}"
         self.playback_id = f"{first_id}-resumed" if fact.resumed else first_id
-        commands: list[Command] = []
+        commands: list[Command] = [CancelEngineWait()]
         if fact.resumed:
-            commands += [StopPrompt(first_id), StopPrompt(f"{first_id}-resumed")]
+            commands += [StopHold(), StopPrompt(first_id), StopPrompt(f"{first_id}-resumed")]
         if not fact.already_answered:
             commands.append(Answer())
         return [*commands, PlayPrompt(self.greeting_media, self.playback_id)]

@@ -1,6 +1,8 @@
-"""One call from StasisStart to StasisEnd: runs the call script and writes every step to the journey.
+"""One call from StasisStart to StasisEnd: runs the call script and journals every step.
 
 Carries out the pure core's commands over ARI and turns what Asterisk reports into facts for it.
+The journey is written by the call's JourneyWriter in its own task: the session hands each step
+over and moves on, so a slow database never delays what the caller hears.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from engine.asterisk.ari_client import AriClient
 from engine.asterisk.ari_events import (
@@ -24,10 +26,12 @@ from engine.asterisk.ari_events import (
     StasisEnded,
 )
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
+from engine.journey.arrival_order import ArrivalOrder
 from engine.journey.call_script import (
     Answer,
     CallArrived,
     CallFact,
+    CancelEngineWait,
     Command,
     CommandFailed,
     GreetingScript,
@@ -35,15 +39,19 @@ from engine.journey.call_script import (
     PlayPrompt,
     PromptFinished,
     PromptTimedOut,
+    StopHold,
     StopPrompt,
 )
+from engine.journey.journey_writer import JourneyWriter
 from engine.log_format import log_call_event
 from engine.settings import CallSettings
-from engine.store.journey_store import CallerInfo, JourneyStore
+from engine.store.journey_store import CallerInfo
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+ENGINE_WAIT = "TIMEOUT(absolute)"
+"""The dialplan sets it before Stasis(); at 0 it is off. See asterisk_conf/templates/extensions.conf.j2."""
 
 
 def utc_now() -> datetime:
@@ -61,62 +69,92 @@ SessionInput = AriEvent | CallLost
 CHECK_AFTER_S = 5.0
 """After a command found the channel gone, or Asterisk did not answer, how long to wait for events
 before asking Asterisk directly whether the channel still exists."""
-STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
-STORE_TIMEOUT_S = 5.0
-T = TypeVar("T")
 
 
 class CallSession:
-    """One call, from StasisStart to StasisEnd. Runs as one task; writes its own journey in order."""
+    """One call, from StasisStart to StasisEnd. Runs as one task; its journey is written in order by `journey`."""
 
-    def __init__(self, channel: Channel, ari: AriClient, store: JourneyStore, calls: CallSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        ari: AriClient,
+        journey: JourneyWriter,
+        calls: CallSettings,
+        clock: Clock,
+        arrival_order: ArrivalOrder,
+    ) -> None:
         self.channel = channel
         self.inbox: asyncio.Queue[SessionInput] = asyncio.Queue()
+        self.journey = journey
         self._ari = ari
-        self._store = store
         self._clock = clock
         self._script = GreetingScript(calls.greeting)
         self._max_prompt_s = calls.max_prompt_s
-        self._call_id = 0
+        self._engine_wait_s = calls.engine_wait_s
+        self._arrival_order = arrival_order
+        self._ticket = arrival_order.take()
         self._prompt_deadline: float | None = None
         self._check_deadline: float | None = None
         self._engine_hangup_reason: str | None = None
         self._hangup_request: ChannelHangupRequested | None = None
         self._ended = False
 
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
     async def run(self, resumed: bool) -> None:
         try:
-            await self._open(resumed)
+            self._open(resumed)
+            if resumed or self.channel.state == "Up":
+                self._arrival_order.done(self._ticket)  # answered long ago: no turn to wait for
             arrival = CallArrived(self.channel.id, already_answered=self.channel.state == "Up", resumed=resumed)
             await self._execute(self._script.decide(arrival))
             while not self._ended:
                 await self._handle(await self._next_input())
         except asyncio.CancelledError:
-            raise  # engine shutdown: the row stays open and the next start reconciles it
+            raise  # engine shutdown: the row stays open and the next engine adopts the call
         except Exception:
             log.exception("call %s: unexpected failure; hanging up and closing its record", self.channel.id)
             await self._abandon()
+        finally:
+            self._arrival_order.done(self._ticket)
+
+    async def hand_over(self) -> None:
+        """The engine is stopping: leave the caller to the next engine, on hold, bounded by engine_wait_s.
+
+        Raises on ARI errors; the caller (StasisApp) bounds the time and logs what failed.
+        """
+        if self._ended:
+            return
+        await self._ari.set_variable(self.channel.id, ENGINE_WAIT, f"{self._engine_wait_s:g}")
+        if self._script.playback_id:
+            await self._stop_playback(self._script.playback_id)
+        await self._ari.start_hold_music(self.channel.id)
+        self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
 
     async def _abandon(self) -> None:
-        """Never leave a caller in silence in Stasis: hang up, then record it if the store still answers."""
+        """Never leave a caller in silence in Stasis: hang up, then record it."""
         try:
             await self._ari.hangup(self.channel.id)
         except Exception as exc:  # already gone, or Asterisk away: nothing more to do for the caller
             log.warning("call %s: hangup after failure did not go through: %s", self.channel.id, exc)
-        await self._close("engine", None, "engine error", kind="failed")  # _persist never raises
+        self._close("engine", None, "engine error", kind="failed")
 
-    async def _open(self, resumed: bool) -> None:
+    def _open(self, resumed: bool) -> None:
         ch = self.channel
+        now = self._clock()
+        arrived_at = ch.created_at if ch.created_at is not None and ch.created_at <= now else now
         caller = CallerInfo(ch.id, ch.caller_number, ch.caller_name, ch.dialed)
-        detail = {"channel": ch.name, "caller_number": ch.caller_number, "dialed": ch.dialed}
-        opened = await self._persist("arrival", lambda: self._store.open_call(caller, self._clock(), detail))
-        if opened is None:
-            raise RuntimeError("the call could not be recorded: the database is not answering")
-        self._call_id, created = opened
-        if created:
-            self._log("arrived", caller=ch.caller_number or "unknown", dialed=ch.dialed or "-", channel=ch.name)
-        if resumed or not created:
-            await self._record("resumed", reason="engine reconnected to a call already in progress")
+        detail: dict[str, Any] = {"channel": ch.name, "caller_number": ch.caller_number, "dialed": ch.dialed}
+        waited_ms = int((now - arrived_at).total_seconds() * 1000)
+        if waited_ms > 0:
+            detail["waited_for_engine_ms"] = waited_ms
+        self.journey.open(caller, arrived_at, detail, resumed)
+        self._log(
+            "resumed" if resumed else "arrived",
+            caller=ch.caller_number or "unknown", dialed=ch.dialed or "-", channel=ch.name, waited_ms=waited_ms,
+        )
 
     async def _next_input(self) -> SessionInput:
         """The next event for this call, or what the passing of a deadline means."""
@@ -154,30 +192,38 @@ class CallSession:
 
     async def _handle(self, item: SessionInput) -> None:
         if isinstance(item, PlaybackStarted):
-            await self._record("prompt_started", media=item.media_uri, playback_id=item.playback_id)
+            self._record("prompt_started", media=item.media_uri, playback_id=item.playback_id)
         elif isinstance(item, PlaybackFinished):
             if item.playback_id == self._script.playback_id:
                 self._prompt_deadline = None
-            await self._record("prompt_finished", media=item.media_uri, state=item.state)
+            self._record("prompt_finished", media=item.media_uri, state=item.state)
             await self._decide(PromptFinished(item.playback_id, item.state))
         elif isinstance(item, DtmfReceived):
-            await self._record("dtmf", digit=item.digit, duration_ms=item.duration_ms)
+            self._record("dtmf", digit=item.digit, duration_ms=item.duration_ms)
         elif isinstance(item, ChannelHangupRequested):
             self._hangup_request = self._hangup_request or item
         elif isinstance(item, (StasisEnded, ChannelDestroyed)):
-            await self._finish(item)
+            self._finish(item)
         elif isinstance(item, CallLost):
-            await self._close("lost", None, item.reason, kind="lost")
+            await self._lose(item)
 
-    async def _finish(self, item: StasisEnded | ChannelDestroyed) -> None:
+    async def _lose(self, item: CallLost) -> None:
+        """Asterisk says the channel is gone; hang up anyway in case it only looked gone, then close."""
+        try:
+            await self._ari.hangup(self.channel.id)
+        except (AriRequestFailed, AriUnavailable):
+            pass  # gone indeed, or Asterisk away: either way no caller is waiting on us
+        self._close("lost", None, item.reason, kind="lost")
+
+    def _finish(self, item: StasisEnded | ChannelDestroyed) -> None:
         request = self._hangup_request
         cause = item.cause if isinstance(item, ChannelDestroyed) else (request.cause if request else None)
         cause_txt = item.cause_txt if isinstance(item, ChannelDestroyed) else None
         by = self._who_hung_up(request)
         if by == "engine":
-            await self._close("engine", cause or 16, self._engine_hangup_reason)
+            self._close("engine", cause or 16, self._engine_hangup_reason)
         else:
-            await self._close(by, cause, cause_txt)
+            self._close(by, cause, cause_txt)
 
     def _who_hung_up(self, request: ChannelHangupRequested | None) -> str:
         """The first hangup request tells: a hard one is the caller's BYE, a soft one ours or Asterisk's."""
@@ -206,54 +252,48 @@ class CallSession:
                 return
 
     async def _carry_out(self, command: Command) -> None:
-        if isinstance(command, Answer):
-            await self._ari.answer(self.channel.id)
-            await self._record("answered")
+        if isinstance(command, CancelEngineWait):
+            await self._ari.set_variable(self.channel.id, ENGINE_WAIT, "0")
+        elif isinstance(command, StopHold):
+            await self._ignore_not_found(self._ari.stop_hold_music(self.channel.id))
+        elif isinstance(command, Answer):
+            async with self._arrival_order.turn(self._ticket):
+                await self._ari.answer(self.channel.id)
+            self._record("answered")
         elif isinstance(command, PlayPrompt):
             await self._ari.play(self.channel.id, command.media, command.playback_id)
             self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s
         elif isinstance(command, StopPrompt):
-            try:
-                await self._ari.stop_playback(command.playback_id)
-            except AriRequestFailed as exc:
-                if exc.status != 404:  # 404: nothing was playing, which is fine
-                    raise
+            await self._stop_playback(command.playback_id)
         elif isinstance(command, HangUp):
             await self._ari.hangup(self.channel.id)
             self._engine_hangup_reason = command.reason
 
-    async def _record(self, kind: str, **detail: Any) -> None:
-        at = self._clock()
+    async def _stop_playback(self, playback_id: str) -> None:
+        await self._ignore_not_found(self._ari.stop_playback(playback_id))
+
+    @staticmethod
+    async def _ignore_not_found(request: Awaitable[None]) -> None:
+        """Nothing to stop (404 for a playback, 409 for hold music not playing) is fine; a gone channel is not."""
+        try:
+            await request
+        except ChannelGone:
+            raise
+        except AriRequestFailed as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    def _record(self, kind: str, **detail: Any) -> None:
         self._log(kind, **detail)
-        await self._persist(kind, lambda: self._store.add_event(self._call_id, kind, at, detail))
+        self.journey.add(kind, self._clock(), detail)
 
-    async def _close(self, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
-        self._ended = True
-        if not self._call_id:
+    def _close(self, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
+        """Log and journal the end, once; the log line is written first, so it stays even if the write fails."""
+        if self._ended:
             return
-        at = self._clock()
-        closed = await self._persist(kind, lambda: self._store.close_call(self._call_id, at, by, cause, cause_txt, kind))
-        if closed:
-            self._log(kind, by=by, cause=cause if cause is not None else "-", reason=cause_txt or "-")
-
-    async def _persist(self, what: str, write: Callable[[], Awaitable[T]]) -> T | None:
-        """Write to the journey, retrying a database hiccup; a caller is never hung up for it.
-
-        Returns None if every attempt failed; the call event's log line then stays the only record.
-        """
-        for delay in (*STORE_RETRY_DELAYS_S, None):
-            try:
-                async with asyncio.timeout(STORE_TIMEOUT_S):
-                    return await write()
-            except Exception as exc:
-                if delay is None:
-                    log.error("call %s: could not store %s: %s", self.channel.id, what, exc)
-                    return None
-                log.warning("call %s: storing %s failed (%s); retrying in %.1f s", self.channel.id, what, exc, delay)
-                await asyncio.sleep(delay)
-        return None
+        self._ended = True
+        self._log(kind, by=by, cause=cause if cause is not None else "-", reason=cause_txt or "-")
+        self.journey.close(self._clock(), by, cause, cause_txt, kind)
 
     def _log(self, event: str, **fields: Any) -> None:
         log_call_event(self.channel.id, event, **fields)
-
-

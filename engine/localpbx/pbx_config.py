@@ -30,11 +30,18 @@ class PbxConfigParams:
     rtp_end: int
     app_name: str
     credentials: AsteriskCredentials
+    events_port: int
+    """Where the engine listens for Asterisk's outbound ARI websocket."""
+    engine_wait_s: int
+    """How long the dialplan lets a caller wait for an engine (TIMEOUT(absolute) before Stasis)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, base_dir: str, credentials: AsteriskCredentials) -> PbxConfigParams:
         ast = settings.asterisk
-        return cls(base_dir, ast.ari_port, ast.ami_port, ast.sip_port, ast.rtp_start, ast.rtp_end, ast.app_name, credentials)
+        return cls(
+            base_dir, ast.ari_port, ast.ami_port, ast.sip_port, ast.rtp_start, ast.rtp_end, ast.app_name, credentials,
+            ast.events_port, settings.calls.engine_wait_s,
+        )
 
 
 def rendered_files(params: PbxConfigParams, templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> dict[str, str]:

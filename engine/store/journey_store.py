@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from engine.store.field_limits import CALLER_FIELD_CHARS, bounded_detail, bounded_text, event_kind
 from engine.store.models import CallRow, JourneyEventRow
 
 
@@ -20,6 +21,15 @@ class CallerInfo:
     caller_number: str
     caller_name: str
     dialed: str
+
+
+@dataclass(frozen=True)
+class OpenedCall:
+    call_id: int
+    created: bool
+    """False when the row already existed (a call adopted after a restart, or a retried write)."""
+    last_seq: int
+    ended: bool
 
 
 @dataclass(frozen=True)
@@ -48,43 +58,67 @@ class JourneyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def open_call(self, caller: CallerInfo, at: datetime, detail: dict[str, Any]) -> tuple[int, bool]:
-        """Create the call row and its `arrived` event; returns (call id, created).
+    async def open_call(self, caller: CallerInfo, at: datetime, detail: dict[str, Any]) -> OpenedCall:
+        """Create the call row and its `arrived` event.
 
-        Idempotent on the channel id: a call seen again (after a reconnect) keeps its one row.
+        Idempotent on the channel id: a call seen again (after a reconnect, or a write retried after
+        a timeout that had in fact committed) keeps its one row, and the caller learns where its
+        journey stands. Caller fields are untrusted and bounded here.
         """
         async with self._sessions() as session:
-            existing = await self._call_id(session, caller.channel_id)
+            existing = await self._existing(session, caller.channel_id)
             if existing is not None:
-                return existing, False
+                return existing
             row = CallRow(
-                channel_id=caller.channel_id,
-                caller_number=caller.caller_number,
-                caller_name=caller.caller_name,
-                dialed=caller.dialed,
+                channel_id=bounded_text(caller.channel_id, 64),
+                caller_number=bounded_text(caller.caller_number, CALLER_FIELD_CHARS),
+                caller_name=bounded_text(caller.caller_name, CALLER_FIELD_CHARS),
+                dialed=bounded_text(caller.dialed, CALLER_FIELD_CHARS),
                 arrived_at=at,
             )
-            row.events.append(JourneyEventRow(seq=1, kind="arrived", at=at, detail=detail))
+            row.events.append(JourneyEventRow(seq=1, kind="arrived", at=at, detail=bounded_detail(detail)))
             session.add(row)
             try:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-                found = await self._call_id(session, caller.channel_id)
+                found = await self._existing(session, caller.channel_id)
                 if found is None:
                     raise
-                return found, False
-            return row.id, True
+                return found
+            return OpenedCall(row.id, True, 1, False)
 
-    async def add_event(self, call_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None) -> int:
-        """Append one journey event; returns its sequence number."""
+    async def add_event(
+        self, call_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None, seq: int | None = None
+    ) -> int:
+        """Append one journey event; returns its sequence number.
+
+        With `seq`, the write is idempotent: if that (call, seq) is already stored with the same kind,
+        a retry of a write that committed but timed out, nothing is added. If another writer took
+        that number, the event goes after the last one instead of being lost.
+        """
+        kind = event_kind(kind)
+        bounded = bounded_detail(detail or {})
+        if seq is not None:
+            try:
+                return await self._insert_event(call_id, seq, kind, at, bounded)
+            except IntegrityError:
+                async with self._sessions() as session:
+                    stored = await session.scalar(
+                        select(JourneyEventRow.kind).where(JourneyEventRow.call_id == call_id, JourneyEventRow.seq == seq)
+                    )
+                if stored == kind:
+                    return seq
+        return await self._insert_event(call_id, None, kind, at, bounded)
+
+    async def _insert_event(self, call_id: int, seq: int | None, kind: str, at: datetime, detail: dict[str, Any]) -> int:
         async with self._sessions() as session, session.begin():
-            seq = await self._next_seq(session, call_id)
-            session.add(JourneyEventRow(call_id=call_id, seq=seq, kind=kind, at=at, detail=detail or {}))
+            number = seq if seq is not None else await self._next_seq(session, call_id)
+            session.add(JourneyEventRow(call_id=call_id, seq=number, kind=kind, at=at, detail=detail))
             if kind == "answered":
                 call = await session.get_one(CallRow, call_id)
                 call.answered_at = call.answered_at or at
-            return seq
+            return number
 
     async def close_call(
         self, call_id: int, at: datetime, hung_up_by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up"
@@ -97,10 +131,10 @@ class JourneyStore:
             call.ended_at = at
             call.hung_up_by = hung_up_by
             call.hangup_cause = cause
-            call.hangup_cause_txt = cause_txt
+            call.hangup_cause_txt = bounded_text(cause_txt, 80) if cause_txt is not None else None
             seq = await self._next_seq(session, call_id)
-            detail = {"by": hung_up_by, "cause": cause, "cause_txt": cause_txt}
-            session.add(JourneyEventRow(call_id=call_id, seq=seq, kind=kind, at=at, detail=detail))
+            detail = bounded_detail({"by": hung_up_by, "cause": cause, "cause_txt": cause_txt})
+            session.add(JourneyEventRow(call_id=call_id, seq=seq, kind=event_kind(kind), at=at, detail=detail))
             return True
 
     async def open_calls(self) -> dict[str, int]:
@@ -108,6 +142,16 @@ class JourneyStore:
         async with self._sessions() as session:
             rows = await session.execute(select(CallRow.channel_id, CallRow.id).where(CallRow.ended_at.is_(None)))
             return {channel_id: call_id for channel_id, call_id in rows.all()}
+
+    async def ended_channels(self, channel_ids: list[str]) -> set[str]:
+        """Which of these channels already have a closed call: they must not be adopted again."""
+        if not channel_ids:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CallRow.channel_id).where(CallRow.channel_id.in_(channel_ids), CallRow.ended_at.is_not(None))
+            )
+            return set(rows)
 
     async def get_call(self, channel_id: str) -> CallRecord | None:
         async with self._sessions() as session:
@@ -128,8 +172,14 @@ class JourneyStore:
             return int(await session.scalar(select(func.count(CallRow.id))) or 0)
 
     @staticmethod
-    async def _call_id(session: AsyncSession, channel_id: str) -> int | None:
-        return await session.scalar(select(CallRow.id).where(CallRow.channel_id == channel_id))
+    async def _existing(session: AsyncSession, channel_id: str) -> OpenedCall | None:
+        row = (await session.execute(
+            select(CallRow.id, CallRow.ended_at).where(CallRow.channel_id == bounded_text(channel_id, 64))
+        )).first()
+        if row is None:
+            return None
+        last = await session.scalar(select(func.max(JourneyEventRow.seq)).where(JourneyEventRow.call_id == row.id))
+        return OpenedCall(row.id, False, int(last or 0), row.ended_at is not None)
 
     @staticmethod
     async def _next_seq(session: AsyncSession, call_id: int) -> int:

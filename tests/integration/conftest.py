@@ -41,6 +41,8 @@ PBX_ENV = {
     "THREADLINE_ASTERISK__RTP_START": "31000",
     "THREADLINE_ASTERISK__RTP_END": "31999",
     "THREADLINE_ASTERISK__RECONNECT_MAX_DELAY_S": "2",
+    "THREADLINE_ASTERISK__EVENTS_PORT": "18090",
+    "THREADLINE_CALLS__ENGINE_WAIT_S": "10",
 }
 POSTGRES_ADMIN_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql:///postgres?host=/var/run/postgresql")
 """A PostgreSQL role that may create databases; by default root over the local socket (`make test` creates it)."""
@@ -61,13 +63,36 @@ def pbx_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def pbx(pbx_settings: Settings) -> Iterator[LocalAsterisk]:
+def session_pbx(pbx_settings: Settings) -> Iterator[LocalAsterisk]:
     """The real Asterisk, booted once for the whole session and stopped at the end."""
     local = LocalAsterisk(pbx_settings)
     local.up()
     yield local
     print("\n--- Asterisk log tail ---\n" + local.log_tail(30))
     local.down()
+
+
+@pytest.fixture
+def pbx(session_pbx: LocalAsterisk) -> LocalAsterisk:
+    """The session Asterisk, checked before every test: running, fully booted, on the session config.
+
+    A test that failed while Asterisk was killed, frozen or reconfigured must not take every later
+    test down with it: `up` is idempotent and restarts Asterisk when its config differs.
+    """
+    pid = session_pbx.pid()
+    if pid is not None and _state(pid) == "T":
+        os.kill(pid, signal.SIGCONT)  # left frozen by a failed test
+    message = session_pbx.up()
+    if "already running" not in message:
+        print(f"\nthe session Asterisk was not usable and was brought back: {message}")
+    return session_pbx
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
 
 
 def free_port() -> int:
@@ -139,25 +164,43 @@ class RunningEngine:
             await engine.dispose()
 
     async def ended_calls(self, expected: int, timeout_s: float = 15.0) -> list[CallRecord]:
-        """The stored calls once `expected` of them have ended (the engine commits just after the BYE)."""
+        """The stored calls once `expected` of them have ended (the engine commits just after the BYE).
+
+        Fails the test, with what was stored and the engine log, if they do not end in time.
+        """
         deadline = time.monotonic() + timeout_s
         async with self.store() as store:
             while True:
                 calls = await store.recent_calls(limit=1000)
                 ended = [call for call in calls if call.ended_at is not None]
-                if len(ended) >= expected or time.monotonic() > deadline:
+                if len(ended) >= expected:
                     return calls
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{len(ended)} of {expected} calls ended within {timeout_s:.0f} s; stored: "
+                        f"{[(c.channel_id, c.hung_up_by, [e.kind for e in c.events]) for c in calls]}\n{self.log_tail()}"
+                    )
                 await asyncio.sleep(0.1)
 
     async def open_calls(self, expected: int = 1, timeout_s: float = 10.0) -> dict[str, int]:
-        """Calls the engine is handling now, once `expected` have arrived (or the time is up)."""
+        """Calls the engine is handling now, once `expected` have arrived; fails the test otherwise."""
         deadline = time.monotonic() + timeout_s
         async with self.store() as store:
             while True:
                 calls = await store.open_calls()
-                if len(calls) >= expected or time.monotonic() > deadline:
+                if len(calls) >= expected:
                     return calls
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{len(calls)} of {expected} calls reached the engine within {timeout_s:.0f} s\n{self.log_tail()}")
                 await asyncio.sleep(0.1)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return f"--- engine log ({self.log_path.name}) ---\n{self.log_text()[-chars:]}"
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        """SIGTERM, as systemd or docker would; returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
 
     async def health(self) -> tuple[int, dict[str, object]]:
         async with aiohttp.ClientSession() as session, session.get(f"{self.http_url}/healthz") as response:
@@ -167,7 +210,7 @@ class RunningEngine:
         deadline = time.monotonic() + timeout_s
         last: object = None
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"engine exited with {self.process.returncode}:\n{self.log_text()[-3000:]}"
+            assert self.process.poll() is None, f"engine exited with {self.process.returncode}:\n{self.log_tail()}"
             try:
                 code, body = await self.health()
                 last = body
@@ -176,7 +219,7 @@ class RunningEngine:
             except aiohttp.ClientError as exc:
                 last = exc
             await asyncio.sleep(0.2)
-        raise AssertionError(f"/healthz never returned {status}; last: {last}\n{self.log_text()[-3000:]}")
+        raise AssertionError(f"/healthz never returned {status}; last: {last}\n{self.log_tail()}")
 
 
 @pytest.fixture

@@ -50,9 +50,10 @@ async def test_unmigrated_database_is_refused_with_the_fix(database_url: str) ->
 
 
 async def test_one_row_per_call_and_ordered_journey(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
-    call_id, created = await journey_store.open_call(caller(1), T0, {"channel": "PJSIP/x"})
-    again, created_again = await journey_store.open_call(caller(1), T0 + timedelta(seconds=5), {})
-    assert (created, created_again, again) == (True, False, call_id)
+    opened = await journey_store.open_call(caller(1), T0, {"channel": "PJSIP/x"})
+    again = await journey_store.open_call(caller(1), T0 + timedelta(seconds=5), {})
+    call_id = opened.call_id
+    assert (opened.created, again.created, again.call_id, again.last_seq, again.ended) == (True, False, call_id, 1, False)
 
     for offset, kind in enumerate(["answered", "prompt_started", "dtmf", "prompt_finished"], start=1):
         await journey_store.add_event(call_id, kind, T0 + timedelta(seconds=offset), {"n": offset})
@@ -70,8 +71,8 @@ async def test_one_row_per_call_and_ordered_journey(journey_store: JourneyStore,
 
 
 async def test_open_calls_lists_only_unfinished(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
-    first, _ = await journey_store.open_call(caller(1), T0, {})
-    second, _ = await journey_store.open_call(caller(2), T0, {})
+    first = (await journey_store.open_call(caller(1), T0, {})).call_id
+    second = (await journey_store.open_call(caller(2), T0, {})).call_id
     await journey_store.close_call(first, T0, "engine", 16, "greeting finished")
     assert await journey_store.open_calls() == {"1795.2": second}
 
@@ -80,7 +81,7 @@ async def test_concurrent_calls_keep_every_event(journey_store: JourneyStore, no
     """Twenty calls writing at once (as in a burst) lose nothing and keep per-call order."""
 
     async def one_call(n: int) -> None:
-        call_id, _ = await journey_store.open_call(caller(n), T0, {})
+        call_id = (await journey_store.open_call(caller(n), T0, {})).call_id
         for step in range(5):
             await journey_store.add_event(call_id, f"step{step}", T0 + timedelta(seconds=step))
         await journey_store.close_call(call_id, T0 + timedelta(seconds=6), "engine", 16, None)
@@ -94,7 +95,7 @@ async def test_concurrent_calls_keep_every_event(journey_store: JourneyStore, no
 
 
 async def test_journey_events_reference_their_call(database_url: str, journey_store: JourneyStore) -> None:
-    call_id, _ = await journey_store.open_call(caller(3), T0, {})
+    call_id = (await journey_store.open_call(caller(3), T0, {})).call_id
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
@@ -102,3 +103,42 @@ async def test_journey_events_reference_their_call(database_url: str, journey_st
     finally:
         await engine.dispose()
     assert count == 1
+
+
+async def test_a_retried_event_write_is_stored_once(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
+    """A write that committed but timed out is retried with the same seq: no duplicate event."""
+    call_id = (await journey_store.open_call(caller(4), T0, {})).call_id
+    assert await journey_store.add_event(call_id, "answered", T0, {}, seq=2) == 2
+    assert await journey_store.add_event(call_id, "answered", T0, {}, seq=2) == 2
+    # Another writer took seq 3 with a different event: ours goes after it instead of being lost.
+    assert await journey_store.add_event(call_id, "prompt_started", T0, {}, seq=3) == 3
+    assert await journey_store.add_event(call_id, "dtmf", T0, {"digit": "1"}, seq=3) == 4
+    reopened = await journey_store.open_call(caller(4), T0, {})
+    assert (reopened.created, reopened.last_seq) == (False, 4)
+    record = await journey_store.get_call("1795.4")
+    assert record is not None
+    assert [(e.seq, e.kind) for e in record.events] == [(1, "arrived"), (2, "answered"), (3, "prompt_started"), (4, "dtmf")]
+
+
+async def test_untrusted_caller_fields_are_bounded_and_stored_once(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
+    """A hostile display name (quotes, Korean, a backslash, a NUL, 300 characters) and huge detail values."""
+    name = ('"Kim \\ 김철수" \x00' * 30)[:300]
+    hostile = CallerInfo("1795.99", "1" * 120, name, "9" * 100)
+    opened = await journey_store.open_call(hostile, T0, {"caller_name": name, "blob": "x" * 100_000, "list": list(range(500))})
+    again = await journey_store.open_call(hostile, T0, {})
+    assert opened.created and again.call_id == opened.call_id and not again.created
+    await journey_store.add_event(opened.call_id, "lookup_answered", T0, {"crm": {"note": "\x00" + "y" * 5000}})
+    record = await journey_store.get_call("1795.99")
+    assert record is not None and await journey_store.count_calls() == 1
+    assert len(record.caller_number) == 80 and len(record.dialed) == 80
+    assert "\x00" not in record.events[0].detail["caller_name"]
+    assert len(record.events[0].detail["blob"]) <= 1000 and len(record.events[0].detail["list"]) == 51
+    assert len(record.events[1].detail["crm"]["note"]) <= 1000 and "\x00" not in record.events[1].detail["crm"]["note"]
+
+
+async def test_ended_channels_are_known(journey_store: JourneyStore, no_blocking_calls: BlockBuster) -> None:
+    first = (await journey_store.open_call(caller(5), T0, {})).call_id
+    await journey_store.open_call(caller(6), T0, {})
+    await journey_store.close_call(first, T0, "engine", 16, None)
+    assert await journey_store.ended_channels(["1795.5", "1795.6", "1795.7"]) == {"1795.5"}
+    assert (await journey_store.open_call(caller(5), T0, {})).ended

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import copy
 import json
 from pathlib import Path
@@ -110,9 +112,18 @@ def test_stasis_start_carries_caller_and_dialled_number() -> None:
             dialed="2000",
             dialplan_app="Stasis",
             dialplan_app_data="threadline,2000",
+            created_at=datetime(2024, 5, 14, 10, 12, 31, 398000, tzinfo=UTC),
         ),
         ("2000",),
     )
+
+
+@pytest.mark.parametrize("value", [None, "", "yesterday", 1715681551, "2024-05-14 10:12:31"])
+def test_unreadable_creation_time_is_unknown_not_an_error(value: object) -> None:
+    raw = recorded("stasis_start_inbound")
+    raw["channel"]["creationtime"] = value
+    event = parse_event(raw)
+    assert isinstance(event, StasisStarted) and event.channel.created_at is None
 
 
 def test_stasis_argument_wins_over_dialplan_exten() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from engine.journey.call_script import (
     Answer,
+    CancelEngineWait,
     CallArrived,
     CallFact,
     CommandFailed,
@@ -16,6 +17,7 @@ from engine.journey.call_script import (
     PlayPrompt,
     PromptFinished,
     PromptTimedOut,
+    StopHold,
     StopPrompt,
 )
 
@@ -27,19 +29,20 @@ def arrived_script() -> tuple[GreetingScript, PlayPrompt]:
     """A script that has answered and started the greeting; returns it with its PlayPrompt."""
     script = GreetingScript(GREETING)
     commands = script.decide(CallArrived(CHANNEL))
-    prompt = commands[1]
+    prompt = commands[-1]
     assert isinstance(prompt, PlayPrompt)
     return script, prompt
 
 
-def test_arrival_answers_then_plays_the_greeting() -> None:
+def test_arrival_takes_the_call_answers_then_plays_the_greeting() -> None:
+    """The engine first lifts the dialplan's bound on waiting for an engine, so the caller is not cut off."""
     script = GreetingScript(GREETING)
 
     commands = script.decide(CallArrived(CHANNEL))
 
-    assert len(commands) == 2
-    assert commands[0] == Answer()
-    prompt = commands[1]
+    assert len(commands) == 3
+    assert commands[:2] == [CancelEngineWait(), Answer()]
+    prompt = commands[2]
     assert isinstance(prompt, PlayPrompt)
     assert prompt.media == GREETING
     assert prompt.playback_id
@@ -47,8 +50,8 @@ def test_arrival_answers_then_plays_the_greeting() -> None:
 
 
 def test_playback_ids_differ_between_calls() -> None:
-    first = GreetingScript(GREETING).decide(CallArrived("1715681551.4"))[1]
-    second = GreetingScript(GREETING).decide(CallArrived("1715681551.5"))[1]
+    first = GreetingScript(GREETING).decide(CallArrived("1715681551.4"))[-1]
+    second = GreetingScript(GREETING).decide(CallArrived("1715681551.5"))[-1]
 
     assert isinstance(first, PlayPrompt) and isinstance(second, PlayPrompt)
     assert first.playback_id != second.playback_id
@@ -150,7 +153,7 @@ def test_prompt_facts_before_arrival_are_ignored(early: CallFact) -> None:
     assert script.decide(early) == []
 
     commands = script.decide(CallArrived(CHANNEL))
-    assert [type(command) for command in commands] == [Answer, PlayPrompt]
+    assert [type(command) for command in commands] == [CancelEngineWait, Answer, PlayPrompt]
 
 
 def test_resumed_call_silences_the_old_greeting_and_skips_answer_when_up() -> None:
@@ -159,6 +162,8 @@ def test_resumed_call_silences_the_old_greeting_and_skips_answer_when_up() -> No
     commands = script.decide(CallArrived("7.1", already_answered=True, resumed=True))
 
     assert commands == [
+        CancelEngineWait(),
+        StopHold(),
         StopPrompt("greeting-7.1"),
         StopPrompt("greeting-7.1-resumed"),
         PlayPrompt("sound:hello-world", "greeting-7.1-resumed"),

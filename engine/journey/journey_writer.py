@@ -1,0 +1,159 @@
+"""One call's journey, written in order by its own task, off the call's control path.
+
+The call session hands over each step as it happens and never waits for the database: a slow or
+absent database delays the record, never a prompt. Every write is retried with a time limit per
+attempt until it is stored or a give-up bound passes; event writes carry their sequence number, so
+a write that committed but timed out is not stored twice when it is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from engine.asterisk.backoff import Backoff
+from engine.store.journey_store import CallerInfo, JourneyStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WritePolicy:
+    attempt_timeout_s: float = 5.0
+    first_retry_s: float = 0.5
+    max_retry_s: float = 10.0
+    give_up_after_s: float = 600.0
+    """After this long without success an item is dropped with an error line (its call-event log
+    line stays the record); later items of the call are still tried."""
+
+
+@dataclass(frozen=True)
+class _Open:
+    caller: CallerInfo
+    at: datetime
+    detail: dict[str, Any]
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Close:
+    at: datetime
+    by: str
+    cause: int | None
+    cause_txt: str | None
+    kind: str
+
+
+_Item = _Open | _Event | _Close
+
+
+@dataclass
+class JourneyWriter:
+    """Queue of one call's journey writes; `run` stores them in order and ends after the close."""
+
+    store: JourneyStore
+    channel_id: str
+    policy: WritePolicy = WritePolicy()
+    call_id: int | None = None
+    _queue: asyncio.Queue[_Item | None] = field(default_factory=asyncio.Queue)
+    _seq: int = 0
+    _refused: bool = False
+
+    # -- the session's side: never blocks -------------------------------------------------
+
+    def open(self, caller: CallerInfo, at: datetime, detail: dict[str, Any], resumed: bool) -> None:
+        self._queue.put_nowait(_Open(caller, at, detail, resumed))
+
+    def add(self, kind: str, at: datetime, detail: dict[str, Any]) -> None:
+        self._queue.put_nowait(_Event(kind, at, detail))
+
+    def close(self, at: datetime, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
+        self._queue.put_nowait(_Close(at, by, cause, cause_txt, kind))
+
+    def finish(self) -> None:
+        """No close is coming (the engine is stopping and leaves the call open for the next one)."""
+        self._queue.put_nowait(None)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # -- the writer task ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            await self._store_item(item)
+            if isinstance(item, _Close):
+                return
+
+    async def _store_item(self, item: _Item) -> None:
+        if self._refused:
+            return
+        if isinstance(item, _Open):
+            await self._store_open(item)
+        elif self.call_id is None:
+            log.error("call %s: %s not stored: the call row could not be written", self.channel_id, _name(item))
+        elif isinstance(item, _Event):
+            seq = self._seq + 1
+            call_id = self.call_id
+            stored = await self._with_retries(item.kind, lambda: self.store.add_event(call_id, item.kind, item.at, item.detail, seq=seq))
+            self._seq = stored if stored is not None else seq
+        else:
+            call_id = self.call_id
+            await self._with_retries(item.kind, lambda: self.store.close_call(call_id, item.at, item.by, item.cause, item.cause_txt, item.kind))
+
+    async def _store_open(self, item: _Open) -> None:
+        opened = await self._with_retries("arrival", lambda: self.store.open_call(item.caller, item.at, item.detail))
+        if opened is None:
+            return
+        if opened.ended:
+            # The channel was already closed in the store: never write after its hung_up.
+            log.warning("call %s: its record is already closed; nothing more is written for it", self.channel_id)
+            self._refused = True
+            return
+        self.call_id, self._seq = opened.call_id, opened.last_seq
+        if item.resumed and not opened.created:
+            self._queue_front(_Event("resumed", item.at, {"reason": "engine reconnected to a call already in progress"}))
+
+    def _queue_front(self, item: _Event) -> None:
+        """The resumed marker belongs right after the open, before anything the session queued since."""
+        waiting: list[_Item | None] = []
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        for queued in (item, *waiting):
+            self._queue.put_nowait(queued)
+
+    async def _with_retries(self, what: str, write: Callable[[], Awaitable[T]]) -> T | None:
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.policy.give_up_after_s
+        backoff = Backoff(first_s=self.policy.first_retry_s, max_s=self.policy.max_retry_s, jitter=0.0)
+        while True:
+            try:
+                async with asyncio.timeout(self.policy.attempt_timeout_s):
+                    return await write()
+            except Exception as exc:  # any driver error or a timeout: the database did not take it
+                delay = backoff.next_delay()
+                if loop.time() + delay > give_up_at:
+                    log.error("call %s: could not store %s, giving up: %s", self.channel_id, what, exc or type(exc).__name__)
+                    return None
+                log.warning("call %s: storing %s failed (%s); retrying in %.1f s", self.channel_id, what, exc or type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+
+def _name(item: _Item) -> str:
+    return "arrival" if isinstance(item, _Open) else item.kind
