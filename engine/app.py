@@ -41,6 +41,8 @@ class Engine:
         self.asterisk_version = ""
         self._ari: AriClient | None = None
         self._stop = asyncio.Event()
+        self._events_connected = asyncio.Event()
+        self._events_lost = asyncio.Event()
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -107,6 +109,7 @@ class Engine:
                         tasks.create_task(stasis.run(), name="stasis"),
                         tasks.create_task(ami.run(), name="ami"),
                         tasks.create_task(self._watch_database(database), name="database-watch"),
+                        tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
                     ]
                     await self._stop.wait()
                     log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
@@ -130,18 +133,34 @@ class Engine:
                 self.set_state("database", True, "answering")
 
     async def _ari_state(self, connected: bool, detail: str) -> None:
-        """Asterisk opened or lost the events websocket; on open, check the REST half answers too."""
-        if not connected or self.stasis is None or self._ari is None:
-            self.set_state("ari", connected, detail)
-            return
-        self.stasis.request_reconcile()
-        try:
-            info = await self._ari.asterisk_info()
-        except AsteriskError as exc:
-            self.set_state("ari", False, f"events connected, but ARI REST does not answer: {exc}")
-            return
-        self.asterisk_version = str(info.get("system", {}).get("version", ""))
-        self.set_state("ari", True, detail)
+        """Asterisk opened or lost the events websocket. Never blocks: events wait behind this call."""
+        if connected:
+            self._events_lost.clear()
+            self._events_connected.set()
+            if self.stasis is not None:
+                self.stasis.request_reconcile()
+            self.set_state("ari", False, "events connected; checking ARI REST")
+        else:
+            self._events_connected.clear()
+            self._events_lost.set()
+            self.set_state("ari", False, detail)
+
+    async def _watch_ari_rest(self) -> None:
+        """After each connect, ARI is up once REST answers too (Asterisk connects before it is fully booted)."""
+        while True:
+            await self._events_connected.wait()
+            backoff = Backoff(first_s=0.25, max_s=2.0)
+            while self._events_connected.is_set() and self._ari is not None:
+                try:
+                    info = await self._ari.asterisk_info()
+                except AsteriskError as exc:
+                    self.set_state("ari", False, f"events connected, but ARI REST does not answer yet: {exc}")
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                self.asterisk_version = str(info.get("system", {}).get("version", ""))
+                self.set_state("ari", True, "Asterisk connected")
+                break
+            await self._events_lost.wait()  # then check again after the next connect
 
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http

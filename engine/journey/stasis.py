@@ -188,10 +188,11 @@ class StasisApp:
     async def _close_vanished(self, live: dict[str, Channel]) -> None:
         """Rows left open by an engine that stopped, for channels Asterisk no longer has."""
         for channel_id, call_id in (await self._store.open_calls()).items():
-            if channel_id not in live and channel_id not in self._sessions:
-                reason = "channel ended while the engine was not running"
+            if channel_id in live or channel_id in self._sessions or channel_id in self._journeys or channel_id in self._ended:
+                continue  # still served, or its own writer is about to close it
+            reason = "channel ended while the engine was not running"
+            if await self._store.close_call(call_id, self._clock(), "lost", None, reason, kind="lost"):
                 log_call_event(channel_id, "lost", by="lost", reason=reason)
-                await self._store.close_call(call_id, self._clock(), "lost", None, reason, kind="lost")
 
     def _start_session(self, channel: Channel, resumed: bool) -> None:
         if channel.id in self._sessions or channel.id in self._ended:
