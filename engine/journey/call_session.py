@@ -92,7 +92,9 @@ class CallSession:
         self._max_prompt_s = calls.max_prompt_s
         self._engine_wait_s = calls.engine_wait_s
         self._arrival_order = arrival_order
-        self._ticket = arrival_order.take()
+        self._arrived_at = self._arrival_time(clock())
+        self._arrival_key = (self._arrived_at, channel.id)
+        arrival_order.register(self._arrival_key)
         self._prompt_deadline: float | None = None
         self._check_deadline: float | None = None
         self._engine_hangup_reason: str | None = None
@@ -106,8 +108,8 @@ class CallSession:
     async def run(self, resumed: bool) -> None:
         try:
             self._open(resumed)
-            if resumed or self.channel.state == "Up":
-                self._arrival_order.done(self._ticket)  # answered long ago: no turn to wait for
+            if self.channel.state == "Up":
+                self._arrival_order.done(self._arrival_key)  # answered long ago: no turn to wait for
             arrival = CallArrived(self.channel.id, already_answered=self.channel.state == "Up", resumed=resumed)
             await self._execute(self._script.decide(arrival))
             while not self._ended:
@@ -118,7 +120,7 @@ class CallSession:
             log.exception("call %s: unexpected failure; hanging up and closing its record", self.channel.id)
             await self._abandon()
         finally:
-            self._arrival_order.done(self._ticket)
+            self._arrival_order.done(self._arrival_key)
 
     async def hand_over(self) -> None:
         """The engine is stopping: leave the caller to the next engine, on hold, bounded by engine_wait_s.
@@ -141,10 +143,15 @@ class CallSession:
             log.warning("call %s: hangup after failure did not go through: %s", self.channel.id, exc)
         self._close("engine", None, "engine error", kind="failed")
 
+    def _arrival_time(self, now: datetime) -> datetime:
+        """When the caller called: Asterisk's creation time, even if no engine was up then."""
+        created = self.channel.created_at
+        return created if created is not None and created <= now else now
+
     def _open(self, resumed: bool) -> None:
         ch = self.channel
         now = self._clock()
-        arrived_at = ch.created_at if ch.created_at is not None and ch.created_at <= now else now
+        arrived_at = self._arrived_at
         caller = CallerInfo(ch.id, ch.caller_number, ch.caller_name, ch.dialed)
         detail: dict[str, Any] = {"channel": ch.name, "caller_number": ch.caller_number, "dialed": ch.dialed}
         waited_ms = int((now - arrived_at).total_seconds() * 1000)
@@ -152,7 +159,7 @@ class CallSession:
             detail["waited_for_engine_ms"] = waited_ms
         self.journey.open(caller, arrived_at, detail, resumed)
         self._log(
-            "resumed" if resumed else "arrived",
+            "adopted" if resumed else "arrived",
             caller=ch.caller_number or "unknown", dialed=ch.dialed or "-", channel=ch.name, waited_ms=waited_ms,
         )
 
@@ -257,9 +264,9 @@ class CallSession:
         elif isinstance(command, StopHold):
             await self._ignore_not_found(self._ari.stop_hold_music(self.channel.id))
         elif isinstance(command, Answer):
-            async with self._arrival_order.turn(self._ticket):
+            async with self._arrival_order.turn(self._arrival_key):
                 await self._ari.answer(self.channel.id)
-            self._record("answered")
+                self._record("answered")
         elif isinstance(command, PlayPrompt):
             await self._ari.play(self.channel.id, command.media, command.playback_id)
             self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s

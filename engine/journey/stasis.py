@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from datetime import UTC, datetime
 from collections.abc import Coroutine
 from typing import Any
 
@@ -31,6 +32,7 @@ from engine.settings import CallSettings
 from engine.store.journey_store import JourneyStore
 
 log = logging.getLogger(__name__)
+UNKNOWN_TIME = datetime.max.replace(tzinfo=UTC)
 REMEMBER_ENDED = 10_000
 """Channels whose session ended, kept so one still listed by Asterisk for a moment is not adopted again."""
 STORE_CHECK_TIMEOUT_S = 3.0
@@ -152,7 +154,10 @@ class StasisApp:
         for channel_id, session in before.items():
             if channel_id not in live and self._sessions.get(channel_id) is session:
                 session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
-        ours = [channel for channel in live.values() if channel.in_stasis_app(self._app_name)]
+        ours = sorted(
+            (channel for channel in live.values() if channel.in_stasis_app(self._app_name)),
+            key=lambda channel: (channel.created_at or UNKNOWN_TIME, channel.id),
+        )
         closed = await self._closed_in_store([c.id for c in ours if c.id not in self._sessions])
         for channel in ours:
             await self._adopt(channel, closed)

@@ -197,10 +197,10 @@ class RunningEngine:
     def log_tail(self, chars: int = 3000) -> str:
         return f"--- engine log ({self.log_path.name}) ---\n{self.log_text()[-chars:]}"
 
-    def stop(self, timeout_s: float = 20.0) -> int:
-        """SIGTERM, as systemd or docker would; returns the exit code."""
+    async def stop(self, timeout_s: float = 20.0) -> int:
+        """SIGTERM, as systemd or docker would; returns the exit code once the engine has exited."""
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout_s)
+        return await asyncio.to_thread(self.process.wait, timeout_s)
 
     async def health(self) -> tuple[int, dict[str, object]]:
         async with aiohttp.ClientSession() as session, session.get(f"{self.http_url}/healthz") as response:
