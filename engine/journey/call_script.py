@@ -108,9 +108,13 @@ class GreetingScript:
         self.phase = Phase.GREETING
         first_id = f"greeting-{fact.channel_id}"
         self.playback_id = f"{first_id}-resumed" if fact.resumed else first_id
-        commands: list[Command] = [CancelEngineWait()]
+        commands: list[Command] = []
         if fact.resumed:
-            commands += [StopHold(), StopPrompt(first_id), StopPrompt(f"{first_id}-resumed")]
+            # Playbacks first: Asterisk runs channel commands (variables, hold) only between playbacks.
+            commands += [StopPrompt(first_id), StopPrompt(f"{first_id}-resumed")]
+        commands.append(CancelEngineWait())
+        if fact.resumed:
+            commands.append(StopHold())
         if not fact.already_answered:
             commands.append(Answer())
         return [*commands, PlayPrompt(self.greeting_media, self.playback_id)]

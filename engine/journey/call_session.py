@@ -100,6 +100,7 @@ class CallSession:
         self._engine_hangup_reason: str | None = None
         self._hangup_request: ChannelHangupRequested | None = None
         self._ended = False
+        self._leaving = False
 
     @property
     def ended(self) -> bool:
@@ -129,9 +130,10 @@ class CallSession:
         """
         if self._ended:
             return
-        await self._ari.set_variable(self.channel.id, ENGINE_WAIT, f"{self._engine_wait_s:g}")
-        if self._script.playback_id:
+        self._leaving = True  # from now on this engine does nothing more with the call
+        if self._script.playback_id:  # first: Asterisk queues channel commands behind a running playback
             await self._stop_playback(self._script.playback_id)
+        await self._ari.set_variable(self.channel.id, ENGINE_WAIT, str(self._engine_wait_s))
         await self._ari.start_hold_music(self.channel.id)
         self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
 
@@ -198,6 +200,8 @@ class CallSession:
         self._check_deadline = asyncio.get_running_loop().time() + CHECK_AFTER_S
 
     async def _handle(self, item: SessionInput) -> None:
+        if self._leaving:
+            return  # handed over: the next engine takes it from Asterisk's state, not from ours
         if isinstance(item, PlaybackStarted):
             self._record("prompt_started", media=item.media_uri, playback_id=item.playback_id)
         elif isinstance(item, PlaybackFinished):

@@ -162,10 +162,10 @@ def test_resumed_call_silences_the_old_greeting_and_skips_answer_when_up() -> No
     commands = script.decide(CallArrived("7.1", already_answered=True, resumed=True))
 
     assert commands == [
-        CancelEngineWait(),
-        StopHold(),
         StopPrompt("greeting-7.1"),
         StopPrompt("greeting-7.1-resumed"),
+        CancelEngineWait(),
+        StopHold(),
         PlayPrompt("sound:hello-world", "greeting-7.1-resumed"),
     ]
     assert script.decide(PromptFinished("greeting-7.1", "cancelled")) == [], "the old playback's end is not ours"
