@@ -168,8 +168,11 @@ def start_sipp_call(scenario: str, target_port: int, dialed: str, local_port: in
     )
 
 
-def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int, local_port: int, media_port: int, timeout_s: int = 60) -> SippResult:
-    """Place `calls` calls at `rate` per second with a scenario from tests/integration/sipp."""
+async def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int, local_port: int, media_port: int, timeout_s: int = 60) -> SippResult:
+    """Place `calls` calls at `rate` per second with a scenario from tests/integration/sipp.
+
+    Runs SIPp as a child process without blocking the event loop, so the test's own tasks go on.
+    """
     command = [
         "sipp", f"127.0.0.1:{target_port}",
         "-sf", str(SIPP_DIR / scenario),
@@ -178,9 +181,19 @@ def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int
         "-i", "127.0.0.1", "-p", str(local_port), "-mp", str(media_port),
         "-timeout", f"{timeout_s}s", "-nostdin",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s + 30)
-    output = result.stdout + result.stderr
-    return SippResult(result.returncode, sipp_counter(output, "Successful call"), sipp_counter(output, "Failed call"), output)
+    process = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    try:
+        async with asyncio.timeout(timeout_s + 30):
+            raw, _ = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = raw.decode(errors="replace")
+    assert process.returncode is not None
+    return SippResult(process.returncode, sipp_counter(output, "Successful call"), sipp_counter(output, "Failed call"), output)
 
 
 def sipp_counter(output: str, name: str) -> int:

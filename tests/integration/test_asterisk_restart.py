@@ -43,7 +43,7 @@ async def test_engine_survives_asterisk_crash_and_restart(pbx: LocalAsterisk, st
         assert lost.events[-1].kind == "lost"
         assert await store.open_calls() == {}
 
-    result = run_sipp("uac_caller_hangs_up.xml", SIP_PORT, "4401", calls=1, rate=1, local_port=free_port(), media_port=free_port())
+    result = await run_sipp("uac_caller_hangs_up.xml", SIP_PORT, "4401", calls=1, rate=1, local_port=free_port(), media_port=free_port())
     assert result.successful == 1, result.output[-2500:]
     calls = await engine.ended_calls(2)
     assert calls[0].dialed == "4401"

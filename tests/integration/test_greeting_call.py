@@ -61,7 +61,7 @@ async def test_caller_hanging_up_mid_greeting_is_journaled(
 ) -> None:
     require_tool("sipp")
     engine = await start_engine(database_url, THREADLINE_CALLS__GREETING="sound:demo-congrats")
-    result = run_sipp("uac_caller_hangs_up.xml", SIP_PORT, "4200", calls=1, rate=1, local_port=free_port(), media_port=free_port())
+    result = await run_sipp("uac_caller_hangs_up.xml", SIP_PORT, "4200", calls=1, rate=1, local_port=free_port(), media_port=free_port())
     assert result.returncode == 0 and result.successful == 1, result.output[-2500:]
 
     await engine.wait_health(200)

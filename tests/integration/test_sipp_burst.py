@@ -18,7 +18,7 @@ BURST = 20
 async def test_burst_of_twenty_calls(pbx: LocalAsterisk, start_engine, database_url: str) -> None:
     require_tool("sipp")
     engine = await start_engine(database_url, THREADLINE_LOG__FORMAT="json")
-    result = run_sipp("uac_engine_hangs_up.xml", SIP_PORT, "4300", calls=BURST, rate=BURST, local_port=free_port(), media_port=free_port())
+    result = await run_sipp("uac_engine_hangs_up.xml", SIP_PORT, "4300", calls=BURST, rate=BURST, local_port=free_port(), media_port=free_port())
     assert result.returncode == 0, result.output[-3000:]
     assert (result.successful, result.failed) == (BURST, 0)
 
