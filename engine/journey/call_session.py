@@ -233,6 +233,10 @@ class CallSession:
         by = self._who_hung_up(request)
         if by == "engine":
             self._close("engine", cause or 16, self._engine_hangup_reason)
+        elif request is None and self._engine_hangup_reason is None and isinstance(item, StasisEnded):
+            # No hangup at all: the channel went back to the dialplan, which is what the engine-wait
+            # bound (TIMEOUT(absolute) -> T) does; Asterisk apologises and hangs up from there.
+            self._close("system", None, "no engine took the call in time: back to the dialplan's apology")
         else:
             self._close(by, cause, cause_txt)
 

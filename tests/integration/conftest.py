@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 from aiohttp import web
+from blockbuster import blockbuster_ctx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -59,6 +61,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Every async test body runs with a blocking-call detector armed: test code that blocked the
+    loop (a synchronous SIPp run, a file read, a sleep) would hide the very timing it checks."""
+    function = getattr(item, "function", None)
+    if function is None or not inspect.iscoroutinefunction(function):
+        return (yield)
+    with blockbuster_ctx() as detector:
+        # Libraries' own start-up reads, allowed: asyncpg looks for ~/.pgpass when it connects,
+        # and Alembic reads its scripts once when the database is migrated.
+        detector.functions["os.stat"].can_block_in("asyncpg/connect_utils.py", "_read_password_file")
+        for name in ("os.stat", "os.path.abspath", "os.access", "os.listdir", "os.scandir", "io.BufferedReader.read", "io.TextIOWrapper.read", "os.getcwd"):
+            detector.functions[name].can_block_in("engine/store/database.py", {"_upgrade", "head_revision", "current_revision"})
+        for name in ("os.stat", "os.access"):  # one PATH lookup per test, before any call is placed
+            detector.functions[name].can_block_in("tests/integration/conftest.py", "require_tool")
+        # The engine's own log is a small local file; reading it for an assertion is not what the detector is for.
+        detector.functions["io.TextIOWrapper.read"].can_block_in("tests/integration/conftest.py", "log_text")
+        # SQLAlchemy resolves a SQLite file path once when an engine is created.
+        detector.functions["os.path.abspath"].can_block_in("sqlalchemy/dialects/sqlite/pysqlite.py", "create_connect_args")
+        return (yield)
+
+
 @pytest.fixture(scope="session")
 def pbx_settings() -> Settings:
     return load_settings(None, environ=PBX_ENV)
@@ -87,9 +111,15 @@ def pbx(session_pbx: LocalAsterisk) -> LocalAsterisk:
     message = session_pbx.up()
     if "already running" not in message:
         print(f"\nthe session Asterisk was not usable and was brought back: {message}")
-    if _hang_up_leftover_channels(session_pbx):
+    if _hang_up_leftover_channels(session_pbx) or _events_queued_for_no_engine(session_pbx):
         asyncio.run(_swallow_queued_events(session_pbx))
     return session_pbx
+
+
+def _events_queued_for_no_engine(pbx: LocalAsterisk) -> bool:
+    """Asterisk logs every event it keeps because no engine is connected; were any kept since the last one left?"""
+    log = (pbx.host_dir / "log" / "messages.log").read_text(errors="replace")
+    return log.rfind("websocket is not ready") > log.rfind("Outbound websocket connected")
 
 
 def _hang_up_leftover_channels(pbx: LocalAsterisk, timeout_s: float = 10.0) -> bool:
@@ -149,10 +179,28 @@ def _state(pid: int) -> str:
         return "gone"
 
 
+_next_port = iter(range(20000 + (os.getpid() % 50) * 100, 30000, 4))
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port no other test of this run was given, free on UDP and TCP with the three above it.
+
+    The kernel's ephemeral ports can come back twice in a row, and SIPp's media port uses the
+    ports just above it, so every test peer gets its own block of four from a counter.
+    """
+    for port in _next_port:
+        if all(_free(candidate, kind) for candidate in range(port, port + 4) for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+            return port
+    raise AssertionError("no free test ports left between 20000 and 30000")
+
+
+def _free(port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 # -- databases ---------------------------------------------------------------------------
@@ -291,8 +339,7 @@ async def start_engine(pbx: LocalAsterisk, tmp_path: Path) -> AsyncIterator[Call
             "THREADLINE_HTTP__PORT": str(port),
             **env,
         }
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen([THREADLINE, "run"], cwd=REPO, env=environ, stdout=log_file, stderr=subprocess.STDOUT)
+        process = await asyncio.to_thread(_spawn_engine, environ, log_path)
         running = RunningEngine(process, f"http://127.0.0.1:{port}", database_url, log_path)
         started.append(running)
         await running.wait_health(expect_status)
@@ -303,10 +350,16 @@ async def start_engine(pbx: LocalAsterisk, tmp_path: Path) -> AsyncIterator[Call
         if running.process.poll() is None:
             running.process.send_signal(signal.SIGTERM)
             try:
-                running.process.wait(10)
+                await asyncio.to_thread(running.process.wait, 20)
             except subprocess.TimeoutExpired:
                 running.process.kill()
-        print(f"\n--- engine log tail ({running.log_path.name}) ---\n{running.log_text()[-2500:]}")
+                await asyncio.to_thread(running.process.wait, 10)
+        print(f"\n{running.log_tail(2500)}")
+
+
+def _spawn_engine(environ: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen([THREADLINE, "run"], cwd=REPO, env=environ, stdout=log_file, stderr=subprocess.STDOUT)
 
 
 def require_tool(name: str) -> str:

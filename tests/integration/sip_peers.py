@@ -95,11 +95,7 @@ class Baresip:
         (self.workdir / "contacts").write_text("")
 
     async def start(self, microphone: Path) -> None:
-        self.write_config(microphone)
-        log = (self.workdir / "baresip.log").open("wb")
-        self.process = subprocess.Popen(
-            ["baresip", "-f", str(self.workdir)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = await asyncio.to_thread(self._spawn, microphone)
         for _ in range(50):
             try:
                 self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
@@ -107,6 +103,14 @@ class Baresip:
             except OSError:
                 await asyncio.sleep(0.1)
         raise AssertionError(f"baresip ctrl_tcp never listened:\n{self.log_text()}")
+
+    def _spawn(self, microphone: Path) -> subprocess.Popen[bytes]:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.write_config(microphone)
+        with (self.workdir / "baresip.log").open("wb") as log:
+            return subprocess.Popen(
+                ["baresip", "-f", str(self.workdir)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def log_text(self) -> str:
         path = self.workdir / "baresip.log"
@@ -146,9 +150,14 @@ class Baresip:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(5)
+                await asyncio.to_thread(self.process.wait, 5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                await asyncio.to_thread(self.process.wait, 5)
+
+    async def heard(self) -> WavLevel:
+        """What the caller heard (sndfile's decoded recording), measured off the loop."""
+        return await asyncio.to_thread(lambda: measure_wav(self.recording("dec")))
 
 
 @dataclass(frozen=True)
@@ -159,13 +168,41 @@ class SippResult:
     output: str
 
 
-def start_sipp_call(scenario: str, target_port: int, dialed: str, local_port: int, media_port: int, timeout_s: int = 40) -> subprocess.Popen[str]:
+class SippCall:
+    """One SIPp call running in the background; every wait on it is off the event loop."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    async def finish(self, timeout_s: float = 60) -> str:
+        """Wait for the call to end; fail with SIPp's screen unless it succeeded."""
+        try:
+            output, _ = await asyncio.to_thread(self.process.communicate, timeout=timeout_s)
+        finally:
+            await self.stop()
+        assert self.process.returncode == 0 and sipp_counter(output, "Successful call") == 1, output[-2500:]
+        return output
+
+    async def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        await asyncio.to_thread(self.process.wait, 10)
+
+
+async def start_sipp_call(scenario: str, target_port: int, dialed: str, local_port: int, media_port: int, timeout_s: int = 40) -> SippCall:
     """One call in the background, for tests that act on Asterisk or the engine while it is up."""
-    return subprocess.Popen(
-        ["sipp", f"127.0.0.1:{target_port}", "-sf", str(SIPP_DIR / scenario), "-s", dialed, "-m", "1",
-         "-i", "127.0.0.1", "-p", str(local_port), "-mp", str(media_port), "-timeout", f"{timeout_s}s", "-nostdin"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    command = [
+        "sipp", f"127.0.0.1:{target_port}", "-sf", str(SIPP_DIR / scenario), "-s", dialed, "-m", "1",
+        "-i", "127.0.0.1", "-p", str(local_port), "-mp", str(media_port), "-timeout", f"{timeout_s}s", "-nostdin",
+    ]
+    process = await asyncio.to_thread(
+        subprocess.Popen, command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    return SippCall(process)
 
 
 async def run_sipp(scenario: str, target_port: int, dialed: str, calls: int, rate: int, local_port: int, media_port: int, timeout_s: int = 60) -> SippResult:

@@ -28,7 +28,7 @@ def test_up_is_idempotent_and_status_reports_running(pbx: LocalAsterisk) -> None
     status = threadline("asterisk", "status")
     assert status.returncode == 0 and f"running pid {pbx.pid()}" in status.stdout
     endpoints = threadline("asterisk", "cli", "pjsip", "show", "endpoints")
-    assert "loopback-callers" in endpoints.stdout
+    assert endpoints.returncode == 0 and "loopback-callers" in endpoints.stdout, endpoints.stderr
 
 
 def test_credentials_are_generated_private_and_not_fixed(pbx: LocalAsterisk) -> None:
@@ -67,7 +67,9 @@ def test_failed_boot_shows_the_log_tail(pbx: LocalAsterisk) -> None:
         assert "Asterisk failed to start: not fully booted" in result.stderr
         assert "Last lines of its log" in result.stderr
     finally:
-        threadline("asterisk", "down", env=env)
+        down = threadline("asterisk", "down", env=env)
+        assert down.returncode == 0, down.stderr
+        assert LocalAsterisk(load_settings(None, environ={**PBX_ENV, **env})).pid() is None
 
 
 def test_missing_debootstrap_is_named(tmp_path: Path) -> None:
@@ -105,8 +107,10 @@ def test_up_restarts_on_changed_settings_and_only_then(pbx: LocalAsterisk) -> No
     assert "config changed, restarted; fully booted" in changed.stdout
     assert "rtpend = 31899" in (pbx.host_dir / "etc" / "rtp.conf").read_text()
     back = threadline("asterisk", "up")
+    assert back.returncode == 0, back.stderr
     assert "config changed, restarted" in back.stdout
-    assert "already running" in threadline("asterisk", "up").stdout
+    again = threadline("asterisk", "up")
+    assert again.returncode == 0 and "already running" in again.stdout, again.stderr
 
 
 def test_busy_http_port_is_one_clear_line(pbx: LocalAsterisk, tmp_path: Path) -> None:
@@ -134,3 +138,20 @@ def test_unreachable_database_names_the_setting(pbx: LocalAsterisk) -> None:
     assert result.returncode == 2
     assert "is not reachable" in result.stderr and "check database.url" in result.stderr
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_boot_loads_only_what_threadline_uses_and_writes_no_error(pbx: LocalAsterisk) -> None:
+    log = pbx.host_dir / "log" / "messages.log"
+    offset = log.stat().st_size
+    assert "stopped" in pbx.down()
+    assert "fully booted" in pbx.up()
+
+    boot = log.read_bytes()[offset:].decode(errors="replace")
+    assert "Asterisk Ready." in boot
+    errors = [line for line in boot.splitlines() if " ERROR[" in line]
+    assert errors == [], "\n".join(errors)
+    assert "app_voicemail.so" not in pbx.rx("module show like voicemail")
+    loaded = pbx.rx("module show like res_ari")
+    assert "res_ari.so" in loaded and "res_ari_channels.so" in loaded
+    for needed in ("res_websocket_client.so", "res_musiconhold.so", "chan_websocket.so", "res_stasis_snoop.so", "func_timeout.so"):
+        assert needed in pbx.rx(f"module show like {needed.removesuffix('.so')}"), needed

@@ -15,10 +15,10 @@ pytestmark = pytest.mark.asterisk
 
 
 async def test_refused_ami_login_is_reported(pbx: LocalAsterisk, pbx_settings: Settings, start_engine, tmp_path: Path) -> None:
-    credentials = json.loads(pbx_settings.credentials_path.read_text())
+    credentials = json.loads(await asyncio.to_thread(pbx_settings.credentials_path.read_text))
     credentials["ami_secret"] = "not-the-secret"
     wrong = tmp_path / "credentials.json"
-    wrong.write_text(json.dumps(credentials))
+    await asyncio.to_thread(wrong.write_text, json.dumps(credentials))
 
     engine = await start_engine(
         f"sqlite+aiosqlite:///{tmp_path / 'degraded.sqlite3'}", expect_status=503,

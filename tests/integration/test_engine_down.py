@@ -7,7 +7,6 @@ reach the engine when it starts. The test instance renders engine_wait_s = 10 in
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,22 +14,11 @@ import pytest
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, free_port, require_tool
-from tests.integration.sip_peers import Baresip, measure_wav, sipp_counter, start_sipp_call, write_tone
+from tests.integration.sip_peers import Baresip, SippCall, start_sipp_call, write_tone
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
 ENGINE_WAIT_S = int(PBX_ENV["THREADLINE_CALLS__ENGINE_WAIT_S"])
-
-
-async def finish(caller: subprocess.Popen[str], timeout_s: float = 60) -> str:
-    """Wait for a background SIPp call; fail with its screen if it did not succeed."""
-    try:
-        output, _ = await asyncio.to_thread(caller.communicate, timeout=timeout_s)
-    finally:
-        if caller.poll() is None:
-            caller.kill()
-    assert caller.returncode == 0 and sipp_counter(output, "Successful call") == 1, output[-2500:]
-    return output
 
 
 async def asterisk_channels(pbx: LocalAsterisk) -> int:
@@ -43,25 +31,26 @@ async def test_callers_who_arrive_while_the_engine_is_down_are_greeted_in_order(
     pbx: LocalAsterisk, start_engine, database_url: str
 ) -> None:
     require_tool("sipp")
-    callers = []
+    callers: list[SippCall] = []
     try:
         for n in range(3):  # no engine runs: Asterisk holds them in Stasis, ringing
-            callers.append(start_sipp_call("uac_engine_hangs_up.xml", SIP_PORT, f"510{n}", free_port(), free_port(), timeout_s=60))
+            callers.append(await start_sipp_call("uac_engine_hangs_up.xml", SIP_PORT, f"510{n}", free_port(), free_port(), timeout_s=60))
             await asyncio.sleep(0.4)
         deadline = time.monotonic() + 5
         while await asterisk_channels(pbx) < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert await asterisk_channels(pbx) == 3, "the callers did not all reach Asterisk"
+        assert await asterisk_channels(pbx) == 3, "the callers did not all reach Asterisk:\n" + "\n".join(
+            caller.process.stdout.read()[-1500:] if not caller.running and caller.process.stdout else "(still running)" for caller in callers
+        )
         await asyncio.sleep(2)
-        assert all(caller.poll() is None for caller in callers), "a caller was turned away while no engine ran"
+        assert all(caller.running for caller in callers), "a caller was turned away while no engine ran"
 
         engine = await start_engine(database_url)  # well within the 10 s bound
         for caller in callers:
-            await finish(caller)
+            await caller.finish()
     finally:
         for caller in callers:
-            if caller.poll() is None:
-                caller.kill()
+            await caller.stop()
 
     calls = await engine.ended_calls(3)
     assert len(calls) == 3 and len({call.channel_id for call in calls}) == 3, "one row per caller"
@@ -80,8 +69,8 @@ async def test_caller_who_gives_up_while_the_engine_is_down_is_closed_as_caller(
     pbx: LocalAsterisk, start_engine, tmp_path: Path
 ) -> None:
     require_tool("sipp")
-    caller = start_sipp_call("uac_cancels_while_ringing.xml", SIP_PORT, "5200", free_port(), free_port(), timeout_s=30)
-    await finish(caller)  # rang for 2 s, then hung up; no engine was running
+    caller = await start_sipp_call("uac_cancels_while_ringing.xml", SIP_PORT, "5200", free_port(), free_port(), timeout_s=30)
+    await caller.finish()  # rang for 2 s, then hung up; no engine was running
 
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'gave-up.sqlite3'}")
     calls = await engine.ended_calls(1)
@@ -95,8 +84,7 @@ async def test_caller_who_gives_up_while_the_engine_is_down_is_closed_as_caller(
 async def test_caller_hears_an_apology_when_no_engine_comes(pbx: LocalAsterisk, tmp_path: Path) -> None:
     require_tool("baresip")
     phone = Baresip(tmp_path / "baresip", free_port(), free_port(), (42000, 42999))
-    phone.workdir.mkdir()
-    await phone.start(write_tone(tmp_path / "mic.wav"))
+    await phone.start(await asyncio.to_thread(write_tone, tmp_path / "mic.wav"))
     try:
         dialled_at = time.monotonic()
         await phone.command("dial", f"sip:5300@127.0.0.1:{SIP_PORT}")
@@ -108,7 +96,7 @@ async def test_caller_hears_an_apology_when_no_engine_comes(pbx: LocalAsterisk, 
         await phone.stop()
 
     assert answered_after >= ENGINE_WAIT_S - 0.5, f"answered after {answered_after:.1f} s: the bound is {ENGINE_WAIT_S} s"
-    heard = measure_wav(phone.recording("dec"))
+    heard = await phone.heard()
     assert heard.seconds > 1.5 and heard.rms > 0.01, f"the caller did not hear the apology: {heard}"
-    log = await asyncio.to_thread(pbx.log_tail, 200)
-    assert "Playback(" in log and "sorry&please-try-call-later" in log
+    log = await asyncio.to_thread((pbx.host_dir / "log" / "messages.log").read_text)
+    assert "Executing [T@threadline-inbound:1]" in log and "sorry&please-try-call-later" in log
