@@ -8,5 +8,6 @@ COPY asterisk_conf ./asterisk_conf
 COPY ivr_flows ./ivr_flows
 RUN pip install --no-cache-dir -e . && mkdir -p /app/recordings /var/lib/threadline
 
-EXPOSE 8080
+# 8080: /healthz and /status; 8090: Asterisk's outbound ARI websocket (loopback, host network).
+EXPOSE 8080 8090
 CMD ["threadline", "run"]

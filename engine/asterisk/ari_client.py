@@ -7,6 +7,7 @@ Events arrive the other way, over the websocket Asterisk opens to the engine (ar
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ class AriClient:
     def __init__(self, endpoint: AriEndpoint, session: aiohttp.ClientSession) -> None:
         self.endpoint = endpoint
         self._session = session
-        self._auth = aiohttp.BasicAuth(endpoint.user, endpoint.password)
+        token = base64.b64encode(f"{endpoint.user}:{endpoint.password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
 
     async def asterisk_info(self) -> dict[str, Any]:
         info = await self._request("GET", "/asterisk/info")
@@ -93,7 +95,7 @@ class AriClient:
         url = self.endpoint.base_url + path
         try:
             async with asyncio.timeout(self.endpoint.request_timeout_s):
-                async with self._session.request(method, url, params=params, auth=self._auth) as response:
+                async with self._session.request(method, url, params=params, headers=self._headers) as response:
                     body = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise AriUnavailable(f"ARI {method} {path}: {exc or type(exc).__name__}") from exc

@@ -58,6 +58,7 @@ class AriEventsServer:
         self._on_event = on_event
         self._on_state = on_state
         self._current: web.WebSocketResponse | None = None
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -78,12 +79,16 @@ class AriEventsServer:
         return runner
 
     async def close(self) -> None:
-        """The engine is stopping: close Asterisk's connection now (Asterisk then retries until the next engine)."""
+        """The engine is stopping: close Asterisk's connection now and refuse its immediate retry, so
+        no event is written to a socket nobody will read; Asterisk keeps them for the next engine."""
+        self._closing = True
         socket, self._current = self._current, None
         if socket is not None:
             await socket.close(code=1001, message=b"engine stopping")
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
+        if self._closing:
+            raise web.HTTPServiceUnavailable(text="engine stopping")
         if not self._authorised(request.headers.get("Authorization", "")):
             log.warning("refused an ARI websocket from %s: wrong or missing credentials", request.remote)
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="threadline"'})
