@@ -111,8 +111,9 @@ class CallSession:
             self._open(resumed)
             if self.channel.state == "Up":
                 self._arrival_order.done(self._arrival_key)  # answered long ago: no turn to wait for
-            arrival = CallArrived(self.channel.id, already_answered=self.channel.state == "Up", resumed=resumed)
-            await self._execute(self._script.decide(arrival))
+            if not await self._ended_before_we_started():
+                arrival = CallArrived(self.channel.id, already_answered=self.channel.state == "Up", resumed=resumed)
+                await self._execute(self._script.decide(arrival))
             while not self._ended:
                 await self._handle(await self._next_input())
         except asyncio.CancelledError:
@@ -122,6 +123,19 @@ class CallSession:
             await self._abandon()
         finally:
             self._arrival_order.done(self._arrival_key)
+
+    async def _ended_before_we_started(self) -> bool:
+        """Events Asterisk kept while no engine ran may already say the call is over (the caller hung
+        up, or the engine-wait bound sent it to the apology): then there is nothing to do but record it.
+        Acting first would hang up a caller who is hearing the apology."""
+        queued = [self.inbox.get_nowait() for _ in range(self.inbox.qsize())]
+        if not any(isinstance(item, (StasisEnded, ChannelDestroyed)) for item in queued):
+            for item in queued:
+                self.inbox.put_nowait(item)
+            return False
+        for item in queued:
+            await self._handle(item)
+        return True
 
     async def hand_over(self) -> None:
         """The engine is stopping: leave the caller to the next engine, on hold, bounded by engine_wait_s.
@@ -183,15 +197,17 @@ class CallSession:
                     self._prompt_deadline = None
                     await self._decide(PromptTimedOut(self._script.playback_id))
 
-    async def _check_channel(self) -> CallLost | None:
+    async def _check_channel(self) -> SessionInput | None:
         """No word from Asterisk after a failed command: ask whether the channel still exists."""
         try:
-            await self._ari.get_channel(self.channel.id)
+            channel = await self._ari.get_channel(self.channel.id)
         except ChannelGone:
             return CallLost("channel gone but Asterisk sent no StasisEnd")
         except AriUnavailable:
             self._arm_check()  # still unreachable: look again later
             return None
+        if channel.dialplan_app != "Stasis":
+            return StasisEnded(self.channel.id)  # back in the dialplan (the apology): not ours to hang up
         commands = self._script.decide(CommandFailed("request", "Asterisk did not confirm it in time"))
         await self._execute(commands or [HangUp("hanging up again: the first hangup was not confirmed")])
         return None
@@ -263,6 +279,9 @@ class CallSession:
                 self._arm_check()
                 return
             except AriRequestFailed as exc:
+                if exc.status == 409 and isinstance(command, CancelEngineWait):
+                    self._arm_check()  # 409: no longer in Stasis; its StasisEnd is on its way
+                    return
                 await self._decide(CommandFailed(type(command).__name__, exc.message))
                 return
 

@@ -81,7 +81,9 @@ async def test_caller_who_gives_up_while_the_engine_is_down_is_closed_as_caller(
     assert [event.kind for event in call.events] == ["arrived", "hung_up"]
 
 
-async def test_caller_hears_an_apology_when_no_engine_comes(pbx: LocalAsterisk, tmp_path: Path) -> None:
+async def test_caller_hears_an_apology_when_no_engine_comes(pbx: LocalAsterisk, start_engine, tmp_path: Path) -> None:
+    """No engine within the bound: Asterisk apologises. An engine that starts during the apology
+    records the call and lets the apology finish instead of hanging up on it."""
     require_tool("baresip")
     phone = Baresip(tmp_path / "baresip", free_port(), free_port(), (42000, 42999))
     await phone.start(await asyncio.to_thread(write_tone, tmp_path / "mic.wav"))
@@ -91,12 +93,18 @@ async def test_caller_hears_an_apology_when_no_engine_comes(pbx: LocalAsterisk, 
         await phone.wait_event("CALL_RINGING", timeout_s=5)
         await phone.wait_event("CALL_ESTABLISHED", timeout_s=ENGINE_WAIT_S + 5)
         answered_after = time.monotonic() - dialled_at
+        engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'late.sqlite3'}")  # during the apology
         await phone.wait_event("CALL_CLOSED", timeout_s=15)
     finally:
         await phone.stop()
 
     assert answered_after >= ENGINE_WAIT_S - 0.5, f"answered after {answered_after:.1f} s: the bound is {ENGINE_WAIT_S} s"
     heard = await phone.heard()
-    assert heard.seconds > 1.5 and heard.rms > 0.01, f"the caller did not hear the apology: {heard}"
+    assert heard.seconds > 3.0 and heard.rms > 0.01, f"the caller did not hear the whole apology: {heard}"
     log = await asyncio.to_thread((pbx.host_dir / "log" / "messages.log").read_text)
     assert "Executing [T@threadline-inbound:1]" in log and "sorry&please-try-call-later" in log
+
+    (call,) = await engine.ended_calls(1)
+    assert call.dialed == "5300" and call.answered_at is None
+    assert call.hung_up_by == "system", (call.hung_up_by, [e.kind for e in call.events])
+    assert "no engine took the call in time" in call.events[-1].detail["cause_txt"]
