@@ -45,6 +45,7 @@ class CallRecord:
     id: int
     channel_id: str
     caller_number: str
+    caller_name: str
     dialed: str
     arrived_at: datetime
     answered_at: datetime | None
@@ -192,6 +193,7 @@ def _record(row: CallRow) -> CallRecord:
         id=row.id,
         channel_id=row.channel_id,
         caller_number=row.caller_number,
+        caller_name=row.caller_name,
         dialed=row.dialed,
         arrived_at=row.arrived_at,
         answered_at=row.answered_at,
