@@ -24,6 +24,7 @@ ENV = {
     "THREADLINE_ASTERISK__AMI_PORT": "16138",
     "THREADLINE_ASTERISK__SIP_PORT": "16160",
     "THREADLINE_ASTERISK__RTP_START": "34000",
+    "THREADLINE_ASTERISK__RTP_END": "34999",
     "THREADLINE_ASTERISK__EVENTS_PORT": "19190",
 }
 
@@ -41,7 +42,7 @@ def threadline(*args: str, **extra: str) -> tuple[int, str, float]:
 
 
 def main(runs: int) -> int:
-    code, output, _ = threadline("asterisk", "up", THREADLINE_ASTERISK__RTP_END="34999")
+    code, output, _ = threadline("asterisk", "up")
     if code != 0:
         print(output)
         return 1
@@ -61,7 +62,9 @@ def main(runs: int) -> int:
     finally:
         for burner in burners:
             burner.terminate()
-        threadline("asterisk", "down")
+        code, output, _ = threadline("asterisk", "down")
+        if code != 0:
+            failures.append(f"down: exit {code}: {output}")
     ordered = sorted(durations)
     print(f"{'restarts':>10} {'ok':>4} {'failed':>7} {'p50 s':>7} {'p95 s':>7} {'max s':>7}   (both cores busy)")
     if ordered:

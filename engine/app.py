@@ -61,7 +61,7 @@ class Engine:
             "listening": {"http": f"http://{http.host}:{http.port}"},
             "asterisk": {
                 "ari": f"http://{ast.host}:{ast.ari_port}/ari",
-                "events": f"ws://{ast.host}:{ast.events_port}/ari/events (Asterisk connects to the engine)",
+                "events": f"ws://{ast.events_host}:{ast.events_port}/ari/events (Asterisk connects to the engine)",
                 "ami": f"{ast.host}:{ast.ami_port}",
                 "app": ast.app_name,
             },
@@ -86,7 +86,7 @@ class Engine:
         settings = self.settings
         ast = settings.asterisk
         ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s)
-        listener = EventsListener(ast.host, ast.events_port, credentials.events_user, credentials.events_password)
+        listener = EventsListener(ast.events_host, ast.events_port, credentials.events_user, credentials.events_password)
         self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
         async with aiohttp.ClientSession() as http_session:
             ari = self._ari = AriClient(ari_endpoint, http_session)
@@ -179,7 +179,7 @@ class Engine:
         ast = self.settings.asterisk
         print(
             f"threadline listening: HTTP {', '.join(addresses)} (/healthz, /status); "
-            f"Asterisk events ws://{ast.host}:{ast.events_port}/ari/events, "
+            f"Asterisk events ws://{ast.events_host}:{ast.events_port}/ari/events, "
             f"ARI http://{ast.host}:{ast.ari_port}/ari app={ast.app_name}, AMI {ast.host}:{ast.ami_port}, "
             f"SIP calls to sip:ANY@127.0.0.1:{ast.sip_port}",
             flush=True,

@@ -38,8 +38,9 @@ class AsteriskSettings(_Section):
     rtp_start: int = Field(default=10000, ge=1024, le=65535)
     rtp_end: int = Field(default=20000, ge=1024, le=65535)
     app_name: str = Field(default="threadline", pattern=r"^[A-Za-z0-9_-]+$")
+    events_host: str = "127.0.0.1"
+    """Where the engine listens for Asterisk's outbound ARI websocket; Asterisk is told to connect here."""
     events_port: int = Field(default=8090, ge=1, le=65535)
-    """The engine listens here, on loopback, for Asterisk's outbound ARI websocket (events)."""
     credentials_file: Path | None = None
     """Defaults to <cache_dir>/instances/<instance>/credentials.json, written by `threadline asterisk up`."""
     connect_timeout_s: float = Field(default=5.0, gt=0)

@@ -30,6 +30,7 @@ class PbxConfigParams:
     rtp_end: int
     app_name: str
     credentials: AsteriskCredentials
+    events_host: str
     events_port: int
     """Where the engine listens for Asterisk's outbound ARI websocket."""
     engine_wait_s: int
@@ -40,7 +41,7 @@ class PbxConfigParams:
         ast = settings.asterisk
         return cls(
             base_dir, ast.ari_port, ast.ami_port, ast.sip_port, ast.rtp_start, ast.rtp_end, ast.app_name, credentials,
-            ast.events_port, settings.calls.engine_wait_s,
+            ast.events_host, ast.events_port, settings.calls.engine_wait_s,
         )
 
 

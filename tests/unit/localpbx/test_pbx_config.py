@@ -182,3 +182,37 @@ def test_missing_template_variable_is_an_error(tmp_path: Path, params: PbxConfig
 
     with pytest.raises(jinja2.UndefinedError, match="no_such_setting"):
         render_config(params, tmp_path / "etc", templates)
+
+
+def test_asterisk_opens_the_events_websocket_to_the_engine(etc: Path, credentials: AsteriskCredentials) -> None:
+    ari = settings_lines(conf(etc, "ari.conf"))
+    client = settings_lines(conf(etc, "websocket_client.conf"))
+    assert "type = outbound_websocket" in ari and "apps = tl_test" in ari
+    assert "websocket_client_id = tl_test-engine" in ari and f"local_ari_user = {credentials.ari_user}" in ari
+    assert "[tl_test-engine]" in client and "type = websocket_client" in client
+    assert "uri = ws://127.0.0.1:8090/ari/events" in client
+    assert "connection_type = persistent" in client and "protocols = ari" in client
+    assert f"username = {credentials.events_user}" in client and f"password = {credentials.events_password}" in client
+
+
+def test_the_dialplan_rings_and_bounds_the_wait_for_an_engine(etc: Path) -> None:
+    lines = settings_lines(conf(etc, "extensions.conf"))
+    entry = [line for line in lines if line.startswith(("exten => _", "same =>"))]
+    assert entry[:3] == [
+        "exten => _[0-9A-Za-z*#+]!,1,Ringing()",
+        "same => n,Set(TIMEOUT(absolute)=30)",
+        "same => n,Stasis(tl_test,${EXTEN})",
+    ]
+    assert "exten => T,1,Goto(engine-down,1)" in lines
+    hangup = lines.index("exten => h,1,NoOp(Call ended)")
+    assert lines[hangup + 1] == "same => n,Hangup()", "h must end before the pattern's priorities send it into Stasis"
+
+
+def test_only_listed_modules_load_and_dead_media_ends_calls(etc: Path) -> None:
+    modules = settings_lines(conf(etc, "modules.conf"))
+    assert "autoload = no" in modules
+    loaded = {line.split("=>")[1].strip() for line in modules if line.startswith("load")}
+    assert {"res_ari.so", "res_websocket_client.so", "app_stasis.so", "func_timeout.so", "res_musiconhold.so", "chan_pjsip.so"} <= loaded
+    assert not any("voicemail" in name or "odbc" in name or "lua" in name for name in loaded)
+    pjsip = settings_lines(conf(etc, "pjsip.conf"))
+    assert "rtp_timeout = 60" in pjsip and "rtp_timeout_hold = 600" in pjsip
