@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--dest", type=Path, required=True)
     render.add_argument("--base-dir", default="/srv/threadline/default")
 
+    validate = commands.add_parser("validate", help="check IVR flow files; every problem as file:line:column")
+    validate.add_argument("paths", nargs="*", type=Path, help="flow files or folders (default: ivr_flows/)")
+    commands.add_parser("schema", help="print the JSON Schema of flow files (for editor completion)")
+
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -55,6 +59,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from engine.app import run_engine
 
         return asyncio.run(run_engine(settings))
+    if args.command == "validate":
+        return _validate(args.paths or [Path("ivr_flows")])
+    if args.command == "schema":
+        import json
+
+        from engine.flows.flow_model import Flow
+
+        print(json.dumps(Flow.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
+        return 0
     if args.command == "db":
         from engine.store.database import upgrade_database
 
@@ -62,6 +75,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database {settings.database.url} at revision {revision}")
         return 0
     return _asterisk(args, settings)
+
+
+def _validate(paths: list[Path]) -> int:
+    from engine.flows.flow_errors import FlowInvalid
+    from engine.flows.flow_validation import load_flows
+
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        print(f"threadline validate: {', '.join(map(str, missing))}: no such file or folder", file=sys.stderr)
+        return 2
+    try:
+        flows = load_flows(paths)
+    except FlowInvalid as invalid:
+        print(invalid, file=sys.stderr)
+        print(f"{len(invalid.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    for name, loaded in sorted(flows.items()):
+        print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
+    return 0
 
 
 def _asterisk(args: argparse.Namespace, settings: Settings) -> int:

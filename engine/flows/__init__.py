@@ -1,0 +1,1 @@
+"""IVR flows: the YAML language operators write, its validation, and (next) the pure interpreter."""

@@ -1,0 +1,149 @@
+"""Reads a flow file into plain data and remembers where every value came from (line, column).
+
+Operators' files are untrusted input: the reader refuses oversized files, binary data, aliases
+(a YAML alias bomb expands a few lines into gigabytes) and deep nesting before building anything,
+and turns every YAML error into a FlowProblem at its place, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from engine.flows.flow_errors import FlowInvalid, FlowProblem
+
+MAX_FILE_BYTES = 512 * 1024
+MAX_DEPTH = 32
+MAX_NODES = 50_000
+
+Position = tuple[int, int]
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    """Where each value of a loaded file stands, by its path from the document root."""
+
+    file: str
+    positions: dict[PathKey, Position] = field(default_factory=dict)
+    key_positions: dict[PathKey, Position] = field(default_factory=dict)
+    """For a mapping entry: where its key stands (the place to report an unknown field)."""
+
+    def at(self, path: PathKey, message: str, key: bool = False) -> FlowProblem:
+        """A problem at `path`, or at the nearest enclosing value that has a position."""
+        table = self.key_positions if key else self.positions
+        probe = tuple(path)
+        while probe not in table and probe:
+            probe = probe[:-1]
+            table = self.positions
+        line, column = table.get(probe, (1, 1))
+        return FlowProblem(self.file, line, column, message)
+
+
+def load_flow_file(path: Path) -> tuple[Any, SourceMap]:
+    """Plain data (dicts, lists, str, int, float, bool, None) and its source map; raises FlowInvalid."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FlowInvalid([FlowProblem(name, 1, 1, f"cannot read the file: {exc.strerror or exc}")]) from None
+    return load_flow_text(raw, name)
+
+
+def load_flow_text(raw: bytes, name: str) -> tuple[Any, SourceMap]:
+    if len(raw) > MAX_FILE_BYTES:
+        raise FlowInvalid([FlowProblem(name, 1, 1, f"the file is {len(raw)} bytes; a flow may have at most {MAX_FILE_BYTES}. Split it into subflows.")])
+    if b"\x00" in raw:
+        raise FlowInvalid([FlowProblem(name, 1, 1, "the file holds binary data (a NUL byte), not YAML text")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FlowInvalid([FlowProblem(name, line, 1, "the file is not UTF-8 text; save it as UTF-8")]) from None
+    source = SourceMap(name)
+    try:
+        root = _compose_without_aliases(text, name)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "not valid YAML"
+        raise FlowInvalid([FlowProblem(name, line, column, f"YAML syntax: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise FlowInvalid([FlowProblem(name, 1, 1, f"YAML syntax: {exc}")]) from None
+    if root is None:
+        raise FlowInvalid([FlowProblem(name, 1, 1, "the file is empty; a flow needs at least `flow:`, `start:` and `nodes:`")])
+    counter = [0]
+    return _to_data(root, (), source, 0, counter), source
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that stops at the first anchor or alias instead of expanding it."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in flows; write the value out", event.start_mark  # type: ignore[arg-type]
+            )
+        if getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&name) are not allowed in flows; write the value out", event.start_mark
+            )
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_DEPTH:  # checked while composing: PyYAML recurses, a deep file would overflow the stack
+            raise yaml.composer.ComposerError(
+                None, None, f"the flow is nested more than {MAX_DEPTH} levels deep; simplify it", event.start_mark
+            )
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+
+def _compose_without_aliases(text: str, name: str) -> Node | None:
+    loader = _NoAliasLoader(text)
+    loader.name = name
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _to_data(node: Node, path: PathKey, source: SourceMap, depth: int, counter: list[int]) -> Any:
+    counter[0] += 1
+    if depth > MAX_DEPTH or counter[0] > MAX_NODES:
+        limit = f"nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else f"more than {MAX_NODES} values"
+        mark = node.start_mark
+        raise FlowInvalid([FlowProblem(source.file, mark.line + 1, mark.column + 1, f"the flow is {limit}; simplify it")])
+    source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar_key(key_node, source)
+            if key in result:
+                mark = key_node.start_mark
+                raise FlowInvalid([FlowProblem(source.file, mark.line + 1, mark.column + 1, f"`{key}` appears twice in the same mapping")])
+            source.key_positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _to_data(value_node, (*path, key), source, depth + 1, counter)
+        return result
+    if isinstance(node, SequenceNode):
+        return [_to_data(item, (*path, index), source, depth + 1, counter) for index, item in enumerate(node.value)]
+    assert isinstance(node, ScalarNode)
+    value = _SCALARS.construct_object(node)
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(node.value)
+
+
+_SCALARS = yaml.constructor.SafeConstructor()
+"""Turns one resolved scalar (int, float, bool, null, string) into its value; nothing else is built."""
+
+
+def _scalar_key(node: Node, source: SourceMap) -> str:
+    if not isinstance(node, ScalarNode):
+        mark = node.start_mark
+        raise FlowInvalid([FlowProblem(source.file, mark.line + 1, mark.column + 1, "a key must be a plain word, not a list or mapping")])
+    return str(node.value)
