@@ -1,0 +1,134 @@
+"""What the flow interpreter hears (facts, past tense) and what it asks for (commands, imperative).
+
+Plain frozen dataclasses: the adapter turns ARI events, recogniser results, timers and HTTP answers
+into facts, and carries the commands out. Timer and prompt ids are chosen by the interpreter, so a
+late event for something it has moved past is recognised and ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.flows.intent_matching import Hypothesis
+
+# -- facts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    """The call is answered and the flow may begin."""
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    prompt_id: str
+
+
+@dataclass(frozen=True)
+class DigitPressed:
+    digit: str
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """The caller's voice was detected (barge-in)."""
+
+
+@dataclass(frozen=True)
+class SpeechRecognised:
+    alternatives: tuple[Hypothesis, ...]
+    """Best first; empty when the recogniser heard nothing it could use."""
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    timer_id: str
+
+
+@dataclass(frozen=True)
+class LookupAnswered:
+    request_id: str
+    data: Mapping[str, Any] | None
+    error: str | None = None
+
+
+FlowFact = CallStarted | PromptFinished | DigitPressed | SpeechStarted | SpeechRecognised | TimerFired | LookupAnswered
+
+# -- commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Play:
+    prompt_id: str
+    text: str | None
+    file: str | None
+    language: str
+    barge_in: bool
+
+
+@dataclass(frozen=True)
+class StopPrompt:
+    prompt_id: str
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Start (or keep) recognising, with these phrases as the grammar."""
+
+    phrases: tuple[str, ...]
+    language: str
+    end_of_speech_s: float
+    max_speech_s: float
+
+
+@dataclass(frozen=True)
+class StopListening:
+    pass
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    timer_id: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    timer_id: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    request_id: str
+    endpoint: str
+    method: str
+    params: Mapping[str, str]
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Hand the call to a queue with everything collected (sensitive values masked)."""
+
+    queue: str
+    skills: tuple[str, ...]
+    priority: int
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HangUp:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Journal:
+    """One journey event the adapter writes: the flow's own record of what happened and why."""
+
+    kind: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+FlowCommand = Play | StopPrompt | Listen | StopListening | StartTimer | CancelTimer | Lookup | Transfer | HangUp | Journal

@@ -1,0 +1,72 @@
+"""Scores what a caller said against each intent's phrases. Pure: text in, ranked intents out.
+
+Callers speak whole sentences ("이번 달 요금이 너무 많이 나왔어요"), not menu words, and the
+recogniser is often unsure. A phrase word counts as heard when an uttered word starts with it or
+it starts with the uttered word, which absorbs Korean particles and endings (요금 ~ 요금이) and
+English plurals. A phrase's score is the share of its words heard; an intent takes its best phrase.
+The final confidence multiplies that with the recogniser's own confidence.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MIN_STEM = 2
+"""Shorter words must match exactly: one syllable or letter is too little to go on."""
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One recognition alternative: the words heard and how sure the recogniser was (0..1)."""
+
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class IntentScore:
+    intent: str
+    confidence: float
+    """0..1: phrase coverage times the recogniser's confidence."""
+    phrase: str
+    """The phrase that matched best, for the journey and for tuning."""
+    heard: str
+
+
+def words(text: str) -> list[str]:
+    return [word.casefold() for word in _WORD.findall(unicodedata.normalize("NFC", text))]
+
+
+def score_intents(alternatives: Sequence[Hypothesis], intents: Mapping[str, Sequence[str]]) -> list[IntentScore]:
+    """Every intent's best score over the alternatives (N-best), highest first; ties keep intent order."""
+    best: dict[str, IntentScore] = {}
+    for hypothesis in alternatives:
+        heard = words(hypothesis.text)
+        if not heard:
+            continue
+        for intent, phrases in intents.items():
+            coverage, phrase = max(((_coverage(words(p), heard), p) for p in phrases), key=lambda pair: (pair[0], len(pair[1])))
+            score = IntentScore(intent, round(coverage * max(0.0, min(1.0, hypothesis.confidence)), 4), phrase, hypothesis.text)
+            if intent not in best or score.confidence > best[intent].confidence:
+                best[intent] = score
+    order = list(intents)
+    return sorted(best.values(), key=lambda s: (-s.confidence, order.index(s.intent)))
+
+
+def _coverage(phrase: list[str], heard: list[str]) -> float:
+    if not phrase:
+        return 0.0
+    found = sum(1 for word in phrase if any(_same_word(word, uttered) for uttered in heard))
+    return found / len(phrase)
+
+
+def _same_word(phrase_word: str, uttered: str) -> bool:
+    if phrase_word == uttered:
+        return True
+    if min(len(phrase_word), len(uttered)) < MIN_STEM:
+        return False
+    return uttered.startswith(phrase_word) or phrase_word.startswith(uttered)

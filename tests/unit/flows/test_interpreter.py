@@ -1,0 +1,422 @@
+"""The flow interpreter, fed facts: every node type, timers, retries, barge-in, confirmation, globals. No loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from engine.flows.flow_facts import (
+    CallStarted,
+    CancelTimer,
+    DigitPressed,
+    FlowCommand,
+    HangUp,
+    Journal,
+    Listen,
+    Lookup,
+    LookupAnswered,
+    Play,
+    PromptFinished,
+    SpeechRecognised,
+    SpeechStarted,
+    StartTimer,
+    StopPrompt,
+    TimerFired,
+    Transfer,
+)
+from engine.flows.flow_model import Flow, Step
+from engine.flows.intent_matching import Hypothesis
+from engine.flows.interpreter import MASK, FlowInterpreter, FlowSet
+
+MENU = """
+flow: line
+language: ko
+start: hello
+globals:
+  agent: {phrases: [상담원], keys: ["0"], queue: general}
+  repeat: {phrases: [다시], keys: ["*"]}
+  help: {phrases: [도움말], prompt: 번호를 누르세요}
+nodes:
+  hello: {type: say, prompt: "안녕하세요 {caller_name}님", next: menu}
+  menu:
+    type: ask
+    prompt: 요금은 1번 기술은 2번
+    intents:
+      billing: {phrases: [요금, 요금이 많이 나왔어요], keys: ["1"], label: 요금 문의, next: billing_q}
+      technical: {phrases: [인터넷 고장, 인터넷이 안 돼요], keys: ["2"], next: tech_q}
+    confirm_prompt: "{label} 맞으세요?"
+    reprompts:
+      no_input: [말씀이 없으셨어요, 다시 말씀이 없으셨어요]
+      no_match: [잘 못 들었어요]
+      max_attempts: 3
+    fallback: agent_q
+  billing_q: {type: queue, queue: billing, skills: [billing], priority: 4}
+  tech_q: {type: queue, queue: technical}
+  agent_q: {type: queue, queue: general}
+"""
+
+
+def interpreter(text: str = MENU, variables: dict[str, Any] | None = None, **extra: Any) -> FlowInterpreter:
+    flow = Flow.model_validate(yaml.safe_load(text))
+    flows = {flow.flow: flow, **extra.get("others", {})}
+    return FlowInterpreter(FlowSet(flows, extra.get("procedures", {}), {flow.flow: "v1"}), flow.flow, variables or {"caller_name": "김민수", "caller_number": "01012345678"})
+
+
+def of(commands: list[FlowCommand], kind: type) -> list[Any]:
+    return [command for command in commands if isinstance(command, kind)]
+
+
+def journal(commands: list[FlowCommand], kind: str) -> dict[str, Any]:
+    found = [command.detail for command in of(commands, Journal) if command.kind == kind]
+    assert found, f"no {kind} in {commands}"
+    return dict(found[-1])
+
+
+def to_menu(flow: FlowInterpreter) -> list[FlowCommand]:
+    started = flow.decide(CallStarted())
+    (hello,) = of(started, Play)
+    assert hello.text == "안녕하세요 김민수님" and not hello.barge_in
+    assert journal(started, "flow_started") == {"flow": "line", "version": "v1"}
+    return flow.decide(PromptFinished(hello.prompt_id))
+
+
+def speech(text: str, confidence: float = 0.9) -> SpeechRecognised:
+    return SpeechRecognised((Hypothesis(text, confidence),))
+
+
+def test_a_menu_plays_with_barge_in_and_listens_for_intents_and_globals() -> None:
+    flow = interpreter()
+    commands = to_menu(flow)
+    (menu,) = of(commands, Play)
+    assert menu.barge_in and flow.node_name == "menu"
+    (listen,) = of(commands, Listen)
+    assert {"요금", "인터넷 고장", "상담원", "다시", "도움말"} <= set(listen.phrases)
+    assert (listen.end_of_speech_s, listen.max_speech_s) == (0.6, 15.0)
+    after = flow.decide(PromptFinished(menu.prompt_id))
+    assert [timer.seconds for timer in of(after, StartTimer)] == [6.0], "no-input timer starts when the prompt ends"
+
+
+def test_a_key_wins_at_once_even_during_the_prompt() -> None:
+    flow = interpreter()
+    (menu,) = of(to_menu(flow), Play)
+    commands = flow.decide(DigitPressed("1"))
+    assert StopPrompt(menu.prompt_id) in commands
+    assert journal(commands, "intent_chosen") == {"node": "menu", "intent": "billing", "key": "1"}
+    (transfer,) = of(commands, Transfer)
+    assert (transfer.queue, transfer.skills, transfer.priority) == ("billing", ("billing",), 4)
+    assert transfer.context["intent"] == "billing" and transfer.context["caller_name"] == "김민수"
+    assert flow.finished
+
+
+def test_a_whole_sentence_is_understood_and_accepted() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    commands = flow.decide(speech("이번 달 요금이 너무 많이 나왔어요"))
+    chosen = journal(commands, "intent_chosen")
+    assert chosen["intent"] == "billing" and chosen["band"] == "accept" and chosen["heard"][0]["text"].startswith("이번 달")
+    assert of(commands, Transfer)[0].queue == "billing"
+
+
+def test_speech_during_the_prompt_stops_it_barge_in() -> None:
+    flow = interpreter()
+    (menu,) = of(to_menu(flow), Play)
+    commands = flow.decide(SpeechStarted())
+    assert StopPrompt(menu.prompt_id) in commands and journal(commands, "barge_in")["node"] == "menu"
+    assert flow.decide(PromptFinished(menu.prompt_id)) == [], "the stopped prompt's end starts no timer"
+
+
+def test_the_middle_band_confirms_and_yes_by_key_accepts() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    commands = flow.decide(speech("요금", confidence=0.6))
+    assert journal(commands, "recognised")["band"] == "confirm"
+    (confirm,) = of(commands, Play)
+    assert confirm.text == "요금 문의 맞으세요?"
+    accepted = flow.decide(DigitPressed("1"))
+    assert journal(accepted, "intent_chosen")["confirmed"] is True
+    assert of(accepted, Transfer)[0].queue == "billing"
+
+
+def test_a_refused_confirmation_goes_back_to_the_menu_where_keys_work() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    flow.decide(speech("요금", confidence=0.6))
+    refused = flow.decide(speech("아니요"))
+    assert journal(refused, "no_match")["confirmation"] == "refused"
+    assert [play.text for play in of(refused, Play)] == ["잘 못 들었어요", "요금은 1번 기술은 2번"]
+    assert journal(flow.decide(DigitPressed("2")), "intent_chosen")["intent"] == "technical"
+
+
+def test_no_input_reprompts_escalate_then_fall_back() -> None:
+    flow = interpreter()
+    (menu,) = of(to_menu(flow), Play)
+    texts = []
+    prompts = [menu]
+    for attempt in range(1, 3):
+        timer = of(flow.decide(PromptFinished(prompts[-1].prompt_id)), StartTimer)[0]
+        commands = flow.decide(TimerFired(timer.timer_id))
+        assert journal(commands, "no_input")["attempt"] == attempt
+        prompts = of(commands, Play)
+        texts.append(prompts[0].text)
+        flow.decide(PromptFinished(prompts[0].prompt_id))
+    assert texts == ["말씀이 없으셨어요", "다시 말씀이 없으셨어요"]
+    timer = of(flow.decide(PromptFinished(prompts[-1].prompt_id)), StartTimer)[0]
+    last = flow.decide(TimerFired(timer.timer_id))
+    assert journal(last, "fallback") == {"node": "menu", "after": 3}
+    assert of(last, Transfer)[0].queue == "general"
+
+
+def test_no_match_below_the_band_reprompts() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    commands = flow.decide(speech("날씨가 좋네요"))
+    assert journal(commands, "no_match")["attempt"] == 1
+    assert of(commands, Play)[0].text == "잘 못 들었어요"
+
+
+def test_agent_is_always_one_word_or_key_away_with_everything_collected() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    by_voice = flow.decide(speech("상담원 연결해 주세요"))
+    assert journal(by_voice, "transfer")["reason"] == "caller asked for an agent"
+    assert of(by_voice, Transfer)[0].context["caller_number"] == "01012345678"
+    other = interpreter()
+    to_menu(other)
+    assert of(other.decide(DigitPressed("0")), Transfer)[0].queue == "general"
+
+
+def test_repeat_and_help_do_not_count_as_misses() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    repeated = flow.decide(DigitPressed("*"))
+    assert [p.text for p in of(repeated, Play)] == ["요금은 1번 기술은 2번"] and journal(repeated, "repeat")
+    helped = flow.decide(speech("도움말"))
+    assert [p.text for p in of(helped, Play)] == ["번호를 누르세요", "요금은 1번 기술은 2번"]
+    assert "no_match" not in [c.kind for c in of(helped, Journal)]
+
+
+def test_a_stale_timer_is_ignored() -> None:
+    flow = interpreter()
+    (menu,) = of(to_menu(flow), Play)
+    timer = of(flow.decide(PromptFinished(menu.prompt_id)), StartTimer)[0]
+    flow.decide(DigitPressed("*"))  # repeat: the no-input timer is cancelled
+    assert flow.decide(TimerFired(timer.timer_id)) == []
+
+
+COLLECT = """
+flow: pay
+language: en
+start: card
+globals:
+  agent: {phrases: [agent], keys: ["0"], queue: general}
+nodes:
+  card:
+    type: collect
+    prompt: Key your card number
+    digits: {min: 4, max: 6, terminator: "#"}
+    into: card
+    sensitive: true
+    reprompts: {no_match: [Too short]}
+    next: confirm
+    fallback: agent_q
+  confirm:
+    type: collect
+    prompt: "Card {card} accepted for {caller_name}. Is that right?"
+    yes_no: true
+    into: ok
+    next: done
+    fallback: agent_q
+  done: {type: hangup, prompt: Thanks}
+  agent_q: {type: queue, queue: general}
+"""
+
+
+def test_digits_with_terminator_are_collected_and_sensitive_ones_masked() -> None:
+    flow = interpreter(COLLECT, {"caller_name": "Ann"})
+    flow.decide(CallStarted())
+    assert flow.keys_are_sensitive
+    for digit in "0123":  # 0 is a digit here, not the agent key
+        flow.decide(DigitPressed(digit))
+    commands = flow.decide(DigitPressed("#"))
+    assert journal(commands, "collected") == {"node": "card", "into": "card", "value": MASK, "length": 4}
+    (question,) = of(commands, Play)
+    assert question.text == "Card  accepted for Ann. Is that right?", "a sensitive value is never spoken"
+    assert not flow.keys_are_sensitive
+    done = flow.decide(speech("yes that's right"))
+    assert journal(done, "collected")["value"] is True and of(done, Play)[0].text == "Thanks"
+
+
+def test_too_few_digits_is_a_no_match_and_max_length_ends_entry() -> None:
+    flow = interpreter(COLLECT)
+    flow.decide(CallStarted())
+    flow.decide(DigitPressed("1"))
+    short = flow.decide(DigitPressed("#"))
+    assert journal(short, "no_match")["digits"] == 1 and of(short, Play)[0].text == "Too short"
+    for digit in "12345":
+        flow.decide(DigitPressed(digit))
+    assert journal(flow.decide(DigitPressed("6")), "collected")["length"] == 6
+
+
+def test_the_inter_digit_timer_ends_entry() -> None:
+    flow = interpreter(COLLECT)
+    flow.decide(CallStarted())
+    for digit in "1234":
+        commands = flow.decide(DigitPressed(digit))
+    timer = of(commands, StartTimer)[0]
+    assert timer.seconds == 3.0
+    assert journal(flow.decide(TimerFired(timer.timer_id)), "collected")["length"] == 4
+
+
+LOGIC = """
+flow: logic
+start: init
+nodes:
+  init: {type: set, values: {tries: 2, who: "{caller_name}"}, next: check}
+  check:
+    type: branch
+    when:
+      - {if: tries > 5, then: many}
+      - {if: who == "Ann" and tries == 2, then: crm}
+    else: many
+  crm:
+    type: lookup
+    endpoint: crm
+    params: {phone: "{caller_number}"}
+    into: customer
+    timeout_s: 3
+    hold_prompt: One moment
+    hold_after_s: 1
+    next: known
+    on_failure: many
+  known: {type: say, prompt: "Hello {customer.name}, plan {customer.plan}", next: many}
+  many: {type: hangup}
+"""
+
+
+def test_set_branch_and_a_lookup_with_a_hold_prompt() -> None:
+    flow = interpreter(LOGIC, {"caller_name": "Ann", "caller_number": "555"})
+    commands = flow.decide(CallStarted())
+    assert journal(commands, "branch_taken") == {"condition": 'who == "Ann" and tries == 2', "index": 1}
+    (lookup,) = of(commands, Lookup)
+    assert (lookup.endpoint, dict(lookup.params), lookup.timeout_s) == ("crm", {"phone": "555"}, 3)
+    hold_timer = next(t for t in of(commands, StartTimer) if t.seconds == 1)
+    (hold,) = of(flow.decide(TimerFired(hold_timer.timer_id)), Play)
+    assert hold.text == "One moment"
+    answered = flow.decide(LookupAnswered(lookup.request_id, {"name": "Ann Lee", "plan": "gold"}))
+    assert StopPrompt(hold.prompt_id) in answered
+    assert journal(answered, "lookup")["result"] == {"name": "Ann Lee", "plan": "gold"}
+    assert of(answered, Play)[0].text == "Hello Ann Lee, plan gold"
+
+
+def test_a_lookup_that_times_out_goes_to_on_failure_and_a_late_answer_is_ignored() -> None:
+    flow = interpreter(LOGIC, {"caller_name": "Ann"})
+    commands = flow.decide(CallStarted())
+    (lookup,) = of(commands, Lookup)
+    timeout = next(t for t in of(commands, StartTimer) if t.seconds == 3)
+    failed = flow.decide(TimerFired(timeout.timer_id))
+    assert journal(failed, "lookup") == {"endpoint": "crm", "ok": False, "error": "no answer within 3 s"}
+    assert of(failed, HangUp)[0].reason == "flow ended" and flow.finished
+    assert flow.decide(LookupAnswered(lookup.request_id, {"name": "late"})) == []
+
+
+STEPS = """
+flow: fix
+start: steps
+nodes:
+  steps: {type: steps, procedure: internet, solved: bye, unsolved: tech}
+  bye: {type: hangup, prompt: Glad it works}
+  tech: {type: queue, queue: technical, skills: [internet]}
+"""
+PROCEDURE = (
+    Step(id="restart", prompt="Restart the router", question="Working now?"),
+    Step(id="cable", prompt="Check the cable", question="Working now?"),
+)
+
+
+def answer_step(flow: FlowInterpreter, commands: list[FlowCommand], answer: str) -> list[FlowCommand]:
+    (step_prompt,) = of(commands, Play)
+    (question,) = of(flow.decide(PromptFinished(step_prompt.prompt_id)), Play)
+    flow.decide(PromptFinished(question.prompt_id))
+    return flow.decide(DigitPressed(answer))
+
+
+def test_steps_are_journaled_one_by_one_until_one_fixes_it() -> None:
+    flow = interpreter(STEPS, procedures={"internet": PROCEDURE})
+    first = flow.decide(CallStarted())
+    second = answer_step(flow, first, "2")
+    assert journal(second, "step_done") == {"procedure": "internet", "step": "restart", "index": 1, "fixed": False}
+    solved = answer_step(flow, second, "1")
+    assert journal(solved, "step_done")["step"] == "cable" and journal(solved, "step_done")["fixed"] is True
+    assert of(solved, Play)[0].text == "Glad it works"
+
+
+def test_steps_that_never_fix_it_hand_over_with_the_steps_done() -> None:
+    flow = interpreter(STEPS, procedures={"internet": PROCEDURE})
+    commands = flow.decide(CallStarted())
+    commands = answer_step(flow, commands, "2")
+    last = answer_step(flow, commands, "2")
+    assert journal(last, "steps_unsolved")["procedure"] == "internet"
+    assert of(last, Transfer)[0].queue == "technical"
+
+
+def test_goto_another_flow_records_its_version() -> None:
+    other = Flow.model_validate(yaml.safe_load("flow: other\nstart: bye\nnodes:\n  bye: {type: hangup}\n"))
+    text = "flow: first\nstart: jump\nnodes:\n  jump: {type: goto, target: other.bye}\n"
+    flow = interpreter(text, others={"other": other})
+    commands = flow.decide(CallStarted())
+    assert journal(commands, "flow_entered")["flow"] == "other"
+    assert of(commands, HangUp) and flow.finished
+
+
+def test_a_loop_of_instant_nodes_never_holds_the_caller() -> None:
+    text = """
+flow: loop
+start: a
+globals: {agent: {phrases: [agent], queue: general}}
+nodes:
+  a: {type: set, values: {n: 1}, next: b}
+  b:
+    type: branch
+    when: [{if: n == 1, then: a}]
+    else: c
+  c: {type: hangup}
+"""
+    commands = interpreter(text).decide(CallStarted())
+    assert "looped" in journal(commands, "flow_error")["reason"]
+    assert of(commands, Transfer)[0].queue == "general"
+
+
+def test_nothing_is_decided_after_the_flow_ended() -> None:
+    flow = interpreter()
+    to_menu(flow)
+    flow.decide(DigitPressed("1"))
+    assert flow.decide(DigitPressed("2")) == [] and flow.decide(speech("요금")) == []
+
+
+@pytest.mark.parametrize("digit", ["5", "9"])
+def test_an_unknown_key_is_a_no_match(digit: str) -> None:
+    flow = interpreter()
+    to_menu(flow)
+    assert journal(flow.decide(DigitPressed(digit)), "no_match")["key"] == digit
+
+
+def test_timers_are_cancelled_when_leaving_a_node() -> None:
+    flow = interpreter()
+    (menu,) = of(to_menu(flow), Play)
+    timer = of(flow.decide(PromptFinished(menu.prompt_id)), StartTimer)[0]
+    commands = flow.decide(DigitPressed("1"))
+    assert CancelTimer(timer.timer_id) in commands
+
+
+@pytest.mark.parametrize(("said", "expected"), [("네", True), ("네 맞아요", True), ("아니요", False), ("네트워크가 안 돼요", None), ("네 아니요", None)])
+def test_yes_and_no_are_whole_words(said: str, expected: bool | None) -> None:
+    flow = interpreter()
+    to_menu(flow)
+    flow.decide(speech("요금", confidence=0.6))  # confirm band
+    commands = flow.decide(speech(said))
+    if expected is True:
+        assert journal(commands, "intent_chosen")["confirmed"] is True
+    else:
+        assert journal(commands, "no_match")["confirmation"] == ("refused" if expected is False else "unclear")
