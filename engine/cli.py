@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.localpbx.credentials import CredentialsError
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check IVR flow files; every problem as file:line:column")
     validate.add_argument("paths", nargs="*", type=Path, help="flow files or folders (default: ivr_flows/)")
     commands.add_parser("schema", help="print the JSON Schema of flow files (for editor completion)")
+    simulate = commands.add_parser("simulate", help="run a flow in the terminal: type what the caller says, #digits, or an empty line for silence")
+    simulate.add_argument("flow", help="the flow's name, e.g. support_en")
+    simulate.add_argument("--flows", type=Path, default=Path("ivr_flows"), help="the flow folder (default ivr_flows/)")
+    simulate.add_argument("--script", type=Path, help="read the caller's side from this file, one input a line")
+    simulate.add_argument("--lookups", type=Path, help="JSON file: endpoint name -> the answer a lookup gets")
+    simulate.add_argument("--caller-number", default="01012345678")
 
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -61,6 +68,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(run_engine(settings))
     if args.command == "validate":
         return _validate(args.paths or [Path("ivr_flows")])
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "schema":
         import json
 
@@ -94,6 +103,34 @@ def _validate(paths: list[Path]) -> int:
     for name, loaded in sorted(flows.items()):
         print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
     return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.flows.flow_errors import FlowInvalid
+    from engine.flows.simulator import load_simulation, simulate
+
+    try:
+        flow_set = load_simulation(args.flow, args.flows)
+        lookups = json.loads(args.lookups.read_text()) if args.lookups else {}
+        lines = iter(args.script.read_text().splitlines()) if args.script else _typed_lines()
+    except FlowInvalid as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
+    except (KeyError, OSError, ValueError) as exc:
+        print(f"threadline simulate: {exc}", file=sys.stderr)
+        return 2
+    result = simulate(flow_set, args.flow, lines, sys.stdout, lookups, {"caller_number": args.caller_number})
+    return 0 if result.ended_by in ("transfer", "hangup") else 3
+
+
+def _typed_lines() -> Iterator[str]:
+    while True:
+        try:
+            yield input("caller> ")
+        except EOFError:
+            return
 
 
 def _asterisk(args: argparse.Namespace, settings: Settings) -> int:

@@ -240,6 +240,14 @@ class GlobalHandlers(_Strict):
     help: HelpHandler | None = None
 
 
+class Procedure(_Strict):
+    """A troubleshooting procedure shared by flows and the agent page: ivr_flows/steps/<name>.yaml."""
+
+    procedure: str = Field(pattern=NAME)
+    description: str = Field(default="", max_length=2000)
+    steps: list[Step] = Field(min_length=1, max_length=20)
+
+
 class Flow(_Strict):
     """One flow file."""
 

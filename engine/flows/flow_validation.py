@@ -29,6 +29,7 @@ from engine.flows.flow_model import (
     HangupNode,
     LookupNode,
     Node,
+    Procedure,
     PromptFile,
     QueueNode,
     SayNode,
@@ -40,6 +41,12 @@ from engine.flows.yaml_source import PathKey, SourceMap, load_flow_file
 BUILT_IN_VARIABLES = frozenset({"caller_number", "caller_name", "dialed", "channel"})
 """Known for every call before the flow starts."""
 STEPS_FOLDER = "steps"
+
+
+@dataclass(frozen=True)
+class LoadedProcedure:
+    procedure: Procedure
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -320,7 +327,34 @@ def _file_problems(flow: Flow, source: SourceMap, folder: Path) -> list[FlowProb
             shared = folder / STEPS_FOLDER / f"{node.procedure}.yaml"
             if not shared.is_file():
                 problems.append(source.at(("nodes", name, "procedure"), f"procedure `{node.procedure}` has no file {shared}; create it or fix the name"))
+                continue
+            try:
+                load_procedure(shared, node.procedure)
+            except FlowInvalid as invalid:
+                problems.extend(invalid.problems)
     return problems
+
+
+def load_procedure(path: Path, expected_name: str) -> LoadedProcedure:
+    """One shared procedure file, checked like a flow: every problem at its line."""
+    data, source = load_flow_file(path)
+    if not isinstance(data, dict):
+        raise FlowInvalid([source.at((), "a procedure file is a mapping with `procedure:` and `steps:`")])
+    try:
+        procedure = Procedure.model_validate(data)
+    except ValidationError as exc:
+        raise FlowInvalid([_structure_problem(error, data, source) for error in exc.errors()]) from None
+    if procedure.procedure != expected_name:
+        raise FlowInvalid([source.at(("procedure",), f"the file says procedure `{procedure.procedure}`; its file name says `{expected_name}`: make them the same")])
+    problems = []
+    seen: set[str] = set()
+    for index, step in enumerate(procedure.steps):
+        if step.id in seen:
+            problems.append(source.at(("steps", index, "id"), f"step id `{step.id}` is used twice; the journey and the agent page tell steps apart by id"))
+        seen.add(step.id)
+    if problems:
+        raise FlowInvalid(problems)
+    return LoadedProcedure(procedure, path)
 
 
 def _prompt_files(flow: Flow) -> Iterator[tuple[PathKey, PromptFile]]:
@@ -331,4 +365,15 @@ def _prompt_files(flow: Flow) -> Iterator[tuple[PathKey, PromptFile]]:
                 yield ("nodes", name, field), value
 
 
-__all__ = ["LoadedFlow", "load_flows", "check_flow", "BUILT_IN_VARIABLES", "SayNode"]
+def load_flow_set(paths: Iterable[Path]) -> tuple[dict[str, LoadedFlow], dict[str, LoadedProcedure]]:
+    """The flows and every procedure they use; raises FlowInvalid if anything is wrong."""
+    flows = load_flows(paths)
+    procedures: dict[str, LoadedProcedure] = {}
+    for loaded in flows.values():
+        for node in loaded.flow.nodes.values():
+            if isinstance(node, StepsNode) and node.procedure is not None and node.procedure not in procedures:
+                procedures[node.procedure] = load_procedure(loaded.path.parent / STEPS_FOLDER / f"{node.procedure}.yaml", node.procedure)
+    return flows, procedures
+
+
+__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "BUILT_IN_VARIABLES", "SayNode"]

@@ -94,6 +94,7 @@ class FlowInterpreter:
         self._wait = _Waiting()
         self._sequence = 0
         self._timers: dict[str, str] = {}
+        self._swallow_key = ""
         self.finished = False
 
     # -- what the adapter may ask ------------------------------------------------------------
@@ -248,6 +249,9 @@ class FlowInterpreter:
         return tuple(dict.fromkeys(phrases))
 
     def _digit(self, node: Node | None, digit: str) -> list[FlowCommand]:
+        swallow, self._swallow_key = self._swallow_key, ""
+        if digit == swallow:
+            return []
         if isinstance(node, StepsNode) and self._wait.phase == "step_question":
             return self._step_answer(node, {"1": True, "2": False}.get(digit))
         if not isinstance(node, (AskNode, CollectNode)):
@@ -273,6 +277,7 @@ class FlowInterpreter:
             return self._digits_done(node)
         self._wait.digits += digit
         if len(self._wait.digits) >= node.digits.max:
+            self._swallow_key = node.digits.terminator  # callers often press it anyway: it is not the next menu's
             return self._digits_done(node)
         return [self._arm("inter_digit", self._timing(node).inter_digit_s)]
 
@@ -422,11 +427,11 @@ class FlowInterpreter:
             return [*self._play_prompts([step.question], barge_in=True), listen]
         return [self._arm("no_input", self._flow.timing.no_input_s)]
 
-    def _step_answer(self, node: StepsNode, fixed: bool | None) -> list[FlowCommand]:
+    def _step_answer(self, node: StepsNode, fixed: bool | None, miss: str = "no_match") -> list[FlowCommand]:
         commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input")]
         step = self._steps(node)[self._wait.step]
         if fixed is None:
-            return commands + [Journal("no_match", {"node": self.node_name, "step": step.id}), *self._play_prompts([step.question], barge_in=True)]
+            return commands + [Journal(miss, {"node": self.node_name, "step": step.id}), *self._play_prompts([step.question], barge_in=True)]
         done = Journal("step_done", {"procedure": node.procedure or self.node_name, "step": step.id, "index": self._wait.step + 1, "fixed": fixed})
         if fixed:
             return commands + [StopListening(), done, *self._enter(node.solved)]
@@ -445,7 +450,7 @@ class FlowInterpreter:
                 return self._digits_done(node)
             return self._miss(node, "no_input", {})
         if kind == "no_input" and isinstance(node, StepsNode):
-            return self._step_answer(node, None)
+            return self._step_answer(node, None, "no_input")
         if kind == "inter_digit" and isinstance(node, CollectNode):
             return self._digits_done(node)
         if kind == "hold" and isinstance(node, LookupNode) and node.hold_prompt is not None:

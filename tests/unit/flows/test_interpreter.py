@@ -420,3 +420,24 @@ def test_yes_and_no_are_whole_words(said: str, expected: bool | None) -> None:
         assert journal(commands, "intent_chosen")["confirmed"] is True
     else:
         assert journal(commands, "no_match")["confirmation"] == ("refused" if expected is False else "unclear")
+
+
+def test_a_terminator_after_a_full_entry_is_not_the_next_menus_key() -> None:
+    text = """
+flow: acct
+start: account
+nodes:
+  account: {type: collect, prompt: Key it, digits: {min: 2, max: 2}, into: account, next: menu, fallback: bye}
+  menu:
+    type: ask
+    prompt: Menu
+    intents: {done: {phrases: [done], keys: ["#"], next: bye}}
+    fallback: bye
+  bye: {type: hangup}
+"""
+    flow = interpreter(text)
+    flow.decide(CallStarted())
+    flow.decide(DigitPressed("1"))
+    assert journal(flow.decide(DigitPressed("2")), "collected")["value"] == "12"
+    assert flow.decide(DigitPressed("#")) == [], "swallowed"
+    assert journal(flow.decide(DigitPressed("#")), "intent_chosen")["intent"] == "done"
