@@ -1,0 +1,1 @@
+"""Speech: prompts rendered to audio (text-to-speech) and, next, caller audio to text."""

@@ -1,0 +1,70 @@
+"""Text prompts rendered by the real espeak-ng and sox into 8 kHz WAV files, cached by content."""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from pathlib import Path
+
+import pytest
+
+from engine.flows.prompt_inventory import static_prompts
+from engine.flows.simulator import load_simulation
+from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
+
+REPO = Path(__file__).resolve().parents[3]
+def level(path: Path) -> tuple[float, float]:
+    """(seconds, RMS as a share of full scale) of a 16-bit mono WAV."""
+    with wave.open(str(path)) as audio:
+        frames = audio.readframes(audio.getnframes())
+        seconds = audio.getnframes() / audio.getframerate()
+    samples = memoryview(frames).cast("h")
+    return seconds, (sum(s * s for s in samples) / max(1, len(samples))) ** 0.5 / 32768
+
+
+needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="espeak-ng and sox are installed by `make test`")
+
+
+@needs_tts
+@pytest.mark.parametrize(("language", "text"), [("ko", "요금 문의는 1번을 눌러 주세요."), ("en", "For billing press one."), ("zh", "请按一")])
+def test_each_language_renders_to_phone_ready_audio(tmp_path: Path, language: str, text: str) -> None:
+    path = PromptCache(tmp_path, EspeakNg()).ensure(text, language)
+    with wave.open(str(path)) as audio:
+        assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
+    seconds, rms = level(path)
+    assert seconds > 0.5 and rms > 0.01, (seconds, rms)
+    assert path.stat().st_mode & 0o044 == 0o044, "Asterisk runs as another user and must read it"
+
+
+@needs_tts
+def test_a_prompt_is_rendered_once_and_an_edit_makes_a_new_file(tmp_path: Path) -> None:
+    cache = PromptCache(tmp_path, EspeakNg())
+    first = cache.ensure_all([("안녕하세요.", "ko"), ("안녕하세요.", "ko"), ("Hello.", "en")])
+    assert (first.rendered, first.reused) == (2, 0)
+    again = cache.ensure_all([("안녕하세요.", "ko"), ("Hello.", "en"), ("Hello there.", "en")])
+    assert (again.rendered, again.reused) == (1, 2)
+    assert cache.path_for("Hello.", "en") != cache.path_for("Hello.", "ko")
+    assert not list(tmp_path.glob("*.partial")), "no half-written file is left behind"
+
+
+@needs_tts
+def test_the_sample_flows_static_prompts_all_render(tmp_path: Path) -> None:
+    for flow in ("support_ko", "support_en"):
+        flow_set = load_simulation(flow, REPO / "ivr_flows")
+        prompts = static_prompts({flow: flow_set.flows[flow]}, flow_set.procedures)
+        assert len(prompts) >= 10 and all("{" not in text for text, _ in prompts)
+        report = PromptCache(tmp_path, EspeakNg()).ensure_all(prompts)
+        assert report.rendered + report.reused == len(prompts)
+
+
+def test_unknown_language_and_bad_text_are_named(tmp_path: Path) -> None:
+    with pytest.raises(PromptRenderFailed, match="no voice configured for language `fr`"):
+        EspeakNg().render("Bonjour", "fr", tmp_path / "x.wav")
+    with pytest.raises(PromptRenderFailed, match="1-2000 characters"):
+        PromptCache(tmp_path, EspeakNg()).ensure("   ", "ko")
+
+
+def test_a_missing_tts_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(PromptRenderFailed, match=r"espeak-ng is not installed; run `apt-get install espeak-ng`"):
+        EspeakNg().render("hello", "en", tmp_path / "x.wav")
