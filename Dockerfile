@@ -1,6 +1,11 @@
 # The Threadline engine. Asterisk has its own image (asterisk_conf/Dockerfile).
 FROM python:3.11-slim
 
+# espeak-ng and sox render text prompts to 8 kHz WAV for Asterisk.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends espeak-ng sox \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine

@@ -18,6 +18,7 @@ from engine.asterisk.ari_client import AriClient, AriEndpoint
 from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
+from engine.flows.flow_runtime import build_flow_runtime
 from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import AsteriskCredentials, load_credentials
@@ -67,6 +68,7 @@ class Engine:
             },
             "asterisk_version": self.asterisk_version,
             "greeting": self.settings.calls.greeting,
+            "inbound_flow": self.settings.flows.inbound,
             "engine_wait_s": self.settings.calls.engine_wait_s,
             "pending_journey_writes": self.stasis.pending_journey_writes if self.stasis else 0,
         }
@@ -90,7 +92,8 @@ class Engine:
         self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
         async with aiohttp.ClientSession() as http_session:
             ari = self._ari = AriClient(ari_endpoint, http_session)
-            stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name)
+            flows = await build_flow_runtime(settings, http_session)
+            stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows)
             events = AriEventsServer(listener, stasis.on_event, self._ari_state)
             ami = AmiConnection(
                 AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),

@@ -17,7 +17,7 @@ DEFAULT_SETTINGS_FILE = Path("threadline.toml")
 ENV_PREFIX = "THREADLINE_"
 NOT_SETTINGS = frozenset({"THREADLINE_CONFIG", "THREADLINE_POSTGRES_PASSWORD", "THREADLINE_TEST_POSTGRES"})
 """THREADLINE_* variables that belong to docker compose or the tests, not to the settings model."""
-SECRET_WORDS = ("password", "secret", "url")
+SECRET_WORDS = ("password", "secret", "url", "headers")
 
 
 class SettingsError(Exception):
@@ -75,6 +75,31 @@ class CallSettings(_Section):
     the call; after that Asterisk apologises and hangs up. Rendered into the dialplan."""
 
 
+class FlowSettings(_Section):
+    """The IVR flows (ivr_flows/*.yaml) and which one inbound calls run."""
+
+    folder: Path = Path("ivr_flows")
+    inbound: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    """The flow every inbound call runs; unset, callers hear calls.greeting and are hung up."""
+
+
+class PromptSettings(_Section):
+    """Where rendered text prompts are written, and where Asterisk reads the same folder."""
+
+    cache_dir: Path | None = None
+    """Default: a folder inside the local Asterisk instance (<cache_dir>/asterisk-sid/srv/threadline/<instance>/prompts)."""
+    asterisk_dir: str | None = None
+    """The same folder as Asterisk sees it; default: /srv/threadline/<instance>/prompts, or cache_dir."""
+
+
+class LookupEndpoint(_Section):
+    """A CRM or webhook a flow's `lookup` node may call, by name. URLs and secrets live here, not in flows."""
+
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(default=3.0, gt=0, le=15)
+
+
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -108,6 +133,17 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
+    flows: FlowSettings = FlowSettings()
+    prompts: PromptSettings = PromptSettings()
+    lookups: dict[str, LookupEndpoint] = Field(default_factory=dict)
+
+    @property
+    def prompt_dirs(self) -> tuple[Path, str]:
+        """(folder the engine writes rendered prompts to, the same folder as Asterisk sees it)."""
+        if self.prompts.cache_dir is not None:
+            return self.prompts.cache_dir, self.prompts.asterisk_dir or str(self.prompts.cache_dir)
+        inside = f"/srv/threadline/{self.localpbx.instance}/prompts"
+        return self.localpbx.cache_dir / "asterisk-sid" / inside.lstrip("/"), self.prompts.asterisk_dir or inside
 
     @property
     def instance_dir(self) -> Path:

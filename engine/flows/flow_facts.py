@@ -132,3 +132,11 @@ class Journal:
 
 
 FlowCommand = Play | StopPrompt | Listen | StopListening | StartTimer | CancelTimer | Lookup | Transfer | HangUp | Journal
+
+
+QUEUE_NOT_CONFIGURED = {
+    "ko": "죄송합니다. 상담원 대기열이 아직 설정되지 않았습니다. 나중에 다시 전화해 주세요.",
+    "en": "Sorry, agent queues are not configured yet. Please call again later.",
+    "zh": "抱歉，人工客服队列尚未配置。请稍后再拨。",
+}
+"""Until the ACD lands, a Transfer ends with this message (rendered at start) instead of silence."""

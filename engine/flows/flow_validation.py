@@ -164,6 +164,7 @@ def check_flow(loaded: LoadedFlow, flow_names: set[str]) -> list[FlowProblem]:
             if target in flow.nodes:
                 edges[name].append(target)
             else:
+                exits.add(name)  # reported here; not a second time as a loop without exit
                 problems.append(source.at(path, f"node `{name}` goes to `{target}`, which is not defined. Add the node or fix the name."))
         if isinstance(node, (QueueNode, HangupNode)) or _agent_always_available(flow, node):
             exits.add(name)

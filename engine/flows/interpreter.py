@@ -100,6 +100,16 @@ class FlowInterpreter:
     # -- what the adapter may ask ------------------------------------------------------------
 
     @property
+    def language(self) -> str:
+        """The language of the flow the call is in now (a goto may have changed it)."""
+        return self._flow.language
+
+    @property
+    def playing(self) -> tuple[str, ...]:
+        """Prompt ids that may still be playing (to silence them when the call is handed over)."""
+        return tuple(self._wait.prompts)
+
+    @property
     def keys_are_sensitive(self) -> bool:
         """True while a sensitive collect runs: the adapter must not journal or log the keys."""
         node = self._node()

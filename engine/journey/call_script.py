@@ -77,7 +77,12 @@ class HangUp:
     reason: str
 
 
-Command = CancelEngineWait | StopHold | Answer | PlayPrompt | StopPrompt | HangUp
+@dataclass(frozen=True)
+class StartFlow:
+    """The call is answered: hand it to the IVR flow (flows.inbound) instead of the greeting."""
+
+
+Command = CancelEngineWait | StopHold | Answer | PlayPrompt | StopPrompt | HangUp | StartFlow
 
 
 class Phase(Enum):
@@ -87,10 +92,14 @@ class Phase(Enum):
 
 
 class GreetingScript:
-    """One call's script. `playback_id` is chosen here so the adapter can match PlaybackFinished."""
+    """One call's script. `playback_id` is chosen here so the adapter can match PlaybackFinished.
 
-    def __init__(self, greeting_media: str) -> None:
+    With `to_flow`, the call is taken and answered the same way, then handed to the IVR flow.
+    """
+
+    def __init__(self, greeting_media: str, to_flow: bool = False) -> None:
         self.greeting_media = greeting_media
+        self.to_flow = to_flow
         self.phase = Phase.NEW
         self.playback_id = ""
 
@@ -117,6 +126,8 @@ class GreetingScript:
             commands.append(StopHold())
         if not fact.already_answered:
             commands.append(Answer())
+        if self.to_flow:
+            return [*commands, StartFlow()]
         return [*commands, PlayPrompt(self.greeting_media, self.playback_id)]
 
     def _is_greeting(self, playback_id: str) -> bool:

@@ -27,6 +27,9 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.journey.arrival_order import ArrivalOrder
+from engine.flows.call_driver import FlowDriver
+from engine.flows.flow_facts import DigitPressed, LookupAnswered, TimerFired
+from engine.flows.flow_runtime import FlowRuntime
 from engine.journey.call_script import (
     Answer,
     CallArrived,
@@ -39,12 +42,14 @@ from engine.journey.call_script import (
     PlayPrompt,
     PromptFinished,
     PromptTimedOut,
+    StartFlow,
     StopHold,
     StopPrompt,
 )
 from engine.journey.journey_writer import JourneyWriter
 from engine.log_format import log_call_event
 from engine.settings import CallSettings
+from engine.speech.prompt_audio import PromptRenderFailed
 from engine.store.journey_store import CallerInfo
 
 log = logging.getLogger(__name__)
@@ -65,7 +70,7 @@ class CallLost:
     reason: str
 
 
-SessionInput = AriEvent | CallLost
+SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered
 CHECK_AFTER_S = 5.0
 """After a command found the channel gone, or Asterisk did not answer, how long to wait for events
 before asking Asterisk directly whether the channel still exists."""
@@ -82,13 +87,16 @@ class CallSession:
         calls: CallSettings,
         clock: Clock,
         arrival_order: ArrivalOrder,
+        flows: FlowRuntime | None = None,
     ) -> None:
         self.channel = channel
         self.inbox: asyncio.Queue[SessionInput] = asyncio.Queue()
         self.journey = journey
         self._ari = ari
         self._clock = clock
-        self._script = GreetingScript(calls.greeting)
+        self._script = GreetingScript(calls.greeting, to_flow=flows is not None)
+        self._flows = flows
+        self._driver: FlowDriver | None = None
         self._max_prompt_s = calls.max_prompt_s
         self._engine_wait_s = calls.engine_wait_s
         self._arrival_order = arrival_order
@@ -123,6 +131,8 @@ class CallSession:
             await self._abandon()
         finally:
             self._arrival_order.done(self._arrival_key)
+            if self._driver is not None:
+                self._driver.close()
 
     async def _ended_before_we_started(self) -> bool:
         """Events Asterisk kept while no engine ran may already say the call is over (the caller hung
@@ -147,6 +157,9 @@ class CallSession:
         self._leaving = True  # from now on this engine does nothing more with the call
         if self._script.playback_id:  # first: Asterisk queues channel commands behind a running playback
             await self._stop_playback(self._script.playback_id)
+        if self._driver is not None:
+            self._driver.close()
+            await self._driver.stop_prompts()
         await self._ari.set_variable(self.channel.id, ENGINE_WAIT, str(self._engine_wait_s))
         await self._ari.start_hold_music(self.channel.id)
         self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
@@ -224,9 +237,18 @@ class CallSession:
             if item.playback_id == self._script.playback_id:
                 self._prompt_deadline = None
             self._record("prompt_finished", media=item.media_uri, state=item.state)
-            await self._decide(PromptFinished(item.playback_id, item.state))
+            if self._driver is not None and self._driver.owns_playback(item.playback_id):
+                await self._flow_step(self._driver.on_playback_finished(item.playback_id))
+            else:
+                await self._decide(PromptFinished(item.playback_id, item.state))
         elif isinstance(item, DtmfReceived):
-            self._record("dtmf", digit=item.digit, duration_ms=item.duration_ms)
+            sensitive = self._driver is not None and self._driver.keys_are_sensitive
+            self._record("dtmf", digit="masked" if sensitive else item.digit, duration_ms=item.duration_ms)
+            if self._driver is not None:
+                await self._flow_step(self._driver.on_fact(DigitPressed(item.digit)))
+        elif isinstance(item, (TimerFired, LookupAnswered)):
+            if self._driver is not None:
+                await self._flow_step(self._driver.on_fact(item))
         elif isinstance(item, ChannelHangupRequested):
             self._hangup_request = self._hangup_request or item
         elif isinstance(item, (StasisEnded, ChannelDestroyed)):
@@ -302,6 +324,30 @@ class CallSession:
         elif isinstance(command, HangUp):
             await self._ari.hangup(self.channel.id)
             self._engine_hangup_reason = command.reason
+        elif isinstance(command, StartFlow):
+            assert self._flows is not None
+            ch = self.channel
+            variables = {"caller_number": ch.caller_number, "caller_name": ch.caller_name, "dialed": ch.dialed, "channel": ch.name}
+            self._driver = FlowDriver(self._flows, ch.id, variables, self._ari, self.inbox, self._record_detail, self._flow_hang_up)
+            await self._flow_step(self._driver.start())
+
+    async def _flow_step(self, step: Awaitable[None]) -> None:
+        """Carry a flow step out with the same failure handling as any command of the call."""
+        try:
+            await step
+        except ChannelGone:
+            self._arm_check()
+        except AriUnavailable as exc:
+            log.warning("call %s: Asterisk did not answer a flow command (%s)", self.channel.id, exc)
+            self._arm_check()
+        except (AriRequestFailed, PromptRenderFailed) as exc:
+            await self._decide(CommandFailed("flow", str(exc)))
+
+    async def _flow_hang_up(self, reason: str) -> None:
+        await self._execute([HangUp(reason)])
+
+    def _record_detail(self, kind: str, detail: dict[str, Any]) -> None:
+        self._record(kind, **detail)
 
     async def _stop_playback(self, playback_id: str) -> None:
         await self._ignore_not_found(self._ari.stop_playback(playback_id))

@@ -24,6 +24,7 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AriRequestFailed
+from engine.flows.flow_runtime import FlowRuntime
 from engine.journey.arrival_order import ArrivalOrder
 from engine.journey.call_session import CallLost, CallSession, Clock, utc_now
 from engine.journey.journey_writer import JourneyWriter, WritePolicy
@@ -49,6 +50,7 @@ class StasisApp:
         app_name: str,
         clock: Clock = utc_now,
         write_policy: WritePolicy = WritePolicy(),
+        flows: FlowRuntime | None = None,
     ) -> None:
         self._ari = ari
         self._store = store
@@ -56,6 +58,7 @@ class StasisApp:
         self._app_name = app_name
         self._clock = clock
         self._write_policy = write_policy
+        self._flows = flows
         self._sessions: dict[str, CallSession] = {}
         self._journeys: dict[str, JourneyWriter] = {}
         """Writers outlive their session: the end of a call may still be on its way to the database."""
@@ -203,7 +206,7 @@ class StasisApp:
         if channel.id in self._sessions or channel.id in self._ended:
             return
         journey = JourneyWriter(self._store, channel.id, self._write_policy)
-        session = CallSession(channel, self._ari, journey, self._calls_settings, self._clock, self._arrival_order)
+        session = CallSession(channel, self._ari, journey, self._calls_settings, self._clock, self._arrival_order, self._flows)
         self._sessions[channel.id] = session
         self._journeys[channel.id] = journey
         self.calls_handled += 1

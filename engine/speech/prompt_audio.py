@@ -31,7 +31,8 @@ class PromptRenderFailed(Exception):
 class TextToSpeech(Protocol):
     """The small interface another TTS plugs in behind: text in, an 8 kHz mono 16-bit WAV file out."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def render(self, text: str, language: str, destination: Path) -> None: ...
 

@@ -155,3 +155,23 @@ def test_a_boot_loads_only_what_threadline_uses_and_writes_no_error(pbx: LocalAs
     assert "res_ari.so" in loaded and "res_ari_channels.so" in loaded
     for needed in ("res_websocket_client.so", "res_musiconhold.so", "chan_websocket.so", "res_stasis_snoop.so", "func_timeout.so"):
         assert needed in pbx.rx(f"module show like {needed.removesuffix('.so')}"), needed
+
+
+def test_a_missing_inbound_flow_is_one_clear_line(pbx: LocalAsterisk, tmp_path: Path) -> None:
+    result = threadline(
+        "run", timeout=60,
+        env={"THREADLINE_FLOWS__INBOUND": "nope", "THREADLINE_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}",
+             "THREADLINE_HTTP__PORT": "0"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "flows.inbound: no flow `nope` in ivr_flows (there are: support_en, support_ko)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_a_broken_flow_at_its_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("flow: broken\nstart: hello\nnodes:\n  hello: {type: say, prompt: Hi, next: nowhere}\n")
+    result = threadline("validate", str(broken))
+    assert result.returncode == 1
+    assert f"{broken}:4:40: node `hello` goes to `nowhere`, which is not defined" in result.stderr
+    assert threadline("validate").returncode == 0, "the sample flows validate"

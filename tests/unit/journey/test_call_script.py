@@ -176,3 +176,10 @@ def test_resumed_call_not_yet_answered_is_answered() -> None:
     commands = GreetingScript("sound:x").decide(CallArrived("7.2", already_answered=False, resumed=True))
 
     assert Answer() in commands and commands.index(Answer()) < len(commands) - 1
+
+
+def test_with_a_flow_the_call_is_answered_then_handed_to_it() -> None:
+    from engine.journey.call_script import StartFlow
+
+    commands = GreetingScript(GREETING, to_flow=True).decide(CallArrived(CHANNEL))
+    assert commands == [CancelEngineWait(), Answer(), StartFlow()]

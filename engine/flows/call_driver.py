@@ -1,0 +1,179 @@
+"""Runs a flow on a live call: the thin adapter between the pure interpreter and ARI, timers and HTTP.
+
+It carries the interpreter's commands out (prompts rendered by TTS and played over ARI, timers as
+asyncio handles that post TimerFired to the call's inbox, lookups as owned tasks that post
+LookupAnswered) and turns what the call session hears into facts. It does no journaling of its
+own: Journal commands go to the call's journey writer through `record`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from engine.asterisk.ari_client import AriClient
+from engine.asterisk.errors import AriRequestFailed
+from engine.flows.flow_facts import (
+    CallStarted,
+    CancelTimer,
+    FlowCommand,
+    FlowFact,
+    HangUp,
+    Journal,
+    Listen,
+    Lookup,
+    LookupAnswered,
+    Play,
+    PromptFinished,
+    QUEUE_NOT_CONFIGURED,
+    StartTimer,
+    StopListening,
+    StopPrompt,
+    TimerFired,
+    Transfer,
+)
+from engine.flows.flow_runtime import FlowRuntime
+from engine.flows.interpreter import FlowInterpreter
+from engine.settings import LookupEndpoint
+
+log = logging.getLogger(__name__)
+MAX_LOOKUP_BYTES = 64 * 1024
+
+
+class FlowDriver:
+    def __init__(
+        self,
+        runtime: FlowRuntime,
+        channel_id: str,
+        variables: Mapping[str, Any],
+        ari: AriClient,
+        inbox: asyncio.Queue[Any],
+        record: Callable[[str, dict[str, Any]], None],
+        hang_up: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.interpreter = FlowInterpreter(runtime.flow_set, runtime.inbound, variables)
+        self._runtime = runtime
+        self._channel_id = channel_id
+        self._ari = ari
+        self._inbox = inbox
+        self._record = record
+        self._hang_up = hang_up
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
+        self._closing_prompt: str | None = None
+
+    @property
+    def keys_are_sensitive(self) -> bool:
+        return self.interpreter.keys_are_sensitive
+
+    async def stop_prompts(self) -> None:
+        for prompt_id in self.interpreter.playing:
+            await self._stop(prompt_id)
+
+    def owns_playback(self, playback_id: str) -> bool:
+        return playback_id.startswith(f"flow-{self._channel_id}-")
+
+    async def start(self) -> None:
+        await self._execute(self.interpreter.decide(CallStarted()))
+
+    async def on_fact(self, fact: FlowFact) -> None:
+        await self._execute(self.interpreter.decide(fact))
+
+    async def on_playback_finished(self, playback_id: str) -> None:
+        prompt_id = playback_id.removeprefix(f"flow-{self._channel_id}-")
+        if prompt_id == self._closing_prompt:
+            await self._hang_up("agent queue not configured yet")
+            return
+        await self.on_fact(PromptFinished(prompt_id))
+
+    def close(self) -> None:
+        """The call ended: no timer or lookup may outlive it."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in self._lookups:
+            task.cancel()
+
+    async def _execute(self, commands: list[FlowCommand]) -> None:
+        for command in commands:
+            await self._carry_out(command)
+
+    async def _carry_out(self, command: FlowCommand) -> None:
+        if isinstance(command, Journal):
+            self._record(command.kind, dict(command.detail))
+        elif isinstance(command, Play):
+            await self._play(command.prompt_id, command.text, command.file, command.language)
+        elif isinstance(command, StopPrompt):
+            await self._stop(command.prompt_id)
+        elif isinstance(command, StartTimer):
+            loop = asyncio.get_running_loop()
+            self._timers[command.timer_id] = loop.call_later(command.seconds, self._fire, command.timer_id)
+        elif isinstance(command, CancelTimer):
+            handle = self._timers.pop(command.timer_id, None)
+            if handle is not None:
+                handle.cancel()
+        elif isinstance(command, Lookup):
+            task = asyncio.get_running_loop().create_task(self._lookup(command), name=f"lookup-{self._channel_id}")
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+        elif isinstance(command, Transfer):
+            self._closing_prompt = "queue-missing"
+            language = self.interpreter.language
+            await self._play(self._closing_prompt, QUEUE_NOT_CONFIGURED.get(language, QUEUE_NOT_CONFIGURED["en"]), None, language)
+        elif isinstance(command, HangUp):
+            await self._hang_up(command.reason)
+        elif isinstance(command, (Listen, StopListening)):
+            pass  # speech recognition is not wired to live calls yet: keys work in every menu
+
+    async def _play(self, prompt_id: str, text: str | None, file: str | None, language: str) -> None:
+        media = await self._runtime.media_for(text, language) if text is not None else self._runtime.file_media(file or "")
+        await self._ari.play(self._channel_id, media, f"flow-{self._channel_id}-{prompt_id}")
+
+    async def _stop(self, prompt_id: str) -> None:
+        try:
+            await self._ari.stop_playback(f"flow-{self._channel_id}-{prompt_id}")
+        except AriRequestFailed as exc:
+            if exc.status != 404:  # already finished: nothing to stop
+                raise
+
+    def _fire(self, timer_id: str) -> None:
+        if self._timers.pop(timer_id, None) is not None:
+            self._inbox.put_nowait(TimerFired(timer_id))
+
+    async def _lookup(self, command: Lookup) -> None:
+        endpoint = self._runtime.lookups.get(command.endpoint)
+        if endpoint is None:
+            self._inbox.put_nowait(LookupAnswered(command.request_id, None, f"endpoint `{command.endpoint}` is not configured under [lookups]"))
+            return
+        try:
+            async with asyncio.timeout(min(command.timeout_s, endpoint.timeout_s)):
+                data = await self._request(endpoint, command)
+        except TimeoutError:
+            answer = LookupAnswered(command.request_id, None, "timed out")
+        except (aiohttp.ClientError, ValueError) as exc:
+            answer = LookupAnswered(command.request_id, None, str(exc)[:200] or type(exc).__name__)
+        else:
+            answer = LookupAnswered(command.request_id, data)
+        self._inbox.put_nowait(answer)
+
+    async def _request(self, endpoint: LookupEndpoint, command: Lookup) -> dict[str, Any]:
+        params = dict(command.params)
+        if command.method == "GET":
+            request = self._runtime.http.get(endpoint.url, params=params, headers=endpoint.headers)
+        else:
+            request = self._runtime.http.post(endpoint.url, json=params, headers=endpoint.headers)
+        async with request as response:
+            body = await response.content.read(MAX_LOOKUP_BYTES + 1)
+            if response.status >= 300:
+                raise ValueError(f"HTTP {response.status}")
+        if len(body) > MAX_LOOKUP_BYTES:
+            raise ValueError(f"answer larger than {MAX_LOOKUP_BYTES} bytes")
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("answer is not a JSON object")
+        return data

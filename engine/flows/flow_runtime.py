@@ -1,0 +1,95 @@
+"""Builds, once at engine start, what live calls need to run flows: validated flows, prompt audio, lookups.
+
+Static text prompts are rendered here, before any call, so a caller never waits for TTS on them;
+recorded prompt files are copied where Asterisk can read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from engine.flows.flow_errors import FlowInvalid
+from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
+from engine.flows.flow_model import PromptFile
+from engine.flows.flow_validation import LoadedFlow, load_flow_set
+from engine.flows.interpreter import FlowSet
+from engine.flows.prompt_inventory import static_prompts
+from engine.settings import LookupEndpoint, Settings, SettingsError
+from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowRuntime:
+    flow_set: FlowSet
+    inbound: str
+    prompts: PromptCache
+    asterisk_prompt_dir: str
+    lookups: Mapping[str, LookupEndpoint]
+    http: aiohttp.ClientSession
+    files: Mapping[str, str]
+    """Recorded prompt files by the path written in the flow -> the name Asterisk plays."""
+
+    async def media_for(self, text: str, language: str) -> str:
+        """An ARI media URI for a text prompt; rendering (a cache hit for static prompts) runs off the loop."""
+        path = await asyncio.to_thread(self.prompts.ensure, text, language)
+        return f"sound:{self.asterisk_prompt_dir}/{path.stem}"
+
+    def file_media(self, file: str) -> str:
+        return f"sound:{self.asterisk_prompt_dir}/{self.files.get(file, file)}"
+
+
+async def build_flow_runtime(settings: Settings, http: aiohttp.ClientSession) -> FlowRuntime | None:
+    """None when no flow is configured (callers hear calls.greeting). Raises SettingsError naming what to fix."""
+    inbound = settings.flows.inbound
+    if inbound is None:
+        return None
+    try:
+        flows, procedures = await asyncio.to_thread(load_flow_set, [settings.flows.folder])
+    except FlowInvalid as invalid:
+        raise SettingsError(f"flows.inbound: the flows in {settings.flows.folder} do not validate:\n{invalid}") from None
+    if inbound not in flows:
+        raise SettingsError(f"flows.inbound: no flow `{inbound}` in {settings.flows.folder} (there are: {', '.join(sorted(flows)) or 'none'})")
+    flow_set = FlowSet(
+        {name: loaded.flow for name, loaded in flows.items()},
+        {name: tuple(loaded.procedure.steps) for name, loaded in procedures.items()},
+        {name: loaded.version for name, loaded in flows.items()},
+    )
+    host_dir, asterisk_dir = settings.prompt_dirs
+    cache = PromptCache(host_dir, EspeakNg())
+    try:
+        prompts = static_prompts(flow_set.flows, flow_set.procedures)
+        prompts += [(QUEUE_NOT_CONFIGURED.get(flow.language, QUEUE_NOT_CONFIGURED["en"]), flow.language) for flow in flow_set.flows.values()]
+        report = await asyncio.to_thread(cache.ensure_all, prompts)
+        files = await asyncio.to_thread(_copy_prompt_files, flows, host_dir)
+    except (PromptRenderFailed, OSError) as exc:
+        raise SettingsError(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
+    log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
+    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files)
+
+
+def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[str, str]:
+    """Copy each recorded prompt where Asterisk reads prompts, named by content."""
+    files: dict[str, str] = {}
+    for loaded in flows.values():
+        flow, folder = loaded.flow, loaded.path.parent
+        for node in flow.nodes.values():
+            for field in ("prompt", "confirm_prompt", "hold_prompt"):
+                prompt = getattr(node, field, None)
+                if isinstance(prompt, PromptFile) and prompt.file not in files:
+                    source = folder / prompt.file
+                    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
+                    host_dir.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source, host_dir / f"file-{digest}{source.suffix}")
+                    (host_dir / f"file-{digest}{source.suffix}").chmod(0o644)
+                    files[prompt.file] = f"file-{digest}"
+    return files
