@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -66,6 +67,8 @@ class FlowDriver:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._lookups: set[asyncio.Task[None]] = set()
         self._closing_prompt: str | None = None
+        self._playback_prefix = f"flow-{channel_id}-{secrets.token_hex(3)}-"
+        """Unique to this engine's run of the flow: an adopted call's old playbacks never clash with new ones."""
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -76,7 +79,7 @@ class FlowDriver:
             await self._stop(prompt_id)
 
     def owns_playback(self, playback_id: str) -> bool:
-        return playback_id.startswith(f"flow-{self._channel_id}-")
+        return playback_id.startswith(self._playback_prefix)
 
     async def start(self) -> None:
         await self._execute(self.interpreter.decide(CallStarted()))
@@ -85,7 +88,7 @@ class FlowDriver:
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
-        prompt_id = playback_id.removeprefix(f"flow-{self._channel_id}-")
+        prompt_id = playback_id.removeprefix(self._playback_prefix)
         if prompt_id == self._closing_prompt:
             await self._hang_up("agent queue not configured yet")
             return
@@ -132,11 +135,11 @@ class FlowDriver:
 
     async def _play(self, prompt_id: str, text: str | None, file: str | None, language: str) -> None:
         media = await self._runtime.media_for(text, language) if text is not None else self._runtime.file_media(file or "")
-        await self._ari.play(self._channel_id, media, f"flow-{self._channel_id}-{prompt_id}")
+        await self._ari.play(self._channel_id, media, self._playback_prefix + prompt_id)
 
     async def _stop(self, prompt_id: str) -> None:
         try:
-            await self._ari.stop_playback(f"flow-{self._channel_id}-{prompt_id}")
+            await self._ari.stop_playback(self._playback_prefix + prompt_id)
         except AriRequestFailed as exc:
             if exc.status != 404:  # already finished: nothing to stop
                 raise
