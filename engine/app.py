@@ -18,7 +18,7 @@ from engine.asterisk.ari_client import AriClient, AriEndpoint
 from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
-from engine.flows.flow_runtime import build_flow_runtime
+from engine.flows.flow_runtime import FlowLibrary, build_flow_runtime
 from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import AsteriskCredentials, load_credentials
@@ -42,12 +42,18 @@ class Engine:
         self.asterisk_version = ""
         self._ari: AriClient | None = None
         self._stop = asyncio.Event()
+        self._reload_wanted = asyncio.Event()
+        self.flows: FlowLibrary | None = None
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
         self._stop.set()
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload ivr_flows/ (swapped in only if every flow validates)."""
+        self._reload_wanted.set()
 
     def set_state(self, component: str, ok: bool, detail: str) -> None:
         if self.board.set(component, ok, detail, time.time()):
@@ -68,7 +74,10 @@ class Engine:
             },
             "asterisk_version": self.asterisk_version,
             "greeting": self.settings.calls.greeting,
-            "inbound_flow": self.settings.flows.inbound,
+            "flows": {
+                "inbound": self.settings.flows.inbound,
+                "versions": dict(self.flows.current.flow_set.versions) if self.flows else {},
+            },
             "engine_wait_s": self.settings.calls.engine_wait_s,
             "pending_journey_writes": self.stasis.pending_journey_writes if self.stasis else 0,
         }
@@ -92,7 +101,8 @@ class Engine:
         self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
         async with aiohttp.ClientSession() as http_session:
             ari = self._ari = AriClient(ari_endpoint, http_session)
-            flows = await build_flow_runtime(settings, http_session)
+            runtime = await build_flow_runtime(settings, http_session)
+            flows = self.flows = FlowLibrary(settings, http_session, runtime) if runtime is not None else None
             stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows)
             events = AriEventsServer(listener, stasis.on_event, self._ari_state)
             ami = AmiConnection(
@@ -114,6 +124,9 @@ class Engine:
                         tasks.create_task(self._watch_database(database), name="database-watch"),
                         tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
                     ]
+                    if flows is not None:
+                        running.append(tasks.create_task(flows.watch(), name="flow-watch"))
+                        running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
                     await self._stop.wait()
                     log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
                     await stasis.hand_over(timeout_s=HAND_OVER_S)
@@ -123,6 +136,12 @@ class Engine:
                 await events.close()
                 await events_runner.cleanup()
                 await http_runner.cleanup()
+
+    async def _reload_on_signal(self, flows: FlowLibrary) -> None:
+        while True:
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()
+            await flows.reload("SIGHUP")
 
     async def _watch_database(self, database: AsyncEngine, interval_s: float = 5.0) -> None:
         """Keep the database entry of /healthz true: a stopped PostgreSQL shows as degraded."""
@@ -167,7 +186,8 @@ class Engine:
 
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
-        runner = web.AppRunner(build_app(self.board, self.status), access_log=None)
+        reload = self.flows.reload if self.flows is not None else None
+        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:
@@ -207,6 +227,7 @@ async def run_engine(settings: Settings) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    loop.add_signal_handler(signal.SIGHUP, engine.request_reload)
     with contextlib.suppress(asyncio.CancelledError):
         await task
     log.info("engine stopped")

@@ -17,7 +17,7 @@ DEFAULT_SETTINGS_FILE = Path("threadline.toml")
 ENV_PREFIX = "THREADLINE_"
 NOT_SETTINGS = frozenset({"THREADLINE_CONFIG", "THREADLINE_POSTGRES_PASSWORD", "THREADLINE_TEST_POSTGRES"})
 """THREADLINE_* variables that belong to docker compose or the tests, not to the settings model."""
-SECRET_WORDS = ("password", "secret", "url", "headers")
+SECRET_WORDS = ("password", "secret", "url", "headers", "token")
 
 
 class SettingsError(Exception):
@@ -81,6 +81,9 @@ class FlowSettings(_Section):
     folder: Path = Path("ivr_flows")
     inbound: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     """The flow every inbound call runs; unset, callers hear calls.greeting and are hung up."""
+    watch_s: float = Field(default=2.0, ge=0, le=3600)
+    """How often the folder is checked for edits (then reloaded); 0 turns watching off (SIGHUP and
+    POST /flows/reload still work)."""
 
 
 class PromptSettings(_Section):
@@ -103,6 +106,8 @@ class LookupEndpoint(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: str | None = Field(default=None, min_length=16)
+    """Bearer token for operator endpoints (POST /flows/reload); unset, they answer 403."""
 
 
 class DatabaseSettings(_Section):

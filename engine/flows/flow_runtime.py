@@ -93,3 +93,59 @@ def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[
                     (host_dir / f"file-{digest}{source.suffix}").chmod(0o644)
                     files[prompt.file] = f"file-{digest}"
     return files
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    problems: tuple[str, ...]
+    versions: Mapping[str, str]
+    """The versions running after the reload (the old ones if it was refused)."""
+
+
+class FlowLibrary:
+    """The running flow set. A reload builds a whole new set and swaps it in only if everything
+    validates and renders; calls in progress keep the set they started with (and its versions)."""
+
+    def __init__(self, settings: Settings, http: aiohttp.ClientSession, current: FlowRuntime) -> None:
+        self._settings = settings
+        self._http = http
+        self.current = current
+        self._lock = asyncio.Lock()
+        self._seen = _fingerprint(settings.flows.folder)
+
+    async def reload(self, why: str) -> ReloadResult:
+        async with self._lock:
+            self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
+            try:
+                runtime = await build_flow_runtime(self._settings, self._http)
+            except SettingsError as exc:
+                problems = tuple(line for line in str(exc).splitlines()[1:] or [str(exc)])
+                log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(problems))
+                return ReloadResult(False, problems, dict(self.current.flow_set.versions))
+            assert runtime is not None
+            self.current = runtime
+            log.info("flows reloaded (%s): %s", why, ", ".join(f"{k} {v}" for k, v in sorted(runtime.flow_set.versions.items())))
+            return ReloadResult(True, (), dict(runtime.flow_set.versions))
+
+    async def watch(self) -> None:
+        """Reload when a file in the flow folder changes; checked every flows.watch_s seconds."""
+        interval = self._settings.flows.watch_s
+        if interval <= 0:
+            await asyncio.Event().wait()  # watching is off: idle until cancelled
+        while True:
+            await asyncio.sleep(interval)
+            if await asyncio.to_thread(_fingerprint, self._settings.flows.folder) != self._seen:
+                await self.reload("files changed")
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the flow and procedure files."""
+    entries = []
+    for path in sorted([*folder.glob("*.y*ml"), *folder.glob("steps/*.y*ml")]):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)

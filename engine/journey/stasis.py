@@ -24,7 +24,7 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AriRequestFailed
-from engine.flows.flow_runtime import FlowRuntime
+from engine.flows.flow_runtime import FlowLibrary
 from engine.journey.arrival_order import ArrivalOrder
 from engine.journey.call_session import CallLost, CallSession, Clock, utc_now
 from engine.journey.journey_writer import JourneyWriter, WritePolicy
@@ -50,7 +50,7 @@ class StasisApp:
         app_name: str,
         clock: Clock = utc_now,
         write_policy: WritePolicy = WritePolicy(),
-        flows: FlowRuntime | None = None,
+        flows: FlowLibrary | None = None,
     ) -> None:
         self._ari = ari
         self._store = store
@@ -206,7 +206,8 @@ class StasisApp:
         if channel.id in self._sessions or channel.id in self._ended:
             return
         journey = JourneyWriter(self._store, channel.id, self._write_policy)
-        session = CallSession(channel, self._ari, journey, self._calls_settings, self._clock, self._arrival_order, self._flows)
+        flows = self._flows.current if self._flows is not None else None  # the call keeps this set to its end
+        session = CallSession(channel, self._ari, journey, self._calls_settings, self._clock, self._arrival_order, flows)
         self._sessions[channel.id] = session
         self._journeys[channel.id] = journey
         self.calls_handled += 1
