@@ -18,7 +18,7 @@ from engine.asterisk.ari_client import AriClient, AriEndpoint
 from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
-from engine.flows.flow_runtime import FlowLibrary, build_flow_runtime
+from engine.flows.flow_runtime import FlowLibrary
 from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import AsteriskCredentials, load_credentials
@@ -101,8 +101,7 @@ class Engine:
         self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
         async with aiohttp.ClientSession() as http_session:
             ari = self._ari = AriClient(ari_endpoint, http_session)
-            runtime = await build_flow_runtime(settings, http_session)
-            flows = self.flows = FlowLibrary(settings, http_session, runtime) if runtime is not None else None
+            flows = self.flows = await FlowLibrary.load(settings, http_session)
             stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows)
             events = AriEventsServer(listener, stasis.on_event, self._ari_state)
             ami = AmiConnection(

@@ -74,7 +74,12 @@ class AriClient:
         )
 
     async def stop_playback(self, playback_id: str) -> None:
-        await self._request("DELETE", f"/playbacks/{quote(playback_id)}")
+        """Stop a playback; one that already finished (404) has nothing left to stop, which is fine."""
+        try:
+            await self._request("DELETE", f"/playbacks/{quote(playback_id)}")
+        except AriRequestFailed as exc:
+            if exc.status != 404:
+                raise
 
     async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
         """Set a channel variable or write a dialplan function, e.g. TIMEOUT(absolute)."""

@@ -18,7 +18,6 @@ from typing import Any
 import aiohttp
 
 from engine.asterisk.ari_client import AriClient
-from engine.asterisk.errors import AriRequestFailed
 from engine.flows.flow_facts import (
     CallStarted,
     CancelTimer,
@@ -138,11 +137,7 @@ class FlowDriver:
         await self._ari.play(self._channel_id, media, self._playback_prefix + prompt_id)
 
     async def _stop(self, prompt_id: str) -> None:
-        try:
-            await self._ari.stop_playback(self._playback_prefix + prompt_id)
-        except AriRequestFailed as exc:
-            if exc.status != 404:  # already finished: nothing to stop
-                raise
+        await self._ari.stop_playback(self._playback_prefix + prompt_id)
 
     def _fire(self, timer_id: str) -> None:
         if self._timers.pop(timer_id, None) is not None:

@@ -48,17 +48,23 @@ class FlowRuntime:
         return f"sound:{self.asterisk_prompt_dir}/{self.files.get(file, file)}"
 
 
-async def build_flow_runtime(settings: Settings, http: aiohttp.ClientSession) -> FlowRuntime | None:
-    """None when no flow is configured (callers hear calls.greeting). Raises SettingsError naming what to fix."""
-    inbound = settings.flows.inbound
-    if inbound is None:
-        return None
+class FlowsNotReady(SettingsError):
+    """The flow folder cannot run: each problem is one line an operator can act on."""
+
+    def __init__(self, headline: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__("\n".join((headline, *problems)))
+        self.problems = problems or (headline,)
+
+
+async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.ClientSession) -> FlowRuntime:
+    """Validate the folder and prepare every prompt; raises FlowsNotReady naming what to fix."""
+    folder = settings.flows.folder
     try:
-        flows, procedures = await asyncio.to_thread(load_flow_set, [settings.flows.folder])
+        flows, procedures = await asyncio.to_thread(load_flow_set, [folder])
     except FlowInvalid as invalid:
-        raise SettingsError(f"flows.inbound: the flows in {settings.flows.folder} do not validate:\n{invalid}") from None
+        raise FlowsNotReady(f"flows.inbound: the flows in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
     if inbound not in flows:
-        raise SettingsError(f"flows.inbound: no flow `{inbound}` in {settings.flows.folder} (there are: {', '.join(sorted(flows)) or 'none'})")
+        raise FlowsNotReady(f"flows.inbound: no flow `{inbound}` in {folder} (there are: {', '.join(sorted(flows)) or 'none'})")
     flow_set = FlowSet(
         {name: loaded.flow for name, loaded in flows.items()},
         {name: tuple(loaded.procedure.steps) for name, loaded in procedures.items()},
@@ -72,7 +78,7 @@ async def build_flow_runtime(settings: Settings, http: aiohttp.ClientSession) ->
         report = await asyncio.to_thread(cache.ensure_all, prompts)
         files = await asyncio.to_thread(_copy_prompt_files, flows, host_dir)
     except (PromptRenderFailed, OSError) as exc:
-        raise SettingsError(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
+        raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
     return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files)
 
@@ -107,23 +113,31 @@ class FlowLibrary:
     """The running flow set. A reload builds a whole new set and swaps it in only if everything
     validates and renders; calls in progress keep the set they started with (and its versions)."""
 
-    def __init__(self, settings: Settings, http: aiohttp.ClientSession, current: FlowRuntime) -> None:
+    def __init__(self, settings: Settings, inbound: str, http: aiohttp.ClientSession, current: FlowRuntime, seen: tuple[tuple[str, int, int], ...]) -> None:
         self._settings = settings
+        self._inbound = inbound
         self._http = http
         self.current = current
         self._lock = asyncio.Lock()
-        self._seen = _fingerprint(settings.flows.folder)
+        self._seen = seen
+
+    @classmethod
+    async def load(cls, settings: Settings, http: aiohttp.ClientSession) -> FlowLibrary | None:
+        """None when no flow runs inbound calls (they hear calls.greeting); raises FlowsNotReady."""
+        inbound = settings.flows.inbound
+        if inbound is None:
+            return None
+        seen = await asyncio.to_thread(_fingerprint, settings.flows.folder)
+        return cls(settings, inbound, http, await build_flow_runtime(settings, inbound, http), seen)
 
     async def reload(self, why: str) -> ReloadResult:
         async with self._lock:
             self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
             try:
-                runtime = await build_flow_runtime(self._settings, self._http)
-            except SettingsError as exc:
-                problems = tuple(line for line in str(exc).splitlines()[1:] or [str(exc)])
-                log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(problems))
-                return ReloadResult(False, problems, dict(self.current.flow_set.versions))
-            assert runtime is not None
+                runtime = await build_flow_runtime(self._settings, self._inbound, self._http)
+            except FlowsNotReady as refused:
+                log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
+                return ReloadResult(False, refused.problems, dict(self.current.flow_set.versions))
             self.current = runtime
             log.info("flows reloaded (%s): %s", why, ", ".join(f"{k} {v}" for k, v in sorted(runtime.flow_set.versions.items())))
             return ReloadResult(True, (), dict(runtime.flow_set.versions))

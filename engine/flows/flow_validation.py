@@ -168,7 +168,7 @@ def check_flow(loaded: LoadedFlow, flow_names: set[str]) -> list[FlowProblem]:
                 problems.append(source.at(path, f"node `{name}` goes to `{target}`, which is not defined. Add the node or fix the name."))
         if isinstance(node, (QueueNode, HangupNode)) or _agent_always_available(flow, node):
             exits.add(name)
-    reachable = _reachable(flow.start, edges) if flow.start in flow.nodes else set(flow.nodes)
+    reachable = _reachable({flow.start}, edges) if flow.start in flow.nodes else set(flow.nodes)
     for name in flow.nodes:
         if name not in reachable:
             problems.append(source.at(("nodes", name), f"node `{name}` can never be reached from `{flow.start}`; remove it or go to it", key=True))
@@ -201,26 +201,16 @@ def _agent_always_available(flow: Flow, node: Node) -> bool:
     return isinstance(node, (AskNode, CollectNode)) and node.globals and flow.globals.agent is not None
 
 
-def _reachable(start: str, edges: dict[str, list[str]]) -> set[str]:
-    seen = {start}
-    todo = [start]
-    while todo:
-        for target in edges[todo.pop()]:
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    return seen
-
-
 def _can_reach(exits: set[str], edges: dict[str, list[str]]) -> set[str]:
     reverse: dict[str, list[str]] = {name: [] for name in edges}
     for source_name, targets in edges.items():
         for target in targets:
             reverse[target].append(source_name)
-    return _reachable_many(exits, reverse)
+    return _reachable(exits, reverse)
 
 
-def _reachable_many(starts: set[str], edges: dict[str, list[str]]) -> set[str]:
+def _reachable(starts: set[str], edges: dict[str, list[str]]) -> set[str]:
+    """Every node some start leads to, the starts included."""
     seen = set(starts)
     todo = list(starts)
     while todo:

@@ -156,7 +156,7 @@ class CallSession:
             return
         self._leaving = True  # from now on this engine does nothing more with the call
         if self._script.playback_id:  # first: Asterisk queues channel commands behind a running playback
-            await self._stop_playback(self._script.playback_id)
+            await self._ari.stop_playback(self._script.playback_id)
         if self._driver is not None:
             self._driver.close()
             await self._driver.stop_prompts()
@@ -291,27 +291,35 @@ class CallSession:
 
     async def _execute(self, commands: list[Command]) -> None:
         for command in commands:
-            try:
-                await self._carry_out(command)
-            except ChannelGone:
-                self._arm_check()
-                return  # the caller hung up first; StasisEnd is on its way
-            except AriUnavailable as exc:
-                log.warning("call %s: Asterisk did not answer %s (%s)", self.channel.id, type(command).__name__, exc)
-                self._arm_check()
+            # A 409 while taking the call means it already left Stasis: its StasisEnd is on its way.
+            if not await self._guarded(type(command).__name__, self._carry_out(command), isinstance(command, CancelEngineWait)):
                 return
-            except AriRequestFailed as exc:
-                if exc.status == 409 and isinstance(command, CancelEngineWait):
-                    self._arm_check()  # 409: no longer in Stasis; its StasisEnd is on its way
-                    return
-                await self._decide(CommandFailed(type(command).__name__, exc.message))
-                return
+
+    async def _guarded(self, what: str, work: Awaitable[None], left_stasis_is_normal: bool = False) -> bool:
+        """Carry out one step of the call; True if it went through. Every failure has one answer:
+        a gone or silent Asterisk is checked on later, a refused request or prompt hangs up."""
+        try:
+            await work
+            return True
+        except ChannelGone:
+            self._arm_check()  # the caller hung up first; StasisEnd is on its way
+        except AriUnavailable as exc:
+            log.warning("call %s: Asterisk did not answer %s (%s)", self.channel.id, what, exc)
+            self._arm_check()
+        except AriRequestFailed as exc:
+            if left_stasis_is_normal and exc.status == 409:
+                self._arm_check()
+            else:
+                await self._decide(CommandFailed(what, exc.message))
+        except PromptRenderFailed as exc:
+            await self._decide(CommandFailed(what, str(exc)))
+        return False
 
     async def _carry_out(self, command: Command) -> None:
         if isinstance(command, CancelEngineWait):
             await self._ari.set_variable(self.channel.id, ENGINE_WAIT, "0")
         elif isinstance(command, StopHold):
-            await self._ignore_not_found(self._ari.stop_hold_music(self.channel.id))
+            await self._stop_hold()
         elif isinstance(command, Answer):
             async with self._arrival_order.turn(self._arrival_key):
                 await self._ari.answer(self.channel.id)
@@ -320,7 +328,7 @@ class CallSession:
             await self._ari.play(self.channel.id, command.media, command.playback_id)
             self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s
         elif isinstance(command, StopPrompt):
-            await self._stop_playback(command.playback_id)
+            await self._ari.stop_playback(command.playback_id)
         elif isinstance(command, HangUp):
             await self._ari.hangup(self.channel.id)
             self._engine_hangup_reason = command.reason
@@ -332,16 +340,7 @@ class CallSession:
             await self._flow_step(self._driver.start())
 
     async def _flow_step(self, step: Awaitable[None]) -> None:
-        """Carry a flow step out with the same failure handling as any command of the call."""
-        try:
-            await step
-        except ChannelGone:
-            self._arm_check()
-        except AriUnavailable as exc:
-            log.warning("call %s: Asterisk did not answer a flow command (%s)", self.channel.id, exc)
-            self._arm_check()
-        except (AriRequestFailed, PromptRenderFailed) as exc:
-            await self._decide(CommandFailed("flow", str(exc)))
+        await self._guarded("flow", step)
 
     async def _flow_hang_up(self, reason: str) -> None:
         await self._execute([HangUp(reason)])
@@ -349,18 +348,14 @@ class CallSession:
     def _record_detail(self, kind: str, detail: dict[str, Any]) -> None:
         self._record(kind, **detail)
 
-    async def _stop_playback(self, playback_id: str) -> None:
-        await self._ignore_not_found(self._ari.stop_playback(playback_id))
-
-    @staticmethod
-    async def _ignore_not_found(request: Awaitable[None]) -> None:
-        """Nothing to stop (404 for a playback, 409 for hold music not playing) is fine; a gone channel is not."""
+    async def _stop_hold(self) -> None:
+        """409: the channel is not in Stasis, so no hold music of ours plays on it; a gone channel still raises."""
         try:
-            await request
+            await self._ari.stop_hold_music(self.channel.id)
         except ChannelGone:
             raise
         except AriRequestFailed as exc:
-            if exc.status not in (404, 409):
+            if exc.status != 409:
                 raise
 
     def _record(self, kind: str, **detail: Any) -> None:

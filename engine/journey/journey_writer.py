@@ -127,16 +127,8 @@ class JourneyWriter:
             self._refused = True
             return
         self.call_id, self._seq = opened.call_id, opened.last_seq
-        if item.resumed and not opened.created:
-            self._queue_front(_Event("resumed", item.at, {"reason": "engine reconnected to a call already in progress"}))
-
-    def _queue_front(self, item: _Event) -> None:
-        """The resumed marker belongs right after the open, before anything the session queued since."""
-        waiting: list[_Item | None] = []
-        while not self._queue.empty():
-            waiting.append(self._queue.get_nowait())
-        for queued in (item, *waiting):
-            self._queue.put_nowait(queued)
+        if item.resumed and not opened.created:  # right after the open, before anything queued since
+            await self._store_item(_Event("resumed", item.at, {"reason": "engine reconnected to a call already in progress"}))
 
     async def _with_retries(self, what: str, write: Callable[[], Awaitable[T]]) -> T | None:
         loop = asyncio.get_running_loop()
