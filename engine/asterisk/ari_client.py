@@ -35,6 +35,10 @@ class AriEndpoint:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/ari"
 
+    def media_url(self, connection_id: str) -> str:
+        """Where chan_websocket serves a server-mode media channel (Asterisk's HTTP server, no credentials)."""
+        return f"ws://{self.host}:{self.port}/media/{quote(connection_id)}"
+
 
 class AriClient:
     """REST half of ARI. Every request has a timeout; failures raise typed errors."""
@@ -92,6 +96,47 @@ class AriClient:
 
     async def stop_hold_music(self, channel_id: str) -> None:
         await self._request("DELETE", f"/channels/{quote(channel_id)}/moh")
+
+    async def external_media(self, channel_id: str, audio_format: str = "slin16") -> dict[str, str]:
+        """A chan_websocket media channel in server mode (the engine connects to it); returns its channel variables."""
+        raw = await self._request(
+            "POST",
+            "/channels/externalMedia",
+            params={
+                "app": self.endpoint.app_name,
+                "channelId": channel_id,
+                "transport": "websocket",
+                "encapsulation": "none",
+                "connection_type": "server",
+                "format": audio_format,
+            },
+        )
+        variables = raw.get("channelvars", {}) if isinstance(raw, dict) else {}
+        return {str(key): str(value) for key, value in variables.items()}
+
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str = "in") -> None:
+        """A channel that hears what the caller sends (spy=in), never what is played to them."""
+        await self._request(
+            "POST", f"/channels/{quote(channel_id)}/snoop", params={"spy": spy, "app": self.endpoint.app_name, "snoopId": snoop_id}
+        )
+
+    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None:
+        await self._request("POST", f"/bridges/{quote(bridge_id)}", params={"type": bridge_type})
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        await self._request("POST", f"/bridges/{quote(bridge_id)}/addChannel", params={"channel": ",".join(channel_ids)})
+
+    async def delete_bridge(self, bridge_id: str) -> None:
+        """Destroy a bridge; one already gone (404) is fine."""
+        try:
+            await self._request("DELETE", f"/bridges/{quote(bridge_id)}")
+        except AriRequestFailed as exc:
+            if exc.status != 404:
+                raise
+
+    async def list_bridge_ids(self) -> list[str]:
+        raw = await self._request("GET", "/bridges")
+        return [str(item["id"]) for item in raw or [] if isinstance(item, dict) and "id" in item]
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._request("DELETE", f"/channels/{quote(channel_id)}", params={"reason": reason})

@@ -31,6 +31,8 @@ from engine.flows.flow_facts import (
     Play,
     PromptFinished,
     QUEUE_NOT_CONFIGURED,
+    SpeechRecognised,
+    SpeechStarted,
     StartTimer,
     StopListening,
     StopPrompt,
@@ -40,6 +42,9 @@ from engine.flows.flow_facts import (
 from engine.flows.flow_runtime import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
 from engine.settings import LookupEndpoint
+from engine.speech.call_listening import CallListening, HeardSpeech
+from engine.speech.endpointing import EndpointSettings
+from engine.speech.utterance import SpeechBegan
 
 log = logging.getLogger(__name__)
 MAX_LOOKUP_BYTES = 64 * 1024
@@ -68,6 +73,9 @@ class FlowDriver:
         self._closing_prompt: str | None = None
         self._playback_prefix = f"flow-{channel_id}-{secrets.token_hex(3)}-"
         """Unique to this engine's run of the flow: an adopted call's old playbacks never clash with new ones."""
+        speech = runtime.speech
+        self._listening = CallListening(speech, channel_id, inbox.put_nowait) if speech is not None and speech.taps is not None else None
+        self._listen_generation = 0
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -93,6 +101,26 @@ class FlowDriver:
             return
         await self.on_fact(PromptFinished(prompt_id))
 
+    async def on_speech(self, heard: HeardSpeech) -> None:
+        if heard.generation != self._listen_generation:
+            return  # heard for a node the flow has already left
+        if isinstance(heard.event, SpeechBegan):
+            await self.on_fact(SpeechStarted())
+            return
+        utterance = heard.event
+        sensitive = self.keys_are_sensitive
+        detail: dict[str, Any] = {
+            "text": "****" if sensitive and utterance.recognition.text else utterance.recognition.text,
+            "confidence": utterance.recognition.confidence,
+            "latency_ms": utterance.latency_ms,
+            "speech_ms": utterance.speech_ms,
+            "ended": utterance.ended,
+        }
+        if utterance.audio is not None and not sensitive and self._runtime.speech is not None:
+            detail["audio"] = await self._runtime.speech.keep_utterance(self._channel_id, utterance.audio)
+        self._record("speech_heard", detail)
+        await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
+
     def close(self) -> None:
         """The call ended: no timer or lookup may outlive it."""
         for handle in self._timers.values():
@@ -100,6 +128,14 @@ class FlowDriver:
         self._timers.clear()
         for task in self._lookups:
             task.cancel()
+        if self._listening is not None:
+            self._listening.stop()
+
+    async def aclose(self) -> None:
+        """close, then remove the call's audio tap (Asterisk keeps its media channel and bridge otherwise)."""
+        self.close()
+        if self._listening is not None:
+            await self._listening.close()
 
     async def _execute(self, commands: list[FlowCommand]) -> None:
         for command in commands:
@@ -129,8 +165,22 @@ class FlowDriver:
             await self._play(self._closing_prompt, QUEUE_NOT_CONFIGURED.get(language, QUEUE_NOT_CONFIGURED["en"]), None, language)
         elif isinstance(command, HangUp):
             await self._hang_up(command.reason)
-        elif isinstance(command, (Listen, StopListening)):
-            pass  # speech recognition is not wired to live calls yet: keys work in every menu
+        elif isinstance(command, Listen):
+            self._listen(command)
+        elif isinstance(command, StopListening):
+            self._listen_generation += 1
+            if self._listening is not None:
+                self._listening.stop()
+
+    def _listen(self, command: Listen) -> None:
+        self._listen_generation += 1
+        speech = self._runtime.speech
+        model = speech.model(command.language) if speech is not None else None
+        if self._listening is None or speech is None or model is None:
+            return  # no model for this language, or no tap: keys work in every menu
+        endpoints = EndpointSettings(command.end_of_speech_s, command.max_speech_s, speech.settings.early_end_s)
+        keep_audio = speech.settings.keep_audio_dir is not None and not self.keys_are_sensitive
+        self._listening.listen(self._listen_generation, model, command.phrases, endpoints, keep_audio)
 
     async def _play(self, prompt_id: str, text: str | None, file: str | None, language: str) -> None:
         media = await self._runtime.media_for(text, language) if text is not None else self._runtime.file_media(file or "")

@@ -19,11 +19,12 @@ import aiohttp
 from engine.flows.flow_errors import FlowInvalid
 from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
 from engine.flows.flow_model import PromptFile
-from engine.flows.flow_validation import LoadedFlow, load_flow_set
+from engine.flows.flow_validation import LoadedFlow, load_flow_set, vocabulary_problems
 from engine.flows.interpreter import FlowSet
 from engine.flows.prompt_inventory import static_prompts
 from engine.settings import LookupEndpoint, Settings, SettingsError
 from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
+from engine.speech.speech_service import SpeechService
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class FlowRuntime:
     http: aiohttp.ClientSession
     files: Mapping[str, str]
     """Recorded prompt files by the path written in the flow -> the name Asterisk plays."""
+    speech: SpeechService | None = None
 
     async def media_for(self, text: str, language: str) -> str:
         """An ARI media URI for a text prompt; rendering (a cache hit for static prompts) runs off the loop."""
@@ -56,7 +58,7 @@ class FlowsNotReady(SettingsError):
         self.problems = problems or (headline,)
 
 
-async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.ClientSession) -> FlowRuntime:
+async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.ClientSession, speech: SpeechService | None = None) -> FlowRuntime:
     """Validate the folder and prepare every prompt; raises FlowsNotReady naming what to fix."""
     folder = settings.flows.folder
     try:
@@ -65,6 +67,12 @@ async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.Cli
         raise FlowsNotReady(f"flows.inbound: the flows in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
     if inbound not in flows:
         raise FlowsNotReady(f"flows.inbound: no flow `{inbound}` in {folder} (there are: {', '.join(sorted(flows)) or 'none'})")
+    if speech is not None:
+        await speech.prepare(loaded.flow.language for loaded in flows.values())
+        vocabularies = await speech.vocabularies()
+        problems = await asyncio.to_thread(vocabulary_problems, flows, procedures, vocabularies)
+        if problems:
+            raise FlowsNotReady(f"flows.inbound: the flows in {folder} use words the speech model cannot recognise:", tuple(map(str, problems)))
     flow_set = FlowSet(
         {name: loaded.flow for name, loaded in flows.items()},
         {name: tuple(loaded.procedure.steps) for name, loaded in procedures.items()},
@@ -80,7 +88,7 @@ async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.Cli
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files)
+    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech)
 
 
 def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[str, str]:
@@ -113,8 +121,17 @@ class FlowLibrary:
     """The running flow set. A reload builds a whole new set and swaps it in only if everything
     validates and renders; calls in progress keep the set they started with (and its versions)."""
 
-    def __init__(self, settings: Settings, inbound: str, http: aiohttp.ClientSession, current: FlowRuntime, seen: tuple[tuple[str, int, int], ...]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        inbound: str,
+        http: aiohttp.ClientSession,
+        current: FlowRuntime,
+        seen: tuple[tuple[str, int, int], ...],
+        speech: SpeechService | None = None,
+    ) -> None:
         self._settings = settings
+        self._speech = speech
         self._inbound = inbound
         self._http = http
         self.current = current
@@ -122,19 +139,19 @@ class FlowLibrary:
         self._seen = seen
 
     @classmethod
-    async def load(cls, settings: Settings, http: aiohttp.ClientSession) -> FlowLibrary | None:
+    async def load(cls, settings: Settings, http: aiohttp.ClientSession, speech: SpeechService | None = None) -> FlowLibrary | None:
         """None when no flow runs inbound calls (they hear calls.greeting); raises FlowsNotReady."""
         inbound = settings.flows.inbound
         if inbound is None:
             return None
         seen = await asyncio.to_thread(_fingerprint, settings.flows.folder)
-        return cls(settings, inbound, http, await build_flow_runtime(settings, inbound, http), seen)
+        return cls(settings, inbound, http, await build_flow_runtime(settings, inbound, http, speech), seen, speech)
 
     async def reload(self, why: str) -> ReloadResult:
         async with self._lock:
             self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
             try:
-                runtime = await build_flow_runtime(self._settings, self._inbound, self._http)
+                runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech)
             except FlowsNotReady as refused:
                 log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
                 return ReloadResult(False, refused.problems, dict(self.current.flow_set.versions))

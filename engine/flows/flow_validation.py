@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ from engine.flows.flow_model import (
     SetNode,
     StepsNode,
 )
+from engine.flows.intent_matching import words
+from engine.speech.vocabulary import known_form
 from engine.flows.yaml_source import PathKey, SourceMap, load_flow_file
 
 BUILT_IN_VARIABLES = frozenset({"caller_number", "caller_name", "dialed", "channel"})
@@ -367,4 +369,40 @@ def load_flow_set(paths: Iterable[Path]) -> tuple[dict[str, LoadedFlow], dict[st
     return flows, procedures
 
 
-__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "BUILT_IN_VARIABLES", "SayNode"]
+def vocabulary_problems(
+    flows: Mapping[str, LoadedFlow], procedures: Mapping[str, LoadedProcedure], vocabularies: Mapping[str, frozenset[str]]
+) -> list[FlowProblem]:
+    """Phrase words the flow language's speech model does not know: Vosk would silently drop them."""
+    problems: list[FlowProblem] = []
+    for loaded in flows.values():
+        vocabulary = vocabularies.get(loaded.flow.language)
+        if vocabulary is None:
+            continue
+        for path, phrase in _phrases(loaded.flow):
+            for word in words(phrase):
+                if word not in vocabulary:
+                    problems.append(loaded.source.at(path, _unknown_word(word, phrase, loaded.flow.language, vocabulary)))
+    return problems
+
+
+def _phrases(flow: Flow) -> Iterator[tuple[PathKey, str]]:
+    for handler_name in ("agent", "repeat", "help"):
+        handler = getattr(flow.globals, handler_name)
+        for index, phrase in enumerate(handler.phrases if handler else []):
+            yield ("globals", handler_name, "phrases", index), phrase
+    for name, node in flow.nodes.items():
+        if isinstance(node, AskNode):
+            for intent_name, intent in node.intents.items():
+                for index, phrase in enumerate(intent.phrases):
+                    yield ("nodes", name, "intents", intent_name, "phrases", index), phrase
+
+
+def _unknown_word(word: str, phrase: str, language: str, vocabulary: frozenset[str]) -> str:
+    stem = known_form(word, vocabulary)
+    similar = [stem] if stem else []
+    similar += sorted((known for known in vocabulary if known.startswith(word[:2]) and known not in (word, stem)), key=lambda w: (abs(len(w) - len(word)), w))[: 4 - len(similar)]
+    hint = f"; words it knows that start alike: {', '.join(similar)}" if similar else ""
+    return f"`{word}` (in the phrase `{phrase}`) is not a word the {language} speech model knows, so the recogniser would drop it; rephrase with known words{hint}"
+
+
+__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "vocabulary_problems", "BUILT_IN_VARIABLES", "SayNode"]

@@ -28,6 +28,7 @@ from engine.asterisk.ari_events import (
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.journey.arrival_order import ArrivalOrder
 from engine.flows.call_driver import FlowDriver
+from engine.speech.call_listening import HeardSpeech
 from engine.flows.flow_facts import DigitPressed, LookupAnswered, TimerFired
 from engine.flows.flow_runtime import FlowRuntime
 from engine.journey.call_script import (
@@ -70,7 +71,7 @@ class CallLost:
     reason: str
 
 
-SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered
+SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | HeardSpeech
 CHECK_AFTER_S = 5.0
 """After a command found the channel gone, or Asterisk did not answer, how long to wait for events
 before asking Asterisk directly whether the channel still exists."""
@@ -132,7 +133,7 @@ class CallSession:
         finally:
             self._arrival_order.done(self._arrival_key)
             if self._driver is not None:
-                self._driver.close()
+                await self._driver.aclose()
 
     async def _ended_before_we_started(self) -> bool:
         """Events Asterisk kept while no engine ran may already say the call is over (the caller hung
@@ -159,7 +160,8 @@ class CallSession:
             await self._ari.stop_playback(self._script.playback_id)
         if self._driver is not None:
             self._driver.close()
-            await self._driver.stop_prompts()
+            await self._driver.stop_prompts()  # first, then the tap: the caller must not sit through a prompt
+            await self._driver.aclose()
         await self._ari.set_variable(self.channel.id, ENGINE_WAIT, str(self._engine_wait_s))
         await self._ari.start_hold_music(self.channel.id)
         self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
@@ -246,6 +248,9 @@ class CallSession:
             self._record("dtmf", digit="masked" if sensitive else item.digit, duration_ms=item.duration_ms)
             if self._driver is not None:
                 await self._flow_step(self._driver.on_fact(DigitPressed(item.digit)))
+        elif isinstance(item, HeardSpeech):
+            if self._driver is not None:
+                await self._flow_step(self._driver.on_speech(item))
         elif isinstance(item, (TimerFired, LookupAnswered)):
             if self._driver is not None:
                 await self._flow_step(self._driver.on_fact(item))

@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from engine.asterisk.ari_client import AriClient
+from engine.asterisk.caller_audio import TapRegistry, is_tap_resource
 from engine.asterisk.ari_events import (
     AriEvent,
     Channel,
@@ -51,6 +52,7 @@ class StasisApp:
         clock: Clock = utc_now,
         write_policy: WritePolicy = WritePolicy(),
         flows: FlowLibrary | None = None,
+        taps: TapRegistry | None = None,
     ) -> None:
         self._ari = ari
         self._store = store
@@ -59,6 +61,7 @@ class StasisApp:
         self._clock = clock
         self._write_policy = write_policy
         self._flows = flows
+        self._taps = taps
         self._sessions: dict[str, CallSession] = {}
         self._journeys: dict[str, JourneyWriter] = {}
         """Writers outlive their session: the end of a call may still be on its way to the database."""
@@ -97,6 +100,10 @@ class StasisApp:
         """Called by the events websocket, in order. Never blocks: events are queued per call."""
         log.debug("ARI event %s", event)
         if isinstance(event, StasisStarted):
+            if is_tap_resource(event.channel.id):
+                if self._taps is not None:
+                    self._taps.stasis_started(event.channel.id)
+                return  # a call's audio tap, not a call
             self._start_session(event.channel, resumed=False)
             return
         channel_id = event_channel_id(event)
@@ -158,13 +165,17 @@ class StasisApp:
             if channel_id not in live and self._sessions.get(channel_id) is session:
                 session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
         ours = sorted(
-            (channel for channel in live.values() if channel.in_stasis_app(self._app_name)),
+            (channel for channel in live.values() if channel.in_stasis_app(self._app_name) and not is_tap_resource(channel.id)),
             key=lambda channel: (channel.created_at or UNKNOWN_TIME, channel.id),
         )
         closed = await self._closed_in_store([c.id for c in ours if c.id not in self._sessions])
         for channel in ours:
             await self._adopt(channel, closed)
         await self._close_vanished(live)
+        if self._taps is not None:
+            removed = await self._taps.sweep(set(live))
+            if removed:
+                log.info("removed %d audio-tap channels and bridges left by an earlier engine", removed)
 
     async def _adopt(self, channel: Channel, closed_in_store: set[str]) -> None:
         try:  # a re-created app is not subscribed to channels that entered before it

@@ -1,0 +1,133 @@
+"""Engine-wide speech: one model per flow language, loaded once and shared; the decode threads; kept audio.
+
+Models load when flows (re)load, in a thread, never during a call. A language with no model is not
+an error for the engine: its callers use keys (every menu has them), and the reason is logged and
+shown on /status. Decoding runs in a dedicated thread pool; Vosk releases the GIL while decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import wave
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.asterisk.caller_audio import TapRegistry
+from engine.settings import SpeechSettings
+from engine.speech.model_resolution import ModelNotFound, ResolvedModel, resolve_model
+from engine.speech.recognition import SAMPLE_RATE, SpeechModel
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def load_speech_model(resolved: ResolvedModel) -> SpeechModel:
+    from engine.speech.vosk_engine import VoskSpeechModel
+
+    return VoskSpeechModel(resolved.path, resolved.language)
+
+
+def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
+    return resolve_model(language, settings.models, settings.search_dirs)
+
+
+class SpeechService:
+    def __init__(self, settings: SpeechSettings, taps: TapRegistry | None = None) -> None:
+        self.settings = settings
+        self.taps = taps
+        self._models: dict[str, SpeechModel] = {}
+        self.unavailable: dict[str, str] = {}
+        """Languages with no model, and why (for /status and the logs)."""
+        threads = settings.decode_threads or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="speech-decode")
+
+    async def prepare(self, languages: Iterable[str]) -> None:
+        """Load the model of every language not loaded yet, off the loop."""
+        if not self.settings.enabled:
+            return
+        for language in sorted(set(languages) - set(self._models)):
+            try:
+                resolved = find_model(self.settings, language)
+            except ModelNotFound as exc:
+                self.unavailable[language] = str(exc)
+                log.warning("speech for %s calls is off, keys still work: %s", language, exc)
+                continue
+            started = time.perf_counter()
+            try:
+                self._models[language] = await self.decode(load_speech_model, resolved)
+            except Exception as exc:  # a broken model folder must not stop the engine; callers still have keys
+                self.unavailable[language] = f"{resolved.path}: {exc}"
+                log.error("speech model for %s at %s failed to load: %s; keys still work", language, resolved.path, exc)
+                continue
+            self.unavailable.pop(language, None)
+            log.info("speech model for %s loaded from %s (%s) in %.1f s", language, resolved.path, resolved.how, time.perf_counter() - started)
+
+    async def vocabularies(self) -> dict[str, frozenset[str]]:
+        """Each loaded model's words (read once per model, off the loop), for validating phrases."""
+        found: dict[str, frozenset[str]] = {}
+        for language, model in self._models.items():
+            words = await self.decode(model.vocabulary)
+            if words is not None:
+                found[language] = words
+        return found
+
+    def model(self, language: str) -> SpeechModel | None:
+        return self._models.get(language) if self.taps is not None else None
+
+    async def decode(self, work: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+
+    async def keep_utterance(self, channel_id: str, audio: bytes) -> str | None:
+        """Write an utterance for tuning, if audio is kept; returns the file name for the journey."""
+        folder = self.settings.keep_audio_dir
+        if folder is None:
+            return None
+        now = datetime.now(UTC)
+        path = folder / now.strftime("%Y-%m-%d") / f"{now.strftime('%H%M%S%f')}-{channel_id}.wav"
+        await self.decode(_write_wav, path, audio)
+        return str(path)
+
+    async def purge_kept_audio(self) -> int:
+        folder = self.settings.keep_audio_dir
+        if folder is None:
+            return 0
+        return await self.decode(_purge_older_than, folder, time.time() - self.settings.keep_audio_days * 86400)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.settings.enabled,
+            "models": {language: model.description for language, model in self._models.items()},
+            "unavailable": dict(self.unavailable),
+        }
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _write_wav(path: Path, audio: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    with wave.open(str(partial), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(audio)
+    partial.rename(path)
+
+
+def _purge_older_than(folder: Path, cutoff: float) -> int:
+    removed = 0
+    for path in folder.glob("*/*.wav"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    for day in folder.glob("*"):
+        if day.is_dir() and not any(day.iterdir()):
+            day.rmdir()
+    return removed
