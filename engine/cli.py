@@ -43,6 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--lookups", type=Path, help="JSON file: endpoint name -> the answer a lookup gets")
     simulate.add_argument("--caller-number", default="01012345678")
 
+    speech = commands.add_parser("speech", help="speech recognition tools for operators")
+    speech_commands = speech.add_subparsers(dest="speech_command", required=True)
+    speech_test = speech_commands.add_parser("test", help="run recordings through the live speech pipeline at an `ask` node and print accuracy figures")
+    speech_test.add_argument("flow", help="the flow's name, e.g. support_ko")
+    speech_test.add_argument("node", help="an `ask` node of that flow, e.g. menu")
+    speech_test.add_argument("audio_dir", type=Path, help="a folder of WAV files (8 or 16 kHz)")
+    speech_test.add_argument("--expected", type=Path, help="lines of file<TAB>intent (default: AUDIO_DIR/expected.tsv if present); `none` = should match nothing")
+    speech_test.add_argument("--flows", type=Path, default=Path("ivr_flows"), help="the flow folder (default ivr_flows/)")
+    synth = speech_commands.add_parser("synth", help="make synthetic callers (espeak-ng through a mu-law phone line) from lines of intent<TAB>sentence")
+    synth.add_argument("sentences", type=Path)
+    synth.add_argument("out_dir", type=Path)
+    synth.add_argument("--language", default="ko", choices=["ko", "en", "zh"])
+
+    models = commands.add_parser("models", help="speech models")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    install = models_commands.add_parser("install", help="install a Vosk model folder, .zip or http(s) URL into the model cache")
+    install.add_argument("source", help="a model folder, a .zip file, or an http(s) URL of a .zip")
+    install.add_argument("--into", type=Path, help="default: the first of speech.search_dirs (~/.cache/vosk)")
+    models_commands.add_parser("list", help="which model each flow language would use, and where it was found")
+
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -67,7 +87,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(run_engine(settings))
     if args.command == "validate":
-        return _validate(args.paths or [Path("ivr_flows")])
+        return _validate(args.paths or [Path("ivr_flows")], settings)
     if args.command == "simulate":
         return _simulate(args)
     if args.command == "schema":
@@ -77,6 +97,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(json.dumps(Flow.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
         return 0
+    if args.command in ("speech", "models"):
+        from engine.speech import speech_commands
+
+        return speech_commands.dispatch(args, settings)
     if args.command == "db":
         from engine.store.database import upgrade_database
 
@@ -86,9 +110,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return _asterisk(args, settings)
 
 
-def _validate(paths: list[Path]) -> int:
+def _validate(paths: list[Path], settings: Settings) -> int:
     from engine.flows.flow_errors import FlowInvalid
-    from engine.flows.flow_validation import load_flows
+    from engine.flows.flow_validation import load_flows, vocabulary_problems
 
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -96,6 +120,9 @@ def _validate(paths: list[Path]) -> int:
         return 2
     try:
         flows = load_flows(paths)
+        unknown_words = vocabulary_problems(flows, {}, _vocabularies({loaded.flow.language for loaded in flows.values()}, settings))
+        if unknown_words:
+            raise FlowInvalid(unknown_words)
     except FlowInvalid as invalid:
         print(invalid, file=sys.stderr)
         print(f"{len(invalid.problems)} problem(s) found", file=sys.stderr)
@@ -103,6 +130,26 @@ def _validate(paths: list[Path]) -> int:
     for name, loaded in sorted(flows.items()):
         print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
     return 0
+
+
+def _vocabularies(languages: set[str], settings: Settings) -> dict[str, frozenset[str]]:
+    """The words of each language's speech model, to check phrases against; a language without a model is noted, not failed."""
+    from engine.speech.model_resolution import ModelNotFound
+    from engine.speech.speech_service import find_model
+    from engine.speech.vocabulary import VocabularyUnreadable, model_vocabulary
+
+    found: dict[str, frozenset[str]] = {}
+    if not settings.speech.enabled:
+        return found
+    for language in sorted(languages):
+        try:
+            vocabulary = model_vocabulary(find_model(settings.speech, language).path)
+        except (ModelNotFound, VocabularyUnreadable, OSError) as exc:
+            print(f"note: phrases in {language} flows are not checked against a speech model: {exc}", file=sys.stderr)
+            continue
+        if vocabulary is not None:
+            found[language] = vocabulary
+    return found
 
 
 def _simulate(args: argparse.Namespace) -> int:

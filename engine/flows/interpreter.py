@@ -115,6 +115,15 @@ class FlowInterpreter:
         node = self._node()
         return isinstance(node, CollectNode) and node.sensitive
 
+    def enter_node(self, node_name: str) -> list[FlowCommand]:
+        """Start at a node instead of the flow's start: `threadline speech test` listens at one `ask`."""
+        return self._enter(node_name)
+
+    def listen_phrases(self, node_name: str) -> tuple[str, ...]:
+        """The grammar a node listens with: its intents' phrases and the global handlers' phrases."""
+        node = self._flow.nodes[node_name]
+        return self._grammar(node) if isinstance(node, (AskNode, CollectNode)) else ()
+
     def decide(self, fact: FlowFact) -> list[FlowCommand]:
         if self.finished:
             return []
@@ -329,7 +338,15 @@ class FlowInterpreter:
         label = node.intents[best.intent].label or node.intents[best.intent].phrases[0]
         confirm = node.confirm_prompt or (f"{label}?")
         self.variables["label"] = label
-        return commands + [Journal("recognised", {**recognition, "band": "confirm"}), *self._play_prompts([confirm], barge_in=True)]
+        timing = self._timing(node)
+        yes_no = Listen(self._yes_no_grammar(node), self._flow.language, timing.end_of_speech_s, timing.max_speech_s)
+        return commands + [Journal("recognised", {**recognition, "band": "confirm"}), *self._play_prompts([confirm], barge_in=True), yes_no]
+
+    def _yes_no_grammar(self, node: AskNode | CollectNode) -> tuple[str, ...]:
+        phrases = [*YES_WORDS[self._flow.language], *NO_WORDS[self._flow.language]]
+        for handler_phrases in self._global_phrases(node).values():
+            phrases.extend(handler_phrases)
+        return tuple(dict.fromkeys(phrases))
 
     def _global_by_speech(self, node: CollectNode, fact: SpeechRecognised, heard: list[dict[str, Any]]) -> list[FlowCommand]:
         ranked = score_intents(fact.alternatives, self._global_phrases(node))

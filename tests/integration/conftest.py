@@ -367,3 +367,37 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; `make test` installs it (apt-get install baresip-core sip-tester sox)")
     return path
+
+
+@pytest.fixture
+async def mock_crm() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A CRM that knows one caller; records every request."""
+    requests: list[dict[str, str]] = []
+
+    async def customers(request: web.Request) -> web.Response:
+        requests.append(dict(request.query))
+        if request.query.get("phone") == "caller":
+            return web.json_response({"found": True, "name": "김민수", "plan": "gold"})
+        return web.json_response({"found": False})
+
+    app = web.Application()
+    app.router.add_get("/customers", customers)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/customers", requests
+    finally:
+        await runner.cleanup()
+
+
+async def wait_for_event(engine: RunningEngine, kind: str, timeout_s: float = 30.0, **detail: object) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with engine.store() as store:
+        while time.monotonic() < deadline:
+            for call in await store.recent_calls(limit=5):
+                if any(e.kind == kind and all(e.detail.get(k) == v for k, v in detail.items()) for e in call.events):
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no {kind} {detail} in the journey within {timeout_s:.0f} s\n{engine.log_tail()}")

@@ -18,11 +18,19 @@ from typing import Any
 SIPP_DIR = Path(__file__).with_name("sipp")
 
 
-def write_tone(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 8000) -> Path:
-    """A mono 16-bit WAV for baresip's microphone."""
+def write_speech(path: Path, text: str, lead_s: float, tail_s: float = 20.0, language: str = "ko") -> Path:
+    """A caller who says `text` after `lead_s` of silence: espeak-ng, 8 kHz 16-bit, for baresip's microphone."""
+    spoken = subprocess.run(["espeak-ng", "-v", language, "-s", "150", "--stdout", text], capture_output=True, check=True, timeout=30).stdout
+    command = ["sox", "-q", "-t", "wav", "-", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(path), "pad", str(lead_s), str(tail_s)]
+    subprocess.run(command, input=spoken, capture_output=True, check=True, timeout=30)
+    return path
+
+
+def write_tone(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 8000, amplitude: int = 8000) -> Path:
+    """A mono 16-bit WAV for baresip's microphone (amplitude 0: a silent caller)."""
     frames = bytearray()
     for n in range(int(seconds * rate)):
-        sample = int(8000 * math.sin(2 * math.pi * hz * n / rate))
+        sample = int(amplitude * math.sin(2 * math.pi * hz * n / rate))
         frames += sample.to_bytes(2, "little", signed=True)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)

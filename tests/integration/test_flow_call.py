@@ -8,53 +8,16 @@ lands, ends with a message saying no agent queue is configured).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from engine.localpbx.local_asterisk import LocalAsterisk
-from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
+from tests.integration.conftest import PBX_ENV, free_port, require_tool, wait_for_event
 from tests.integration.sip_peers import Baresip, write_tone
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
-
-
-@pytest.fixture
-async def mock_crm() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
-    """A CRM that knows one caller; records every request."""
-    requests: list[dict[str, str]] = []
-
-    async def customers(request: web.Request) -> web.Response:
-        requests.append(dict(request.query))
-        if request.query.get("phone") == "caller":
-            return web.json_response({"found": True, "name": "김민수", "plan": "gold"})
-        return web.json_response({"found": False})
-
-    app = web.Application()
-    app.router.add_get("/customers", customers)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/customers", requests
-    finally:
-        await runner.cleanup()
-
-
-async def wait_for_event(engine: RunningEngine, kind: str, timeout_s: float = 30.0, **detail: object) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with engine.store() as store:
-        while time.monotonic() < deadline:
-            for call in await store.recent_calls(limit=5):
-                if any(e.kind == kind and all(e.detail.get(k) == v for k, v in detail.items()) for e in call.events):
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"no {kind} {detail} in the journey within {timeout_s:.0f} s\n{engine.log_tail()}")
 
 
 async def test_a_caller_keys_through_the_korean_sample_to_the_billing_queue(
@@ -68,7 +31,7 @@ async def test_a_caller_keys_through_the_korean_sample_to_the_billing_queue(
         THREADLINE_FLOWS__INBOUND="support_ko", THREADLINE_LOOKUPS__CRM__URL=crm_url,
     )
     phone = Baresip(tmp_path / "baresip", free_port(), free_port(), (43000, 43999))
-    await phone.start(await asyncio.to_thread(write_tone, tmp_path / "mic.wav", 60.0))
+    await phone.start(await asyncio.to_thread(write_tone, tmp_path / "mic.wav", 60.0, amplitude=0))  # keys only: a silent caller
     try:
         await phone.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
         await phone.wait_event("CALL_ESTABLISHED")
