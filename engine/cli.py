@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 from engine.localpbx.credentials import CredentialsError
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check IVR flow files; every problem as file:line:column")
     validate.add_argument("paths", nargs="*", type=Path, help="flow files or folders (default: ivr_flows/)")
     commands.add_parser("schema", help="print the JSON Schema of flow files (for editor completion)")
-    simulate = commands.add_parser("simulate", help="run a flow in the terminal: type what the caller says, #digits, or an empty line for silence")
+    simulate = commands.add_parser("simulate", help="run a flow in the terminal: type what the caller says, #digits, @file.wav (heard by the real recogniser), or an empty line for silence")
     simulate.add_argument("flow", help="the flow's name, e.g. support_en")
     simulate.add_argument("--flows", type=Path, default=Path("ivr_flows"), help="the flow folder (default ivr_flows/)")
     simulate.add_argument("--script", type=Path, help="read the caller's side from this file, one input a line")
@@ -89,7 +90,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "validate":
         return _validate(args.paths or [Path("ivr_flows")], settings)
     if args.command == "simulate":
-        return _simulate(args)
+        return _simulate(args, settings)
     if args.command == "schema":
         import json
 
@@ -152,7 +153,31 @@ def _vocabularies(languages: set[str], settings: Settings) -> dict[str, frozense
     return found
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _file_hearing(language: str, settings: Settings) -> Callable[[Path, tuple[str, ...]], tuple[Any, ...]] | None:
+    """`@file.wav` in the simulator: the model is loaded on first use, so typing-only sessions start at once."""
+    from functools import cache
+
+    from engine.speech.model_resolution import ModelNotFound
+    from engine.speech.recognition import SpeechModel
+    from engine.speech.speech_service import find_model, load_speech_model
+    from engine.speech.speech_test import hear_recording
+
+    try:
+        resolved = find_model(settings.speech, language)
+    except ModelNotFound:
+        return None
+
+    @cache
+    def model() -> SpeechModel:
+        return load_speech_model(resolved)
+
+    def hear(path: Path, phrases: tuple[str, ...]) -> tuple[Any, ...]:
+        return hear_recording(model(), phrases, path, settings.speech.early_end_s)
+
+    return hear
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from engine.flows.flow_errors import FlowInvalid
@@ -168,7 +193,7 @@ def _simulate(args: argparse.Namespace) -> int:
     except (KeyError, OSError, ValueError) as exc:
         print(f"threadline simulate: {exc}", file=sys.stderr)
         return 2
-    result = simulate(flow_set, args.flow, lines, sys.stdout, lookups, {"caller_number": args.caller_number})
+    result = simulate(flow_set, args.flow, lines, sys.stdout, lookups, {"caller_number": args.caller_number}, _file_hearing(flow_set.flows[args.flow].language, settings))
     return 0 if result.ended_by in ("transfer", "hangup") else 3
 
 

@@ -59,7 +59,7 @@ MAX_INSTANT_STEPS = 100
 """Set, branch and goto nodes run without waiting; more than this in a row is a loop no caller may sit in."""
 MASK = "****"
 YES_WORDS = {"ko": ("네", "예", "맞아", "응", "그래"), "en": ("yes", "yeah", "yep", "right", "correct"), "zh": ("是", "对", "好")}
-NO_WORDS = {"ko": ("아니", "아뇨", "틀려"), "en": ("no", "nope", "wrong"), "zh": ("不", "没有")}
+NO_WORDS = {"ko": ("아니", "아니요", "아닙니다", "아뇨", "틀려"), "en": ("no", "nope", "wrong"), "zh": ("不", "没有")}
 
 
 @dataclass(frozen=True)

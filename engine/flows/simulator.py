@@ -9,12 +9,13 @@ end the journey is printed. The same loop reads a script file, for tests and for
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from engine.flows.flow_facts import (
+    Listen,
     CallStarted,
     CancelTimer,
     DigitPressed,
@@ -36,6 +37,8 @@ from engine.flows.interpreter import FlowInterpreter, FlowSet
 from engine.flows.flow_validation import load_flow_set
 
 DEFAULT_CONFIDENCE = 0.9
+HearFile = Callable[[Path, tuple[str, ...]], tuple[Hypothesis, ...]]
+"""A recording and the listening node's grammar in, what the recogniser heard out."""
 
 
 @dataclass
@@ -64,15 +67,19 @@ def simulate(
     out: TextIO,
     lookups: Mapping[str, Any] | None = None,
     variables: Mapping[str, Any] | None = None,
+    hear_file: HearFile | None = None,
 ) -> SimulationResult:
+    """hear_file: sends `@file.wav` through the real speech pipeline with the listening node's grammar."""
     caller = {"caller_number": "01012345678", "caller_name": "", "dialed": "1588", "channel": "simulator", **(variables or {})}
     interpreter = FlowInterpreter(flow_set, flow_name, caller)
     result = SimulationResult("caller")
     timers: dict[str, str] = {}
     facts: list[FlowFact] = [CallStarted()]
+    grammar: tuple[str, ...] = ()
     while True:
         while facts:
             commands = interpreter.decide(facts.pop(0))
+            grammar = next((c.phrases for c in reversed(commands) if isinstance(c, Listen)), grammar)
             facts.extend(_carry_out(commands, out, result, timers, lookups or {}, interpreter))
         if interpreter.finished:
             break
@@ -80,6 +87,9 @@ def simulate(
         if line is None or line.strip().lower() in ("hangup", "quit", "exit"):
             out.write("caller hung up\n")
             break
+        if line.startswith("@"):
+            facts.extend(_heard_file(Path(line[1:].strip()), grammar, hear_file, out))
+            continue
         facts.extend(_caller_input(line.rstrip("\n"), timers, out))
     _print_journey(result.journey, out)
     return result
@@ -114,6 +124,20 @@ def _carry_out(
             result.ended_by = "hangup"
             out.write(f"HANGUP ({command.reason})\n")
     return follow
+
+
+def _heard_file(path: Path, grammar: tuple[str, ...], hear_file: HearFile | None, out: TextIO) -> list[FlowFact]:
+    if hear_file is None:
+        out.write("  (no speech model for this flow's language: @file.wav cannot be heard)\n")
+        return []
+    try:
+        alternatives = hear_file(path, grammar)
+    except Exception as exc:  # an unreadable file is the operator's typo, not the end of the session
+        out.write(f"  (cannot hear {path}: {exc})\n")
+        return []
+    best = alternatives[0] if alternatives else None
+    out.write(f"  (heard: {best.text!r} ~{best.confidence:.2f})\n" if best else "  (heard nothing usable)\n")
+    return [SpeechRecognised(alternatives)]
 
 
 def _caller_input(line: str, timers: dict[str, str], out: TextIO) -> list[FlowFact]:

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from engine.flows.flow_facts import Journal, SpeechRecognised
 from engine.flows.flow_model import AskNode
-from engine.flows.intent_matching import score_intents
+from engine.flows.intent_matching import Hypothesis
 from engine.flows.interpreter import FlowInterpreter, FlowSet
 from engine.speech.audio_files import read_as_slin16
 from engine.speech.endpointing import EndpointSettings
@@ -121,7 +121,7 @@ def run_speech_test(
         interpreter.enter_node(node_name)
         alternatives = heard.recognition.alternatives if heard else ()
         commands = interpreter.decide(SpeechRecognised(alternatives))
-        intent, score, band = _decision(commands, alternatives, node, interpreter)
+        intent, score, band = _decision(commands)
         report.results.append(
             FileResult(
                 path.name,
@@ -137,6 +137,12 @@ def run_speech_test(
     return report
 
 
+def hear_recording(model: SpeechModel, phrases: Sequence[str], path: Path, early_end_s: float = 0.2) -> tuple[Hypothesis, ...]:
+    """What the live pipeline would hear in a recording (for the simulator's @file.wav)."""
+    heard = _first_utterance(UtteranceListener(model, phrases, EndpointSettings(early_end_s=early_end_s)), read_as_slin16(path))
+    return heard.recognition.alternatives if heard else ()
+
+
 def _first_utterance(listener: UtteranceListener, pcm: bytes) -> UtteranceHeard | None:
     for offset in range(0, len(pcm), FRAME_BYTES):
         for event in listener.feed(pcm[offset : offset + FRAME_BYTES]):
@@ -145,7 +151,7 @@ def _first_utterance(listener: UtteranceListener, pcm: bytes) -> UtteranceHeard 
     return listener.finish()
 
 
-def _decision(commands: list[object], alternatives: object, node: AskNode, interpreter: FlowInterpreter) -> tuple[str, float, str]:
+def _decision(commands: Sequence[object]) -> tuple[str, float, str]:
     for command in commands:
         if not isinstance(command, Journal):
             continue
@@ -191,11 +197,12 @@ def print_report(report: SpeechTestReport, node: AskNode, out: TextIO) -> None:
         out.write(f"{r.file[:44]:44} {r.band:9} {r.intent:10} {r.score:5.2f} {(r.expected or '-'):10} {r.latency_ms:5.0f}{mark} {r.text}\n")
     judged = report.judged
     if judged:
-        labels = sorted({r.expected or "" for r in judged} | {r.intent for r in judged})
-        counts = Counter((r.expected, r.intent) for r in judged)
+        shown = {NONE_EXPECTED: NO_MATCH}
+        labels = sorted({shown.get(r.expected or "", r.expected or "") for r in judged} | {r.intent for r in judged})
+        counts = Counter((shown.get(r.expected or "", r.expected or ""), r.intent) for r in judged)
         out.write("\nconfusion matrix (rows: expected, columns: decided)\n")
         out.write(f"{'':12}" + "".join(f"{label[:9]:>10}" for label in labels) + "\n")
-        for row in sorted({r.expected or "" for r in judged}):
+        for row in sorted({shown.get(r.expected or "", r.expected or "") for r in judged}):
             out.write(f"{row[:12]:12}" + "".join(f"{counts[(row, column)]:>10}" for column in labels) + "\n")
     latencies = sorted(r.latency_ms for r in report.results if r.latency_ms > 0)
     if latencies:

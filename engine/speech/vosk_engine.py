@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.flows.intent_matching import Hypothesis, words
+from engine.speech.filler_words import FILLER_WORDS
 from engine.speech.recognition import SAMPLE_RATE, Recognition
 from engine.speech.vocabulary import known_form, model_vocabulary
 
@@ -54,7 +55,7 @@ class VoskSpeechModel:
     def recognizer(self, phrases: Sequence[str]) -> VoskRecognizer:
         if not phrases:
             return VoskRecognizer(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE))
-        grammar = grammar_phrases(phrases, self.vocabulary()) or ["[unk]"]
+        grammar = grammar_phrases([*phrases, *FILLER_WORDS.get(self._language, ())], self.vocabulary()) or ["[unk]"]
         vocabulary = self.vocabulary()
         absorb = [UNKNOWN] if vocabulary is None or UNKNOWN in vocabulary else []
         return VoskRecognizer(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE, json.dumps([*grammar, *absorb], ensure_ascii=False)))

@@ -125,7 +125,8 @@ def test_hostile_yaml_is_refused_quickly(tmp_path: Path, content: bytes, expecte
     assert time.monotonic() - started < 2.0, "hostile input must be refused before it is expanded"
 
 
-def test_validate_command_exit_codes_and_no_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_command_exit_codes_and_no_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_SPEECH__ENABLED", "false")  # English phrases in a Korean flow: not what this test is about
     good, bad = tmp_path / "good", tmp_path / "bad"
     good.mkdir()
     bad.mkdir()

@@ -134,6 +134,8 @@ def test_the_middle_band_confirms_and_yes_by_key_accepts() -> None:
     assert journal(commands, "recognised")["band"] == "confirm"
     (confirm,) = of(commands, Play)
     assert confirm.text == "요금 문의 맞으세요?"
+    (listen,) = of(commands, Listen)
+    assert {"네", "아니요"} <= set(listen.phrases) and "요금" not in listen.phrases, "the recogniser now listens for yes and no"
     accepted = flow.decide(DigitPressed("1"))
     assert journal(accepted, "intent_chosen")["confirmed"] is True
     assert of(accepted, Transfer)[0].queue == "billing"
