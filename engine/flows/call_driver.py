@@ -88,8 +88,12 @@ class FlowDriver:
     def owns_playback(self, playback_id: str) -> bool:
         return playback_id.startswith(self._playback_prefix)
 
-    async def start(self) -> None:
-        await self._execute(self.interpreter.decide(CallStarted()))
+    async def start(self, checkpoint: Mapping[str, Any] | None = None) -> None:
+        """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint."""
+        if checkpoint is not None:
+            await self._execute(self.interpreter.resume(checkpoint))
+        else:
+            await self._execute(self.interpreter.decide(CallStarted()))
 
     async def on_fact(self, fact: FlowFact) -> None:
         await self._execute(self.interpreter.decide(fact))

@@ -95,6 +95,7 @@ class FlowInterpreter:
         self._sequence = 0
         self._timers: dict[str, str] = {}
         self._swallow_key = ""
+        self._first_step = 0
         self.finished = False
 
     # -- what the adapter may ask ------------------------------------------------------------
@@ -118,6 +119,26 @@ class FlowInterpreter:
     def enter_node(self, node_name: str) -> list[FlowCommand]:
         """Start at a node instead of the flow's start: `threadline speech test` listens at one `ask`."""
         return self._enter(node_name)
+
+    def resume(self, checkpoint: Mapping[str, Any]) -> list[FlowCommand]:
+        """Go on from the last place the caller was asked something (a call adopted by a new engine).
+
+        The caller hears that question again, not the whole flow; values collected so far are kept
+        (sensitive ones were never stored, so those nodes ask again). A checkpoint this flow set
+        cannot honour (the flow was edited since) starts the flow from the beginning instead.
+        """
+        flow = self._set.flows.get(str(checkpoint.get("flow", "")))
+        node = flow.nodes.get(str(checkpoint.get("node", ""))) if flow else None
+        if flow is None or not isinstance(node, (AskNode, CollectNode, StepsNode)):
+            return [Journal("flow_restarted", {"reason": "the checkpoint does not fit the running flows"}), *self.decide(CallStarted())]
+        self._flow = flow
+        saved = checkpoint.get("variables")
+        self.variables.update(saved if isinstance(saved, Mapping) else {})
+        resumed = Journal("flow_resumed", {"flow": flow.flow, "node": checkpoint["node"], "version": self._set.versions.get(flow.flow, "")})
+        step = checkpoint.get("step")
+        if isinstance(node, StepsNode) and isinstance(step, int) and 0 < step < len(self._steps(node)):
+            self._first_step = step  # an agent-facing procedure resumes at the first unfinished step
+        return [resumed, *self._enter(str(checkpoint["node"]))]
 
     def listen_phrases(self, node_name: str) -> tuple[str, ...]:
         """The grammar a node listens with: its intents' phrases and the global handlers' phrases."""
@@ -187,11 +208,12 @@ class FlowInterpreter:
         if isinstance(node, (AskNode, CollectNode)):
             if isinstance(node, CollectNode) and node.sensitive:
                 self._sensitive.add(node.into)
-            return self._ask(node, [node.prompt])
+            return [self._checkpoint(), *self._ask(node, [node.prompt])]
         if isinstance(node, LookupNode):
             return self._start_lookup(node)
         if isinstance(node, StepsNode):
-            return self._play_step(node, 0)
+            first, self._first_step = self._first_step, 0
+            return self._play_step(node, first)
         if isinstance(node, QueueNode):
             return self._transfer(node.queue, tuple(node.skills), node.priority, "queue node")
         assert isinstance(node, HangupNode)
@@ -444,7 +466,7 @@ class FlowInterpreter:
         if index >= len(steps):
             return [Journal("steps_unsolved", {"procedure": node.procedure or self.node_name}), *self._enter(node.unsolved)]
         self._wait.step, self._wait.phase = index, "step_prompt"
-        return self._play_prompts([steps[index].prompt], barge_in=False)
+        return [self._checkpoint(), *self._play_prompts([steps[index].prompt], barge_in=False)]
 
     def _step_prompt_done(self, node: StepsNode) -> list[FlowCommand]:
         if self._wait.phase == "step_prompt":
@@ -520,6 +542,14 @@ class FlowInterpreter:
         return [*self._cancel_timers(), StopListening(), *commands]
 
     # -- values --------------------------------------------------------------------------------
+
+    def _checkpoint(self) -> Journal:
+        """Where the call is and what it knows: a new engine that adopts the call goes on from here."""
+        variables = {name: value for name, value in self.variables.items() if name not in self._sensitive}
+        detail: dict[str, Any] = {"flow": self._flow.flow, "node": self.node_name, "variables": variables}
+        if isinstance(self._node(), StepsNode):
+            detail["step"] = self._wait.step
+        return Journal("checkpoint", detail)
 
     def _next_id(self, kind: str) -> str:
         self._sequence += 1

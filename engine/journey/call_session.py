@@ -110,12 +110,14 @@ class CallSession:
         self._hangup_request: ChannelHangupRequested | None = None
         self._ended = False
         self._leaving = False
+        self._resumed = False
 
     @property
     def ended(self) -> bool:
         return self._ended
 
     async def run(self, resumed: bool) -> None:
+        self._resumed = resumed
         try:
             self._open(resumed)
             if self.channel.state == "Up":
@@ -342,7 +344,8 @@ class CallSession:
             ch = self.channel
             variables = {"caller_number": ch.caller_number, "caller_name": ch.caller_name, "dialed": ch.dialed, "channel": ch.name}
             self._driver = FlowDriver(self._flows, ch.id, variables, self._ari, self.inbox, self._record_detail, self._flow_hang_up)
-            await self._flow_step(self._driver.start())
+            checkpoint = await self.journey.last_event("checkpoint") if self._resumed else None
+            await self._flow_step(self._driver.start(checkpoint))
 
     async def _flow_step(self, step: Awaitable[None]) -> None:
         await self._guarded("flow", step)

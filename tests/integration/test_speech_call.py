@@ -127,3 +127,44 @@ async def test_a_misunderstood_caller_still_reaches_technical_support_by_key(
     assert (chosen["intent"], chosen["key"]) == ("technical", "2")
     assert next(detail for kind, detail in events if kind == "node_entered" and detail["node"] == "internet_steps")
     await assert_no_tap_left(pbx)
+
+
+async def test_a_caller_handed_over_mid_menu_resumes_at_the_menu_with_the_new_engine(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """SIGTERM while the caller is at the menu: the next engine asks the menu again (not the welcome
+    and the lookup), knows the customer the first one looked up, and removes the first engine's tap."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, crm_requests = mock_crm
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'resume.sqlite3'}"
+    env = {"THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url}
+    first = await start_engine(database_url, **env)
+    phone = Baresip(tmp_path / "baresip", free_port(), free_port(), (44000, 44999))
+    await phone.start(await asyncio.to_thread(write_speech, tmp_path / "caller.wav", "요금 문의요", 60.0))  # silent for a minute
+    try:
+        await phone.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        await next_event(first, 0, ("checkpoint",))
+        await asyncio.sleep(1.0)  # the menu prompt is playing and the tap is open
+        assert await first.stop() == 0, first.log_tail()
+        second = await start_engine(database_url, **env)
+        resumed_at, _, detail = await next_event(second, 0, ("flow_resumed",))
+        assert detail["node"] == "menu", detail
+        await asyncio.sleep(1.0)
+        await phone.command("sndcode", "1")
+        await phone.wait_event("CALL_CLOSED", timeout_s=40)
+    finally:
+        await phone.stop()
+
+    (call,) = await second.ended_calls(1)
+    events = [(e.kind, e.detail) for e in call.events]
+    kinds = [kind for kind, _ in events]
+    after = kinds[kinds.index("flow_resumed"):]
+    assert kinds.index("handed_over") < kinds.index("resumed") < kinds.index("flow_resumed")
+    assert "lookup" not in after and not any(k == "node_entered" and d["node"] == "welcome" for k, d in events[kinds.index("flow_resumed"):])
+    assert len(crm_requests) == 1, "the customer was looked up once, by the first engine"
+    transfer = next(detail for kind, detail in events if kind == "transfer")
+    assert transfer["queue"] == "billing"
+    assert next(d for k, d in events if k == "checkpoint")["variables"]["customer"]["name"] == "김민수"
+    await assert_no_tap_left(pbx)

@@ -443,3 +443,23 @@ nodes:
     assert journal(flow.decide(DigitPressed("2")), "collected")["value"] == "12"
     assert flow.decide(DigitPressed("#")) == [], "swallowed"
     assert journal(flow.decide(DigitPressed("#")), "intent_chosen")["intent"] == "done"
+
+
+def test_an_adopted_call_resumes_at_its_last_question_with_what_it_knew() -> None:
+    first = interpreter(variables={"caller_name": "김민수", "caller_number": "0101"})
+    commands = to_menu(first)
+    checkpoint = journal(commands, "checkpoint")
+    assert checkpoint["node"] == "menu" and checkpoint["variables"]["caller_number"] == "0101"
+
+    adopted = interpreter(variables={"caller_name": "", "caller_number": "0101"})
+    resumed = adopted.resume(checkpoint)
+    assert journal(resumed, "flow_resumed")["node"] == "menu"
+    assert [play.text for play in of(resumed, Play)] == ["요금은 1번 기술은 2번"], "the caller hears the question again, not the whole flow"
+    assert adopted.variables["caller_name"] == "김민수", "what the first engine knew comes back"
+    assert journal(adopted.decide(DigitPressed("1")), "intent_chosen")["intent"] == "billing"
+
+
+def test_a_checkpoint_the_running_flows_cannot_honour_starts_over() -> None:
+    adopted = interpreter()
+    restarted = adopted.resume({"flow": "menu_flow", "node": "gone"})
+    assert "flow_restarted" in [c.kind for c in of(restarted, Journal)] and "flow_started" in [c.kind for c in of(restarted, Journal)]
