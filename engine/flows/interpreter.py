@@ -58,6 +58,8 @@ from engine.flows.intent_matching import IntentScore, score_intents
 MAX_INSTANT_STEPS = 100
 """Set, branch and goto nodes run without waiting; more than this in a row is a loop no caller may sit in."""
 MASK = "****"
+GLOBAL_BY_SPEECH = 0.75
+"""Where speech is not the answer (digit entry), a global handler is taken from speech only this sure."""
 YES_WORDS = {"ko": ("네", "예", "맞아", "응", "그래"), "en": ("yes", "yeah", "yep", "right", "correct"), "zh": ("是", "对", "好")}
 NO_WORDS = {"ko": ("아니", "아니요", "아닙니다", "아뇨", "틀려"), "en": ("no", "nope", "wrong"), "zh": ("不", "没有")}
 
@@ -337,8 +339,11 @@ class FlowInterpreter:
             return self._step_answer(node, self._yes_no_words(fact))
         if not isinstance(node, (AskNode, CollectNode)):
             return []
+        sensitive = isinstance(node, CollectNode) and node.sensitive
+        heard = [{"text": MASK if sensitive else h.text, "confidence": h.confidence} for h in fact.alternatives[:3]]
+        if isinstance(node, CollectNode) and node.digits is not None and self._wait.phase != "confirming":
+            return self._speech_during_digits(node, fact, heard)
         commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input")]
-        heard = [{"text": h.text, "confidence": h.confidence} for h in fact.alternatives[:3]]
         if self._wait.phase == "confirming":
             return commands + self._confirmed(node, self._yes_no_words(fact))
         if isinstance(node, CollectNode):
@@ -370,9 +375,18 @@ class FlowInterpreter:
             phrases.extend(handler_phrases)
         return tuple(dict.fromkeys(phrases))
 
+    def _speech_during_digits(self, node: CollectNode, fact: SpeechRecognised, heard: list[dict[str, Any]]) -> list[FlowCommand]:
+        """While keys are the answer, only a global handler ("상담원") is taken from speech; anything else
+        (a cough, "잠깐만요") is ignored, so the keys entered so far and the timers stay as they are."""
+        ranked = score_intents(fact.alternatives, self._global_phrases(node))
+        if ranked and ranked[0].confidence >= GLOBAL_BY_SPEECH:
+            commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input"), *self._cancel("inter_digit")]
+            return commands + [Journal("recognised", {"heard": heard, "intent": ranked[0].intent, "band": "global"}), *self._global(node, ranked[0].intent)]
+        return [Journal("speech_ignored", {"node": self.node_name, "heard": heard, "why": "keys are the answer here"})]
+
     def _global_by_speech(self, node: CollectNode, fact: SpeechRecognised, heard: list[dict[str, Any]]) -> list[FlowCommand]:
         ranked = score_intents(fact.alternatives, self._global_phrases(node))
-        if ranked and ranked[0].confidence >= 0.75:
+        if ranked and ranked[0].confidence >= GLOBAL_BY_SPEECH:
             return [Journal("recognised", {"heard": heard, "intent": ranked[0].intent, "band": "global"}), *self._global(node, ranked[0].intent)]
         return self._miss(node, "no_match", {"heard": heard})
 

@@ -250,6 +250,26 @@ def test_digits_with_terminator_are_collected_and_sensitive_ones_masked() -> Non
     assert journal(done, "collected")["value"] is True and of(done, Play)[0].text == "Thanks"
 
 
+def test_speech_during_digit_entry_is_ignored_masked_and_keeps_the_keys() -> None:
+    flow = interpreter(COLLECT)
+    flow.decide(CallStarted())
+    flow.decide(DigitPressed("1"))
+    flow.decide(DigitPressed("2"))
+    ignored = flow.decide(speech("four one one one"))
+    assert [c.kind for c in of(ignored, Journal)] == ["speech_ignored"] and len(ignored) == 1, "no timer or prompt is touched"
+    assert journal(ignored, "speech_ignored")["heard"][0]["text"] == MASK, "what is said at a sensitive field is never journaled"
+    flow.decide(DigitPressed("3"))
+    flow.decide(DigitPressed("4"))
+    assert journal(flow.decide(DigitPressed("#")), "collected")["length"] == 4, "the keys before the speech were kept"
+
+
+def test_agent_by_voice_still_works_during_digit_entry() -> None:
+    flow = interpreter(COLLECT)
+    flow.decide(CallStarted())
+    commands = flow.decide(speech("agent please"))
+    assert journal(commands, "recognised")["intent"] == "agent" and of(commands, Transfer)[0].queue == "general"
+
+
 def test_too_few_digits_is_a_no_match_and_max_length_ends_entry() -> None:
     flow = interpreter(COLLECT)
     flow.decide(CallStarted())
