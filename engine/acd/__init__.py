@@ -1,0 +1,1 @@
+"""Automatic call distribution: queues, agents, the router and agent state."""
