@@ -130,6 +130,19 @@ class Router:
                 self.agent_busy(offer.agent_id)
         return made
 
+    def offer_for_caller(self, call_id: str, now: float) -> Offer | None:
+        """A caller just arrived: the best free agent for it, if any. Callers ranked above it cannot
+        want that agent (it would have been offered to them when it became free); requirements that
+        relax with time are picked up by the periodic `offers` sweep."""
+        call = self._calls.get(call_id)
+        if call is None or not self._available:
+            return None
+        offer = self._best_agent(call, now)
+        if offer is not None:
+            self.caller_left(call_id)
+            self.agent_busy(offer.agent_id)
+        return offer
+
     def offer_for_agent(self, agent_id: str, now: float) -> Offer | None:
         """The best caller for an agent who just became free, if any can be served by them."""
         agent = self._available.get(agent_id)

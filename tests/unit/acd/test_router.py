@@ -121,3 +121,13 @@ def test_ties_are_broken_the_same_way_every_time() -> None:
         r.caller_waiting(WaitingCall("w", "billing", enqueued_at=1))
         results.add(tuple(pairs(r.offers(now=2))))
     assert results == {(("w", "a"), ("x", "b"))}
+
+
+def test_an_arriving_caller_gets_the_best_free_agent_at_once() -> None:
+    r = router()
+    r.agent_available("a", {"internet": 2}, idle_since=0)
+    r.agent_available("b", {"internet": 4}, idle_since=3)
+    r.caller_waiting(WaitingCall("c1", "technical", enqueued_at=5))
+    offer = r.offer_for_caller("c1", now=5)
+    assert offer is not None and (offer.agent_id, offer.relaxed) == ("b", False)
+    assert r.waiting_count == 0 and r.available_count == 1
