@@ -113,6 +113,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _validate(paths: list[Path], settings: Settings) -> int:
     from engine.flows.flow_errors import FlowInvalid
+    from engine.acd.acd_config import flow_queue_uses, load_acd
     from engine.flows.flow_validation import load_flows, vocabulary_problems
 
     missing = [path for path in paths if not path.exists()]
@@ -121,15 +122,23 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         return 2
     try:
         flows = load_flows(paths)
-        unknown_words = vocabulary_problems(flows, {}, _vocabularies({loaded.flow.language for loaded in flows.values()}, settings))
-        if unknown_words:
-            raise FlowInvalid(unknown_words)
+        problems = vocabulary_problems(flows, {}, _vocabularies({loaded.flow.language for loaded in flows.values()}, settings))
+        acd = None
+        for folder in {path if path.is_dir() else path.parent for path in paths}:
+            try:
+                acd = load_acd(folder, flow_queue_uses(flows))
+            except FlowInvalid as invalid:
+                problems.extend(invalid.problems)
+        if problems:
+            raise FlowInvalid(problems)
     except FlowInvalid as invalid:
         print(invalid, file=sys.stderr)
         print(f"{len(invalid.problems)} problem(s) found", file=sys.stderr)
         return 1
     for name, loaded in sorted(flows.items()):
         print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
+    if acd is not None and (acd.queues or acd.agents):
+        print(f"queues ok: {', '.join(sorted(acd.queues))}; agents ok: {', '.join(sorted(acd.agents))}")
     return 0
 
 

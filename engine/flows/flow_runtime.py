@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
+from engine.acd.acd_config import AcdConfig, flow_queue_uses, load_acd
 from engine.flows.flow_errors import FlowInvalid
 from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
 from engine.flows.flow_model import PromptFile
@@ -40,6 +41,8 @@ class FlowRuntime:
     files: Mapping[str, str]
     """Recorded prompt files by the path written in the flow -> the name Asterisk plays."""
     speech: SpeechService | None = None
+    acd: AcdConfig | None = None
+    """Queues and agents of the same version as the flows (the ACD takes calls from `queue` nodes)."""
 
     async def media_for(self, text: str, language: str) -> str:
         """An ARI media URI for a text prompt; rendering (a cache hit for static prompts) runs off the loop."""
@@ -67,6 +70,10 @@ async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.Cli
         raise FlowsNotReady(f"flows.inbound: the flows in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
     if inbound not in flows:
         raise FlowsNotReady(f"flows.inbound: no flow `{inbound}` in {folder} (there are: {', '.join(sorted(flows)) or 'none'})")
+    try:
+        acd = await asyncio.to_thread(load_acd, folder, flow_queue_uses(flows))
+    except FlowInvalid as invalid:
+        raise FlowsNotReady(f"flows.inbound: the queues and agents in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
     if speech is not None:
         await speech.prepare(loaded.flow.language for loaded in flows.values())
         vocabularies = await speech.vocabularies()
@@ -88,7 +95,7 @@ async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.Cli
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech)
+    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech, acd)
 
 
 def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[str, str]:

@@ -97,7 +97,7 @@ def _load_one(path: Path) -> LoadedFlow:
     try:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
-        raise FlowInvalid([_structure_problem(error, data, source) for error in exc.errors()]) from None
+        raise FlowInvalid([structure_problem(error, data, source) for error in exc.errors()]) from None
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return LoadedFlow(flow, source, path, version)
 
@@ -105,7 +105,7 @@ def _load_one(path: Path) -> LoadedFlow:
 # -- structure errors in operator words ------------------------------------------------------
 
 
-def _structure_problem(error: ErrorDetails, data: dict[str, Any], source: SourceMap) -> FlowProblem:
+def structure_problem(error: ErrorDetails, data: dict[str, Any], source: SourceMap) -> FlowProblem:
     loc = tuple(error["loc"])
     if "[key]" in loc:  # a mapping key (a node, intent or variable name) that is not a plain name
         path = _source_path(loc[: loc.index("[key]")], data)
@@ -336,7 +336,7 @@ def load_procedure(path: Path, expected_name: str) -> LoadedProcedure:
     try:
         procedure = Procedure.model_validate(data)
     except ValidationError as exc:
-        raise FlowInvalid([_structure_problem(error, data, source) for error in exc.errors()]) from None
+        raise FlowInvalid([structure_problem(error, data, source) for error in exc.errors()]) from None
     if procedure.procedure != expected_name:
         raise FlowInvalid([source.at(("procedure",), f"the file says procedure `{procedure.procedure}`; its file name says `{expected_name}`: make them the same")])
     problems = []

@@ -1,0 +1,215 @@
+"""Queues and agents as operator files (ivr_flows/queues/*.yaml, ivr_flows/agents/*.yaml).
+
+Checked like flows, every problem at its file:line:column, and part of `threadline validate` and
+of hot reload. Passwords and SIP secrets never live here: files are edited and versioned by
+operators, so secrets go to the instance's 0600 secrets file (`threadline agents passwd`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.flows.flow_errors import FlowInvalid, FlowProblem
+from engine.flows.flow_model import QueueNode
+from engine.flows.flow_validation import LoadedFlow, structure_problem
+from engine.flows.yaml_source import SourceMap, load_flow_file
+
+NAME = r"^[a-z][a-z0-9_]{0,63}$"
+QUEUES_FOLDER, AGENTS_FOLDER = "queues", "agents"
+Proficiency = Annotated[int, Field(ge=1, le=5)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ServiceLevel(_Strict):
+    seconds: float = Field(default=20, gt=0, le=3600, description="Answered within this many seconds counts as in service level.")
+    target_percent: float = Field(default=80, gt=0, le=100)
+
+
+class Relax(_Strict):
+    """After `after_s` of waiting, accept agents `lower_by` levels below the required proficiency, or `any`."""
+
+    after_s: float = Field(gt=0, le=3600)
+    lower_by: int | None = Field(default=None, ge=1, le=4)
+    any: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> Relax:
+        if (self.lower_by is None) == (not self.any):
+            raise ValueError("give either `lower_by: N` or `any: true`")
+        return self
+
+
+class Overflow(_Strict):
+    """Where a caller goes after `max_wait.seconds`: exactly one of queue, callback, message or flow."""
+
+    queue: str | None = Field(default=None, pattern=NAME)
+    callback: bool = False
+    message: str | None = Field(default=None, min_length=1, max_length=500)
+    flow: str | None = Field(default=None, min_length=1, max_length=130, description="flow or flow.node")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Overflow:
+        chosen = [name for name, value in (("queue", self.queue), ("callback", self.callback or None), ("message", self.message), ("flow", self.flow)) if value]
+        if len(chosen) != 1:
+            raise ValueError(f"choose exactly one of queue, callback, message or flow (got {', '.join(chosen) or 'none'})")
+        return self
+
+
+class MaxWait(_Strict):
+    seconds: float = Field(default=600, gt=0, le=7200)
+    overflow: Overflow
+
+
+class Announcements(_Strict):
+    every_s: float = Field(default=30, ge=10, le=600, description="How often a waiting caller hears its position and the estimated wait.")
+    position: bool = True
+    wait_estimate: bool = True
+    music: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$", description="Asterisk music-on-hold class.")
+
+
+class CallbackOffer(_Strict):
+    offer_after_s: float = Field(default=60, ge=0, le=3600)
+    key: Annotated[str, Field(pattern=r"^[0-9*#]$")] = "1"
+    phrases: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=20)
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_delay_s: float = Field(default=120, ge=10, le=3600)
+
+
+class QueueSettings(_Strict):
+    skills: dict[Annotated[str, Field(pattern=NAME)], Proficiency] = Field(min_length=1, description="Required skill -> minimum proficiency 1-5.")
+    priority: int = Field(default=5, ge=1, le=10)
+    service_level: ServiceLevel = ServiceLevel()
+    short_abandon_s: float = Field(default=5, ge=0, le=60)
+    max_wait: MaxWait | None = None
+    announce: Announcements = Announcements()
+    callback: CallbackOffer | None = None
+    relax: list[Relax] = Field(default_factory=list, max_length=10)
+    aging_s: float = Field(default=60, gt=0, le=3600, description="Each this many seconds waited raises a caller one priority level.")
+    ring_timeout_s: float = Field(default=15, ge=5, le=120)
+    wrap_up_s: float = Field(default=30, ge=0, le=1800)
+    dispositions: list[Annotated[str, Field(pattern=NAME)]] = Field(default_factory=lambda: ["resolved", "follow_up", "escalated"], min_length=1, max_length=50)
+
+
+class QueuesFile(_Strict):
+    queues: dict[Annotated[str, Field(pattern=NAME)], QueueSettings] = Field(min_length=1)
+
+
+Role = Literal["agent", "supervisor", "qa", "admin"]
+
+
+def _agent_role() -> list[Role]:
+    return ["agent"]
+
+
+class AgentSettings(_Strict):
+    name: str = Field(min_length=1, max_length=80)
+    extension: str = Field(pattern=r"^[0-9]{2,8}$", description="The agent's SIP user and phone extension.")
+    skills: dict[Annotated[str, Field(pattern=NAME)], Proficiency] = Field(default_factory=dict)
+    roles: list[Role] = Field(default_factory=_agent_role, min_length=1)
+
+
+class AgentsFile(_Strict):
+    agents: dict[Annotated[str, Field(pattern=NAME)], AgentSettings] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class AcdConfig:
+    queues: Mapping[str, QueueSettings]
+    agents: Mapping[str, AgentSettings]
+    sources: Mapping[str, tuple[SourceMap, tuple[str | int, ...]]]
+    """Where each queue and agent was defined (`queue:NAME`, `agent:ID`), for later problems."""
+
+
+def load_acd(folder: Path, flow_queue_uses: Iterable[tuple[SourceMap, tuple[str | int, ...], str]] = ()) -> AcdConfig:
+    """Every queue and agent file under the flow folder, checked as one set; raises FlowInvalid.
+
+    flow_queue_uses: (where, path, queue name) of each queue a flow hands calls to, so a flow
+    pointing at a queue that does not exist is reported at the flow's line."""
+    problems: list[FlowProblem] = []
+    sources: dict[str, tuple[SourceMap, tuple[str | int, ...]]] = {}
+    queues: dict[str, QueueSettings] = _collect(folder / QUEUES_FOLDER, QueuesFile, "queue", problems, sources)
+    agents: dict[str, AgentSettings] = _collect(folder / AGENTS_FOLDER, AgentsFile, "agent", problems, sources)
+    problems.extend(_cross_checks(queues, agents, sources))
+    if queues:
+        for where, at, used in flow_queue_uses:
+            if used not in queues:
+                problems.append(where.at(at, f"queue `{used}` is not defined in {folder / QUEUES_FOLDER}; add it or fix the name (there are: {', '.join(sorted(queues))})"))
+    if problems:
+        raise FlowInvalid(problems)
+    return AcdConfig(queues, agents, sources)
+
+
+def _collect(folder: Path, model: type[QueuesFile] | type[AgentsFile], kind: str, problems: list[FlowProblem], sources: dict[str, tuple[SourceMap, tuple[str | int, ...]]]) -> dict[str, Any]:
+    """The entries of every file in one folder; a name defined twice is reported at its second place."""
+    section = f"{kind}s"
+    entries: dict[str, Any] = {}
+    for file in _files(folder):
+        parsed, source = _parse(file, model, f"a {section} file is a mapping with `{section}:`", problems)
+        for name, entry in getattr(parsed, section).items() if parsed is not None else ():
+            if name in entries:
+                first = sources[f"{kind}:{name}"][0].file
+                problems.append(source.at((section, name), f"{kind} `{name}` is also defined in {first}; {kind} names must be unique", key=True))
+                continue
+            entries[name], sources[f"{kind}:{name}"] = entry, (source, (section, name))
+    return entries
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml")) if folder.is_dir() else []
+
+
+def _parse(path: Path, model: type[QueuesFile] | type[AgentsFile], shape: str, problems: list[FlowProblem]) -> tuple[QueuesFile | AgentsFile | None, SourceMap]:
+    try:
+        data, source = load_flow_file(path)
+    except FlowInvalid as invalid:
+        problems.extend(invalid.problems)
+        return None, SourceMap(str(path))
+    if not isinstance(data, dict):
+        problems.append(source.at((), shape))
+        return None, source
+    try:
+        return model.model_validate(data), source
+    except ValidationError as exc:
+        problems.extend(structure_problem(error, data, source) for error in exc.errors())
+        return None, source
+
+
+def _cross_checks(queues: Mapping[str, QueueSettings], agents: Mapping[str, AgentSettings], sources: Mapping[str, tuple[SourceMap, tuple[str | int, ...]]]) -> list[FlowProblem]:
+    problems: list[FlowProblem] = []
+    extensions: dict[str, str] = {}
+    for agent_id, agent in agents.items():
+        source, path = sources["agent:" + agent_id]
+        if agent.extension in extensions:
+            problems.append(source.at((*path, "extension"), f"extension {agent.extension} is also agent `{extensions[agent.extension]}`'s; each agent needs their own"))
+        extensions.setdefault(agent.extension, agent_id)
+    for name, queue in queues.items():
+        source, path = sources["queue:" + name]
+        overflow = queue.max_wait.overflow if queue.max_wait else None
+        if overflow is not None and overflow.queue is not None and overflow.queue not in queues:
+            problems.append(source.at((*path, "max_wait", "overflow", "queue"), f"overflow queue `{overflow.queue}` is not defined"))
+        if overflow is not None and overflow.queue == name:
+            problems.append(source.at((*path, "max_wait", "overflow", "queue"), "a queue cannot overflow into itself"))
+        if agents and not any(all(agent.skills.get(skill, 0) >= 1 for skill in queue.skills) for agent in agents.values()):
+            problems.append(source.at((*path, "skills"), f"no agent has every skill queue `{name}` needs ({', '.join(queue.skills)}): its callers could never be answered"))
+    return problems
+
+
+def flow_queue_uses(flows: Mapping[str, LoadedFlow]) -> list[tuple[SourceMap, tuple[str | int, ...], str]]:
+    """Every queue a flow hands calls to, with where it is written."""
+    uses: list[tuple[SourceMap, tuple[str | int, ...], str]] = []
+    for loaded in flows.values():
+        agent = loaded.flow.globals.agent
+        if agent is not None:
+            uses.append((loaded.source, ("globals", "agent", "queue"), agent.queue))
+        for name, node in loaded.flow.nodes.items():
+            if isinstance(node, QueueNode):
+                uses.append((loaded.source, ("nodes", name, "queue"), node.queue))
+    return uses

@@ -1,0 +1,61 @@
+"""Queue and agent files checked like flows: each broken file reports its exact file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.acd.acd_config import flow_queue_uses, load_acd
+from engine.flows.flow_errors import FlowInvalid
+from engine.flows.flow_validation import load_flows
+
+REPO = Path(__file__).resolve().parents[3]
+
+AGENTS = """\
+agents:
+  minsu:
+    name: Minsu
+    extension: "2001"
+    skills: {billing: 5}
+"""
+
+BROKEN_QUEUES = {
+    "unknown_field": ("queues:\n  billing:\n    skills: {billing: 2}\n    prority: 3\n", 4, "unknown field `prority`"),
+    "proficiency_out_of_range": ("queues:\n  billing:\n    skills: {billing: 7}\n", 3, "less than or equal to 5"),
+    "overflow_two_targets": ("queues:\n  billing:\n    skills: {billing: 1}\n    max_wait:\n      overflow: {queue: billing, callback: true}\n", 5, "choose exactly one of queue, callback, message or flow"),
+    "overflow_to_missing_queue": ("queues:\n  billing:\n    skills: {billing: 1}\n    max_wait:\n      overflow: {queue: sales}\n", 5, "overflow queue `sales` is not defined"),
+    "relax_without_rule": ("queues:\n  billing:\n    skills: {billing: 1}\n    relax:\n      - {after_s: 60}\n", 5, "give either `lower_by: N` or `any: true`"),
+    "no_agent_can_serve": ("queues:\n  billing:\n    skills: {billing: 1}\n  sales:\n    skills: {sales: 1}\n", 5, "no agent has every skill queue `sales` needs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_QUEUES))
+def test_each_broken_queue_file_is_reported_at_its_line(tmp_path: Path, case: str) -> None:
+    text, line, message = BROKEN_QUEUES[case]
+    (tmp_path / "queues").mkdir()
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "queues" / "q.yaml").write_text(text)
+    (tmp_path / "agents" / "a.yaml").write_text(AGENTS)
+    with pytest.raises(FlowInvalid) as invalid:
+        load_acd(tmp_path)
+    found = [str(p) for p in invalid.value.problems]
+    assert any(p.startswith(f"{tmp_path / 'queues' / 'q.yaml'}:{line}:") and message in p for p in found), found
+
+
+def test_two_agents_with_one_extension_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "a.yaml").write_text(AGENTS + "  jiyeon:\n    name: Jiyeon\n    extension: \"2001\"\n")
+    with pytest.raises(FlowInvalid, match=r"a.yaml:8:\d+: extension 2001 is also agent `minsu`'s"):
+        load_acd(tmp_path)
+
+
+def test_the_samples_validate_and_a_flow_naming_a_missing_queue_is_reported_at_its_line(tmp_path: Path) -> None:
+    flows = load_flows([REPO / "ivr_flows"])
+    config = load_acd(REPO / "ivr_flows", flow_queue_uses(flows))
+    assert set(config.queues) == {"billing", "technical", "sales", "general"} and "minsu" in config.agents
+    (tmp_path / "queues").mkdir()
+    (tmp_path / "queues" / "q.yaml").write_text("queues:\n  billing:\n    skills: {billing: 1}\n")
+    with pytest.raises(FlowInvalid) as invalid:
+        load_acd(tmp_path, flow_queue_uses(flows))
+    assert any("support_ko.yaml" in str(p) and "queue `technical` is not defined" in str(p) for p in invalid.value.problems)
