@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,10 @@ from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, E
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
 from engine.asterisk.caller_audio import TapRegistry
-from engine.flows.flow_runtime import FlowLibrary
+from engine.acd.acd_config import AgentSettings
+from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
+from engine.acd.agent_secrets import AgentSecrets, SecretsError
+from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
 from engine.journey.stasis import StasisApp
@@ -47,6 +51,8 @@ class Engine:
         self._reload_wanted = asyncio.Event()
         self.flows: FlowLibrary | None = None
         self.speech: SpeechService | None = None
+        self._ami: AmiConnection | None = None
+        self._reload_pjsip = asyncio.Event()
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
 
@@ -132,6 +138,10 @@ class Engine:
             lambda ok, detail: self.set_state("ami", ok, detail),
             Backoff(max_s=ast.reconnect_max_delay_s),
         )
+        self._ami = ami
+        if flows is not None:
+            flows.on_swap = self._provision_agents
+            await self._provision_agents(flows.current)
         http_runner = await self._start_http()
         try:
             events_runner = await events.start()
@@ -146,6 +156,7 @@ class Engine:
                     tasks.create_task(self._watch_database(database), name="database-watch"),
                     tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
                     tasks.create_task(self._purge_kept_audio(speech), name="kept-audio-purge"),
+                    tasks.create_task(self._apply_agent_endpoints(), name="agent-endpoints"),
                 ]
                 if flows is not None:
                     running.append(tasks.create_task(flows.watch(), name="flow-watch"))
@@ -159,6 +170,42 @@ class Engine:
             await events.close()
             await events_runner.cleanup()
             await http_runner.cleanup()
+
+    async def _provision_agents(self, runtime: FlowRuntime) -> None:
+        """Write the agents' SIP endpoints for Asterisk; a new agent's secret goes to a 0600 file, shown once."""
+        if runtime.acd is None or not runtime.acd.agents:
+            return
+        try:
+            result = await asyncio.to_thread(self._write_agent_endpoints, runtime.acd.agents)
+        except (OSError, SecretsError) as exc:
+            log.error("agents' SIP endpoints not written: %s", exc)
+            return
+        if result.changed:
+            self._reload_pjsip.set()
+
+    def _write_agent_endpoints(self, agents: Mapping[str, AgentSettings]) -> ProvisionResult:
+        settings = self.settings
+        result = provision_agents(agents, AgentSecrets(settings.agent_secrets_path), settings.asterisk_etc_dir)
+        for agent_id, secret in result.new_secrets.items():
+            shown = write_new_secret(settings.instance_dir / "new-sip-secrets", agent_id, agents[agent_id].extension, secret)
+            log.warning("agent %s has a new SIP secret in %s: give it to the agent, then delete the file", agent_id, shown)
+        return result
+
+    async def _apply_agent_endpoints(self) -> None:
+        """`module reload res_pjsip.so` whenever the agents' endpoints changed, once AMI is logged in."""
+        while True:
+            await self._reload_pjsip.wait()
+            if self._ami is None or not self._ami.logged_in:
+                await asyncio.sleep(1.0)
+                continue
+            self._reload_pjsip.clear()
+            try:
+                await self._ami.command("module reload res_pjsip.so")
+                log.info("agents' SIP endpoints reloaded in Asterisk")
+            except (AsteriskError, TimeoutError) as exc:
+                log.warning("reloading the agents' SIP endpoints failed (%s); retrying", exc)
+                self._reload_pjsip.set()
+                await asyncio.sleep(2.0)
 
     async def _purge_kept_audio(self, speech: SpeechService) -> None:
         """Kept utterance audio older than speech.keep_audio_days is deleted, at start and then daily."""

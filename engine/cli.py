@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--into", type=Path, help="default: the first of speech.search_dirs (~/.cache/vosk)")
     models_commands.add_parser("list", help="which model each flow language would use, and where it was found")
 
+    from engine.acd import agent_commands
+
+    agent_commands.add_parser(commands)
+
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -98,6 +102,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(json.dumps(Flow.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
         return 0
+    if args.command == "agents":
+        from engine.acd import agent_commands
+
+        return agent_commands.dispatch(args, settings)
     if args.command in ("speech", "models"):
         from engine.speech import speech_commands
 

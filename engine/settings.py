@@ -116,6 +116,15 @@ class SpeechSettings(_Section):
     """Kept utterances older than this are deleted."""
 
 
+class AcdSettings(_Section):
+    """Where agents' SIP endpoints are written for Asterisk, and where their secrets are kept."""
+
+    asterisk_etc_dir: Path | None = None
+    """Asterisk's config folder, where pjsip_agents.conf goes; default: the local instance's etc folder."""
+    secrets_file: Path | None = None
+    """Agents' password hashes and SIP digests (0600); default: <instance dir>/agents.json."""
+
+
 class LookupEndpoint(_Section):
     """A CRM or webhook a flow's `lookup` node may call, by name. URLs and secrets live here, not in flows."""
 
@@ -163,6 +172,7 @@ class Settings(_Section):
     prompts: PromptSettings = PromptSettings()
     lookups: dict[str, LookupEndpoint] = Field(default_factory=dict)
     speech: SpeechSettings = SpeechSettings()
+    acd: AcdSettings = AcdSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:
@@ -175,6 +185,15 @@ class Settings(_Section):
     @property
     def instance_dir(self) -> Path:
         return self.localpbx.cache_dir / "instances" / self.localpbx.instance
+
+    @property
+    def asterisk_etc_dir(self) -> Path:
+        inside = f"srv/threadline/{self.localpbx.instance}/etc"
+        return self.acd.asterisk_etc_dir or self.localpbx.cache_dir / "asterisk-sid" / inside
+
+    @property
+    def agent_secrets_path(self) -> Path:
+        return self.acd.secrets_file or self.instance_dir / "agents.json"
 
     @property
     def credentials_path(self) -> Path:

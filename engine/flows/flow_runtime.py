@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +139,8 @@ class FlowLibrary:
     ) -> None:
         self._settings = settings
         self._speech = speech
+        self.on_swap: Callable[[FlowRuntime], Awaitable[None]] | None = None
+        """Called after a reload swapped a new set in (the agents' endpoints follow the agent files)."""
         self._inbound = inbound
         self._http = http
         self.current = current
@@ -163,6 +165,8 @@ class FlowLibrary:
                 log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
                 return ReloadResult(False, refused.problems, dict(self.current.flow_set.versions))
             self.current = runtime
+            if self.on_swap is not None:
+                await self.on_swap(runtime)
             log.info("flows reloaded (%s): %s", why, ", ".join(f"{k} {v}" for k, v in sorted(runtime.flow_set.versions.items())))
             return ReloadResult(True, (), dict(runtime.flow_set.versions))
 
@@ -178,9 +182,9 @@ class FlowLibrary:
 
 
 def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of the flow and procedure files."""
+    """Names, sizes and modification times of the flow, procedure, queue and agent files."""
     entries = []
-    for path in sorted([*folder.glob("*.y*ml"), *folder.glob("steps/*.y*ml")]):
+    for path in sorted([*folder.glob("*.y*ml"), *folder.glob("steps/*.y*ml"), *folder.glob("queues/*.y*ml"), *folder.glob("agents/*.y*ml")]):
         try:
             stat = path.stat()
         except FileNotFoundError:

@@ -1,0 +1,107 @@
+"""Agents' SIP endpoints in Asterisk, from ivr_flows/agents/*.yaml: generated config plus a reload.
+
+Chosen over ARI push configuration (PUT /ari/asterisk/config/dynamic/res_pjsip/...) because push
+configuration only works for sorcery objects backed by a writable wizard (memory or astdb), which
+would make the agents' endpoints vanish or go stale across Asterisk restarts unless the engine
+re-pushed them, while a generated file is Asterisk's own source of truth, survives restarts, is
+readable by operators, and `module reload res_pjsip.so` applies additions and removals without
+dropping calls. The file holds MD5 digests only (auth_type = md5), never secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.acd.acd_config import AgentSettings
+from engine.acd.agent_secrets import SIP_REALM, AgentSecrets
+
+log = logging.getLogger(__name__)
+AGENTS_CONF = "pjsip_agents.conf"
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    changed: bool
+    """The config file changed: Asterisk must reload res_pjsip."""
+    new_secrets: Mapping[str, str] = field(default_factory=dict)
+    """Agent id -> SIP secret issued now: to be shown once, then forgotten."""
+    path: Path | None = None
+
+
+def render_agents_conf(agents: Mapping[str, AgentSettings], secrets: AgentSecrets) -> str:
+    lines = ["; Written by Threadline from ivr_flows/agents/*.yaml: edit those files, not this one.", ""]
+    for agent_id, agent in sorted(agents.items(), key=lambda item: item[1].extension):
+        digest = secrets.sip_digest(agent_id)
+        if digest is None:
+            continue
+        ext = agent.extension
+        name = agent.name.replace('"', "'")
+        lines += [
+            f"; {agent_id}: {name}",
+            f"[{ext}](agent-defaults)",
+            f"auth = {ext}",
+            f"aors = {ext}",
+            f'callerid = "{name}" <{ext}>',
+            f"set_var = THREADLINE_AGENT={agent_id}",
+            "",
+            f"[{ext}]",
+            "type = auth",
+            "auth_type = md5",
+            f"username = {ext}",
+            f"realm = {SIP_REALM}",
+            f"md5_cred = {digest}",
+            "",
+            f"[{ext}]",
+            "type = aor",
+            "max_contacts = 1",
+            "remove_existing = yes",
+            "qualify_frequency = 15",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def provision_agents(agents: Mapping[str, AgentSettings], secrets: AgentSecrets, etc_dir: Path) -> ProvisionResult:
+    """Issue secrets to agents who have none (or whose extension changed) and write the config if it changed."""
+    issued: dict[str, str] = {}
+    for agent_id, agent in agents.items():
+        if secrets.sip_digest(agent_id) is None or secrets.sip_user(agent_id) != agent.extension:
+            issued[agent_id] = secrets.issue_sip_secret(agent_id, agent.extension)
+    if issued:
+        secrets.save()
+    target = etc_dir / AGENTS_CONF
+    text = render_agents_conf(agents, secrets)
+    if target.exists() and target.read_text(encoding="utf-8") == text:
+        return ProvisionResult(False, issued, target)
+    _write_like_its_folder(target, text)
+    return ProvisionResult(True, issued, target)
+
+
+def _write_like_its_folder(target: Path, text: str) -> None:
+    """Mode 0640, owned like the folder (the chroot's or the container's asterisk user can read it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    folder = target.parent.stat()
+    try:
+        os.chown(partial, folder.st_uid, folder.st_gid)
+    except PermissionError:
+        log.warning("cannot give %s to the owner of %s; Asterisk may not be able to read it", target, target.parent)
+    partial.replace(target)
+
+
+def write_new_secret(folder: Path, agent_id: str, extension: str, secret: str) -> Path:
+    """A secret the engine issued (an agent added while it runs), in a 0600 file for the operator."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{agent_id}.txt"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(f"agent {agent_id}: SIP user {extension}, secret {secret}\n")
+    return path
+
