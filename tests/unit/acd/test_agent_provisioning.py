@@ -1,0 +1,44 @@
+"""Agents' secrets and generated endpoints: only hashes and digests are stored, and provisioning is idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from engine.acd.acd_config import AgentSettings
+from engine.acd.agent_provisioning import AGENTS_CONF, provision_agents
+from engine.acd.agent_secrets import AgentSecrets, SecretsError
+
+AGENTS = {"minsu": AgentSettings(name="김민수", extension="2001", skills={"billing": 5}), "alex": AgentSettings(name='Alex "AP" Park', extension="2003")}
+
+
+def test_web_passwords_are_argon2_hashes_and_checked(tmp_path: Path) -> None:
+    secrets = AgentSecrets(tmp_path / "agents.json")
+    with pytest.raises(SecretsError, match="at least 10 characters"):
+        secrets.set_web_password("minsu", "short")
+    secrets.set_web_password("minsu", "correct horse battery")
+    secrets.save()
+    stored = (tmp_path / "agents.json").read_text()
+    assert "correct horse" not in stored and "$argon2id$" in stored
+    assert (tmp_path / "agents.json").stat().st_mode & 0o777 == 0o600
+    again = AgentSecrets(tmp_path / "agents.json")
+    assert again.check_web_password("minsu", "correct horse battery")
+    assert not again.check_web_password("minsu", "wrong horse battery") and not again.check_web_password("nobody", "correct horse battery")
+
+
+def test_provisioning_issues_secrets_once_and_writes_digests_only(tmp_path: Path) -> None:
+    secrets = AgentSecrets(tmp_path / "agents.json")
+    first = provision_agents(AGENTS, secrets, tmp_path / "etc")
+    assert first.changed and set(first.new_secrets) == {"minsu", "alex"}
+    conf = (tmp_path / "etc" / AGENTS_CONF).read_text()
+    secret = first.new_secrets["minsu"]
+    assert secret not in conf and secret not in (tmp_path / "agents.json").read_text()
+    assert f"md5_cred = {hashlib.md5(f'2001:asterisk:{secret}'.encode()).hexdigest()}" in conf
+    assert 'callerid = "Alex \'AP\' Park" <2003>' in conf and "set_var = THREADLINE_AGENT=minsu" in conf
+    second = provision_agents(AGENTS, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc")
+    assert not second.changed and not second.new_secrets, "nothing changes, no new secret, no reload"
+    moved = {**AGENTS, "alex": AgentSettings(name="Alex Park", extension="2033")}
+    third = provision_agents(moved, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc")
+    assert third.changed and set(third.new_secrets) == {"alex"}, "a new extension needs a new digest"
