@@ -23,6 +23,7 @@ from engine.asterisk.caller_audio import TapRegistry
 from engine.acd.acd_config import AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
+from engine.acd.call_distributor import CallDistributor
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
@@ -52,6 +53,7 @@ class Engine:
         self.flows: FlowLibrary | None = None
         self.speech: SpeechService | None = None
         self._ami: AmiConnection | None = None
+        self.distributor: CallDistributor | None = None
         self._reload_pjsip = asyncio.Event()
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
@@ -88,6 +90,7 @@ class Engine:
                 "versions": dict(self.flows.current.flow_set.versions) if self.flows else {},
             },
             "speech": self.speech.status() if self.speech else {"enabled": False},
+            "agents": self.distributor.agent_status() if self.distributor else {},
             "engine_wait_s": self.settings.calls.engine_wait_s,
             "pending_journey_writes": self.stasis.pending_journey_writes if self.stasis else 0,
         }
@@ -130,8 +133,9 @@ class Engine:
     ) -> None:
         settings = self.settings
         ast = settings.asterisk
-        flows = self.flows = await FlowLibrary.load(settings, http_session, speech)
-        stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows, taps=taps)
+        distributor = self.distributor = CallDistributor(ari)
+        flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
+        stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
         ami = AmiConnection(
             AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
@@ -157,6 +161,7 @@ class Engine:
                     tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
                     tasks.create_task(self._purge_kept_audio(speech), name="kept-audio-purge"),
                     tasks.create_task(self._apply_agent_endpoints(), name="agent-endpoints"),
+                    tasks.create_task(distributor.watch_agents(), name="acd-agents"),
                 ]
                 if flows is not None:
                     running.append(tasks.create_task(flows.watch(), name="flow-watch"))
@@ -167,12 +172,16 @@ class Engine:
                 for task in running:
                     task.cancel()
         finally:
+            distributor.close()
             await events.close()
             await events_runner.cleanup()
             await http_runner.cleanup()
 
     async def _provision_agents(self, runtime: FlowRuntime) -> None:
-        """Write the agents' SIP endpoints for Asterisk; a new agent's secret goes to a 0600 file, shown once."""
+        """Give the ACD the (re)loaded queues and agents, and write the agents' SIP endpoints for
+        Asterisk; a new agent's secret goes to a 0600 file, shown once."""
+        if runtime.acd is not None and runtime.distributor is not None:
+            runtime.distributor.configure(runtime.acd)
         if runtime.acd is None or not runtime.acd.agents:
             return
         try:

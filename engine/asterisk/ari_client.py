@@ -134,6 +134,39 @@ class AriClient:
             if exc.status != 404:
                 raise
 
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self._request("POST", f"/bridges/{quote(bridge_id)}/removeChannel", params={"channel": channel_id})
+
+    async def start_bridge_music(self, bridge_id: str, moh_class: str = "default") -> None:
+        await self._request("POST", f"/bridges/{quote(bridge_id)}/moh", params={"mohClass": moh_class})
+
+    async def originate(self, endpoint: str, channel_id: str, caller_id: str, timeout_s: int, app_args: str) -> None:
+        """Call an endpoint into our app: it enters Stasis (StasisStart) once answered."""
+        await self._request(
+            "POST",
+            "/channels",
+            params={
+                "endpoint": endpoint,
+                "app": self.endpoint.app_name,
+                "appArgs": app_args,
+                "channelId": channel_id,
+                "callerId": caller_id,
+                "timeout": str(timeout_s),
+            },
+        )
+
+    async def endpoint_state(self, technology: str, resource: str) -> str:
+        """online, offline or unknown: whether a SIP endpoint has a registered contact."""
+        raw = await self._request("GET", f"/endpoints/{quote(technology)}/{quote(resource)}")
+        return str(raw.get("state", "unknown")) if isinstance(raw, dict) else "unknown"
+
+    async def subscribe_endpoint(self, technology: str, resource: str) -> None:
+        await self._request(
+            "POST",
+            f"/applications/{quote(self.endpoint.app_name)}/subscription",
+            params={"eventSource": f"endpoint:{technology}/{resource}"},
+        )
+
     async def list_bridge_ids(self) -> list[str]:
         raw = await self._request("GET", "/bridges")
         return [str(item["id"]) for item in raw or [] if isinstance(item, dict) and "id" in item]

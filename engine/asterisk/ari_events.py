@@ -82,6 +82,15 @@ class DtmfReceived:
 
 
 @dataclass(frozen=True)
+class EndpointStateChanged:
+    """A SIP endpoint's registration came or went (an agent's softphone)."""
+
+    technology: str
+    resource: str
+    state: str
+
+
+@dataclass(frozen=True)
 class OtherEvent:
     """An event the engine does not act on yet; kept so logs can name it."""
 
@@ -96,6 +105,7 @@ AriEvent = (
     | PlaybackStarted
     | PlaybackFinished
     | DtmfReceived
+    | EndpointStateChanged
     | OtherEvent
 )
 
@@ -167,6 +177,9 @@ def _parse_known(kind: str, raw: dict[str, Any]) -> AriEvent:
         )
     if kind == "ChannelDtmfReceived":
         return DtmfReceived(str(raw["channel"]["id"]), str(raw["digit"]), int(raw.get("duration_ms", 0)))
+    if kind == "EndpointStateChange":
+        endpoint = raw["endpoint"]
+        return EndpointStateChanged(str(endpoint.get("technology", "")), str(endpoint.get("resource", "")), str(endpoint.get("state", "unknown")))
     return OtherEvent(kind)
 
 
@@ -174,6 +187,6 @@ def event_channel_id(event: AriEvent) -> str | None:
     """Which call an event belongs to, for routing it to that call's queue."""
     if isinstance(event, StasisStarted):
         return event.channel.id
-    if isinstance(event, OtherEvent):
+    if isinstance(event, (OtherEvent, EndpointStateChanged)):
         return None
     return event.channel_id or None

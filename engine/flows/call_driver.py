@@ -76,6 +76,7 @@ class FlowDriver:
         speech = runtime.speech
         self._listening = CallListening(speech, channel_id, inbox.put_nowait) if speech is not None and speech.taps is not None else None
         self._listen_generation = 0
+        self._queued = False
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -135,11 +136,20 @@ class FlowDriver:
         if self._listening is not None:
             self._listening.stop()
 
-    async def aclose(self) -> None:
-        """close, then remove the call's audio tap (Asterisk keeps its media channel and bridge otherwise)."""
+    async def aclose(self, handing_over: bool = False) -> None:
+        """close, then remove the call's audio tap (Asterisk keeps its media channel and bridge otherwise)
+        and, unless the engine is handing the call over, take the caller out of the ACD."""
         self.close()
         if self._listening is not None:
             await self._listening.close()
+        if not handing_over:
+            await self.leave_acd()
+
+    async def leave_acd(self) -> None:
+        """The caller is gone: out of the queue, or the end of their call with an agent (once)."""
+        if self._queued and self._runtime.distributor is not None:
+            self._queued = False
+            await self._runtime.distributor.caller_left(self._channel_id)
 
     async def _execute(self, commands: list[FlowCommand]) -> None:
         for command in commands:
@@ -163,6 +173,10 @@ class FlowDriver:
             task = asyncio.get_running_loop().create_task(self._lookup(command), name=f"lookup-{self._channel_id}")
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
+        elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):
+            self._queued = True
+            number = str(self.interpreter.variables.get("caller_number", ""))
+            await self._runtime.distributor.enqueue(self._channel_id, command.queue, command.skills, command.priority, number, command.context, self._record, self._hang_up)
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
             language = self.interpreter.language

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from engine.acd.acd_config import AcdConfig, flow_queue_uses, load_acd
+from engine.acd.call_distributor import CallDistributor
 from engine.flows.flow_errors import FlowInvalid
 from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
 from engine.flows.flow_model import PromptFile
@@ -43,6 +44,7 @@ class FlowRuntime:
     speech: SpeechService | None = None
     acd: AcdConfig | None = None
     """Queues and agents of the same version as the flows (the ACD takes calls from `queue` nodes)."""
+    distributor: CallDistributor | None = None
 
     async def media_for(self, text: str, language: str) -> str:
         """An ARI media URI for a text prompt; rendering (a cache hit for static prompts) runs off the loop."""
@@ -61,7 +63,9 @@ class FlowsNotReady(SettingsError):
         self.problems = problems or (headline,)
 
 
-async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.ClientSession, speech: SpeechService | None = None) -> FlowRuntime:
+async def build_flow_runtime(
+    settings: Settings, inbound: str, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None
+) -> FlowRuntime:
     """Validate the folder and prepare every prompt; raises FlowsNotReady naming what to fix."""
     folder = settings.flows.folder
     try:
@@ -95,7 +99,7 @@ async def build_flow_runtime(settings: Settings, inbound: str, http: aiohttp.Cli
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech, acd)
+    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech, acd, distributor)
 
 
 def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[str, str]:
@@ -136,9 +140,11 @@ class FlowLibrary:
         current: FlowRuntime,
         seen: tuple[tuple[str, int, int], ...],
         speech: SpeechService | None = None,
+        distributor: CallDistributor | None = None,
     ) -> None:
         self._settings = settings
         self._speech = speech
+        self._distributor = distributor
         self.on_swap: Callable[[FlowRuntime], Awaitable[None]] | None = None
         """Called after a reload swapped a new set in (the agents' endpoints follow the agent files)."""
         self._inbound = inbound
@@ -148,19 +154,21 @@ class FlowLibrary:
         self._seen = seen
 
     @classmethod
-    async def load(cls, settings: Settings, http: aiohttp.ClientSession, speech: SpeechService | None = None) -> FlowLibrary | None:
+    async def load(
+        cls, settings: Settings, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None
+    ) -> FlowLibrary | None:
         """None when no flow runs inbound calls (they hear calls.greeting); raises FlowsNotReady."""
         inbound = settings.flows.inbound
         if inbound is None:
             return None
         seen = await asyncio.to_thread(_fingerprint, settings.flows.folder)
-        return cls(settings, inbound, http, await build_flow_runtime(settings, inbound, http, speech), seen, speech)
+        return cls(settings, inbound, http, await build_flow_runtime(settings, inbound, http, speech, distributor), seen, speech, distributor)
 
     async def reload(self, why: str) -> ReloadResult:
         async with self._lock:
             self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
             try:
-                runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech)
+                runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech, self._distributor)
             except FlowsNotReady as refused:
                 log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
                 return ReloadResult(False, refused.problems, dict(self.current.flow_set.versions))

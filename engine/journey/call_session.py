@@ -163,7 +163,7 @@ class CallSession:
         if self._driver is not None:
             self._driver.close()
             await self._driver.stop_prompts()  # first, then the tap: the caller must not sit through a prompt
-            await self._driver.aclose()
+            await self._driver.aclose(handing_over=True)
         await self._ari.set_variable(self.channel.id, ENGINE_WAIT, str(self._engine_wait_s))
         await self._ari.start_hold_music(self.channel.id)
         self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
@@ -259,6 +259,8 @@ class CallSession:
         elif isinstance(item, ChannelHangupRequested):
             self._hangup_request = self._hangup_request or item
         elif isinstance(item, (StasisEnded, ChannelDestroyed)):
+            if self._driver is not None:
+                await self._flow_step(self._driver.leave_acd())  # recorded before the journey closes
             self._finish(item)
         elif isinstance(item, CallLost):
             await self._lose(item)

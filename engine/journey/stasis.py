@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from engine.asterisk.ari_client import AriClient
+from engine.acd.call_distributor import CallDistributor, is_acd_resource
 from engine.asterisk.caller_audio import TapRegistry, is_tap_resource
 from engine.asterisk.ari_events import (
     AriEvent,
@@ -53,6 +54,7 @@ class StasisApp:
         write_policy: WritePolicy = WritePolicy(),
         flows: FlowLibrary | None = None,
         taps: TapRegistry | None = None,
+        distributor: CallDistributor | None = None,
     ) -> None:
         self._ari = ari
         self._store = store
@@ -62,6 +64,7 @@ class StasisApp:
         self._write_policy = write_policy
         self._flows = flows
         self._taps = taps
+        self._distributor = distributor
         self._sessions: dict[str, CallSession] = {}
         self._journeys: dict[str, JourneyWriter] = {}
         """Writers outlive their session: the end of a call may still be on its way to the database."""
@@ -99,6 +102,8 @@ class StasisApp:
     async def on_event(self, event: AriEvent) -> None:
         """Called by the events websocket, in order. Never blocks: events are queued per call."""
         log.debug("ARI event %s", event)
+        if self._distributor is not None and self._distributor.on_event(event):
+            return  # an agent's leg or softphone: the ACD's, not a call of its own
         if isinstance(event, StasisStarted):
             if is_tap_resource(event.channel.id):
                 if self._taps is not None:
@@ -165,7 +170,7 @@ class StasisApp:
             if channel_id not in live and self._sessions.get(channel_id) is session:
                 session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
         ours = sorted(
-            (channel for channel in live.values() if channel.in_stasis_app(self._app_name) and not is_tap_resource(channel.id)),
+            (channel for channel in live.values() if channel.in_stasis_app(self._app_name) and not is_tap_resource(channel.id) and not is_acd_resource(channel.id)),
             key=lambda channel: (channel.created_at or UNKNOWN_TIME, channel.id),
         )
         closed = await self._closed_in_store([c.id for c in ours if c.id not in self._sessions])

@@ -26,6 +26,31 @@ def write_speech(path: Path, text: str, lead_s: float, tail_s: float = 20.0, lan
     return path
 
 
+def dominant_hz(path: Path, from_s: float, to_s: float) -> tuple[float, float]:
+    """(strongest frequency, RMS 0..1) of a stretch of a 16-bit mono WAV: which party's tone was heard."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+    part = samples[int(from_s * rate) : int(to_s * rate)] if to_s > 0 else samples[int(from_s * rate) :]
+    if part.size == 0:
+        return 0.0, 0.0
+    spectrum = np.abs(np.fft.rfft(part * np.hanning(part.size)))
+    peak = float(np.fft.rfftfreq(part.size, 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
+    return peak, float(np.sqrt(np.mean(part * part)) / 32768.0)
+
+
+def write_speech_then_tone(path: Path, text: str, lead_s: float, pause_s: float, tone_hz: float, tone_s: float) -> Path:
+    """A caller who says `text` after `lead_s`, waits `pause_s`, then sends a steady tone (to tell who hears whom)."""
+    spoken = subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "--stdout", text], capture_output=True, check=True, timeout=30).stdout
+    speech = path.with_suffix(".speech.wav")
+    subprocess.run(["sox", "-q", "-t", "wav", "-", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(speech), "pad", str(lead_s), str(pause_s)], input=spoken, capture_output=True, check=True, timeout=30)
+    tone = write_tone(path.with_suffix(".tone.wav"), tone_s, tone_hz)
+    subprocess.run(["sox", "-q", str(speech), str(tone), str(path)], capture_output=True, check=True, timeout=30)
+    return path
+
+
 def write_tone(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 8000, amplitude: int = 8000) -> Path:
     """A mono 16-bit WAV for baresip's microphone (amplitude 0: a silent caller)."""
     frames = bytearray()

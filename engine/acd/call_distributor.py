@@ -1,0 +1,376 @@
+"""The ACD's adapter: carries the router's offers out over ARI and turns ARI events into facts.
+
+A flow's `queue` node hands its caller here. The caller waits in the queue's holding bridge with
+music on hold; the router picks the agent; the agent's softphone is called into our Stasis app
+(`tl-agent-…` channels); when the agent answers, caller and agent are joined in a mixing bridge.
+A ring that fails (no answer, busy, unavailable, rejected) pauses the agent with that reason and
+puts the caller back at its place. When the call ends the agent is in wrap-up, which ends by time.
+
+Agents are available while their softphone is registered (EndpointStateChange events) until the
+agent desktop gives them explicit states; every state comes from an AgentLedger, so it is derived
+from events and cannot get stuck. What happens to a call is recorded in that call's journey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.acd.acd_config import AcdConfig, QueueSettings
+from engine.acd.agent_state import AgentEvent, AgentLedger, EventKind, Status
+from engine.acd.router import Offer, QueueRule, Relaxation, Router, WaitingCall
+from engine.asterisk.ari_client import AriClient
+from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
+from engine.asterisk.errors import AriRequestFailed, AsteriskError
+
+log = logging.getLogger(__name__)
+AGENT_LEG_PREFIX = "tl-agent-"
+HOLD_BRIDGE_PREFIX = "tl-hold-"
+CALL_BRIDGE_PREFIX = "tl-call-"
+SWEEP_S = 1.0
+RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
+"""Q.850 causes of an agent leg that ended before it was answered."""
+
+Record = Callable[[str, dict[str, Any]], None]
+
+
+def is_acd_resource(resource_id: str) -> bool:
+    return resource_id.startswith((AGENT_LEG_PREFIX, HOLD_BRIDGE_PREFIX, CALL_BRIDGE_PREFIX))
+
+
+@dataclass
+class _Call:
+    caller_id: str
+    queue: str
+    enqueued_at: float
+    record: Record
+    hang_up: Callable[[str], Awaitable[None]]
+    """Hangs the caller up through its call session, so the journey says the engine ended it and why."""
+    caller_number: str
+    context: Mapping[str, Any]
+    priority: int | None = None
+    extra_skills: dict[str, int] = field(default_factory=dict)
+    agent_id: str = ""
+    agent_leg: str = ""
+    bridge: str = ""
+    answered_at: float | None = None
+    ended: bool = False
+
+
+class CallDistributor:
+    def __init__(self, ari: AriClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ari = ari
+        self._clock = clock
+        self._config: AcdConfig | None = None
+        self.router = Router(())
+        self._ledgers: dict[str, AgentLedger] = {}
+        self._by_extension: dict[str, str] = {}
+        self._calls: dict[str, _Call] = {}
+        self._legs: dict[str, str] = {}
+        """Agent leg channel id -> caller channel id."""
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sequence = 0
+        self._holding: set[str] = set()
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def serves(self, queue: str) -> bool:
+        return self._config is not None and queue in self._config.queues
+
+    def configure(self, config: AcdConfig) -> None:
+        """Queues and agents of a (re)loaded flow set; waiting callers keep their place."""
+        self._config = config
+        waiting = [call for call in self._calls.values() if not call.agent_leg and not call.ended]
+        self.router = Router(_rule(name, queue) for name, queue in config.queues.items())
+        for call in waiting:
+            if call.queue in config.queues:
+                self.router.caller_waiting(self._waiting(call))
+        for agent_id, agent in config.agents.items():
+            ledger = self._ledgers.get(agent_id)
+            if ledger is None:
+                self._ledgers[agent_id] = AgentLedger(agent_id)
+        for gone in set(self._ledgers) - set(config.agents):
+            self._note(gone, EventKind.LOGOUT)
+            del self._ledgers[gone]
+        self._by_extension = {agent.extension: agent_id for agent_id, agent in config.agents.items()}
+        for agent_id in config.agents:
+            self._sync(agent_id)
+
+    async def watch_agents(self) -> None:
+        """Subscribe to every agent's endpoint and read its registration now; then sweep for relaxed
+        requirements once a second, until cancelled."""
+        subscribed: set[str] = set()
+        while True:
+            config = self._config
+            for extension, agent_id in list(self._by_extension.items()) if config else []:
+                if extension in subscribed:
+                    continue
+                try:
+                    await self._ari.subscribe_endpoint("PJSIP", extension)
+                    state = await self._ari.endpoint_state("PJSIP", extension)
+                except AsteriskError as exc:
+                    log.debug("agent %s endpoint not readable yet: %s", agent_id, exc)
+                    continue
+                subscribed.add(extension)
+                self._registration(agent_id, state)
+            self._offer(self.router.offers(self._clock()))
+            await asyncio.sleep(SWEEP_S)
+
+    # -- from flows -------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        caller_id: str,
+        queue: str,
+        skills: tuple[str, ...],
+        priority: int,
+        caller_number: str,
+        context: Mapping[str, Any],
+        record: Record,
+        hang_up: Callable[[str], Awaitable[None]],
+    ) -> None:
+        assert self._config is not None
+        settings = self._config.queues[queue]
+        extra = {skill: 1 for skill in skills if skill not in settings.skills}
+        call = _Call(caller_id, queue, self._clock(), record, hang_up, caller_number, dict(context), priority, extra)
+        self._calls[caller_id] = call
+        bridge = await self._holding_bridge(queue, settings)
+        await self._ari.add_to_bridge(bridge, [caller_id])
+        record("queued", {"queue": queue, "skills": sorted({*settings.skills, *extra}), "priority": priority})
+        self.router.caller_waiting(self._waiting(call))
+        offer = self.router.offer_for_caller(caller_id, self._clock())
+        if offer is not None:
+            self._offer([offer])
+
+    async def caller_left(self, caller_id: str) -> None:
+        """The caller hung up: an abandon while waiting, or the end of a ringing or connected call."""
+        call = self._calls.pop(caller_id, None)
+        if call is None or call.ended:
+            return
+        call.ended = True
+        now = self._clock()
+        self.router.caller_left(caller_id)
+        if call.agent_leg and call.answered_at is None:
+            call.record("abandoned", {"queue": call.queue, "waited_s": round(now - call.enqueued_at, 1), "while": "agent ringing", "short": False})
+            self._legs.pop(call.agent_leg, None)
+            await self._hang_up(call.agent_leg)
+            self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id)
+        elif call.agent_leg:
+            call.record("call_ended", {"by": "caller", "agent": call.agent_id, "talk_s": round(now - (call.answered_at or now), 1)})
+            self._legs.pop(call.agent_leg, None)
+            await self._hang_up(call.agent_leg)
+            self._end_for_agent(call)
+        else:
+            short = now - call.enqueued_at < self._queue(call).short_abandon_s
+            call.record("abandoned", {"queue": call.queue, "waited_s": round(now - call.enqueued_at, 1), "while": "waiting", "short": short})
+        await self._drop_bridge(call)
+
+    # -- from ARI ---------------------------------------------------------------------------
+
+    def on_event(self, event: AriEvent) -> bool:
+        """Events of agent legs and agents' endpoints; True if the event was the ACD's."""
+        if isinstance(event, EndpointStateChanged):
+            agent_id = self._by_extension.get(event.resource)
+            if agent_id is not None:
+                self._registration(agent_id, event.state)
+            return agent_id is not None
+        if isinstance(event, StasisStarted) and event.channel.id.startswith(AGENT_LEG_PREFIX):
+            self._own(self._agent_answered(event.channel.id))
+            return True
+        if isinstance(event, ChannelDestroyed) and event.channel_id.startswith(AGENT_LEG_PREFIX):
+            self._own(self._agent_leg_ended(event.channel_id, event.cause))
+            return True
+        channel_id = getattr(event, "channel_id", "") or ""
+        return isinstance(channel_id, str) and channel_id.startswith(AGENT_LEG_PREFIX)
+
+    def agent_status(self) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        return {
+            agent_id: {"status": state.status.value, "reason": state.reason, "registered": state.registered, "since_s": round(now - state.since, 1)}
+            for agent_id, ledger in self._ledgers.items()
+            for state in (ledger.state(now),)
+        }
+
+    def close(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+
+    # -- carrying out offers ----------------------------------------------------------------
+
+    def _offer(self, offers: list[Offer]) -> None:
+        for offer in offers:
+            self._own(self._ring(offer))
+
+    async def _ring(self, offer: Offer) -> None:
+        call = self._calls.get(offer.call_id)
+        assert self._config is not None
+        if call is None or call.ended:
+            self._sync(offer.agent_id)
+            return
+        agent = self._config.agents[offer.agent_id]
+        leg = f"{AGENT_LEG_PREFIX}{secrets.token_hex(6)}"
+        call.agent_id, call.agent_leg = offer.agent_id, leg
+        self._legs[leg] = call.caller_id
+        self._note(offer.agent_id, EventKind.RESERVED, call.caller_id)
+        call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed})
+        ring_s = int(self._queue(call).ring_timeout_s)
+        try:
+            await self._ari.originate(f"PJSIP/{agent.extension}", leg, f'"{call.caller_number}" <{call.caller_number}>', ring_s, "agent")
+        except AsteriskError as exc:
+            log.warning("call %s: ringing agent %s failed: %s", call.caller_id, offer.agent_id, exc)
+            await self._ring_failed(call, leg, "unavailable")
+
+    async def _agent_answered(self, leg: str) -> None:
+        caller_id = self._legs.get(leg)
+        call = self._calls.get(caller_id) if caller_id else None
+        if call is None or call.ended or call.agent_leg != leg:
+            await self._hang_up(leg)  # answered after the caller left: nobody to talk to
+            return
+        call.answered_at = self._clock()
+        self._note(call.agent_id, EventKind.ANSWERED, call.caller_id)
+        call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"
+        await self._ari.create_bridge(call.bridge)
+        try:
+            await self._ari.remove_from_bridge(self._hold_id(call.queue), call.caller_id)
+        except AriRequestFailed:
+            pass  # not in the holding bridge any more: adding it below moves it anyway
+        await self._ari.add_to_bridge(call.bridge, [call.caller_id, leg])
+        call.record("agent_answered", {"agent": call.agent_id, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
+
+    async def _agent_leg_ended(self, leg: str, cause: int) -> None:
+        caller_id = self._legs.pop(leg, None)
+        call = self._calls.get(caller_id) if caller_id else None
+        if call is None or call.ended or call.agent_leg != leg:
+            return
+        if call.answered_at is None:
+            await self._ring_failed(call, leg, RING_FAILURES.get(cause, "no-answer"))
+            return
+        call.record("call_ended", {"by": "agent", "agent": call.agent_id, "talk_s": round(self._clock() - call.answered_at, 1)})
+        call.ended = True
+        self._calls.pop(call.caller_id, None)
+        self._end_for_agent(call)
+        await self._drop_bridge(call)
+        await call.hang_up("the agent ended the call")
+
+    async def _ring_failed(self, call: _Call, leg: str, reason: str) -> None:
+        """The agent did not take it: they are paused with the reason; the caller keeps its place."""
+        self._legs.pop(leg, None)
+        agent_id = call.agent_id
+        self._note(agent_id, EventKind.RING_FAILED, call.caller_id, reason)
+        call.record("agent_not_answered", {"agent": agent_id, "reason": reason})
+        call.agent_id, call.agent_leg = "", ""
+        self.router.caller_waiting(self._waiting(call))
+        offer = self.router.offer_for_caller(call.caller_id, self._clock())
+        if offer is not None:
+            self._offer([offer])
+
+    def _end_for_agent(self, call: _Call) -> None:
+        wrap_up = self._queue(call).wrap_up_s
+        self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id, seconds=wrap_up)
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _registration(self, agent_id: str, state: str) -> None:
+        ledger = self._ledgers.get(agent_id)
+        if ledger is None:
+            return
+        if state == "online":
+            self._note(agent_id, EventKind.REGISTERED)
+            if ledger.state(self._clock()).status is Status.LOGGED_OUT:
+                # Until the agent desktop gives explicit states, a registered softphone is a logged-in, ready agent.
+                self._note(agent_id, EventKind.LOGIN)
+                self._note(agent_id, EventKind.READY)
+        elif state == "offline":
+            self._note(agent_id, EventKind.UNREGISTERED)
+
+    def _note(self, agent_id: str, kind: EventKind, call_id: str = "", reason: str = "", seconds: float = 0.0) -> None:
+        ledger = self._ledgers.get(agent_id)
+        if ledger is None:
+            return
+        self._sequence += 1
+        before = ledger.state(self._clock())
+        after = ledger.record(AgentEvent(f"acd-{self._sequence}", self._clock(), kind, call_id, reason, seconds))
+        if (before.status, before.reason, before.registered) != (after.status, after.reason, after.registered):
+            log.info("agent %s: %s -> %s%s", agent_id, before.status.value, after.status.value, f" ({after.reason})" if after.reason else "")
+        self._sync(agent_id)
+
+    def _sync(self, agent_id: str) -> None:
+        """Tell the router whether the agent can take a call now; if so, offer one; arm the end of a timed state."""
+        ledger = self._ledgers.get(agent_id)
+        if ledger is None or self._config is None or agent_id not in self._config.agents:
+            return
+        now = self._clock()
+        state = ledger.state(now)
+        handle = self._timers.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
+        if state.routable(now):
+            self.router.agent_available(agent_id, self._config.agents[agent_id].skills, state.idle_since)
+            offer = self.router.offer_for_agent(agent_id, now)
+            if offer is not None:
+                self._offer([offer])
+            return
+        self.router.agent_busy(agent_id)
+        if state.status in (Status.WRAP_UP, Status.RESERVED) and state.until > now:
+            self._timers[agent_id] = asyncio.get_running_loop().call_later(state.until - now + 0.01, self._sync, agent_id)
+
+    # -- bridges and helpers ----------------------------------------------------------------
+
+    async def _holding_bridge(self, queue: str, settings: QueueSettings) -> str:
+        bridge = self._hold_id(queue)
+        if bridge not in self._holding:
+            try:
+                await self._ari.create_bridge(bridge, "holding")
+            except AriRequestFailed as exc:
+                if exc.status != 409:  # it exists already (left by an earlier engine): use it
+                    raise
+            await self._ari.start_bridge_music(bridge, settings.announce.music)
+            self._holding.add(bridge)
+        return bridge
+
+    @staticmethod
+    def _hold_id(queue: str) -> str:
+        return f"{HOLD_BRIDGE_PREFIX}{queue}"
+
+    async def _drop_bridge(self, call: _Call) -> None:
+        if call.bridge:
+            try:
+                await self._ari.delete_bridge(call.bridge)
+            except AsteriskError as exc:
+                log.warning("call %s: bridge %s not removed: %s", call.caller_id, call.bridge, exc)
+
+    async def _hang_up(self, channel_id: str) -> None:
+        try:
+            await self._ari.hangup(channel_id)
+        except AriRequestFailed:
+            pass  # already gone
+
+    def _queue(self, call: _Call) -> QueueSettings:
+        assert self._config is not None
+        return self._config.queues[call.queue]
+
+    def _waiting(self, call: _Call) -> WaitingCall:
+        return WaitingCall(call.caller_id, call.queue, call.enqueued_at, call.priority, call.extra_skills)
+
+    def _own(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ACD step failed: %s", task.exception(), exc_info=task.exception())
+
+
+def _rule(name: str, queue: QueueSettings) -> QueueRule:
+    relax = tuple(Relaxation(step.after_s, None if step.any else step.lower_by) for step in queue.relax)
+    return QueueRule(name, dict(queue.skills), queue.priority, relax, queue.aging_s)

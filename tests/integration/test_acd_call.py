@@ -1,0 +1,90 @@
+"""The ACD on the real Asterisk: a caller who speaks reaches the agent with the right skill; audio both ways.
+
+Agents are baresip softphones that register with the credentials Threadline provisioned and answer
+automatically. Each party sends its own tone, so the test can tell that each one hears the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from engine.localpbx.local_asterisk import LocalAsterisk
+from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
+from tests.integration.sip_peers import Baresip, dominant_hz, write_speech_then_tone, write_tone
+from tests.integration.test_agents import flows_copy, register, threadline
+
+pytestmark = pytest.mark.asterisk
+SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
+CALLER_HZ, MINSU_HZ, JIYEON_HZ = 440.0, 1000.0, 1500.0
+
+
+async def status(engine: RunningEngine) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/status") as response:
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def wait_agents(engine: RunningEngine, wanted: dict[str, str], timeout_s: float = 20.0) -> None:
+    for _ in range(int(timeout_s * 5)):
+        agents = (await status(engine)).get("agents", {})
+        if all(agents.get(agent, {}).get("status") == state for agent, state in wanted.items()):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"agents never reached {wanted}: {(await status(engine)).get('agents')}\n{engine.log_tail()}")
+
+
+async def agent_phone(tmp_path: Path, name: str, extension: str, secret: str, tone_hz: float) -> Baresip:
+    phone = Baresip(tmp_path / name, free_port(), free_port(), (46000, 46999), account=f"<sip:{extension}@127.0.0.1:{SIP_PORT}>;auth_pass={secret};regint=60;answermode=auto")
+    await phone.start(await asyncio.to_thread(write_tone, tmp_path / f"{name}.wav", 120.0, tone_hz))
+    return phone
+
+
+async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear_each_other(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    flows = await asyncio.to_thread(flows_copy, tmp_path)
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json")}
+    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
+    secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+    engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    jiyeon = await agent_phone(tmp_path, "jiyeon", "2002", secrets["jiyeon"], JIYEON_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    try:
+        await wait_agents(engine, {"minsu": "available", "jiyeon": "available"})
+        await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 60.0))
+        await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        await wait_agents(engine, {"minsu": "on_call", "jiyeon": "available"}, timeout_s=40)
+        await asyncio.sleep(7.0)  # both talk: the caller's tone starts 2 s after its words, the agent's plays throughout
+        await caller.command("hangup")
+        await caller.wait_event("CALL_CLOSED")
+        await wait_agents(engine, {"minsu": "wrap_up"})
+    finally:
+        await caller.stop()
+        await minsu.stop()
+        await jiyeon.stop()
+
+    (call,) = await engine.ended_calls(1)
+    events = [(e.kind, e.detail) for e in call.events]
+    kinds = [kind for kind, _ in events]
+    assert "dtmf" not in kinds, "routed by voice alone"
+    assert kinds.index("intent_chosen") < kinds.index("queued") < kinds.index("agent_ringing") < kinds.index("agent_answered") < kinds.index("call_ended")
+    assert next(d for k, d in events if k == "agent_ringing")["agent"] == "minsu", "the agent with the billing skill"
+    assert next(d for k, d in events if k == "call_ended")["by"] == "caller"
+
+    agent_heard_hz, agent_heard_rms = await asyncio.to_thread(lambda: dominant_hz(minsu.recording("dec"), -3.0, 0))
+    caller_heard_hz, caller_heard_rms = await asyncio.to_thread(lambda: dominant_hz(caller.recording("dec"), -3.0, 0))
+    assert agent_heard_rms > 0.01 and abs(agent_heard_hz - CALLER_HZ) < 30, (agent_heard_hz, agent_heard_rms)
+    assert caller_heard_rms > 0.01 and abs(caller_heard_hz - MINSU_HZ) < 30, (caller_heard_hz, caller_heard_rms)
+    leftovers = await asyncio.to_thread(pbx.rx, "core show channels concise")
+    assert "tl-agent-" not in leftovers and "tl-tap-" not in leftovers, leftovers
