@@ -88,3 +88,53 @@ async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear
     assert caller_heard_rms > 0.01 and abs(caller_heard_hz - MINSU_HZ) < 30, (caller_heard_hz, caller_heard_rms)
     leftovers = await asyncio.to_thread(pbx.rx, "core show channels concise")
     assert "tl-agent-" not in leftovers and "tl-tap-" not in leftovers, leftovers
+
+
+async def test_an_agent_who_does_not_answer_is_paused_and_the_caller_reaches_the_next(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """minsu's phone rings out (no auto-answer): minsu is paused `no-answer`, the caller keeps its
+    place and reaches alex. Then alex's phone unregisters and alex is no longer offered calls."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    flows = await asyncio.to_thread(flows_copy, tmp_path)
+    queues = flows / "queues" / "support.yaml"
+    await asyncio.to_thread(lambda: queues.write_text(queues.read_text().replace("    priority: 5\n    service_level", "    priority: 5\n    ring_timeout_s: 5\n    service_level", 1)))
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json")}
+    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
+    secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+    engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)
+    minsu = Baresip(tmp_path / "minsu", free_port(), free_port(), (46000, 46999), account=f"<sip:2001@127.0.0.1:{SIP_PORT}>;auth_pass={secrets['minsu']};regint=60")
+    await minsu.start(await asyncio.to_thread(write_tone, tmp_path / "minsu.wav", 60.0, MINSU_HZ))
+    alex = await agent_phone(tmp_path, "alex", "2003", secrets["alex"], JIYEON_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    try:
+        await wait_agents(engine, {"minsu": "available", "alex": "available"})
+        await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 60.0))
+        await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        await wait_agents(engine, {"alex": "on_call"}, timeout_s=40)
+        agents = (await status(engine))["agents"]
+        assert (agents["minsu"]["status"], agents["minsu"]["reason"]) == ("paused", "no-answer"), agents
+        await caller.command("hangup")
+        await caller.wait_event("CALL_CLOSED")
+        await alex.stop()  # the softphone unregisters
+        for _ in range(50):
+            if not (await status(engine))["agents"]["alex"]["registered"]:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"alex still counts as registered\n{engine.log_tail()}")
+    finally:
+        await caller.stop()
+        await minsu.stop()
+        await alex.stop()
+
+    (call,) = await engine.ended_calls(1)
+    events = [(e.kind, e.detail) for e in call.events]
+    kinds = [kind for kind, _ in events]
+    missed = next(d for k, d in events if k == "agent_not_answered")
+    assert (missed["agent"], missed["reason"]) == ("minsu", "no-answer")
+    assert next(d for k, d in events if k == "agent_answered")["agent"] == "alex"
+    assert kinds.index("agent_not_answered") < kinds.index("agent_answered")
