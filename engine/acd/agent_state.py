@@ -53,7 +53,7 @@ class AgentEvent:
     call_id: str = ""
     reason: str = ""
     seconds: float = 0.0
-    """Wrap-up length (CALL_ENDED) or extension (WRAP_UP_EXTENDED)."""
+    """Wrap-up length (CALL_ENDED), extension (WRAP_UP_EXTENDED), or how long the phone may ring (RESERVED)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,8 @@ def apply(state: AgentState, event: AgentEvent, ring_timeout_s: float) -> AgentS
     if kind is EventKind.RESERVED:
         if state.status is not Status.AVAILABLE:
             return state  # offered to an agent who was no longer free: the adapter sees RING_FAILED next
-        return replace(state, status=Status.RESERVED, since=at, call_id=event.call_id, until=at + ring_timeout_s)
+        ring_s = event.seconds if event.seconds > 0 else ring_timeout_s
+        return replace(state, status=Status.RESERVED, since=at, call_id=event.call_id, until=at + ring_s)
     if kind is EventKind.ANSWERED:
         if state.status in (Status.RESERVED, Status.AVAILABLE, Status.PAUSED) and event.call_id:
             return replace(state, status=Status.ON_CALL, since=at, call_id=event.call_id, reason="", until=0.0)

@@ -33,6 +33,8 @@ AGENT_LEG_PREFIX = "tl-agent-"
 HOLD_BRIDGE_PREFIX = "tl-hold-"
 CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
+RING_GRACE_S = 3.0
+"""Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
 """Q.850 causes of an agent leg that ended before it was answered."""
 
@@ -219,9 +221,9 @@ class CallDistributor:
         leg = f"{AGENT_LEG_PREFIX}{secrets.token_hex(6)}"
         call.agent_id, call.agent_leg = offer.agent_id, leg
         self._legs[leg] = call.caller_id
-        self._note(offer.agent_id, EventKind.RESERVED, call.caller_id)
-        call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed})
         ring_s = int(self._queue(call).ring_timeout_s)
+        self._note(offer.agent_id, EventKind.RESERVED, call.caller_id, seconds=ring_s + RING_GRACE_S)
+        call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed})
         try:
             await self._ari.originate(f"PJSIP/{agent.extension}", leg, f'"{call.caller_number}" <{call.caller_number}>', ring_s, "agent")
         except AsteriskError as exc:
@@ -272,6 +274,15 @@ class CallDistributor:
         if offer is not None:
             self._offer([offer])
 
+    def _ring_ran_out(self, agent_id: str) -> None:
+        """The ring time is over but Asterisk never said the agent's leg ended (a lost event): do not
+        leave the caller waiting on it; hang the leg up and put the caller back at its place."""
+        for call in self._calls.values():
+            if call.agent_id == agent_id and call.agent_leg and call.answered_at is None and not call.ended:
+                leg = call.agent_leg
+                self._own(self._hang_up(leg))
+                self._own(self._ring_failed(call, leg, "no-answer"))
+
     def _end_for_agent(self, call: _Call) -> None:
         wrap_up = self._queue(call).wrap_up_s
         self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id, seconds=wrap_up)
@@ -319,6 +330,8 @@ class CallDistributor:
                 self._offer([offer])
             return
         self.router.agent_busy(agent_id)
+        if state.status is Status.PAUSED and state.reason == "no-answer":
+            self._ring_ran_out(agent_id)
         if state.status in (Status.WRAP_UP, Status.RESERVED) and state.until > now:
             self._timers[agent_id] = asyncio.get_running_loop().call_later(state.until - now + 0.01, self._sync, agent_id)
 

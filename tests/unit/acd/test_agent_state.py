@@ -92,3 +92,10 @@ def test_no_agent_is_left_reserved_or_in_wrap_up_once_their_time_is_up(raw: list
     assert later.status not in (Status.RESERVED, Status.WRAP_UP), later
     if later.status is Status.ON_CALL:
         assert later.call_id, "on a call means on a named call, which that call's end (or the reconciler) closes"
+
+
+def test_a_reservation_rings_for_the_queue_s_own_time() -> None:
+    ledger = AgentLedger("a", RING_S)
+    for e in (event(1, 0, EventKind.LOGIN), event(2, 0, EventKind.READY), event(3, 10, EventKind.RESERVED, "c1", seconds=40)):
+        ledger.record(e)
+    assert ledger.state(49).status is Status.RESERVED and ledger.state(50).reason == "no-answer"
