@@ -33,7 +33,9 @@ from engine.log_format import configure_logging
 from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.journey_store import JourneyStore
-from engine.web.http_server import build_app
+from engine.web.desktop_hub import DesktopHub
+from engine.web.http_server import Desktop, build_app
+from engine.web.sessions import Sessions
 
 log = logging.getLogger(__name__)
 HAND_OVER_S = 5.0
@@ -54,6 +56,8 @@ class Engine:
         self.speech: SpeechService | None = None
         self._ami: AmiConnection | None = None
         self.distributor: CallDistributor | None = None
+        self.sessions = Sessions()
+        self.hub = DesktopHub()
         self._reload_pjsip = asyncio.Event()
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
@@ -133,9 +137,10 @@ class Engine:
     ) -> None:
         settings = self.settings
         ast = settings.asterisk
-        distributor = self.distributor = CallDistributor(ari)
+        store = JourneyStore(database)
+        distributor = self.distributor = CallDistributor(ari, listener=self.hub, history=lambda number, current: _previous_calls(store, number, current))
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
-        stasis = self.stasis = StasisApp(ari, JourneyStore(database), settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
+        stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
         ami = AmiConnection(
             AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
@@ -271,10 +276,31 @@ class Engine:
                 break
             await self._events_lost.wait()  # then check again after the next connect
 
+    def _roles_of(self, agent_id: str) -> frozenset[str] | None:
+        acd = self.flows.current.acd if self.flows is not None else None
+        agent = acd.agents.get(agent_id) if acd is not None else None
+        return frozenset(agent.roles) if agent is not None else None
+
+    def _check_password(self, agent_id: str, password: str) -> bool:
+        """Blocking (argon2, a file read): the web layer calls it in a thread."""
+        try:
+            return AgentSecrets(self.settings.agent_secrets_path).check_web_password(agent_id, password)
+        except SecretsError as exc:
+            log.error("login refused: %s", exc)
+            return False
+
+    def _agent_state(self, agent_id: str) -> dict[str, Any] | None:
+        return self.distributor.agent_state(agent_id) if self.distributor is not None else None
+
+    def _agent_action(self, agent_id: str, action: str, reason: str) -> None:
+        if self.distributor is not None:
+            self.distributor.agent_action(agent_id, action, reason)
+
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
-        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token), access_log=None)
+        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action)
+        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:
@@ -319,3 +345,14 @@ async def run_engine(settings: Settings) -> int:
         await task
     log.info("engine stopped")
     return 0
+
+
+async def _previous_calls(store: JourneyStore, caller_number: str, current: str) -> list[dict[str, Any]]:
+    """The number's earlier calls for the screen-pop: when, what about, how it ended."""
+    shown = []
+    for call in await store.previous_calls(caller_number, current):
+        intent = next((e.detail.get("intent") for e in call.events if e.kind == "intent_chosen"), None)
+        queue = next((e.detail.get("queue") for e in call.events if e.kind == "queued"), None)
+        shown.append({"at": call.arrived_at.isoformat(timespec="minutes"), "intent": intent, "queue": queue, "ended_by": call.hung_up_by})
+    return shown
+

@@ -17,28 +17,56 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine.acd.acd_config import AcdConfig, QueueSettings
-from engine.acd.agent_state import AgentEvent, AgentLedger, EventKind, Status
+from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
+from engine.acd.screen_pop import build_pop
 from engine.acd.router import Offer, QueueRule, Relaxation, Router, WaitingCall
 from engine.asterisk.ari_client import AriClient
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
 from engine.asterisk.errors import AriRequestFailed, AsteriskError
+from engine.flows.flow_model import Step
 
 log = logging.getLogger(__name__)
 AGENT_LEG_PREFIX = "tl-agent-"
 HOLD_BRIDGE_PREFIX = "tl-hold-"
 CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
+HISTORY_TIMEOUT_S = 0.5
 RING_GRACE_S = 3.0
 """Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
 """Q.850 causes of an agent leg that ended before it was answered."""
 
 Record = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    """What the IVR learned, live references into the call's flow: read when the agent's phone rings."""
+
+    caller_number: str
+    caller_name: str
+    variables: Mapping[str, Any]
+    journal: Sequence[tuple[str, Mapping[str, Any]]]
+    procedures: Mapping[str, Sequence[Step]]
+
+
+class AcdListener(Protocol):
+    """Who hears about agents and offers (the agent desktop's hub)."""
+
+    def agent_changed(self, agent_id: str, state: dict[str, Any]) -> None: ...
+
+    def call_offered(self, agent_id: str, pop: dict[str, Any]) -> None: ...
+
+    def call_cleared(self, agent_id: str, call_id: str) -> None: ...
+
+
+History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+"""(caller number, current call id) -> that number's previous calls, newest first."""
 
 
 def is_acd_resource(resource_id: str) -> bool:
@@ -50,11 +78,10 @@ class _Call:
     caller_id: str
     queue: str
     enqueued_at: float
+    snapshot: CallSnapshot
     record: Record
     hang_up: Callable[[str], Awaitable[None]]
     """Hangs the caller up through its call session, so the journey says the engine ended it and why."""
-    caller_number: str
-    context: Mapping[str, Any]
     priority: int | None = None
     extra_skills: dict[str, int] = field(default_factory=dict)
     agent_id: str = ""
@@ -65,8 +92,10 @@ class _Call:
 
 
 class CallDistributor:
-    def __init__(self, ari: AriClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ari: AriClient, clock: Callable[[], float] = time.monotonic, listener: AcdListener | None = None, history: History | None = None) -> None:
         self._ari = ari
+        self.listener = listener
+        self._history = history
         self._clock = clock
         self._config: AcdConfig | None = None
         self.router = Router(())
@@ -132,15 +161,14 @@ class CallDistributor:
         queue: str,
         skills: tuple[str, ...],
         priority: int,
-        caller_number: str,
-        context: Mapping[str, Any],
+        snapshot: CallSnapshot,
         record: Record,
         hang_up: Callable[[str], Awaitable[None]],
     ) -> None:
         assert self._config is not None
         settings = self._config.queues[queue]
         extra = {skill: 1 for skill in skills if skill not in settings.skills}
-        call = _Call(caller_id, queue, self._clock(), record, hang_up, caller_number, dict(context), priority, extra)
+        call = _Call(caller_id, queue, self._clock(), snapshot, record, hang_up, priority, extra)
         self._calls[caller_id] = call
         bridge = await self._holding_bridge(queue, settings)
         await self._ari.add_to_bridge(bridge, [caller_id])
@@ -162,6 +190,7 @@ class CallDistributor:
             call.record("abandoned", {"queue": call.queue, "waited_s": round(now - call.enqueued_at, 1), "while": "agent ringing", "short": False})
             self._legs.pop(call.agent_leg, None)
             await self._hang_up(call.agent_leg)
+            self._cleared(call.agent_id, call)
             self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id)
         elif call.agent_leg:
             call.record("call_ended", {"by": "caller", "agent": call.agent_id, "talk_s": round(now - (call.answered_at or now), 1)})
@@ -193,11 +222,18 @@ class CallDistributor:
 
     def agent_status(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
-        return {
-            agent_id: {"status": state.status.value, "reason": state.reason, "registered": state.registered, "since_s": round(now - state.since, 1)}
-            for agent_id, ledger in self._ledgers.items()
-            for state in (ledger.state(now),)
-        }
+        return {agent_id: _shown(ledger.state(now), now) for agent_id, ledger in self._ledgers.items()}
+
+    def agent_state(self, agent_id: str) -> dict[str, Any] | None:
+        ledger = self._ledgers.get(agent_id)
+        return _shown(ledger.state(self._clock()), self._clock()) if ledger else None
+
+    def agent_action(self, agent_id: str, action: str, reason: str = "") -> None:
+        """The agent (or a supervisor) chose a state on the desktop: available, paused (with a reason) or logged out."""
+        kinds = {"available": EventKind.READY, "paused": EventKind.PAUSE, "logged_out": EventKind.LOGOUT, "logged_in": EventKind.LOGIN}
+        if action == "available" and (ledger := self._ledgers.get(agent_id)) and ledger.state(self._clock()).status is Status.LOGGED_OUT:
+            self._note(agent_id, EventKind.LOGIN)
+        self._note(agent_id, kinds[action], reason=reason)
 
     def close(self) -> None:
         for handle in self._timers.values():
@@ -224,11 +260,28 @@ class CallDistributor:
         ring_s = int(self._queue(call).ring_timeout_s)
         self._note(offer.agent_id, EventKind.RESERVED, call.caller_id, seconds=ring_s + RING_GRACE_S)
         call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed})
+        await self._pop(call, offer)
         try:
-            await self._ari.originate(f"PJSIP/{agent.extension}", leg, f'"{call.caller_number}" <{call.caller_number}>', ring_s, "agent")
+            number = call.snapshot.caller_number
+            await self._ari.originate(f"PJSIP/{agent.extension}", leg, f'"{number}" <{number}>', ring_s, "agent")
         except AsteriskError as exc:
             log.warning("call %s: ringing agent %s failed: %s", call.caller_id, offer.agent_id, exc)
             await self._ring_failed(call, leg, "unavailable")
+
+    async def _pop(self, call: _Call, offer: Offer) -> None:
+        """The screen-pop goes to the agent's desktop as the phone starts ringing, before the answer."""
+        if self.listener is None:
+            return
+        previous: list[dict[str, Any]] = []
+        if self._history is not None and call.snapshot.caller_number:
+            try:
+                async with asyncio.timeout(HISTORY_TIMEOUT_S):
+                    previous = await self._history(call.snapshot.caller_number, call.caller_id)
+            except Exception as exc:  # the pop goes out without history rather than late
+                log.warning("call %s: previous calls not read for the pop: %s", call.caller_id, exc)
+        snap = call.snapshot
+        pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures, offer.waited_s, previous)
+        self.listener.call_offered(offer.agent_id, pop)
 
     async def _agent_answered(self, leg: str) -> None:
         caller_id = self._legs.get(leg)
@@ -266,6 +319,7 @@ class CallDistributor:
         """The agent did not take it: they are paused with the reason; the caller keeps its place."""
         self._legs.pop(leg, None)
         agent_id = call.agent_id
+        self._cleared(agent_id, call)
         self._note(agent_id, EventKind.RING_FAILED, call.caller_id, reason)
         call.record("agent_not_answered", {"agent": agent_id, "reason": reason})
         call.agent_id, call.agent_leg = "", ""
@@ -283,7 +337,12 @@ class CallDistributor:
                 self._own(self._hang_up(leg))
                 self._own(self._ring_failed(call, leg, "no-answer"))
 
+    def _cleared(self, agent_id: str, call: _Call) -> None:
+        if self.listener is not None and agent_id:
+            self.listener.call_cleared(agent_id, call.caller_id)
+
     def _end_for_agent(self, call: _Call) -> None:
+        """The call is over: wrap-up, with the pop left on the agent's screen for the notes."""
         wrap_up = self._queue(call).wrap_up_s
         self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id, seconds=wrap_up)
 
@@ -309,6 +368,8 @@ class CallDistributor:
         self._sequence += 1
         before = ledger.state(self._clock())
         after = ledger.record(AgentEvent(f"acd-{self._sequence}", self._clock(), kind, call_id, reason, seconds))
+        if self.listener is not None:
+            self.listener.agent_changed(agent_id, _shown(after, self._clock()))
         if (before.status, before.reason, before.registered) != (after.status, after.reason, after.registered):
             log.info("agent %s: %s -> %s%s", agent_id, before.status.value, after.status.value, f" ({after.reason})" if after.reason else "")
         self._sync(agent_id)
@@ -387,3 +448,13 @@ class CallDistributor:
 def _rule(name: str, queue: QueueSettings) -> QueueRule:
     relax = tuple(Relaxation(step.after_s, None if step.any else step.lower_by) for step in queue.relax)
     return QueueRule(name, dict(queue.skills), queue.priority, relax, queue.aging_s)
+
+
+def _shown(state: AgentState, now: float | None = None) -> dict[str, Any]:
+    shown: dict[str, Any] = {"status": state.status.value, "reason": state.reason, "registered": state.registered, "call_id": state.call_id}
+    if now is not None:
+        shown["since_s"] = round(now - state.since, 1)
+    if state.status is Status.WRAP_UP and now is not None:
+        shown["wrap_up_left_s"] = round(max(0.0, state.until - now), 1)
+    return shown
+

@@ -39,6 +39,7 @@ from engine.flows.flow_facts import (
     TimerFired,
     Transfer,
 )
+from engine.acd.call_distributor import CallSnapshot
 from engine.flows.flow_runtime import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
 from engine.settings import LookupEndpoint
@@ -77,6 +78,8 @@ class FlowDriver:
         self._listening = CallListening(speech, channel_id, inbox.put_nowait) if speech is not None and speech.taps is not None else None
         self._listen_generation = 0
         self._queued = False
+        self.journal: list[tuple[str, dict[str, Any]]] = []
+        """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -123,7 +126,7 @@ class FlowDriver:
         }
         if utterance.audio is not None and not sensitive and self._runtime.speech is not None:
             detail["audio"] = await self._runtime.speech.keep_utterance(self._channel_id, utterance.audio)
-        self._record("speech_heard", detail)
+        self._keep("speech_heard", detail)
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
     def close(self) -> None:
@@ -157,7 +160,7 @@ class FlowDriver:
 
     async def _carry_out(self, command: FlowCommand) -> None:
         if isinstance(command, Journal):
-            self._record(command.kind, dict(command.detail))
+            self._keep(command.kind, dict(command.detail))
         elif isinstance(command, Play):
             await self._play(command.prompt_id, command.text, command.file, command.language)
         elif isinstance(command, StopPrompt):
@@ -176,7 +179,8 @@ class FlowDriver:
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):
             self._queued = True
             number = str(self.interpreter.variables.get("caller_number", ""))
-            await self._runtime.distributor.enqueue(self._channel_id, command.queue, command.skills, command.priority, number, command.context, self._record, self._hang_up)
+            snapshot = CallSnapshot(number, str(self.interpreter.variables.get("caller_name", "")), self.interpreter.variables, self.journal, self._runtime.flow_set.procedures)
+            await self._runtime.distributor.enqueue(self._channel_id, command.queue, command.skills, command.priority, snapshot, self._record, self._hang_up)
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
             language = self.interpreter.language
@@ -189,6 +193,10 @@ class FlowDriver:
             self._listen_generation += 1
             if self._listening is not None:
                 self._listening.stop()
+
+    def _keep(self, kind: str, detail: dict[str, Any]) -> None:
+        self.journal.append((kind, detail))
+        self._record(kind, detail)
 
     def _listen(self, command: Listen) -> None:
         self._listen_generation += 1

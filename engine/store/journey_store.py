@@ -173,6 +173,18 @@ class JourneyStore:
             )
             return dict(detail) if isinstance(detail, dict) else None
 
+    async def previous_calls(self, caller_number: str, exclude_channel: str, limit: int = 5) -> list[CallRecord]:
+        """Earlier calls from the same number, newest first (for the agent's screen-pop)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CallRow)
+                .where(CallRow.caller_number == caller_number, CallRow.channel_id != exclude_channel)
+                .order_by(CallRow.id.desc())
+                .limit(limit)
+                .options(selectinload(CallRow.events))
+            )
+            return [_record(row) for row in rows]
+
     async def recent_calls(self, limit: int = 50) -> list[CallRecord]:
         async with self._sessions() as session:
             rows = await session.scalars(

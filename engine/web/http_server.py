@@ -1,25 +1,115 @@
-"""HTTP endpoints for operators and load balancers: /healthz (200 or 503) and JSON /status."""
+"""HTTP and websocket endpoints: /healthz for load balancers, the agent desktop, operator endpoints.
+
+Every route has an entry in ACCESS, checked by one middleware before any handler runs: a route
+without an entry answers 403, so a new endpoint cannot skip authentication by being forgotten.
+Only /healthz, the login page and the page's static files are public. People log in with their
+web password (argon2, see `threadline agents passwd`) and get an HttpOnly, SameSite=Strict session
+cookie; operators' scripts may use the admin bearer token where the table allows it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from engine.health import HealthBoard
+from engine.web.desktop_hub import PROTOCOL_VERSION, DesktopHub
+from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
     from engine.flows.flow_runtime import ReloadResult
 
+log = logging.getLogger(__name__)
 StatusSource = Callable[[], dict[str, Any]]
 Reload = Callable[[str], Awaitable["ReloadResult"]]
+STATIC = Path(__file__).with_name("static")
+EVERYONE = frozenset({"agent", "supervisor", "qa", "admin"})
+MAX_WS_MESSAGE = 4096
+MAX_WS_RATE = 20
+"""Messages a page may send per second; more is a flood and closes that socket (never the engine)."""
+LOGIN_FAILURES_PER_MINUTE = 10
 
 
-def build_app(board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None) -> web.Application:
-    app = web.Application()
+@dataclass(frozen=True)
+class Access:
+    roles: frozenset[str] = frozenset()
+    public: bool = False
+    admin_token: bool = False
+    """The operator bearer token (http.admin_token) is accepted too."""
+    page: bool = False
+    """A browser page: strangers are sent to the login page instead of getting 401."""
+
+
+ACCESS: dict[tuple[str, str], Access] = {
+    ("GET", "/healthz"): Access(public=True),
+    ("GET", "/login"): Access(public=True, page=True),
+    ("POST", "/login"): Access(public=True),
+    ("GET", "/static/{name}"): Access(public=True),
+    ("POST", "/logout"): Access(EVERYONE),
+    ("GET", "/"): Access(EVERYONE, page=True),
+    ("GET", "/agent"): Access(frozenset({"agent", "supervisor"}), page=True),
+    ("GET", "/ws"): Access(EVERYONE),
+    ("GET", "/protocol"): Access(EVERYONE),
+    ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
+    ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
+}
+
+
+@dataclass
+class Desktop:
+    """What the agent desktop needs from the engine."""
+
+    sessions: Sessions
+    hub: DesktopHub
+    roles_of: Callable[[str], frozenset[str] | None]
+    """Agent id -> roles, or None for no such agent (from ivr_flows/agents)."""
+    check_password: Callable[[str, str], bool]
+    """Blocking (argon2): called in a thread."""
+    agent_state: Callable[[str], dict[str, Any] | None]
+    agent_action: Callable[[str, str, str], None]
+
+
+def build_app(
+    board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None
+) -> web.Application:
+    sessions = desktop.sessions if desktop is not None else Sessions()
+    failures: deque[float] = deque()
+
+    @web.middleware
+    async def access_control(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        route = request.match_info.route
+        canonical = route.resource.canonical if route.resource is not None else ""
+        method = "GET" if request.method == "HEAD" else request.method
+        rule = ACCESS.get((method, canonical))
+        if rule is None:
+            if isinstance(request.match_info.http_exception, web.HTTPException):
+                raise request.match_info.http_exception  # 404/405 for what does not exist
+            return web.json_response({"error": "this endpoint has no access rule"}, status=403)
+        if rule.public:
+            return await handler(request)
+        if rule.admin_token and admin_token is not None and _bearer_ok(request, admin_token):
+            return await handler(request)
+        principal = sessions.get(request.cookies.get(SESSION_COOKIE))
+        if principal is None:
+            if rule.page:
+                raise web.HTTPSeeOther(f"/login?next={request.path}")
+            return web.json_response({"error": "log in first"}, status=401, headers={"WWW-Authenticate": 'Bearer realm="threadline"'})
+        if not principal.roles & rule.roles:
+            return web.json_response({"error": f"needs one of the roles: {', '.join(sorted(rule.roles))}"}, status=403)
+        request["principal"] = principal
+        return await handler(request)
+
+    app = web.Application(middlewares=[access_control], client_max_size=64 * 1024)
 
     async def healthz(_request: web.Request) -> web.Response:
         healthy = board.healthy
@@ -37,20 +127,134 @@ def build_app(board: HealthBoard, status: StatusSource, reload: Reload | None = 
         }
         return web.json_response({"healthy": board.healthy, "components": components, **status()})
 
-    async def reload_flows(request: web.Request) -> web.Response:
+    async def reload_flows(_request: web.Request) -> web.Response:
         """Operators: validate ivr_flows/ and swap it in if everything is right (calls in progress keep theirs)."""
-        if admin_token is None:
-            return web.json_response({"error": "operator endpoints are off: set http.admin_token"}, status=403)
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(given.encode(), admin_token.encode()):
-            return web.json_response({"error": "wrong or missing bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"})
         if reload is None:
             return web.json_response({"error": "no flow runs inbound calls (flows.inbound is unset)"}, status=409)
         result = await reload("POST /flows/reload")
         body = {"ok": result.ok, "problems": list(result.problems), "versions": dict(result.versions)}
         return web.json_response(body, status=200 if result.ok else 422)
 
+    async def login_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "login.html")
+
+    async def login(request: web.Request) -> web.Response:
+        if desktop is None:
+            return web.json_response({"error": "no agents are configured"}, status=404)
+        now = time.monotonic()
+        while failures and failures[0] < now - 60:
+            failures.popleft()
+        if len(failures) >= LOGIN_FAILURES_PER_MINUTE:
+            return web.json_response({"error": "too many failed logins; wait a minute"}, status=429)
+        form = await request.post()
+        agent_id, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
+        roles = desktop.roles_of(agent_id) if agent_id else None
+        ok = await asyncio.to_thread(desktop.check_password, agent_id, password) if roles else False
+        if not ok or roles is None:
+            failures.append(now)
+            return web.json_response({"error": "wrong agent id or password"}, status=401)
+        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(roles), "next": "/agent"})
+        response.set_cookie(SESSION_COOKIE, sessions.open(agent_id, roles), max_age=SESSION_TTL_S, httponly=True, samesite="Strict", secure=request.secure, path="/")
+        return response
+
+    async def logout(request: web.Request) -> web.Response:
+        sessions.close(request.cookies.get(SESSION_COOKIE))
+        response = web.json_response({"ok": True})
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def home(_request: web.Request) -> web.Response:
+        raise web.HTTPSeeOther("/agent")
+
+    async def agent_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "agent.html")
+
+    async def static_file(request: web.Request) -> web.FileResponse:
+        name = request.match_info["name"]
+        if name not in {"agent.js", "desktop.css", "login.js"}:
+            raise web.HTTPNotFound()
+        return web.FileResponse(STATIC / name)
+
+    async def protocol(_request: web.Request) -> web.Response:
+        return web.json_response(PROTOCOL)
+
+    async def websocket(request: web.Request) -> web.WebSocketResponse:
+        principal: Principal = request["principal"]
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            raise web.HTTPForbidden(text="cross-origin websocket refused")
+        socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=20)
+        await socket.prepare(request)
+        if desktop is None:
+            await socket.close()
+            return socket
+        await desktop.hub.attach(principal.agent_id, socket)
+        sent: deque[float] = deque()
+        try:
+            async for message in socket:
+                now = time.monotonic()
+                sent.append(now)
+                while sent and sent[0] < now - 1.0:
+                    sent.popleft()
+                if len(sent) > MAX_WS_RATE:
+                    await socket.close(code=1008, message=b"too many messages")
+                    break
+                if message.type == WSMsgType.TEXT:
+                    reply = _page_message(principal, message.data, desktop)
+                    if reply is not None:
+                        await socket.send_json(reply)
+        finally:
+            desktop.hub.detach(principal.agent_id, socket)
+        return socket
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/status", status_page)
     app.router.add_post("/flows/reload", reload_flows)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/", home)
+    app.router.add_get("/agent", agent_page)
+    app.router.add_get("/static/{name}", static_file)
+    app.router.add_get("/protocol", protocol)
+    app.router.add_get("/ws", websocket)
     return app
+
+
+def _bearer_ok(request: web.Request, token: str) -> bool:
+    given = request.headers.get("Authorization", "")
+    return given.startswith("Bearer ") and hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode())
+
+
+def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dict[str, Any] | None:
+    """One message from an agent's page; anything malformed gets an error message, never an exception."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": "not JSON"}
+    if not isinstance(message, Mapping) or message.get("type") != "set_state":
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": "unknown message type"}
+    wanted = message.get("status")
+    reason = str(message.get("reason", ""))[:40]
+    if wanted not in ("available", "paused", "logged_out"):
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": "status must be available, paused or logged_out"}
+    desktop.agent_action(principal.agent_id, str(wanted), reason or ("break" if wanted == "paused" else ""))
+    return None
+
+
+PROTOCOL: dict[str, Any] = {
+    "version": PROTOCOL_VERSION,
+    "transport": "websocket /ws, JSON text messages; every message has `v` (the protocol version) and `type`",
+    "server_to_page": {
+        "state": {"agent": "id", "status": "logged_out|available|reserved|on_call|wrap_up|paused", "reason": "pause reason", "registered": "bool", "since_s": "seconds in this state", "wrap_up_left_s": "in wrap-up"},
+        "pop": {
+            "call_id": "str", "queue": "str", "caller": {"number": "str", "name": "str"}, "customer": "the lookup's record or null",
+            "intent": "str", "path": "[{node, type} | {chose, how}]", "utterances": "[{text, confidence}]",
+            "collected": "{field: value} (sensitive ones masked)", "steps": "[{procedure, done: [{step, text, fixed}], next: {step, text} | null}]",
+            "previous_calls": "[{at, ended_by, intent, queue}]", "waited_s": "float", "callback": "bool",
+        },
+        "pop_cleared": {"call_id": "the offer was withdrawn (ring failed or the caller left)"},
+        "error": {"error": "what was wrong with the page's message"},
+    },
+    "page_to_server": {"set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"}},
+}

@@ -24,8 +24,12 @@ SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
 CALLER_HZ, MINSU_HZ, JIYEON_HZ = 440.0, 1000.0, 1500.0
 
 
+ADMIN_TOKEN = "acd-test-admin-token-0123456789"
+
+
 async def status(engine: RunningEngine) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/status") as response:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/status", headers=headers) as response:
         body: dict[str, Any] = await response.json()
         return body
 
@@ -52,7 +56,7 @@ async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear
         require_tool(tool)
     crm_url, _ = mock_crm
     flows = await asyncio.to_thread(flows_copy, tmp_path)
-    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json")}
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
     provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
     secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)
@@ -101,7 +105,7 @@ async def test_an_agent_who_does_not_answer_is_paused_and_the_caller_reaches_the
     flows = await asyncio.to_thread(flows_copy, tmp_path)
     queues = flows / "queues" / "support.yaml"
     await asyncio.to_thread(lambda: queues.write_text(queues.read_text().replace("    priority: 5\n    service_level", "    priority: 5\n    ring_timeout_s: 5\n    service_level", 1)))
-    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json")}
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
     provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
     secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)

@@ -33,7 +33,8 @@ async def post_reload(engine: RunningEngine, token: str | None = TOKEN) -> tuple
 
 
 async def running_versions(engine: RunningEngine) -> dict[str, str]:
-    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/status") as response:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/status", headers=headers) as response:
         body = await response.json()
     return dict(body["flows"]["versions"])
 
@@ -98,10 +99,10 @@ async def test_an_edited_flow_folder_is_reloaded_by_itself(pbx: LocalAsterisk, s
     await asyncio.to_thread(write_flow, flows, "Before the edit.")
     engine = await start_engine(
         f"sqlite+aiosqlite:///{tmp_path / 'watch.sqlite3'}",
-        THREADLINE_FLOWS__FOLDER=str(flows), THREADLINE_FLOWS__INBOUND="hello", THREADLINE_FLOWS__WATCH_S="0.3",
+        THREADLINE_FLOWS__FOLDER=str(flows), THREADLINE_FLOWS__INBOUND="hello", THREADLINE_FLOWS__WATCH_S="0.3", THREADLINE_HTTP__ADMIN_TOKEN=TOKEN,
     )
     before = await running_versions(engine)
-    assert (await post_reload(engine))[0] == 403, "without http.admin_token the endpoint is off"
+    assert (await post_reload(engine, token=None))[0] == 401, "strangers cannot reload"
     await asyncio.to_thread(write_flow, flows, "After the edit.")
     deadline = time.monotonic() + 20
     while await running_versions(engine) == before:

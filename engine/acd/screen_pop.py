@@ -1,0 +1,88 @@
+"""The screen-pop: everything the IVR learned, for the agent, before they say hello. Pure.
+
+Built from the call's own journal (what the flow recorded, sensitive values already masked) and
+the call's variables, so the agent sees exactly what the caller said and did: identity, customer
+record, intent, each recognised utterance with its confidence, collected fields, the
+troubleshooting steps already done and the next one to try (with the same text the IVR read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.flows.flow_model import Step
+
+POP_VERSION = 1
+
+
+def build_pop(
+    call_id: str,
+    queue: str,
+    caller_number: str,
+    caller_name: str,
+    variables: Mapping[str, Any],
+    journal: Sequence[tuple[str, Mapping[str, Any]]],
+    procedures: Mapping[str, Sequence[Step]],
+    waited_s: float,
+    previous_calls: Sequence[Mapping[str, Any]] = (),
+    callback: bool = False,
+) -> dict[str, Any]:
+    path: list[dict[str, Any]] = []
+    utterances: list[dict[str, Any]] = []
+    collected: dict[str, Any] = {}
+    done: dict[str, list[dict[str, Any]]] = {}
+    intent = None
+    for kind, detail in journal:
+        if kind == "node_entered":
+            path.append({"node": detail.get("node"), "type": detail.get("type")})
+        elif kind == "speech_heard":
+            utterances.append({"text": detail.get("text"), "confidence": detail.get("confidence")})
+        elif kind == "intent_chosen":
+            intent = detail.get("intent")
+            how = "key " + str(detail["key"]) if "key" in detail else f"speech ({detail.get('band', 'accept')})"
+            path.append({"chose": intent, "how": how})
+        elif kind == "collected":
+            collected[str(detail.get("into"))] = detail.get("value")
+        elif kind == "step_done":
+            done.setdefault(str(detail.get("procedure")), []).append({"step": detail.get("step"), "fixed": detail.get("fixed")})
+    steps = []
+    for procedure, finished in done.items():
+        all_steps = list(procedures.get(procedure, ()))
+        finished_ids = [entry["step"] for entry in finished]
+        following = next((step for step in all_steps if step.id not in finished_ids), None)
+        steps.append(
+            {
+                "procedure": procedure,
+                "done": [{"step": entry["step"], "text": _text(all_steps, entry["step"]), "fixed": entry["fixed"]} for entry in finished],
+                "next": {"step": following.id, "text": _prompt(following)} if following else None,
+            }
+        )
+    customer = variables.get("customer")
+    return {
+        "v": POP_VERSION,
+        "type": "pop",
+        "call_id": call_id,
+        "queue": queue,
+        "caller": {"number": caller_number, "name": caller_name or (customer.get("name") if isinstance(customer, Mapping) else "") or ""},
+        "customer": dict(customer) if isinstance(customer, Mapping) else None,
+        "intent": intent or variables.get("intent"),
+        "path": path,
+        "utterances": utterances,
+        "collected": collected,
+        "steps": steps,
+        "previous_calls": list(previous_calls),
+        "waited_s": round(waited_s, 1),
+        "callback": callback,
+    }
+
+
+def _text(steps: Sequence[Step], step_id: object) -> str:
+    step = next((s for s in steps if s.id == step_id), None)
+    return _prompt(step) if step else ""
+
+
+def _prompt(step: Step | None) -> str:
+    if step is None:
+        return ""
+    return step.prompt if isinstance(step.prompt, str) else f"(recording {step.prompt.file})"

@@ -1,0 +1,86 @@
+"""The agents' open pages: state and screen-pops pushed over websockets, kept for reconnects.
+
+The ACD tells the hub (AcdListener); the hub sends typed, versioned JSON to every page the agent
+has open. The last state and the current pop are kept, so a page that reconnects (a dropped
+websocket, a reload) shows them again at once: nothing is lost by a network blip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+PROTOCOL_VERSION = 1
+SEND_TIMEOUT_S = 2.0
+
+
+class DesktopHub:
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._state: dict[str, dict[str, Any]] = {}
+        self._pop: dict[str, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- AcdListener -----------------------------------------------------------------------
+
+    def agent_changed(self, agent_id: str, state: dict[str, Any]) -> None:
+        message = {"v": PROTOCOL_VERSION, "type": "state", "agent": agent_id, **state}
+        self._state[agent_id] = message
+        if state.get("status") == "available":
+            self._pop.pop(agent_id, None)  # ready for the next caller: the last one's pop is done
+        self._send(agent_id, message)
+
+    def call_offered(self, agent_id: str, pop: dict[str, Any]) -> None:
+        self._pop[agent_id] = pop
+        self._send(agent_id, pop)
+
+    def call_cleared(self, agent_id: str, call_id: str) -> None:
+        current = self._pop.get(agent_id)
+        if current is not None and current.get("call_id") == call_id:
+            del self._pop[agent_id]
+        self._send(agent_id, {"v": PROTOCOL_VERSION, "type": "pop_cleared", "call_id": call_id})
+
+    # -- pages -----------------------------------------------------------------------------
+
+    async def attach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
+        self._sockets.setdefault(agent_id, set()).add(socket)
+        for message in (self._state.get(agent_id), self._pop.get(agent_id)):
+            if message is not None:
+                await self._deliver(socket, message)
+
+    def detach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
+        sockets = self._sockets.get(agent_id)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._sockets[agent_id]
+
+    @property
+    def connected(self) -> int:
+        return sum(len(sockets) for sockets in self._sockets.values())
+
+    async def close(self) -> None:
+        for sockets in list(self._sockets.values()):
+            for socket in list(sockets):
+                await socket.close()
+        for task in self._tasks:
+            task.cancel()
+
+    def _send(self, agent_id: str, message: dict[str, Any]) -> None:
+        for socket in list(self._sockets.get(agent_id, ())):
+            task = asyncio.get_running_loop().create_task(self._deliver(socket, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, socket: web.WebSocketResponse, message: dict[str, Any]) -> None:
+        """A slow or dead page is dropped, never waited on."""
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await socket.send_json(message)
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.info("agent page dropped: %s", exc or type(exc).__name__)
+            await socket.close()

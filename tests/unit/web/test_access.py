@@ -1,0 +1,105 @@
+"""Every endpoint refuses strangers and wrong roles; the table of routes is walked so none can be forgotten."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from engine.health import HealthBoard
+from engine.web.desktop_hub import DesktopHub
+from engine.web.http_server import ACCESS, Desktop, build_app
+from engine.web.sessions import SESSION_COOKIE, Sessions
+
+ROLES = {"minsu": frozenset({"agent"}), "sora": frozenset({"supervisor"}), "qa1": frozenset({"qa"})}
+PASSWORD = "correct horse battery"
+
+
+def desktop(sessions: Sessions, actions: list[tuple[str, str, str]]) -> Desktop:
+    return Desktop(
+        sessions,
+        DesktopHub(),
+        ROLES.get,
+        lambda agent, password: agent in ROLES and password == PASSWORD,
+        lambda agent: {"status": "available"},
+        lambda agent, action, reason: actions.append((agent, action, reason)),
+    )
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Sessions, list[tuple[str, str, str]]]]:
+    sessions: Sessions = Sessions()
+    actions: list[tuple[str, str, str]] = []
+    app = build_app(HealthBoard(("ari",)), lambda: {}, None, "admin-token-0123456789", desktop(sessions, actions))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client, sessions, actions
+
+
+def routes(app: web.Application) -> list[tuple[str, str]]:
+    return sorted({(r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD" and r.resource is not None})
+
+
+def test_every_route_has_an_access_rule() -> None:
+    app = build_app(HealthBoard(("ari",)), lambda: {})
+    assert set(routes(app)) == set(ACCESS), "a route without a rule would answer 403; a rule without a route is stale"
+
+
+async def test_strangers_and_wrong_roles_are_refused_everywhere_but_healthz(client: Any) -> None:
+    test_client, sessions, _ = client
+    for method, path in routes(test_client.server.app):
+        rule = ACCESS[(method, path)]
+        if rule.public:
+            continue
+        url = path.replace("{name}", "agent.js")
+        response = await test_client.request(method, url, allow_redirects=False)
+        if rule.page:
+            assert response.status == 303 and response.headers["Location"].startswith("/login"), (method, path)
+        else:
+            assert response.status == 401, (method, path, response.status)
+        wrong = next((name for name, roles in ROLES.items() if not roles & rule.roles), None)
+        if wrong is not None:
+            test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open(wrong, ROLES[wrong])})
+            response = await test_client.request(method, url, allow_redirects=False)
+            assert response.status == 403, (method, path, wrong, response.status)
+            test_client.session.cookie_jar.clear()
+    assert (await test_client.get("/healthz")).status in (200, 503)
+
+
+async def test_login_sets_a_strict_http_only_cookie_and_failures_are_rate_limited(client: Any) -> None:
+    test_client, _, _ = client
+    ok = await test_client.post("/login", data={"agent": "minsu", "password": PASSWORD})
+    assert ok.status == 200
+    cookie = ok.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert (await test_client.get("/agent")).status == 200
+    test_client.session.cookie_jar.clear()
+    statuses = [(await test_client.post("/login", data={"agent": "minsu", "password": "nope"})).status for _ in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+
+
+async def test_the_websocket_checks_origin_and_closes_on_a_flood_or_a_huge_frame(client: Any) -> None:
+    test_client, sessions, actions = client
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await test_client.ws_connect("/ws", headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
+    socket = await test_client.ws_connect("/ws")
+    await socket.send_json({"v": 1, "type": "set_state", "status": "paused", "reason": "lunch"})
+    await socket.send_json({"v": 1, "type": "dance"})
+    reply = await socket.receive_json(timeout=2)
+    assert reply["type"] == "error" and actions == [("minsu", "paused", "lunch")]
+    for _ in range(40):
+        await socket.send_str("{}")
+    closed = await socket.receive(timeout=2)
+    while closed.type == aiohttp.WSMsgType.TEXT:
+        closed = await socket.receive(timeout=2)
+    assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and socket.close_code == 1008
+    big = await test_client.ws_connect("/ws")
+    await big.send_str("x" * 100_000)
+    message = await big.receive(timeout=2)
+    assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+    assert (await test_client.get("/healthz")).status in (200, 503), "the engine is still serving"
