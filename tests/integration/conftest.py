@@ -78,6 +78,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             detector.functions[name].can_block_in("tests/integration/conftest.py", "require_tool")
         # The engine's own log is a small local file; reading it for an assertion is not what the detector is for.
         detector.functions["io.TextIOWrapper.read"].can_block_in("tests/integration/conftest.py", "log_text")
+        # Playwright finds its driver once when it starts (the browser runs in its own process).
+        for name in ("os.stat", "os.path.abspath", "os.access", "os.getcwd"):
+            detector.functions[name].can_block_in("playwright/_impl/_driver.py", {"compute_driver_executable", "get_driver_env"})
+            detector.functions[name].can_block_in("playwright/_impl/transport.py", "connect")
         # SQLAlchemy resolves a SQLite file path once when an engine is created.
         detector.functions["os.path.abspath"].can_block_in("sqlalchemy/dialects/sqlite/pysqlite.py", "create_connect_args")
         return (yield)

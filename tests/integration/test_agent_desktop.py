@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.async_api import async_playwright, expect
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, THREADLINE, free_port, require_tool
@@ -30,11 +30,8 @@ CHROMIUM = "/usr/bin/chromium"
 async def test_the_agent_sees_the_pop_with_the_ivr_context_before_answering(
     pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
 ) -> None:
-    for tool in ("baresip", "espeak-ng", "sox"):
+    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
         require_tool(tool)
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian chromium is installed by `make test`")
-    from playwright.async_api import async_playwright, expect
 
     crm_url, _ = mock_crm
     flows = await asyncio.to_thread(flows_copy, tmp_path)
