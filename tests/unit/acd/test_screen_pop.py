@@ -1,0 +1,34 @@
+"""The screen-pop from a call's journal: what the caller said and did, in the agent's words."""
+
+from __future__ import annotations
+
+from engine.acd.screen_pop import build_pop
+from engine.flows.flow_model import Step
+
+STEPS = {"internet_down": (Step(id="restart", prompt="Restart the router.", question="Fixed?"), Step(id="cable", prompt="Check the cable.", question="Fixed?"), Step(id="lights", prompt="Check the lights.", question="Fixed?"))}
+
+
+def test_the_pop_carries_identity_intent_utterances_steps_and_masked_fields() -> None:
+    journal = [
+        ("node_entered", {"node": "menu", "type": "ask"}),
+        ("speech_heard", {"text": "인터넷 안 돼요", "confidence": 0.91}),
+        ("intent_chosen", {"node": "menu", "intent": "technical", "band": "accept"}),
+        ("collected", {"node": "card", "into": "card", "value": "****"}),
+        ("node_entered", {"node": "internet_steps", "type": "steps"}),
+        ("step_done", {"procedure": "internet_down", "step": "restart", "index": 1, "fixed": False}),
+    ]
+    variables = {"customer": {"found": True, "name": "김민수", "plan": "gold"}, "intent": "technical"}
+    pop = build_pop("c1", "technical", "01012345678", "", variables, journal, STEPS, 12.34, [{"at": "2026-11-20T09:00", "intent": "billing", "ended_by": "caller"}])
+    assert pop["v"] == 1 and pop["type"] == "pop" and pop["caller"] == {"number": "01012345678", "name": "김민수"}
+    assert pop["intent"] == "technical" and pop["customer"]["plan"] == "gold" and pop["waited_s"] == 12.3
+    assert pop["utterances"] == [{"text": "인터넷 안 돼요", "confidence": 0.91}]
+    assert pop["collected"] == {"card": "****"}, "sensitive values arrive masked"
+    (steps,) = pop["steps"]
+    assert steps["done"] == [{"step": "restart", "text": "Restart the router.", "fixed": False}]
+    assert steps["next"] == {"step": "cable", "text": "Check the cable."}, "the agent resumes at the first unfinished step, in the IVR's words"
+    assert {"chose": "technical", "how": "speech (accept)"} in pop["path"] and pop["previous_calls"][0]["intent"] == "billing"
+
+
+def test_a_key_press_and_an_unidentified_caller_are_shown_as_such() -> None:
+    pop = build_pop("c2", "billing", "0101", "", {}, [("intent_chosen", {"intent": "billing", "key": "1"})], {}, 0.0)
+    assert pop["customer"] is None and pop["caller"]["name"] == "" and {"chose": "billing", "how": "key 1"} in pop["path"]
