@@ -38,6 +38,7 @@ MAX_WS_MESSAGE = 4096
 MAX_WS_RATE = 20
 """Messages a page may send per second; more is a flood and closes that socket (never the engine)."""
 LOGIN_FAILURES_PER_MINUTE = 10
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def build_app(
             return web.json_response({"error": "log in first"}, status=401, headers={"WWW-Authenticate": 'Bearer realm="threadline"'})
         if not principal.roles & rule.roles:
             return web.json_response({"error": f"needs one of the roles: {', '.join(sorted(rule.roles))}"}, status=403)
-        request["principal"] = principal
+        request[PRINCIPAL] = principal
         return await handler(request)
 
     app = web.Application(middlewares=[access_control], client_max_size=64 * 1024)
@@ -179,7 +180,7 @@ def build_app(
         return web.json_response(PROTOCOL)
 
     async def websocket(request: web.Request) -> web.WebSocketResponse:
-        principal: Principal = request["principal"]
+        principal = request[PRINCIPAL]
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
             raise web.HTTPForbidden(text="cross-origin websocket refused")
