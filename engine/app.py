@@ -27,6 +27,7 @@ from engine.acd.call_distributor import CallDistributor
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
+from engine.journey.call_session import utc_now
 from engine.journey.stasis import StasisApp
 from engine.localpbx.credentials import AsteriskCredentials, load_credentials
 from engine.log_format import configure_logging
@@ -138,7 +139,12 @@ class Engine:
         settings = self.settings
         ast = settings.asterisk
         store = JourneyStore(database)
-        distributor = self.distributor = CallDistributor(ari, listener=self.hub, history=lambda number, current: _previous_calls(store, number, current))
+        distributor = self.distributor = CallDistributor(
+            ari,
+            listener=self.hub,
+            history=lambda number, current: _previous_calls(store, number, current),
+            save=lambda channel, kind, detail: store.add_event_for_channel(channel, kind, utc_now(), detail),
+        )
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
@@ -296,10 +302,15 @@ class Engine:
         if self.distributor is not None:
             self.distributor.agent_action(agent_id, action, reason)
 
+    async def _wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> str | None:
+        if self.distributor is None:
+            return "no calls are distributed"
+        return await self.distributor.wrap_up(agent_id, call_id, disposition, notes)
+
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
-        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action)
+        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up)
         runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
@@ -353,6 +364,10 @@ async def _previous_calls(store: JourneyStore, caller_number: str, current: str)
     for call in await store.previous_calls(caller_number, current):
         intent = next((e.detail.get("intent") for e in call.events if e.kind == "intent_chosen"), None)
         queue = next((e.detail.get("queue") for e in call.events if e.kind == "queued"), None)
-        shown.append({"at": call.arrived_at.isoformat(timespec="minutes"), "intent": intent, "queue": queue, "ended_by": call.hung_up_by})
+        wrap_up = next((e.detail for e in reversed(call.events) if e.kind == "disposition"), {})
+        shown.append({
+            "at": call.arrived_at.isoformat(timespec="minutes"), "intent": intent, "queue": queue, "ended_by": call.hung_up_by,
+            "disposition": wrap_up.get("disposition"), "notes": wrap_up.get("notes"), "agent": wrap_up.get("agent"),
+        })
     return shown
 

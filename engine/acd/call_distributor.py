@@ -36,6 +36,7 @@ HOLD_BRIDGE_PREFIX = "tl-hold-"
 CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
 HISTORY_TIMEOUT_S = 0.5
+MAX_NOTES = 2000
 RING_GRACE_S = 3.0
 """Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
@@ -65,6 +66,8 @@ class AcdListener(Protocol):
     def call_cleared(self, agent_id: str, call_id: str) -> None: ...
 
 
+SaveToJourney = Callable[[str, str, dict[str, Any]], Awaitable[bool]]
+"""(caller channel id, kind, detail) -> stored; for what agents add after the call (dispositions)."""
 History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 """(caller number, current call id) -> that number's previous calls, newest first."""
 
@@ -92,10 +95,20 @@ class _Call:
 
 
 class CallDistributor:
-    def __init__(self, ari: AriClient, clock: Callable[[], float] = time.monotonic, listener: AcdListener | None = None, history: History | None = None) -> None:
+    def __init__(
+        self,
+        ari: AriClient,
+        clock: Callable[[], float] = time.monotonic,
+        listener: AcdListener | None = None,
+        history: History | None = None,
+        save: SaveToJourney | None = None,
+    ) -> None:
         self._ari = ari
         self.listener = listener
         self._history = history
+        self._save = save
+        self._last_call: dict[str, tuple[str, str]] = {}
+        """Agent -> (caller channel id, queue) of the agent's latest answered call: what a disposition is for."""
         self._clock = clock
         self._config: AcdConfig | None = None
         self.router = Router(())
@@ -228,6 +241,20 @@ class CallDistributor:
         ledger = self._ledgers.get(agent_id)
         return _shown(ledger.state(self._clock()), self._clock()) if ledger else None
 
+    async def wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> str | None:
+        """The agent's disposition and notes for their latest call, into that call's journey; an error or None."""
+        last = self._last_call.get(agent_id)
+        if last is None or last[0] != call_id:
+            return "that is not your latest call"
+        allowed = self._config.queues[last[1]].dispositions if self._config and last[1] in self._config.queues else []
+        if disposition not in allowed:
+            return f"disposition must be one of: {', '.join(allowed)}"
+        if len(notes) > MAX_NOTES:
+            return f"notes are limited to {MAX_NOTES} characters"
+        if self._save is None or not await self._save(call_id, "disposition", {"agent": agent_id, "disposition": disposition, "notes": notes}):
+            return "the call's record was not found"
+        return None
+
     def agent_action(self, agent_id: str, action: str, reason: str = "") -> None:
         """The agent (or a supervisor) chose a state on the desktop: available, paused (with a reason) or logged out."""
         kinds = {"available": EventKind.READY, "paused": EventKind.PAUSE, "logged_out": EventKind.LOGOUT, "logged_in": EventKind.LOGIN}
@@ -281,6 +308,7 @@ class CallDistributor:
                 log.warning("call %s: previous calls not read for the pop: %s", call.caller_id, exc)
         snap = call.snapshot
         pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures, offer.waited_s, previous)
+        pop["dispositions"] = list(self._queue(call).dispositions)
         self.listener.call_offered(offer.agent_id, pop)
 
     async def _agent_answered(self, leg: str) -> None:
@@ -290,6 +318,7 @@ class CallDistributor:
             await self._hang_up(leg)  # answered after the caller left: nobody to talk to
             return
         call.answered_at = self._clock()
+        self._last_call[call.agent_id] = (call.caller_id, call.queue)
         self._note(call.agent_id, EventKind.ANSWERED, call.caller_id)
         call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"
         await self._ari.create_bridge(call.bridge)

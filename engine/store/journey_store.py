@@ -173,6 +173,15 @@ class JourneyStore:
             )
             return dict(detail) if isinstance(detail, dict) else None
 
+    async def add_event_for_channel(self, channel_id: str, kind: str, at: datetime, detail: dict[str, Any]) -> bool:
+        """Append to a call's journey by its channel, also after the call ended (an agent's disposition)."""
+        async with self._sessions() as session:
+            call_id = await session.scalar(select(CallRow.id).where(CallRow.channel_id == channel_id))
+        if call_id is None:
+            return False
+        await self.add_event(call_id, kind, at, detail)
+        return True
+
     async def previous_calls(self, caller_number: str, exclude_channel: str, limit: int = 5) -> list[CallRecord]:
         """Earlier calls from the same number, newest first (for the agent's screen-pop)."""
         async with self._sessions() as session:

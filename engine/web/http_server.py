@@ -78,6 +78,8 @@ class Desktop:
     """Blocking (argon2): called in a thread."""
     agent_state: Callable[[str], dict[str, Any] | None]
     agent_action: Callable[[str, str, str], None]
+    wrap_up: Callable[[str, str, str, str], Awaitable[str | None]]
+    """(agent, call id, disposition, notes) -> an error for the agent, or None when saved."""
 
 
 def build_app(
@@ -201,7 +203,7 @@ def build_app(
                     await socket.close(code=1008, message=b"too many messages")
                     break
                 if message.type == WSMsgType.TEXT:
-                    reply = _page_message(principal, message.data, desktop)
+                    reply = await _page_message(principal, message.data, desktop)
                     if reply is not None:
                         await socket.send_json(reply)
         finally:
@@ -227,12 +229,17 @@ def _bearer_ok(request: web.Request, token: str) -> bool:
     return given.startswith("Bearer ") and hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode())
 
 
-def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dict[str, Any] | None:
+async def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dict[str, Any] | None:
     """One message from an agent's page; anything malformed gets an error message, never an exception."""
     try:
         message = json.loads(raw)
     except ValueError:
         return {"v": PROTOCOL_VERSION, "type": "error", "error": "not JSON"}
+    if isinstance(message, Mapping) and message.get("type") == "wrap_up":
+        error = await desktop.wrap_up(principal.agent_id, str(message.get("call_id", "")), str(message.get("disposition", "")), str(message.get("notes", "")))
+        if error is not None:
+            return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
+        return {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.get("call_id")}
     if not isinstance(message, Mapping) or message.get("type") != "set_state":
         return {"v": PROTOCOL_VERSION, "type": "error", "error": "unknown message type"}
     wanted = message.get("status")
@@ -252,10 +259,15 @@ PROTOCOL: dict[str, Any] = {
             "call_id": "str", "queue": "str", "caller": {"number": "str", "name": "str"}, "customer": "the lookup's record or null",
             "intent": "str", "path": "[{node, type} | {chose, how}]", "utterances": "[{text, confidence}]",
             "collected": "{field: value} (sensitive ones masked)", "steps": "[{procedure, done: [{step, text, fixed}], next: {step, text} | null}]",
-            "previous_calls": "[{at, ended_by, intent, queue}]", "waited_s": "float", "callback": "bool",
+            "previous_calls": "[{at, ended_by, intent, queue, disposition, notes, agent}]", "waited_s": "float", "callback": "bool",
+            "dispositions": "the queue's disposition codes for wrap-up",
         },
         "pop_cleared": {"call_id": "the offer was withdrawn (ring failed or the caller left)"},
+        "wrap_up_saved": {"call_id": "the disposition and notes are in the call's journey"},
         "error": {"error": "what was wrong with the page's message"},
     },
-    "page_to_server": {"set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"}},
+    "page_to_server": {
+        "set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"},
+        "wrap_up": {"call_id": "the pop's call_id", "disposition": "one of the pop's dispositions", "notes": "free text, at most 2000 characters"},
+    },
 }

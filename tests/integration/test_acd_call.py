@@ -59,6 +59,8 @@ async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear
     env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
     provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
     secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "minsu", "--password-stdin", "--flows", str(flows), env=env, stdin="minsu-password-1\n")
+    assert passwd.returncode == 0, passwd.stderr
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
     jiyeon = await agent_phone(tmp_path, "jiyeon", "2002", secrets["jiyeon"], JIYEON_HZ)
@@ -92,6 +94,22 @@ async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear
     assert caller_heard_rms > 0.01 and abs(caller_heard_hz - MINSU_HZ) < 30, (caller_heard_hz, caller_heard_rms)
     leftovers = await asyncio.to_thread(pbx.rx, "core show channels concise")
     assert "tl-agent-" not in leftovers and "tl-tap-" not in leftovers, leftovers
+
+    # Wrap-up on the desktop's websocket: the disposition and notes go into the call's journey.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as desk:  # unsafe: cookies for an IP address
+        login = await desk.post(f"{engine.http_url}/login", data={"agent": "minsu", "password": "minsu-password-1"})
+        assert login.status == 200
+        socket = await desk.ws_connect(f"{engine.http_url.replace('http', 'ws')}/ws", origin=engine.http_url)
+        await socket.send_json({"v": 1, "type": "wrap_up", "call_id": call.channel_id, "disposition": "refund_issued", "notes": "두 번 결제된 요금 환불"})
+        while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop"):
+            pass
+        assert reply == {"v": 1, "type": "wrap_up_saved", "call_id": call.channel_id}, reply
+        await socket.close()
+    async with engine.store() as store:
+        record = await store.get_call(call.channel_id)
+    assert record is not None
+    saved = next(e.detail for e in record.events if e.kind == "disposition")
+    assert saved == {"agent": "minsu", "disposition": "refund_issued", "notes": "두 번 결제된 요금 환불"}
 
 
 async def test_an_agent_who_does_not_answer_is_paused_and_the_caller_reaches_the_next(

@@ -36,8 +36,8 @@ def add_agent(team: Path, entry: str | None) -> None:
     team.write_text(text + entry if entry else text.split("  yuna:")[0], encoding="utf-8")
 
 
-def threadline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([THREADLINE, *args], cwd=REPO, env={**os.environ, **PBX_ENV, **env}, capture_output=True, text=True, timeout=60)
+def threadline(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([THREADLINE, *args], cwd=REPO, env={**os.environ, **PBX_ENV, **env}, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 async def register(tmp_path: Path, name: str, user: str, secret: str) -> tuple[Baresip, str]:

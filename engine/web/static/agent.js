@@ -51,7 +51,10 @@ function showPop(pop) {
     return block;
   }));
   list("pop-path", pop.path, (p) => (p.chose ? `→ ${p.chose} by ${p.how}` : `${p.node} (${p.type})`));
-  list("pop-previous", pop.previous_calls, (c) => `${c.at} — ${c.intent || "?"} — ended by ${c.ended_by}`);
+  list("pop-previous", pop.previous_calls, (c) => `${c.at} — ${c.intent || "?"} — ended by ${c.ended_by}` + (c.disposition ? ` — ${c.disposition}${c.notes ? `: ${c.notes}` : ""}` : ""));
+  const select = document.getElementById("disposition");
+  select.replaceChildren(...(pop.dispositions || []).map((code) => { const option = document.createElement("option"); option.textContent = code; return option; }));
+  text("wrap-up-result", "");
 }
 
 function clearPop(callId) {
@@ -73,6 +76,8 @@ function connect() {
       if (message.status === "available") clearPop();
     } else if (message.type === "pop") showPop(message);
     else if (message.type === "pop_cleared") clearPop(message.call_id);
+    else if (message.type === "wrap_up_saved") text("wrap-up-result", "saved");
+    else if (message.type === "error") text("wrap-up-result", message.error);
   };
   socket.onclose = (event) => {
     text("connection", "reconnecting…");
@@ -88,6 +93,11 @@ function send(message) {
 
 document.getElementById("go-available").addEventListener("click", () => send({ type: "set_state", status: "available" }));
 document.getElementById("go-paused").addEventListener("click", () => send({ type: "set_state", status: "paused", reason: document.getElementById("pause-reason").value }));
+document.getElementById("wrap-up").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const callId = document.getElementById("pop").dataset.callId;
+  send({ type: "wrap_up", call_id: callId, disposition: document.getElementById("disposition").value, notes: document.getElementById("notes").value });
+});
 document.getElementById("logout").addEventListener("submit", async (event) => {
   event.preventDefault();
   await fetch("/logout", { method: "POST", credentials: "same-origin" });

@@ -27,7 +27,12 @@ def desktop(sessions: Sessions, actions: list[tuple[str, str, str]]) -> Desktop:
         lambda agent, password: agent in ROLES and password == PASSWORD,
         lambda agent: {"status": "available"},
         lambda agent, action, reason: actions.append((agent, action, reason)),
+        wrap_up,
     )
+
+
+async def wrap_up(agent: str, call_id: str, disposition: str, notes: str) -> str | None:
+    return None if (call_id, disposition) == ("c1", "resolved") else "disposition must be one of: resolved"
 
 
 @pytest.fixture
@@ -103,3 +108,14 @@ async def test_the_websocket_checks_origin_and_closes_on_a_flood_or_a_huge_frame
     message = await big.receive(timeout=2)
     assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
     assert (await test_client.get("/healthz")).status in (200, 503), "the engine is still serving"
+
+
+async def test_a_disposition_is_saved_or_refused_with_the_reason(client: Any) -> None:
+    test_client, sessions, _ = client
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+    socket = await test_client.ws_connect("/ws")
+    await socket.send_json({"v": 1, "type": "wrap_up", "call_id": "c1", "disposition": "resolved", "notes": "refund sent"})
+    assert (await socket.receive_json(timeout=2)) == {"v": 1, "type": "wrap_up_saved", "call_id": "c1"}
+    await socket.send_json({"v": 1, "type": "wrap_up", "call_id": "c1", "disposition": "whatever"})
+    assert (await socket.receive_json(timeout=2))["error"] == "disposition must be one of: resolved"
+
