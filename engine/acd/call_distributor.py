@@ -233,6 +233,12 @@ class CallDistributor:
         channel_id = getattr(event, "channel_id", "") or ""
         return isinstance(channel_id, str) and channel_id.startswith(AGENT_LEG_PREFIX)
 
+    def call_phase(self, caller_id: str) -> str | None:
+        call = self._calls.get(caller_id)
+        if call is None or call.ended:
+            return None
+        return "talking" if call.answered_at is not None else "waiting"
+
     def agent_status(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
         return {agent_id: _shown(ledger.state(now), now) for agent_id, ledger in self._ledgers.items()}

@@ -148,6 +148,13 @@ class FlowDriver:
         if not handing_over:
             await self.leave_acd()
 
+    @property
+    def acd_phase(self) -> str | None:
+        """waiting or talking while the ACD has the caller; None otherwise."""
+        if not self._queued or self._runtime.distributor is None:
+            return None
+        return self._runtime.distributor.call_phase(self._channel_id)
+
     async def leave_acd(self) -> None:
         """The caller is gone: out of the queue, or the end of their call with an agent (once)."""
         if self._queued and self._runtime.distributor is not None:

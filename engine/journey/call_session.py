@@ -135,7 +135,9 @@ class CallSession:
         finally:
             self._arrival_order.done(self._arrival_key)
             if self._driver is not None:
-                await self._driver.aclose()
+                # A call still live here is being left to the next engine (shutdown): its agent leg and
+                # bridge must stay; a call that ended has already left the ACD.
+                await self._driver.aclose(handing_over=not self._ended)
 
     async def _ended_before_we_started(self) -> bool:
         """Events Asterisk kept while no engine ran may already say the call is over (the caller hung
@@ -160,12 +162,19 @@ class CallSession:
         self._leaving = True  # from now on this engine does nothing more with the call
         if self._script.playback_id:  # first: Asterisk queues channel commands behind a running playback
             await self._ari.stop_playback(self._script.playback_id)
+        phase = self._driver.acd_phase if self._driver is not None else None
         if self._driver is not None:
             self._driver.close()
             await self._driver.stop_prompts()  # first, then the tap: the caller must not sit through a prompt
             await self._driver.aclose(handing_over=True)
+        if phase == "talking":
+            # Caller and agent talk in their own bridge, which Asterisk keeps without an engine: no
+            # hold music over the conversation and no bound that would cut it off.
+            self._record("handed_over", reason="engine stopping", talking_to_agent=True)
+            return
         await self._ari.set_variable(self.channel.id, ENGINE_WAIT, str(self._engine_wait_s))
-        await self._ari.start_hold_music(self.channel.id)
+        if phase != "waiting":  # a waiting caller already hears the queue's music in its holding bridge
+            await self._ari.start_hold_music(self.channel.id)
         self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
 
     async def _abandon(self) -> None:
@@ -346,8 +355,18 @@ class CallSession:
             ch = self.channel
             variables = {"caller_number": ch.caller_number, "caller_name": ch.caller_name, "dialed": ch.dialed, "channel": ch.name}
             self._driver = FlowDriver(self._flows, ch.id, variables, self._ari, self.inbox, self._record_detail, self._flow_hang_up)
+            if self._resumed and await self._talking_to_agent():
+                self._record("left_with_agent", reason="the caller was talking to an agent when the last engine stopped; the call stays in its bridge")
+                return
             checkpoint = await self.journey.last_event("checkpoint") if self._resumed else None
             await self._flow_step(self._driver.start(checkpoint))
+
+    async def _talking_to_agent(self) -> bool:
+        """An adopted call whose journey's last ACD event is an agent answering: the conversation goes on
+        in Asterisk's bridge, and restarting the flow would pull the caller out of it."""
+        answered = await self.journey.last_event("agent_answered")
+        ended = await self.journey.last_event("call_ended")
+        return answered is not None and ended is None
 
     async def _flow_step(self, step: Awaitable[None]) -> None:
         await self._guarded("flow", step)

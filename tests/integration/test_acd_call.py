@@ -160,3 +160,54 @@ async def test_an_agent_who_does_not_answer_is_paused_and_the_caller_reaches_the
     assert (missed["agent"], missed["reason"]) == ("minsu", "no-answer")
     assert next(d for k, d in events if k == "agent_answered")["agent"] == "alex"
     assert kinds.index("agent_not_answered") < kinds.index("agent_answered")
+
+
+async def test_an_engine_restart_leaves_a_conversation_with_an_agent_alone(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """SIGTERM while a caller talks to an agent: no hold music over them, no bound that cuts them off;
+    the next engine adopts the call without replaying the menu, and the two still hear each other."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    flows = await asyncio.to_thread(flows_copy, tmp_path)
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url,
+           "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
+    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
+    secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite3'}"
+    first = await start_engine(database_url, **env)
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    try:
+        await wait_agents(first, {"minsu": "available"})
+        await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 90.0))
+        await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        await wait_agents(first, {"minsu": "on_call"}, timeout_s=40)
+        assert await first.stop() == 0, first.log_tail()
+        await asyncio.sleep(12.0)  # longer than calls.engine_wait_s (10 s here): nothing may cut them off
+        second = await start_engine(database_url, **env)
+        for _ in range(50):
+            async with second.store() as store:
+                calls = await store.recent_calls(limit=1)
+            if calls and any(e.kind == "left_with_agent" for e in calls[0].events):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"the call was not adopted\n{second.log_tail()}")
+        await asyncio.sleep(3.0)
+        await caller.command("hangup")
+        await caller.wait_event("CALL_CLOSED")
+    finally:
+        await caller.stop()
+        await minsu.stop()
+
+    (call,) = await second.ended_calls(1)
+    kinds = [e.kind for e in call.events]
+    after = kinds[kinds.index("left_with_agent"):]
+    assert "node_entered" not in after and "prompt_started" not in after, f"the flow was replayed into the conversation: {after}"
+    handed = next(e.detail for e in call.events if e.kind == "handed_over")
+    assert handed.get("talking_to_agent") is True
+    heard_hz, heard_rms = await asyncio.to_thread(lambda: dominant_hz(caller.recording("dec"), -3.0, 0))
+    assert heard_rms > 0.01 and abs(heard_hz - MINSU_HZ) < 30, ("the caller still hears the agent at the end", heard_hz, heard_rms)
