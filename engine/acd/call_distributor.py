@@ -286,7 +286,10 @@ class CallDistributor:
         if call is None or call.ended:
             self._sync(offer.agent_id)
             return
-        agent = self._config.agents[offer.agent_id]
+        agent = self._config.agents.get(offer.agent_id)
+        if agent is None:  # removed by a reload between the offer and now: the caller keeps its place
+            self.router.caller_waiting(self._waiting(call))
+            return
         leg = f"{AGENT_LEG_PREFIX}{secrets.token_hex(6)}"
         call.agent_id, call.agent_leg = offer.agent_id, leg
         self._legs[leg] = call.caller_id
