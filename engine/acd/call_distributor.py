@@ -177,15 +177,24 @@ class CallDistributor:
         snapshot: CallSnapshot,
         record: Record,
         hang_up: Callable[[str], Awaitable[None]],
+        waited_s: float = 0.0,
     ) -> None:
+        """Queue a caller; `waited_s` keeps the place of a caller who was already waiting under an engine that stopped."""
         assert self._config is not None
         settings = self._config.queues[queue]
         extra = {skill: 1 for skill in skills if skill not in settings.skills}
-        call = _Call(caller_id, queue, self._clock(), snapshot, record, hang_up, priority, extra)
+        call = _Call(caller_id, queue, self._clock() - max(0.0, waited_s), snapshot, record, hang_up, priority, extra)
         self._calls[caller_id] = call
         bridge = await self._holding_bridge(queue, settings)
-        await self._ari.add_to_bridge(bridge, [caller_id])
-        record("queued", {"queue": queue, "skills": sorted({*settings.skills, *extra}), "priority": priority})
+        try:
+            await self._ari.add_to_bridge(bridge, [caller_id])
+        except AriRequestFailed as exc:
+            if not waited_s or exc.status not in (409, 422):
+                raise  # only an adopted caller may already be in its holding bridge
+        detail: dict[str, Any] = {"queue": queue, "skills": sorted({*settings.skills, *extra}), "priority": priority}
+        if waited_s:
+            detail.update(after_restart=True, waited_s=round(waited_s, 1))
+        record("queued", detail)
         self.router.caller_waiting(self._waiting(call))
         offer = self.router.offer_for_caller(caller_id, self._clock())
         if offer is not None:
@@ -495,4 +504,13 @@ def _shown(state: AgentState, now: float | None = None) -> dict[str, Any]:
     if state.status is Status.WRAP_UP and now is not None:
         shown["wrap_up_left_s"] = round(max(0.0, state.until - now), 1)
     return shown
+
+
+ACD_MARKS = ("queued", "agent_answered", "call_ended", "abandoned")
+
+
+def acd_phase(kinds: Sequence[str]) -> str | None:
+    """Where a call stood in the ACD by its journey: waiting, talking, or None (never queued, or over)."""
+    last = next((kind for kind in reversed(kinds) if kind in ACD_MARKS), None)
+    return {"queued": "waiting", "agent_answered": "talking"}.get(last or "")
 

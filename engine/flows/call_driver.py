@@ -12,7 +12,8 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -43,6 +44,7 @@ from engine.acd.call_distributor import CallSnapshot
 from engine.flows.flow_runtime import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
 from engine.settings import LookupEndpoint
+from engine.store.journey_store import JourneyEvent
 from engine.speech.call_listening import CallListening, HeardSpeech
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.utterance import SpeechBegan
@@ -147,6 +149,29 @@ class FlowDriver:
             await self._listening.close()
         if not handing_over:
             await self.leave_acd()
+
+    async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
+        """An adopted caller who was waiting for an agent: back into the same queue, at its place,
+        with what the IVR learned (from the journey the earlier engine wrote), without the menu again."""
+        queued = next(e for e in reversed(earlier) if e.kind == "queued")
+        first_queued = next(e for e in earlier if e.kind == "queued")
+        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == "checkpoint"), {})
+        saved = checkpoint.get("variables")
+        self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
+        self.interpreter.finished = True  # the flow's part is done: the call belongs to the ACD
+        self.journal.extend((e.kind, dict(e.detail)) for e in earlier)
+        distributor = self._runtime.distributor
+        queue = str(queued.detail.get("queue", ""))
+        if distributor is None or not distributor.serves(queue):
+            await self._execute([Transfer(queue, tuple(queued.detail.get("skills", ())), int(queued.detail.get("priority", 5)), {})])
+            return
+        self._queued = True
+        queued_at = first_queued.at if first_queued.at.tzinfo else first_queued.at.replace(tzinfo=UTC)
+        waited_s = max(0.0, (now - queued_at).total_seconds())
+        variables = self.interpreter.variables
+        snapshot = CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal, self._runtime.flow_set.procedures)
+        skills = tuple(str(skill) for skill in queued.detail.get("skills", ()))
+        await distributor.enqueue(self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), snapshot, self._record, self._hang_up, waited_s or 0.001)
 
     @property
     def acd_phase(self) -> str | None:

@@ -27,6 +27,7 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.journey.arrival_order import ArrivalOrder
+from engine.acd.call_distributor import acd_phase
 from engine.flows.call_driver import FlowDriver
 from engine.speech.call_listening import HeardSpeech
 from engine.flows.flow_facts import DigitPressed, LookupAnswered, TimerFired
@@ -355,18 +356,16 @@ class CallSession:
             ch = self.channel
             variables = {"caller_number": ch.caller_number, "caller_name": ch.caller_name, "dialed": ch.dialed, "channel": ch.name}
             self._driver = FlowDriver(self._flows, ch.id, variables, self._ari, self.inbox, self._record_detail, self._flow_hang_up)
-            if self._resumed and await self._talking_to_agent():
+            earlier = await self.journey.earlier_events() if self._resumed else []
+            phase = acd_phase([event.kind for event in earlier])
+            if phase == "talking":
                 self._record("left_with_agent", reason="the caller was talking to an agent when the last engine stopped; the call stays in its bridge")
+                return
+            if phase == "waiting":
+                await self._flow_step(self._driver.requeue(earlier, self._clock()))
                 return
             checkpoint = await self.journey.last_event("checkpoint") if self._resumed else None
             await self._flow_step(self._driver.start(checkpoint))
-
-    async def _talking_to_agent(self) -> bool:
-        """An adopted call whose journey's last ACD event is an agent answering: the conversation goes on
-        in Asterisk's bridge, and restarting the flow would pull the caller out of it."""
-        answered = await self.journey.last_event("agent_answered")
-        ended = await self.journey.last_event("call_ended")
-        return answered is not None and ended is None
 
     async def _flow_step(self, step: Awaitable[None]) -> None:
         await self._guarded("flow", step)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from engine.asterisk.backoff import Backoff
-from engine.store.journey_store import CallerInfo, JourneyStore
+from engine.store.journey_store import JourneyEvent, CallerInfo, JourneyStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,6 +94,16 @@ class JourneyWriter:
         except Exception as exc:  # the caller is waiting: starting the flow over beats waiting for the database
             log.warning("call %s: could not read its %s back (%s); the flow starts over", self.channel_id, kind, exc)
             return None
+
+    async def earlier_events(self, timeout_s: float = 2.0) -> list[JourneyEvent]:
+        """The journey an earlier engine wrote for this call (an adopted call); empty if the database is slow."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                record = await self.store.get_call(self.channel_id)
+        except Exception as exc:  # the caller is waiting: go on without the history
+            log.warning("call %s: could not read its journey back (%s)", self.channel_id, exc)
+            return []
+        return list(record.events) if record is not None else []
 
     @property
     def pending(self) -> int:

@@ -49,17 +49,28 @@ async def agent_phone(tmp_path: Path, name: str, extension: str, secret: str, to
     return phone
 
 
+async def acd_setup(tmp_path: Path, crm_url: str, queue_setting: str = "") -> tuple[dict[str, str], dict[str, str]]:
+    """A copy of the sample flows (the billing queue given `queue_setting`, e.g. "ring_timeout_s: 5"),
+    agents provisioned; returns the engine's environment and the agents' SIP secrets."""
+    flows = await asyncio.to_thread(flows_copy, tmp_path)
+    if queue_setting:
+        queues = flows / "queues" / "support.yaml"
+        await asyncio.to_thread(lambda: queues.write_text(queues.read_text().replace("    priority: 5\n    service_level", f"    priority: 5\n    {queue_setting}\n    service_level", 1)))
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url,
+           "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
+    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
+    assert provisioned.returncode == 0, provisioned.stderr
+    return env, dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+
+
 async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear_each_other(
     pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
 ) -> None:
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
     crm_url, _ = mock_crm
-    flows = await asyncio.to_thread(flows_copy, tmp_path)
-    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
-    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
-    secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
-    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "minsu", "--password-stdin", "--flows", str(flows), env=env, stdin="minsu-password-1\n")
+    env, secrets = await acd_setup(tmp_path, crm_url)
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "minsu", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="minsu-password-1\n")
     assert passwd.returncode == 0, passwd.stderr
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
@@ -120,12 +131,7 @@ async def test_an_agent_who_does_not_answer_is_paused_and_the_caller_reaches_the
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
     crm_url, _ = mock_crm
-    flows = await asyncio.to_thread(flows_copy, tmp_path)
-    queues = flows / "queues" / "support.yaml"
-    await asyncio.to_thread(lambda: queues.write_text(queues.read_text().replace("    priority: 5\n    service_level", "    priority: 5\n    ring_timeout_s: 5\n    service_level", 1)))
-    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url, "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
-    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
-    secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+    env, secrets = await acd_setup(tmp_path, crm_url, "ring_timeout_s: 5")
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'acd.sqlite3'}", **env)
     minsu = Baresip(tmp_path / "minsu", free_port(), free_port(), (46000, 46999), account=f"<sip:2001@127.0.0.1:{SIP_PORT}>;auth_pass={secrets['minsu']};regint=60")
     await minsu.start(await asyncio.to_thread(write_tone, tmp_path / "minsu.wav", 60.0, MINSU_HZ))
@@ -170,11 +176,7 @@ async def test_an_engine_restart_leaves_a_conversation_with_an_agent_alone(
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
     crm_url, _ = mock_crm
-    flows = await asyncio.to_thread(flows_copy, tmp_path)
-    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url,
-           "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN}
-    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
-    secrets = dict(re.findall(r"^(\w+): SIP user \d+, secret (\S+)", provisioned.stdout, re.M))
+    env, secrets = await acd_setup(tmp_path, crm_url)
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite3'}"
     first = await start_engine(database_url, **env)
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
@@ -211,3 +213,80 @@ async def test_an_engine_restart_leaves_a_conversation_with_an_agent_alone(
     assert handed.get("talking_to_agent") is True
     heard_hz, heard_rms = await asyncio.to_thread(lambda: dominant_hz(caller.recording("dec"), -3.0, 0))
     assert heard_rms > 0.01 and abs(heard_hz - MINSU_HZ) < 30, ("the caller still hears the agent at the end", heard_hz, heard_rms)
+
+
+async def test_callers_waiting_when_the_engine_restarts_keep_their_order(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """Three callers wait (no agent is there yet); the engine is stopped and started again; then an
+    agent arrives and answers them in the order they first queued, without the menu again."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, secrets = await acd_setup(tmp_path, crm_url, "wrap_up_s: 0")
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'requeue.sqlite3'}"
+    first = await start_engine(database_url, **env)
+    callers = [Baresip(tmp_path / f"caller{n}", free_port(), free_port(), (47000 + 300 * n, 47299 + 300 * n)) for n in range(3)]
+    minsu: Baresip | None = None
+    try:
+        for n, caller in enumerate(callers):  # by key: this test is about the queue, not the recogniser
+            await caller.start(await asyncio.to_thread(write_tone, tmp_path / f"caller{n}.wav", 120.0, CALLER_HZ, amplitude=0))
+            await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+            await caller.wait_event("CALL_ESTABLISHED")
+            for _ in range(200):
+                async with first.store() as store:
+                    at_menu = [c for c in await store.recent_calls(limit=5) if any(e.kind == "node_entered" and e.detail.get("node") == "menu" for e in c.events)]
+                if len(at_menu) == n + 1:
+                    break
+                await asyncio.sleep(0.1)
+            await caller.command("sndcode", "1")
+            for _ in range(200):
+                async with first.store() as store:
+                    waiting = [c for c in await store.recent_calls(limit=5) if any(e.kind == "queued" for e in c.events)]
+                if len(waiting) == n + 1:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"caller {n} never queued\n{first.log_tail()}")
+        arrival = [c.channel_id for c in sorted(waiting, key=lambda c: c.arrived_at)]
+        assert await first.stop() == 0, first.log_tail()
+        second = await start_engine(database_url, **env)
+        for _ in range(100):
+            async with second.store() as store:
+                calls = await store.recent_calls(limit=5)
+            if sum(1 for c in calls for e in c.events if e.kind == "queued" and e.detail.get("after_restart")) == 3:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"the waiting callers were not queued again\n{second.log_tail()}")
+        minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+        answered: list[str] = []
+        for _ in range(3):
+            for _ in range(200):
+                async with second.store() as store:
+                    calls = await store.recent_calls(limit=5)
+                talking = [c.channel_id for c in calls if c.ended_at is None and any(e.kind == "agent_answered" for e in c.events)]
+                if talking:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"no caller reached the agent (answered so far: {answered})\n{second.log_tail()}")
+            answered.append(talking[0])
+            index = arrival.index(talking[0])
+            await callers[index].command("hangup")
+            await callers[index].wait_event("CALL_CLOSED")
+            await second.ended_calls(len(answered))
+    finally:
+        for caller in callers:
+            await caller.stop()
+        if minsu is not None:
+            await minsu.stop()
+
+    assert answered == arrival, "served in the order they first queued"
+    async with second.store() as store:
+        for channel_id in arrival:
+            record = await store.get_call(channel_id)
+            assert record is not None
+            kinds = [e.kind for e in record.events]
+            after = kinds[kinds.index("resumed"):]
+            assert "node_entered" not in after and "flow_resumed" not in after, f"the menu was replayed: {after}"
