@@ -15,7 +15,6 @@ they need, and each queue's callers in order.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -159,7 +158,7 @@ class Router:
         return None
 
     def _ranked(self, now: float) -> list[WaitingCall]:
-        return heapq.nsmallest(len(self._calls), self._calls.values(), key=lambda c: self._rank(c, now))
+        return sorted(self._calls.values(), key=lambda c: self._rank(c, now))
 
     def _rank(self, call: WaitingCall, now: float) -> tuple[float, float, str]:
         rule = self.queues[call.queue]

@@ -364,7 +364,7 @@ class CallSession:
             if phase == "waiting":
                 await self._flow_step(self._driver.requeue(earlier, self._clock()))
                 return
-            checkpoint = await self.journey.last_event("checkpoint") if self._resumed else None
+            checkpoint = next((dict(e.detail) for e in reversed(earlier) if e.kind == "checkpoint"), None)
             await self._flow_step(self._driver.start(checkpoint))
 
     async def _flow_step(self, step: Awaitable[None]) -> None:

@@ -86,15 +86,6 @@ class JourneyWriter:
         """No close is coming (the engine is stopping and leaves the call open for the next one)."""
         self._queue.put_nowait(None)
 
-    async def last_event(self, kind: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
-        """Read back what an earlier engine recorded; a slow or failing database gives None, not a stuck call."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self.store.last_event(self.channel_id, kind)
-        except Exception as exc:  # the caller is waiting: starting the flow over beats waiting for the database
-            log.warning("call %s: could not read its %s back (%s); the flow starts over", self.channel_id, kind, exc)
-            return None
-
     async def earlier_events(self, timeout_s: float = 2.0) -> list[JourneyEvent]:
         """The journey an earlier engine wrote for this call (an adopted call); empty if the database is slow."""
         try:

@@ -78,7 +78,7 @@ class SpeechService:
         return found
 
     def model(self, language: str) -> SpeechModel | None:
-        return self._models.get(language) if self.taps is not None else None
+        return self._models.get(language)
 
     async def decode(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)

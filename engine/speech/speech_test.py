@@ -131,7 +131,7 @@ def run_speech_test(
                 score,
                 band,
                 heard.latency_ms if heard else 0.0,
-                (expected or {}).get(path.name) if expected is not None else None,
+                expected.get(path.name) if expected is not None else None,
             )
         )
     return report

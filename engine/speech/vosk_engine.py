@@ -55,8 +55,8 @@ class VoskSpeechModel:
     def recognizer(self, phrases: Sequence[str]) -> VoskRecognizer:
         if not phrases:
             return VoskRecognizer(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE))
-        grammar = grammar_phrases([*phrases, *FILLER_WORDS.get(self._language, ())], self.vocabulary()) or ["[unk]"]
         vocabulary = self.vocabulary()
+        grammar = grammar_phrases([*phrases, *FILLER_WORDS.get(self._language, ())], vocabulary) or ["[unk]"]
         absorb = [UNKNOWN] if vocabulary is None or UNKNOWN in vocabulary else []
         return VoskRecognizer(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE, json.dumps([*grammar, *absorb], ensure_ascii=False)))
 

@@ -161,18 +161,6 @@ class JourneyStore:
             )
             return _record(row) if row else None
 
-    async def last_event(self, channel_id: str, kind: str) -> dict[str, Any] | None:
-        """The detail of the call's latest event of this kind (a flow checkpoint, for an adopted call)."""
-        async with self._sessions() as session:
-            detail = await session.scalar(
-                select(JourneyEventRow.detail)
-                .join(CallRow, JourneyEventRow.call_id == CallRow.id)
-                .where(CallRow.channel_id == channel_id, JourneyEventRow.kind == kind)
-                .order_by(JourneyEventRow.seq.desc())
-                .limit(1)
-            )
-            return dict(detail) if isinstance(detail, dict) else None
-
     async def add_event_for_channel(self, channel_id: str, kind: str, at: datetime, detail: dict[str, Any]) -> bool:
         """Append to a call's journey by its channel, also after the call ended (an agent's disposition)."""
         async with self._sessions() as session:
