@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,9 @@ class DesktopHub:
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._state: dict[str, dict[str, Any]] = {}
         self._pop: dict[str, dict[str, Any]] = {}
+        self._supervisors: set[web.WebSocketResponse] = set()
+        self._floor: dict[str, Any] | None = None
+        """The latest supervisor snapshot, sent at once to a supervisor page that (re)connects."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- AcdListener -----------------------------------------------------------------------
@@ -44,6 +48,28 @@ class DesktopHub:
             del self._pop[agent_id]
         self._send(agent_id, {"v": PROTOCOL_VERSION, "type": "pop_cleared", "call_id": call_id})
 
+    # -- supervisors ------------------------------------------------------------------------
+
+    def floor_changed(self, snapshot: dict[str, Any]) -> None:
+        """A new live view of queues, agents and today's KPIs: to every supervisor page."""
+        message = {"v": PROTOCOL_VERSION, "type": "floor", **snapshot}
+        self._floor = message
+        for socket in list(self._supervisors):
+            self._spawn(self._deliver(socket, message))
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """One message to every open page, agents' and supervisors' (a notice to the whole floor)."""
+        for socket in {*self._supervisors, *(s for sockets in self._sockets.values() for s in sockets)}:
+            self._spawn(self._deliver(socket, message))
+
+    async def attach_supervisor(self, socket: web.WebSocketResponse) -> None:
+        self._supervisors.add(socket)
+        if self._floor is not None:
+            await self._deliver(socket, self._floor)
+
+    def detach_supervisor(self, socket: web.WebSocketResponse) -> None:
+        self._supervisors.discard(socket)
+
     # -- pages -----------------------------------------------------------------------------
 
     async def attach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
@@ -61,20 +87,22 @@ class DesktopHub:
 
     @property
     def connected(self) -> int:
-        return sum(len(sockets) for sockets in self._sockets.values())
+        return sum(len(sockets) for sockets in self._sockets.values()) + len(self._supervisors)
 
     async def close(self) -> None:
-        for sockets in list(self._sockets.values()):
-            for socket in list(sockets):
-                await socket.close()
+        for socket in [*self._supervisors, *(s for sockets in self._sockets.values() for s in sockets)]:
+            await socket.close()
         for task in self._tasks:
             task.cancel()
 
     def _send(self, agent_id: str, message: dict[str, Any]) -> None:
         for socket in list(self._sockets.get(agent_id, ())):
-            task = asyncio.get_running_loop().create_task(self._deliver(socket, message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._deliver(socket, message))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, socket: web.WebSocketResponse, message: dict[str, Any]) -> None:
         """A slow or dead page is dropped, never waited on."""
