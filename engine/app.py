@@ -20,10 +20,11 @@ from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, E
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
 from engine.asterisk.caller_audio import TapRegistry
-from engine.acd.acd_config import AgentSettings
+from engine.acd.acd_config import AcdConfig, AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 from engine.acd.call_distributor import CallDistributor
+from engine.acd.floor_view import FloorView
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
@@ -33,6 +34,7 @@ from engine.localpbx.credentials import AsteriskCredentials, load_credentials
 from engine.log_format import configure_logging
 from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
+from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
 from engine.web.desktop_hub import DesktopHub
 from engine.web.http_server import Desktop, build_app
@@ -144,7 +146,9 @@ class Engine:
             listener=self.hub,
             history=lambda number, current: _previous_calls(store, number, current),
             save=lambda channel, kind, detail: store.add_event_for_channel(channel, kind, utc_now(), detail),
+            state_log=lambda agent, status, reason, call: floor.state_changed(agent, status, reason, call),
         )
+        floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
@@ -173,6 +177,7 @@ class Engine:
                     tasks.create_task(self._purge_kept_audio(speech), name="kept-audio-purge"),
                     tasks.create_task(self._apply_agent_endpoints(), name="agent-endpoints"),
                     tasks.create_task(distributor.watch_agents(), name="acd-agents"),
+                    tasks.create_task(floor.run(), name="supervisor-floor"),
                 ]
                 if flows is not None:
                     running.append(tasks.create_task(flows.watch(), name="flow-watch"))
@@ -295,6 +300,18 @@ class Engine:
             log.error("login refused: %s", exc)
             return False
 
+    def _acd_config(self) -> AcdConfig | None:
+        return self.flows.current.acd if self.flows is not None else None
+
+    def _supervise(self, supervisor: str, agent_id: str, status: str, reason: str) -> str | None:
+        """A supervisor sets an agent's state from the floor page; logged with who did it."""
+        acd = self._acd_config()
+        if acd is None or self.distributor is None or agent_id not in acd.agents:
+            return f"no agent `{agent_id}`"
+        log.info("supervisor %s set agent %s to %s%s", supervisor, agent_id, status, f" ({reason})" if reason else "")
+        self.distributor.agent_action(agent_id, status, reason)
+        return None
+
     def _agent_state(self, agent_id: str) -> dict[str, Any] | None:
         return self.distributor.agent_state(agent_id) if self.distributor is not None else None
 
@@ -310,7 +327,7 @@ class Engine:
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
-        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up)
+        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise)
         runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -70,6 +70,8 @@ SaveToJourney = Callable[[str, str, dict[str, Any]], Awaitable[bool]]
 """(caller channel id, kind, detail) -> stored; for what agents add after the call (dispositions)."""
 History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 """(caller number, current call id) -> that number's previous calls, newest first."""
+StateLog = Callable[[str, str, str, str], None]
+"""(agent, status, reason, call id): an agent's state changed; kept for occupancy and reports."""
 
 
 def is_acd_resource(resource_id: str) -> bool:
@@ -102,8 +104,12 @@ class CallDistributor:
         listener: AcdListener | None = None,
         history: History | None = None,
         save: SaveToJourney | None = None,
+        state_log: StateLog | None = None,
     ) -> None:
         self._ari = ari
+        self._state_log = state_log
+        self._published: dict[str, AgentState] = {}
+        """The state each agent was last reported in: a change (also one that came by time) is logged once."""
         self.listener = listener
         self._history = history
         self._save = save
@@ -247,6 +253,42 @@ class CallDistributor:
         if call is None or call.ended:
             return None
         return "talking" if call.answered_at is not None else "waiting"
+
+    def floor(self) -> dict[str, Any]:
+        """The live floor for supervisors: each queue's waiting callers in line order, its longest
+        wait and its agents by state; each agent's state. Time in seconds, rounded."""
+        if self._config is None:
+            return {"queues": {}, "agents": {}}
+        now = self._clock()
+        states = {agent_id: ledger.state(now) for agent_id, ledger in self._ledgers.items()}
+        queues: dict[str, Any] = {}
+        for name, settings in self._config.queues.items():
+            line = self.router.line(name, now)
+            ringing = [call for call in self._calls.values() if call.queue == name and call.agent_leg and call.answered_at is None and not call.ended]
+            waiting: list[dict[str, Any]] = [
+                {"call_id": w.call_id, "number": self._calls[w.call_id].snapshot.caller_number if w.call_id in self._calls else "", "waited_s": round(now - w.enqueued_at, 1), "position": i, "ringing": ""}
+                for i, w in enumerate(line, start=1)
+            ] + [
+                {"call_id": c.caller_id, "number": c.snapshot.caller_number, "waited_s": round(now - c.enqueued_at, 1), "position": 0, "ringing": c.agent_id}
+                for c in ringing
+            ]
+            serving = [agent_id for agent_id, agent in self._config.agents.items() if all(agent.skills.get(skill, 0) >= 1 for skill in settings.skills)]
+            by_state: dict[str, int] = {}
+            for agent_id in serving:
+                status = states[agent_id].status.value if agent_id in states else Status.LOGGED_OUT.value
+                by_state[status] = by_state.get(status, 0) + 1
+            queues[name] = {
+                "waiting": waiting,
+                "longest_wait_s": max((float(entry["waited_s"]) for entry in waiting), default=0.0),
+                "agents": by_state,
+                "service_level_s": settings.service_level.seconds,
+                "target_percent": settings.service_level.target_percent,
+            }
+        agents = {
+            agent_id: {"name": agent.name, **_shown(states[agent_id], now)} if agent_id in states else {"name": agent.name, "status": "logged_out"}
+            for agent_id, agent in self._config.agents.items()
+        }
+        return {"queues": queues, "agents": agents}
 
     def agent_status(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
@@ -413,13 +455,25 @@ class CallDistributor:
         if ledger is None:
             return
         self._sequence += 1
-        before = ledger.state(self._clock())
-        after = ledger.record(AgentEvent(f"acd-{self._sequence}", self._clock(), kind, call_id, reason, seconds))
-        if self.listener is not None:
-            self.listener.agent_changed(agent_id, _shown(after, self._clock()))
-        if (before.status, before.reason, before.registered) != (after.status, after.reason, after.registered):
-            log.info("agent %s: %s -> %s%s", agent_id, before.status.value, after.status.value, f" ({after.reason})" if after.reason else "")
+        ledger.record(AgentEvent(f"acd-{self._sequence}", self._clock(), kind, call_id, reason, seconds))
         self._sync(agent_id)
+
+    def _publish(self, agent_id: str, state: AgentState, now: float) -> None:
+        """Tell the agent's pages, and log a change of status once, whether an event or time made it."""
+        before = self._published.get(agent_id)
+        if before is not None and (before.status, before.reason, before.registered, before.call_id, before.until) == (state.status, state.reason, state.registered, state.call_id, state.until):
+            return
+        self._published[agent_id] = state
+        if self.listener is not None:
+            self.listener.agent_changed(agent_id, _shown(state, now))
+        if before is not None and (before.status, before.reason) == (state.status, state.reason):
+            return  # registration or a wrap-up extension: shown, but not a change of status
+        log.info("agent %s: %s -> %s%s", agent_id, before.status.value if before else "-", state.status.value, f" ({state.reason})" if state.reason else "")
+        if self._state_log is not None:
+            self._state_log(agent_id, state.status.value, state.reason, state.call_id)
+        if before is not None and before.status is Status.WRAP_UP and self._save is not None:
+            wrap_up_s = round(max(0.0, min(now, before.until) - before.since), 1)
+            self._own(self._save(before.call_id, "wrap_up_ended", {"agent": agent_id, "wrap_up_s": wrap_up_s}))
 
     def _sync(self, agent_id: str) -> None:
         """Tell the router whether the agent can take a call now; if so, offer one; arm the end of a timed state."""
@@ -428,6 +482,7 @@ class CallDistributor:
             return
         now = self._clock()
         state = ledger.state(now)
+        self._publish(agent_id, state, now)
         handle = self._timers.pop(agent_id, None)
         if handle is not None:
             handle.cancel()

@@ -157,6 +157,10 @@ class Router:
                 return Offer(call.call_id, agent_id, call.queue, now - call.enqueued_at, relaxed)
         return None
 
+    def line(self, queue: str, now: float) -> list[WaitingCall]:
+        """A queue's waiting callers in the order they will be served (for positions and the supervisor)."""
+        return sorted(self._waiting.get(queue, {}).values(), key=lambda c: self._rank(c, now))
+
     def _ranked(self, now: float) -> list[WaitingCall]:
         return sorted(self._calls.values(), key=lambda c: self._rank(c, now))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -188,6 +189,18 @@ class JourneyStore:
                 select(CallRow).order_by(CallRow.id.desc()).limit(limit).options(selectinload(CallRow.events))
             )
             return [_record(row) for row in rows]
+
+    async def events_of_kinds_since(self, kinds: Sequence[str], start: datetime) -> list[tuple[str, str, datetime, dict[str, Any]]]:
+        """(channel id, kind, at, detail) of every event of these kinds since `start`, per call in
+        order: what the supervisor's KPIs and the reports are computed from."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(CallRow.channel_id, JourneyEventRow.kind, JourneyEventRow.at, JourneyEventRow.detail)
+                .join(CallRow, CallRow.id == JourneyEventRow.call_id)
+                .where(JourneyEventRow.kind.in_(list(kinds)), JourneyEventRow.at >= start)
+                .order_by(JourneyEventRow.call_id, JourneyEventRow.seq)
+            )
+            return [(channel_id, kind, at, dict(detail)) for channel_id, kind, at, detail in rows.all()]
 
     async def count_calls(self) -> int:
         async with self._sessions() as session:

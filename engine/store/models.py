@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -40,7 +40,7 @@ class JourneyEventRow(Base):
     """One step of a call's journey, numbered in the order it happened."""
 
     __tablename__ = "journey_events"
-    __table_args__ = (UniqueConstraint("call_id", "seq", name="uq_journey_events_call_seq"),)
+    __table_args__ = (UniqueConstraint("call_id", "seq", name="uq_journey_events_call_seq"), Index("ix_journey_events_kind_at", "kind", "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
@@ -50,3 +50,20 @@ class JourneyEventRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     call: Mapped[CallRow] = relationship(back_populates="events")
+
+
+class AgentStateRow(Base):
+    """One change of an agent's state (logged out, available, reserved, on call, wrap-up, paused).
+
+    Kept so occupancy and agent reports survive engine restarts; the live state itself is derived
+    from events in memory (engine/acd/agent_state.py)."""
+
+    __tablename__ = "agent_states"
+    __table_args__ = (Index("ix_agent_states_agent_at", "agent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(80), default="")
+    call_id: Mapped[str] = mapped_column(String(64), default="")

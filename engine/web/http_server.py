@@ -34,6 +34,7 @@ StatusSource = Callable[[], dict[str, Any]]
 Reload = Callable[[str], Awaitable["ReloadResult"]]
 STATIC = Path(__file__).with_name("static")
 EVERYONE = frozenset({"agent", "supervisor", "qa", "admin"})
+SUPERVISORS = frozenset({"supervisor", "admin"})
 MAX_WS_MESSAGE = 4096
 MAX_WS_RATE = 20
 """Messages a page may send per second; more is a flood and closes that socket (never the engine)."""
@@ -60,6 +61,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access(EVERYONE, page=True),
     ("GET", "/agent"): Access(frozenset({"agent", "supervisor"}), page=True),
     ("GET", "/ws"): Access(EVERYONE),
+    ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
+    ("GET", "/ws/supervisor"): Access(SUPERVISORS),
     ("GET", "/protocol"): Access(EVERYONE),
     ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
     ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
@@ -80,6 +83,8 @@ class Desktop:
     agent_action: Callable[[str, str, str], None]
     wrap_up: Callable[[str, str, str, str], Awaitable[str | None]]
     """(agent, call id, disposition, notes) -> an error for the agent, or None when saved."""
+    supervise: Callable[[str, str, str, str], str | None] = lambda _by, _agent, _status, _reason: "no agents are configured"
+    """(supervisor, agent, status, reason) -> an error, or None once the agent's state is set."""
 
 
 def build_app(
@@ -156,7 +161,7 @@ def build_app(
         if not ok or roles is None:
             failures.append(now)
             return web.json_response({"error": "wrong agent id or password"}, status=401)
-        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(roles), "next": "/agent"})
+        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(roles), "next": "/agent" if roles & {"agent"} or not roles & SUPERVISORS else "/supervisor"})
         response.set_cookie(SESSION_COOKIE, sessions.open(agent_id, roles), max_age=SESSION_TTL_S, httponly=True, samesite="Strict", secure=request.secure, path="/")
         return response
 
@@ -174,40 +179,40 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "desktop.css", "login.js"}:
+        if name not in {"agent.js", "desktop.css", "login.js", "supervisor.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
+
+    async def supervisor_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "supervisor.html")
 
     async def protocol(_request: web.Request) -> web.Response:
         return web.json_response(PROTOCOL)
 
     async def websocket(request: web.Request) -> web.WebSocketResponse:
         principal = request[PRINCIPAL]
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
-            raise web.HTTPForbidden(text="cross-origin websocket refused")
-        socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=20)
-        await socket.prepare(request)
+        socket = await _open_socket(request)
         if desktop is None:
             await socket.close()
             return socket
         await desktop.hub.attach(principal.agent_id, socket)
-        sent: deque[float] = deque()
         try:
-            async for message in socket:
-                now = time.monotonic()
-                sent.append(now)
-                while sent and sent[0] < now - 1.0:
-                    sent.popleft()
-                if len(sent) > MAX_WS_RATE:
-                    await socket.close(code=1008, message=b"too many messages")
-                    break
-                if message.type == WSMsgType.TEXT:
-                    reply = await _page_message(principal, message.data, desktop)
-                    if reply is not None:
-                        await socket.send_json(reply)
+            await _serve_page(socket, lambda raw: _page_message(principal, raw, desktop))
         finally:
             desktop.hub.detach(principal.agent_id, socket)
+        return socket
+
+    async def supervisor_socket(request: web.Request) -> web.WebSocketResponse:
+        principal = request[PRINCIPAL]
+        socket = await _open_socket(request)
+        if desktop is None:
+            await socket.close()
+            return socket
+        await desktop.hub.attach_supervisor(socket)
+        try:
+            await _serve_page(socket, lambda raw: _supervisor_message(principal, raw, desktop))
+        finally:
+            desktop.hub.detach_supervisor(socket)
         return socket
 
     app.router.add_get("/healthz", healthz)
@@ -221,7 +226,53 @@ def build_app(
     app.router.add_get("/static/{name}", static_file)
     app.router.add_get("/protocol", protocol)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/supervisor", supervisor_page)
+    app.router.add_get("/ws/supervisor", supervisor_socket)
     return app
+
+
+async def _open_socket(request: web.Request) -> web.WebSocketResponse:
+    """Same-origin pages only: a page elsewhere cannot ride on the session cookie."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise web.HTTPForbidden(text="cross-origin websocket refused")
+    socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=20)
+    await socket.prepare(request)
+    return socket
+
+
+async def _serve_page(socket: web.WebSocketResponse, answer: Callable[[str], Awaitable[dict[str, Any] | None]]) -> None:
+    """A page's messages, each answered; a flood closes that socket (oversized frames are refused by aiohttp)."""
+    sent: deque[float] = deque()
+    async for message in socket:
+        now = time.monotonic()
+        sent.append(now)
+        while sent and sent[0] < now - 1.0:
+            sent.popleft()
+        if len(sent) > MAX_WS_RATE:
+            await socket.close(code=1008, message=b"too many messages")
+            break
+        if message.type == WSMsgType.TEXT:
+            reply = await answer(message.data)
+            if reply is not None:
+                await socket.send_json(reply)
+
+
+async def _supervisor_message(principal: Principal, raw: str, desktop: Desktop) -> dict[str, Any] | None:
+    """A supervisor sets an agent's state (e.g. logs out a forgotten agent)."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": "not JSON"}
+    if not isinstance(message, Mapping) or message.get("type") != "set_agent_state":
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": "unknown message type"}
+    agent, wanted, reason = str(message.get("agent", "")), message.get("status"), str(message.get("reason", ""))[:40]
+    if wanted not in ("available", "paused", "logged_out"):
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": "status must be available, paused or logged_out"}
+    error = desktop.supervise(principal.agent_id, agent, str(wanted), reason or ("supervisor" if wanted == "paused" else ""))
+    if error is not None:
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
+    return {"v": PROTOCOL_VERSION, "type": "agent_state_set", "agent": agent, "status": wanted}
 
 
 def _bearer_ok(request: web.Request, token: str) -> bool:
@@ -265,9 +316,18 @@ PROTOCOL: dict[str, Any] = {
         "pop_cleared": {"call_id": "the offer was withdrawn (ring failed or the caller left)"},
         "wrap_up_saved": {"call_id": "the disposition and notes are in the call's journey"},
         "error": {"error": "what was wrong with the page's message"},
+        "floor": {
+            "to": "supervisor pages (/ws/supervisor), once a second",
+            "queues": "{queue: {waiting: [{call_id, number, waited_s, position, ringing}], longest_wait_s, agents: {status: count}, service_level_s, target_percent}}",
+            "agents": "{agent: {name, status, reason, registered, call_id, since_s}}",
+            "kpis": "{queues: {queue: {offered, answered, abandoned, short_abandoned, callbacks, overflowed, waiting, asa_s, aht_s, abandon_rate, service_level, service_level_2}}, occupancy, agents: {agent: occupancy}, as_of}",
+            "formulas": "{kpi: how it is computed}",
+        },
+        "agent_state_set": {"agent": "id", "status": "what the supervisor set"},
     },
     "page_to_server": {
         "set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"},
         "wrap_up": {"call_id": "the pop's call_id", "disposition": "one of the pop's dispositions", "notes": "free text, at most 2000 characters"},
+        "set_agent_state": {"from": "supervisor pages only", "agent": "id", "status": "available|paused|logged_out", "reason": "pause reason code"},
     },
 }

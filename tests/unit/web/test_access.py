@@ -20,6 +20,12 @@ PASSWORD = "correct horse battery"
 
 
 def desktop(sessions: Sessions, actions: list[tuple[str, str, str]]) -> Desktop:
+    def supervise(by: str, agent: str, status: str, reason: str) -> str | None:
+        if agent not in ROLES:
+            return f"no agent `{agent}`"
+        actions.append((agent, status, f"{reason} by {by}"))
+        return None
+
     return Desktop(
         sessions,
         DesktopHub(),
@@ -28,6 +34,7 @@ def desktop(sessions: Sessions, actions: list[tuple[str, str, str]]) -> Desktop:
         lambda agent: {"status": "available"},
         lambda agent, action, reason: actions.append((agent, action, reason)),
         wrap_up,
+        supervise,
     )
 
 
@@ -119,3 +126,21 @@ async def test_a_disposition_is_saved_or_refused_with_the_reason(client: Any) ->
     await socket.send_json({"v": 1, "type": "wrap_up", "call_id": "c1", "disposition": "whatever"})
     assert (await socket.receive_json(timeout=2))["error"] == "disposition must be one of: resolved"
 
+
+
+async def test_only_supervisors_get_the_floor_and_may_set_an_agents_state(client: Any) -> None:
+    test_client, sessions, actions = client
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await test_client.ws_connect("/ws/supervisor")
+    assert refused.value.status == 403
+    test_client.session.cookie_jar.clear()
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("sora", ROLES["sora"])})
+    socket = await test_client.ws_connect("/ws/supervisor")
+    await socket.send_json({"v": 1, "type": "set_agent_state", "agent": "minsu", "status": "logged_out"})
+    assert (await socket.receive_json(timeout=2)) == {"v": 1, "type": "agent_state_set", "agent": "minsu", "status": "logged_out"}
+    await socket.send_json({"v": 1, "type": "set_agent_state", "agent": "nobody", "status": "paused"})
+    assert (await socket.receive_json(timeout=2))["error"] == "no agent `nobody`"
+    await socket.send_json({"v": 1, "type": "set_agent_state", "agent": "minsu", "status": "dancing"})
+    assert "status must be" in (await socket.receive_json(timeout=2))["error"]
+    assert actions == [("minsu", "logged_out", " by sora")]

@@ -1,0 +1,449 @@
+"""Agent desktop: screen-pop latency in a real browser, and websocket fan-out to 500 agent pages.
+
+The real aiohttp app (build_app with a DesktopHub) runs in this process on 127.0.0.1; sessions are
+minted directly (no argon2 login).
+
+Pop: Debian's Chromium (headless, software rendering, driven by Playwright) opens /agent with an
+agent's session cookie. Each round sends a realistic pop (build_pop on a Korean internet-down
+journey, with previous calls and dispositions) through hub.call_offered, exactly as the ACD does
+when the agent's phone starts ringing, then withdraws it. A MutationObserver on the pop's
+data-call-id notes when agent.js has filled the pop ("DOM filled"), then waits for the next
+animation frame and the task after it, by which time that frame has been painted ("painted").
+Page times are wall clock (performance.timeOrigin + now()) and are compared with time.time()
+taken just before call_offered, after measuring the offset between the two clocks (NTP-style, the
+sample with the shortest round trip, before and after). The time the page's report reaches Python
+through an exposed function needs no clock sync and is an upper bound.
+
+Fan-out: 500 websocket sessions for 500 agents, in a second process (its own core, as far as a
+2-core machine has one), receive supervisor-style floor updates (a few KB each) sent with
+hub.broadcast at 5 a second; every delivery is timed (receipt minus sent_at, both time.time())
+and counted, so a lost message shows. The server, Chromium and the clients share this noisy
+2-core machine: read the percentiles, not single numbers. Target: pop p95 below 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from playwright.async_api import Page, async_playwright
+
+from engine.acd.screen_pop import build_pop
+from engine.flows.flow_model import Step
+from engine.flows.flow_validation import load_procedure
+from engine.health import HealthBoard
+from engine.web.desktop_hub import PROTOCOL_VERSION, DesktopHub
+from engine.web.http_server import Desktop, build_app
+from engine.web.sessions import SESSION_COOKIE, Sessions
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TARGET_P95_MS = 50.0
+POP_AGENT = "pop-agent"
+CONNECT_CONCURRENCY = 50
+
+# In the page: when agent.js sets the pop's data-call-id (showPop), the observer runs once the
+# handler has finished filling the pop; the next frame's rAF, then the task after it (the frame has
+# been painted by then), report back through window.__popRendered (exposed by Playwright).
+OBSERVER_JS = """
+() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const pop = document.getElementById("pop");
+  new MutationObserver(() => {
+    const callId = pop.dataset.callId;
+    const filled = now();
+    requestAnimationFrame(() => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => window.__popRendered(callId, filled, now());
+      channel.port2.postMessage(null);
+    });
+  }).observe(pop, { attributes: true, attributeFilter: ["data-call-id"] });
+}
+"""
+PAGE_CLOCK_JS = "performance.timeOrigin + performance.now()"
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    runner: web.AppRunner
+    origin: str
+    sessions: Sessions
+    hub: DesktopHub
+
+    def token(self, agent_id: str) -> str:
+        return self.sessions.open(agent_id, frozenset({"agent"}))
+
+
+async def start_server(agent_ids: list[str]) -> Server:
+    sessions, hub = Sessions(), DesktopHub()
+    roles = {agent_id: frozenset({"agent"}) for agent_id in agent_ids}
+
+    async def wrap_up(_agent: str, _call_id: str, _disposition: str, _notes: str) -> str | None:
+        return None
+
+    desktop = Desktop(
+        sessions,
+        hub,
+        roles.get,
+        lambda _agent, _password: False,  # sessions are minted directly; nobody logs in with a password
+        lambda agent_id: {"status": "available"} if agent_id in roles else None,
+        lambda _agent, _action, _reason: None,
+        wrap_up,
+    )
+    runner = web.AppRunner(build_app(HealthBoard(("ari",)), lambda: {}, None, None, desktop), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return Server(runner, f"http://{host}:{port}", sessions, hub)
+
+
+# -- realistic payloads -------------------------------------------------------------------------
+
+SURNAMES = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임"]
+GIVEN = ["민수", "서연", "지훈", "하은", "도윤", "수아", "예준", "지우", "현우", "유진"]
+QUEUES = ["billing", "technical", "sales", "general"]
+
+
+def internet_steps() -> dict[str, tuple[Step, ...]]:
+    path = ROOT / "ivr_flows" / "steps" / "internet_down_ko.yaml"
+    return {"internet_down_ko": tuple(load_procedure(path, "internet_down_ko").procedure.steps)}
+
+
+def make_pop(call_id: str, procedures: dict[str, tuple[Step, ...]], rng: random.Random) -> dict[str, Any]:
+    """What the ACD sends when a caller who went through the Korean internet-down menu rings an agent."""
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    number = f"010{rng.randrange(10**8):08d}"
+    journal: list[tuple[str, dict[str, Any]]] = [
+        ("node_entered", {"node": "greeting", "type": "play"}),
+        ("node_entered", {"node": "lookup", "type": "lookup"}),
+        ("node_entered", {"node": "menu", "type": "ask"}),
+        ("speech_heard", {"text": "인터넷이 안 돼요", "confidence": round(rng.uniform(0.55, 0.95), 2)}),
+        ("node_entered", {"node": "confirm", "type": "ask"}),
+        ("speech_heard", {"text": "네 맞아요", "confidence": round(rng.uniform(0.7, 0.98), 2)}),
+        ("intent_chosen", {"node": "menu", "intent": "technical", "band": "confirm"}),
+        ("node_entered", {"node": "birth_date", "type": "collect"}),
+        ("collected", {"node": "birth_date", "into": "birth_date", "value": "******"}),
+        ("node_entered", {"node": "internet_steps", "type": "steps"}),
+        ("step_done", {"procedure": "internet_down_ko", "step": "restart_router", "index": 1, "fixed": False}),
+        ("step_done", {"procedure": "internet_down_ko", "step": "check_cable", "index": 2, "fixed": False}),
+        ("node_entered", {"node": "to_agent", "type": "queue"}),
+    ]
+    customer = {"found": True, "name": name, "plan": rng.choice(["기가 인터넷 1G", "인터넷 500M", "인터넷 100M"]), "since": "2019-03", "tier": rng.choice(["gold", "silver"])}
+    variables = {"customer": customer, "intent": "technical", "caller_number": number}
+    previous = [
+        {"at": f"2026-11-{20 - i:02d}T{9 + i}:1{i}", "ended_by": rng.choice(["caller", "agent"]), "intent": rng.choice(["technical", "billing"]), "queue": rng.choice(QUEUES),
+         "disposition": rng.choice(["resolved", "follow_up", "technician_booked"]), "notes": "공유기 재부팅 안내, 증상 지속 시 기사 방문 예약 필요", "agent": f"a{rng.randrange(500)}"}
+        for i in range(rng.randint(2, 5))
+    ]
+    pop = build_pop(call_id, "technical", number, "", variables, journal, procedures, rng.uniform(5, 120), previous)
+    pop["dispositions"] = ["resolved", "technician_booked", "follow_up", "escalated"]
+    return pop
+
+
+def floor_snapshot(rng: random.Random, agents: int) -> dict[str, Any]:
+    """A supervisor's live view: every queue, every team, today's KPIs (a few KB of JSON)."""
+    queues = [
+        {"queue": f"{q}_{lang}", "waiting": rng.randint(0, 30), "longest_wait_s": round(rng.uniform(0, 400), 1), "available": rng.randint(0, 20), "on_call": rng.randint(0, 60),
+         "wrap_up": rng.randint(0, 10), "offered_today": rng.randint(100, 3000), "answered_today": rng.randint(100, 3000), "abandoned_today": rng.randint(0, 200),
+         "service_level_pct": round(rng.uniform(50, 99), 1), "avg_handle_s": round(rng.uniform(120, 600), 1), "callbacks_pending": rng.randint(0, 12)}
+        for q in QUEUES for lang in ("ko", "en")
+    ]
+    teams = [
+        {"team": f"team-{t}", "logged_in": rng.randint(10, 60), "available": rng.randint(0, 10), "on_call": rng.randint(0, 40), "wrap_up": rng.randint(0, 8),
+         "paused": {"break": rng.randint(0, 5), "lunch": rng.randint(0, 5), "training": rng.randint(0, 3), "meeting": rng.randint(0, 3)}}
+        for t in range(12)
+    ]
+    kpis = {"agents": agents, "calls_today": rng.randint(5000, 20000), "service_level_pct": round(rng.uniform(70, 95), 1), "abandon_pct": round(rng.uniform(1, 8), 1),
+            "avg_wait_s": round(rng.uniform(5, 60), 1), "avg_handle_s": round(rng.uniform(180, 420), 1), "first_contact_resolution_pct": round(rng.uniform(60, 90), 1)}
+    alerts = [{"queue": "technical_ko", "kind": "longest_wait", "detail": "a caller has waited over 5 minutes"}] if rng.random() < 0.5 else []
+    return {"v": PROTOCOL_VERSION, "type": "floor", "queues": queues, "teams": teams, "kpis": kpis, "alerts": alerts}
+
+
+# -- pop latency in Chromium ------------------------------------------------------------------------
+
+
+@dataclass
+class ClockSync:
+    offset_ms: float
+    """Page clock minus Python's time.time(), in ms."""
+    uncertainty_ms: float
+    """Half the shortest round trip: the offset is right to within this."""
+
+
+@dataclass
+class PopResult:
+    filled_ms: list[float] = field(default_factory=list)
+    painted_ms: list[float] = field(default_factory=list)
+    reported_ms: list[float] = field(default_factory=list)
+    pop_bytes: int = 0
+    clock_before: ClockSync | None = None
+    clock_after: ClockSync | None = None
+    browser: str = ""
+
+
+async def sync_clocks(page: Page, samples: int = 30) -> ClockSync:
+    best: tuple[float, float] | None = None  # (round trip, offset), both ms
+    for _ in range(samples):
+        before = time.time()
+        page_ms = float(await page.evaluate(PAGE_CLOCK_JS))
+        after = time.time()
+        round_trip = (after - before) * 1000
+        offset = page_ms - (before + after) / 2 * 1000
+        if best is None or round_trip < best[0]:
+            best = (round_trip, offset)
+    assert best is not None
+    return ClockSync(best[1], best[0] / 2)
+
+
+async def check_rendered(page: Page, pop: dict[str, Any]) -> None:
+    """The observer fired for a pop that is really on screen: visible, with the caller and the next step."""
+    shown = await page.evaluate(
+        "() => [document.getElementById('pop').hidden, document.getElementById('pop-caller').textContent, document.querySelector('#pop-steps .next-step')?.textContent ?? '']"
+    )
+    hidden, caller, next_step = shown
+    if hidden or pop["caller"]["number"] not in caller or not next_step.startswith("Next step:"):
+        raise RuntimeError(f"the pop is not what agent.js should show: hidden={hidden} caller={caller!r} next={next_step!r}")
+
+
+async def measure_pops(server: Server, rounds: int, warmup: int, rng: random.Random) -> PopResult:
+    result = PopResult()
+    procedures = internet_steps()
+    loop = asyncio.get_running_loop()
+    waiting: dict[str, asyncio.Future[tuple[float, float, float]]] = {}
+
+    def rendered(call_id: str, filled: float, painted: float) -> None:
+        arrived = time.time()
+        future = waiting.pop(call_id, None)
+        if future is not None and not future.done():
+            future.set_result((filled, painted, arrived))
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        result.browser = f"Chromium {browser.version}"
+        context = await browser.new_context()
+        await context.add_cookies([{"name": SESSION_COOKIE, "value": server.token(POP_AGENT), "url": server.origin}])
+        page = await context.new_page()
+        await page.expose_function("__popRendered", rendered)
+        await page.goto(f"{server.origin}/agent", wait_until="load")
+        await page.wait_for_function("document.getElementById('connection').textContent === 'connected'")
+        while server.hub.connected < 1:
+            await asyncio.sleep(0.01)
+        await page.evaluate(OBSERVER_JS)
+        server.hub.agent_changed(POP_AGENT, {"status": "available", "reason": "", "registered": True, "since_s": 0})
+        await asyncio.sleep(0.2)
+        result.clock_before = await sync_clocks(page)
+        timed: list[tuple[float, float, float, float]] = []  # (t0, filled, painted, arrived): t0/arrived in s, page times in ms
+        for round_no in range(warmup + rounds):
+            call_id = f"bench-{round_no:04d}"
+            pop = make_pop(call_id, procedures, rng)
+            result.pop_bytes = len(json.dumps(pop, ensure_ascii=False).encode())
+            future: asyncio.Future[tuple[float, float, float]] = loop.create_future()
+            waiting[call_id] = future
+            t0 = time.time()
+            server.hub.call_offered(POP_AGENT, pop)
+            filled, painted, arrived = await asyncio.wait_for(future, timeout=10)
+            if round_no == 0:
+                await check_rendered(page, pop)
+            if round_no >= warmup:
+                timed.append((t0, filled, painted, arrived))
+            server.hub.call_cleared(POP_AGENT, call_id)
+            await asyncio.sleep(rng.uniform(0.03, 0.08))  # not in step with the display's frames
+        result.clock_after = await sync_clocks(page)
+        await browser.close()
+    offset_ms = (result.clock_before.offset_ms + result.clock_after.offset_ms) / 2
+    for t0, filled, painted, arrived in timed:
+        result.filled_ms.append(filled - offset_ms - t0 * 1000)
+        result.painted_ms.append(painted - offset_ms - t0 * 1000)
+        result.reported_ms.append((arrived - t0) * 1000)
+    return result
+
+
+# -- websocket fan-out -----------------------------------------------------------------------------
+
+
+@dataclass
+class FanoutResult:
+    sessions: int
+    updates: int
+    connected: int = 0
+    connect_s: float = 0.0
+    deliveries: list[tuple[int, float]] = field(default_factory=list)
+    """(update number, ms from sent_at to receipt) for every delivery to every session."""
+    dropped: int = 0
+    update_bytes: int = 0
+    written_ms: list[float] = field(default_factory=list)
+    """Per update: until the server had written it to every socket."""
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [ms for _, ms in self.deliveries]
+
+    @property
+    def lost(self) -> int:
+        return self.sessions * self.updates - len(self.deliveries)
+
+    def slowest_per_update_ms(self) -> list[float]:
+        slowest: dict[int, float] = {}
+        for seq, ms in self.deliveries:
+            slowest[seq] = max(ms, slowest.get(seq, 0.0))
+        return list(slowest.values())
+
+
+async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wait_s: float, pipe: Connection) -> None:
+    """In the client process: connect every session, say so, record every update each one receives."""
+    deliveries: list[list[tuple[int, float]]] = [[] for _ in tokens]
+    dropped = 0
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
+
+        async def connect(token: str) -> aiohttp.ClientWebSocketResponse:
+            async with gate:
+                return await client.ws_connect(url, headers={"Cookie": f"{SESSION_COOKIE}={token}", "Origin": origin}, autoping=True, max_msg_size=0)
+
+        async def read(socket: aiohttp.ClientWebSocketResponse, mine: list[tuple[int, float]]) -> bool:
+            seen: set[int] = set()
+            while len(seen) < updates:
+                message = await socket.receive()
+                received = time.time()
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    return False
+                data = json.loads(message.data)
+                if data.get("type") == "floor" and data["seq"] not in seen:
+                    seen.add(data["seq"])
+                    mine.append((int(data["seq"]), (received - float(data["sent_at"])) * 1000))
+            return True
+
+        started = time.perf_counter()
+        sockets = await asyncio.gather(*(connect(token) for token in tokens))
+        readers = [asyncio.ensure_future(read(socket, mine)) for socket, mine in zip(sockets, deliveries)]
+        pipe.send(("ready", len(sockets), time.perf_counter() - started))
+        done, pending = await asyncio.wait(readers, timeout=wait_s)
+        for reader in pending:
+            reader.cancel()
+        dropped = sum(1 for reader in done if reader.exception() is not None or not reader.result()) + len(pending)
+        await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
+    pipe.send(("done", [d for mine in deliveries for d in mine], dropped))
+
+
+def client_process(url: str, origin: str, tokens: list[str], updates: int, wait_s: float, pipe: Connection) -> None:
+    asyncio.run(run_clients(url, origin, tokens, updates, wait_s, pipe))
+
+
+async def measure_fanout(server: Server, agent_ids: list[str], updates: int, rate: float, rng: random.Random) -> FanoutResult:
+    result = FanoutResult(len(agent_ids), updates)
+    tokens = [server.token(agent_id) for agent_id in agent_ids]
+    url = server.origin.replace("http://", "ws://") + "/ws"
+    ours, theirs = multiprocessing.get_context("spawn").Pipe()
+    wait_s = updates / rate + 30
+    process = multiprocessing.get_context("spawn").Process(target=client_process, args=(url, server.origin, tokens, updates, wait_s, theirs), daemon=True)
+    process.start()
+    theirs.close()
+    receive: Callable[[], Awaitable[Any]] = lambda: asyncio.to_thread(ours.recv)
+    try:
+        kind, connected, connect_s = await asyncio.wait_for(receive(), timeout=120)
+        assert kind == "ready"
+        result.connected, result.connect_s = connected, connect_s
+        while server.hub.connected < connected:  # the last sockets may still be attaching
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for seq in range(updates):
+            await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
+            message = floor_snapshot(rng, len(agent_ids))
+            message["seq"] = seq
+            message["sent_at"] = time.time()
+            result.update_bytes = len(json.dumps(message).encode())
+            server.hub.broadcast(message)
+            # broadcast queued one send task a socket; a callback queued after them runs once each has
+            # written its frame (a task waits only if its socket's send buffer is full: then this is a lower bound)
+            written: asyncio.Future[float] = loop.create_future()
+            loop.call_soon(lambda: written.set_result(time.time()))
+            result.written_ms.append((await written - message["sent_at"]) * 1000)
+        kind, deliveries, dropped = await asyncio.wait_for(receive(), timeout=wait_s + 30)
+        assert kind == "done"
+        result.deliveries, result.dropped = deliveries, dropped
+    finally:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+    return result
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def row(name: str, values: list[float]) -> str:
+    return f"| {name} | {len(values)} | {statistics.median(values):.1f} | {percentile(values, 0.95):.1f} | {max(values):.1f} |"
+
+
+async def bench(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    agent_ids = [f"a{i:03d}" for i in range(args.sessions)]
+    server = await start_server([POP_AGENT, *agent_ids])
+    try:
+        pops = await measure_pops(server, args.pops, args.warmup, rng)
+        fanout = await measure_fanout(server, agent_ids, args.updates, args.rate, rng)
+    finally:
+        await server.hub.close()
+        await server.runner.cleanup()
+    assert pops.clock_before is not None and pops.clock_after is not None
+    print(f"agent desktop: screen-pop in {pops.browser} (headless, software rendering) and websocket fan-out")
+    print("(one run; server, browser and clients share this noisy 2-core machine)\n")
+    print("| measure | n | p50 ms | p95 ms | max ms |")
+    print("|---|---:|---:|---:|---:|")
+    print(row("ringing -> pop filled in the page's DOM", pops.filled_ms))
+    print(row("ringing -> pop painted (next frame)", pops.painted_ms))
+    print(row("ringing -> page's report back in Python (no clock sync: upper bound)", pops.reported_ms))
+    print(row(f"floor update -> one of {fanout.sessions} sessions (every delivery)", fanout.latencies_ms))
+    print(row(f"floor update -> written to all {fanout.sessions} sockets (server side)", fanout.written_ms))
+    print(row(f"floor update -> the last of {fanout.sessions} sessions", fanout.slowest_per_update_ms()))
+    drift = pops.clock_after.offset_ms - pops.clock_before.offset_ms
+    print(f"\npop: {args.pops} rounds after {args.warmup} warm-up, {pops.pop_bytes} bytes of JSON each; page clock - time.time() "
+          f"{pops.clock_before.offset_ms:+.2f} ms (+-{pops.clock_before.uncertainty_ms:.2f}), drift {drift:+.2f} ms over the run")
+    print(f"fan-out: {fanout.connected} sessions connected in {fanout.connect_s:.1f} s (clients in a second process); {fanout.updates} updates of "
+          f"{fanout.update_bytes} bytes at {args.rate:g}/s; {len(fanout.deliveries)} of {fanout.sessions * fanout.updates} delivered, "
+          f"{fanout.lost} lost, {fanout.dropped} sessions dropped")
+    p95 = percentile(pops.painted_ms, 0.95)
+    print(f"target pop p95 < {TARGET_P95_MS:g} ms (ringing -> painted): {'met' if p95 < TARGET_P95_MS else 'missed'}")
+    print(
+        f"\npop p50_ms={statistics.median(pops.painted_ms):.1f} p95_ms={p95:.1f} fanout_sessions={fanout.connected} "
+        f"fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pops", type=int, default=200, help="timed screen-pops")
+    parser.add_argument("--warmup", type=int, default=10, help="screen-pops first, not timed")
+    parser.add_argument("--sessions", type=int, default=500, help="agent websocket sessions for the fan-out")
+    parser.add_argument("--updates", type=int, default=50, help="floor updates broadcast to every session")
+    parser.add_argument("--rate", type=float, default=5.0, help="floor updates a second")
+    parser.add_argument("--seed", type=int, default=7)
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

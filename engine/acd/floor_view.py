@@ -1,0 +1,142 @@
+"""The supervisor's live floor: queues, agents and today's KPIs, pushed to supervisor pages.
+
+An adapter: the live part (who waits, since when; each agent's state) comes from the
+CallDistributor's memory once a second; today's KPIs are computed from the journey and the agent
+state log in the database with the one shared implementation of the formulas
+(engine/acd/contact_metrics.py), which the historical reports use too. Agent state changes are
+written here as well, in batches off the call path, so occupancy survives an engine restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.acd.acd_config import AcdConfig
+from engine.acd.call_distributor import CallDistributor
+from engine.acd.contact_metrics import FORMULAS, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
+from engine.store.agent_state_store import AgentStateChange, AgentStateStore
+from engine.store.journey_store import JourneyStore
+
+log = logging.getLogger(__name__)
+PUBLISH_EVERY_S = 1.0
+KPI_EVERY_S = 3.0
+DATABASE_TIMEOUT_S = 5.0
+MAX_PENDING_STATES = 100_000
+ACD_KINDS = (
+    "queued", "agent_ringing", "agent_not_answered", "agent_answered", "call_ended", "abandoned",
+    "callback_requested", "callback_answered", "overflowed", "hold_started", "hold_ended", "wrap_up_ended",
+)
+"""The journey events the KPIs are computed from."""
+
+
+def start_of_today(now: datetime) -> datetime:
+    """Local midnight: "today" is the contact centre's day, in the engine's time zone."""
+    local = now.astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class FloorView:
+    def __init__(
+        self,
+        distributor: CallDistributor,
+        journeys: JourneyStore,
+        agent_states: AgentStateStore,
+        publish: Callable[[dict[str, Any]], None],
+        config: Callable[[], AcdConfig | None],
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._distributor = distributor
+        self._journeys = journeys
+        self._agent_states = agent_states
+        self._publish = publish
+        self._config = config
+        self._wall_clock = wall_clock
+        self._pending: list[AgentStateChange] = []
+        self._kpis: dict[str, Any] = {"queues": {}, "occupancy": None, "agents": {}, "as_of": None}
+        self._kpis_at = 0.0
+
+    def state_changed(self, agent_id: str, status: str, reason: str, call_id: str) -> None:
+        """From the distributor (StateLog): queued for the database, never awaited on the call path."""
+        if len(self._pending) >= MAX_PENDING_STATES:
+            log.error("agent state log: %d changes not yet written; dropping the oldest", len(self._pending))
+            del self._pending[: MAX_PENDING_STATES // 10]
+        self._pending.append(AgentStateChange(agent_id, self._now(), status, reason, call_id))
+
+    def snapshot(self) -> dict[str, Any]:
+        live = self._distributor.floor()
+        return {**live, "kpis": self._kpis, "formulas": FORMULAS, "at": self._now().isoformat(timespec="seconds")}
+
+    async def run(self) -> None:
+        """Until cancelled: write state changes, refresh the KPIs now and then, publish every second."""
+        try:
+            while True:
+                await self._write_states()
+                if time.monotonic() - self._kpis_at >= KPI_EVERY_S:
+                    self._kpis_at = time.monotonic()
+                    await self._refresh_kpis()
+                self._publish(self.snapshot())
+                await asyncio.sleep(PUBLISH_EVERY_S)
+        finally:
+            await asyncio.shield(self._write_states())
+
+    async def _write_states(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            async with asyncio.timeout(DATABASE_TIMEOUT_S):
+                await self._agent_states.add(batch)
+        except Exception as exc:  # the database is down or slow: keep them for the next try
+            log.warning("agent state log not written (%d changes kept): %s", len(batch), exc)
+            self._pending[:0] = batch
+
+    async def _refresh_kpis(self) -> None:
+        config = self._config()
+        if config is None:
+            return
+        now = self._now()
+        start = start_of_today(now)
+        try:
+            async with asyncio.timeout(DATABASE_TIMEOUT_S):
+                events = await self._journeys.events_of_kinds_since(ACD_KINDS, start)
+                changes = await self._agent_states.changes_between(start, now + timedelta(seconds=1))
+        except Exception as exc:  # the database is down or slow: KPIs stay as they were; the live part goes on
+            log.warning("supervisor KPIs not refreshed: %s", exc)
+            return
+        self._kpis = today_kpis(config, events, changes, start.timestamp(), now.timestamp())
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._wall_clock()).astimezone()
+
+
+def today_kpis(
+    config: AcdConfig,
+    events: list[tuple[str, str, datetime, dict[str, Any]]],
+    changes: list[AgentStateChange],
+    start: float,
+    now: float,
+) -> dict[str, Any]:
+    """Per queue and per agent, from the day's journey events and agent state changes."""
+    short = {name: queue.short_abandon_s for name, queue in config.queues.items()}
+    per_call: dict[str, list[tuple[str, float, Mapping[str, Any]]]] = {}
+    for channel_id, kind, at, detail in events:
+        per_call.setdefault(channel_id, []).append((kind, at.timestamp(), detail))
+    visits: list[QueueVisit] = [visit for call_id, journey in per_call.items() for visit in visits_from_journey(call_id, journey, short, now)]
+    queues = {
+        name: _rounded(asdict(queue_kpis([v for v in visits if v.queue == name], settings.service_level.seconds)))
+        for name, settings in config.queues.items()
+    }
+    intervals = intervals_from_changes([(c.agent_id, c.at.timestamp(), c.status) for c in changes], now)
+    overall = occupancy(intervals, start, now)
+    agents = {agent: (round(value, 3) if value is not None else None) for agent, value in occupancy_by_agent(intervals, start, now).items()}
+    return {"queues": queues, "occupancy": round(overall, 3) if overall is not None else None, "agents": agents, "as_of": datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")}
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: round(value, 3) if isinstance(value, float) else value for key, value in values.items()}

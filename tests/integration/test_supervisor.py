@@ -1,0 +1,130 @@
+"""The supervisor's live floor in a real browser, against the real engine and Asterisk.
+
+A supervisor (sora) watches the billing queue while callers come and go: one waits and hangs up
+(abandoned), one hangs up at once (a short abandon, not counted against the queue), one reaches
+minsu and talks. The page shows each caller waiting and the day's KPIs change with each call.
+Then the supervisor logs minsu out from the page, and the engine takes minsu out of routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from engine.localpbx.local_asterisk import LocalAsterisk
+from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
+from tests.integration.sip_peers import Baresip, write_speech_then_tone
+from tests.integration.test_acd_call import CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, status, wait_agents
+from tests.integration.test_agents import threadline
+
+pytestmark = pytest.mark.asterisk
+SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
+CHROMIUM = "/usr/bin/chromium"
+
+
+async def call_billing(tmp_path: Path, name: str) -> Baresip:
+    """A caller who says 요금 문의요 in the menu and so is queued for billing."""
+    caller = Baresip(tmp_path / name, free_port(), free_port(), (47000, 47999))
+    await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / f"{name}.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 90.0))
+    await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+    await caller.wait_event("CALL_ESTABLISHED")
+    return caller
+
+
+async def hang_up(caller: Baresip) -> None:
+    await caller.command("hangup")
+    await caller.wait_event("CALL_CLOSED")
+    await caller.stop()
+
+
+def kpi(page: Page, field: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'#kpis tr[data-queue="billing"] td[data-field="{field}"]')
+
+
+async def test_a_supervisor_sees_callers_wait_and_the_kpis_change_and_can_log_an_agent_out(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, secrets = await acd_setup(tmp_path, crm_url, "wrap_up_s: 2")
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
+    assert passwd.returncode == 0, passwd.stderr
+    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'floor.sqlite3'}", **env)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        callers: list[Baresip] = []
+        minsu: Baresip | None = None
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{engine.http_url}/supervisor")
+            await expect(page).to_have_url(re.compile(r"/login"))
+            await page.fill("#agent", "sora")
+            await page.fill("#password", "sora-password-1")
+            await page.click("button[type=submit]")
+            await expect(page).to_have_url(re.compile(r"/supervisor$"))
+            await expect(page.locator("#connection")).to_have_text("connected")
+            waiting = page.locator('#queues tr[data-queue="billing"] td[data-field="waiting"]')
+            await expect(waiting).to_have_text("0")
+            await expect(page.locator("#formulas")).to_contain_text("SL2")
+
+            # 1. Nobody can answer billing yet: the caller waits (seen live), then gives up after > 5 s.
+            first = await call_billing(tmp_path, "first")
+            callers.append(first)
+            await expect(waiting).to_have_text("1", timeout=40_000)
+            await expect(page.locator('#queues tr[data-queue="billing"] td[data-field="callers"]')).to_contain_text("#1")
+            await asyncio.sleep(6.5)
+            await expect(page.locator('#queues tr[data-queue="billing"] td[data-field="longest"]')).not_to_have_text("0 s")
+            await hang_up(first)
+            await expect(waiting).to_have_text("0", timeout=10_000)
+            await expect(kpi(page, "abandoned")).to_have_text("1", timeout=10_000)
+            await expect(kpi(page, "abandon_rate")).to_have_text("100%")
+
+            # 2. A caller who hangs up as soon as it is queued: a short abandon, not in the abandon rate.
+            second = await call_billing(tmp_path, "second")
+            callers.append(second)
+            await expect(waiting).to_have_text("1", timeout=40_000)
+            await hang_up(second)
+            await expect(kpi(page, "short_abandoned")).to_have_text("1", timeout=10_000)
+            await expect(kpi(page, "abandoned")).to_have_text("1")
+            await expect(kpi(page, "offered")).to_have_text("2")
+
+            # 3. minsu's phone registers; the next caller reaches minsu and talks, then hangs up.
+            minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+            await wait_agents(engine, {"minsu": "available"})
+            await expect(page.locator('#agents tr[data-agent="minsu"] td[data-field="status"]')).to_have_text("available", timeout=5_000)
+            third = await call_billing(tmp_path, "third")
+            callers.append(third)
+            await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
+            await expect(page.locator('#agents tr[data-agent="minsu"] td[data-field="status"]')).to_have_text("on call", timeout=5_000)
+            await asyncio.sleep(3.0)
+            await hang_up(third)
+            await expect(kpi(page, "answered")).to_have_text("1", timeout=10_000)
+            await expect(kpi(page, "offered")).to_have_text("3")
+            await expect(kpi(page, "abandon_rate")).to_have_text("50%")  # 1 abandoned ÷ (1 answered + 1 abandoned)
+            await expect(kpi(page, "service_level")).to_contain_text("100%")  # answered at once: within 20 s
+            await expect(kpi(page, "asa")).not_to_have_text("–")
+            await expect(page.locator("#occupancy")).not_to_have_text("–")
+            await wait_agents(engine, {"minsu": "available"}, timeout_s=10)  # wrap-up (2 s) ends by time
+            await expect(kpi(page, "aht")).not_to_have_text("–", timeout=10_000)
+
+            # 4. The supervisor logs minsu out from the page.
+            await page.locator('#agents tr[data-agent="minsu"] button[data-action="logged_out"]').click()
+            await expect(page.locator("#action-result")).to_have_text("minsu set to logged out")
+            await wait_agents(engine, {"minsu": "logged_out"}, timeout_s=5)
+            await expect(page.locator('#agents tr[data-agent="minsu"] td[data-field="status"]')).to_have_text("logged out", timeout=5_000)
+        finally:
+            await browser.close()
+            for caller in callers:
+                await caller.stop()
+            if minsu is not None:
+                await minsu.stop()
+
+    calls = await engine.ended_calls(3)
+    abandons = [e.detail for call in calls for e in call.events if e.kind == "abandoned"]
+    assert sorted(bool(a["short"]) for a in abandons) == [False, True], abandons
+    assert (await status(engine))["agents"]["minsu"]["status"] == "logged_out"
