@@ -127,6 +127,8 @@ class CallDistributor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sequence = 0
         self._holding: set[str] = set()
+        self._hold_locks: dict[str, asyncio.Lock] = {}
+        """Per queue: creating its holding bridge for a caller and removing it once empty never interleave."""
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -191,12 +193,13 @@ class CallDistributor:
         extra = {skill: 1 for skill in skills if skill not in settings.skills}
         call = _Call(caller_id, queue, self._clock() - max(0.0, waited_s), snapshot, record, hang_up, priority, extra)
         self._calls[caller_id] = call
-        bridge = await self._holding_bridge(queue, settings)
-        try:
-            await self._ari.add_to_bridge(bridge, [caller_id])
-        except AriRequestFailed as exc:
-            if not waited_s or exc.status not in (409, 422):
-                raise  # only an adopted caller may already be in its holding bridge
+        async with self._hold_lock(queue):
+            bridge = await self._holding_bridge(queue, settings)
+            try:
+                await self._ari.add_to_bridge(bridge, [caller_id])
+            except AriRequestFailed as exc:
+                if not waited_s or exc.status not in (409, 422):
+                    raise  # only an adopted caller may already be in its holding bridge
         detail: dict[str, Any] = {"queue": queue, "skills": sorted({*settings.skills, *extra}), "priority": priority}
         if waited_s:
             detail.update(after_restart=True, waited_s=round(waited_s, 1))
@@ -229,6 +232,7 @@ class CallDistributor:
             short = now - call.enqueued_at < self._queue(call).short_abandon_s
             call.record("abandoned", {"queue": call.queue, "waited_s": round(now - call.enqueued_at, 1), "while": "waiting", "short": short})
         await self._drop_bridge(call)
+        await self._release_hold(call.queue)
 
     # -- from ARI ---------------------------------------------------------------------------
 
@@ -388,6 +392,7 @@ class CallDistributor:
             pass  # not in the holding bridge any more: adding it below moves it anyway
         await self._ari.add_to_bridge(call.bridge, [call.caller_id, leg])
         call.record("agent_answered", {"agent": call.agent_id, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
+        await self._release_hold(call.queue)
 
     async def _agent_leg_ended(self, leg: str, cause: int) -> None:
         caller_id = self._legs.pop(leg, None)
@@ -511,6 +516,23 @@ class CallDistributor:
             await self._ari.start_bridge_music(bridge, settings.announce.music)
             self._holding.add(bridge)
         return bridge
+
+    def _hold_lock(self, queue: str) -> asyncio.Lock:
+        return self._hold_locks.setdefault(queue, asyncio.Lock())
+
+    async def _release_hold(self, queue: str) -> None:
+        """The last caller left the queue's holding bridge: remove it, so Asterisk holds nothing idle."""
+        async with self._hold_lock(queue):
+            if any(c.queue == queue and c.answered_at is None and not c.ended for c in self._calls.values()):
+                return
+            bridge = self._hold_id(queue)
+            if bridge not in self._holding:
+                return
+            self._holding.discard(bridge)
+            try:
+                await self._ari.delete_bridge(bridge)
+            except AsteriskError as exc:
+                log.debug("holding bridge %s not removed: %s", bridge, exc)
 
     @staticmethod
     def _hold_id(queue: str) -> str:
