@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from engine.acd.acd_config import AcdConfig, QueueSettings
 from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
 from engine.acd.screen_pop import build_pop
+from engine.acd.wait_announcements import wait_announcement
+from engine.acd.wait_estimate import HandleTimes, estimate_wait, expected_remaining, spoken_wait
 from engine.acd.router import Offer, QueueRule, Relaxation, Router, WaitingCall
 from engine.asterisk.ari_client import AriClient
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
@@ -37,6 +39,8 @@ CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
 HISTORY_TIMEOUT_S = 0.5
 MAX_NOTES = 2000
+FIRST_ANNOUNCEMENT_S = 4.0
+"""A new caller hears music for a moment, then its position and wait; then every `announce.every_s`."""
 RING_GRACE_S = 3.0
 """Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
@@ -54,6 +58,18 @@ class CallSnapshot:
     variables: Mapping[str, Any]
     journal: Sequence[tuple[str, Mapping[str, Any]]]
     procedures: Mapping[str, Sequence[Step]]
+
+
+class WaitingCallerVoice(Protocol):
+    """How the ACD speaks to a waiting caller: the call's own prompts (TTS in the flow's language)."""
+
+    @property
+    def language(self) -> str: ...
+
+    async def announce(self, text: str) -> None: ...
+
+    async def hush(self) -> None:
+        """Stop an announcement still playing (an agent answered)."""
 
 
 class AcdListener(Protocol):
@@ -94,6 +110,8 @@ class _Call:
     bridge: str = ""
     answered_at: float | None = None
     ended: bool = False
+    voice: WaitingCallerVoice | None = None
+    next_announcement: float = 0.0
 
 
 class CallDistributor:
@@ -127,6 +145,8 @@ class CallDistributor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sequence = 0
         self._holding: set[str] = set()
+        self.handle_times = HandleTimes()
+        """Talk plus the queue's wrap-up of recent calls, per queue: what wait estimates come from."""
         self._hold_locks: dict[str, asyncio.Lock] = {}
         """Per queue: creating its holding bridge for a caller and removing it once empty never interleave."""
 
@@ -172,6 +192,7 @@ class CallDistributor:
                 subscribed.add(extension)
                 self._registration(agent_id, state)
             self._offer(self.router.offers(self._clock()))
+            self._announce(self._clock())
             await asyncio.sleep(SWEEP_S)
 
     # -- from flows -------------------------------------------------------------------------
@@ -186,12 +207,14 @@ class CallDistributor:
         record: Record,
         hang_up: Callable[[str], Awaitable[None]],
         waited_s: float = 0.0,
+        voice: WaitingCallerVoice | None = None,
     ) -> None:
         """Queue a caller; `waited_s` keeps the place of a caller who was already waiting under an engine that stopped."""
         assert self._config is not None
         settings = self._config.queues[queue]
         extra = {skill: 1 for skill in skills if skill not in settings.skills}
-        call = _Call(caller_id, queue, self._clock() - max(0.0, waited_s), snapshot, record, hang_up, priority, extra)
+        call = _Call(caller_id, queue, self._clock() - max(0.0, waited_s), snapshot, record, hang_up, priority, extra, voice=voice)
+        call.next_announcement = self._clock() + FIRST_ANNOUNCEMENT_S
         self._calls[caller_id] = call
         async with self._hold_lock(queue):
             bridge = await self._holding_bridge(queue, settings)
@@ -382,6 +405,8 @@ class CallDistributor:
             await self._hang_up(leg)  # answered after the caller left: nobody to talk to
             return
         call.answered_at = self._clock()
+        if call.voice is not None:
+            await call.voice.hush()
         self._last_call[call.agent_id] = (call.caller_id, call.queue)
         self._note(call.agent_id, EventKind.ANSWERED, call.caller_id)
         call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"
@@ -438,6 +463,8 @@ class CallDistributor:
     def _end_for_agent(self, call: _Call) -> None:
         """The call is over: wrap-up, with the pop left on the agent's screen for the notes."""
         wrap_up = self._queue(call).wrap_up_s
+        now = self._clock()
+        self.handle_times.record(call.queue, now - (call.answered_at or now) + wrap_up, now)
         self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id, seconds=wrap_up)
 
     # -- agents -----------------------------------------------------------------------------
@@ -516,6 +543,57 @@ class CallDistributor:
             await self._ari.start_bridge_music(bridge, settings.announce.music)
             self._holding.add(bridge)
         return bridge
+
+    # -- waiting callers ---------------------------------------------------------------------
+
+    def _announce(self, now: float) -> None:
+        """Each waiting caller whose turn it is hears its position, the estimated wait and the callback offer."""
+        if self._config is None:
+            return
+        for name, settings in self._config.queues.items():
+            announce = settings.announce
+            if not (announce.position or announce.wait_estimate or settings.callback):
+                continue
+            line = self.router.line(name, now)
+            due = [(i, self._calls[w.call_id]) for i, w in enumerate(line, start=1) if w.call_id in self._calls]
+            due = [(i, call) for i, call in due if call.voice is not None and not call.ended and now >= call.next_announcement]
+            if not due:
+                continue
+            mean = self.handle_times.mean(name, now)
+            serving, busy = self._staffing(name, now, mean)
+            for position, call in due:
+                call.next_announcement = now + announce.every_s
+                estimate = estimate_wait(position, serving, busy, mean) if serving else None
+                phrase = spoken_wait(estimate) if announce.wait_estimate else None
+                offer = settings.callback
+                key = offer.key if offer is not None and now - call.enqueued_at >= offer.offer_after_s else None
+                assert call.voice is not None
+                text = wait_announcement(call.voice.language, position if announce.position else None, phrase, key)
+                call.record("wait_announced", {"position": position, "estimate_s": round(estimate) if estimate is not None else None, "said": text})
+                self._own(call.voice.announce(text))
+
+    def _staffing(self, queue: str, now: float, mean_handle_s: float) -> tuple[int, list[float]]:
+        """Agents staffed for a queue (not paused, logged out or unregistered) and, for each, the
+        expected seconds until they are free."""
+        assert self._config is not None
+        needed = self._config.queues[queue].skills
+        busy: list[float] = []
+        for agent_id, agent in self._config.agents.items():
+            ledger = self._ledgers.get(agent_id)
+            if ledger is None or any(agent.skills.get(skill, 0) < 1 for skill in needed):
+                continue
+            state = ledger.state(now)
+            if not state.registered or state.status in (Status.PAUSED, Status.LOGGED_OUT):
+                continue
+            if state.status is Status.AVAILABLE:
+                busy.append(0.0)
+            elif state.status is Status.WRAP_UP:
+                busy.append(max(0.0, state.until - now))
+            elif state.status is Status.ON_CALL:
+                busy.append(expected_remaining(now - state.since, mean_handle_s))
+            else:
+                busy.append(mean_handle_s)  # ringing: about to start a call
+        return len(busy), busy
 
     def _hold_lock(self, queue: str) -> asyncio.Lock:
         return self._hold_locks.setdefault(queue, asyncio.Lock())

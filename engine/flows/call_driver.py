@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from engine.asterisk.errors import AsteriskError
 from engine.asterisk.ari_client import AriClient
 from engine.flows.flow_facts import (
     CallStarted,
@@ -80,6 +81,7 @@ class FlowDriver:
         self._listening = CallListening(speech, channel_id, inbox.put_nowait) if speech is not None and speech.taps is not None else None
         self._listen_generation = 0
         self._queued = False
+        self._announcements = 0
         self.journal: list[tuple[str, dict[str, Any]]] = []
         """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
 
@@ -171,7 +173,9 @@ class FlowDriver:
         variables = self.interpreter.variables
         snapshot = CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal, self._runtime.flow_set.procedures)
         skills = tuple(str(skill) for skill in queued.detail.get("skills", ()))
-        await distributor.enqueue(self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), snapshot, self._record, self._hang_up, waited_s or 0.001)
+        await distributor.enqueue(
+            self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), snapshot, self._record, self._hang_up, waited_s or 0.001, voice=self
+        )
 
     @property
     def acd_phase(self) -> str | None:
@@ -179,6 +183,25 @@ class FlowDriver:
         if not self._queued or self._runtime.distributor is None:
             return None
         return self._runtime.distributor.call_phase(self._channel_id)
+
+    @property
+    def language(self) -> str:
+        return self.interpreter.language
+
+    async def announce(self, text: str) -> None:
+        """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music."""
+        self._announcements += 1
+        try:
+            await self._play(f"acd-announcement-{self._announcements}", text, None, self.interpreter.language)
+        except AsteriskError as exc:
+            log.info("call %s: wait announcement not played: %s", self._channel_id, exc)
+
+    async def hush(self) -> None:
+        if self._announcements:
+            try:
+                await self._stop(f"acd-announcement-{self._announcements}")
+            except AsteriskError:
+                pass  # it had finished
 
     async def leave_acd(self) -> None:
         """The caller is gone: out of the queue, or the end of their call with an agent (once)."""
@@ -212,7 +235,9 @@ class FlowDriver:
             self._queued = True
             number = str(self.interpreter.variables.get("caller_number", ""))
             snapshot = CallSnapshot(number, str(self.interpreter.variables.get("caller_name", "")), self.interpreter.variables, self.journal, self._runtime.flow_set.procedures)
-            await self._runtime.distributor.enqueue(self._channel_id, command.queue, command.skills, command.priority, snapshot, self._record, self._hang_up)
+            await self._runtime.distributor.enqueue(
+                self._channel_id, command.queue, command.skills, command.priority, snapshot, self._record, self._hang_up, voice=self
+            )
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
             language = self.interpreter.language

@@ -117,6 +117,10 @@ async def test_two_hundred_callers_hang_up_at_random_and_nobody_is_stuck(
             assert final is not None, (call.channel_id, kinds)
             assert kinds.count("abandoned") + kinds.count("call_ended") == 1, (call.channel_id, kinds)
         outcomes[final or "left before queueing"] = outcomes.get(final or "left before queueing", 0) + 1
+    announced = [e.detail for call in calls for e in call.events if e.kind == "wait_announced"]
+    assert any(a["estimate_s"] is not None and "예상 대기 시간은" in a["said"] for a in announced), announced[:5]
+    heard = [call for call in calls if "prompt_finished" in _after([e.kind for e in call.events], "wait_announced")]
+    print(f"chaos: {len(announced)} wait announcements, {len(heard)} calls with a prompt finished after one")
     print(f"chaos: {CALLS} calls, outcomes {outcomes}, sora {tally}, SIPp successful {result.successful} failed {result.failed}")
     assert outcomes.get("call_ended", 0) >= 10 and outcomes.get("abandoned", 0) >= 10, outcomes
 
@@ -127,3 +131,7 @@ async def test_two_hundred_callers_hang_up_at_random_and_nobody_is_stuck(
     assert left == [], bridges
     async with engine.store() as store:
         assert await store.open_calls() == {}
+
+
+def _after(kinds: list[str], first: str) -> list[str]:
+    return kinds[kinds.index(first) + 1:] if first in kinds else []

@@ -127,4 +127,8 @@ async def test_a_supervisor_sees_callers_wait_and_the_kpis_change_and_can_log_an
     calls = await engine.ended_calls(3)
     abandons = [e.detail for call in calls for e in call.events if e.kind == "abandoned"]
     assert sorted(bool(a["short"]) for a in abandons) == [False, True], abandons
+    first = next(call for call in calls if any(e.kind == "abandoned" and not e.detail["short"] for e in call.events))
+    announced = [e.detail for e in first.events if e.kind == "wait_announced"]
+    assert announced and announced[0]["position"] == 1, [e.kind for e in first.events]
+    assert announced[0]["estimate_s"] is None and "상담원이 통화 중" in announced[0]["said"], "no agent staffed: no time is promised"
     assert (await status(engine))["agents"]["minsu"]["status"] == "logged_out"

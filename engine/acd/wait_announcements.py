@@ -1,0 +1,21 @@
+"""What a waiting caller hears every `announce.every_s`: its position, the estimated wait as a
+rounded phrase (never a wrong exact number), and the callback offer. Pure: words in, words out."""
+
+from __future__ import annotations
+
+from engine.acd.wait_estimate import WaitPhrase
+
+
+def wait_announcement(language: str, position: int | None, phrase: WaitPhrase | None, callback_key: str | None) -> str:
+    """The sentence in the flow's language (Korean, or English for any other language)."""
+    korean = language.startswith("ko")
+    parts: list[str] = []
+    if position is not None:
+        parts.append(f"고객님의 대기 순서는 {position}번째입니다." if korean else f"You are number {position} in line.")
+    if phrase is not None:
+        parts.append(f"예상 대기 시간은 {phrase.korean()}입니다." if korean else f"The expected wait is {phrase.english()}.")
+    elif position is not None:
+        parts.append("모든 상담원이 통화 중입니다. 잠시만 기다려 주세요." if korean else "All our agents are busy. Please stay on the line.")
+    if callback_key is not None:
+        parts.append(f"기다리지 않고 전화를 다시 받으시려면 {callback_key}번을 눌러 주세요." if korean else f"To be called back instead of waiting, press {callback_key}.")
+    return " ".join(parts)
