@@ -80,7 +80,12 @@ class CallbackOffer(_Strict):
     key: Annotated[str, Field(pattern=r"^[0-9*#]$")] = "1"
     phrases: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=20)
     retries: int = Field(default=3, ge=0, le=10)
-    retry_delay_s: float = Field(default=120, ge=10, le=3600)
+    retry_delay_s: float = Field(default=120, ge=1, le=3600)
+    dial: str = Field(
+        default="PJSIP/{number}", min_length=8, max_length=200, pattern=r"\{number\}",
+        description="How Asterisk reaches the caller: a dial string with {number}, e.g. PJSIP/{number}@trunk or Local/{number}@outbound.",
+    )
+    ring_s: float = Field(default=30, ge=5, le=120, description="How long the caller's phone rings before the attempt counts as failed.")
 
 
 class QueueSettings(_Strict):

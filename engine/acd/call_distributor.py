@@ -17,6 +17,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 from engine.acd.acd_config import AcdConfig, QueueSettings
 from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
 from engine.acd.screen_pop import build_pop
-from engine.acd.wait_announcements import wait_announcement
+from engine.acd.wait_announcements import callback_confirmed, callback_question, wait_announcement
 from engine.acd.wait_estimate import HandleTimes, estimate_wait, expected_remaining, spoken_wait
 from engine.acd.router import Offer, QueueRule, Relaxation, Router, WaitingCall
 from engine.asterisk.ari_client import AriClient
@@ -34,6 +35,7 @@ from engine.flows.flow_model import Step
 
 log = logging.getLogger(__name__)
 AGENT_LEG_PREFIX = "tl-agent-"
+CALLBACK_LEG_PREFIX = "tl-cbk-"
 HOLD_BRIDGE_PREFIX = "tl-hold-"
 CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
@@ -66,7 +68,8 @@ class WaitingCallerVoice(Protocol):
     @property
     def language(self) -> str: ...
 
-    async def announce(self, text: str) -> None: ...
+    async def announce(self, text: str, wait: bool = False) -> None:
+        """Play a sentence; with `wait`, return once it has been heard to its end."""
 
     async def hush(self) -> None:
         """Stop an announcement still playing (an agent answered)."""
@@ -91,7 +94,7 @@ StateLog = Callable[[str, str, str, str], None]
 
 
 def is_acd_resource(resource_id: str) -> bool:
-    return resource_id.startswith((AGENT_LEG_PREFIX, HOLD_BRIDGE_PREFIX, CALL_BRIDGE_PREFIX))
+    return resource_id.startswith((AGENT_LEG_PREFIX, CALLBACK_LEG_PREFIX, HOLD_BRIDGE_PREFIX, CALL_BRIDGE_PREFIX))
 
 
 @dataclass
@@ -112,6 +115,12 @@ class _Call:
     ended: bool = False
     voice: WaitingCallerVoice | None = None
     next_announcement: float = 0.0
+    keyed: str | None = None
+    """While the caller arranges a callback: the digits keyed so far (None: not arranging one)."""
+    callback_number: str = ""
+    """Set once the caller hung up for a callback: the call waits in line without a channel."""
+    callback_leg: str = ""
+    attempts: int = 0
 
 
 class CallDistributor:
@@ -145,6 +154,8 @@ class CallDistributor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sequence = 0
         self._holding: set[str] = set()
+        self.failed_callbacks: deque[dict[str, Any]] = deque(maxlen=200)
+        """Callbacks that failed every attempt: shown on the supervisor's floor."""
         self.handle_times = HandleTimes()
         """Talk plus the queue's wrap-up of recent calls, per queue: what wait estimates come from."""
         self._hold_locks: dict[str, asyncio.Lock] = {}
@@ -234,9 +245,10 @@ class CallDistributor:
 
     async def caller_left(self, caller_id: str) -> None:
         """The caller hung up: an abandon while waiting, or the end of a ringing or connected call."""
-        call = self._calls.pop(caller_id, None)
-        if call is None or call.ended:
-            return
+        call = self._calls.get(caller_id)
+        if call is None or call.ended or call.callback_number:
+            return  # a caller who hung up for a callback keeps its place without its channel
+        del self._calls[caller_id]
         call.ended = True
         now = self._clock()
         self.router.caller_left(caller_id)
@@ -272,8 +284,14 @@ class CallDistributor:
         if isinstance(event, ChannelDestroyed) and event.channel_id.startswith(AGENT_LEG_PREFIX):
             self._own(self._agent_leg_ended(event.channel_id, event.cause))
             return True
+        if isinstance(event, StasisStarted) and event.channel.id.startswith(CALLBACK_LEG_PREFIX):
+            self._own(self._callback_answered(event.channel.id))
+            return True
+        if isinstance(event, ChannelDestroyed) and event.channel_id.startswith(CALLBACK_LEG_PREFIX):
+            self._own(self._callback_leg_ended(event.channel_id, event.cause))
+            return True
         channel_id = getattr(event, "channel_id", "") or ""
-        return isinstance(channel_id, str) and channel_id.startswith(AGENT_LEG_PREFIX)
+        return isinstance(channel_id, str) and channel_id.startswith((AGENT_LEG_PREFIX, CALLBACK_LEG_PREFIX))
 
     def call_phase(self, caller_id: str) -> str | None:
         call = self._calls.get(caller_id)
@@ -293,10 +311,11 @@ class CallDistributor:
             line = self.router.line(name, now)
             ringing = [call for call in self._calls.values() if call.queue == name and call.agent_leg and call.answered_at is None and not call.ended]
             waiting: list[dict[str, Any]] = [
-                {"call_id": w.call_id, "number": self._calls[w.call_id].snapshot.caller_number if w.call_id in self._calls else "", "waited_s": round(now - w.enqueued_at, 1), "position": i, "ringing": ""}
+                {"call_id": w.call_id, "number": self._calls[w.call_id].snapshot.caller_number if w.call_id in self._calls else "", "waited_s": round(now - w.enqueued_at, 1), "position": i, "ringing": "",
+                 "callback": bool(w.call_id in self._calls and self._calls[w.call_id].callback_number)}
                 for i, w in enumerate(line, start=1)
             ] + [
-                {"call_id": c.caller_id, "number": c.snapshot.caller_number, "waited_s": round(now - c.enqueued_at, 1), "position": 0, "ringing": c.agent_id}
+                {"call_id": c.caller_id, "number": c.snapshot.caller_number, "waited_s": round(now - c.enqueued_at, 1), "position": 0, "ringing": c.agent_id, "callback": bool(c.callback_number)}
                 for c in ringing
             ]
             serving = [agent_id for agent_id, agent in self._config.agents.items() if all(agent.skills.get(skill, 0) >= 1 for skill in settings.skills)]
@@ -315,7 +334,7 @@ class CallDistributor:
             agent_id: {"name": agent.name, **_shown(states[agent_id], now)} if agent_id in states else {"name": agent.name, "status": "logged_out"}
             for agent_id, agent in self._config.agents.items()
         }
-        return {"queues": queues, "agents": agents}
+        return {"queues": queues, "agents": agents, "failed_callbacks": list(self.failed_callbacks)}
 
     def agent_status(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
@@ -373,7 +392,7 @@ class CallDistributor:
         self._legs[leg] = call.caller_id
         ring_s = int(self._queue(call).ring_timeout_s)
         self._note(offer.agent_id, EventKind.RESERVED, call.caller_id, seconds=ring_s + RING_GRACE_S)
-        call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed})
+        call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed, "callback": bool(call.callback_number)})
         await self._pop(call, offer)
         try:
             number = call.snapshot.caller_number
@@ -394,7 +413,7 @@ class CallDistributor:
             except Exception as exc:  # the pop goes out without history rather than late
                 log.warning("call %s: previous calls not read for the pop: %s", call.caller_id, exc)
         snap = call.snapshot
-        pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures, offer.waited_s, previous)
+        pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures, offer.waited_s, previous, callback=bool(call.callback_number))
         pop["dispositions"] = list(self._queue(call).dispositions)
         self.listener.call_offered(offer.agent_id, pop)
 
@@ -403,6 +422,9 @@ class CallDistributor:
         call = self._calls.get(caller_id) if caller_id else None
         if call is None or call.ended or call.agent_leg != leg:
             await self._hang_up(leg)  # answered after the caller left: nobody to talk to
+            return
+        if call.callback_number:
+            await self._dial_back(call, leg)
             return
         call.answered_at = self._clock()
         if call.voice is not None:
@@ -424,6 +446,9 @@ class CallDistributor:
         call = self._calls.get(caller_id) if caller_id else None
         if call is None or call.ended or call.agent_leg != leg:
             return
+        if call.callback_number and call.callback_leg and call.answered_at is None:
+            await self._callback_abandoned_by_agent(call)
+            return
         if call.answered_at is None:
             await self._ring_failed(call, leg, RING_FAILURES.get(cause, "no-answer"))
             return
@@ -432,7 +457,10 @@ class CallDistributor:
         self._calls.pop(call.caller_id, None)
         self._end_for_agent(call)
         await self._drop_bridge(call)
-        await call.hang_up("the agent ended the call")
+        if call.callback_leg:
+            await self._hang_up(call.callback_leg)
+        else:
+            await call.hang_up("the agent ended the call")
 
     async def _ring_failed(self, call: _Call, leg: str, reason: str) -> None:
         """The agent did not take it: they are paused with the reason; the caller keeps its place."""
@@ -543,6 +571,138 @@ class CallDistributor:
             await self._ari.start_bridge_music(bridge, settings.announce.music)
             self._holding.add(bridge)
         return bridge
+
+    # -- callbacks ---------------------------------------------------------------------------
+
+    def key_pressed(self, caller_id: str, digit: str) -> bool:
+        """A key from a waiting caller: the callback offer's key, then 1 to confirm the calling
+        number or another number ended with #. True if the ACD took the key."""
+        call = self._calls.get(caller_id)
+        offer = self._queue(call).callback if call is not None and self._config is not None else None
+        if call is None or offer is None or call.ended or call.agent_leg or call.voice is None or call.callback_number:
+            return False
+        if call.keyed is None:
+            if digit != offer.key:
+                return False
+            call.keyed = ""
+            call.next_announcement = self._clock() + 60.0  # no wait announcement over the questions
+            number = call.snapshot.caller_number
+            self._own(call.voice.announce(callback_question(call.voice.language, number)))
+            return True
+        if digit == "#" or (digit == "1" and call.keyed == ""):
+            number = call.keyed or call.snapshot.caller_number
+            if not number:
+                call.keyed = ""
+                self._own(call.voice.announce(callback_question(call.voice.language, "")))
+                return True
+            self._own(self._arrange_callback(call, number))
+        elif digit == "*":
+            call.keyed = None  # changed their mind: back to waiting
+            call.next_announcement = self._clock() + self._queue(call).announce.every_s
+        elif digit.isdigit() and len(call.keyed) < 20:
+            call.keyed += digit
+        return True
+
+    async def _arrange_callback(self, call: _Call, number: str) -> None:
+        """The caller confirmed: it keeps its place in line without a channel; hang up after telling it."""
+        assert call.voice is not None
+        waited = self._clock() - call.enqueued_at
+        call.callback_number = number
+        call.keyed = None
+        call.record("callback_requested", {"queue": call.queue, "number": number, "waited_s": round(waited, 1)})
+        call.record = self._record_after_hangup(call.caller_id)
+        await call.voice.announce(callback_confirmed(call.voice.language, number), wait=True)
+        call.voice = None
+        await call.hang_up("callback arranged")
+        await self._release_hold(call.queue)
+
+    def _record_after_hangup(self, caller_id: str) -> Record:
+        """A callback's later steps go to the same call's journey, written after its channel ended."""
+        def record(kind: str, detail: dict[str, Any]) -> None:
+            if self._save is not None:
+                self._own(self._save(caller_id, kind, detail))
+        return record
+
+    async def _dial_back(self, call: _Call, agent_leg: str) -> None:
+        """The agent took the callback: now dial the caller, with the agent waiting in the call's bridge."""
+        offer = self._queue(call).callback
+        assert offer is not None
+        self._last_call[call.agent_id] = (call.caller_id, call.queue)
+        self._note(call.agent_id, EventKind.ANSWERED, call.caller_id)
+        call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"
+        await self._ari.create_bridge(call.bridge)
+        await self._ari.add_to_bridge(call.bridge, [agent_leg])
+        call.attempts += 1
+        call.callback_leg = f"{CALLBACK_LEG_PREFIX}{secrets.token_hex(6)}"
+        self._legs[call.callback_leg] = call.caller_id
+        call.record("callback_dialing", {"agent": call.agent_id, "number": call.callback_number, "attempt": call.attempts})
+        try:
+            await self._ari.originate(offer.dial.replace("{number}", call.callback_number), call.callback_leg, "", int(offer.ring_s), "callback")
+        except AsteriskError as exc:
+            log.warning("callback %s: dialling %s failed: %s", call.caller_id, call.callback_number, exc)
+            await self._callback_attempt_failed(call, "unavailable")
+
+    async def _callback_answered(self, leg: str) -> None:
+        caller_id = self._legs.get(leg)
+        call = self._calls.get(caller_id) if caller_id else None
+        if call is None or call.ended or call.callback_leg != leg or not call.bridge:
+            await self._hang_up(leg)
+            return
+        call.answered_at = self._clock()
+        await self._ari.add_to_bridge(call.bridge, [leg])
+        call.record("callback_answered", {"agent": call.agent_id, "attempt": call.attempts, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
+
+    async def _callback_leg_ended(self, leg: str, cause: int) -> None:
+        caller_id = self._legs.pop(leg, None)
+        call = self._calls.get(caller_id) if caller_id else None
+        if call is None or call.ended or call.callback_leg != leg:
+            return
+        if call.answered_at is None:
+            await self._callback_attempt_failed(call, RING_FAILURES.get(cause, "no-answer"))
+            return
+        call.record("call_ended", {"by": "caller", "agent": call.agent_id, "talk_s": round(self._clock() - call.answered_at, 1)})
+        call.ended = True
+        self._calls.pop(call.caller_id, None)
+        self._legs.pop(call.agent_leg, None)
+        await self._hang_up(call.agent_leg)
+        self._end_for_agent(call)
+        await self._drop_bridge(call)
+
+    async def _callback_attempt_failed(self, call: _Call, reason: str) -> None:
+        """The caller did not answer: free the agent, and try again after the delay, or give up."""
+        offer = self._queue(call).callback
+        assert offer is not None
+        call.record("callback_attempt_failed", {"attempt": call.attempts, "reason": reason, "agent": call.agent_id})
+        self._legs.pop(call.agent_leg, None)
+        self._legs.pop(call.callback_leg, None)
+        await self._hang_up(call.agent_leg)
+        await self._drop_bridge(call)
+        self._cleared(call.agent_id, call)
+        self._note(call.agent_id, EventKind.CALL_ENDED, call.caller_id)  # no wrap-up: there was no conversation
+        call.agent_id, call.agent_leg, call.callback_leg, call.bridge = "", "", "", ""
+        if call.attempts > offer.retries:
+            call.ended = True
+            self._calls.pop(call.caller_id, None)
+            call.record("callback_failed", {"queue": call.queue, "number": call.callback_number, "attempts": call.attempts})
+            self.failed_callbacks.append({"call_id": call.caller_id, "queue": call.queue, "number": call.callback_number, "attempts": call.attempts, "at": time.time()})
+            return
+        loop = asyncio.get_running_loop()
+        loop.call_later(offer.retry_delay_s, self._retry_callback, call.caller_id)
+
+    def _retry_callback(self, caller_id: str) -> None:
+        call = self._calls.get(caller_id)
+        if call is not None and not call.ended and self._config is not None and call.queue in self._config.queues:
+            self.router.caller_waiting(self._waiting(call))  # at its original place in line
+            offer = self.router.offer_for_caller(caller_id, self._clock())
+            if offer is not None:
+                self._offer([offer])
+
+    async def _callback_abandoned_by_agent(self, call: _Call) -> None:
+        """The agent hung up before the caller answered: the attempt does not count against the caller."""
+        leg = call.callback_leg
+        call.attempts -= 1
+        await self._callback_attempt_failed(call, "agent hung up")
+        await self._hang_up(leg)
 
     # -- waiting callers ---------------------------------------------------------------------
 

@@ -19,3 +19,23 @@ def wait_announcement(language: str, position: int | None, phrase: WaitPhrase | 
     if callback_key is not None:
         parts.append(f"기다리지 않고 전화를 다시 받으시려면 {callback_key}번을 눌러 주세요." if korean else f"To be called back instead of waiting, press {callback_key}.")
     return " ".join(parts)
+
+
+def _spoken_digits(number: str) -> str:
+    return " ".join(number)
+
+
+def callback_question(language: str, number: str) -> str:
+    """After the callback key: confirm the calling number, or key another one."""
+    if language.startswith("ko"):
+        known = f"{_spoken_digits(number)} 번호로 전화 드릴까요? 맞으면 1번을, " if number else ""
+        return f"{known}다른 번호로 받으시려면 번호를 누르고 우물정자를 눌러 주세요. 계속 기다리시려면 별표를 눌러 주세요."
+    known = f"Shall we call you back at {_spoken_digits(number)}? Press 1 for yes, or " if number else "Please "
+    return f"{known}key the number to call followed by the hash key. To keep waiting, press star."
+
+
+def callback_confirmed(language: str, number: str) -> str:
+    """The callback is arranged: the caller keeps its place and may hang up."""
+    if language.startswith("ko"):
+        return f"{_spoken_digits(number)} 번호로 순서가 되면 전화 드리겠습니다. 감사합니다."
+    return f"We will call you back at {_spoken_digits(number)} when it is your turn. Thank you."

@@ -23,6 +23,7 @@ from engine.asterisk.ari_client import AriClient
 from engine.flows.flow_facts import (
     CallStarted,
     CancelTimer,
+    DigitPressed,
     FlowCommand,
     FlowFact,
     HangUp,
@@ -51,6 +52,7 @@ from engine.speech.endpointing import EndpointSettings
 from engine.speech.utterance import SpeechBegan
 
 log = logging.getLogger(__name__)
+ANNOUNCEMENT_WAIT_S = 30.0
 MAX_LOOKUP_BYTES = 64 * 1024
 
 
@@ -82,6 +84,7 @@ class FlowDriver:
         self._listen_generation = 0
         self._queued = False
         self._announcements = 0
+        self._heard: dict[str, asyncio.Future[None]] = {}
         self.journal: list[tuple[str, dict[str, Any]]] = []
         """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
 
@@ -104,10 +107,16 @@ class FlowDriver:
             await self._execute(self.interpreter.decide(CallStarted()))
 
     async def on_fact(self, fact: FlowFact) -> None:
+        distributor = self._runtime.distributor
+        if isinstance(fact, DigitPressed) and self._queued and distributor is not None and distributor.key_pressed(self._channel_id, fact.digit):
+            return  # the ACD's callback offer took the key
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
         prompt_id = playback_id.removeprefix(self._playback_prefix)
+        heard = self._heard.pop(prompt_id, None)
+        if heard is not None and not heard.done():
+            heard.set_result(None)
         if prompt_id == self._closing_prompt:
             await self._hang_up("agent queue not configured yet")
             return
@@ -188,13 +197,24 @@ class FlowDriver:
     def language(self) -> str:
         return self.interpreter.language
 
-    async def announce(self, text: str) -> None:
-        """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music."""
+    async def announce(self, text: str, wait: bool = False) -> None:
+        """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music;
+        with `wait`, until it has been heard (at most ANNOUNCEMENT_WAIT_S)."""
+        await self.hush()  # a new sentence replaces one still playing
         self._announcements += 1
+        prompt_id = f"acd-announcement-{self._announcements}"
+        heard = asyncio.get_running_loop().create_future() if wait else None
+        if heard is not None:
+            self._heard[prompt_id] = heard
         try:
-            await self._play(f"acd-announcement-{self._announcements}", text, None, self.interpreter.language)
-        except AsteriskError as exc:
-            log.info("call %s: wait announcement not played: %s", self._channel_id, exc)
+            await self._play(prompt_id, text, None, self.interpreter.language)
+            if heard is not None:
+                async with asyncio.timeout(ANNOUNCEMENT_WAIT_S):
+                    await heard
+        except (AsteriskError, TimeoutError) as exc:
+            log.info("call %s: announcement not played to its end: %s", self._channel_id, exc or "timed out")
+        finally:
+            self._heard.pop(prompt_id, None)
 
     async def hush(self) -> None:
         if self._announcements:
