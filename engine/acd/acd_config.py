@@ -200,6 +200,8 @@ def _cross_checks(queues: Mapping[str, QueueSettings], agents: Mapping[str, Agen
         overflow = queue.max_wait.overflow if queue.max_wait else None
         if overflow is not None and overflow.queue is not None and overflow.queue not in queues:
             problems.append(source.at((*path, "max_wait", "overflow", "queue"), f"overflow queue `{overflow.queue}` is not defined"))
+        if overflow is not None and overflow.flow is not None:
+            problems.append(source.at((*path, "max_wait", "overflow", "flow"), "overflow into a flow is not supported yet; use `queue`, `callback: true` or `message`"))
         if overflow is not None and overflow.queue == name:
             problems.append(source.at((*path, "max_wait", "overflow", "queue"), "a queue cannot overflow into itself"))
         if agents and not any(all(agent.skills.get(skill, 0) >= 1 for skill in queue.skills) for agent in agents.values()):

@@ -43,6 +43,11 @@ HISTORY_TIMEOUT_S = 0.5
 MAX_NOTES = 2000
 FIRST_ANNOUNCEMENT_S = 4.0
 """A new caller hears music for a moment, then its position and wait; then every `announce.every_s`."""
+OVERFLOW_GOODBYE = {
+    "ko": "죄송합니다. 지금은 모든 상담원이 통화 중입니다. 나중에 다시 전화해 주세요. 감사합니다.",
+    "en": "We are sorry, all our agents are still busy. Please call again later. Thank you.",
+}
+"""Said when a queue's overflow has no message of its own (or a flow target this engine cannot run mid-queue)."""
 RING_GRACE_S = 3.0
 """Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
@@ -203,6 +208,7 @@ class CallDistributor:
                 subscribed.add(extension)
                 self._registration(agent_id, state)
             self._offer(self.router.offers(self._clock()))
+            self._overflow(self._clock())
             self._announce(self._clock())
             await asyncio.sleep(SWEEP_S)
 
@@ -705,6 +711,62 @@ class CallDistributor:
         await self._hang_up(leg)
 
     # -- waiting callers ---------------------------------------------------------------------
+
+    def _overflow(self, now: float) -> None:
+        """Callers who waited the queue's max_wait go where it says: another queue (keeping their
+        wait for the KPIs of neither), a callback to the calling number, or a message and goodbye."""
+        if self._config is None:
+            return
+        for call in list(self._calls.values()):
+            settings = self._config.queues.get(call.queue)
+            limit = settings.max_wait if settings is not None else None
+            if limit is None or call.ended or call.agent_leg or call.callback_number or call.keyed is not None or now - call.enqueued_at < limit.seconds:
+                continue
+            target = limit.overflow
+            waited = round(now - call.enqueued_at, 1)
+            if target.queue is not None and target.queue in self._config.queues:
+                call.record("overflowed", {"queue": call.queue, "to": f"queue:{target.queue}", "waited_s": waited})
+                self.router.caller_left(call.caller_id)
+                self._own(self._move(call, target.queue))
+            elif target.callback and call.voice is not None and call.snapshot.caller_number:
+                call.record("overflowed", {"queue": call.queue, "to": "callback", "waited_s": waited})
+                self._own(self._arrange_callback(call, call.snapshot.caller_number))
+            else:
+                text = target.message or OVERFLOW_GOODBYE.get(call.voice.language[:2] if call.voice else "ko", OVERFLOW_GOODBYE["en"])
+                call.record("overflowed", {"queue": call.queue, "to": "message", "waited_s": waited})
+                self.router.caller_left(call.caller_id)
+                call.ended = True
+                self._calls.pop(call.caller_id, None)
+                self._own(self._say_goodbye(call, text))
+
+    async def _move(self, call: _Call, queue: str) -> None:
+        """Into the overflow queue: a new visit there, starting now, in that queue's holding bridge."""
+        assert self._config is not None
+        old = call.queue
+        call.queue, call.enqueued_at = queue, self._clock()
+        settings = self._config.queues[queue]
+        call.extra_skills = {skill: level for skill, level in call.extra_skills.items() if skill not in settings.skills}
+        if call.voice is not None:
+            await call.voice.hush()
+        try:
+            await self._ari.remove_from_bridge(self._hold_id(old), call.caller_id)  # straight from one holding bridge to another stalls
+        except AriRequestFailed:
+            pass
+        async with self._hold_lock(queue):
+            bridge = await self._holding_bridge(queue, settings)
+            await self._ari.add_to_bridge(bridge, [call.caller_id])
+        call.record("queued", {"queue": queue, "skills": sorted({*settings.skills, *call.extra_skills}), "priority": call.priority, "overflow_from": old})
+        await self._release_hold(old)
+        self.router.caller_waiting(self._waiting(call))
+        offer = self.router.offer_for_caller(call.caller_id, self._clock())
+        if offer is not None:
+            self._offer([offer])
+
+    async def _say_goodbye(self, call: _Call, text: str) -> None:
+        if call.voice is not None:
+            await call.voice.announce(text, wait=True)
+        await call.hang_up("the queue's maximum wait was reached")
+        await self._release_hold(call.queue)
 
     def _announce(self, now: float) -> None:
         """Each waiting caller whose turn it is hears its position, the estimated wait and the callback offer."""

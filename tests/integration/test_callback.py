@@ -97,3 +97,39 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
     assert heard_rms > 0.01 and abs(heard_hz - MINSU_HZ) < 30, (heard_hz, heard_rms)
     agent_hz, agent_rms = await asyncio.to_thread(lambda: dominant_hz(minsu.recording("dec"), -3.0, 0))
     assert agent_rms > 0.01 and abs(agent_hz - CALLER_HZ) < 30, (agent_hz, agent_rms)
+
+
+async def test_a_caller_who_waits_the_queues_maximum_overflows_to_the_next_queue_and_is_answered_there(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """Nobody with billing is logged in; after billing's max_wait (8 s here) the caller moves to
+    general, where sora (general only) answers."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, secrets = await acd_setup(tmp_path, crm_url)
+    queues = Path(env["THREADLINE_FLOWS__FOLDER"]) / "queues" / "support.yaml"
+    text = await asyncio.to_thread(queues.read_text)
+    billing_max = "    max_wait:\n      seconds: 600\n      overflow: {callback: true}\n"
+    assert billing_max in text
+    await asyncio.to_thread(queues.write_text, text.replace(billing_max, "    max_wait:\n      seconds: 8\n      overflow: {queue: general}\n", 1))
+    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'overflow.sqlite3'}", **env)
+    sora = await agent_phone(tmp_path, "sora", "2009", secrets["sora"], MINSU_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    try:
+        await wait_agents(engine, {"sora": "available"})
+        await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 60.0))
+        await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        await wait_agents(engine, {"sora": "on_call"}, timeout_s=45)
+        await caller.command("hangup")
+        await caller.wait_event("CALL_CLOSED")
+    finally:
+        await caller.stop()
+        await sora.stop()
+    call = await wait_for_event(engine, "call_ended", timeout_s=10)
+    visits = [(e.kind, e.detail.get("queue"), e.detail.get("to")) for e in call.events if e.kind in ("queued", "overflowed")]
+    assert visits == [("queued", "billing", None), ("overflowed", "billing", "queue:general"), ("queued", "general", None)], visits
+    overflowed = next(e.detail for e in call.events if e.kind == "overflowed")
+    assert 8.0 <= overflowed["waited_s"] < 11.0, overflowed
+    assert next(e.detail for e in call.events if e.kind == "agent_ringing")["agent"] == "sora"
