@@ -41,6 +41,12 @@ function showFloor(floor) {
     const dd = document.createElement("dd"); dd.textContent = text;
     return [dt, dd];
   }));
+  const failed = floor.failed_callbacks || [];
+  document.getElementById("failed-callbacks").replaceChildren(...(failed.length ? failed.map((f) => {
+    const li = document.createElement("li");
+    li.textContent = `${new Date(f.at * 1000).toLocaleTimeString()} · ${f.queue} · ${f.number} · ${f.attempts} attempts`;
+    return li;
+  }) : [Object.assign(document.createElement("li"), { className: "quiet", textContent: "None." })]));
   const occupancy = floor.kpis.agents || {};
   document.querySelector("#agents tbody").replaceChildren(...Object.entries(floor.agents).map(([id, a]) => {
     const actions = document.createElement("td");
