@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.acd.screen_pop import build_pop
 from engine.flows.flow_model import Step
 
@@ -9,7 +11,7 @@ STEPS = {"internet_down": (Step(id="restart", prompt="Restart the router.", ques
 
 
 def test_the_pop_carries_identity_intent_utterances_steps_and_masked_fields() -> None:
-    journal = [
+    journal: list[tuple[str, dict[str, Any]]] = [
         ("node_entered", {"node": "menu", "type": "ask"}),
         ("speech_heard", {"text": "인터넷 안 돼요", "confidence": 0.91}),
         ("intent_chosen", {"node": "menu", "intent": "technical", "band": "accept"}),

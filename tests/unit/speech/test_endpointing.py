@@ -8,7 +8,7 @@ SPEECH_DB, QUIET_DB = -20.0, -90.0
 
 
 def feed(endpointer: Endpointer, level: float, frames: int) -> list[tuple[int, Endpoint]]:
-    changes = []
+    changes: list[tuple[int, Endpoint]] = []
     for _ in range(frames):
         result = endpointer.push(level)
         if result is not Endpoint.NONE:
