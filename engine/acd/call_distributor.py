@@ -433,19 +433,28 @@ class CallDistributor:
             await self._dial_back(call, leg)
             return
         call.answered_at = self._clock()
-        if call.voice is not None:
-            await call.voice.hush()
+        call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"  # named before any wait: an end meanwhile removes it
         self._last_call[call.agent_id] = (call.caller_id, call.queue)
         self._note(call.agent_id, EventKind.ANSWERED, call.caller_id)
-        call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"
-        await self._ari.create_bridge(call.bridge)
-        try:
-            await self._ari.remove_from_bridge(self._hold_id(call.queue), call.caller_id)
-        except AriRequestFailed:
-            pass  # not in the holding bridge any more: adding it below moves it anyway
-        await self._ari.add_to_bridge(call.bridge, [call.caller_id, leg])
         call.record("agent_answered", {"agent": call.agent_id, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
-        await self._release_hold(call.queue)
+        try:
+            if call.voice is not None:
+                await call.voice.hush()
+            await self._ari.create_bridge(call.bridge)
+            try:
+                await self._ari.remove_from_bridge(self._hold_id(call.queue), call.caller_id)
+            except AriRequestFailed:
+                pass  # not in the holding bridge any more: adding it below moves it anyway
+            await self._ari.add_to_bridge(call.bridge, [call.caller_id, leg])
+        except AsteriskError as exc:
+            if not call.ended:
+                raise
+            log.info("call %s ended while it was being connected: %s", call.caller_id, exc)
+        finally:
+            if call.ended:  # the caller or the agent left while the bridge was being made: nothing may be left
+                await self._drop_bridge(call)
+        if not call.ended:
+            await self._release_hold(call.queue)
 
     async def _agent_leg_ended(self, leg: str, cause: int) -> None:
         caller_id = self._legs.pop(leg, None)
@@ -636,8 +645,13 @@ class CallDistributor:
         self._last_call[call.agent_id] = (call.caller_id, call.queue)
         self._note(call.agent_id, EventKind.ANSWERED, call.caller_id)
         call.bridge = f"{CALL_BRIDGE_PREFIX}{secrets.token_hex(6)}"
-        await self._ari.create_bridge(call.bridge)
-        await self._ari.add_to_bridge(call.bridge, [agent_leg])
+        try:
+            await self._ari.create_bridge(call.bridge)
+            await self._ari.add_to_bridge(call.bridge, [agent_leg])
+        except AsteriskError as exc:  # the agent hung up at once
+            log.info("callback %s: agent %s left before the caller was dialled: %s", call.caller_id, call.agent_id, exc)
+            await self._drop_bridge(call)
+            return
         call.attempts += 1
         call.callback_leg = f"{CALLBACK_LEG_PREFIX}{secrets.token_hex(6)}"
         self._legs[call.callback_leg] = call.caller_id

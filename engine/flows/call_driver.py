@@ -84,6 +84,7 @@ class FlowDriver:
         self._listen_generation = 0
         self._queued = False
         self._announcements = 0
+        self._closed = False
         self._heard: dict[str, asyncio.Future[None]] = {}
         self.journal: list[tuple[str, dict[str, Any]]] = []
         """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
@@ -144,6 +145,7 @@ class FlowDriver:
 
     def close(self) -> None:
         """The call ended: no timer or lookup may outlive it."""
+        self._closed = True
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -156,6 +158,7 @@ class FlowDriver:
         """close, then remove the call's audio tap (Asterisk keeps its media channel and bridge otherwise)
         and, unless the engine is handing the call over, take the caller out of the ACD."""
         self.close()
+        await self.hush()  # an ACD announcement would hold up the next engine's commands on the channel
         if self._listening is not None:
             await self._listening.close()
         if not handing_over:
@@ -200,6 +203,8 @@ class FlowDriver:
     async def announce(self, text: str, wait: bool = False) -> None:
         """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music;
         with `wait`, until it has been heard (at most ANNOUNCEMENT_WAIT_S)."""
+        if self._closed:
+            return  # the call ended or is being handed to the next engine: its channel is not ours to play to
         await self.hush()  # a new sentence replaces one still playing
         self._announcements += 1
         prompt_id = f"acd-announcement-{self._announcements}"
