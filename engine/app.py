@@ -312,6 +312,11 @@ class Engine:
         self.distributor.agent_action(agent_id, status, reason)
         return None
 
+    async def _transfer(self, agent_id: str, call_id: str, target: str) -> str | None:
+        if self.distributor is None:
+            return "no calls are distributed"
+        return await self.distributor.transfer(agent_id, call_id, target)
+
     def _agent_state(self, agent_id: str) -> dict[str, Any] | None:
         return self.distributor.agent_state(agent_id) if self.distributor is not None else None
 
@@ -327,7 +332,7 @@ class Engine:
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
-        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise)
+        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer)
         runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -126,6 +126,8 @@ class _Call:
     """Set once the caller hung up for a callback: the call waits in line without a channel."""
     callback_leg: str = ""
     attempts: int = 0
+    transferred_from: str = ""
+    """The agent who transferred the call to the next one: shown on the next agent's pop."""
 
 
 class CallDistributor:
@@ -194,6 +196,7 @@ class CallDistributor:
         """Subscribe to every agent's endpoint and read its registration now; then sweep for relaxed
         requirements once a second, until cancelled."""
         subscribed: set[str] = set()
+        await self._sweep_bridges()
         while True:
             config = self._config
             for extension, agent_id in list(self._by_extension.items()) if config else []:
@@ -421,6 +424,7 @@ class CallDistributor:
         snap = call.snapshot
         pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures, offer.waited_s, previous, callback=bool(call.callback_number))
         pop["dispositions"] = list(self._queue(call).dispositions)
+        pop["transferred_from"] = call.transferred_from
         self.listener.call_offered(offer.agent_id, pop)
 
     async def _agent_answered(self, leg: str) -> None:
@@ -586,6 +590,112 @@ class CallDistributor:
             await self._ari.start_bridge_music(bridge, settings.announce.music)
             self._holding.add(bridge)
         return bridge
+
+    # -- after an engine restart -------------------------------------------------------------
+
+    async def adopt_conversation(
+        self, caller_id: str, queue: str, agent_id: str, talked_s: float, snapshot: CallSnapshot, record: Record, hang_up: Callable[[str], Awaitable[None]]
+    ) -> bool:
+        """A caller who was talking to an agent when the last engine stopped: find their bridge and
+        the agent's leg, so the agent is on call again and either side hanging up ends the call
+        properly. False (and the caller let go) if the agent's leg is gone."""
+        try:
+            bridges = await self._ari.list_bridges()
+        except AsteriskError as exc:
+            log.warning("call %s: bridges not readable to adopt its conversation: %s", caller_id, exc)
+            bridges = {}
+        found = next(((bridge, members) for bridge, members in bridges.items() if bridge.startswith(CALL_BRIDGE_PREFIX) and caller_id in members), None)
+        leg = next((member for member in found[1] if member.startswith(AGENT_LEG_PREFIX)), "") if found else ""
+        if found is None or not leg or self._config is None or queue not in self._config.queues:
+            record("call_ended", {"by": "agent", "agent": agent_id, "while_engine_restarted": True})
+            if found is not None:
+                await self._ari.delete_bridge(found[0])
+            await hang_up("the agent left while the engine restarted")
+            return False
+        now = self._clock()
+        call = _Call(caller_id, queue, now - talked_s, snapshot, record, hang_up, agent_id=agent_id, agent_leg=leg, bridge=found[0], answered_at=now - talked_s)
+        self._calls[caller_id] = call
+        self._legs[leg] = caller_id
+        self._last_call[agent_id] = (caller_id, queue)
+        self._note(agent_id, EventKind.LOGIN)  # a new engine starts with everyone logged out; this agent is at work
+        self._note(agent_id, EventKind.ANSWERED, caller_id)
+        record("conversation_adopted", {"agent": agent_id, "bridge": found[0]})
+        return True
+
+    async def _sweep_bridges(self) -> None:
+        """At start: conversations whose caller left while no engine ran (the agent alone in the
+        bridge) are ended, and empty ACD bridges removed, so nothing lingers in Asterisk."""
+        try:
+            bridges = await self._ari.list_bridges()
+        except AsteriskError as exc:
+            log.warning("ACD bridges not swept: %s", exc)
+            return
+        for bridge, members in bridges.items():
+            if not bridge.startswith((CALL_BRIDGE_PREFIX, HOLD_BRIDGE_PREFIX)):
+                continue
+            if all(member.startswith(AGENT_LEG_PREFIX) for member in members):
+                for member in members:
+                    await self._hang_up(member)
+                try:
+                    await self._ari.delete_bridge(bridge)
+                except AsteriskError as exc:
+                    log.debug("bridge %s not removed: %s", bridge, exc)
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    async def transfer(self, agent_id: str, call_id: str, target: str) -> str | None:
+        """The agent hands their caller on: `queue:NAME` (blind, back in line there) or `agent:ID`
+        (that agent's phone rings with the same pop). The caller hears hold music meanwhile; the
+        journey stays the call's one journey (the call id is the caller's channel throughout).
+        Returns an error for the agent, or None once the transfer has started."""
+        call = self._calls.get(call_id)
+        if call is None or call.ended or call.agent_id != agent_id or call.answered_at is None or call.callback_leg:
+            return "you are not talking to that caller"
+        assert self._config is not None
+        kind, _, name = target.partition(":")
+        now = self._clock()
+        if kind == "queue":
+            if name not in self._config.queues:
+                return f"no queue `{name}`"
+        elif kind == "agent":
+            ledger = self._ledgers.get(name)
+            if name == agent_id or ledger is None:
+                return f"no other agent `{name}`"
+            if not ledger.state(now).routable(now):
+                return f"{name} is not available"
+        else:
+            return "transfer to queue:NAME or agent:ID"
+        old_leg, old_bridge = call.agent_leg, call.bridge
+        call.record("transferred", {"from_agent": agent_id, "to": target, "talk_s": round(now - call.answered_at, 1)})
+        self._end_for_agent(call)
+        self._legs.pop(old_leg, None)
+        call.transferred_from = agent_id
+        call.agent_id, call.agent_leg, call.bridge, call.answered_at = "", "", "", None
+        queue = name if kind == "queue" else call.queue
+        settings = self._config.queues[queue]
+        async with self._hold_lock(queue):
+            try:
+                await self._ari.remove_from_bridge(old_bridge, call.caller_id)
+            except AriRequestFailed:
+                pass
+            bridge = await self._holding_bridge(queue, settings)
+            await self._ari.add_to_bridge(bridge, [call.caller_id])
+        await self._hang_up(old_leg)
+        try:
+            await self._ari.delete_bridge(old_bridge)
+        except AsteriskError:
+            pass
+        if kind == "queue":
+            call.queue, call.enqueued_at = queue, self._clock()
+            call.record("queued", {"queue": queue, "skills": sorted({*settings.skills, *call.extra_skills}), "priority": call.priority, "transferred_from": agent_id})
+            self.router.caller_waiting(self._waiting(call))
+            offer = self.router.offer_for_caller(call.caller_id, self._clock())
+            if offer is not None:
+                self._offer([offer])
+        else:
+            self.router.agent_busy(name)
+            self._own(self._ring(Offer(call.caller_id, name, queue, self._clock() - call.enqueued_at, False)))
+        return None
 
     # -- callbacks ---------------------------------------------------------------------------
 

@@ -167,6 +167,14 @@ class AriClient:
             params={"eventSource": f"endpoint:{technology}/{resource}"},
         )
 
+    async def list_bridges(self) -> dict[str, list[str]]:
+        """Every bridge's id with the ids of the channels in it."""
+        raw = await self._request("GET", "/bridges")
+        return {
+            str(item["id"]): [str(channel) for channel in item.get("channels", []) or []]
+            for item in raw or [] if isinstance(item, dict) and "id" in item
+        }
+
     async def list_bridge_ids(self) -> list[str]:
         raw = await self._request("GET", "/bridges")
         return [str(item["id"]) for item in raw or [] if isinstance(item, dict) and "id" in item]

@@ -164,6 +164,21 @@ class FlowDriver:
         if not handing_over:
             await self.leave_acd()
 
+    async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
+        """An adopted caller who was talking to an agent: the ACD takes the conversation back."""
+        distributor = self._runtime.distributor
+        answered = next((e for e in reversed(earlier) if e.kind == "agent_answered"), None)
+        queued = next((e for e in reversed(earlier) if e.kind == "queued"), None)
+        if distributor is None or answered is None or queued is None:
+            return
+        at = answered.at if answered.at.tzinfo else answered.at.replace(tzinfo=UTC)
+        talked_s = max(0.0, (now - at).total_seconds())
+        number = str(self.interpreter.variables.get("caller_number", ""))
+        snapshot = CallSnapshot(number, str(self.interpreter.variables.get("caller_name", "")), self.interpreter.variables, self.journal, self._runtime.flow_set.procedures)
+        self._queued = await distributor.adopt_conversation(
+            self._channel_id, str(queued.detail.get("queue", "")), str(answered.detail.get("agent", "")), talked_s, snapshot, self._record, self._hang_up
+        )
+
     async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was waiting for an agent: back into the same queue, at its place,
         with what the IVR learned (from the journey the earlier engine wrote), without the menu again."""

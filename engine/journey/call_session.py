@@ -360,6 +360,7 @@ class CallSession:
             phase = acd_phase([event.kind for event in earlier])
             if phase == "talking":
                 self._record("left_with_agent", reason="the caller was talking to an agent when the last engine stopped; the call stays in its bridge")
+                await self._flow_step(self._driver.adopt_conversation(earlier, self._clock()))
                 return
             if phase == "waiting":
                 await self._flow_step(self._driver.requeue(earlier, self._clock()))

@@ -84,6 +84,8 @@ class Desktop:
     wrap_up: Callable[[str, str, str, str], Awaitable[str | None]]
     """(agent, call id, disposition, notes) -> an error for the agent, or None when saved."""
     supervise: Callable[[str, str, str, str], str | None] = lambda _by, _agent, _status, _reason: "no agents are configured"
+    transfer: Callable[[str, str, str], Awaitable[str | None]] | None = None
+    """(agent, call id, `queue:NAME` or `agent:ID`) -> an error for the agent, or None once started."""
     """(supervisor, agent, status, reason) -> an error, or None once the agent's state is set."""
 
 
@@ -291,6 +293,14 @@ async def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dic
         if error is not None:
             return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
         return {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.get("call_id")}
+    if isinstance(message, Mapping) and message.get("type") == "transfer":
+        if desktop.transfer is None:
+            return {"v": PROTOCOL_VERSION, "type": "error", "error": "transfers are not available"}
+        call_id = str(message.get("call_id", ""))
+        error = await desktop.transfer(principal.agent_id, call_id, str(message.get("to", ""))[:80])
+        if error is not None:
+            return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
+        return {"v": PROTOCOL_VERSION, "type": "transfer_started", "call_id": call_id, "to": message.get("to")}
     if not isinstance(message, Mapping) or message.get("type") != "set_state":
         return {"v": PROTOCOL_VERSION, "type": "error", "error": "unknown message type"}
     wanted = message.get("status")
@@ -311,10 +321,11 @@ PROTOCOL: dict[str, Any] = {
             "intent": "str", "path": "[{node, type} | {chose, how}]", "utterances": "[{text, confidence}]",
             "collected": "{field: value} (sensitive ones masked)", "steps": "[{procedure, done: [{step, text, fixed}], next: {step, text} | null}]",
             "previous_calls": "[{at, ended_by, intent, queue, disposition, notes, agent}]", "waited_s": "float", "callback": "bool",
-            "dispositions": "the queue's disposition codes for wrap-up",
+            "dispositions": "the queue's disposition codes for wrap-up", "transferred_from": "the agent who transferred the call here, or empty",
         },
         "pop_cleared": {"call_id": "the offer was withdrawn (ring failed or the caller left)"},
         "wrap_up_saved": {"call_id": "the disposition and notes are in the call's journey"},
+        "transfer_started": {"call_id": "the caller is on hold and on its way", "to": "queue:NAME or agent:ID"},
         "error": {"error": "what was wrong with the page's message"},
         "floor": {
             "to": "supervisor pages (/ws/supervisor), once a second",
@@ -328,6 +339,7 @@ PROTOCOL: dict[str, Any] = {
     "page_to_server": {
         "set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"},
         "wrap_up": {"call_id": "the pop's call_id", "disposition": "one of the pop's dispositions", "notes": "free text, at most 2000 characters"},
+        "transfer": {"call_id": "the pop's call_id (while talking)", "to": "queue:NAME (blind, back in line) or agent:ID (rings that agent with the same pop)"},
         "set_agent_state": {"from": "supervisor pages only", "agent": "id", "status": "available|paused|logged_out", "reason": "pause reason code"},
     },
 }

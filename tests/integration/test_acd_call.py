@@ -198,9 +198,12 @@ async def test_an_engine_restart_leaves_a_conversation_with_an_agent_alone(
             await asyncio.sleep(0.2)
         else:
             raise AssertionError(f"the call was not adopted\n{second.log_tail()}")
+        await wait_agents(second, {"minsu": "on_call"}, timeout_s=10)  # the new engine knows minsu is busy
         await asyncio.sleep(3.0)
         await caller.command("hangup")
         await caller.wait_event("CALL_CLOSED")
+        await minsu.wait_event("CALL_CLOSED", timeout_s=10)  # the caller left: the agent's leg is ended too
+        await wait_agents(second, {"minsu": "wrap_up"}, timeout_s=10)
     finally:
         await caller.stop()
         await minsu.stop()
@@ -213,6 +216,9 @@ async def test_an_engine_restart_leaves_a_conversation_with_an_agent_alone(
     assert handed.get("talking_to_agent") is True
     heard_hz, heard_rms = await asyncio.to_thread(lambda: dominant_hz(caller.recording("dec"), -3.0, 0))
     assert heard_rms > 0.01 and abs(heard_hz - MINSU_HZ) < 30, ("the caller still hears the agent at the end", heard_hz, heard_rms)
+    assert "conversation_adopted" in after and next(e.detail for e in call.events if e.kind == "call_ended")["by"] == "caller"
+    bridges = await asyncio.to_thread(pbx.rx, "bridge show all")
+    assert "tl-call-" not in bridges, bridges
 
 
 async def test_callers_waiting_when_the_engine_restarts_keep_their_order(

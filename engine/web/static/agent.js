@@ -32,6 +32,8 @@ function showPop(pop) {
   text("pop-intent", pop.intent || "unknown");
   text("pop-queue", pop.queue);
   text("pop-waited", `${Math.round(pop.waited_s)} s`);
+  text("pop-transferred", pop.transferred_from || "–");
+  text("transfer-result", "");
   list("pop-utterances", pop.utterances, (u) => `“${u.text}” (${Math.round((u.confidence || 0) * 100)}%)`);
   const collected = document.getElementById("pop-collected");
   collected.replaceChildren(...Object.entries(pop.collected).flatMap(([k, v]) => {
@@ -77,6 +79,7 @@ function connect() {
     } else if (message.type === "pop") showPop(message);
     else if (message.type === "pop_cleared") clearPop(message.call_id);
     else if (message.type === "wrap_up_saved") text("wrap-up-result", "saved");
+    else if (message.type === "transfer_started") text("transfer-result", `transferring to ${message.to}`);
     else if (message.type === "error") text("wrap-up-result", message.error);
   };
   socket.onclose = (event) => {
@@ -97,6 +100,10 @@ document.getElementById("wrap-up").addEventListener("submit", (event) => {
   event.preventDefault();
   const callId = document.getElementById("pop").dataset.callId;
   send({ type: "wrap_up", call_id: callId, disposition: document.getElementById("disposition").value, notes: document.getElementById("notes").value });
+});
+document.getElementById("transfer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  send({ type: "transfer", call_id: document.getElementById("pop").dataset.callId, to: document.getElementById("transfer-to").value.trim() });
 });
 document.getElementById("logout").addEventListener("submit", async (event) => {
   event.preventDefault();
