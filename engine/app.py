@@ -147,6 +147,7 @@ class Engine:
             history=lambda number, current: _previous_calls(store, number, current),
             save=lambda channel, kind, detail: store.add_event_for_channel(channel, kind, utc_now(), detail),
             state_log=lambda agent, status, reason, call: floor.state_changed(agent, status, reason, call),
+            login_by_phone=settings.acd.login == "phone",
         )
         floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
@@ -332,7 +333,8 @@ class Engine:
     async def _start_http(self) -> web.AppRunner:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
-        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer)
+        desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
+                          log_out_with_page=self.settings.acd.login == "desktop")
         runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -123,6 +123,10 @@ class AcdSettings(_Section):
     """Asterisk's config folder, where pjsip_agents.conf goes; default: the local instance's etc folder."""
     secrets_file: Path | None = None
     """Agents' password hashes and SIP digests (0600); default: <instance dir>/agents.json."""
+    login: Literal["phone", "desktop"] = "phone"
+    """How agents start work. `phone`: a registered softphone is a logged-in, available agent (small
+    sites, phones without the page). `desktop`: agents log in on the agent page and choose Available;
+    logging out of the page logs them out of the queues. Either way an unregistered phone is never routed."""
 
 
 class LookupEndpoint(_Section):

@@ -139,8 +139,10 @@ class CallDistributor:
         history: History | None = None,
         save: SaveToJourney | None = None,
         state_log: StateLog | None = None,
+        login_by_phone: bool = True,
     ) -> None:
         self._ari = ari
+        self._login_by_phone = login_by_phone
         self._state_log = state_log
         self._published: dict[str, AgentState] = {}
         """The state each agent was last reported in: a change (also one that came by time) is logged once."""
@@ -522,8 +524,8 @@ class CallDistributor:
             return
         if state == "online":
             self._note(agent_id, EventKind.REGISTERED)
-            if ledger.state(self._clock()).status is Status.LOGGED_OUT:
-                # Until the agent desktop gives explicit states, a registered softphone is a logged-in, ready agent.
+            if self._login_by_phone and ledger.state(self._clock()).status is Status.LOGGED_OUT:
+                # acd.login = phone: a registered softphone is a logged-in, ready agent.
                 self._note(agent_id, EventKind.LOGIN)
                 self._note(agent_id, EventKind.READY)
         elif state == "offline":

@@ -85,6 +85,8 @@ class Desktop:
     """(agent, call id, disposition, notes) -> an error for the agent, or None when saved."""
     supervise: Callable[[str, str, str, str], str | None] = lambda _by, _agent, _status, _reason: "no agents are configured"
     transfer: Callable[[str, str, str], Awaitable[str | None]] | None = None
+    log_out_with_page: bool = False
+    """acd.login = desktop: logging out of the page logs the agent out of the queues too."""
     """(agent, call id, `queue:NAME` or `agent:ID`) -> an error for the agent, or None once started."""
     """(supervisor, agent, status, reason) -> an error, or None once the agent's state is set."""
 
@@ -168,6 +170,9 @@ def build_app(
         return response
 
     async def logout(request: web.Request) -> web.Response:
+        principal = sessions.get(request.cookies.get(SESSION_COOKIE))
+        if desktop is not None and desktop.log_out_with_page and principal is not None and "agent" in principal.roles:
+            desktop.agent_action(principal.agent_id, "logged_out", "")
         sessions.close(request.cookies.get(SESSION_COOKIE))
         response = web.json_response({"ok": True})
         response.del_cookie(SESSION_COOKIE, path="/")

@@ -83,3 +83,49 @@ async def test_the_agent_sees_the_pop_with_the_ivr_context_before_answering(
             await browser.close()
             await caller.stop()
             await phone.stop()
+
+
+async def test_with_desktop_login_a_registered_phone_waits_for_the_agent_to_log_in_and_choose_available(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """acd.login = desktop: minsu's phone registers but minsu is not routed until she logs in on
+    the page and presses Available; logging out of the page logs her out of the queues."""
+    for tool in ("baresip", "chromium"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    flows = await asyncio.to_thread(flows_copy, tmp_path)
+    env = {"THREADLINE_FLOWS__FOLDER": str(flows), "THREADLINE_FLOWS__INBOUND": "support_ko", "THREADLINE_LOOKUPS__CRM__URL": crm_url,
+           "THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json"), "THREADLINE_HTTP__ADMIN_TOKEN": ADMIN_TOKEN, "THREADLINE_ACD__LOGIN": "desktop"}
+    provisioned = await asyncio.to_thread(threadline, "agents", "provision", "--flows", str(flows), env=env)
+    secret = re.search(r"^minsu: SIP user 2001, secret (\S+)", provisioned.stdout, re.M)
+    assert secret, provisioned.stdout
+    password = await asyncio.to_thread(threadline, "agents", "passwd", "minsu", "--password-stdin", "--flows", str(flows), env=env, stdin="desk-password-123\n")
+    assert password.returncode == 0, password.stderr
+    engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'login.sqlite3'}", **env)
+    phone = Baresip(tmp_path / "minsu", free_port(), free_port(), (46000, 46999), account=f"<sip:2001@127.0.0.1:{SIP_PORT}>;auth_pass={secret[1]};regint=60")
+    await phone.start(await asyncio.to_thread(write_tone, tmp_path / "minsu.wav", 30.0, MINSU_HZ))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            for _ in range(50):
+                minsu = (await status(engine))["agents"]["minsu"]
+                if minsu["registered"]:
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)
+            assert (await status(engine))["agents"]["minsu"]["status"] == "logged_out", "a registered phone alone does not log her in"
+            page = await browser.new_page()
+            await page.goto(f"{engine.http_url}/agent")
+            await page.fill("#agent", "minsu")
+            await page.fill("#password", "desk-password-123")
+            await page.click("button[type=submit]")
+            await expect(page.locator("#status")).to_have_text("logged out")
+            await page.click("#go-available")
+            await wait_agents(engine, {"minsu": "available"})
+            await expect(page.locator("#status")).to_have_text("available")
+            await page.click("#logout button")
+            await expect(page).to_have_url(re.compile(r"/login"))
+            await wait_agents(engine, {"minsu": "logged_out"}, timeout_s=5)
+        finally:
+            await browser.close()
+            await phone.stop()
