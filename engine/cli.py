@@ -134,7 +134,7 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         acd = None
         for folder in {path if path.is_dir() else path.parent for path in paths}:
             try:
-                acd = load_acd(folder, flow_queue_uses(flows))
+                acd = load_acd(folder, flow_queue_uses(flows), flows)
             except FlowInvalid as invalid:
                 problems.extend(invalid.problems)
         if problems:

@@ -133,7 +133,9 @@ class AcdConfig:
     """Where each queue and agent was defined (`queue:NAME`, `agent:ID`), for later problems."""
 
 
-def load_acd(folder: Path, flow_queue_uses: Iterable[tuple[SourceMap, tuple[str | int, ...], str]] = ()) -> AcdConfig:
+def load_acd(
+    folder: Path, flow_queue_uses: Iterable[tuple[SourceMap, tuple[str | int, ...], str]] = (), flows: Mapping[str, LoadedFlow] | None = None
+) -> AcdConfig:
     """Every queue and agent file under the flow folder, checked as one set; raises FlowInvalid.
 
     flow_queue_uses: (where, path, queue name) of each queue a flow hands calls to, so a flow
@@ -143,6 +145,8 @@ def load_acd(folder: Path, flow_queue_uses: Iterable[tuple[SourceMap, tuple[str 
     queues: dict[str, QueueSettings] = _collect(folder / QUEUES_FOLDER, QueuesFile, "queue", problems, sources)
     agents: dict[str, AgentSettings] = _collect(folder / AGENTS_FOLDER, AgentsFile, "agent", problems, sources)
     problems.extend(_cross_checks(queues, agents, sources))
+    if flows is not None:
+        problems.extend(_overflow_flows(queues, sources, flows))
     if queues:
         for where, at, used in flow_queue_uses:
             if used not in queues:
@@ -200,12 +204,27 @@ def _cross_checks(queues: Mapping[str, QueueSettings], agents: Mapping[str, Agen
         overflow = queue.max_wait.overflow if queue.max_wait else None
         if overflow is not None and overflow.queue is not None and overflow.queue not in queues:
             problems.append(source.at((*path, "max_wait", "overflow", "queue"), f"overflow queue `{overflow.queue}` is not defined"))
-        if overflow is not None and overflow.flow is not None:
-            problems.append(source.at((*path, "max_wait", "overflow", "flow"), "overflow into a flow is not supported yet; use `queue`, `callback: true` or `message`"))
         if overflow is not None and overflow.queue == name:
             problems.append(source.at((*path, "max_wait", "overflow", "queue"), "a queue cannot overflow into itself"))
         if agents and not any(all(agent.skills.get(skill, 0) >= 1 for skill in queue.skills) for agent in agents.values()):
             problems.append(source.at((*path, "skills"), f"no agent has every skill queue `{name}` needs ({', '.join(queue.skills)}): its callers could never be answered"))
+    return problems
+
+
+def _overflow_flows(queues: Mapping[str, QueueSettings], sources: Mapping[str, tuple[SourceMap, tuple[str | int, ...]]], flows: Mapping[str, LoadedFlow]) -> list[FlowProblem]:
+    """An overflow into a flow must name a flow (or flow.node) that exists."""
+    problems: list[FlowProblem] = []
+    for name, queue in queues.items():
+        target = queue.max_wait.overflow.flow if queue.max_wait else None
+        if target is None:
+            continue
+        flow_name, _, node = target.partition(".")
+        loaded = flows.get(flow_name)
+        if loaded is None or (node and node not in loaded.flow.nodes):
+            source, path = sources["queue:" + name]
+            known = ", ".join(sorted(flows)) if loaded is None else ", ".join(sorted(loaded.flow.nodes))
+            what = f"flow `{flow_name}`" if loaded is None else f"node `{node}` in flow `{flow_name}`"
+            problems.append(source.at((*path, "max_wait", "overflow", "flow"), f"{what} does not exist (there are: {known}); write flow or flow.node"))
     return problems
 
 

@@ -79,6 +79,9 @@ class WaitingCallerVoice(Protocol):
     async def hush(self) -> None:
         """Stop an announcement still playing (an agent answered)."""
 
+    def continue_flow(self, target: str) -> None:
+        """Hand the caller back to its flow at `target` (flow, flow.node or node): a queue's overflow."""
+
 
 class AcdListener(Protocol):
     """Who hears about agents and offers (the agent desktop's hub)."""
@@ -857,6 +860,12 @@ class CallDistributor:
             elif target.callback and call.voice is not None and call.snapshot.caller_number:
                 call.record("overflowed", {"queue": call.queue, "to": "callback", "waited_s": waited})
                 self._own(self._arrange_callback(call, call.snapshot.caller_number))
+            elif target.flow is not None and call.voice is not None:
+                call.record("overflowed", {"queue": call.queue, "to": f"flow:{target.flow}", "waited_s": waited})
+                self.router.caller_left(call.caller_id)
+                call.ended = True
+                self._calls.pop(call.caller_id, None)
+                self._own(self._to_flow(call, target.flow))
             else:
                 text = target.message or OVERFLOW_GOODBYE.get(call.voice.language[:2] if call.voice else "ko", OVERFLOW_GOODBYE["en"])
                 call.record("overflowed", {"queue": call.queue, "to": "message", "waited_s": waited})
@@ -887,6 +896,17 @@ class CallDistributor:
         offer = self.router.offer_for_caller(call.caller_id, self._clock())
         if offer is not None:
             self._offer([offer])
+
+    async def _to_flow(self, call: _Call, flow_target: str) -> None:
+        """Out of the holding bridge (its music stops) and back to the call's flow."""
+        assert call.voice is not None
+        await call.voice.hush()
+        try:
+            await self._ari.remove_from_bridge(self._hold_id(call.queue), call.caller_id)
+        except AriRequestFailed:
+            pass
+        await self._release_hold(call.queue)
+        call.voice.continue_flow(flow_target)
 
     async def _say_goodbye(self, call: _Call, text: str) -> None:
         if call.voice is not None:

@@ -34,6 +34,7 @@ from engine.flows.flow_facts import (
     Play,
     PromptFinished,
     QUEUE_NOT_CONFIGURED,
+    QueueLeft,
     SpeechRecognised,
     SpeechStarted,
     StartTimer,
@@ -111,6 +112,8 @@ class FlowDriver:
         distributor = self._runtime.distributor
         if isinstance(fact, DigitPressed) and self._queued and distributor is not None and distributor.key_pressed(self._channel_id, fact.digit):
             return  # the ACD's callback offer took the key
+        if isinstance(fact, QueueLeft):
+            self._queued = False  # the ACD let the caller go; the flow has it again
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
@@ -235,6 +238,10 @@ class FlowDriver:
             log.info("call %s: announcement not played to its end: %s", self._channel_id, exc or "timed out")
         finally:
             self._heard.pop(prompt_id, None)
+
+    def continue_flow(self, target: str) -> None:
+        """The ACD's overflow into a flow: handled in the call's own order, like its other events."""
+        self._inbox.put_nowait(QueueLeft(target))
 
     async def hush(self) -> None:
         if self._announcements:

@@ -54,7 +54,15 @@ class LookupAnswered:
     error: str | None = None
 
 
-FlowFact = CallStarted | PromptFinished | DigitPressed | SpeechStarted | SpeechRecognised | TimerFired | LookupAnswered
+@dataclass(frozen=True)
+class QueueLeft:
+    """The ACD let the caller go to a flow (a queue's overflow after max_wait): the flow goes on there."""
+
+    target: str
+    """flow, flow.node, or a node of the current flow."""
+
+
+FlowFact = CallStarted | PromptFinished | DigitPressed | SpeechStarted | SpeechRecognised | TimerFired | LookupAnswered | QueueLeft
 
 # -- commands --------------------------------------------------------------------------------
 

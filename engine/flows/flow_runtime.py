@@ -75,7 +75,7 @@ async def build_flow_runtime(
     if inbound not in flows:
         raise FlowsNotReady(f"flows.inbound: no flow `{inbound}` in {folder} (there are: {', '.join(sorted(flows)) or 'none'})")
     try:
-        acd = await asyncio.to_thread(load_acd, folder, flow_queue_uses(flows))
+        acd = await asyncio.to_thread(load_acd, folder, flow_queue_uses(flows), flows)
     except FlowInvalid as invalid:
         raise FlowsNotReady(f"flows.inbound: the queues and agents in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
     if speech is not None:

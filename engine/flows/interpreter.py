@@ -26,6 +26,7 @@ from engine.flows.flow_facts import (
     LookupAnswered,
     Play,
     PromptFinished,
+    QueueLeft,
     SpeechRecognised,
     SpeechStarted,
     StartTimer,
@@ -148,6 +149,10 @@ class FlowInterpreter:
         return self._grammar(node) if isinstance(node, (AskNode, CollectNode)) else ()
 
     def decide(self, fact: FlowFact) -> list[FlowCommand]:
+        if isinstance(fact, QueueLeft):  # the one fact that brings a finished (handed-over) flow back
+            self.finished = False
+            self._wait = _Waiting()
+            return [Journal("flow_continued", {"to": fact.target, "reason": "queue overflow"}), *self._enter(fact.target)]
         if self.finished:
             return []
         if isinstance(fact, CallStarted):

@@ -30,7 +30,7 @@ from engine.journey.arrival_order import ArrivalOrder
 from engine.acd.call_distributor import acd_phase
 from engine.flows.call_driver import FlowDriver
 from engine.speech.call_listening import HeardSpeech
-from engine.flows.flow_facts import DigitPressed, LookupAnswered, TimerFired
+from engine.flows.flow_facts import DigitPressed, LookupAnswered, QueueLeft, TimerFired
 from engine.flows.flow_runtime import FlowRuntime
 from engine.journey.call_script import (
     Answer,
@@ -72,7 +72,7 @@ class CallLost:
     reason: str
 
 
-SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | HeardSpeech
+SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | QueueLeft | HeardSpeech
 CHECK_AFTER_S = 5.0
 """After a command found the channel gone, or Asterisk did not answer, how long to wait for events
 before asking Asterisk directly whether the channel still exists."""
@@ -263,7 +263,7 @@ class CallSession:
         elif isinstance(item, HeardSpeech):
             if self._driver is not None:
                 await self._flow_step(self._driver.on_speech(item))
-        elif isinstance(item, (TimerFired, LookupAnswered)):
+        elif isinstance(item, (TimerFired, LookupAnswered, QueueLeft)):
             if self._driver is not None:
                 await self._flow_step(self._driver.on_fact(item))
         elif isinstance(item, ChannelHangupRequested):

@@ -133,3 +133,35 @@ async def test_a_caller_who_waits_the_queues_maximum_overflows_to_the_next_queue
     overflowed = next(e.detail for e in call.events if e.kind == "overflowed")
     assert 8.0 <= overflowed["waited_s"] < 11.0, overflowed
     assert next(e.detail for e in call.events if e.kind == "agent_ringing")["agent"] == "sora"
+
+
+async def test_a_caller_who_waits_the_maximum_overflows_into_a_flow_that_says_goodbye(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """billing's overflow is the flow's `goodbye` node: after max_wait the hold music stops, the
+    flow goes on there (its prompt is played to the end) and the flow hangs up."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, _ = await acd_setup(tmp_path, crm_url)
+    queues = Path(env["THREADLINE_FLOWS__FOLDER"]) / "queues" / "support.yaml"
+    text = await asyncio.to_thread(queues.read_text)
+    billing_max = "    max_wait:\n      seconds: 600\n      overflow: {callback: true}\n"
+    await asyncio.to_thread(queues.write_text, text.replace(billing_max, "    max_wait:\n      seconds: 6\n      overflow: {flow: support_ko.goodbye}\n", 1))
+    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'overflow-flow.sqlite3'}", **env)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    try:
+        await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 60.0))
+        await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        await caller.wait_event("CALL_CLOSED", timeout_s=60)
+    finally:
+        await caller.stop()
+    (call,) = await engine.ended_calls(1)
+    kinds = [e.kind for e in call.events]
+    assert kinds.index("queued") < kinds.index("overflowed") < kinds.index("flow_continued"), kinds
+    assert next(e.detail for e in call.events if e.kind == "overflowed")["to"] == "flow:support_ko.goodbye"
+    after = call.events[kinds.index("flow_continued"):]
+    assert any(e.kind == "node_entered" and e.detail.get("node") == "goodbye" for e in after)
+    assert any(e.kind == "prompt_finished" and e.detail.get("state") == "done" for e in after), "the goodbye was heard to its end"
+    assert call.hung_up_by == "engine"

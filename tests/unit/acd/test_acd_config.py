@@ -59,3 +59,16 @@ def test_the_samples_validate_and_a_flow_naming_a_missing_queue_is_reported_at_i
     with pytest.raises(FlowInvalid) as invalid:
         load_acd(tmp_path, flow_queue_uses(flows))
     assert any("support_ko.yaml" in str(p) and "queue `technical` is not defined" in str(p) for p in invalid.value.problems)
+
+
+def test_an_overflow_into_a_flow_must_name_an_existing_flow_and_node(tmp_path: Path) -> None:
+    flows = load_flows([REPO / "ivr_flows"])
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "a.yaml").write_text(AGENTS)
+    (tmp_path / "queues").mkdir()
+    queue = "queues:\n  billing:\n    skills: {billing: 1}\n    max_wait:\n      seconds: 60\n      overflow: {flow: %s}\n"
+    (tmp_path / "queues" / "q.yaml").write_text(queue % "support_ko.goodbye")
+    assert load_acd(tmp_path, (), flows).queues["billing"].max_wait is not None
+    (tmp_path / "queues" / "q.yaml").write_text(queue % "support_ko.nowhere")
+    with pytest.raises(FlowInvalid, match=r"q.yaml:6:\d+: node `nowhere` in flow `support_ko` does not exist"):
+        load_acd(tmp_path, (), flows)

@@ -19,6 +19,7 @@ from engine.flows.flow_facts import (
     LookupAnswered,
     Play,
     PromptFinished,
+    QueueLeft,
     SpeechRecognised,
     SpeechStarted,
     StartTimer,
@@ -483,3 +484,14 @@ def test_a_checkpoint_the_running_flows_cannot_honour_starts_over() -> None:
     adopted = interpreter()
     restarted = adopted.resume({"flow": "menu_flow", "node": "gone"})
     assert "flow_restarted" in [c.kind for c in of(restarted, Journal)] and "flow_started" in [c.kind for c in of(restarted, Journal)]
+
+
+def test_a_queue_overflow_into_a_flow_brings_the_handed_over_flow_back_at_that_node() -> None:
+    flow = interpreter()
+    menu = of(to_menu(flow), Play)[0]
+    flow.decide(PromptFinished(menu.prompt_id))
+    assert of(flow.decide(DigitPressed("1")), Transfer)[0].queue == "billing"
+    assert flow.decide(DigitPressed("2")) == [], "queued: the flow no longer decides"
+    back = flow.decide(QueueLeft("menu"))
+    assert journal(back, "flow_continued") == {"to": "menu", "reason": "queue overflow"}
+    assert flow.node_name == "menu" and of(back, Play)
