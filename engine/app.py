@@ -149,7 +149,7 @@ class Engine:
             state_log=lambda agent, status, reason, call: floor.state_changed(agent, status, reason, call),
             login_by_phone=settings.acd.login == "phone",
         )
-        floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config)
+        floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)

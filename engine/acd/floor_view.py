@@ -49,12 +49,14 @@ class FloorView:
         agent_states: AgentStateStore,
         publish: Callable[[dict[str, Any]], None],
         config: Callable[[], AcdConfig | None],
+        publish_queues: Callable[[dict[str, dict[str, Any]]], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._distributor = distributor
         self._journeys = journeys
         self._agent_states = agent_states
         self._publish = publish
+        self._publish_queues = publish_queues
         self._config = config
         self._wall_clock = wall_clock
         self._pending: list[AgentStateChange] = []
@@ -80,7 +82,10 @@ class FloorView:
                 if time.monotonic() - self._kpis_at >= KPI_EVERY_S:
                     self._kpis_at = time.monotonic()
                     await self._refresh_kpis()
-                self._publish(self.snapshot())
+                snapshot = self.snapshot()
+                self._publish(snapshot)
+                if self._publish_queues is not None:  # agents see their line, rounded to the second
+                    self._publish_queues({name: {"waiting": len(q["waiting"]), "longest_wait_s": round(q["longest_wait_s"])} for name, q in snapshot["queues"].items()})
                 await asyncio.sleep(PUBLISH_EVERY_S)
         finally:
             await asyncio.shield(self._write_states())

@@ -27,6 +27,7 @@ class DesktopHub:
         self._pop: dict[str, dict[str, Any]] = {}
         self._supervisors: set[web.WebSocketResponse] = set()
         self._floor: dict[str, Any] | None = None
+        self._queues: dict[str, Any] | None = None
         """The latest supervisor snapshot, sent at once to a supervisor page that (re)connects."""
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -59,6 +60,16 @@ class DesktopHub:
         for socket in list(self._supervisors):
             self._spawn(self._deliver(socket, text))
 
+    def queues_changed(self, queues: dict[str, dict[str, Any]]) -> None:
+        """Each queue's waiting count and longest wait (no caller details) to every agent page."""
+        message = {"v": PROTOCOL_VERSION, "type": "queues", "queues": queues}
+        if message == self._queues:
+            return
+        self._queues = message
+        text = json.dumps(message)
+        for socket in {s for sockets in self._sockets.values() for s in sockets}:
+            self._spawn(self._deliver(socket, text))
+
     def broadcast(self, message: dict[str, Any]) -> None:
         """One message to every open page, agents' and supervisors' (a notice to the whole floor)."""
         text = json.dumps(message)  # once, not once per page: 500 pages cost 500 encodings otherwise
@@ -77,7 +88,7 @@ class DesktopHub:
 
     async def attach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
         self._sockets.setdefault(agent_id, set()).add(socket)
-        for message in (self._state.get(agent_id), self._pop.get(agent_id)):
+        for message in (self._state.get(agent_id), self._pop.get(agent_id), self._queues):
             if message is not None:
                 await self._deliver(socket, message)
 

@@ -330,6 +330,7 @@ PROTOCOL: dict[str, Any] = {
         },
         "pop_cleared": {"call_id": "the offer was withdrawn (ring failed or the caller left)"},
         "wrap_up_saved": {"call_id": "the disposition and notes are in the call's journey"},
+        "queues": {"queues": "{queue: {waiting, longest_wait_s}}: every queue's line, to agent pages, when it changes"},
         "transfer_started": {"call_id": "the caller is on hold and on its way", "to": "queue:NAME or agent:ID"},
         "error": {"error": "what was wrong with the page's message"},
         "floor": {

@@ -120,6 +120,7 @@ async def test_with_desktop_login_a_registered_phone_waits_for_the_agent_to_log_
             await page.fill("#password", "desk-password-123")
             await page.click("button[type=submit]")
             await expect(page.locator("#status")).to_have_text("logged out")
+            await expect(page.locator("#queues")).to_contain_text("billing: 0 waiting")  # the agent sees the lines
             await page.click("#go-available")
             await wait_agents(engine, {"minsu": "available"})
             await expect(page.locator("#status")).to_have_text("available")

@@ -78,6 +78,7 @@ function connect() {
       if (message.status === "available") clearPop();
     } else if (message.type === "pop") showPop(message);
     else if (message.type === "pop_cleared") clearPop(message.call_id);
+    else if (message.type === "queues") list("queues", Object.entries(message.queues), ([name, q]) => `${name}: ${q.waiting} waiting` + (q.waiting ? `, longest ${q.longest_wait_s} s` : ""));
     else if (message.type === "wrap_up_saved") text("wrap-up-result", "saved");
     else if (message.type === "transfer_started") text("transfer-result", `transferring to ${message.to}`);
     else if (message.type === "error") text("wrap-up-result", message.error);
