@@ -8,6 +8,7 @@ import logging
 import signal
 import time
 from collections.abc import Mapping
+from datetime import UTC, timedelta
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,7 @@ from engine.asterisk.caller_audio import TapRegistry
 from engine.acd.acd_config import AcdConfig, AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
-from engine.acd.call_distributor import CallDistributor
+from engine.acd.call_distributor import CallDistributor, CallSnapshot, owed_callback
 from engine.acd.floor_view import FloorView
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
 from engine.speech.speech_service import SpeechService
@@ -162,6 +163,7 @@ class Engine:
         if flows is not None:
             flows.on_swap = self._provision_agents
             await self._provision_agents(flows.current)
+            await _restore_callbacks(store, distributor, flows.current)
         http_runner = await self._start_http()
         try:
             events_runner = await events.start()
@@ -380,6 +382,35 @@ async def run_engine(settings: Settings) -> int:
         await task
     log.info("engine stopped")
     return 0
+
+
+CALLBACKS_KEPT_S = 7 * 24 * 3600.0
+"""How far back an owed callback is looked for at start."""
+
+
+async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, runtime: FlowRuntime) -> None:
+    """Callbacks the last engine still owed (requested, never connected nor given up) go back in
+    line at their place, with what the IVR learned for the pop."""
+    now = utc_now()
+    try:
+        requested = await store.events_of_kinds_since(["callback_requested"], now - timedelta(seconds=CALLBACKS_KEPT_S))
+    except Exception as exc:  # the database is down at start: the engine runs; those callers are owed still
+        log.error("owed callbacks not read: %s", exc)
+        return
+    for channel_id in dict.fromkeys(channel for channel, *_ in requested):
+        record = await store.get_call(channel_id)
+        if record is None or not owed_callback([e.kind for e in record.events]):
+            continue
+        request = next(e for e in reversed(record.events) if e.kind == "callback_requested")
+        queue, number = str(request.detail.get("queue", "")), str(request.detail.get("number", ""))
+        queued = next((e for e in record.events if e.kind == "queued" and e.detail.get("queue") == queue), request)
+        attempts = sum(1 for e in record.events if e.kind == "callback_attempt_failed" and e.seq > request.seq)
+        checkpoint = next((e.detail for e in reversed(record.events) if e.kind == "checkpoint"), {})
+        variables = dict(checkpoint.get("variables") or {}) if isinstance(checkpoint.get("variables"), dict) else {}
+        snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.flow_set.procedures)
+        at = queued.at if queued.at.tzinfo else queued.at.replace(tzinfo=UTC)
+        if distributor.restore_callback(channel_id, queue, number, (now - at).total_seconds(), attempts, snapshot):
+            log.info("callback for call %s (%s) restored at its place in %s", channel_id, number, queue)
 
 
 async def _previous_calls(store: JourneyStore, caller_number: str, current: str) -> list[dict[str, Any]]:

@@ -627,6 +627,16 @@ class CallDistributor:
         record("conversation_adopted", {"agent": agent_id, "bridge": found[0]})
         return True
 
+    def restore_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot) -> bool:
+        """A callback the last engine still owed (from the journey): back in line at its place."""
+        if self._config is None or queue not in self._config.queues or caller_id in self._calls:
+            return False
+        call = _Call(caller_id, queue, self._clock() - max(0.0, waited_s), snapshot, self._record_after_hangup(caller_id), _no_channel, callback_number=number, attempts=attempts)
+        self._calls[caller_id] = call
+        call.record("callback_restored", {"queue": queue, "number": number, "waited_s": round(waited_s, 1), "attempts": attempts})
+        self.router.caller_waiting(self._waiting(call))
+        return True
+
     async def _sweep_bridges(self) -> None:
         """At start: conversations whose caller left while no engine ran (the agent alone in the
         bridge) are ended, and empty ACD bridges removed, so nothing lingers in Asterisk."""
@@ -1015,6 +1025,10 @@ class CallDistributor:
             log.error("ACD step failed: %s", task.exception(), exc_info=task.exception())
 
 
+async def _no_channel(_reason: str) -> None:
+    """A restored callback has no caller channel to hang up."""
+
+
 def _rule(name: str, queue: QueueSettings) -> QueueRule:
     relax = tuple(Relaxation(step.after_s, None if step.any else step.lower_by) for step in queue.relax)
     return QueueRule(name, dict(queue.skills), queue.priority, relax, queue.aging_s)
@@ -1030,6 +1044,13 @@ def _shown(state: AgentState, now: float | None = None) -> dict[str, Any]:
 
 
 ACD_MARKS = ("queued", "agent_answered", "call_ended", "abandoned")
+CALLBACK_MARKS = ("callback_requested", "callback_answered", "callback_failed", "call_ended")
+
+
+def owed_callback(kinds: Sequence[str]) -> bool:
+    """Whether a call's journey ends with a callback still to make (requested, never connected or given up)."""
+    last = next((kind for kind in reversed(kinds) if kind in CALLBACK_MARKS), None)
+    return last == "callback_requested"
 
 
 def acd_phase(kinds: Sequence[str]) -> str | None:

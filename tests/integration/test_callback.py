@@ -3,8 +3,9 @@
 Nobody can take billing, so the waiting caller hears the callback offer, presses 1, confirms its
 calling number with 1 and is let go. When minsu's phone registers, minsu is reserved and answers
 first; then the engine dials the caller back (a baresip peer that answers by itself), and the two
-hear each other. The journey is one call from the first ring to the end of the callback, the pop
-says it is a callback, and it is not counted as an abandon.
+hear each other. The engine restarts while the callback is owed: the next engine puts it back in
+line from the journey. The journey is one call from the first ring to the end of the callback, the
+pop says it is a callback, and it is not counted as an abandon.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
     assert SAMPLE_OFFER in text
     offer = f'callback: {{offer_after_s: 0, key: "1", dial: "PJSIP/loopback-callers/sip:{{number}}@127.0.0.1:{caller_port}", ring_s: 15}}'
     await asyncio.to_thread(queues.write_text, text.replace(SAMPLE_OFFER, offer, 1))
-    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'callback.sqlite3'}", **env)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'callback.sqlite3'}"
+    engine: RunningEngine = await start_engine(database_url, **env)
     caller = Baresip(tmp_path / "caller", caller_port, free_port(), (47000, 47999), account="<sip:caller@127.0.0.1>;regint=0;answermode=auto")
     minsu: Baresip | None = None
     try:
@@ -70,6 +72,9 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
         await caller.wait_event("CALL_CLOSED", timeout_s=30)  # told when it will be called, then let go
         await wait_for_event(engine, "callback_requested")
         await wait_for_event(engine, "hung_up")  # the caller's own call is over; the callback is still owed
+        assert await engine.stop() == 0, engine.log_tail()  # the engine restarts while the callback is owed
+        engine = await start_engine(database_url, **env)
+        await wait_for_event(engine, "callback_restored", timeout_s=20)
 
         caller.events.clear()
         minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
