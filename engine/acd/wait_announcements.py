@@ -6,6 +6,12 @@ from __future__ import annotations
 from engine.acd.wait_estimate import WaitPhrase
 
 
+def announcement_playback_id(channel_id: str) -> str:
+    """One fixed playback id per caller for what the ACD says: an engine that adopts the call after
+    a crash can stop it (a running playback holds up every other command on the channel)."""
+    return f"tl-announce-{channel_id}"
+
+
 def wait_announcement(language: str, position: int | None, phrase: WaitPhrase | None, callback_key: str | None) -> str:
     """The sentence in the flow's language (Korean, or English for any other language)."""
     korean = language.startswith("ko")

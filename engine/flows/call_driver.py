@@ -44,6 +44,7 @@ from engine.flows.flow_facts import (
     Transfer,
 )
 from engine.acd.call_distributor import CallSnapshot
+from engine.acd.wait_announcements import announcement_playback_id
 from engine.flows.flow_runtime import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
 from engine.settings import LookupEndpoint
@@ -84,7 +85,7 @@ class FlowDriver:
         self._listening = CallListening(speech, channel_id, inbox.put_nowait) if speech is not None and speech.taps is not None else None
         self._listen_generation = 0
         self._queued = False
-        self._announcements = 0
+        self._announcing = False
         self._closed = False
         self._heard: dict[str, asyncio.Future[None]] = {}
         self.journal: list[tuple[str, dict[str, Any]]] = []
@@ -99,7 +100,7 @@ class FlowDriver:
             await self._stop(prompt_id)
 
     def owns_playback(self, playback_id: str) -> bool:
-        return playback_id.startswith(self._playback_prefix)
+        return playback_id.startswith(self._playback_prefix) or playback_id == announcement_playback_id(self._channel_id)
 
     async def start(self, checkpoint: Mapping[str, Any] | None = None) -> None:
         """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint."""
@@ -117,10 +118,13 @@ class FlowDriver:
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
-        prompt_id = playback_id.removeprefix(self._playback_prefix)
-        heard = self._heard.pop(prompt_id, None)
+        heard = self._heard.pop(playback_id, None)
         if heard is not None and not heard.done():
             heard.set_result(None)
+        if playback_id == announcement_playback_id(self._channel_id):
+            self._announcing = False
+            return
+        prompt_id = playback_id.removeprefix(self._playback_prefix)
         if prompt_id == self._closing_prompt:
             await self._hang_up("agent queue not configured yet")
             return
@@ -224,29 +228,31 @@ class FlowDriver:
         if self._closed:
             return  # the call ended or is being handed to the next engine: its channel is not ours to play to
         await self.hush()  # a new sentence replaces one still playing
-        self._announcements += 1
-        prompt_id = f"acd-announcement-{self._announcements}"
+        playback_id = announcement_playback_id(self._channel_id)
         heard = asyncio.get_running_loop().create_future() if wait else None
         if heard is not None:
-            self._heard[prompt_id] = heard
+            self._heard[playback_id] = heard
         try:
-            await self._play(prompt_id, text, None, self.interpreter.language)
+            media = await self._runtime.media_for(text, self.interpreter.language)
+            self._announcing = True  # before the request: a hush meanwhile must stop it
+            await self._ari.play(self._channel_id, media, playback_id)
             if heard is not None:
                 async with asyncio.timeout(ANNOUNCEMENT_WAIT_S):
                     await heard
         except (AsteriskError, TimeoutError) as exc:
             log.info("call %s: announcement not played to its end: %s", self._channel_id, exc or "timed out")
         finally:
-            self._heard.pop(prompt_id, None)
+            self._heard.pop(playback_id, None)
 
     def continue_flow(self, target: str) -> None:
         """The ACD's overflow into a flow: handled in the call's own order, like its other events."""
         self._inbox.put_nowait(QueueLeft(target))
 
     async def hush(self) -> None:
-        if self._announcements:
+        if self._announcing:
+            self._announcing = False
             try:
-                await self._stop(f"acd-announcement-{self._announcements}")
+                await self._ari.stop_playback(announcement_playback_id(self._channel_id))
             except AsteriskError:
                 pass  # it had finished
 

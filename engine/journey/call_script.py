@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from engine.acd.wait_announcements import announcement_playback_id
+
 # -- facts the adapter reports (past tense) ------------------------------------------------
 
 
@@ -120,7 +122,7 @@ class GreetingScript:
         commands: list[Command] = []
         if fact.resumed:
             # Playbacks first: Asterisk runs channel commands (variables, hold) only between playbacks.
-            commands += [StopPrompt(first_id), StopPrompt(f"{first_id}-resumed")]
+            commands += [StopPrompt(first_id), StopPrompt(f"{first_id}-resumed"), StopPrompt(announcement_playback_id(fact.channel_id))]
         commands.append(CancelEngineWait())
         if fact.resumed:
             commands.append(StopHold())

@@ -41,6 +41,24 @@ def dominant_hz(path: Path, from_s: float, to_s: float) -> tuple[float, float]:
     return peak, float(np.sqrt(np.mean(part * part)) / 32768.0)
 
 
+def longest_silence(path: Path, from_s: float, threshold: float = 0.002) -> float:
+    """The longest run of 100 ms frames quieter than `threshold` RMS (0..1) after `from_s`: dead air."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
+    frame = rate // 10
+    part = samples[int(from_s * rate) :]
+    frames = part[: part.size // frame * frame].reshape(-1, frame)
+    quiet = np.sqrt(np.mean(frames * frames, axis=1)) < threshold
+    longest = run = 0
+    for is_quiet in quiet:
+        run = run + 1 if is_quiet else 0
+        longest = max(longest, run)
+    return longest / 10.0
+
+
 def write_speech_then_tone(path: Path, text: str, lead_s: float, pause_s: float, tone_hz: float, tone_s: float) -> Path:
     """A caller who says `text` after `lead_s`, waits `pause_s`, then sends a steady tone (to tell who hears whom)."""
     spoken = subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "--stdout", text], capture_output=True, check=True, timeout=30).stdout

@@ -16,7 +16,7 @@ import pytest
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
-from tests.integration.sip_peers import Baresip, dominant_hz, write_speech_then_tone, write_tone
+from tests.integration.sip_peers import Baresip, dominant_hz, longest_silence, write_speech_then_tone, write_tone
 from tests.integration.test_agents import flows_copy, register, threadline
 
 pytestmark = pytest.mark.asterisk
@@ -112,7 +112,7 @@ async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear
         assert login.status == 200
         socket = await desk.ws_connect(f"{engine.http_url.replace('http', 'ws')}/ws", origin=engine.http_url)
         await socket.send_json({"v": 1, "type": "wrap_up", "call_id": call.channel_id, "disposition": "refund_issued", "notes": "두 번 결제된 요금 환불"})
-        while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop"):
+        while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop", "queues"):
             pass
         assert reply == {"v": 1, "type": "wrap_up_saved", "call_id": call.channel_id}, reply
         await socket.close()
@@ -221,11 +221,13 @@ async def test_an_engine_restart_leaves_a_conversation_with_an_agent_alone(
     assert "tl-call-" not in bridges, bridges
 
 
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 async def test_callers_waiting_when_the_engine_restarts_keep_their_order(
-    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path, stop: str
 ) -> None:
-    """Three callers wait (no agent is there yet); the engine is stopped and started again; then an
-    agent arrives and answers them in the order they first queued, without the menu again."""
+    """Three callers wait (no agent is there yet); the engine is stopped (SIGTERM) or killed
+    (SIGKILL) and started again; then an agent arrives and answers them in the order they first
+    queued, without the menu again. The queue's music goes on meanwhile: no dead air."""
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
     crm_url, _ = mock_crm
@@ -255,7 +257,11 @@ async def test_callers_waiting_when_the_engine_restarts_keep_their_order(
             else:
                 raise AssertionError(f"caller {n} never queued\n{first.log_tail()}")
         arrival = [c.channel_id for c in sorted(waiting, key=lambda c: c.arrived_at)]
-        assert await first.stop() == 0, first.log_tail()
+        if stop == "sigkill":
+            first.process.kill()
+            await asyncio.to_thread(first.process.wait, 10)
+        else:
+            assert await first.stop() == 0, first.log_tail()
         second = await start_engine(database_url, **env)
         for _ in range(100):
             async with second.store() as store:
@@ -289,6 +295,9 @@ async def test_callers_waiting_when_the_engine_restarts_keep_their_order(
             await minsu.stop()
 
     assert answered == arrival, "served in the order they first queued"
+    for caller in callers:  # from the queue on, music, announcements, then the agent: never silence
+        silent_s = await asyncio.to_thread(lambda: longest_silence(caller.recording("dec"), 4.0))
+        assert silent_s < 2.5, f"{caller.workdir.name} heard {silent_s:.1f} s of dead air"
     async with second.store() as store:
         for channel_id in arrival:
             record = await store.get_call(channel_id)

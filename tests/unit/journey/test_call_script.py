@@ -164,6 +164,7 @@ def test_resumed_call_silences_the_old_greeting_and_skips_answer_when_up() -> No
     assert commands == [
         StopPrompt("greeting-7.1"),
         StopPrompt("greeting-7.1-resumed"),
+        StopPrompt("tl-announce-7.1"),
         CancelEngineWait(),
         StopHold(),
         PlayPrompt("sound:hello-world", "greeting-7.1-resumed"),
