@@ -315,6 +315,9 @@ class Engine:
         self.distributor.agent_action(agent_id, status, reason)
         return None
 
+    def _extend_wrap_up(self, agent_id: str, seconds: float) -> str | None:
+        return self.distributor.extend_wrap_up(agent_id, seconds) if self.distributor is not None else "no calls are distributed"
+
     async def _transfer(self, agent_id: str, call_id: str, target: str) -> str | None:
         if self.distributor is None:
             return "no calls are distributed"
@@ -336,7 +339,7 @@ class Engine:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
-                          log_out_with_page=self.settings.acd.login == "desktop")
+                          extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop")
         runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

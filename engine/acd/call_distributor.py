@@ -372,6 +372,14 @@ class CallDistributor:
             return "the call's record was not found"
         return None
 
+    def extend_wrap_up(self, agent_id: str, seconds: float) -> str | None:
+        """The agent needs longer for their notes: wrap-up ends `seconds` later (at most 10 minutes more)."""
+        ledger = self._ledgers.get(agent_id)
+        if ledger is None or ledger.state(self._clock()).status is not Status.WRAP_UP:
+            return "you are not in wrap-up"
+        self._note(agent_id, EventKind.WRAP_UP_EXTENDED, seconds=max(1.0, min(seconds, 600.0)))
+        return None
+
     def agent_action(self, agent_id: str, action: str, reason: str = "") -> None:
         """The agent (or a supervisor) chose a state on the desktop: available, paused (with a reason) or logged out."""
         kinds = {"available": EventKind.READY, "paused": EventKind.PAUSE, "logged_out": EventKind.LOGOUT, "logged_in": EventKind.LOGIN}

@@ -85,6 +85,8 @@ class Desktop:
     """(agent, call id, disposition, notes) -> an error for the agent, or None when saved."""
     supervise: Callable[[str, str, str, str], str | None] = lambda _by, _agent, _status, _reason: "no agents are configured"
     transfer: Callable[[str, str, str], Awaitable[str | None]] | None = None
+    extend_wrap_up: Callable[[str, float], str | None] | None = None
+    """(agent, seconds) -> an error, or None once the agent's wrap-up runs longer."""
     log_out_with_page: bool = False
     """acd.login = desktop: logging out of the page logs the agent out of the queues too."""
     """(agent, call id, `queue:NAME` or `agent:ID`) -> an error for the agent, or None once started."""
@@ -298,6 +300,12 @@ async def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dic
         if error is not None:
             return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
         return {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.get("call_id")}
+    if isinstance(message, Mapping) and message.get("type") == "extend_wrap_up":
+        seconds = message.get("seconds", 30)
+        if desktop.extend_wrap_up is None or not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            return {"v": PROTOCOL_VERSION, "type": "error", "error": "seconds must be a number"}
+        error = desktop.extend_wrap_up(principal.agent_id, float(seconds))
+        return {"v": PROTOCOL_VERSION, "type": "error", "error": error} if error is not None else None
     if isinstance(message, Mapping) and message.get("type") == "transfer":
         if desktop.transfer is None:
             return {"v": PROTOCOL_VERSION, "type": "error", "error": "transfers are not available"}
@@ -345,6 +353,7 @@ PROTOCOL: dict[str, Any] = {
     "page_to_server": {
         "set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"},
         "wrap_up": {"call_id": "the pop's call_id", "disposition": "one of the pop's dispositions", "notes": "free text, at most 2000 characters"},
+        "extend_wrap_up": {"seconds": "how much longer wrap-up runs (default 30, at most 600); the new state follows"},
         "transfer": {"call_id": "the pop's call_id (while talking)", "to": "queue:NAME (blind, back in line) or agent:ID (rings that agent with the same pop)"},
         "set_agent_state": {"from": "supervisor pages only", "agent": "id", "status": "available|paused|logged_out", "reason": "pause reason code"},
     },

@@ -15,7 +15,7 @@ import pytest
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
 from tests.integration.sip_peers import Baresip, dominant_hz, write_speech_then_tone
-from tests.integration.test_acd_call import CALLER_HZ, JIYEON_HZ, MINSU_HZ, acd_setup, agent_phone, wait_agents
+from tests.integration.test_acd_call import CALLER_HZ, JIYEON_HZ, MINSU_HZ, acd_setup, agent_phone, status, wait_agents
 from tests.integration.test_agents import threadline
 
 pytestmark = pytest.mark.asterisk
@@ -88,7 +88,11 @@ async def test_agent_to_agent_and_blind_transfers_keep_one_journey_and_the_pop_f
         assert second_pop["call_id"] == first_pop["call_id"] and second_pop["transferred_from"] == "minsu"
         assert second_pop["intent"] == "billing" and second_pop["utterances"], "the IVR context follows the call"
         await wait_agents(engine, {"jiyeon": "on_call", "minsu": "wrap_up"}, timeout_s=20)
-        await asyncio.sleep(5.0)
+        left = (await status(engine))["agents"]["minsu"]["wrap_up_left_s"]
+        await minsu_desk.socket.send_json({"v": 1, "type": "extend_wrap_up", "seconds": 30})
+        await asyncio.sleep(0.5)
+        assert (await status(engine))["agents"]["minsu"]["wrap_up_left_s"] > left + 25, "minsu asked for 30 s more wrap-up"
+        await asyncio.sleep(4.5)
 
         alex = await agent_phone(tmp_path, "alex", "2003", secrets["alex"], ALEX_HZ)
         await wait_agents(engine, {"alex": "available"})

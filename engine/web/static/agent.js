@@ -102,6 +102,7 @@ document.getElementById("wrap-up").addEventListener("submit", (event) => {
   const callId = document.getElementById("pop").dataset.callId;
   send({ type: "wrap_up", call_id: callId, disposition: document.getElementById("disposition").value, notes: document.getElementById("notes").value });
 });
+document.getElementById("more-wrap-up").addEventListener("click", () => send({ type: "extend_wrap_up", seconds: 30 }));
 document.getElementById("transfer").addEventListener("submit", (event) => {
   event.preventDefault();
   send({ type: "transfer", call_id: document.getElementById("pop").dataset.callId, to: document.getElementById("transfer-to").value.trim() });
