@@ -44,7 +44,8 @@ from engine.acd.screen_pop import build_pop
 from engine.flows.flow_model import Step
 from engine.flows.flow_validation import load_procedure
 from engine.health import HealthBoard
-from engine.web.desktop_hub import PROTOCOL_VERSION, DesktopHub
+from engine.web.desktop_hub import DesktopHub
+from engine.web.desktop_protocol import PROTOCOL_VERSION
 from engine.web.http_server import Desktop, build_app
 from engine.web.sessions import SESSION_COOKIE, Sessions
 

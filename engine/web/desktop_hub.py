@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.web.desktop_protocol import PROTOCOL_VERSION
+
 log = logging.getLogger(__name__)
-PROTOCOL_VERSION = 1
 SEND_TIMEOUT_S = 2.0
 
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from engine.health import HealthBoard
-from engine.web.desktop_hub import PROTOCOL_VERSION, DesktopHub
+from engine.web.desktop_hub import DesktopHub
+from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def build_app(
         return web.FileResponse(STATIC / "supervisor.html")
 
     async def protocol(_request: web.Request) -> web.Response:
-        return web.json_response(PROTOCOL)
+        return web.json_response(schema())
 
     async def websocket(request: web.Request) -> web.WebSocketResponse:
         principal = request[PRINCIPAL]
@@ -270,18 +271,13 @@ async def _serve_page(socket: web.WebSocketResponse, answer: Callable[[str], Awa
 async def _supervisor_message(principal: Principal, raw: str, desktop: Desktop) -> dict[str, Any] | None:
     """A supervisor sets an agent's state (e.g. logs out a forgotten agent)."""
     try:
-        message = json.loads(raw)
-    except ValueError:
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": "not JSON"}
-    if not isinstance(message, Mapping) or message.get("type") != "set_agent_state":
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": "unknown message type"}
-    agent, wanted, reason = str(message.get("agent", "")), message.get("status"), str(message.get("reason", ""))[:40]
-    if wanted not in ("available", "paused", "logged_out"):
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": "status must be available, paused or logged_out"}
-    error = desktop.supervise(principal.agent_id, agent, str(wanted), reason or ("supervisor" if wanted == "paused" else ""))
-    if error is not None:
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
-    return {"v": PROTOCOL_VERSION, "type": "agent_state_set", "agent": agent, "status": wanted}
+        message = SetAgentState.model_validate_json(raw)
+    except ValueError as exc:
+        return error(problem(exc, tagged=False))
+    failed = desktop.supervise(principal.agent_id, message.agent, message.status, message.reason or ("supervisor" if message.status == "paused" else ""))
+    if failed is not None:
+        return error(failed)
+    return {"v": PROTOCOL_VERSION, "type": "agent_state_set", "agent": message.agent, "status": message.status}
 
 
 def _bearer_ok(request: web.Request, token: str) -> bool:
@@ -290,71 +286,20 @@ def _bearer_ok(request: web.Request, token: str) -> bool:
 
 
 async def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dict[str, Any] | None:
-    """One message from an agent's page; anything malformed gets an error message, never an exception."""
+    """One message from an agent's page; anything malformed gets an error message naming the field, never an exception."""
     try:
-        message = json.loads(raw)
-    except ValueError:
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": "not JSON"}
-    if isinstance(message, Mapping) and message.get("type") == "wrap_up":
-        error = await desktop.wrap_up(principal.agent_id, str(message.get("call_id", "")), str(message.get("disposition", "")), str(message.get("notes", "")))
-        if error is not None:
-            return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
-        return {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.get("call_id")}
-    if isinstance(message, Mapping) and message.get("type") == "extend_wrap_up":
-        seconds = message.get("seconds", 30)
-        if desktop.extend_wrap_up is None or not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-            return {"v": PROTOCOL_VERSION, "type": "error", "error": "seconds must be a number"}
-        error = desktop.extend_wrap_up(principal.agent_id, float(seconds))
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": error} if error is not None else None
-    if isinstance(message, Mapping) and message.get("type") == "transfer":
-        if desktop.transfer is None:
-            return {"v": PROTOCOL_VERSION, "type": "error", "error": "transfers are not available"}
-        call_id = str(message.get("call_id", ""))
-        error = await desktop.transfer(principal.agent_id, call_id, str(message.get("to", ""))[:80])
-        if error is not None:
-            return {"v": PROTOCOL_VERSION, "type": "error", "error": error}
-        return {"v": PROTOCOL_VERSION, "type": "transfer_started", "call_id": call_id, "to": message.get("to")}
-    if not isinstance(message, Mapping) or message.get("type") != "set_state":
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": "unknown message type"}
-    wanted = message.get("status")
-    reason = str(message.get("reason", ""))[:40]
-    if wanted not in ("available", "paused", "logged_out"):
-        return {"v": PROTOCOL_VERSION, "type": "error", "error": "status must be available, paused or logged_out"}
-    desktop.agent_action(principal.agent_id, str(wanted), reason or ("break" if wanted == "paused" else ""))
+        message = AGENT_PAGE.validate_json(raw)
+    except ValueError as exc:
+        return error(problem(exc))
+    agent = principal.agent_id
+    if isinstance(message, WrapUp):
+        failed = await desktop.wrap_up(agent, message.call_id, message.disposition, message.notes)
+        return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.call_id}
+    if isinstance(message, ExtendWrapUp):
+        failed = desktop.extend_wrap_up(agent, message.seconds) if desktop.extend_wrap_up is not None else "wrap-up cannot be extended here"
+        return error(failed) if failed is not None else None
+    if isinstance(message, Transfer):
+        failed = await desktop.transfer(agent, message.call_id, message.to) if desktop.transfer is not None else "transfers are not available"
+        return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "transfer_started", "call_id": message.call_id, "to": message.to}
+    desktop.agent_action(agent, message.status, message.reason or ("break" if message.status == "paused" else ""))
     return None
-
-
-PROTOCOL: dict[str, Any] = {
-    "version": PROTOCOL_VERSION,
-    "transport": "websocket /ws, JSON text messages; every message has `v` (the protocol version) and `type`",
-    "server_to_page": {
-        "state": {"agent": "id", "status": "logged_out|available|reserved|on_call|wrap_up|paused", "reason": "pause reason", "registered": "bool", "since_s": "seconds in this state", "wrap_up_left_s": "in wrap-up"},
-        "pop": {
-            "call_id": "str", "queue": "str", "caller": {"number": "str", "name": "str"}, "customer": "the lookup's record or null",
-            "intent": "str", "path": "[{node, type} | {chose, how}]", "utterances": "[{text, confidence}]",
-            "collected": "{field: value} (sensitive ones masked)", "steps": "[{procedure, done: [{step, text, fixed}], next: {step, text} | null}]",
-            "previous_calls": "[{at, ended_by, intent, queue, disposition, notes, agent}]", "waited_s": "float", "callback": "bool",
-            "dispositions": "the queue's disposition codes for wrap-up", "transferred_from": "the agent who transferred the call here, or empty",
-        },
-        "pop_cleared": {"call_id": "the offer was withdrawn (ring failed or the caller left)"},
-        "wrap_up_saved": {"call_id": "the disposition and notes are in the call's journey"},
-        "queues": {"queues": "{queue: {waiting, longest_wait_s}}: every queue's line, to agent pages, when it changes"},
-        "transfer_started": {"call_id": "the caller is on hold and on its way", "to": "queue:NAME or agent:ID"},
-        "error": {"error": "what was wrong with the page's message"},
-        "floor": {
-            "to": "supervisor pages (/ws/supervisor), once a second",
-            "queues": "{queue: {waiting: [{call_id, number, waited_s, position, ringing}], longest_wait_s, agents: {status: count}, service_level_s, target_percent}}",
-            "agents": "{agent: {name, status, reason, registered, call_id, since_s}}",
-            "kpis": "{queues: {queue: {offered, answered, abandoned, short_abandoned, callbacks, overflowed, waiting, asa_s, aht_s, abandon_rate, service_level, service_level_2}}, occupancy, agents: {agent: occupancy}, as_of}",
-            "formulas": "{kpi: how it is computed}",
-        },
-        "agent_state_set": {"agent": "id", "status": "what the supervisor set"},
-    },
-    "page_to_server": {
-        "set_state": {"status": "available|paused|logged_out", "reason": "pause reason code"},
-        "wrap_up": {"call_id": "the pop's call_id", "disposition": "one of the pop's dispositions", "notes": "free text, at most 2000 characters"},
-        "extend_wrap_up": {"seconds": "how much longer wrap-up runs (default 30, at most 600); the new state follows"},
-        "transfer": {"call_id": "the pop's call_id (while talking)", "to": "queue:NAME (blind, back in line) or agent:ID (rings that agent with the same pop)"},
-        "set_agent_state": {"from": "supervisor pages only", "agent": "id", "status": "available|paused|logged_out", "reason": "pause reason code"},
-    },
-}

@@ -1,0 +1,190 @@
+"""The agent and supervisor pages' websocket protocol as pydantic models: typed, versioned JSON.
+
+Every message is a JSON object with `v` (PROTOCOL_VERSION) and `type`. Pages' messages are parsed
+with these models (a malformed one gets an `error` message naming the field, never an exception);
+the server's messages are documented by them, and GET /protocol serves the JSON Schema of both.
+A unit test checks the messages the engine really sends against these models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION: Final = 1
+AgentStatus = Literal["logged_out", "available", "reserved", "on_call", "wrap_up", "paused"]
+ChosenStatus = Literal["available", "paused", "logged_out"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+class _Sent(BaseModel):
+    """Server messages may grow fields in a version; pages ignore what they do not know."""
+
+    model_config = ConfigDict(extra="allow")
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+# -- page to server ----------------------------------------------------------------------------
+
+
+class SetState(_Message):
+    type: Literal["set_state"]
+    status: ChosenStatus
+    reason: str = Field(default="", max_length=40, description="Pause reason code (default `break`).")
+
+
+class WrapUp(_Message):
+    type: Literal["wrap_up"]
+    call_id: str = Field(min_length=1, max_length=64, description="The pop's call_id.")
+    disposition: str = Field(max_length=64, description="One of the pop's dispositions.")
+    notes: str = Field(default="", max_length=2000)
+
+
+class ExtendWrapUp(_Message):
+    type: Literal["extend_wrap_up"]
+    seconds: float = Field(default=30, gt=0, le=600)
+
+
+class Transfer(_Message):
+    type: Literal["transfer"]
+    call_id: str = Field(min_length=1, max_length=64)
+    to: str = Field(pattern=r"^(queue|agent):[a-z][a-z0-9_]{0,63}$", description="queue:NAME (blind, back in line) or agent:ID (rings that agent with the same pop).")
+
+
+class SetAgentState(_Message):
+    """Supervisor pages only (/ws/supervisor)."""
+
+    type: Literal["set_agent_state"]
+    agent: str = Field(min_length=1, max_length=64)
+    status: ChosenStatus
+    reason: str = Field(default="", max_length=40)
+
+
+AgentPageMessage = Annotated[SetState | WrapUp | ExtendWrapUp | Transfer, Field(discriminator="type")]
+SupervisorPageMessage = SetAgentState
+AGENT_PAGE = TypeAdapter[AgentPageMessage](AgentPageMessage)
+
+
+# -- server to page ----------------------------------------------------------------------------
+
+
+class StateMessage(_Sent):
+    type: Literal["state"]
+    agent: str
+    status: AgentStatus
+    reason: str = ""
+    registered: bool
+    call_id: str = ""
+    since_s: float | None = None
+    wrap_up_left_s: float | None = None
+
+
+class Caller(BaseModel):
+    number: str
+    name: str
+
+
+class PopMessage(_Sent):
+    """Pushed as the agent's phone starts ringing, before the answer."""
+
+    type: Literal["pop"]
+    call_id: str
+    queue: str
+    caller: Caller
+    customer: dict[str, Any] | None = Field(description="The flow's lookup record, or null.")
+    intent: str | None = None
+    path: list[dict[str, Any]] = Field(description="[{node, type} | {chose, how}]: the IVR path.")
+    utterances: list[dict[str, Any]] = Field(description="[{text, confidence}]")
+    collected: dict[str, Any] = Field(description="Collected fields; sensitive ones masked.")
+    steps: list[dict[str, Any]] = Field(description="[{procedure, done: [{step, text, fixed}], next: {step, text} | null}]")
+    previous_calls: list[dict[str, Any]] = Field(description="[{at, ended_by, intent, queue, disposition, notes, agent}]")
+    waited_s: float
+    callback: bool
+    dispositions: list[str] = Field(default_factory=list)
+    transferred_from: str = ""
+
+
+class PopCleared(_Sent):
+    type: Literal["pop_cleared"]
+    call_id: str
+
+
+class WrapUpSaved(_Sent):
+    type: Literal["wrap_up_saved"]
+    call_id: str
+
+
+class TransferStarted(_Sent):
+    type: Literal["transfer_started"]
+    call_id: str
+    to: str
+
+
+class QueueLine(BaseModel):
+    waiting: int
+    longest_wait_s: float
+
+
+class QueuesMessage(_Sent):
+    type: Literal["queues"]
+    queues: dict[str, QueueLine]
+
+
+class FloorMessage(_Sent):
+    """To supervisor pages once a second."""
+
+    type: Literal["floor"]
+    queues: dict[str, dict[str, Any]] = Field(description="{queue: {waiting: [{call_id, number, waited_s, position, ringing, callback}], longest_wait_s, agents: {status: count}, service_level_s, target_percent}}")
+    agents: dict[str, dict[str, Any]] = Field(description="{agent: {name, status, reason, registered, call_id, since_s}}")
+    failed_callbacks: list[dict[str, Any]] = Field(default_factory=list)
+    kpis: dict[str, Any] = Field(description="{queues: {queue: {offered, answered, abandoned, short_abandoned, callbacks, overflowed, asa_s, aht_s, abandon_rate, service_level, service_level_2, ...}}, occupancy, agents: {agent: occupancy}, as_of}")
+    formulas: dict[str, str]
+    at: str
+
+
+class AgentStateSet(_Sent):
+    type: Literal["agent_state_set"]
+    agent: str
+    status: ChosenStatus
+
+
+class ErrorMessage(_Sent):
+    type: Literal["error"]
+    error: str
+
+
+ServerMessage = Annotated[
+    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | QueuesMessage | FloorMessage | AgentStateSet | ErrorMessage,
+    Field(discriminator="type"),
+]
+SERVER_MESSAGE = TypeAdapter[ServerMessage](ServerMessage)
+
+
+def error(text: str) -> dict[str, Any]:
+    return {"v": PROTOCOL_VERSION, "type": "error", "error": text}
+
+
+def problem(exc: Exception, tagged: bool = True) -> str:
+    """A page's malformed message, said in one line naming the field (`tagged`: parsed by the
+    union of message types, whose error locations start with the type)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1 if tagged else 0 :]) or "message"
+        return f"{where}: {first['msg']}"
+    return str(exc)
+
+
+def schema() -> dict[str, Any]:
+    """What GET /protocol serves: the version, the transport, and JSON Schema of both directions."""
+    return {
+        "version": PROTOCOL_VERSION,
+        "transport": "websocket /ws (agents) and /ws/supervisor (supervisors); JSON text messages, each with `v` and `type`",
+        "page_to_server": AGENT_PAGE.json_schema(),
+        "supervisor_to_server": SetAgentState.model_json_schema(),
+        "server_to_page": SERVER_MESSAGE.json_schema(),
+    }
