@@ -121,7 +121,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _validate(paths: list[Path], settings: Settings) -> int:
     from engine.flows.flow_errors import FlowInvalid
-    from engine.acd.acd_config import flow_queue_uses, load_acd
+    from engine.acd.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
     from engine.flows.flow_validation import load_flows, vocabulary_problems
 
     missing = [path for path in paths if not path.exists()]
@@ -130,11 +130,13 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         return 2
     try:
         flows = load_flows(paths)
-        problems = vocabulary_problems(flows, {}, _vocabularies({loaded.flow.language for loaded in flows.values()}, settings))
+        vocabularies = _vocabularies({loaded.flow.language for loaded in flows.values()}, settings)
+        problems = vocabulary_problems(flows, {}, vocabularies)
         acd = None
         for folder in {path if path.is_dir() else path.parent for path in paths}:
             try:
                 acd = load_acd(folder, flow_queue_uses(flows), flows)
+                problems.extend(callback_phrase_problems(acd, flows, vocabularies))
             except FlowInvalid as invalid:
                 problems.extend(invalid.problems)
         if problems:

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.flows.flow_errors import FlowInvalid, FlowProblem
 from engine.flows.flow_model import QueueNode
-from engine.flows.flow_validation import LoadedFlow, structure_problem
+from engine.flows.flow_validation import LoadedFlow, structure_problem, unknown_word
+from engine.flows.intent_matching import words
 from engine.flows.yaml_source import SourceMap, load_flow_file
 
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
@@ -225,6 +226,28 @@ def _overflow_flows(queues: Mapping[str, QueueSettings], sources: Mapping[str, t
             known = ", ".join(sorted(flows)) if loaded is None else ", ".join(sorted(loaded.flow.nodes))
             what = f"flow `{flow_name}`" if loaded is None else f"node `{node}` in flow `{flow_name}`"
             problems.append(source.at((*path, "max_wait", "overflow", "flow"), f"{what} does not exist (there are: {known}); write flow or flow.node"))
+    return problems
+
+
+def callback_phrase_problems(config: AcdConfig, flows: Mapping[str, LoadedFlow], vocabularies: Mapping[str, frozenset[str]]) -> list[FlowProblem]:
+    """A queue's callback phrases must be words the speech model of every flow handing calls to it
+    knows (the recogniser would drop the others silently)."""
+    languages: dict[str, set[str]] = {}
+    for loaded in flows.values():
+        for _, _, used in flow_queue_uses({loaded.flow.flow: loaded}):
+            languages.setdefault(used, set()).add(loaded.flow.language)
+    problems: list[FlowProblem] = []
+    for name, queue in config.queues.items():
+        offer = queue.callback
+        for language in sorted(languages.get(name, set())) if offer is not None else ():
+            vocabulary = vocabularies.get(language)
+            if vocabulary is None or offer is None:
+                continue
+            source, path = config.sources["queue:" + name]
+            for index, phrase in enumerate(offer.phrases):
+                for word in words(phrase):
+                    if word not in vocabulary:
+                        problems.append(source.at((*path, "callback", "phrases", index), unknown_word(word, phrase, language, vocabulary)))
     return problems
 
 

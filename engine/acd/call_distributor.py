@@ -41,6 +41,9 @@ CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
 HISTORY_TIMEOUT_S = 0.5
 MAX_NOTES = 2000
+SPOKEN_CALLBACK_CONFIDENCE = 0.4
+"""A callback phrase heard at least this surely counts; the number is then confirmed by key or yes."""
+YES = {"ko": ("네", "예", "맞아", "응"), "en": ("yes", "yeah", "yep", "correct"), "zh": ("是", "对")}
 FIRST_ANNOUNCEMENT_S = 4.0
 """A new caller hears music for a moment, then its position and wait; then every `announce.every_s`."""
 OVERFLOW_GOODBYE = {
@@ -81,6 +84,11 @@ class WaitingCallerVoice(Protocol):
 
     def continue_flow(self, target: str) -> None:
         """Hand the caller back to its flow at `target` (flow, flow.node or node): a queue's overflow."""
+
+    def listen_for(self, phrases: Sequence[str]) -> None:
+        """Recognise the caller's speech with these phrases (the callback offer's, and yes/no)."""
+
+    def stop_listening(self) -> None: ...
 
 
 class AcdListener(Protocol):
@@ -129,6 +137,7 @@ class _Call:
     """Set once the caller hung up for a callback: the call waits in line without a channel."""
     callback_leg: str = ""
     attempts: int = 0
+    listening: bool = False
     transferred_from: str = ""
     """The agent who transferred the call to the next one: shown on the next agent's pop."""
 
@@ -456,6 +465,7 @@ class CallDistributor:
         call.record("agent_answered", {"agent": call.agent_id, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
         try:
             if call.voice is not None:
+                call.voice.stop_listening()
                 await call.voice.hush()
             await self._ari.create_bridge(call.bridge)
             try:
@@ -722,7 +732,7 @@ class CallDistributor:
 
     # -- callbacks ---------------------------------------------------------------------------
 
-    def key_pressed(self, caller_id: str, digit: str) -> bool:
+    def key_pressed(self, caller_id: str, digit: str, by: str = "key") -> bool:
         """A key from a waiting caller: the callback offer's key, then 1 to confirm the calling
         number or another number ended with #. True if the ACD took the key."""
         call = self._calls.get(caller_id)
@@ -733,6 +743,7 @@ class CallDistributor:
             if digit != offer.key:
                 return False
             call.keyed = ""
+            call.record("callback_offer_taken", {"by": by})
             call.next_announcement = self._clock() + 60.0  # no wait announcement over the questions
             number = call.snapshot.caller_number
             self._own(call.voice.announce(callback_question(call.voice.language, number)))
@@ -751,9 +762,27 @@ class CallDistributor:
             call.keyed += digit
         return True
 
+    def speech_heard(self, caller_id: str, heard: Sequence[tuple[str, float]]) -> bool:
+        """What a waiting caller said: a callback phrase asks for the callback (like its key), and a
+        yes confirms the calling number (like 1). True if the ACD took it."""
+        call = self._calls.get(caller_id)
+        offer = self._queue(call).callback if call is not None and self._config is not None else None
+        if call is None or offer is None or call.voice is None or call.agent_leg or call.callback_number:
+            return False
+        words = [(" ".join(text.split()), confidence) for text, confidence in heard if confidence >= SPOKEN_CALLBACK_CONFIDENCE]
+        if call.keyed is None:
+            wanted = [" ".join(phrase.split()) for phrase in offer.phrases]
+            if any(phrase in text for text, _ in words for phrase in wanted):
+                return self.key_pressed(caller_id, offer.key, by="speech")
+            return False
+        if call.keyed == "" and any(word in text.split() for text, _ in words for word in YES.get(call.voice.language[:2], YES["en"])):
+            return self.key_pressed(caller_id, "1", by="speech")
+        return False
+
     async def _arrange_callback(self, call: _Call, number: str) -> None:
         """The caller confirmed: it keeps its place in line without a channel; hang up after telling it."""
         assert call.voice is not None
+        call.voice.stop_listening()
         waited = self._clock() - call.enqueued_at
         call.callback_number = number
         call.keyed = None
@@ -953,6 +982,9 @@ class CallDistributor:
                 phrase = spoken_wait(estimate) if announce.wait_estimate else None
                 offer = settings.callback
                 key = offer.key if offer is not None and now - call.enqueued_at >= offer.offer_after_s else None
+                if key is not None and offer is not None and offer.phrases and not call.listening and call.voice is not None:
+                    call.listening = True
+                    call.voice.listen_for(offer.phrases)
                 assert call.voice is not None
                 text = wait_announcement(call.voice.language, position if announce.position else None, phrase, key)
                 call.record("wait_announced", {"position": position, "estimate_s": round(estimate) if estimate is not None else None, "said": text})

@@ -46,7 +46,7 @@ from engine.flows.flow_facts import (
 from engine.acd.call_distributor import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.flows.flow_runtime import FlowRuntime
-from engine.flows.interpreter import FlowInterpreter
+from engine.flows.interpreter import NO_WORDS, YES_WORDS, FlowInterpreter
 from engine.settings import LookupEndpoint
 from engine.store.journey_store import JourneyEvent
 from engine.speech.call_listening import CallListening, HeardSpeech
@@ -55,6 +55,7 @@ from engine.speech.utterance import SpeechBegan
 
 log = logging.getLogger(__name__)
 ANNOUNCEMENT_WAIT_S = 30.0
+ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
 MAX_LOOKUP_BYTES = 64 * 1024
 
 
@@ -148,6 +149,10 @@ class FlowDriver:
         if utterance.audio is not None and not sensitive and self._runtime.speech is not None:
             detail["audio"] = await self._runtime.speech.keep_utterance(self._channel_id, utterance.audio)
         self._keep("speech_heard", detail)
+        distributor = self._runtime.distributor
+        heard_texts = [(h.text, h.confidence) for h in utterance.recognition.alternatives]
+        if self._queued and distributor is not None and distributor.speech_heard(self._channel_id, heard_texts):
+            return  # the ACD's callback offer took it
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
     def close(self) -> None:
@@ -243,6 +248,17 @@ class FlowDriver:
             log.info("call %s: announcement not played to its end: %s", self._channel_id, exc or "timed out")
         finally:
             self._heard.pop(playback_id, None)
+
+    def listen_for(self, phrases: Sequence[str]) -> None:
+        """The ACD listens to the waiting caller (the callback offer's phrases, yes and no)."""
+        language = self.interpreter.language
+        extra = YES_WORDS.get(language[:2], ()) + NO_WORDS.get(language[:2], ())
+        self._listen(Listen((*phrases, *extra), language, ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S))
+
+    def stop_listening(self) -> None:
+        self._listen_generation += 1
+        if self._listening is not None:
+            self._listening.stop()
 
     def continue_flow(self, target: str) -> None:
         """The ACD's overflow into a flow: handled in the call's own order, like its other events."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from engine.acd.acd_config import AcdConfig, flow_queue_uses, load_acd
+from engine.acd.acd_config import AcdConfig, callback_phrase_problems, flow_queue_uses, load_acd
 from engine.acd.call_distributor import CallDistributor
 from engine.flows.flow_errors import FlowInvalid
 from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
@@ -82,6 +82,7 @@ async def build_flow_runtime(
         await speech.prepare(loaded.flow.language for loaded in flows.values())
         vocabularies = await speech.vocabularies()
         problems = await asyncio.to_thread(vocabulary_problems, flows, procedures, vocabularies)
+        problems += callback_phrase_problems(acd, flows, vocabularies) if acd is not None else []
         if problems:
             raise FlowsNotReady(f"flows.inbound: the flows in {folder} use words the speech model cannot recognise:", tuple(map(str, problems)))
     flow_set = FlowSet(

@@ -381,7 +381,7 @@ def vocabulary_problems(
         for path, phrase in _phrases(loaded.flow):
             for word in words(phrase):
                 if word not in vocabulary:
-                    problems.append(loaded.source.at(path, _unknown_word(word, phrase, loaded.flow.language, vocabulary)))
+                    problems.append(loaded.source.at(path, unknown_word(word, phrase, loaded.flow.language, vocabulary)))
     return problems
 
 
@@ -397,7 +397,7 @@ def _phrases(flow: Flow) -> Iterator[tuple[PathKey, str]]:
                     yield ("nodes", name, "intents", intent_name, "phrases", index), phrase
 
 
-def _unknown_word(word: str, phrase: str, language: str, vocabulary: frozenset[str]) -> str:
+def unknown_word(word: str, phrase: str, language: str, vocabulary: frozenset[str]) -> str:
     stem = known_form(word, vocabulary)
     similar = [stem] if stem else []
     similar += sorted((known for known in vocabulary if known.startswith(word[:2]) and known not in (word, stem)), key=lambda w: (abs(len(w) - len(word)), w))[: 4 - len(similar)]
@@ -405,4 +405,4 @@ def _unknown_word(word: str, phrase: str, language: str, vocabulary: frozenset[s
     return f"`{word}` (in the phrase `{phrase}`) is not a word the {language} speech model knows, so the recogniser would drop it; rephrase with known words{hint}"
 
 
-__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "vocabulary_problems", "BUILT_IN_VARIABLES", "SayNode"]
+__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "vocabulary_problems", "unknown_word", "BUILT_IN_VARIABLES", "SayNode"]

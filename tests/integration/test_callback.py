@@ -11,6 +11,7 @@ pop says it is a callback, and it is not counted as an abandon.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,12 @@ import pytest
 from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.store.journey_store import CallRecord
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
-from tests.integration.sip_peers import Baresip, dominant_hz, write_speech_then_tone
+from tests.integration.sip_peers import Baresip, dominant_hz, measure_wav, write_speech, write_speech_then_tone, write_tone
 from tests.integration.test_acd_call import CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, wait_agents
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
-SAMPLE_OFFER = 'callback: {offer_after_s: 60, key: "1"}'
+SAMPLE_OFFER = 'callback: {offer_after_s: 60, key: "1",'
 
 
 async def latest_call(engine: RunningEngine) -> CallRecord:
@@ -42,8 +43,17 @@ async def wait_for_event(engine: RunningEngine, kind: str, timeout_s: float = 40
     raise AssertionError(f"no `{kind}` in the journey: {[e.kind for e in (await latest_call(engine)).events]}\n{engine.log_tail()}")
 
 
+def write_caller_asking_for_callback(path: Path) -> Path:
+    """요금 문의요 at 6 s (the menu), then 전화 주세요 twice while waiting, then the caller's tone."""
+    parts = [write_speech(path.with_suffix(".menu.wav"), "요금 문의요", 6.0, 0.5), write_speech(path.with_suffix(".ask1.wav"), "전화 주세요", 10.0, 0.5),
+             write_speech(path.with_suffix(".ask2.wav"), "전화 주세요", 6.0, 0.5), write_tone(path.with_suffix(".tone.wav"), 120.0, CALLER_HZ)]
+    subprocess.run(["sox", "-q", *map(str, parts), str(path)], capture_output=True, check=True, timeout=30)
+    return path
+
+
+@pytest.mark.parametrize("ask", ["key", "voice"])
 async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_by_the_agent(
-    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path, ask: str
 ) -> None:
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
@@ -53,20 +63,27 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
     queues = Path(env["THREADLINE_FLOWS__FOLDER"]) / "queues" / "support.yaml"
     text = await asyncio.to_thread(queues.read_text)
     assert SAMPLE_OFFER in text
-    offer = f'callback: {{offer_after_s: 0, key: "1", dial: "PJSIP/loopback-callers/sip:{{number}}@127.0.0.1:{caller_port}", ring_s: 15}}'
+    offer = f'callback: {{offer_after_s: 0, key: "1", dial: "PJSIP/loopback-callers/sip:{{number}}@127.0.0.1:{caller_port}", ring_s: 15,'
     await asyncio.to_thread(queues.write_text, text.replace(SAMPLE_OFFER, offer, 1))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'callback.sqlite3'}"
     engine: RunningEngine = await start_engine(database_url, **env)
     caller = Baresip(tmp_path / "caller", caller_port, free_port(), (47000, 47999), account="<sip:caller@127.0.0.1>;regint=0;answermode=auto")
     minsu: Baresip | None = None
     try:
-        await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 120.0))
+        if ask == "key":
+            microphone = await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 120.0)
+        else:
+            microphone = await asyncio.to_thread(write_caller_asking_for_callback, tmp_path / "caller.wav")
+        await caller.start(microphone)
         await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
         await caller.wait_event("CALL_ESTABLISHED")
         offered = await wait_for_event(engine, "wait_announced")
         said = next(e.detail["said"] for e in offered.events if e.kind == "wait_announced")
         assert "1번을 눌러" in said, said
-        await caller.command("sndcode", "1")  # the callback offer's key
+        if ask == "key":
+            await caller.command("sndcode", "1")  # the callback offer's key
+        taken = await wait_for_event(engine, "callback_offer_taken", timeout_s=40)
+        assert next(e.detail for e in taken.events if e.kind == "callback_offer_taken") == {"by": "key" if ask == "key" else "speech"}
         await asyncio.sleep(1.5)
         await caller.command("sndcode", "1")  # yes, call me back at my calling number
         await caller.wait_event("CALL_CLOSED", timeout_s=30)  # told when it will be called, then let go
@@ -100,8 +117,12 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
     assert number == "caller", "the calling number, confirmed with 1"
     heard_hz, heard_rms = await asyncio.to_thread(lambda: dominant_hz(caller.recording("dec"), -3.0, 0))
     assert heard_rms > 0.01 and abs(heard_hz - MINSU_HZ) < 30, (heard_hz, heard_rms)
-    agent_hz, agent_rms = await asyncio.to_thread(lambda: dominant_hz(minsu.recording("dec"), -3.0, 0))
-    assert agent_rms > 0.01 and abs(agent_hz - CALLER_HZ) < 30, (agent_hz, agent_rms)
+    if ask == "key":
+        agent_hz, agent_rms = await asyncio.to_thread(lambda: dominant_hz(minsu.recording("dec"), -3.0, 0))
+        assert agent_rms > 0.01 and abs(agent_hz - CALLER_HZ) < 30, (agent_hz, agent_rms)
+    else:  # this caller's microphone file starts with silence and speech: minsu hears "요금 문의요" again
+        agent_rms = (await asyncio.to_thread(lambda: measure_wav(minsu.recording("dec")))).rms
+        assert agent_rms > 0.002, agent_rms
 
 
 async def test_a_caller_who_waits_the_queues_maximum_overflows_to_the_next_queue_and_is_answered_there(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.acd.acd_config import flow_queue_uses, load_acd
+from engine.acd.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
 from engine.flows.flow_errors import FlowInvalid
 from engine.flows.flow_validation import load_flows
 
@@ -72,3 +72,12 @@ def test_an_overflow_into_a_flow_must_name_an_existing_flow_and_node(tmp_path: P
     (tmp_path / "queues" / "q.yaml").write_text(queue % "support_ko.nowhere")
     with pytest.raises(FlowInvalid, match=r"q.yaml:6:\d+: node `nowhere` in flow `support_ko` does not exist"):
         load_acd(tmp_path, (), flows)
+
+
+def test_callback_phrases_the_speech_model_does_not_know_are_reported_at_their_line(tmp_path: Path) -> None:
+    flows = load_flows([REPO / "ivr_flows"])
+    config = load_acd(REPO / "ivr_flows", flow_queue_uses(flows), flows)
+    assert callback_phrase_problems(config, flows, {"ko": frozenset({"전화", "주세요", "다시", "전화해", "콜백"})}) == []
+    problems = callback_phrase_problems(config, flows, {"ko": frozenset({"전화", "주세요"})})
+    assert problems and all("support.yaml" in str(p) and "callback" not in str(p).split(":")[0] for p in problems)
+    assert any("`콜백`" in str(p) for p in problems)
