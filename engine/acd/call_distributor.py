@@ -88,7 +88,7 @@ class WaitingCallerVoice(Protocol):
     def listen_for(self, phrases: Sequence[str]) -> None:
         """Recognise the caller's speech with these phrases (the callback offer's, and yes/no)."""
 
-    def stop_listening(self) -> None: ...
+    async def stop_listening(self) -> None: ...
 
 
 class AcdListener(Protocol):
@@ -465,7 +465,7 @@ class CallDistributor:
         call.record("agent_answered", {"agent": call.agent_id, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
         try:
             if call.voice is not None:
-                call.voice.stop_listening()
+                await call.voice.stop_listening()
                 await call.voice.hush()
             await self._ari.create_bridge(call.bridge)
             try:
@@ -782,7 +782,7 @@ class CallDistributor:
     async def _arrange_callback(self, call: _Call, number: str) -> None:
         """The caller confirmed: it keeps its place in line without a channel; hang up after telling it."""
         assert call.voice is not None
-        call.voice.stop_listening()
+        await call.voice.stop_listening()
         waited = self._clock() - call.enqueued_at
         call.callback_number = number
         call.keyed = None

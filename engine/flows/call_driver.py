@@ -215,6 +215,7 @@ class FlowDriver:
         await distributor.enqueue(
             self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), snapshot, self._record, self._hang_up, waited_s or 0.001, voice=self
         )
+        await self._release_tap()
 
     @property
     def acd_phase(self) -> str | None:
@@ -255,10 +256,18 @@ class FlowDriver:
         extra = YES_WORDS.get(language[:2], ()) + NO_WORDS.get(language[:2], ())
         self._listen(Listen((*phrases, *extra), language, ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S))
 
-    def stop_listening(self) -> None:
+    async def stop_listening(self) -> None:
+        """No more speech wanted (in the queue, or talking to an agent): the audio tap is removed too,
+        so a waiting or talking caller holds no media websocket (see _release_tap)."""
         self._listen_generation += 1
+        await self._release_tap()
+
+    async def _release_tap(self) -> None:
+        """Remove the caller's audio tap until speech is wanted again (listen reopens it). Fewer open
+        media websockets: Asterisk 22.10.1 was seen to die when an engine was killed with several
+        open at once (see README, "Known Asterisk issues")."""
         if self._listening is not None:
-            self._listening.stop()
+            await self._listening.close()
 
     def continue_flow(self, target: str) -> None:
         """The ACD's overflow into a flow: handled in the call's own order, like its other events."""
@@ -307,6 +316,7 @@ class FlowDriver:
             await self._runtime.distributor.enqueue(
                 self._channel_id, command.queue, command.skills, command.priority, snapshot, self._record, self._hang_up, voice=self
             )
+            await self._release_tap()
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
             language = self.interpreter.language
