@@ -8,7 +8,7 @@ import logging
 import signal
 import time
 from collections.abc import Mapping
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,8 @@ from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
+from engine.store.recording_store import RecordingStore
+from engine.recording.call_recorder import CallRecorder
 from engine.web.desktop_hub import DesktopHub
 from engine.web.http_server import Desktop, build_app
 from engine.web.sessions import Sessions
@@ -142,6 +144,13 @@ class Engine:
         settings = self.settings
         ast = settings.asterisk
         store = JourneyStore(database)
+        ami = AmiConnection(
+            AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
+            lambda ok, detail: self.set_state("ami", ok, detail),
+            Backoff(max_s=ast.reconnect_max_delay_s),
+        )
+        self._ami = ami
+        recorder = self._recorder(ami, ari, database)
         distributor = self.distributor = CallDistributor(
             ari,
             listener=self.hub,
@@ -149,17 +158,12 @@ class Engine:
             save=lambda channel, kind, detail: store.add_event_for_channel(channel, kind, utc_now(), detail),
             state_log=lambda agent, status, reason, call: floor.state_changed(agent, status, reason, call),
             login_by_phone=settings.acd.login == "phone",
+            recorder=recorder,
         )
         floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
-        ami = AmiConnection(
-            AmiEndpoint(ast.host, ast.ami_port, credentials.ami_user, credentials.ami_secret),
-            lambda ok, detail: self.set_state("ami", ok, detail),
-            Backoff(max_s=ast.reconnect_max_delay_s),
-        )
-        self._ami = ami
         if flows is not None:
             flows.on_swap = self._provision_agents
             await self._provision_agents(flows.current)
@@ -182,6 +186,8 @@ class Engine:
                     tasks.create_task(distributor.watch_agents(), name="acd-agents"),
                     tasks.create_task(floor.run(), name="supervisor-floor"),
                 ]
+                if recorder is not None:
+                    running.append(tasks.create_task(recorder.run_sweeps(), name="recording-sweeps"))
                 if flows is not None:
                     running.append(tasks.create_task(flows.watch(), name="flow-watch"))
                     running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
@@ -192,9 +198,18 @@ class Engine:
                     task.cancel()
         finally:
             distributor.close()
+            if recorder is not None:
+                await recorder.close()
             await events.close()
             await events_runner.cleanup()
             await http_runner.cleanup()
+
+    def _recorder(self, ami: AmiConnection, ari: AriClient, database: AsyncEngine) -> CallRecorder | None:
+        """Agent calls are recorded unless recording.enabled is off."""
+        if not self.settings.recording.enabled:
+            return None
+        spool, asterisk_spool = self.settings.recording_spool_dirs
+        return CallRecorder(ami, ari, RecordingStore(database), self.settings.recording.folder, spool, asterisk_spool)
 
     async def _provision_agents(self, runtime: FlowRuntime) -> None:
         """Give the ACD the (re)loaded queues and agents, and write the agents' SIP endpoints for
@@ -411,8 +426,7 @@ async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, 
         checkpoint = next((e.detail for e in reversed(record.events) if e.kind == "checkpoint"), {})
         variables = dict(checkpoint.get("variables") or {}) if isinstance(checkpoint.get("variables"), dict) else {}
         snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.flow_set.procedures)
-        at = queued.at if queued.at.tzinfo else queued.at.replace(tzinfo=UTC)
-        if distributor.restore_callback(channel_id, queue, number, (now - at).total_seconds(), attempts, snapshot):
+        if distributor.restore_callback(channel_id, queue, number, (now - queued.at).total_seconds(), attempts, snapshot):
             log.info("callback for call %s (%s) restored at its place in %s", channel_id, number, queue)
 
 

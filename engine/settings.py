@@ -129,6 +129,20 @@ class AcdSettings(_Section):
     logging out of the page logs them out of the queues. Either way an unregistered phone is never routed."""
 
 
+class RecordingSettings(_Section):
+    """Agent calls are recorded by Asterisk (MixMonitor, stereo: caller left, agent right) into a
+    spool folder, then checked, hashed and filed here by the engine."""
+
+    enabled: bool = True
+    folder: Path = Path("recordings")
+    """Where finished recordings are kept (YYYY/MM/DD/<call>-<n>.wav) and served from."""
+    spool_dir: Path | None = None
+    """Where Asterisk writes recordings in progress, as the engine sees it; default: the local
+    instance's spool/recording/calls folder."""
+    asterisk_spool_dir: str | None = None
+    """The same folder as Asterisk sees it; default: /srv/threadline/<instance>/spool/recording/calls, or spool_dir."""
+
+
 class LookupEndpoint(_Section):
     """A CRM or webhook a flow's `lookup` node may call, by name. URLs and secrets live here, not in flows."""
 
@@ -177,6 +191,7 @@ class Settings(_Section):
     lookups: dict[str, LookupEndpoint] = Field(default_factory=dict)
     speech: SpeechSettings = SpeechSettings()
     acd: AcdSettings = AcdSettings()
+    recording: RecordingSettings = RecordingSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:
@@ -185,6 +200,15 @@ class Settings(_Section):
             return self.prompts.cache_dir, self.prompts.asterisk_dir or str(self.prompts.cache_dir)
         inside = f"/srv/threadline/{self.localpbx.instance}/prompts"
         return self.localpbx.cache_dir / "asterisk-sid" / inside.lstrip("/"), self.prompts.asterisk_dir or inside
+
+    @property
+    def recording_spool_dirs(self) -> tuple[Path, str]:
+        """(folder Asterisk records into, as the engine sees it; the same folder as Asterisk sees it)."""
+        rec = self.recording
+        if rec.spool_dir is not None:
+            return rec.spool_dir, rec.asterisk_spool_dir or str(rec.spool_dir)
+        inside = f"/srv/threadline/{self.localpbx.instance}/spool/recording/calls"
+        return self.localpbx.cache_dir / "asterisk-sid" / inside.lstrip("/"), rec.asterisk_spool_dir or inside
 
     @property
     def instance_dir(self) -> Path:

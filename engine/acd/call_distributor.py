@@ -91,6 +91,16 @@ class WaitingCallerVoice(Protocol):
     async def stop_listening(self) -> None: ...
 
 
+class ConversationRecorder(Protocol):
+    """Who records conversations with agents (engine/recording/call_recorder.py)."""
+
+    def conversation_started(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None: ...
+
+    def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None: ...
+
+    def conversation_ended(self, call_id: str) -> None: ...
+
+
 class AcdListener(Protocol):
     """Who hears about agents and offers (the agent desktop's hub)."""
 
@@ -152,8 +162,10 @@ class CallDistributor:
         save: SaveToJourney | None = None,
         state_log: StateLog | None = None,
         login_by_phone: bool = True,
+        recorder: ConversationRecorder | None = None,
     ) -> None:
         self._ari = ari
+        self.recorder = recorder
         self._login_by_phone = login_by_phone
         self._state_log = state_log
         self._published: dict[str, AgentState] = {}
@@ -481,6 +493,8 @@ class CallDistributor:
             if call.ended:  # the caller or the agent left while the bridge was being made: nothing may be left
                 await self._drop_bridge(call)
         if not call.ended:
+            if self.recorder is not None:
+                self.recorder.conversation_started(call.caller_id, call.caller_id, call.agent_id, call.queue, call.record)
             await self._release_hold(call.queue)
 
     async def _agent_leg_ended(self, leg: str, cause: int) -> None:
@@ -643,6 +657,8 @@ class CallDistributor:
         self._note(agent_id, EventKind.LOGIN)  # a new engine starts with everyone logged out; this agent is at work
         self._note(agent_id, EventKind.ANSWERED, caller_id)
         record("conversation_adopted", {"agent": agent_id, "bridge": found[0]})
+        if self.recorder is not None:
+            self.recorder.conversation_adopted(caller_id, caller_id, agent_id, queue, record)
         return True
 
     def restore_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot) -> bool:
@@ -700,6 +716,8 @@ class CallDistributor:
             return "transfer to queue:NAME or agent:ID"
         old_leg, old_bridge = call.agent_leg, call.bridge
         call.record("transferred", {"from_agent": agent_id, "to": target, "talk_s": round(now - call.answered_at, 1)})
+        if self.recorder is not None:
+            self.recorder.conversation_ended(call.caller_id)  # each agent's part is its own recording
         self._end_for_agent(call)
         self._legs.pop(old_leg, None)
         call.transferred_from = agent_id
@@ -832,6 +850,8 @@ class CallDistributor:
             return
         call.answered_at = self._clock()
         await self._ari.add_to_bridge(call.bridge, [leg])
+        if self.recorder is not None:
+            self.recorder.conversation_started(call.caller_id, leg, call.agent_id, call.queue, call.record)
         call.record("callback_answered", {"agent": call.agent_id, "attempt": call.attempts, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
 
     async def _callback_leg_ended(self, leg: str, cause: int) -> None:
@@ -1035,6 +1055,9 @@ class CallDistributor:
         return f"{HOLD_BRIDGE_PREFIX}{queue}"
 
     async def _drop_bridge(self, call: _Call) -> None:
+        """The conversation is over (or never began): its recording is filed, its bridge removed."""
+        if self.recorder is not None:
+            self.recorder.conversation_ended(call.caller_id)
         if call.bridge:
             try:
                 await self._ari.delete_bridge(call.bridge)

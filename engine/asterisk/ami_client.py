@@ -37,6 +37,10 @@ class AmiUnavailable(AsteriskError):
     """Not connected or not logged in to AMI right now."""
 
 
+class AmiActionFailed(AsteriskError):
+    """Asterisk refused an AMI action (its message says why)."""
+
+
 class _BackoffManager(Manager):  # type: ignore[misc]
     """panoramisk's Manager, whose reconnect delay grows from one failed attempt to the next."""
 
@@ -133,6 +137,18 @@ class AmiConnection:
             response = await self._manager.send_command(cli_command)
         output = response.get("Output", "") if hasattr(response, "get") else ""
         return "\n".join(output) if isinstance(output, list) else str(output)
+
+    async def action(self, fields: dict[str, str], timeout_s: float = 5.0) -> dict[str, str]:
+        """Send one AMI action and return its response's fields; AmiActionFailed if Asterisk
+        answers `Response: Error` (its Message says why)."""
+        if not self.logged_in:
+            raise AmiUnavailable("AMI not logged in")
+        async with asyncio.timeout(timeout_s):
+            response = await self._manager.send_action(dict(fields))
+        answer = {str(key): str(value) for key, value in response.items()} if hasattr(response, "items") else {}
+        if answer.get("Response", "").lower() == "error":
+            raise AmiActionFailed(f"AMI {fields.get('Action')}: {answer.get('Message', 'error')}")
+        return answer
 
     def _logged_in(self, manager: Manager) -> None:
         """panoramisk calls this only after a successful login; failures go through on_failure."""

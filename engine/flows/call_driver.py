@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -183,8 +183,7 @@ class FlowDriver:
         queued = next((e for e in reversed(earlier) if e.kind == "queued"), None)
         if distributor is None or answered is None or queued is None:
             return
-        at = answered.at if answered.at.tzinfo else answered.at.replace(tzinfo=UTC)
-        talked_s = max(0.0, (now - at).total_seconds())
+        talked_s = max(0.0, (now - answered.at).total_seconds())
         number = str(self.interpreter.variables.get("caller_number", ""))
         snapshot = CallSnapshot(number, str(self.interpreter.variables.get("caller_name", "")), self.interpreter.variables, self.journal, self._runtime.flow_set.procedures)
         self._queued = await distributor.adopt_conversation(
@@ -207,8 +206,7 @@ class FlowDriver:
             await self._execute([Transfer(queue, tuple(queued.detail.get("skills", ())), int(queued.detail.get("priority", 5)), {})])
             return
         self._queued = True
-        queued_at = first_queued.at if first_queued.at.tzinfo else first_queued.at.replace(tzinfo=UTC)
-        waited_s = max(0.0, (now - queued_at).total_seconds())
+        waited_s = max(0.0, (now - first_queued.at).total_seconds())
         variables = self.interpreter.variables
         snapshot = CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal, self._runtime.flow_set.procedures)
         skills = tuple(str(skill) for skill in queued.detail.get("skills", ()))

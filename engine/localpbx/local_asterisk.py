@@ -196,7 +196,7 @@ class LocalAsterisk:
 
     def _write_config(self, params: PbxConfigParams) -> None:
         render_config(params, self.host_dir / "etc")
-        for sub in ("lib", "spool", "spool/recording", "run", "log"):  # ARI recordings go to spool/recording
+        for sub in ("lib", "spool", "spool/recording", "spool/recording/calls", "run", "log"):  # ARI recordings: spool/recording; call recordings: its calls/
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         (self.host_dir / "run" / "asterisk.pid").unlink(missing_ok=True)
         uid, gid = self._asterisk_ids()

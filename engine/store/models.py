@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python: SQLite keeps no zone and hands
+    back naive values, which would not compare with the aware ones the engine makes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
-    pass
+    type_annotation_map = {datetime: UtcDateTime}
 
 
 class CallRow(Base):
@@ -23,9 +43,9 @@ class CallRow(Base):
     caller_number: Mapped[str] = mapped_column(String(80), default="")
     caller_name: Mapped[str] = mapped_column(String(80), default="")
     dialed: Mapped[str] = mapped_column(String(80), default="")
-    arrived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    arrived_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
     hung_up_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     """caller, engine, system (Asterisk hung up), or lost (ended while the engine could not see it)."""
     hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -46,7 +66,7 @@ class JourneyEventRow(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(40))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     call: Mapped[CallRow] = relationship(back_populates="events")
@@ -63,7 +83,50 @@ class AgentStateRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     agent_id: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(80), default="")
     call_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RecordingRow(Base):
+    """One recording of a conversation with an agent: a stereo WAV (caller left, agent right).
+
+    The sha256 is taken when the file is filed and checked whenever it is served."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    """The caller's channel id: the call's id throughout (calls.channel_id)."""
+    path: Mapped[str] = mapped_column(String(255), unique=True)
+    """Relative to recording.folder."""
+    format: Mapped[str] = mapped_column(String(8), default="wav")
+    channels: Mapped[int] = mapped_column(Integer, default=2)
+    sample_rate: Mapped[int] = mapped_column(Integer, default=8000)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[str] = mapped_column(String(64), default="", index=True)
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    """ok; recovered (filed at start from a file a stopped engine left); missing (the file is gone)."""
+    pauses: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    """[from_s, to_s] within the file where recording was paused for a sensitive entry (silence)."""
+
+
+class AuditRow(Base):
+    """Who did what to recorded data: playbacks, downloads, refusals, erasures, purges. Never PII."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -341,6 +341,7 @@ async def start_engine(pbx: LocalAsterisk, tmp_path: Path) -> AsyncIterator[Call
             **PBX_ENV,
             "THREADLINE_DATABASE__URL": database_url,
             "THREADLINE_HTTP__PORT": str(port),
+            "THREADLINE_RECORDING__FOLDER": str(tmp_path / "recordings"),  # never the repository's recordings/
             **env,
         }
         process = await asyncio.to_thread(_spawn_engine, environ, log_path)

@@ -1,0 +1,1 @@
+"""After the call: recordings of agent conversations (and, later, transcripts and QA)."""
