@@ -338,6 +338,11 @@ class Engine:
             return "no calls are distributed"
         return await self.distributor.transfer(agent_id, call_id, target)
 
+    async def _secure_entry(self, agent_id: str, call_id: str) -> str | None:
+        if self.distributor is None:
+            return "no calls are distributed"
+        return await self.distributor.secure_entry(agent_id, call_id)
+
     def _agent_state(self, agent_id: str) -> dict[str, Any] | None:
         return self.distributor.agent_state(agent_id) if self.distributor is not None else None
 
@@ -354,7 +359,7 @@ class Engine:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
-                          extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop")
+                          extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry)
         runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -102,6 +102,12 @@ class QueueSettings(_Strict):
     ring_timeout_s: float = Field(default=15, ge=5, le=120)
     wrap_up_s: float = Field(default=30, ge=0, le=1800)
     dispositions: list[Annotated[str, Field(pattern=NAME)]] = Field(default_factory=lambda: ["resolved", "follow_up", "escalated"], min_length=1, max_length=50)
+    secure_entry: str | None = Field(
+        default=None, min_length=1, max_length=130,
+        description="flow or flow.node an agent can send the caller to (the agent page's Secure entry) to key card or account "
+        "details: the agent hears music, the call's recording pauses during `sensitive` collects, and the flow's `queue` "
+        "node brings the caller back to the same agent.",
+    )
 
 
 class QueuesFile(_Strict):
@@ -147,7 +153,7 @@ def load_acd(
     agents: dict[str, AgentSettings] = _collect(folder / AGENTS_FOLDER, AgentsFile, "agent", problems, sources)
     problems.extend(_cross_checks(queues, agents, sources))
     if flows is not None:
-        problems.extend(_overflow_flows(queues, sources, flows))
+        problems.extend(_flow_targets(queues, sources, flows))
     if queues:
         for where, at, used in flow_queue_uses:
             if used not in queues:
@@ -212,20 +218,23 @@ def _cross_checks(queues: Mapping[str, QueueSettings], agents: Mapping[str, Agen
     return problems
 
 
-def _overflow_flows(queues: Mapping[str, QueueSettings], sources: Mapping[str, tuple[SourceMap, tuple[str | int, ...]]], flows: Mapping[str, LoadedFlow]) -> list[FlowProblem]:
-    """An overflow into a flow must name a flow (or flow.node) that exists."""
+def _flow_targets(queues: Mapping[str, QueueSettings], sources: Mapping[str, tuple[SourceMap, tuple[str | int, ...]]], flows: Mapping[str, LoadedFlow]) -> list[FlowProblem]:
+    """An overflow into a flow, and a secure-entry flow, must name a flow (or flow.node) that exists."""
     problems: list[FlowProblem] = []
     for name, queue in queues.items():
-        target = queue.max_wait.overflow.flow if queue.max_wait else None
-        if target is None:
-            continue
-        flow_name, _, node = target.partition(".")
-        loaded = flows.get(flow_name)
-        if loaded is None or (node and node not in loaded.flow.nodes):
-            source, path = sources["queue:" + name]
-            known = ", ".join(sorted(flows)) if loaded is None else ", ".join(sorted(loaded.flow.nodes))
-            what = f"flow `{flow_name}`" if loaded is None else f"node `{node}` in flow `{flow_name}`"
-            problems.append(source.at((*path, "max_wait", "overflow", "flow"), f"{what} does not exist (there are: {known}); write flow or flow.node"))
+        targets: list[tuple[tuple[str, ...], str | None]] = [
+            (("max_wait", "overflow", "flow"), queue.max_wait.overflow.flow if queue.max_wait else None), (("secure_entry",), queue.secure_entry)
+        ]
+        for field_path, target in targets:
+            if target is None:
+                continue
+            flow_name, _, node = target.partition(".")
+            loaded = flows.get(flow_name)
+            if loaded is None or (node and node not in loaded.flow.nodes):
+                source, path = sources["queue:" + name]
+                known = ", ".join(sorted(flows)) if loaded is None else ", ".join(sorted(loaded.flow.nodes))
+                what = f"flow `{flow_name}`" if loaded is None else f"node `{node}` in flow `{flow_name}`"
+                problems.append(source.at((*path, *field_path), f"{what} does not exist (there are: {known}); write flow or flow.node"))
     return problems
 
 

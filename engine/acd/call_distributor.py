@@ -82,8 +82,9 @@ class WaitingCallerVoice(Protocol):
     async def hush(self) -> None:
         """Stop an announcement still playing (an agent answered)."""
 
-    def continue_flow(self, target: str) -> None:
-        """Hand the caller back to its flow at `target` (flow, flow.node or node): a queue's overflow."""
+    def continue_flow(self, target: str, reason: str = "queue overflow") -> None:
+        """Hand the caller back to its flow at `target` (flow, flow.node or node): a queue's
+        overflow, or an agent's secure entry."""
 
     def listen_for(self, phrases: Sequence[str]) -> None:
         """Recognise the caller's speech with these phrases (the callback offer's, and yes/no)."""
@@ -99,6 +100,8 @@ class ConversationRecorder(Protocol):
     def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None: ...
 
     def conversation_ended(self, call_id: str) -> None: ...
+
+    def sensitive_entry(self, call_id: str, sensitive: bool) -> None: ...
 
 
 class AcdListener(Protocol):
@@ -150,6 +153,11 @@ class _Call:
     listening: bool = False
     transferred_from: str = ""
     """The agent who transferred the call to the next one: shown on the next agent's pop."""
+    secure: bool = False
+    previous_calls: list[dict[str, Any]] = field(default_factory=list)
+    offered_after_s: float = 0.0
+    """What the agent's pop showed: the number's previous calls, and how long the caller had waited."""
+    """The caller is in the queue's secure-entry flow, out of the conversation; the agent hears music."""
 
 
 class CallDistributor:
@@ -455,11 +463,16 @@ class CallDistributor:
                     previous = await self._history(call.snapshot.caller_number, call.caller_id)
             except Exception as exc:  # the pop goes out without history rather than late
                 log.warning("call %s: previous calls not read for the pop: %s", call.caller_id, exc)
+        call.previous_calls, call.offered_after_s = previous, offer.waited_s
+        self.listener.call_offered(offer.agent_id, self._pop_message(call))
+
+    def _pop_message(self, call: _Call) -> dict[str, Any]:
         snap = call.snapshot
-        pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures, offer.waited_s, previous, callback=bool(call.callback_number))
+        pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures,
+                        call.offered_after_s, call.previous_calls, callback=bool(call.callback_number))
         pop["dispositions"] = list(self._queue(call).dispositions)
         pop["transferred_from"] = call.transferred_from
-        self.listener.call_offered(offer.agent_id, pop)
+        return pop
 
     async def _agent_answered(self, leg: str) -> None:
         caller_id = self._legs.get(leg)
@@ -747,6 +760,66 @@ class CallDistributor:
             self.router.agent_busy(name)
             self._own(self._ring(Offer(call.caller_id, name, queue, self._clock() - call.enqueued_at, False)))
         return None
+
+    # -- secure entry -------------------------------------------------------------------------
+
+    async def secure_entry(self, agent_id: str, call_id: str) -> str | None:
+        """The agent sends the caller to the queue's secure-entry flow to key card or account
+        details the agent must not hear: the caller leaves the conversation bridge (its keys are
+        not passed to the agent), the agent hears music, and the flow's `queue` node brings the
+        caller back (secure_entry_done). Returns an error for the agent, or None once started."""
+        call = self._calls.get(call_id)
+        if call is None or call.ended or call.agent_id != agent_id or call.answered_at is None or call.callback_leg or call.voice is None:
+            return "you are not talking to that caller"
+        target = self._queue(call).secure_entry
+        if target is None:
+            return f"queue {call.queue} has no secure_entry flow"
+        if call.secure:
+            return "the caller is in secure entry already"
+        call.secure = True
+        call.record("secure_entry_started", {"agent": agent_id, "flow": target})
+        try:
+            await self._ari.remove_from_bridge(call.bridge, call.caller_id)
+            await self._ari.start_bridge_music(call.bridge, self._queue(call).announce.music)
+            await self.keep_audio_flowing(call.caller_id)
+        except AsteriskError as exc:
+            if call.ended:
+                return "the call has ended"
+            call.secure = False
+            log.warning("call %s: secure entry not started: %s", call_id, exc)
+            return "secure entry could not start; try again"
+        call.voice.continue_flow(target, "secure entry")
+        return None
+
+    async def keep_audio_flowing(self, caller_id: str) -> None:
+        """Silence to a caller out of every bridge, between prompts: MixMonitor keeps the file's
+        timeline only while audio is written to the channel both ways; without it the file loses the
+        time the caller spent keying, and pauses no longer sit where they were."""
+        try:
+            await self._ari.start_silence(caller_id)
+        except AriRequestFailed:
+            pass  # the caller hung up meanwhile
+
+    def in_secure_entry(self, caller_id: str) -> bool:
+        call = self._calls.get(caller_id)
+        return call is not None and call.secure and not call.ended
+
+    async def secure_entry_done(self, caller_id: str) -> None:
+        """The secure-entry flow reached its `queue` node: the caller is back with the same agent,
+        whose pop is sent again with what the flow collected (sensitive values masked)."""
+        call = self._calls.get(caller_id)
+        if call is None or call.ended or not call.secure:
+            return
+        call.secure = False
+        for stop in (self._ari.stop_silence(caller_id), self._ari.stop_bridge_music(call.bridge)):
+            try:
+                await stop
+            except AsteriskError:
+                pass  # it had stopped
+        await self._ari.add_to_bridge(call.bridge, [caller_id])
+        call.record("secure_entry_ended", {"agent": call.agent_id})
+        if self.listener is not None:
+            self.listener.call_offered(call.agent_id, self._pop_message(call))
 
     # -- callbacks ---------------------------------------------------------------------------
 

@@ -140,6 +140,16 @@ class AriClient:
     async def start_bridge_music(self, bridge_id: str, moh_class: str = "default") -> None:
         await self._request("POST", f"/bridges/{quote(bridge_id)}/moh", params={"mohClass": moh_class})
 
+    async def start_silence(self, channel_id: str) -> None:
+        """Play silence to a channel (a playback suspends it; it does not resume by itself)."""
+        await self._request("POST", f"/channels/{quote(channel_id)}/silence")
+
+    async def stop_silence(self, channel_id: str) -> None:
+        await self._request("DELETE", f"/channels/{quote(channel_id)}/silence")
+
+    async def stop_bridge_music(self, bridge_id: str) -> None:
+        await self._request("DELETE", f"/bridges/{quote(bridge_id)}/moh")
+
     async def originate(self, endpoint: str, channel_id: str, caller_id: str, timeout_s: int, app_args: str) -> None:
         """Call an endpoint into our app: it enters Stasis (StasisStart) once answered."""
         await self._request(

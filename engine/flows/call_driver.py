@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 ANNOUNCEMENT_WAIT_S = 30.0
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
 MAX_LOOKUP_BYTES = 64 * 1024
+SENSITIVE_TAIL_S = 3.0
 
 
 class FlowDriver:
@@ -89,12 +90,19 @@ class FlowDriver:
         self._announcing = False
         self._closed = False
         self._heard: dict[str, asyncio.Future[None]] = {}
+        self._sensitive_now = False
+        self._sensitive_tail_until = 0.0
         self.journal: list[tuple[str, dict[str, Any]]] = []
         """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
 
     @property
     def keys_are_sensitive(self) -> bool:
-        return self.interpreter.keys_are_sensitive
+        """While a sensitive collect runs, for SENSITIVE_TAIL_S after it (a terminator or an extra
+        digit keyed after the entry was complete), and throughout an agent's secure entry."""
+        if self.interpreter.keys_are_sensitive or asyncio.get_running_loop().time() < self._sensitive_tail_until:
+            return True
+        distributor = self._runtime.distributor
+        return distributor is not None and distributor.in_secure_entry(self._channel_id)
 
     async def stop_prompts(self) -> None:
         for prompt_id in self.interpreter.playing:
@@ -114,8 +122,8 @@ class FlowDriver:
         distributor = self._runtime.distributor
         if isinstance(fact, DigitPressed) and self._queued and distributor is not None and distributor.key_pressed(self._channel_id, fact.digit):
             return  # the ACD's callback offer took the key
-        if isinstance(fact, QueueLeft):
-            self._queued = False  # the ACD let the caller go; the flow has it again
+        if isinstance(fact, QueueLeft):  # the ACD let the caller go (the flow has it again), or lent it for a secure entry
+            self._queued = distributor is not None and distributor.in_secure_entry(self._channel_id)
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
@@ -126,6 +134,9 @@ class FlowDriver:
             self._announcing = False
             return
         prompt_id = playback_id.removeprefix(self._playback_prefix)
+        distributor = self._runtime.distributor
+        if distributor is not None and distributor.in_secure_entry(self._channel_id):
+            await distributor.keep_audio_flowing(self._channel_id)  # a prompt suspended the silence
         if prompt_id == self._closing_prompt:
             await self._hang_up("agent queue not configured yet")
             return
@@ -267,9 +278,10 @@ class FlowDriver:
         if self._listening is not None:
             await self._listening.close()
 
-    def continue_flow(self, target: str) -> None:
-        """The ACD's overflow into a flow: handled in the call's own order, like its other events."""
-        self._inbox.put_nowait(QueueLeft(target))
+    def continue_flow(self, target: str, reason: str = "queue overflow") -> None:
+        """The ACD's overflow into a flow, or an agent's secure entry: handled in the call's own
+        order, like its other events."""
+        self._inbox.put_nowait(QueueLeft(target, reason))
 
     async def hush(self) -> None:
         if self._announcing:
@@ -286,8 +298,20 @@ class FlowDriver:
             await self._runtime.distributor.caller_left(self._channel_id)
 
     async def _execute(self, commands: list[FlowCommand]) -> None:
+        self._pause_recording_if_sensitive()
         for command in commands:
             await self._carry_out(command)
+
+    def _pause_recording_if_sensitive(self) -> None:
+        """A sensitive collect pauses the call's recording (if it has one) before its prompt plays,
+        and leaving it resumes the recording: keys and spoken digits are never recorded."""
+        sensitive = self.interpreter.keys_are_sensitive
+        distributor = self._runtime.distributor
+        if sensitive != self._sensitive_now and distributor is not None and distributor.recorder is not None:
+            distributor.recorder.sensitive_entry(self._channel_id, sensitive)
+        if self._sensitive_now and not sensitive:
+            self._sensitive_tail_until = asyncio.get_running_loop().time() + SENSITIVE_TAIL_S
+        self._sensitive_now = sensitive
 
     async def _carry_out(self, command: FlowCommand) -> None:
         if isinstance(command, Journal):
@@ -307,6 +331,10 @@ class FlowDriver:
             task = asyncio.get_running_loop().create_task(self._lookup(command), name=f"lookup-{self._channel_id}")
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
+        elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.in_secure_entry(self._channel_id):
+            await self._runtime.distributor.secure_entry_done(self._channel_id)  # a secure-entry flow's queue node: back to the agent
+            self._queued = True
+            await self._release_tap()
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):
             self._queued = True
             number = str(self.interpreter.variables.get("caller_number", ""))

@@ -56,10 +56,12 @@ class LookupAnswered:
 
 @dataclass(frozen=True)
 class QueueLeft:
-    """The ACD let the caller go to a flow (a queue's overflow after max_wait): the flow goes on there."""
+    """The ACD let the caller go to a flow (a queue's overflow after max_wait, or an agent's secure
+    entry): the flow goes on there."""
 
     target: str
     """flow, flow.node, or a node of the current flow."""
+    reason: str = "queue overflow"
 
 
 FlowFact = CallStarted | PromptFinished | DigitPressed | SpeechStarted | SpeechRecognised | TimerFired | LookupAnswered | QueueLeft

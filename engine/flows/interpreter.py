@@ -152,7 +152,7 @@ class FlowInterpreter:
         if isinstance(fact, QueueLeft):  # the one fact that brings a finished (handed-over) flow back
             self.finished = False
             self._wait = _Waiting()
-            return [Journal("flow_continued", {"to": fact.target, "reason": "queue overflow"}), *self._enter(fact.target)]
+            return [Journal("flow_continued", {"to": fact.target, "reason": fact.reason}), *self._enter(fact.target)]
         if self.finished:
             return []
         if isinstance(fact, CallStarted):

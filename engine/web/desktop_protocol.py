@@ -56,6 +56,13 @@ class Transfer(_Message):
     to: str = Field(pattern=r"^(queue|agent):[a-z][a-z0-9_]{0,63}$", description="queue:NAME (blind, back in line) or agent:ID (rings that agent with the same pop).")
 
 
+class SecureEntry(_Message):
+    """Send the caller to the queue's secure-entry flow (card or account details the agent must not hear)."""
+
+    type: Literal["secure_entry"]
+    call_id: str = Field(min_length=1, max_length=64)
+
+
 class SetAgentState(_Message):
     """Supervisor pages only (/ws/supervisor)."""
 
@@ -65,7 +72,7 @@ class SetAgentState(_Message):
     reason: str = Field(default="", max_length=40)
 
 
-AgentPageMessage = Annotated[SetState | WrapUp | ExtendWrapUp | Transfer, Field(discriminator="type")]
+AgentPageMessage = Annotated[SetState | WrapUp | ExtendWrapUp | Transfer | SecureEntry, Field(discriminator="type")]
 SupervisorPageMessage = SetAgentState
 AGENT_PAGE = TypeAdapter[AgentPageMessage](AgentPageMessage)
 
@@ -125,6 +132,11 @@ class TransferStarted(_Sent):
     to: str
 
 
+class SecureEntryStarted(_Sent):
+    type: Literal["secure_entry_started"]
+    call_id: str
+
+
 class QueueLine(BaseModel):
     waiting: int
     longest_wait_s: float
@@ -159,7 +171,7 @@ class ErrorMessage(_Sent):
 
 
 ServerMessage = Annotated[
-    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | QueuesMessage | FloorMessage | AgentStateSet | ErrorMessage,
+    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | SecureEntryStarted | QueuesMessage | FloorMessage | AgentStateSet | ErrorMessage,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE = TypeAdapter[ServerMessage](ServerMessage)

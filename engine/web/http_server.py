@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
-from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SetAgentState, Transfer, WrapUp, error, problem, schema
+from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
@@ -85,13 +85,15 @@ class Desktop:
     wrap_up: Callable[[str, str, str, str], Awaitable[str | None]]
     """(agent, call id, disposition, notes) -> an error for the agent, or None when saved."""
     supervise: Callable[[str, str, str, str], str | None] = lambda _by, _agent, _status, _reason: "no agents are configured"
+    """(supervisor, agent, status, reason) -> an error, or None once the agent's state is set."""
     transfer: Callable[[str, str, str], Awaitable[str | None]] | None = None
+    """(agent, call id, `queue:NAME` or `agent:ID`) -> an error for the agent, or None once started."""
     extend_wrap_up: Callable[[str, float], str | None] | None = None
     """(agent, seconds) -> an error, or None once the agent's wrap-up runs longer."""
     log_out_with_page: bool = False
     """acd.login = desktop: logging out of the page logs the agent out of the queues too."""
-    """(agent, call id, `queue:NAME` or `agent:ID`) -> an error for the agent, or None once started."""
-    """(supervisor, agent, status, reason) -> an error, or None once the agent's state is set."""
+    secure_entry: Callable[[str, str], Awaitable[str | None]] | None = None
+    """(agent, call id) -> an error for the agent, or None once the caller is in the secure-entry flow."""
 
 
 def build_app(
@@ -301,5 +303,8 @@ async def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dic
     if isinstance(message, Transfer):
         failed = await desktop.transfer(agent, message.call_id, message.to) if desktop.transfer is not None else "transfers are not available"
         return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "transfer_started", "call_id": message.call_id, "to": message.to}
+    if isinstance(message, SecureEntry):
+        failed = await desktop.secure_entry(agent, message.call_id) if desktop.secure_entry is not None else "secure entry is not available"
+        return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "secure_entry_started", "call_id": message.call_id}
     desktop.agent_action(agent, message.status, message.reason or ("break" if message.status == "paused" else ""))
     return None

@@ -4,9 +4,11 @@ the caller on the left and the agent on the right, filed with its sha256 and a d
 from __future__ import annotations
 
 import asyncio
+import json
 import wave
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pytest
 
@@ -14,8 +16,9 @@ from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.recording.recording_files import sha256_of
 from engine.store.database import create_engine
 from engine.store.recording_store import Recording, RecordingStore
-from tests.integration.conftest import RunningEngine, free_port, require_tool
-from tests.integration.sip_peers import Baresip, write_speech_then_tone
+from tests.integration.conftest import RunningEngine, free_port, require_tool, wait_for_event
+from tests.integration.sip_peers import Baresip, write_speech, write_speech_then_tone
+from tests.integration.test_agents import threadline
 from tests.integration.test_acd_call import CALLER_HZ, JIYEON_HZ, MINSU_HZ, SIP_PORT, acd_setup, agent_phone, wait_agents
 
 pytestmark = pytest.mark.asterisk
@@ -93,3 +96,128 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
     spool = pbx.host_dir / "spool" / "recording" / "calls"
     spool_left = await asyncio.to_thread(lambda: [p.name for p in spool.glob(f"{call.channel_id}--*")])
     assert spool_left == [], "the raw file and its sidecar are removed once filed"
+
+
+DTMF_5 = (770.0, 1336.0)
+CARD = "4111111111111111"
+
+
+def write_speech_then_dtmf(path: Path, text: str, lead_s: float, pause_s: float, seconds: float) -> Path:
+    """A caller who says `text`, then whose line carries in-band DTMF (the 5 key: 200 ms on, 100 ms
+    off) for `seconds`, as a phone that leaks its key tones into the audio does."""
+    speech = write_speech(path.with_suffix(".speech.wav"), text, lead_s, pause_s)
+    with wave.open(str(speech), "rb") as spoken:
+        head = spoken.readframes(spoken.getnframes())
+    rate = 8000
+    t = np.arange(int(seconds * rate)) / rate
+    on = (t % 0.3) < 0.2
+    tones = (0.25 * (np.sin(2 * np.pi * DTMF_5[0] * t) + np.sin(2 * np.pi * DTMF_5[1] * t)) * on * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(head + tones.tobytes())
+    return path
+
+
+def goertzel_power(frame: np.ndarray, hz: float, rate: int) -> float:
+    """The power at one frequency, by the Goertzel recurrence (what DTMF receivers use)."""
+    coefficient = 2 * np.cos(2 * np.pi * hz / rate)
+    previous = before = 0.0
+    for sample in frame:
+        previous, before = sample + coefficient * previous - before, previous
+    return float(previous * previous + before * before - coefficient * previous * before)
+
+
+def dtmf_frames(side: np.ndarray, rate: int, frame_s: float = 0.05) -> list[bool]:
+    """Per 50 ms frame: does it carry the 5 key's two tones (each a large share of the frame's energy)?"""
+    size = int(rate * frame_s)
+    found = []
+    for start in range(0, side.size - size + 1, size):
+        frame = side[start : start + size]
+        energy = float(np.sum(frame * frame)) * size / 2
+        if energy < 1e-6:
+            found.append(False)
+            continue
+        found.append(all(goertzel_power(frame, hz, rate) / energy > 0.15 for hz in DTMF_5))
+    return found
+
+
+async def test_secure_entry_pauses_the_recording_and_no_key_tone_or_digit_is_kept(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """minsu sends the caller to the billing queue's secure-entry flow. The caller's line carries
+    in-band key tones throughout (a leaky phone) and keys the card number by RFC 4733. The recording
+    has the tones before and after, and none while the card number is keyed; the digits are in no
+    journey event, no log line; minsu's pop comes back with the card masked."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, secrets = await acd_setup(tmp_path, crm_url)
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "minsu", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="minsu-password-1\n")
+    assert passwd.returncode == 0, passwd.stderr
+    engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'pci.sqlite3'}", **env)
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    jiyeon = await agent_phone(tmp_path, "jiyeon", "2002", secrets["jiyeon"], JIYEON_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    pops: list[dict[str, object]] = []
+    try:
+        await wait_agents(engine, {"minsu": "available", "jiyeon": "available"})
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as desk:
+            login = await desk.post(f"{engine.http_url}/login", data={"agent": "minsu", "password": "minsu-password-1"})
+            assert login.status == 200
+            socket = await desk.ws_connect(f"{engine.http_url.replace('http', 'ws')}/ws", origin=engine.http_url)
+            await caller.start(await asyncio.to_thread(write_speech_then_dtmf, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, 90.0))
+            await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+            await caller.wait_event("CALL_ESTABLISHED")
+            await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
+            while (message := await socket.receive_json(timeout=10))["type"] != "pop":
+                pass
+            call_id = str(message["call_id"])
+            await asyncio.sleep(4.0)  # talk, with the leaky key tones on the line
+            await socket.send_json({"v": 1, "type": "secure_entry", "call_id": call_id})
+            while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop", "queues"):
+                pass
+            assert reply == {"v": 1, "type": "secure_entry_started", "call_id": call_id}, reply
+            await wait_for_event(engine, "recording_paused", timeout_s=10)
+            await asyncio.sleep(4.0)  # the prompt; the leaky tones go on, unrecorded
+            for digit in CARD + "#":
+                await caller.command("sndcode", digit)
+                await asyncio.sleep(0.25)
+            await wait_for_event(engine, "secure_entry_ended", timeout_s=20)
+            while (message := await socket.receive_json(timeout=10))["type"] != "pop":
+                pass
+            pops.append(message)
+            await asyncio.sleep(4.0)  # back with minsu, key tones on the line again
+            await caller.command("hangup")
+            await caller.wait_event("CALL_CLOSED")
+            await socket.close()
+        await wait_agents(engine, {"minsu": "wrap_up"})
+    finally:
+        await caller.stop()
+        await minsu.stop()
+        await jiyeon.stop()
+
+    (call,) = await engine.ended_calls(1)
+    kinds = [e.kind for e in call.events]
+    order = ["agent_answered", "secure_entry_started", "recording_paused", "collected", "recording_resumed", "secure_entry_ended", "call_ended"]
+    assert [k for k in kinds if k in order] == order, kinds
+    assert next(e.detail for e in call.events if e.kind == "collected")["value"] == "****"
+    assert {e.detail.get("digit") for e in call.events if e.kind == "dtmf"} == {"masked"}, "keys of a sensitive entry are never stored"
+    journey_text = json.dumps([e.detail for e in call.events], ensure_ascii=False)
+    assert CARD not in journey_text and CARD[-4:] not in journey_text
+    assert CARD[-4:] not in await asyncio.to_thread(engine.log_text), "no digit of the card in the engine's log"
+    assert "****" in json.dumps(pops[0]["collected"]), pops[0]
+
+    (recording,) = await recordings_of(engine, call.channel_id)
+    ((paused_from, paused_to),) = recording.pauses
+    assert paused_to - paused_from > 4.0, recording.pauses
+    caller_side, _, rate = await asyncio.to_thread(stereo_sides, tmp_path / "recordings" / recording.path)
+    frames = await asyncio.to_thread(dtmf_frames, caller_side, rate)
+    per_s = 20
+    before = frames[3 * per_s : int((paused_from - 0.3) * per_s)]
+    during = frames[int((paused_from + 0.3) * per_s) : int((paused_to - 0.3) * per_s)]
+    after = frames[int((paused_to + 0.3) * per_s) : int((recording.duration_s - 0.5) * per_s)]
+    assert len(during) > 60 and not any(during), f"{sum(during)} of {len(during)} frames in the pause carry key tones"
+    assert sum(before) / len(before) > 0.4, f"the detector hears the tones before the pause: {sum(before)} of {len(before)}"
+    assert sum(after) / len(after) > 0.4, f"and after it: {sum(after)} of {len(after)}"

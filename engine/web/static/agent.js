@@ -34,6 +34,7 @@ function showPop(pop) {
   text("pop-waited", `${Math.round(pop.waited_s)} s`);
   text("pop-transferred", pop.transferred_from || "–");
   text("transfer-result", "");
+  text("secure-result", "");
   list("pop-utterances", pop.utterances, (u) => `“${u.text}” (${Math.round((u.confidence || 0) * 100)}%)`);
   const collected = document.getElementById("pop-collected");
   collected.replaceChildren(...Object.entries(pop.collected).flatMap(([k, v]) => {
@@ -81,6 +82,7 @@ function connect() {
     else if (message.type === "queues") list("queues", Object.entries(message.queues), ([name, q]) => `${name}: ${q.waiting} waiting` + (q.waiting ? `, longest ${q.longest_wait_s} s` : ""));
     else if (message.type === "wrap_up_saved") text("wrap-up-result", "saved");
     else if (message.type === "transfer_started") text("transfer-result", `transferring to ${message.to}`);
+    else if (message.type === "secure_entry_started") text("secure-result", "the caller is keying their details");
     else if (message.type === "error") text("wrap-up-result", message.error);
   };
   socket.onclose = (event) => {
@@ -103,6 +105,7 @@ document.getElementById("wrap-up").addEventListener("submit", (event) => {
   send({ type: "wrap_up", call_id: callId, disposition: document.getElementById("disposition").value, notes: document.getElementById("notes").value });
 });
 document.getElementById("more-wrap-up").addEventListener("click", () => send({ type: "extend_wrap_up", seconds: 30 }));
+document.getElementById("secure-entry").addEventListener("click", () => send({ type: "secure_entry", call_id: document.getElementById("pop").dataset.callId }));
 document.getElementById("transfer").addEventListener("submit", (event) => {
   event.preventDefault();
   send({ type: "transfer", call_id: document.getElementById("pop").dataset.callId, to: document.getElementById("transfer-to").value.trim() });
