@@ -39,6 +39,9 @@ from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
+from engine.recording.qa_config import QualityConfig
+from engine.recording.transcriber import Transcriber
+from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
 from engine.web.http_server import Desktop, build_app
 from engine.web.sessions import Sessions
@@ -151,6 +154,9 @@ class Engine:
         )
         self._ami = ami
         recorder = self._recorder(ami, ari, database)
+        transcriber = self._transcriber(database, store)
+        if recorder is not None and transcriber is not None:
+            recorder.on_filed = transcriber.submit
         distributor = self.distributor = CallDistributor(
             ari,
             listener=self.hub,
@@ -188,6 +194,8 @@ class Engine:
                 ]
                 if recorder is not None:
                     running.append(tasks.create_task(recorder.run_sweeps(), name="recording-sweeps"))
+                if transcriber is not None:
+                    running.append(tasks.create_task(transcriber.run(), name="transcriber"))
                 if flows is not None:
                     running.append(tasks.create_task(flows.watch(), name="flow-watch"))
                     running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
@@ -210,6 +218,19 @@ class Engine:
             return None
         spool, asterisk_spool = self.settings.recording_spool_dirs
         return CallRecorder(ami, ari, RecordingStore(database), self.settings.recording.folder, spool, asterisk_spool)
+
+    def _transcriber(self, database: AsyncEngine, journeys: JourneyStore) -> Transcriber | None:
+        settings = self.settings
+        if not (settings.recording.enabled and settings.transcripts.enabled):
+            return None
+        return Transcriber(settings.transcripts, settings.speech, QaStore(database), journeys, settings.recording.folder, self._quality, self._agent_names)
+
+    def _quality(self) -> QualityConfig:
+        return self.flows.current.quality if self.flows is not None else QualityConfig()
+
+    def _agent_names(self) -> dict[str, str]:
+        acd = self._acd_config()
+        return {agent_id: agent.name for agent_id, agent in acd.agents.items()} if acd is not None else {}
 
     async def _provision_agents(self, runtime: FlowRuntime) -> None:
         """Give the ACD the (re)loaded queues and agents, and write the agents' SIP endpoints for
@@ -430,7 +451,9 @@ async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, 
         attempts = sum(1 for e in record.events if e.kind == "callback_attempt_failed" and e.seq > request.seq)
         checkpoint = next((e.detail for e in reversed(record.events) if e.kind == "checkpoint"), {})
         variables = dict(checkpoint.get("variables") or {}) if isinstance(checkpoint.get("variables"), dict) else {}
-        snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.flow_set.procedures)
+        flows = runtime.flow_set.flows
+        language = next((flows[str(e.detail.get("flow"))].language for e in record.events if e.kind == "flow_started" and e.detail.get("flow") in flows), "")
+        snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.flow_set.procedures, language)
         if distributor.restore_callback(channel_id, queue, number, (now - queued.at).total_seconds(), attempts, snapshot):
             log.info("callback for call %s (%s) restored at its place in %s", channel_id, number, queue)
 

@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     agent_commands.add_parser(commands)
 
+    from engine.recording import recording_commands
+
+    recording_commands.add_parser(commands)
+
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -110,6 +114,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from engine.speech import speech_commands
 
         return speech_commands.dispatch(args, settings)
+    if args.command == "transcribe":
+        from engine.recording import recording_commands
+
+        return recording_commands.dispatch(args, settings)
     if args.command == "db":
         from engine.store.database import upgrade_database
 
@@ -123,6 +131,7 @@ def _validate(paths: list[Path], settings: Settings) -> int:
     from engine.flows.flow_errors import FlowInvalid
     from engine.acd.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
     from engine.flows.flow_validation import load_flows, vocabulary_problems
+    from engine.recording.qa_config import QualityConfig, load_quality
 
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -133,10 +142,15 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         vocabularies = _vocabularies({loaded.flow.language for loaded in flows.values()}, settings)
         problems = vocabulary_problems(flows, {}, vocabularies)
         acd = None
+        quality = QualityConfig()
         for folder in {path if path.is_dir() else path.parent for path in paths}:
             try:
                 acd = load_acd(folder, flow_queue_uses(flows), flows)
                 problems.extend(callback_phrase_problems(acd, flows, vocabularies))
+            except FlowInvalid as invalid:
+                problems.extend(invalid.problems)
+            try:
+                quality = load_quality(folder)
             except FlowInvalid as invalid:
                 problems.extend(invalid.problems)
         if problems:
@@ -149,6 +163,8 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
     if acd is not None and (acd.queues or acd.agents):
         print(f"queues ok: {', '.join(sorted(acd.queues))}; agents ok: {', '.join(sorted(acd.agents))}")
+    if quality.by_language:
+        print(f"quality ok: {', '.join(sorted(quality.by_language))}; scorecards {', '.join(sorted(quality.scorecards())) or 'none'}")
     return 0
 
 

@@ -143,6 +143,23 @@ class RecordingSettings(_Section):
     """The same folder as Asterisk sees it; default: /srv/threadline/<instance>/spool/recording/calls, or spool_dir."""
 
 
+class TranscriptSettings(_Section):
+    """Recordings transcribed after the call, in worker processes, off the engine's loop."""
+
+    enabled: bool = True
+    workers: int = Field(default=1, ge=1, le=64)
+    """Processes decoding recordings; each takes a CPU core while it works (live menus need theirs)."""
+    models: dict[str, Path] = Field(default_factory=dict)
+    """A model folder per language for transcripts only (a larger one than the menus'); unset
+    languages use the speech model."""
+    model_factory: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """module:function(language, path) -> SpeechModel for another offline engine (e.g. one wrapping
+    faster-whisper); unset: Vosk."""
+    free_form: bool = False
+    """Free-form text (a large model). Off: the model spots the QA files' phrases (greetings,
+    identity questions, keywords, forbidden words), which small models recognise far more reliably."""
+
+
 class LookupEndpoint(_Section):
     """A CRM or webhook a flow's `lookup` node may call, by name. URLs and secrets live here, not in flows."""
 
@@ -192,6 +209,7 @@ class Settings(_Section):
     speech: SpeechSettings = SpeechSettings()
     acd: AcdSettings = AcdSettings()
     recording: RecordingSettings = RecordingSettings()
+    transcripts: TranscriptSettings = TranscriptSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:

@@ -68,6 +68,8 @@ class CallSnapshot:
     variables: Mapping[str, Any]
     journal: Sequence[tuple[str, Mapping[str, Any]]]
     procedures: Mapping[str, Sequence[Step]]
+    language: str = ""
+    """The flow's language when the caller was queued (recordings are transcribed in it)."""
 
 
 class WaitingCallerVoice(Protocol):
@@ -95,9 +97,9 @@ class WaitingCallerVoice(Protocol):
 class ConversationRecorder(Protocol):
     """Who records conversations with agents (engine/recording/call_recorder.py)."""
 
-    def conversation_started(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None: ...
+    def conversation_started(self, call_id: str, channel_id: str, agent_id: str, queue: str, language: str, record: Record) -> None: ...
 
-    def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None: ...
+    def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, language: str, record: Record) -> None: ...
 
     def conversation_ended(self, call_id: str) -> None: ...
 
@@ -154,6 +156,10 @@ class _Call:
     transferred_from: str = ""
     """The agent who transferred the call to the next one: shown on the next agent's pop."""
     secure: bool = False
+
+    @property
+    def language(self) -> str:
+        return self.voice.language if self.voice is not None else self.snapshot.language
     previous_calls: list[dict[str, Any]] = field(default_factory=list)
     offered_after_s: float = 0.0
     """What the agent's pop showed: the number's previous calls, and how long the caller had waited."""
@@ -507,7 +513,7 @@ class CallDistributor:
                 await self._drop_bridge(call)
         if not call.ended:
             if self.recorder is not None:
-                self.recorder.conversation_started(call.caller_id, call.caller_id, call.agent_id, call.queue, call.record)
+                self.recorder.conversation_started(call.caller_id, call.caller_id, call.agent_id, call.queue, call.language, call.record)
             await self._release_hold(call.queue)
 
     async def _agent_leg_ended(self, leg: str, cause: int) -> None:
@@ -671,7 +677,7 @@ class CallDistributor:
         self._note(agent_id, EventKind.ANSWERED, caller_id)
         record("conversation_adopted", {"agent": agent_id, "bridge": found[0]})
         if self.recorder is not None:
-            self.recorder.conversation_adopted(caller_id, caller_id, agent_id, queue, record)
+            self.recorder.conversation_adopted(caller_id, caller_id, agent_id, queue, snapshot.language, record)
         return True
 
     def restore_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot) -> bool:
@@ -924,7 +930,7 @@ class CallDistributor:
         call.answered_at = self._clock()
         await self._ari.add_to_bridge(call.bridge, [leg])
         if self.recorder is not None:
-            self.recorder.conversation_started(call.caller_id, leg, call.agent_id, call.queue, call.record)
+            self.recorder.conversation_started(call.caller_id, leg, call.agent_id, call.queue, call.language, call.record)
         call.record("callback_answered", {"agent": call.agent_id, "attempt": call.attempts, "waited_s": round(call.answered_at - call.enqueued_at, 1)})
 
     async def _callback_leg_ended(self, leg: str, cause: int) -> None:

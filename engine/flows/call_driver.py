@@ -195,10 +195,8 @@ class FlowDriver:
         if distributor is None or answered is None or queued is None:
             return
         talked_s = max(0.0, (now - answered.at).total_seconds())
-        number = str(self.interpreter.variables.get("caller_number", ""))
-        snapshot = CallSnapshot(number, str(self.interpreter.variables.get("caller_name", "")), self.interpreter.variables, self.journal, self._runtime.flow_set.procedures)
         self._queued = await distributor.adopt_conversation(
-            self._channel_id, str(queued.detail.get("queue", "")), str(answered.detail.get("agent", "")), talked_s, snapshot, self._record, self._hang_up
+            self._channel_id, str(queued.detail.get("queue", "")), str(answered.detail.get("agent", "")), talked_s, self._snapshot(), self._record, self._hang_up
         )
 
     async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
@@ -218,11 +216,9 @@ class FlowDriver:
             return
         self._queued = True
         waited_s = max(0.0, (now - first_queued.at).total_seconds())
-        variables = self.interpreter.variables
-        snapshot = CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal, self._runtime.flow_set.procedures)
         skills = tuple(str(skill) for skill in queued.detail.get("skills", ()))
         await distributor.enqueue(
-            self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), snapshot, self._record, self._hang_up, waited_s or 0.001, voice=self
+            self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), self._snapshot(), self._record, self._hang_up, waited_s or 0.001, voice=self
         )
         await self._release_tap()
 
@@ -337,10 +333,8 @@ class FlowDriver:
             await self._release_tap()
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):
             self._queued = True
-            number = str(self.interpreter.variables.get("caller_number", ""))
-            snapshot = CallSnapshot(number, str(self.interpreter.variables.get("caller_name", "")), self.interpreter.variables, self.journal, self._runtime.flow_set.procedures)
             await self._runtime.distributor.enqueue(
-                self._channel_id, command.queue, command.skills, command.priority, snapshot, self._record, self._hang_up, voice=self
+                self._channel_id, command.queue, command.skills, command.priority, self._snapshot(), self._record, self._hang_up, voice=self
             )
             await self._release_tap()
         elif isinstance(command, Transfer):
@@ -355,6 +349,12 @@ class FlowDriver:
             self._listen_generation += 1
             if self._listening is not None:
                 self._listening.stop()
+
+    def _snapshot(self) -> CallSnapshot:
+        """What the IVR learned, as live references (the pop reads them when the agent's phone rings)."""
+        variables = self.interpreter.variables
+        return CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal,
+                            self._runtime.flow_set.procedures, self.interpreter.language)
 
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))

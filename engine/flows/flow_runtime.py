@@ -11,7 +11,7 @@ import hashlib
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +24,7 @@ from engine.flows.flow_model import PromptFile
 from engine.flows.flow_validation import LoadedFlow, load_flow_set, vocabulary_problems
 from engine.flows.interpreter import FlowSet
 from engine.flows.prompt_inventory import static_prompts
+from engine.recording.qa_config import QA_FOLDER, QualityConfig, load_quality
 from engine.settings import LookupEndpoint, Settings, SettingsError
 from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
 from engine.speech.speech_service import SpeechService
@@ -45,6 +46,8 @@ class FlowRuntime:
     acd: AcdConfig | None = None
     """Queues and agents of the same version as the flows (the ACD takes calls from `queue` nodes)."""
     distributor: CallDistributor | None = None
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    """Scorecards and auto-check settings of the same version (ivr_flows/qa/)."""
 
     async def media_for(self, text: str, language: str) -> str:
         """An ARI media URI for a text prompt; rendering (a cache hit for static prompts) runs off the loop."""
@@ -78,6 +81,10 @@ async def build_flow_runtime(
         acd = await asyncio.to_thread(load_acd, folder, flow_queue_uses(flows), flows)
     except FlowInvalid as invalid:
         raise FlowsNotReady(f"flows.inbound: the queues and agents in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
+    try:
+        quality = await asyncio.to_thread(load_quality, folder)
+    except FlowInvalid as invalid:
+        raise FlowsNotReady(f"flows.inbound: the quality files in {folder / QA_FOLDER} do not validate:", tuple(map(str, invalid.problems))) from None
     if speech is not None:
         await speech.prepare(loaded.flow.language for loaded in flows.values())
         vocabularies = await speech.vocabularies()
@@ -100,7 +107,7 @@ async def build_flow_runtime(
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech, acd, distributor)
+    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech, acd, distributor, quality)
 
 
 def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[str, str]:

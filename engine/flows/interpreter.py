@@ -471,9 +471,9 @@ class FlowInterpreter:
             return []  # a late answer to a lookup the flow already gave up on
         commands: list[FlowCommand] = [*self._cancel_timers(), *self._stop_prompts()]
         if fact.error is not None or fact.data is None:
-            return commands + [Journal("lookup", {"endpoint": node.endpoint, "ok": False, "error": fact.error}), *self._enter(node.on_failure)]
+            return commands + [Journal("lookup", {"endpoint": node.endpoint, "into": node.into, "ok": False, "error": fact.error}), *self._enter(node.on_failure)]
         self.variables[node.into] = dict(fact.data)
-        return commands + [Journal("lookup", {"endpoint": node.endpoint, "ok": True, "result": dict(fact.data)}), *self._enter(node.next)]
+        return commands + [Journal("lookup", {"endpoint": node.endpoint, "into": node.into, "ok": True, "result": dict(fact.data)}), *self._enter(node.next)]
 
     # -- steps ---------------------------------------------------------------------------------
 

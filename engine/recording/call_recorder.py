@@ -57,6 +57,7 @@ class _Sidecar:
     queue: str
     started_at: str
     pauses: list[list[float]] = field(default_factory=list)
+    language: str = ""
 
 
 @dataclass
@@ -80,7 +81,10 @@ class CallRecorder:
         asterisk_spool: str,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_filed: Callable[[Recording], None] | None = None,
     ) -> None:
+        self.on_filed = on_filed
+        """Told of each recording once it is filed (the transcriber)."""
         self._ami = ami
         self._ari = ari
         self._store = store
@@ -97,13 +101,13 @@ class CallRecorder:
 
     # -- what the ACD tells the recorder -------------------------------------------------------
 
-    def conversation_started(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None:
+    def conversation_started(self, call_id: str, channel_id: str, agent_id: str, queue: str, language: str, record: Record) -> None:
         """A customer is talking to an agent on `channel_id`: record it, unless it is recorded already."""
-        self._in_order(call_id, self._start(call_id, channel_id, agent_id, queue, record, adopt=False))
+        self._in_order(call_id, self._start(call_id, channel_id, _Sidecar(call_id, agent_id, queue, "", language=language), record, adopt=False))
 
-    def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record) -> None:
+    def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, language: str, record: Record) -> None:
         """After a restart: go on with the recording the last engine started (Asterisk kept it running)."""
-        self._in_order(call_id, self._start(call_id, channel_id, agent_id, queue, record, adopt=True))
+        self._in_order(call_id, self._start(call_id, channel_id, _Sidecar(call_id, agent_id, queue, "", language=language), record, adopt=True))
 
     def conversation_ended(self, call_id: str) -> None:
         """The agent's part is over (hang-up or transfer): stop and file the recording."""
@@ -129,7 +133,8 @@ class CallRecorder:
 
     # -- carrying it out ---------------------------------------------------------------------------
 
-    async def _start(self, call_id: str, channel_id: str, agent_id: str, queue: str, record: Record, adopt: bool) -> None:
+    async def _start(self, call_id: str, channel_id: str, wanted: _Sidecar, record: Record, adopt: bool) -> None:
+        agent_id = wanted.agent_id
         if call_id in self._active:
             return
         if adopt and (found := await asyncio.to_thread(self._running_for, call_id)) is not None:
@@ -140,7 +145,7 @@ class CallRecorder:
             return
         started_at = self._wall_clock()
         name = f"{_safe(call_id)}--{started_at.strftime('%Y%m%dT%H%M%S%f')}--{_safe(agent_id)}.raw"
-        sidecar = _Sidecar(call_id, agent_id, queue, started_at.isoformat())
+        sidecar = replace(wanted, started_at=started_at.isoformat())
         raw = self._spool / name
         try:
             channel_name = (await self._ari.get_channel(channel_id)).name
@@ -210,12 +215,15 @@ class CallRecorder:
             return None
         recording = Recording(
             0, sidecar.call_id, relative.as_posix(), "wav", filed.channels, filed.sample_rate, filed.duration_s, filed.size_bytes, filed.sha256,
-            sidecar.agent_id, sidecar.queue, started_at, ended_at, status, tuple((float(a), float(b)) for a, b in sidecar.pauses),
+            sidecar.agent_id, sidecar.queue, started_at, ended_at, status, tuple((float(a), float(b)) for a, b in sidecar.pauses), sidecar.language,
         )
         recording_id = await self._store.add(recording)
         await asyncio.to_thread(_sidecar_path(raw).unlink, missing_ok=True)
         log.info("call %s: recording filed as %s (%.1f s, sha256 %s…)", sidecar.call_id, relative, filed.duration_s, filed.sha256[:12])
-        return replace(recording, id=recording_id)
+        recording = replace(recording, id=recording_id)
+        if self.on_filed is not None:
+            self.on_filed(recording)
+        return recording
 
     # -- reconciling with the folders ----------------------------------------------------------------
 
@@ -306,7 +314,7 @@ def _read_sidecar(raw: Path) -> _Sidecar:
     try:
         data = json.loads(_sidecar_path(raw).read_text())
         return _Sidecar(str(data["call_id"]), str(data.get("agent_id", "")), str(data.get("queue", "")), str(data["started_at"]),
-                        [[float(a), float(b)] for a, b in data.get("pauses", [])])
+                        [[float(a), float(b)] for a, b in data.get("pauses", [])], str(data.get("language", "")))
     except (OSError, ValueError, KeyError, TypeError):
         call_id, started, agent = _facts_from_name(raw)
         return _Sidecar(call_id, agent, "", started.isoformat())

@@ -20,10 +20,22 @@ FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2
 
 
 @dataclass(frozen=True)
+class TimedWord:
+    """A word of the best alternative, with its place in the audio fed (seconds) and confidence."""
+
+    word: str
+    start_s: float
+    end_s: float
+    confidence: float
+
+
+@dataclass(frozen=True)
 class Recognition:
-    """A final result: alternatives best first (empty when nothing usable was heard)."""
+    """A final result: alternatives best first (empty when nothing usable was heard); `words`
+    times the best one's words where the engine can (transcripts need them, menus do not)."""
 
     alternatives: tuple[Hypothesis, ...]
+    words: tuple[TimedWord, ...] = ()
 
     @property
     def text(self) -> str:
@@ -61,6 +73,8 @@ class SpeechModel(Protocol):
         """The words the model can recognise, or None when it cannot tell."""
         ...
 
-    def recognizer(self, phrases: Sequence[str]) -> Recognizer:
-        """A recogniser limited to these phrases (a grammar); no phrases means free-form."""
+    def recognizer(self, phrases: Sequence[str], spotting: bool = False) -> Recognizer:
+        """A recogniser limited to these phrases (a grammar); no phrases means free-form. With
+        `spotting`, the phrases are what to find in running speech (transcripts), so the filler
+        words a menu answer may carry are not added."""
         ...

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.flows.intent_matching import Hypothesis, words
 from engine.speech.filler_words import FILLER_WORDS
-from engine.speech.recognition import SAMPLE_RATE, Recognition
+from engine.speech.recognition import SAMPLE_RATE, Recognition, TimedWord
 from engine.speech.vocabulary import known_form, model_vocabulary
 
 UNKNOWN = "[unk]"
@@ -52,11 +52,12 @@ class VoskSpeechModel:
                 self._vocabulary_read = True
             return self._vocabulary
 
-    def recognizer(self, phrases: Sequence[str]) -> VoskRecognizer:
+    def recognizer(self, phrases: Sequence[str], spotting: bool = False) -> VoskRecognizer:
         if not phrases:
             return VoskRecognizer(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE))
         vocabulary = self.vocabulary()
-        grammar = grammar_phrases([*phrases, *FILLER_WORDS.get(self._language, ())], vocabulary) or ["[unk]"]
+        fillers = () if spotting else FILLER_WORDS.get(self._language, ())
+        grammar = grammar_phrases([*phrases, *fillers], vocabulary) or ["[unk]"]
         absorb = [UNKNOWN] if vocabulary is None or UNKNOWN in vocabulary else []
         return VoskRecognizer(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE, json.dumps([*grammar, *absorb], ensure_ascii=False)))
 
@@ -91,7 +92,8 @@ class VoskRecognizer:
         if not text:
             return Recognition(())
         confidence = sum(float(item.get("conf", 0.0)) for item in heard) / len(heard)
-        return Recognition((Hypothesis(text, round(confidence, 4)),))
+        timed = tuple(TimedWord(str(item["word"]), float(item.get("start", 0.0)), float(item.get("end", 0.0)), float(item.get("conf", 0.0))) for item in heard)
+        return Recognition((Hypothesis(text, round(confidence, 4)),), timed)
 
 
 def _without_unknown(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -110,12 +110,52 @@ class RecordingRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     agent_id: Mapped[str] = mapped_column(String(64), default="", index=True)
     queue: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str] = mapped_column(String(10), default="")
+    """The call's flow language: which speech model transcribes it."""
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="ok")
     """ok; recovered (filed at start from a file a stopped engine left); missing (the file is gone)."""
     pauses: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
     """[from_s, to_s] within the file where recording was paused for a sensitive entry (silence)."""
+
+
+class TranscriptRow(Base):
+    """A recording's transcript, who said what when, with the auto-checks' findings and flags."""
+
+    __tablename__ = "transcripts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), unique=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    language: Mapped[str] = mapped_column(String(10), default="")
+    engine: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    audio_s: Mapped[float] = mapped_column(Float, default=0.0)
+    decode_s: Mapped[float] = mapped_column(Float, default=0.0)
+    text: Mapped[str] = mapped_column(Text, default="")
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    findings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sentiment: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class QaScoreRow(Base):
+    """A reviewer's score of a call against one version of a scorecard."""
+
+    __tablename__ = "qa_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    recording_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    scorecard: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    """0-100: answered questions' weighted scores over their weights."""
 
 
 class AuditRow(Base):

@@ -30,6 +30,7 @@ class Recording:
     ended_at: datetime | None
     status: str
     pauses: tuple[tuple[float, float], ...]
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class RecordingStore:
                 channels=recording.channels, sample_rate=recording.sample_rate, duration_s=recording.duration_s,
                 size_bytes=recording.size_bytes, sha256=recording.sha256, agent_id=bounded_text(recording.agent_id, 64),
                 queue=bounded_text(recording.queue, 64), started_at=recording.started_at, ended_at=recording.ended_at,
-                status=recording.status, pauses=[list(p) for p in recording.pauses],
+                status=recording.status, pauses=[list(p) for p in recording.pauses], language=recording.language,
             )
             session.add(row)
             await session.flush()
@@ -61,12 +62,16 @@ class RecordingStore:
     async def get(self, recording_id: int) -> Recording | None:
         async with self._sessions() as session:
             row = await session.get(RecordingRow, recording_id)
-            return _recording(row) if row is not None else None
+            return recording_from_row(row) if row is not None else None
 
     async def for_call(self, call_id: str) -> list[Recording]:
         async with self._sessions() as session:
             rows = await session.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id).order_by(RecordingRow.id))
-            return [_recording(row) for row in rows]
+            return [recording_from_row(row) for row in rows]
+
+    async def all_recordings(self) -> list[Recording]:
+        async with self._sessions() as session:
+            return [recording_from_row(row) for row in await session.scalars(select(RecordingRow).order_by(RecordingRow.id))]
 
     async def statuses_by_path(self) -> dict[str, tuple[int, str]]:
         """Every recording's path -> (id, status): what reconciling with the folder compares."""
@@ -93,8 +98,8 @@ class RecordingStore:
             return [AuditEntry(r.at, r.actor, r.action, r.target, dict(r.detail)) for r in rows]
 
 
-def _recording(row: RecordingRow) -> Recording:
+def recording_from_row(row: RecordingRow) -> Recording:
     return Recording(
         row.id, row.call_id, row.path, row.format, row.channels, row.sample_rate, row.duration_s, row.size_bytes, row.sha256,
-        row.agent_id, row.queue, row.started_at, row.ended_at, row.status, tuple((float(a), float(b)) for a, b in row.pauses),
+        row.agent_id, row.queue, row.started_at, row.ended_at, row.status, tuple((float(a), float(b)) for a, b in row.pauses), row.language,
     )

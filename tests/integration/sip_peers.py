@@ -69,6 +69,20 @@ def write_speech_then_tone(path: Path, text: str, lead_s: float, pause_s: float,
     return path
 
 
+def write_sentences_then_tone(path: Path, sentences: list[tuple[float, str]], tone_hz: float, tone_s: float, rate_wpm: int = 150) -> Path:
+    """Someone who says each (pause before it, text) in turn, then sends a steady tone."""
+    parts = []
+    for index, (pause_s, text) in enumerate(sentences):
+        spoken = subprocess.run(["espeak-ng", "-v", "ko", "-s", str(rate_wpm), "--stdout", text], capture_output=True, check=True, timeout=30).stdout
+        part = path.with_suffix(f".part{index}.wav")
+        subprocess.run(["sox", "-q", "-t", "wav", "-", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(part), "pad", str(pause_s), "0.5"],
+                       input=spoken, capture_output=True, check=True, timeout=30)
+        parts.append(str(part))
+    parts.append(str(write_tone(path.with_suffix(".tone.wav"), tone_s, tone_hz)))
+    subprocess.run(["sox", "-q", *parts, str(path)], capture_output=True, check=True, timeout=30)
+    return path
+
+
 def write_tone(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 8000, amplitude: int = 8000) -> Path:
     """A mono 16-bit WAV for baresip's microphone (amplitude 0: a silent caller)."""
     frames = bytearray()

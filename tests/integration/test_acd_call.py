@@ -16,7 +16,7 @@ import pytest
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
-from tests.integration.sip_peers import Baresip, dominant_hz, longest_silence, write_speech_then_tone, write_tone
+from tests.integration.sip_peers import Baresip, dominant_hz, longest_silence, write_sentences_then_tone, write_speech_then_tone, write_tone
 from tests.integration.test_agents import flows_copy, register, threadline
 
 pytestmark = pytest.mark.asterisk
@@ -43,9 +43,14 @@ async def wait_agents(engine: RunningEngine, wanted: dict[str, str], timeout_s: 
     raise AssertionError(f"agents never reached {wanted}: {(await status(engine)).get('agents')}\n{engine.log_tail()}")
 
 
-async def agent_phone(tmp_path: Path, name: str, extension: str, secret: str, tone_hz: float) -> Baresip:
+async def agent_phone(tmp_path: Path, name: str, extension: str, secret: str, tone_hz: float, says: list[tuple[float, str]] | None = None) -> Baresip:
+    """An auto-answering softphone whose microphone sends a tone (after `says`, each (pause, text), if given)."""
     phone = Baresip(tmp_path / name, free_port(), free_port(), (46000, 46999), account=f"<sip:{extension}@127.0.0.1:{SIP_PORT}>;auth_pass={secret};regint=60;answermode=auto")
-    await phone.start(await asyncio.to_thread(write_tone, tmp_path / f"{name}.wav", 120.0, tone_hz))
+    microphone = tmp_path / f"{name}.wav"
+    if says:
+        await phone.start(await asyncio.to_thread(write_sentences_then_tone, microphone, says, tone_hz, 120.0))
+    else:
+        await phone.start(await asyncio.to_thread(write_tone, microphone, 120.0, tone_hz))
     return phone
 
 

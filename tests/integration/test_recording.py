@@ -15,6 +15,7 @@ import pytest
 from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.recording.recording_files import sha256_of
 from engine.store.database import create_engine
+from engine.store.qa_store import CallFilter, QaStore, StoredTranscript
 from engine.store.recording_store import Recording, RecordingStore
 from tests.integration.conftest import RunningEngine, free_port, require_tool, wait_for_event
 from tests.integration.sip_peers import Baresip, write_speech, write_speech_then_tone
@@ -22,6 +23,7 @@ from tests.integration.test_agents import threadline
 from tests.integration.test_acd_call import CALLER_HZ, JIYEON_HZ, MINSU_HZ, SIP_PORT, acd_setup, agent_phone, wait_agents
 
 pytestmark = pytest.mark.asterisk
+AGENT_ASKS = "고객 번호 알려 주세요"
 
 
 async def recordings_of(engine: RunningEngine, call_id: str, expected: int = 1, timeout_s: float = 20.0) -> list[Recording]:
@@ -36,6 +38,28 @@ async def recordings_of(engine: RunningEngine, call_id: str, expected: int = 1, 
     finally:
         await database.dispose()
     raise AssertionError(f"no recording row for {call_id} within {timeout_s} s\n{engine.log_tail()}")
+
+
+async def transcript_of(engine: RunningEngine, recording_id: int, timeout_s: float = 60.0) -> StoredTranscript:
+    database = create_engine(engine.database_url)
+    try:
+        store = QaStore(database)
+        for _ in range(int(timeout_s * 4)):
+            found = await store.transcript(recording_id)
+            if found is not None:
+                return found
+            await asyncio.sleep(0.25)
+    finally:
+        await database.dispose()
+    raise AssertionError(f"recording {recording_id} not transcribed within {timeout_s} s\n{engine.log_tail()}")
+
+
+async def search(engine: RunningEngine, wanted: CallFilter) -> list[tuple[Recording, StoredTranscript | None]]:
+    database = create_engine(engine.database_url)
+    try:
+        return await QaStore(database).search(wanted)
+    finally:
+        await database.dispose()
 
 
 def stereo_sides(path: Path, from_s: float = 0.0, to_s: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -60,7 +84,8 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
     crm_url, _ = mock_crm
     env, secrets = await acd_setup(tmp_path, crm_url)
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'rec.sqlite3'}", **env)
-    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    # minsu greets with his name, then asks for the customer number the CRM lookup already identified.
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ, says=[(0.5, "안녕하세요 상담원 김민수 입니다"), (1.0, AGENT_ASKS)])
     jiyeon = await agent_phone(tmp_path, "jiyeon", "2002", secrets["jiyeon"], JIYEON_HZ)
     caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
     try:
@@ -69,7 +94,7 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
         await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
         await caller.wait_event("CALL_ESTABLISHED")
         await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
-        await asyncio.sleep(8.0)
+        await asyncio.sleep(11.0)
         await caller.command("hangup")
         await caller.wait_event("CALL_CLOSED")
         await wait_agents(engine, {"minsu": "wrap_up"})
@@ -88,11 +113,23 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
     assert recording.size_bytes == (await asyncio.to_thread(path.stat)).st_size
     assert abs(recording.duration_s - talk_s) <= 1.0, (recording.duration_s, talk_s)
 
-    caller_side, agent_side, rate = await asyncio.to_thread(stereo_sides, path, 3.0)
+    caller_side, agent_side, rate = await asyncio.to_thread(stereo_sides, path, 7.0)
     caller_hz, caller_rms = dominant(caller_side, rate)
     agent_hz, agent_rms = dominant(agent_side, rate)
     assert caller_rms > 0.01 and abs(caller_hz - CALLER_HZ) < 30, ("left is the caller", caller_hz, caller_rms)
     assert agent_rms > 0.01 and abs(agent_hz - MINSU_HZ) < 30, ("right is the agent", agent_hz, agent_rms)
+    transcript = await transcript_of(engine, recording.id)
+    agent_said = " ".join(segment["text"] for segment in transcript.segments if segment["speaker"] == "agent")
+    assert {segment["speaker"] for segment in transcript.segments} <= {"caller", "agent"} and "김민수" in agent_said, transcript.segments
+    assert all(segment["words"] and segment["words"][0][1] >= 0 for segment in transcript.segments), "word timestamps"
+    assert transcript.findings["greeted_with_name"]["passed"] is True, transcript.findings
+    repeated = transcript.findings["no_repeated_question"]
+    assert repeated["passed"] is False and "customer" in repeated["detail"], (repeated, agent_said)
+    assert "repeated_question" in transcript.flags
+    found = await search(engine, CallFilter(words="김민수"))
+    assert [r.id for r, _ in found] == [recording.id], "the call is found by a word of its transcript"
+    assert await search(engine, CallFilter(words="인터넷")) == [], "a word nobody said (and no phrase spots)"
+
     spool = pbx.host_dir / "spool" / "recording" / "calls"
     spool_left = await asyncio.to_thread(lambda: [p.name for p in spool.glob(f"{call.channel_id}--*")])
     assert spool_left == [], "the raw file and its sidecar are removed once filed"
@@ -157,7 +194,7 @@ async def test_secure_entry_pauses_the_recording_and_no_key_tone_or_digit_is_kep
     passwd = await asyncio.to_thread(threadline, "agents", "passwd", "minsu", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="minsu-password-1\n")
     assert passwd.returncode == 0, passwd.stderr
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'pci.sqlite3'}", **env)
-    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ, says=[(0.5, "안녕하세요 상담원 김민수 입니다")])
     jiyeon = await agent_phone(tmp_path, "jiyeon", "2002", secrets["jiyeon"], JIYEON_HZ)
     caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
     pops: list[dict[str, object]] = []
@@ -221,3 +258,6 @@ async def test_secure_entry_pauses_the_recording_and_no_key_tone_or_digit_is_kep
     assert len(during) > 60 and not any(during), f"{sum(during)} of {len(during)} frames in the pause carry key tones"
     assert sum(before) / len(before) > 0.4, f"the detector hears the tones before the pause: {sum(before)} of {len(before)}"
     assert sum(after) / len(after) > 0.4, f"and after it: {sum(after)} of {len(after)}"
+    transcript = await transcript_of(engine, recording.id)
+    assert "repeated_question" not in transcript.flags, ("the control call: minsu asked for nothing the IVR had", transcript.segments)
+    assert transcript.findings["no_repeated_question"]["passed"] is True

@@ -9,7 +9,7 @@ import json
 import os
 import time
 import wave
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ from engine.asterisk.ari_client import AriClient
 from engine.recording.call_recorder import CallRecorder
 from engine.recording.recording_files import sha256_of
 from engine.store.database import create_engine, upgrade_database
+from engine.store.qa_store import CallFilter, QaStore, Score, StoredTranscript
 from engine.store.recording_store import Recording, RecordingStore
 
 
@@ -73,5 +74,47 @@ async def test_a_crash_leaves_nothing_unfiled_and_nothing_unmarked(database_url:
 
         again: dict[str, Any] = await recorder.sweep(at_start=True)
         assert again == {"filed": 0, "rows_added": 0, "marked_missing": 0}, "a second start changes nothing"
+    finally:
+        await database.dispose()
+
+
+async def test_transcripts_are_searched_by_word_prefix_and_filters(database_url: str) -> None:
+    """Full-text search on SQLite FTS5 and PostgreSQL: a word finds its call (요금 also finds 요금이),
+    every word must match, filters combine, a re-run replaces the transcript; scores are kept per version."""
+    await upgrade_database(database_url)
+    database = create_engine(database_url)
+    recordings, qa = RecordingStore(database), QaStore(database)
+    try:
+        at = datetime(2026, 11, 24, 10, tzinfo=UTC)
+        ids = []
+        for n, (agent, queue) in enumerate([("minsu", "billing"), ("jiyeon", "technical")]):
+            ids.append(await recordings.add(Recording(0, f"call-{n}", f"2026/11/24/call-{n}.wav", "wav", 2, 8000, 30.0, 480044, "a" * 64, agent, queue,
+                                                      at + timedelta(minutes=n), None, "ok", (), "ko")))
+        texts = ["안녕하세요 상담원 김민수 입니다 요금이 너무 많이 나왔어요", "인터넷 이 안 돼요 환불 해 주세요"]
+        for recording_id, words, flags in zip(ids, texts, (["repeated_question"], ["keyword:환불"])):
+            await qa.save_transcript(StoredTranscript(recording_id, "", "ko", "vosk", at, 30.0, 6.0, words, [{"speaker": "agent", "text": words}], {}, flags, 0.0))
+        assert len(await qa.untranscribed()) == 0
+
+        async def found(**wanted: Any) -> list[str]:
+            return [r.call_id for r, _ in await qa.search(CallFilter(**wanted))]
+
+        assert await found(words="요금") == ["call-0"], "a prefix: 요금 finds 요금이"
+        assert await found(words="김민수 요금") == ["call-0"]
+        assert await found(words="김민수 환불") == [], "every word must match"
+        assert await found(words="환불") == ["call-1"]
+        assert await found() == ["call-1", "call-0"], "newest first"
+        assert await found(agent="minsu") == ["call-0"]
+        assert await found(queue="technical", words="인터넷") == ["call-1"]
+        assert await found(flag="keyword") == ["call-1"] and await found(flag="repeated_question") == ["call-0"]
+        assert await found(since=at + timedelta(seconds=30)) == ["call-1"]
+        assert await found(words="\"'; DROP TABLE transcripts; --") == [], "quotes and operators are words, never syntax"
+
+        await qa.save_transcript(StoredTranscript(ids[0], "", "ko", "vosk", at, 30.0, 6.0, "다른 내용", [], {}, [], 0.0))
+        assert await found(words="요금") == [] and await found(words="다른") == ["call-0"], "a re-run replaces the searchable text"
+
+        await qa.add_score(Score(0, "call-0", ids[0], "minsu", "standard", "51c1ae5ed4f9", "sora", at, {"greeting": "yes"}, 80.0))
+        (score,) = await qa.scores(agent_id="minsu")
+        assert (score.reviewer, score.version, score.total, score.at) == ("sora", "51c1ae5ed4f9", 80.0, at)
+        assert await qa.scores(agent_id="jiyeon") == []
     finally:
         await database.dispose()

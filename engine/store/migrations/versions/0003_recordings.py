@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), nullable=False, server_default=""),
         sa.Column("agent_id", sa.String(64), nullable=False, server_default=""),
         sa.Column("queue", sa.String(64), nullable=False, server_default=""),
+        sa.Column("language", sa.String(10), nullable=False, server_default=""),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(16), nullable=False, server_default="ok"),

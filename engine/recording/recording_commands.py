@@ -1,0 +1,78 @@
+"""`threadline transcribe`: the transcript backlog from the command line, with progress."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from engine.acd.acd_config import load_acd
+from engine.flows.flow_errors import FlowInvalid
+from engine.recording.qa_config import load_quality
+from engine.recording.transcriber import Transcriber, worker_pool
+from engine.settings import Settings
+from engine.store.database import create_engine, require_current
+from engine.store.journey_store import JourneyStore
+from engine.store.qa_store import QaStore
+from engine.store.recording_store import RecordingStore
+
+
+def add_parser(commands: Any) -> None:
+    transcribe = commands.add_parser("transcribe", help="transcribe recordings that have no transcript yet (re-runnable)")
+    which = transcribe.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pending", action="store_true", help="every recording without a transcript")
+    which.add_argument("--redo", action="store_true", help="every recording again (a new model or new QA phrases)")
+    which.add_argument("--recording", type=int, action="append", help="this recording id (repeatable)")
+    transcribe.add_argument("--workers", type=int, help="worker processes (default: transcripts.workers)")
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_transcribe(args, settings))
+
+
+async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    folder = settings.flows.folder
+    try:
+        quality = await asyncio.to_thread(load_quality, folder)
+        acd = await asyncio.to_thread(load_acd, folder)
+    except FlowInvalid as invalid:
+        print(f"threadline transcribe: {folder} does not validate:\n{invalid}", file=sys.stderr)
+        return 1
+    names = {agent_id: agent.name for agent_id, agent in acd.agents.items()}
+    database = create_engine(settings.database.url)
+    try:
+        await require_current(database, settings.database.url)
+        qa, recordings = QaStore(database), RecordingStore(database)
+        if args.pending:
+            todo = await qa.untranscribed(limit=100_000)
+        elif args.redo:
+            todo = [r for r in await recordings.all_recordings() if r.status in ("ok", "recovered")]
+        else:
+            todo = [r for r in [await recordings.get(i) for i in args.recording] if r is not None]
+        transcriber = Transcriber(settings.transcripts, settings.speech, qa, JourneyStore(database), settings.recording.folder, lambda: quality, lambda: names)
+        workers = args.workers or settings.transcripts.workers
+        done = failed = 0
+        audio_s = decode_s = 0.0
+        began = time.monotonic()
+        with worker_pool(workers) as pool:
+            pending = {asyncio.ensure_future(transcriber.transcribe(recording, pool)): recording for recording in todo}
+            for finished in asyncio.as_completed(list(pending)):
+                try:
+                    stored = await finished
+                except Exception as exc:  # reported per recording; the rest go on
+                    failed += 1
+                    print(f"\n  failed: {exc}", file=sys.stderr)
+                    continue
+                if stored is None:
+                    failed += 1
+                    continue
+                done += 1
+                audio_s, decode_s = audio_s + stored.audio_s, decode_s + stored.decode_s
+                rtf = decode_s / audio_s if audio_s else 0.0
+                print(f"\rtranscribed {done + failed}/{len(todo)}  audio {audio_s:.0f} s  CPU RTF {rtf:.2f}  wall {time.monotonic() - began:.0f} s", end="", file=sys.stderr, flush=True)
+        print(f"\n{done} transcribed, {failed} failed, {len(todo)} in all", file=sys.stderr if failed else sys.stdout)
+        return 1 if failed else 0
+    finally:
+        await database.dispose()
