@@ -44,6 +44,7 @@ from engine.recording.transcriber import Transcriber
 from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
 from engine.web.http_server import Desktop, build_app
+from engine.web.qa_routes import QaDesk
 from engine.web.sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Engine:
         self._reload_pjsip = asyncio.Event()
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
+        self.qa_desk: QaDesk | None = None
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -155,6 +157,7 @@ class Engine:
         self._ami = ami
         recorder = self._recorder(ami, ari, database)
         transcriber = self._transcriber(database, store)
+        self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names)
         if recorder is not None and transcriber is not None:
             recorder.on_filed = transcriber.submit
         distributor = self.distributor = CallDistributor(
@@ -381,7 +384,7 @@ class Engine:
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry)
-        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop), access_log=None)
+        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

@@ -157,3 +157,31 @@ def load_quality(folder: Path) -> QualityConfig:
     if problems:
         raise FlowInvalid(problems)
     return QualityConfig({language: parsed for language, (parsed, _) in by_language.items()})
+
+
+class ScoreInvalid(ValueError):
+    """An answer a scorecard cannot take; the message names the question."""
+
+
+def score_total(card: Scorecard, answers: Mapping[str, str]) -> float:
+    """0-100 over the questions answered: yes_no scores its weight for yes, scale_1_5 (n-1)/4 of
+    it; `na` leaves a question out. Raises ScoreInvalid naming the question."""
+    questions = {question.id: question for question in card.questions()}
+    unknown = sorted(set(answers) - set(questions))
+    if unknown:
+        raise ScoreInvalid(f"answers.{unknown[0]}: no such question in `{card.title}` (there are: {', '.join(questions)})")
+    earned = possible = 0.0
+    for question_id, answer in answers.items():
+        question = questions[question_id]
+        if answer == "na":
+            continue
+        if question.answer == "yes_no":
+            if answer not in ("yes", "no"):
+                raise ScoreInvalid(f"answers.{question_id}: answer yes, no or na (got {answer!r})")
+            earned += question.weight if answer == "yes" else 0.0
+        else:
+            if answer not in ("1", "2", "3", "4", "5"):
+                raise ScoreInvalid(f"answers.{question_id}: answer 1-5 or na (got {answer!r})")
+            earned += question.weight * (int(answer) - 1) / 4
+        possible += question.weight
+    return round(100 * earned / possible, 1) if possible else 0.0

@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
+from engine.web.qa_routes import QaDesk, add_qa_routes
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
@@ -67,6 +68,13 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/protocol"): Access(EVERYONE),
     ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
     ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
+    # QA review (engine/web/qa_routes.py): agents see only their own calls and scores there.
+    ("GET", "/qa"): Access(EVERYONE, page=True),
+    ("GET", "/qa/calls"): Access(EVERYONE),
+    ("GET", "/qa/scores"): Access(EVERYONE),
+    ("GET", "/qa/recordings/{recording_id}"): Access(EVERYONE),
+    ("GET", "/qa/recordings/{recording_id}/audio"): Access(EVERYONE),
+    ("POST", "/qa/recordings/{recording_id}/scores"): Access(frozenset({"qa", "supervisor", "admin"})),
 }
 
 
@@ -97,7 +105,8 @@ class Desktop:
 
 
 def build_app(
-    board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None
+    board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
+    qa: QaDesk | None = None,
 ) -> web.Application:
     sessions = desktop.sessions if desktop is not None else Sessions()
     failures: deque[float] = deque()
@@ -170,7 +179,7 @@ def build_app(
         if not ok or roles is None:
             failures.append(now)
             return web.json_response({"error": "wrong agent id or password"}, status=401)
-        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(roles), "next": "/agent" if roles & {"agent"} or not roles & SUPERVISORS else "/supervisor"})
+        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(roles), "next": _landing(roles)})
         response.set_cookie(SESSION_COOKIE, sessions.open(agent_id, roles), max_age=SESSION_TTL_S, httponly=True, samesite="Strict", secure=request.secure, path="/")
         return response
 
@@ -191,7 +200,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "desktop.css", "login.js", "supervisor.js"}:
+        if name not in {"agent.js", "desktop.css", "login.js", "supervisor.js", "qa.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -240,6 +249,8 @@ def build_app(
     app.router.add_get("/ws", websocket)
     app.router.add_get("/supervisor", supervisor_page)
     app.router.add_get("/ws/supervisor", supervisor_socket)
+    if qa is not None:
+        add_qa_routes(app, qa, lambda request: request[PRINCIPAL])
     return app
 
 
@@ -280,6 +291,15 @@ async def _supervisor_message(principal: Principal, raw: str, desktop: Desktop) 
     if failed is not None:
         return error(failed)
     return {"v": PROTOCOL_VERSION, "type": "agent_state_set", "agent": message.agent, "status": message.status}
+
+
+def _landing(roles: frozenset[str]) -> str:
+    """Where a login goes by default: agents to their desktop, supervisors to the floor, QA staff to reviews."""
+    if "agent" in roles:
+        return "/agent"
+    if roles & SUPERVISORS:
+        return "/supervisor"
+    return "/qa" if "qa" in roles else "/agent"
 
 
 def _bearer_ok(request: web.Request, token: str) -> bool:
