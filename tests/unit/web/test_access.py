@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,7 +13,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
+from engine.recording.qa_config import QualityConfig
+from engine.store.database import create_engine
+from engine.store.journey_store import JourneyStore
+from engine.store.qa_store import QaStore
+from engine.store.recording_store import RecordingStore
 from engine.web.http_server import ACCESS, Desktop, build_app
+from engine.web.qa_routes import QaDesk
 from engine.web.sessions import SESSION_COOKIE, Sessions
 
 ROLES = {"minsu": frozenset({"agent"}), "sora": frozenset({"supervisor"}), "qa1": frozenset({"qa"})}
@@ -38,6 +45,12 @@ def desktop(sessions: Sessions, actions: list[tuple[str, str, str]]) -> Desktop:
     )
 
 
+def qa_desk() -> QaDesk:
+    """Never reached in these tests (the middleware refuses first); an unopened in-memory database."""
+    database = create_engine("sqlite+aiosqlite:///never-opened.sqlite3")
+    return QaDesk(RecordingStore(database), QaStore(database), JourneyStore(database), Path("recordings"), QualityConfig, dict)
+
+
 async def wrap_up(agent: str, call_id: str, disposition: str, notes: str) -> str | None:
     return None if (call_id, disposition) == ("c1", "resolved") else "disposition must be one of: resolved"
 
@@ -46,7 +59,7 @@ async def wrap_up(agent: str, call_id: str, disposition: str, notes: str) -> str
 async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Sessions, list[tuple[str, str, str]]]]:
     sessions: Sessions = Sessions()
     actions: list[tuple[str, str, str]] = []
-    app = build_app(HealthBoard(("ari",)), lambda: {}, None, "admin-token-0123456789", desktop(sessions, actions))
+    app = build_app(HealthBoard(("ari",)), lambda: {}, None, "admin-token-0123456789", desktop(sessions, actions), qa_desk())
     async with TestClient(TestServer(app)) as test_client:
         yield test_client, sessions, actions
 
@@ -56,7 +69,7 @@ def routes(app: web.Application) -> list[tuple[str, str]]:
 
 
 def test_every_route_has_an_access_rule() -> None:
-    app = build_app(HealthBoard(("ari",)), lambda: {})
+    app = build_app(HealthBoard(("ari",)), lambda: {}, qa=qa_desk())
     assert set(routes(app)) == set(ACCESS), "a route without a rule would answer 403; a rule without a route is stale"
 
 
@@ -66,7 +79,7 @@ async def test_strangers_and_wrong_roles_are_refused_everywhere_but_healthz(clie
         rule = ACCESS[(method, path)]
         if rule.public:
             continue
-        url = path.replace("{name}", "agent.js")
+        url = path.replace("{name}", "agent.js").replace("{recording_id}", "1")
         response = await test_client.request(method, url, allow_redirects=False)
         if rule.page:
             assert response.status == 303 and response.headers["Location"].startswith("/login"), (method, path)
