@@ -8,13 +8,14 @@ import logging
 import signal
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine import metrics
 from engine.asterisk.ami_client import AmiConnection, AmiEndpoint
 from engine.asterisk.ari_client import AriClient, AriEndpoint
 from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
@@ -26,6 +27,7 @@ from engine.acd.agent_provisioning import ProvisionResult, provision_agents, wri
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 from engine.acd.call_distributor import CallDistributor, CallSnapshot, owed_callback
 from engine.acd.floor_view import FloorView
+from engine.acd.report_commands import report_rows
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
@@ -72,6 +74,7 @@ class Engine:
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()
         self.qa_desk: QaDesk | None = None
+        self._database: AsyncEngine | None = None
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -115,7 +118,7 @@ class Engine:
         credentials = load_credentials(settings.credentials_path)
         revision = await upgrade_database(settings.database.url)  # reaches head or raises DatabaseNotReady
         self.set_state("database", True, f"migrated to {revision}")
-        database = create_engine(settings.database.url)
+        database = self._database = create_engine(settings.database.url)
         try:
             await self._serve(credentials, database)
         finally:
@@ -169,6 +172,7 @@ class Engine:
             login_by_phone=settings.acd.login == "phone",
             recorder=recorder,
         )
+        metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, distributor.floor))
         floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
@@ -227,6 +231,11 @@ class Engine:
         if not (settings.recording.enabled and settings.transcripts.enabled):
             return None
         return Transcriber(settings.transcripts, settings.speech, QaStore(database), journeys, settings.recording.folder, self._quality, self._agent_names)
+
+    async def _report(self, start: datetime, end: datetime, interval: str, by: str) -> list[dict[str, Any]]:
+        if self._database is None:
+            return []
+        return await report_rows(self._database, self._acd_config(), start, end, interval, by)
 
     def _quality(self) -> QualityConfig:
         return self.flows.current.quality if self.flows is not None else QualityConfig()
@@ -384,7 +393,7 @@ class Engine:
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry)
-        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk), access_log=None)
+        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.recording import recording_commands
 
     recording_commands.add_parser(commands)
+    from engine.acd import report_commands
+
+    report_commands.add_parser(commands)
 
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -114,6 +117,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from engine.speech import speech_commands
 
         return speech_commands.dispatch(args, settings)
+    if args.command == "report":
+        from engine.acd import report_commands
+
+        return report_commands.dispatch(args, settings)
     if args.command == "transcribe":
         from engine.recording import recording_commands
 

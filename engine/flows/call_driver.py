@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from engine import metrics
 from engine.asterisk.errors import AsteriskError
 from engine.asterisk.ari_client import AriClient
 from engine.flows.flow_facts import (
@@ -160,6 +161,8 @@ class FlowDriver:
         if utterance.audio is not None and not sensitive and self._runtime.speech is not None:
             detail["audio"] = await self._runtime.speech.keep_utterance(self._channel_id, utterance.audio)
         self._keep("speech_heard", detail)
+        metrics.RECOGNITION_LATENCY_SECONDS.labels(self.language).observe(utterance.latency_ms / 1000)
+        metrics.RECOGNITION_CONFIDENCE.labels(self.language).observe(utterance.recognition.confidence)
         distributor = self._runtime.distributor
         heard_texts = [(h.text, h.confidence) for h in utterance.recognition.alternatives]
         if self._queued and distributor is not None and distributor.speech_heard(self._channel_id, heard_texts):

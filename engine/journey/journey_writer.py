@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from engine import metrics
 from engine.asterisk.backoff import Backoff
 from engine.store.journey_store import JourneyEvent, CallerInfo, JourneyStore
 
@@ -70,16 +72,24 @@ class JourneyWriter:
     _queue: asyncio.Queue[_Item | None] = field(default_factory=asyncio.Queue)
     _seq: int = 0
     _refused: bool = False
+    _queued: bool = False
+    """The call was queued for an agent at some point (else, when it ends, the IVR contained it)."""
+    _resumed: bool = False
 
     # -- the session's side: never blocks -------------------------------------------------
 
     def open(self, caller: CallerInfo, at: datetime, detail: dict[str, Any], resumed: bool) -> None:
+        self._resumed = self._resumed or resumed
         self._queue.put_nowait(_Open(caller, at, detail, resumed))
 
     def add(self, kind: str, at: datetime, detail: dict[str, Any]) -> None:
+        self._queued = self._queued or kind in ("queued", "callback_requested")
+        metrics.journey_event(kind, detail)
         self._queue.put_nowait(_Event(kind, at, detail))
 
     def close(self, at: datetime, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
+        if not self._queued and not self._resumed:
+            metrics.call_contained()
         self._queue.put_nowait(_Close(at, by, cause, cause_txt, kind))
 
     def finish(self) -> None:
@@ -121,7 +131,9 @@ class JourneyWriter:
         elif isinstance(item, _Event):
             seq = self._seq + 1
             call_id = self.call_id
+            began = time.perf_counter()
             stored = await self._with_retries(item.kind, lambda: self.store.add_event(call_id, item.kind, item.at, item.detail, seq=seq))
+            metrics.JOURNEY_WRITE_SECONDS.observe(time.perf_counter() - began)
             self._seq = stored if stored is not None else seq
         else:
             call_id = self.call_id

@@ -17,11 +17,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from engine import metrics
+from engine.acd.contact_metrics import FORMULAS
+from engine.acd.historical_report import INTERVALS
+from engine.acd.report_commands import as_csv, period
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 StatusSource = Callable[[], dict[str, Any]]
+Reports = Callable[[datetime, datetime, str, str], Awaitable[list[dict[str, Any]]]]
+"""(start, end, interval, by) -> report rows (engine/acd/report_commands.py)."""
 Reload = Callable[[str], Awaitable["ReloadResult"]]
 STATIC = Path(__file__).with_name("static")
 EVERYONE = frozenset({"agent", "supervisor", "qa", "admin"})
@@ -41,6 +48,7 @@ MAX_WS_MESSAGE = 4096
 MAX_WS_RATE = 20
 """Messages a page may send per second; more is a flood and closes that socket (never the engine)."""
 LOGIN_FAILURES_PER_MINUTE = 10
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
@@ -52,6 +60,8 @@ class Access:
     """The operator bearer token (http.admin_token) is accepted too."""
     page: bool = False
     """A browser page: strangers are sent to the login page instead of getting 401."""
+    loopback: bool = False
+    """Open to clients on this machine (a local Prometheus) without logging in."""
 
 
 ACCESS: dict[tuple[str, str], Access] = {
@@ -68,6 +78,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/protocol"): Access(EVERYONE),
     ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
     ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
+    ("GET", "/metrics"): Access(SUPERVISORS, admin_token=True, loopback=True),
+    ("GET", "/reports"): Access(SUPERVISORS, page=True),
+    ("GET", "/reports/data"): Access(SUPERVISORS, admin_token=True),
     # QA review (engine/web/qa_routes.py): agents see only their own calls and scores there.
     ("GET", "/qa"): Access(EVERYONE, page=True),
     ("GET", "/qa/calls"): Access(EVERYONE),
@@ -106,7 +119,7 @@ class Desktop:
 
 def build_app(
     board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
-    qa: QaDesk | None = None,
+    qa: QaDesk | None = None, reports: Reports | None = None,
 ) -> web.Application:
     sessions = desktop.sessions if desktop is not None else Sessions()
     failures: deque[float] = deque()
@@ -121,7 +134,7 @@ def build_app(
             if isinstance(request.match_info.http_exception, web.HTTPException):
                 raise request.match_info.http_exception  # 404/405 for what does not exist
             return web.json_response({"error": "this endpoint has no access rule"}, status=403)
-        if rule.public:
+        if rule.public or (rule.loopback and request.remote in LOOPBACK and "X-Forwarded-For" not in request.headers):
             return await handler(request)
         if rule.admin_token and admin_token is not None and _bearer_ok(request, admin_token):
             return await handler(request)
@@ -200,7 +213,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "desktop.css", "login.js", "supervisor.js", "qa.js"}:
+        if name not in {"agent.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -236,7 +249,33 @@ def build_app(
             desktop.hub.detach_supervisor(socket)
         return socket
 
+    async def prometheus(_request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    async def reports_page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "reports.html")
+
+    async def reports_data(request: web.Request) -> web.Response:
+        if reports is None:
+            return web.json_response({"error": "reports need the database"}, status=503)
+        query = request.query
+        interval, by, kind = query.get("interval", "hour"), query.get("by", "queue"), query.get("format", "json")
+        if interval not in INTERVALS or by not in ("queue", "agent") or kind not in ("json", "csv"):
+            return web.json_response({"error": f"interval: one of {', '.join(INTERVALS)}; by: queue or agent; format: json or csv"}, status=422)
+        try:
+            start, end = period(query.get("from") or None, query.get("to") or None)
+        except ValueError as exc:
+            return web.json_response({"error": f"from/to: {exc} (dates are YYYY-MM-DD)"}, status=422)
+        rows = await reports(start, end, interval, by)
+        if kind == "csv":
+            return web.Response(text=as_csv(rows), content_type="text/csv", headers={"Content-Disposition": f'attachment; filename="threadline-{by}-{interval}.csv"'})
+        return web.json_response({"from": start.isoformat(), "to": end.isoformat(), "interval": interval, "by": by, "rows": rows, "formulas": FORMULAS})
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/reports", reports_page)
+    app.router.add_get("/reports/data", reports_data)
     app.router.add_get("/status", status_page)
     app.router.add_post("/flows/reload", reload_flows)
     app.router.add_get("/login", login_page)

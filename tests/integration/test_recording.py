@@ -20,7 +20,7 @@ from engine.store.recording_store import Recording, RecordingStore
 from tests.integration.conftest import RunningEngine, free_port, require_tool, wait_for_event
 from tests.integration.sip_peers import Baresip, write_speech, write_speech_then_tone
 from tests.integration.test_agents import threadline
-from tests.integration.test_acd_call import CALLER_HZ, JIYEON_HZ, MINSU_HZ, SIP_PORT, acd_setup, agent_phone, wait_agents
+from tests.integration.test_acd_call import ADMIN_TOKEN, CALLER_HZ, JIYEON_HZ, MINSU_HZ, SIP_PORT, acd_setup, agent_phone, status, wait_agents
 
 pytestmark = pytest.mark.asterisk
 AGENT_ASKS = "고객 번호 알려 주세요"
@@ -38,6 +38,30 @@ async def recordings_of(engine: RunningEngine, call_id: str, expected: int = 1, 
     finally:
         await database.dispose()
     raise AssertionError(f"no recording row for {call_id} within {timeout_s} s\n{engine.log_tail()}")
+
+
+async def check_figures_agree(engine: RunningEngine, env: dict[str, str]) -> None:
+    """The report (page and CLI), /metrics and the live status count the one answered call alike."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{engine.http_url}/reports/data", params={"interval": "day", "by": "queue"}, headers=headers) as response:
+            assert response.status == 200, await response.text()
+            rows = (await response.json())["rows"]
+        async with http.get(f"{engine.http_url}/metrics") as response:  # from loopback: no login
+            exposition = await response.text()
+        agents = (await status(engine))["agents"]
+    billing = next(row for row in rows if row["key"] == "billing")
+    assert (billing["offered"], billing["answered"], billing["abandoned"], billing["service_level"]) == (1, 1, 0, 1.0), billing
+    everyone = next(row for row in rows if row["key"] == "all")
+    assert everyone["calls_arrived"] == 1 and everyone["containment"] == 0.0, everyone
+    assert 'threadline_calls_total{outcome="answered"} 1.0' in exposition, exposition
+    on_wrap_up = sum(1 for agent in agents.values() if agent["status"] == "wrap_up")
+    assert f'threadline_agents{{state="wrap_up"}} {float(on_wrap_up)}' in exposition and on_wrap_up == 1
+    assert 'threadline_component_up{component="ari"} 1.0' in exposition and "threadline_journey_write_seconds_count" in exposition
+    cli = await asyncio.to_thread(threadline, "report", "--interval", "day", "--by", "agent", "--format", "json", env={**env, "THREADLINE_DATABASE__URL": engine.database_url})
+    assert cli.returncode == 0, cli.stderr
+    minsu = next(row for row in json.loads(cli.stdout)["rows"] if row["key"] == "minsu")
+    assert minsu["answered"] == 1 and minsu["asa_s"] == billing["asa_s"], minsu
 
 
 async def transcript_of(engine: RunningEngine, recording_id: int, timeout_s: float = 60.0) -> StoredTranscript:
@@ -105,6 +129,7 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
 
     (call,) = await engine.ended_calls(1)
     talk_s = float(next(e.detail["talk_s"] for e in call.events if e.kind == "call_ended"))
+    await check_figures_agree(engine, env)
     assert "recording_started" in [e.kind for e in call.events]
     (recording,) = await recordings_of(engine, call.channel_id)
     path = tmp_path / "recordings" / recording.path

@@ -77,8 +77,8 @@ async def test_strangers_and_wrong_roles_are_refused_everywhere_but_healthz(clie
     test_client, sessions, _ = client
     for method, path in routes(test_client.server.app):
         rule = ACCESS[(method, path)]
-        if rule.public:
-            continue
+        if rule.public or rule.loopback:
+            continue  # loopback rules: see the /metrics test
         url = path.replace("{name}", "agent.js").replace("{recording_id}", "1")
         response = await test_client.request(method, url, allow_redirects=False)
         if rule.page:
@@ -157,3 +157,16 @@ async def test_only_supervisors_get_the_floor_and_may_set_an_agents_state(client
     await socket.send_json({"v": 1, "type": "set_agent_state", "agent": "minsu", "status": "dancing"})
     assert (await socket.receive_json(timeout=2))["error"].startswith("status: Input should be 'available'")
     assert actions == [("minsu", "logged_out", " by sora")]
+
+
+async def test_metrics_are_open_on_loopback_and_need_a_login_or_the_token_from_elsewhere(client: Any) -> None:
+    test_client, sessions, _ = client
+    local = await test_client.get("/metrics")
+    assert local.status == 200 and "threadline_journey_write_seconds" in await local.text()
+    assert local.headers["Content-Type"].startswith("text/plain")
+    proxied = await test_client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status == 401, "a request relayed by a local proxy is not a local client"
+    token = await test_client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer admin-token-0123456789"})
+    assert token.status == 200
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+    assert (await test_client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})).status == 403, "agents do not get metrics"

@@ -1,0 +1,159 @@
+"""Historical reports: per interval (15 min, hour, day) and per queue or agent. Pure: facts in, rows out.
+
+Built on engine/acd/contact_metrics.py, the same formulas the supervisor's live page uses, so a
+report and the live page can never disagree on the same calls. A visit belongs to the interval it
+was offered in. Added here:
+
+- containment = calls that ended in the IVR without being queued ÷ calls that arrived (per
+  interval; a contained call has no queue, so it is reported on the interval's `all` row);
+- CSAT = mean of 1-5 answers; NPS = % promoters (9-10) − % detractors (0-6), from post-call
+  surveys (`survey_answered` events), by the queue and agent of the call;
+- occupancy per agent (and over all agents on the `all` row), from agent state intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from engine.acd.contact_metrics import (
+    JourneyEvent,
+    QueueVisit,
+    StatusChange,
+    intervals_from_changes,
+    occupancy,
+    occupancy_by_agent,
+    queue_kpis,
+    visits_from_journey,
+)
+
+INTERVALS = {"15m": 900, "hour": 3600, "day": 86400}
+REPORT_KINDS = (
+    "arrived", "hung_up", "queued", "agent_ringing", "agent_not_answered", "agent_answered", "call_ended", "abandoned", "callback_requested",
+    "callback_answered", "overflowed", "hold_started", "hold_ended", "wrap_up_ended", "survey_answered",
+)
+"""The journey events a report is computed from."""
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Survey:
+    call_id: str
+    queue: str
+    agent: str
+    at: float
+    csat: int | None
+    nps: int | None
+
+
+def surveys_from_journey(call_id: str, events: Sequence[JourneyEvent]) -> list[Survey]:
+    """Each `survey_answered` of the call, with the queue and agent of the conversation before it."""
+    queue = agent = ""
+    found = []
+    for kind, at, detail in events:
+        if kind == "queued":
+            queue = str(detail.get("queue", queue))
+        elif kind in ("agent_answered", "callback_answered"):
+            agent = str(detail.get("agent", agent))
+        elif kind == "survey_answered":
+            found.append(Survey(call_id, str(detail.get("queue") or queue), str(detail.get("agent") or agent), at, _score(detail.get("csat"), 1, 5), _score(detail.get("nps"), 0, 10)))
+    return found
+
+
+def csat(surveys: Iterable[Survey]) -> float | None:
+    """CSAT = mean of the 1-5 answers."""
+    answers = [s.csat for s in surveys if s.csat is not None]
+    return sum(answers) / len(answers) if answers else None
+
+
+def nps(surveys: Iterable[Survey]) -> float | None:
+    """NPS = % promoters (9-10) − % detractors (0-6) of the 0-10 answers; -100..100."""
+    answers = [s.nps for s in surveys if s.nps is not None]
+    if not answers:
+        return None
+    return 100 * (sum(1 for a in answers if a >= 9) - sum(1 for a in answers if a <= 6)) / len(answers)
+
+
+def build_report(
+    journeys: Mapping[str, Sequence[JourneyEvent]],
+    changes: Sequence[StatusChange],
+    start: float,
+    end: float,
+    interval_s: float,
+    by: str = "queue",
+    short_abandon_s: Mapping[str, float] | float = 5.0,
+    service_level_s: Mapping[str, float] | float = 20.0,
+) -> list[dict[str, Any]]:
+    """Rows of (interval start, key, figures) for visits offered in [start, end): `by` "queue" gives
+    a row per queue per interval, "agent" a row per agent; each interval also has an `all` row."""
+    if by not in ("queue", "agent"):
+        raise ValueError(f"by: queue or agent (got {by!r})")
+    visits = [v for call_id, events in journeys.items() for v in visits_from_journey(call_id, events, short_abandon_s) if start <= v.enqueued_at < end]
+    surveys = [s for call_id, events in journeys.items() for s in surveys_from_journey(call_id, events) if start <= s.at < end]
+    arrivals = {call_id: _arrival(events) for call_id, events in journeys.items()}
+    contained = {call_id for call_id, events in journeys.items() if _contained(events)}
+    agent_intervals = intervals_from_changes(changes, end)
+    rows: list[dict[str, Any]] = []
+    for slot in _slots(start, end, interval_s):
+        slot_end = min(slot + interval_s, end)
+        in_slot = [v for v in visits if slot <= v.enqueued_at < slot_end]
+        slot_surveys = [s for s in surveys if slot <= s.at < slot_end]
+        arrived = [call_id for call_id, at in arrivals.items() if at is not None and slot <= at < slot_end]
+        keys = sorted({key for key in ((v.queue if by == "queue" else v.agent) for v in in_slot) if key})
+        if by == "agent":
+            keys = sorted(set(keys) | {i.agent for i in agent_intervals if i.start < slot_end and i.end > slot})
+        by_agent_occupancy = occupancy_by_agent(agent_intervals, slot, slot_end)
+        for key in keys:
+            mine = [v for v in in_slot if (v.queue if by == "queue" else v.agent) == key]
+            their_surveys = [s for s in slot_surveys if (s.queue if by == "queue" else s.agent) == key]
+            sl = _for(service_level_s, mine[0].queue) if by == "queue" and mine else _single(service_level_s)
+            rows.append(_row(slot, slot_end, by, key, mine, sl, their_surveys, by_agent_occupancy.get(key) if by == "agent" else None, None))
+        containment = len([c for c in arrived if c in contained]) / len(arrived) if arrived else None
+        rows.append(_row(slot, slot_end, by, ALL, in_slot, _single(service_level_s), slot_surveys, occupancy(agent_intervals, slot, slot_end), containment, len(arrived)))
+    return rows
+
+
+def _row(slot: float, slot_end: float, by: str, key: str, visits: list[QueueVisit], service_level_s: float, surveys: list[Survey],
+         occupied: float | None, containment: float | None, arrived: int | None = None) -> dict[str, Any]:
+    kpis = asdict(queue_kpis(visits, service_level_s))
+    figures = {name: round(value, 3) if isinstance(value, float) else value for name, value in kpis.items()}
+    return {
+        "interval_start": slot, "interval_end": slot_end, "by": by, "key": key, **figures,
+        "csat": _rounded(csat(surveys)), "nps": _rounded(nps(surveys)), "surveys": len(surveys),
+        "occupancy": _rounded(occupied), "containment": _rounded(containment), "calls_arrived": arrived,
+    }
+
+
+def _slots(start: float, end: float, interval_s: float) -> list[float]:
+    if not interval_s > 0:
+        raise ValueError(f"interval_s must be positive, not {interval_s}")
+    first = math.floor(start / interval_s) * interval_s
+    return [first + n * interval_s for n in range(int(math.ceil((end - first) / interval_s)))]
+
+
+def _arrival(events: Sequence[JourneyEvent]) -> float | None:
+    return next((at for kind, at, _ in events if kind == "arrived"), None)
+
+
+def _contained(events: Sequence[JourneyEvent]) -> bool:
+    """Ended in the IVR: the call hung up and was never queued for an agent."""
+    kinds = {kind for kind, _, _ in events}
+    return "hung_up" in kinds and "queued" not in kinds and "callback_requested" not in kinds
+
+
+def _score(value: object, low: int, high: int) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else None
+
+
+def _for(values: Mapping[str, float] | float, queue: str) -> float:
+    return float(values.get(queue, 20.0)) if isinstance(values, Mapping) else float(values)
+
+
+def _single(values: Mapping[str, float] | float) -> float:
+    return float(values) if not isinstance(values, Mapping) else 20.0
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None

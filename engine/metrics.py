@@ -1,0 +1,83 @@
+"""Prometheus metrics (official prometheus_client), served at /metrics.
+
+Counters and histograms are updated where things happen (journey writes, recognitions, call
+outcomes); the live gauges (engine health, per-queue waiting and longest wait, agents by state)
+are read from the engine when Prometheus scrapes, so they can never drift from what the
+supervisor page shows. One registry per process, not prometheus_client's global default, so
+library metrics do not leak into ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+OUTCOME_KINDS = {"call_ended": "answered", "abandoned": "abandoned", "callback_requested": "callback", "overflowed": "overflowed", "callback_failed": "callback_failed"}
+"""Journey events that settle a call's outcome in a queue, and the label each is counted under."""
+
+CALLS = Counter("threadline_calls", "Calls by how they ended in a queue (answered, abandoned, short_abandoned, callback, overflowed), or contained in the IVR", ["outcome"], registry=REGISTRY)
+JOURNEY_WRITE_SECONDS = Histogram(
+    "threadline_journey_write_seconds", "Time to store one journey event (including retries)", registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RECOGNITION_LATENCY_SECONDS = Histogram(
+    "threadline_recognition_latency_seconds", "End of the caller's speech to the recogniser's answer", ["language"], registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5),
+)
+RECOGNITION_CONFIDENCE = Histogram(
+    "threadline_recognition_confidence", "Confidence of the best alternative (0-1) of each utterance", ["language"], registry=REGISTRY,
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+)
+
+
+def journey_event(kind: str, detail: Mapping[str, Any]) -> None:
+    """Count a call's outcome from the journey event that settles it."""
+    if kind == "abandoned" and detail.get("short"):
+        CALLS.labels("short_abandoned").inc()
+    elif kind in OUTCOME_KINDS:
+        CALLS.labels(OUTCOME_KINDS[kind]).inc()
+
+
+def call_contained() -> None:
+    """A call that ended in the IVR without being queued."""
+    CALLS.labels("contained").inc()
+
+
+class LiveGauges(Collector):
+    """Read at scrape time: components' health, queues' waiting callers, agents by state."""
+
+    def __init__(self, health: Callable[[], Mapping[str, bool]], floor: Callable[[], Mapping[str, Any]]) -> None:
+        self._health = health
+        self._floor = floor
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("threadline_component_up", "1 while a component (ari, ami, database) is healthy", labels=["component"])
+        for component, ok in self._health().items():
+            up.add_metric([component], 1.0 if ok else 0.0)
+        yield up
+        floor = self._floor()
+        waiting = GaugeMetricFamily("threadline_queue_waiting", "Callers waiting in the queue now", labels=["queue"])
+        longest = GaugeMetricFamily("threadline_queue_longest_wait_seconds", "The longest current wait in the queue", labels=["queue"])
+        for queue, line in floor.get("queues", {}).items():
+            waiting.add_metric([queue], float(len(line.get("waiting", ()))))
+            longest.add_metric([queue], float(line.get("longest_wait_s", 0.0)))
+        yield waiting
+        yield longest
+        states = GaugeMetricFamily("threadline_agents", "Agents by state", labels=["state"])
+        counts: dict[str, int] = {}
+        for agent in floor.get("agents", {}).values():
+            counts[str(agent.get("status", "unknown"))] = counts.get(str(agent.get("status", "unknown")), 0) + 1
+        for state in ("logged_out", "available", "reserved", "on_call", "wrap_up", "paused"):
+            states.add_metric([state], float(counts.pop(state, 0)))
+        for state, count in counts.items():
+            states.add_metric([state], float(count))
+        yield states
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
