@@ -102,6 +102,11 @@ class QueueSettings(_Strict):
     ring_timeout_s: float = Field(default=15, ge=5, le=120)
     wrap_up_s: float = Field(default=30, ge=0, le=1800)
     dispositions: list[Annotated[str, Field(pattern=NAME)]] = Field(default_factory=lambda: ["resolved", "follow_up", "escalated"], min_length=1, max_length=50)
+    survey: str | None = Field(
+        default=None, min_length=1, max_length=130,
+        description="flow or flow.node the caller goes to when the agent hangs up: a post-call survey whose `collect` nodes "
+        "into `csat` (1-5) and `nps` (0-10) are stored per call, agent and queue and shown in reports.",
+    )
     secure_entry: str | None = Field(
         default=None, min_length=1, max_length=130,
         description="flow or flow.node an agent can send the caller to (the agent page's Secure entry) to key card or account "
@@ -223,7 +228,8 @@ def _flow_targets(queues: Mapping[str, QueueSettings], sources: Mapping[str, tup
     problems: list[FlowProblem] = []
     for name, queue in queues.items():
         targets: list[tuple[tuple[str, ...], str | None]] = [
-            (("max_wait", "overflow", "flow"), queue.max_wait.overflow.flow if queue.max_wait else None), (("secure_entry",), queue.secure_entry)
+            (("max_wait", "overflow", "flow"), queue.max_wait.overflow.flow if queue.max_wait else None), (("secure_entry",), queue.secure_entry),
+            (("survey",), queue.survey),
         ]
         for field_path, target in targets:
             if target is None:

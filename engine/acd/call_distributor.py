@@ -88,6 +88,9 @@ class WaitingCallerVoice(Protocol):
         """Hand the caller back to its flow at `target` (flow, flow.node or node): a queue's
         overflow, or an agent's secure entry."""
 
+    def start_survey(self, target: str, queue: str, agent: str) -> None:
+        """The agent hung up: the caller goes on to the queue's post-call survey flow at `target`."""
+
     def listen_for(self, phrases: Sequence[str]) -> None:
         """Recognise the caller's speech with these phrases (the callback offer's, and yes/no)."""
 
@@ -532,8 +535,12 @@ class CallDistributor:
         self._calls.pop(call.caller_id, None)
         self._end_for_agent(call)
         await self._drop_bridge(call)
+        survey = self._queue(call).survey if self._config is not None and call.queue in self._config.queues else None
         if call.callback_leg:
             await self._hang_up(call.callback_leg)
+        elif survey is not None and call.voice is not None:
+            call.record("survey_offered", {"queue": call.queue, "agent": call.agent_id, "flow": survey})
+            call.voice.start_survey(survey, call.queue, call.agent_id)
         else:
             await call.hang_up("the agent ended the call")
 

@@ -59,6 +59,8 @@ ANNOUNCEMENT_WAIT_S = 30.0
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
 MAX_LOOKUP_BYTES = 64 * 1024
 SENSITIVE_TAIL_S = 3.0
+SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10)}
+"""Survey questions by the variable a survey flow's collect fills, and their valid answers."""
 
 
 class FlowDriver:
@@ -93,6 +95,8 @@ class FlowDriver:
         self._heard: dict[str, asyncio.Future[None]] = {}
         self._sensitive_now = False
         self._sensitive_tail_until = 0.0
+        self._survey_for: tuple[str, str] | None = None
+        """(queue, agent) while the caller answers a post-call survey."""
         self.journal: list[tuple[str, dict[str, Any]]] = []
         """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
 
@@ -277,6 +281,11 @@ class FlowDriver:
         if self._listening is not None:
             await self._listening.close()
 
+    def start_survey(self, target: str, queue: str, agent: str) -> None:
+        """After the agent hung up: the survey flow's `csat` and `nps` answers are stored for this queue and agent."""
+        self._survey_for = (queue, agent)
+        self._inbox.put_nowait(QueueLeft(target, "post-call survey"))
+
     def continue_flow(self, target: str, reason: str = "queue overflow") -> None:
         """The ACD's overflow into a flow, or an agent's secure entry: handled in the call's own
         order, like its other events."""
@@ -362,6 +371,17 @@ class FlowDriver:
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))
         self._record(kind, detail)
+        if self._survey_for is not None and kind == "collected" and detail.get("into") in SURVEY_RANGES:
+            self._survey_answered(str(detail["into"]), str(detail.get("value", "")))
+
+    def _survey_answered(self, question: str, answer: str) -> None:
+        """A survey answer in its range is stored for reports; another is journaled as such, not counted."""
+        queue, agent = self._survey_for or ("", "")
+        low, high = SURVEY_RANGES[question]
+        if answer.isdigit() and low <= int(answer) <= high:
+            self._record("survey_answered", {question: int(answer), "queue": queue, "agent": agent})
+        else:
+            self._record("survey_answer_refused", {"question": question, "reason": f"not {low}-{high}"})
 
     def _listen(self, command: Listen) -> None:
         self._listen_generation += 1

@@ -52,6 +52,7 @@ async def check_figures_agree(engine: RunningEngine, env: dict[str, str]) -> Non
         agents = (await status(engine))["agents"]
     billing = next(row for row in rows if row["key"] == "billing")
     assert (billing["offered"], billing["answered"], billing["abandoned"], billing["service_level"]) == (1, 1, 0, 1.0), billing
+    assert (billing["csat"], billing["nps"], billing["surveys"]) == (5.0, 100.0, 2), "one promoter: NPS 100"
     everyone = next(row for row in rows if row["key"] == "all")
     assert everyone["calls_arrived"] == 1 and everyone["containment"] == 0.0, everyone
     assert 'threadline_calls_total{outcome="answered"} 1.0' in exposition, exposition
@@ -106,7 +107,7 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
     crm_url, _ = mock_crm
-    env, secrets = await acd_setup(tmp_path, crm_url)
+    env, secrets = await acd_setup(tmp_path, crm_url, "survey: survey_ko\n    wrap_up_s: 120")  # minsu still in wrap-up when the figures are compared
     engine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'rec.sqlite3'}", **env)
     # minsu greets with his name, then asks for the customer number the CRM lookup already identified.
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ, says=[(0.5, "안녕하세요 상담원 김민수 입니다"), (1.0, AGENT_ASKS)])
@@ -119,17 +120,28 @@ async def test_a_conversation_is_recorded_in_stereo_with_its_row_and_hash(
         await caller.wait_event("CALL_ESTABLISHED")
         await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
         await asyncio.sleep(11.0)
-        await caller.command("hangup")
-        await caller.wait_event("CALL_CLOSED")
+        await minsu.command("hangup")  # the agent ends the call; the caller stays for the survey and answers by key
         await wait_agents(engine, {"minsu": "wrap_up"})
+        await wait_for_event(engine, "node_entered", node="csat", timeout_s=15)
+        await asyncio.sleep(1.5)
+        await caller.command("sndcode", "5")
+        await wait_for_event(engine, "node_entered", node="nps", timeout_s=15)
+        await asyncio.sleep(1.5)
+        for key in "9#":
+            await caller.command("sndcode", key)
+            await asyncio.sleep(0.3)
+        await caller.wait_event("CALL_CLOSED", timeout_s=40)  # thanked, then hung up by the flow
     finally:
         await caller.stop()
         await minsu.stop()
         await jiyeon.stop()
 
     (call,) = await engine.ended_calls(1)
+    answers = [e.detail for e in call.events if e.kind == "survey_answered"]
+    assert answers == [{"csat": 5, "queue": "billing", "agent": "minsu"}, {"nps": 9, "queue": "billing", "agent": "minsu"}], answers
+    assert next(e.detail for e in call.events if e.kind == "call_ended")["by"] == "agent" and call.hung_up_by == "engine"
     talk_s = float(next(e.detail["talk_s"] for e in call.events if e.kind == "call_ended"))
-    await check_figures_agree(engine, env)
+    await check_figures_agree(engine, env)  # also counts the survey
     assert "recording_started" in [e.kind for e in call.events]
     (recording,) = await recordings_of(engine, call.channel_id)
     path = tmp_path / "recordings" / recording.path
