@@ -41,6 +41,7 @@ from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
+from engine.recording.retention import purge
 from engine.recording.qa_config import QualityConfig
 from engine.recording.transcriber import Transcriber
 from engine.store.qa_store import QaStore
@@ -203,6 +204,8 @@ class Engine:
                     running.append(tasks.create_task(recorder.run_sweeps(), name="recording-sweeps"))
                 if transcriber is not None:
                     running.append(tasks.create_task(transcriber.run(), name="transcriber"))
+                if recorder is not None:
+                    running.append(tasks.create_task(self._purge_daily(database), name="retention-purge"))
                 if flows is not None:
                     running.append(tasks.create_task(flows.watch(), name="flow-watch"))
                     running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
@@ -282,6 +285,15 @@ class Engine:
                 log.warning("reloading the agents' SIP endpoints failed (%s); retrying", exc)
                 self._reload_pjsip.set()
                 await asyncio.sleep(2.0)
+
+    async def _purge_daily(self, database: AsyncEngine) -> None:
+        """Recordings and transcripts past their retention are removed, at start and then daily."""
+        while True:
+            try:
+                await purge(database, self.settings, self._acd_config(), dry_run=False)
+            except Exception as exc:  # the database is away: the next day tries again
+                log.error("retention purge failed: %s", exc)
+            await asyncio.sleep(86400)
 
     async def _purge_kept_audio(self, speech: SpeechService) -> None:
         """Kept utterance audio older than speech.keep_audio_days is deleted, at start and then daily."""

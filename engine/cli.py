@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.recording import recording_commands
 
     recording_commands.add_parser(commands)
+    recording_commands.add_retention_parsers(commands)
     from engine.acd import report_commands
 
     report_commands.add_parser(commands)
@@ -121,6 +122,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from engine.acd import report_commands
 
         return report_commands.dispatch(args, settings)
+    if args.command in ("purge", "erase"):
+        from engine.recording import recording_commands
+
+        return recording_commands.dispatch_retention(args, settings)
     if args.command == "transcribe":
         from engine.recording import recording_commands
 

@@ -141,6 +141,8 @@ class RecordingSettings(_Section):
     instance's spool/recording/calls folder."""
     asterisk_spool_dir: str | None = None
     """The same folder as Asterisk sees it; default: /srv/threadline/<instance>/spool/recording/calls, or spool_dir."""
+    keep_days: int = Field(default=365, ge=1, le=36500)
+    """Recordings older than this are purged (a queue's `retention.recordings_days` overrides it)."""
 
 
 class TranscriptSettings(_Section):
@@ -155,6 +157,8 @@ class TranscriptSettings(_Section):
     model_factory: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     """module:function(language, path) -> SpeechModel for another offline engine (e.g. one wrapping
     faster-whisper); unset: Vosk."""
+    keep_days: int = Field(default=730, ge=1, le=36500)
+    """Transcripts older than this are purged (a queue's `retention.transcripts_days` overrides it)."""
     free_form: bool = False
     """Free-form text (a large model). Off: the model spots the QA files' phrases (greetings,
     identity questions, keywords, forbidden words), which small models recognise far more reliably."""

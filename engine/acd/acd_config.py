@@ -89,6 +89,13 @@ class CallbackOffer(_Strict):
     ring_s: float = Field(default=30, ge=5, le=120, description="How long the caller's phone rings before the attempt counts as failed.")
 
 
+class Retention(_Strict):
+    """How long this queue's calls keep their recordings and transcripts (default: recording.keep_days, transcripts.keep_days)."""
+
+    recordings_days: int | None = Field(default=None, ge=1, le=36500)
+    transcripts_days: int | None = Field(default=None, ge=1, le=36500)
+
+
 class QueueSettings(_Strict):
     skills: dict[Annotated[str, Field(pattern=NAME)], Proficiency] = Field(min_length=1, description="Required skill -> minimum proficiency 1-5.")
     priority: int = Field(default=5, ge=1, le=10)
@@ -102,6 +109,7 @@ class QueueSettings(_Strict):
     ring_timeout_s: float = Field(default=15, ge=5, le=120)
     wrap_up_s: float = Field(default=30, ge=0, le=1800)
     dispositions: list[Annotated[str, Field(pattern=NAME)]] = Field(default_factory=lambda: ["resolved", "follow_up", "escalated"], min_length=1, max_length=50)
+    retention: Retention = Retention()
     survey: str | None = Field(
         default=None, min_length=1, max_length=130,
         description="flow or flow.node the caller goes to when the agent hangs up: a post-call survey whose `collect` nodes "

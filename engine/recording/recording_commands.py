@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from engine.acd.acd_config import load_acd
 from engine.flows.flow_errors import FlowInvalid
 from engine.recording.qa_config import load_quality
+from engine.recording.retention import erase, purge
 from engine.recording.transcriber import Transcriber, worker_pool
 from engine.settings import Settings
 from engine.store.database import create_engine, require_current
@@ -76,3 +78,48 @@ async def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
         return 1 if failed else 0
     finally:
         await database.dispose()
+
+
+def add_retention_parsers(commands: Any) -> None:
+    purge_command = commands.add_parser("purge", help="remove recordings and transcripts older than their retention")
+    purge_command.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    erase_command = commands.add_parser("erase", help="erase one customer's recordings, transcripts and journey personal data (audited)")
+    who = erase_command.add_mutually_exclusive_group(required=True)
+    who.add_argument("--number", help="the customer's calling number")
+    who.add_argument("--account", help="an account number the IVR collected or looked up")
+
+
+def dispatch_retention(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_purge(args, settings) if args.command == "purge" else _erase(args, settings))
+
+
+async def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        config = await asyncio.to_thread(load_acd, settings.flows.folder)
+    except FlowInvalid as invalid:
+        print(f"threadline purge: the queues in {settings.flows.folder} do not validate:\n{invalid}", file=sys.stderr)
+        return 1
+    database = create_engine(settings.database.url)
+    try:
+        await require_current(database, settings.database.url)
+        plan = await purge(database, settings, config, args.dry_run, actor="cli")
+    finally:
+        await database.dispose()
+    verb = "would remove" if args.dry_run else "removed"
+    for recording in plan.recordings:
+        print(f"{verb} recording {recording.id} {recording.path} ({recording.queue or 'no queue'}, {recording.started_at:%Y-%m-%d})")
+    for recording_id in plan.transcripts:
+        print(f"{verb} transcript of recording {recording_id}")
+    print(f"{verb} {len(plan.recordings)} recordings and {len(plan.transcripts)} transcripts")
+    return 0
+
+
+async def _erase(args: argparse.Namespace, settings: Settings) -> int:
+    database = create_engine(settings.database.url)
+    try:
+        await require_current(database, settings.database.url)
+        erased = await erase(database, settings, number=args.number or "", account=args.account or "", actor=os.environ.get("SUDO_USER") or os.environ.get("USER") or "cli")
+    finally:
+        await database.dispose()
+    print(f"erased {len(erased.calls)} calls: {erased.recordings} recordings, {erased.audio_files} kept utterances; the journey keeps steps and times only")
+    return 0

@@ -202,6 +202,35 @@ class JourneyStore:
             )
             return [(channel_id, kind, at, dict(detail)) for channel_id, kind, at, detail in rows.all()]
 
+    async def calls_of_customer(self, number: str = "", account: str = "") -> list[str]:
+        """Channel ids of the calls from this number, or in which the IVR collected or looked up this account."""
+        async with self._sessions() as session:
+            found: set[str] = set()
+            if number:
+                found.update(await session.scalars(select(CallRow.channel_id).where(CallRow.caller_number == number)))
+            if account:
+                rows = await session.execute(
+                    select(CallRow.channel_id, JourneyEventRow.detail).join(CallRow, CallRow.id == JourneyEventRow.call_id).where(JourneyEventRow.kind.in_(["collected", "lookup", "checkpoint"]))
+                )
+                found.update(channel for channel, detail in rows.all() if _mentions(detail, account))
+            return sorted(found)
+
+    async def erase_personal_data(self, channel_ids: list[str], personal_kinds: frozenset[str]) -> list[str]:
+        """Blank the caller's number and name, and the detail of every event of `personal_kinds`;
+        the steps themselves (kinds and times, what KPIs count) stay. Returns the kept-audio file
+        names the erased events pointed to, for the caller to delete."""
+        audio: list[str] = []
+        async with self._sessions() as session, session.begin():
+            calls = list(await session.scalars(select(CallRow).where(CallRow.channel_id.in_(channel_ids)).options(selectinload(CallRow.events))))
+            for call in calls:
+                call.caller_number, call.caller_name = "erased", "erased"
+                for event in call.events:
+                    if event.kind in personal_kinds:
+                        if isinstance(event.detail, dict) and event.detail.get("audio"):
+                            audio.append(str(event.detail["audio"]))
+                        event.detail = {"erased": True}
+        return audio
+
     async def count_calls(self) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count(CallRow.id))) or 0)
@@ -236,3 +265,12 @@ def _record(row: CallRow) -> CallRecord:
         hangup_cause=row.hangup_cause,
         events=tuple(JourneyEvent(e.seq, e.kind, e.at, dict(e.detail)) for e in row.events),
     )
+
+
+def _mentions(value: object, wanted: str) -> bool:
+    """Anywhere in a journey detail (nested), as a whole value."""
+    if isinstance(value, dict):
+        return any(_mentions(item, wanted) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions(item, wanted) for item in value)
+    return str(value) == wanted

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from engine.store.field_limits import bounded_detail, bounded_text
-from engine.store.models import AuditRow, RecordingRow
+from engine.store.models import AuditRow, RecordingRow, TranscriptRow
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,24 @@ class RecordingStore:
             return
         async with self._sessions() as session, session.begin():
             await session.execute(update(RecordingRow).where(RecordingRow.id.in_(recording_ids)).values(status=status))
+
+    async def transcript_dates(self) -> dict[int, tuple[str, datetime]]:
+        """Recording id -> (queue, when its transcript was made), for transcripts that exist."""
+        async with self._sessions() as session:
+            rows = await session.execute(select(TranscriptRow.recording_id, RecordingRow.queue, RecordingRow.started_at).join(RecordingRow, RecordingRow.id == TranscriptRow.recording_id))
+            return {recording_id: (queue, started) for recording_id, queue, started in rows.all()}
+
+    async def delete_transcripts(self, recording_ids: list[int]) -> None:
+        if recording_ids:
+            async with self._sessions() as session, session.begin():
+                await session.execute(delete(TranscriptRow).where(TranscriptRow.recording_id.in_(recording_ids)))
+
+    async def delete_recordings(self, recording_ids: list[int]) -> None:
+        """Rows and their transcripts (erasure: nothing of the call's audio or words is kept)."""
+        if recording_ids:
+            async with self._sessions() as session, session.begin():
+                await session.execute(delete(TranscriptRow).where(TranscriptRow.recording_id.in_(recording_ids)))
+                await session.execute(delete(RecordingRow).where(RecordingRow.id.in_(recording_ids)))
 
     async def audit(self, at: datetime, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         async with self._sessions() as session, session.begin():

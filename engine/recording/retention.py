@@ -1,0 +1,111 @@
+"""Retention and erasure of recorded personal data.
+
+Purge: recordings and transcripts older than their queue's retention (or the site default) are
+removed; a purged recording keeps its row, marked `purged`, so reports and audits still see that
+the call was recorded. The engine purges daily; `threadline purge --dry-run` shows what would go.
+
+Erasure (`threadline erase --number N` or `--account A`): every call of that customer loses its
+recordings (files and rows), transcripts, kept utterance audio, and the personal parts of its
+journey (number, name, what was said or keyed, lookup answers, notes); the steps and times stay,
+so KPIs do not change. The audit log keeps a record of the erasure itself, never the number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.acd.acd_config import AcdConfig
+from engine.settings import Settings
+from engine.store.journey_store import JourneyStore
+from engine.store.recording_store import Recording, RecordingStore
+
+log = logging.getLogger(__name__)
+PERSONAL_KINDS = frozenset({
+    "arrived", "speech_heard", "recognised", "collected", "lookup", "checkpoint", "variables_set", "disposition", "dtmf",
+    "callback_requested", "callback_restored", "callback_dialing", "callback_failed", "intent_chosen", "step_done", "fallback",
+})
+"""Journey events whose detail can hold what a caller said, keyed or is (erased); the others hold
+only steps, queues, agents and times."""
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    recordings: tuple[Recording, ...]
+    transcripts: tuple[int, ...]
+    """Recording ids whose transcript expires."""
+
+
+def plan_purge(
+    recordings: Sequence[Recording], transcripts: Mapping[int, tuple[str, datetime]], config: AcdConfig | None,
+    recording_days: int, transcript_days: int, now: datetime,
+) -> PurgePlan:
+    """Pure: what has outlived its retention at `now` (a queue's own days, else the site's)."""
+    def days(queue: str, field: str, default: int) -> int:
+        settings = config.queues.get(queue) if config is not None else None
+        chosen = getattr(settings.retention, field) if settings is not None else None
+        return int(chosen) if chosen is not None else default
+
+    expired = tuple(r for r in recordings if r.status != "purged" and r.started_at < now - timedelta(days=days(r.queue, "recordings_days", recording_days)))
+    old_transcripts = tuple(sorted(rid for rid, (queue, started) in transcripts.items() if started < now - timedelta(days=days(queue, "transcripts_days", transcript_days))))
+    return PurgePlan(expired, old_transcripts)
+
+
+async def purge(database: AsyncEngine, settings: Settings, config: AcdConfig | None, dry_run: bool, actor: str = "engine") -> PurgePlan:
+    store = RecordingStore(database)
+    now = datetime.now(UTC)
+    plan = plan_purge(await store.all_recordings(), await store.transcript_dates(), config, settings.recording.keep_days, settings.transcripts.keep_days, now)
+    if dry_run or not (plan.recordings or plan.transcripts):
+        return plan
+    folder = settings.recording.folder
+    await asyncio.to_thread(_remove_files, [folder / r.path for r in plan.recordings])
+    await store.delete_transcripts(list(plan.transcripts))
+    await store.set_status([r.id for r in plan.recordings], "purged")
+    await store.audit(now, actor, "purge", "recordings", {"recordings": len(plan.recordings), "transcripts": len(plan.transcripts)})
+    log.info("retention: purged %d recordings and %d transcripts", len(plan.recordings), len(plan.transcripts))
+    return plan
+
+
+@dataclass(frozen=True)
+class Erased:
+    calls: tuple[str, ...]
+    recordings: int
+    audio_files: int
+
+
+async def erase(database: AsyncEngine, settings: Settings, number: str = "", account: str = "", actor: str = "cli") -> Erased:
+    """Erase one customer's personal data (see the module docstring); the audit row names no number."""
+    if not number and not account:
+        raise ValueError("give --number or --account")
+    journeys, store = JourneyStore(database), RecordingStore(database)
+    calls = await journeys.calls_of_customer(number, account)
+    recordings = [r for call_id in calls for r in await store.for_call(call_id)]
+    await asyncio.to_thread(_remove_files, [settings.recording.folder / r.path for r in recordings])
+    await store.delete_recordings([r.id for r in recordings])
+    kept_audio = await journeys.erase_personal_data(calls, PERSONAL_KINDS)
+    keep_dir = settings.speech.keep_audio_dir
+    audio_files = [Path(name) for name in kept_audio]
+    if keep_dir is not None:
+        audio_files += await asyncio.to_thread(lambda: [p for call_id in calls for p in keep_dir.glob(f"*/*-{call_id}.wav")])
+    removed_audio = await asyncio.to_thread(_remove_files, audio_files)
+    by = "number" if number else "account"
+    await store.audit(datetime.now(UTC), actor, "erase", f"calls:{len(calls)}", {"by": by, "calls": calls, "recordings": len(recordings), "audio_files": removed_audio})
+    log.warning("erasure by %s: %d calls, %d recordings, %d kept utterances", by, len(calls), len(recordings), removed_audio)
+    return Erased(tuple(calls), len(recordings), removed_audio)
+
+
+def _remove_files(paths: Sequence[Path]) -> int:
+    removed = 0
+    for path in paths:
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
