@@ -6,6 +6,6 @@ if [ ! -f "$base/etc/asterisk.conf" ]; then
   echo "threadline-asterisk: $base/etc/asterisk.conf is missing; the asterisk-config service renders it (docker compose up)" >&2
   exit 1
 fi
-mkdir -p "$base/lib" "$base/spool/recording" "$base/run" "$base/log"
+mkdir -p "$base/lib" "$base/spool/recording/calls" "$base/run" "$base/log"
 chown -R asterisk:asterisk "$base"
 exec "$@"

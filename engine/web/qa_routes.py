@@ -73,6 +73,8 @@ def add_qa_routes(app: web.Application, desk: QaDesk, principal_of: Callable[[we
                 continue
             if query.get("disposition") and summary["disposition"] != query["disposition"]:
                 continue
+            if query.get("csat") and (summary["csat"] is None or str(summary["csat"]) != query["csat"]):
+                continue
             rows.append({**_listed(recording, transcript), **summary, "score": scores.get(recording.id)})
         return web.json_response({"calls": rows, "reviewer": is_reviewer(principal), "agent": principal.agent_id})
 
@@ -80,6 +82,7 @@ def add_qa_routes(app: web.Application, desk: QaDesk, principal_of: Callable[[we
         principal = principal_of(request)
         recording = await _allowed(request, desk, principal, "view")
         transcript = await desk.qa.transcript(recording.id)
+        await _audit(desk, principal, "view", f"recording:{recording.id}", {"call_id": recording.call_id, "transcript": transcript is not None})
         quality = desk.quality().for_language(recording.language) if recording.language else None
         cards = {name: card.model_dump() | {"version": card.version} for name, card in (quality.scorecards.items() if quality else desk.quality().scorecards().items())}
         return web.json_response({
@@ -182,7 +185,9 @@ async def _journey_summary(desk: QaDesk, call_id: str) -> dict[str, Any]:
     events = call.events if call is not None else ()
     intent = next((e.detail.get("intent") for e in events if e.kind == "intent_chosen"), None)
     disposition = next((e.detail.get("disposition") for e in reversed(events) if e.kind == "disposition"), None)
-    return {"intent": intent, "disposition": disposition, "caller_number": call.caller_number if call is not None else ""}
+    csat = next((e.detail.get("csat") for e in reversed(events) if e.kind == "survey_answered" and "csat" in e.detail), None)
+    nps = next((e.detail.get("nps") for e in reversed(events) if e.kind == "survey_answered" and "nps" in e.detail), None)
+    return {"intent": intent, "disposition": disposition, "csat": csat, "nps": nps, "caller_number": call.caller_number if call is not None else ""}
 
 
 def _listed(recording: Recording, transcript: StoredTranscript | None) -> dict[str, Any]:

@@ -63,3 +63,14 @@ def test_engine_and_postgres_services(compose: dict[str, Any]) -> None:
     assert password.startswith("${") and ":?" in password, "no fixed database password"
     env = compose["x-engine-environment"]
     assert "sqlite+aiosqlite" in env["THREADLINE_DATABASE__URL"]
+
+
+def test_recordings_spool_is_shared_and_owned_by_asterisk(compose: dict[str, Any]) -> None:
+    """MixMonitor writes into the spool as the asterisk user; the engine reads it at the same path."""
+    environment = compose["x-engine-environment"]
+    spool = environment["THREADLINE_RECORDING__SPOOL_DIR"]
+    assert spool.startswith("/srv/threadline/default/")
+    for service in ("asterisk", "engine"):
+        assert "asterisk-instance:/srv/threadline/default" in compose["services"][service]["volumes"]
+    assert spool.removeprefix("/srv/threadline/default/") in (REPO / "asterisk_conf" / "docker-entrypoint.sh").read_text()
+    assert "./recordings:" + environment["THREADLINE_RECORDING__FOLDER"] in compose["services"]["engine"]["volumes"]

@@ -38,7 +38,7 @@ async function find(event) {
     for (const call of body.calls) {
       const row = el("tr", undefined, { "data-recording": call.id, tabindex: "0" });
       for (const value of [call.started_at.replace("T", " "), call.agent, call.queue, clock(call.duration_s), call.intent || "–", call.disposition || "–",
-        call.flags.join(", ") || "–", call.sentiment === null ? "–" : call.sentiment, call.score === null || call.score === undefined ? "–" : call.score]) {
+        call.flags.join(", ") || "–", call.sentiment === null ? "–" : call.sentiment, call.csat === null || call.csat === undefined ? "–" : call.csat, call.score === null || call.score === undefined ? "–" : call.score]) {
         row.append(el("td", String(value)));
       }
       row.addEventListener("click", () => open(call.id));
