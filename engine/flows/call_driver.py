@@ -371,8 +371,11 @@ class FlowDriver:
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))
         self._record(kind, detail)
-        if self._survey_for is not None and kind == "collected" and detail.get("into") in SURVEY_RANGES:
-            self._survey_answered(str(detail["into"]), str(detail.get("value", "")))
+        if self._survey_for is not None and detail.get("into") in SURVEY_RANGES:
+            if kind == "collected":  # keyed digits
+                self._survey_answered(str(detail["into"]), str(detail.get("value", "")))
+            elif kind == "intent_chosen":  # an ask node (voice or key) whose intents end in their score: csat_5 ... csat_1
+                self._survey_answered(str(detail["into"]), str(detail.get("intent", "")).rpartition("_")[2])
 
     def _survey_answered(self, question: str, answer: str) -> None:
         """A survey answer in its range is stored for reports; another is journaled as such, not counted."""

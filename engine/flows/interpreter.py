@@ -419,7 +419,7 @@ class FlowInterpreter:
 
     def _choose(self, node: AskNode, intent: str, why: dict[str, Any]) -> list[FlowCommand]:
         self.variables[node.into] = intent
-        return [StopListening(), Journal("intent_chosen", {"node": self.node_name, "intent": intent, **why}), *self._enter(node.intents[intent].next)]
+        return [StopListening(), Journal("intent_chosen", {"node": self.node_name, "intent": intent, "into": node.into, **why}), *self._enter(node.intents[intent].next)]
 
     def _miss(self, node: AskNode | CollectNode, kind: str, detail: dict[str, Any]) -> list[FlowCommand]:
         """A no-input or no-match: escalate the reprompt, or go to the fallback after max_attempts."""

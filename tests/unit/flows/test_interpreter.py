@@ -104,7 +104,7 @@ def test_a_key_wins_at_once_even_during_the_prompt() -> None:
     (menu,) = of(to_menu(flow), Play)
     commands = flow.decide(DigitPressed("1"))
     assert StopPrompt(menu.prompt_id) in commands
-    assert journal(commands, "intent_chosen") == {"node": "menu", "intent": "billing", "key": "1"}
+    assert journal(commands, "intent_chosen") == {"node": "menu", "intent": "billing", "into": "intent", "key": "1"}
     (transfer,) = of(commands, Transfer)
     assert (transfer.queue, transfer.skills, transfer.priority) == ("billing", ("billing",), 4)
     assert transfer.context["intent"] == "billing" and transfer.context["caller_name"] == "김민수"
