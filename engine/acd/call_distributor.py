@@ -32,6 +32,7 @@ from engine.asterisk.ari_client import AriClient
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
 from engine.asterisk.errors import AriRequestFailed, AsteriskError
 from engine.flows.flow_model import Step
+from engine.flows.interpreter import YES_WORDS
 
 log = logging.getLogger(__name__)
 AGENT_LEG_PREFIX = "tl-agent-"
@@ -43,14 +44,16 @@ HISTORY_TIMEOUT_S = 0.5
 MAX_NOTES = 2000
 SPOKEN_CALLBACK_CONFIDENCE = 0.4
 """A callback phrase heard at least this surely counts; the number is then confirmed by key or yes."""
-YES = {"ko": ("네", "예", "맞아", "응"), "en": ("yes", "yeah", "yep", "correct"), "zh": ("是", "对")}
+QUIET_WHILE_ARRANGING_S = 60.0
+"""While a caller arranges a callback, wait announcements hold off this long."""
 FIRST_ANNOUNCEMENT_S = 4.0
 """A new caller hears music for a moment, then its position and wait; then every `announce.every_s`."""
 OVERFLOW_GOODBYE = {
     "ko": "죄송합니다. 지금은 모든 상담원이 통화 중입니다. 나중에 다시 전화해 주세요. 감사합니다.",
     "en": "We are sorry, all our agents are still busy. Please call again later. Thank you.",
 }
-"""Said when a queue's overflow has no message of its own (or a flow target this engine cannot run mid-queue)."""
+"""Said when a queue's overflow has no message of its own, or its flow or callback target cannot
+take this caller (no voice to continue a flow with, no calling number to call back)."""
 RING_GRACE_S = 3.0
 """Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
@@ -661,18 +664,22 @@ class CallDistributor:
     ) -> bool:
         """A caller who was talking to an agent when the last engine stopped: find their bridge and
         the agent's leg, so the agent is on call again and either side hanging up ends the call
-        properly. False (and the caller let go) if the agent's leg is gone."""
+        properly. False if the agent's leg is gone (the caller is let go), or if Asterisk's bridges
+        cannot be read (the two are left talking, untracked: better than cutting them off)."""
         try:
             bridges = await self._ari.list_bridges()
-        except AsteriskError as exc:
+        except AsteriskError as exc:  # not knowing is not knowing the agent left: keep the caller, untracked
             log.warning("call %s: bridges not readable to adopt its conversation: %s", caller_id, exc)
-            bridges = {}
+            return False
         found = next(((bridge, members) for bridge, members in bridges.items() if bridge.startswith(CALL_BRIDGE_PREFIX) and caller_id in members), None)
         leg = next((member for member in found[1] if member.startswith(AGENT_LEG_PREFIX)), "") if found else ""
         if found is None or not leg or self._config is None or queue not in self._config.queues:
             record("call_ended", {"by": "agent", "agent": agent_id, "while_engine_restarted": True})
             if found is not None:
-                await self._ari.delete_bridge(found[0])
+                try:
+                    await self._ari.delete_bridge(found[0])
+                except AsteriskError as exc:
+                    log.info("call %s: its conversation bridge was already gone: %s", caller_id, exc)
             await hang_up("the agent left while the engine restarted")
             return False
         now = self._clock()
@@ -848,7 +855,7 @@ class CallDistributor:
                 return False
             call.keyed = ""
             call.record("callback_offer_taken", {"by": by})
-            call.next_announcement = self._clock() + 60.0  # no wait announcement over the questions
+            call.next_announcement = self._clock() + QUIET_WHILE_ARRANGING_S  # no wait announcement over the questions
             number = call.snapshot.caller_number
             self._own(call.voice.announce(callback_question(call.voice.language, number)))
             return True
@@ -879,7 +886,7 @@ class CallDistributor:
             if any(phrase in text for text, _ in words for phrase in wanted):
                 return self.key_pressed(caller_id, offer.key, by="speech")
             return False
-        if call.keyed == "" and any(word in text.split() for text, _ in words for word in YES.get(call.voice.language[:2], YES["en"])):
+        if call.keyed == "" and any(word in text.split() for text, _ in words for word in YES_WORDS.get(call.voice.language[:2], YES_WORDS["en"])):
             return self.key_pressed(caller_id, "1", by="speech")
         return False
 
@@ -974,10 +981,10 @@ class CallDistributor:
             call.record("callback_failed", {"queue": call.queue, "number": call.callback_number, "attempts": call.attempts})
             self.failed_callbacks.append({"call_id": call.caller_id, "queue": call.queue, "number": call.callback_number, "attempts": call.attempts, "at": time.time()})
             return
-        loop = asyncio.get_running_loop()
-        loop.call_later(offer.retry_delay_s, self._retry_callback, call.caller_id)
+        self._timers[f"retry:{call.caller_id}"] = asyncio.get_running_loop().call_later(offer.retry_delay_s, self._retry_callback, call.caller_id)
 
     def _retry_callback(self, caller_id: str) -> None:
+        self._timers.pop(f"retry:{caller_id}", None)
         call = self._calls.get(caller_id)
         if call is not None and not call.ended and self._config is not None and call.queue in self._config.queues:
             self.router.caller_waiting(self._waiting(call))  # at its original place in line

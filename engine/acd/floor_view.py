@@ -114,7 +114,7 @@ class FloorView:
         except Exception as exc:  # the database is down or slow: KPIs stay as they were; the live part goes on
             log.warning("supervisor KPIs not refreshed: %s", exc)
             return
-        self._kpis = today_kpis(config, events, changes, start.timestamp(), now.timestamp())
+        self._kpis = await asyncio.to_thread(today_kpis, config, events, changes, start.timestamp(), now.timestamp())  # a busy day's journeys are CPU work
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._wall_clock()).astimezone()

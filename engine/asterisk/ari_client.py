@@ -186,8 +186,7 @@ class AriClient:
         }
 
     async def list_bridge_ids(self) -> list[str]:
-        raw = await self._request("GET", "/bridges")
-        return [str(item["id"]) for item in raw or [] if isinstance(item, dict) and "id" in item]
+        return list(await self.list_bridges())
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._request("DELETE", f"/channels/{quote(channel_id)}", params={"reason": reason})
