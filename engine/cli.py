@@ -143,7 +143,7 @@ def _validate(paths: list[Path], settings: Settings) -> int:
     from engine.flows.flow_errors import FlowInvalid
     from engine.acd.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
     from engine.flows.flow_validation import load_flows, vocabulary_problems
-    from engine.recording.qa_config import QualityConfig, load_quality
+    from engine.recording.qa_config import QualityConfig, load_quality, quality_vocabulary_problems
 
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -163,6 +163,7 @@ def _validate(paths: list[Path], settings: Settings) -> int:
                 problems.extend(invalid.problems)
             try:
                 quality = load_quality(folder)
+                problems.extend(quality_vocabulary_problems(quality, _vocabularies(set(quality.by_language) - set(vocabularies), settings) | vocabularies))
             except FlowInvalid as invalid:
                 problems.extend(invalid.problems)
         if problems:

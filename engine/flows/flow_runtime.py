@@ -24,7 +24,7 @@ from engine.flows.flow_model import PromptFile
 from engine.flows.flow_validation import LoadedFlow, load_flow_set, vocabulary_problems
 from engine.flows.interpreter import FlowSet
 from engine.flows.prompt_inventory import static_prompts
-from engine.recording.qa_config import QA_FOLDER, QualityConfig, load_quality
+from engine.recording.qa_config import QA_FOLDER, QualityConfig, load_quality, quality_vocabulary_problems
 from engine.settings import LookupEndpoint, Settings, SettingsError
 from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
 from engine.speech.speech_service import SpeechService
@@ -90,6 +90,7 @@ async def build_flow_runtime(
         vocabularies = await speech.vocabularies()
         problems = await asyncio.to_thread(vocabulary_problems, flows, procedures, vocabularies)
         problems += callback_phrase_problems(acd, flows, vocabularies) if acd is not None else []
+        problems += quality_vocabulary_problems(quality, vocabularies)
         if problems:
             raise FlowsNotReady(f"flows.inbound: the flows in {folder} use words the speech model cannot recognise:", tuple(map(str, problems)))
     flow_set = FlowSet(

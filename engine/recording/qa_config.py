@@ -18,7 +18,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.flows.flow_errors import FlowInvalid, FlowProblem
-from engine.flows.flow_validation import structure_problem
+from engine.flows.flow_validation import structure_problem, unknown_word
+from engine.flows.intent_matching import words
 from engine.flows.yaml_source import SourceMap, load_flow_file
 
 QA_FOLDER = "qa"
@@ -105,6 +106,8 @@ class QualityConfig:
     """Per language (a call's transcript is checked with its language's file)."""
 
     by_language: Mapping[str, QualityFile] = field(default_factory=dict)
+    sources: Mapping[str, SourceMap] = field(default_factory=dict)
+    """Where each language's file was read, for problems found later (words a model does not know)."""
 
     def for_language(self, language: str) -> QualityFile | None:
         return self.by_language.get(language) or self.by_language.get(language[:2])
@@ -156,7 +159,33 @@ def load_quality(folder: Path) -> QualityConfig:
         by_language[parsed.language] = (parsed, source)
     if problems:
         raise FlowInvalid(problems)
-    return QualityConfig({language: parsed for language, (parsed, _) in by_language.items()})
+    return QualityConfig({language: parsed for language, (parsed, _) in by_language.items()}, {language: source for language, (_, source) in by_language.items()})
+
+
+def quality_vocabulary_problems(config: QualityConfig, vocabularies: Mapping[str, frozenset[str]]) -> list[FlowProblem]:
+    """Phrase words the language's speech model does not know: spotting would silently drop them
+    (and a phrase missing a word may match speech it was not meant for)."""
+    problems: list[FlowProblem] = []
+    for language, quality in config.by_language.items():
+        vocabulary = vocabularies.get(language)
+        source = config.sources.get(language)
+        if vocabulary is None or source is None:
+            continue
+        for path, phrase in _phrases(quality):
+            for word in words(phrase.replace("{agent_name}", " ")):
+                if word not in vocabulary:
+                    problems.append(source.at(path, unknown_word(word, phrase, language, vocabulary)))
+    return problems
+
+
+def _phrases(quality: QualityFile) -> list[tuple[tuple[str | int, ...], str]]:
+    checks, lexicon = quality.checks, quality.lexicon
+    found: list[tuple[tuple[str | int, ...], str]] = [(("keywords", i), p) for i, p in enumerate(quality.keywords)]
+    found += [(("checks", "forbidden", i), p) for i, p in enumerate(checks.forbidden)]
+    found += [(("checks", "greeting_phrases", i), p) for i, p in enumerate(checks.greeting_phrases)]
+    found += [(("lexicon", side, i), p) for side in ("positive", "negative") for i, p in enumerate(getattr(lexicon, side))]
+    found += [(("checks", "identity_questions", name, i), p) for name, asked in checks.identity_questions.items() for i, p in enumerate(asked)]
+    return found
 
 
 class ScoreInvalid(ValueError):

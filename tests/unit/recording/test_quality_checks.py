@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.flows.flow_errors import FlowInvalid
-from engine.recording.qa_config import QualityFile, load_quality
+from engine.recording.qa_config import QualityFile, load_quality, quality_vocabulary_problems
 from engine.recording.quality_checks import CallFacts, review_call
 from engine.recording.transcription import TranscriptSegment
 
@@ -84,3 +84,11 @@ def test_the_sample_quality_file_loads_and_a_broken_one_is_reported_at_its_line(
     with pytest.raises(FlowInvalid) as refused:
         load_quality(tmp_path)
     assert f"{tmp_path / 'qa' / 'bad.yaml'}:8" in str(refused.value) and "answer: yes_no" in str(refused.value), str(refused.value)
+
+
+def test_a_phrase_word_the_model_does_not_know_is_reported_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "ko.yaml").write_text("language: ko\nkeywords: [환불]\nchecks:\n  forbidden:\n    - 바보\n    - 짜증 나네요\n")
+    problems = quality_vocabulary_problems(load_quality(tmp_path), {"ko": frozenset({"환불", "바보", "짜증", "나요"})})
+    assert [str(p).split(": ", 1)[0] for p in problems] == [f"{tmp_path / 'qa' / 'ko.yaml'}:6:7"], problems
+    assert "`나네요`" in str(problems[0]) and "rephrase" in str(problems[0])
