@@ -1205,12 +1205,14 @@ CALLBACK_MARKS = ("callback_requested", "callback_answered", "callback_failed", 
 
 def owed_callback(kinds: Sequence[str]) -> bool:
     """Whether a call's journey ends with a callback still to make (requested, never connected or given up)."""
-    last = next((kind for kind in reversed(kinds) if kind in CALLBACK_MARKS), None)
-    return last == "callback_requested"
+    return _last_mark(kinds, CALLBACK_MARKS) == "callback_requested"
 
 
 def acd_phase(kinds: Sequence[str]) -> str | None:
     """Where a call stood in the ACD by its journey: waiting, talking, or None (never queued, or over)."""
-    last = next((kind for kind in reversed(kinds) if kind in ACD_MARKS), None)
-    return {"queued": "waiting", "agent_answered": "talking"}.get(last or "")
+    return {"queued": "waiting", "agent_answered": "talking"}.get(_last_mark(kinds, ACD_MARKS))
+
+
+def _last_mark(kinds: Sequence[str], marks: Sequence[str]) -> str:
+    return next((kind for kind in reversed(kinds) if kind in marks), "")
 

@@ -92,7 +92,8 @@ class FlowDriver:
         self._queued = False
         self._announcing = False
         self._closed = False
-        self._heard: dict[str, asyncio.Future[None]] = {}
+        self._heard: asyncio.Future[None] | None = None
+        """Set while an announcement is awaited to its end (one playback id per caller: one at a time)."""
         self._sensitive_now = False
         self._sensitive_tail_until = 0.0
         self._survey_for: tuple[str, str] | None = None
@@ -132,10 +133,9 @@ class FlowDriver:
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
-        heard = self._heard.pop(playback_id, None)
-        if heard is not None and not heard.done():
-            heard.set_result(None)
         if playback_id == announcement_playback_id(self._channel_id):
+            if self._heard is not None and not self._heard.done():
+                self._heard.set_result(None)
             self._announcing = False
             return
         prompt_id = playback_id.removeprefix(self._playback_prefix)
@@ -247,9 +247,7 @@ class FlowDriver:
             return  # the call ended or is being handed to the next engine: its channel is not ours to play to
         await self.hush()  # a new sentence replaces one still playing
         playback_id = announcement_playback_id(self._channel_id)
-        heard = asyncio.get_running_loop().create_future() if wait else None
-        if heard is not None:
-            self._heard[playback_id] = heard
+        heard = self._heard = asyncio.get_running_loop().create_future() if wait else None
         try:
             media = await self._runtime.media_for(text, self.interpreter.language)
             self._announcing = True  # before the request: a hush meanwhile must stop it
@@ -260,7 +258,8 @@ class FlowDriver:
         except (AsteriskError, TimeoutError) as exc:
             log.info("call %s: announcement not played to its end: %s", self._channel_id, exc or "timed out")
         finally:
-            self._heard.pop(playback_id, None)
+            if self._heard is heard:
+                self._heard = None
 
     def listen_for(self, phrases: Sequence[str]) -> None:
         """The ACD listens to the waiting caller (the callback offer's phrases, yes and no)."""
@@ -292,6 +291,8 @@ class FlowDriver:
         self._inbox.put_nowait(QueueLeft(target, reason))
 
     async def hush(self) -> None:
+        if self._heard is not None and not self._heard.done():
+            self._heard.set_result(None)  # whoever waits for the announcement's end: it has ended
         if self._announcing:
             self._announcing = False
             try:
