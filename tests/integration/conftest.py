@@ -36,16 +36,19 @@ from engine.store.journey_store import CallRecord, JourneyStore
 
 REPO = Path(__file__).resolve().parents[2]
 THREADLINE = str(Path(sys.executable).with_name("threadline"))
+TEST_SLOT = int(os.environ.get("THREADLINE_TEST_SLOT", "0"))
+"""Two test runs on one machine (say, two developers' branches) each take a slot (0-4): its own
+Asterisk instance and ports, so they never answer each other's calls."""
 PBX_ENV = {
     "THREADLINE_LOCALPBX__CACHE_DIR": str(REPO / ".cache"),
-    "THREADLINE_LOCALPBX__INSTANCE": "pytest",
-    "THREADLINE_ASTERISK__ARI_PORT": "18088",
-    "THREADLINE_ASTERISK__AMI_PORT": "15038",
-    "THREADLINE_ASTERISK__SIP_PORT": "15060",
-    "THREADLINE_ASTERISK__RTP_START": "31000",
-    "THREADLINE_ASTERISK__RTP_END": "31999",
+    "THREADLINE_LOCALPBX__INSTANCE": "pytest" if TEST_SLOT == 0 else f"pytest{TEST_SLOT}",
+    "THREADLINE_ASTERISK__ARI_PORT": str(18088 + 400 * TEST_SLOT),
+    "THREADLINE_ASTERISK__AMI_PORT": str(15038 + 400 * TEST_SLOT),
+    "THREADLINE_ASTERISK__SIP_PORT": str(15060 + 400 * TEST_SLOT),
+    "THREADLINE_ASTERISK__RTP_START": str(31000 + 1000 * TEST_SLOT),
+    "THREADLINE_ASTERISK__RTP_END": str(31999 + 1000 * TEST_SLOT),
     "THREADLINE_ASTERISK__RECONNECT_MAX_DELAY_S": "2",
-    "THREADLINE_ASTERISK__EVENTS_PORT": "18090",
+    "THREADLINE_ASTERISK__EVENTS_PORT": str(18090 + 400 * TEST_SLOT),
     "THREADLINE_CALLS__ENGINE_WAIT_S": "10",
 }
 POSTGRES_ADMIN_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql:///postgres?host=/var/run/postgresql")
