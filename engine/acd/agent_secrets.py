@@ -73,6 +73,11 @@ class AgentSecrets:
             raise SecretsError(f"the password must have at least {MIN_PASSWORD} characters")
         self._data.setdefault(agent_id, {})["web_hash"] = self._hasher.hash(password)
 
+    def web_password_versions(self) -> dict[str, str]:
+        """Agent id -> a fingerprint of the stored hash (not the hash): a changed password changes it,
+        so the web layer ends sessions opened with the old one."""
+        return {agent_id: hashlib.sha256(entry["web_hash"].encode()).hexdigest()[:16] for agent_id, entry in self._data.items() if "web_hash" in entry}
+
     def has_web_password(self, agent_id: str) -> bool:
         return "web_hash" in self._data.get(agent_id, {})
 

@@ -30,6 +30,8 @@ from engine.acd.contact_metrics import (
 )
 
 INTERVALS = {"15m": 900, "hour": 3600, "day": 86400}
+MAX_SLOTS = 3000
+"""Intervals one report may have (engine/acd/report_commands.py caps the period per interval to fit)."""
 REPORT_KINDS = (
     "arrived", "hung_up", "queued", "agent_ringing", "agent_not_answered", "agent_answered", "call_ended", "abandoned", "callback_requested",
     "callback_answered", "overflowed", "hold_started", "hold_ended", "wrap_up_ended", "survey_answered",
@@ -130,7 +132,10 @@ def _slots(start: float, end: float, interval_s: float) -> list[float]:
     if not interval_s > 0:
         raise ValueError(f"interval_s must be positive, not {interval_s}")
     first = math.floor(start / interval_s) * interval_s
-    return [first + n * interval_s for n in range(int(math.ceil((end - first) / interval_s)))]
+    count = int(math.ceil((end - first) / interval_s))
+    if count > MAX_SLOTS:
+        raise ValueError(f"the period has {count} intervals; a report has at most {MAX_SLOTS} (shorten the period or lengthen the interval)")
+    return [first + n * interval_s for n in range(count)]
 
 
 def _arrival(events: Sequence[JourneyEvent]) -> float | None:

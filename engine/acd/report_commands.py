@@ -24,6 +24,9 @@ from engine.store.agent_state_store import AgentStateStore
 from engine.store.database import create_engine, require_current
 from engine.store.journey_store import JourneyStore
 
+MAX_DAYS = {"15m": 31, "hour": 92, "day": 732}
+"""The longest period a report covers, by interval: about 3,000 intervals at most."""
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 STATE_LOOKBACK = timedelta(days=1)
 """Agent states are read from this long before the period, so each agent's state at its start is known."""
 COLUMNS = (
@@ -48,14 +51,41 @@ async def report_rows(database: AsyncEngine, config: AcdConfig | None, start: da
     return rows
 
 
-def period(since: str | None, until: str | None, today: date | None = None) -> tuple[datetime, datetime]:
-    """Local days, the contact centre's: --from inclusive, --to inclusive; default today."""
+class ReportPeriodInvalid(ValueError):
+    """A report period an operator must fix; `field` is "from", "to" or "interval"."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def period(since: str | None, until: str | None, interval: str = "hour", today: date | None = None) -> tuple[datetime, datetime]:
+    """Local days, the contact centre's: --from inclusive, --to inclusive; default today. At most
+    MAX_DAYS[interval] days (a 15-minute report of a century is millions of rows)."""
     today = today or date.today()
-    first = date.fromisoformat(since) if since else today
-    last = date.fromisoformat(until) if until else first
+    first = _day("from", since) if since else today
+    last = _day("to", until) if until else first
     if last < first:
-        raise ValueError(f"--to ({last}) is before --from ({first})")
+        raise ReportPeriodInvalid("to", f"{last} is before from ({first})")
+    days = (last - first).days + 1
+    if interval in MAX_DAYS and days > MAX_DAYS[interval]:
+        raise ReportPeriodInvalid(
+            "to", f"{days} days from {first} is too long for interval {interval} (at most {MAX_DAYS[interval]} days; choose a shorter period or a longer interval)"
+        )
     return datetime.combine(first, time()).astimezone(), datetime.combine(last + timedelta(days=1), time()).astimezone()
+
+
+def _day(field: str, value: str) -> date:
+    if len(value) != 10:
+        raise ReportPeriodInvalid(field, f"a date as YYYY-MM-DD (got {value[:40]!r})")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ReportPeriodInvalid(field, f"a date as YYYY-MM-DD (got {value!r})") from None
+    if not EARLIEST <= day <= LATEST:
+        raise ReportPeriodInvalid(field, f"{day} is outside the days a report covers ({EARLIEST} to {LATEST})")
+    return day
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
@@ -77,9 +107,9 @@ def add_parser(commands: Any) -> None:
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        start, end = period(args.since, args.until)
-    except ValueError as exc:
-        print(f"threadline report: {exc} (dates are YYYY-MM-DD)", file=sys.stderr)
+        start, end = period(args.since, args.until, args.interval)
+    except ReportPeriodInvalid as exc:
+        print(f"threadline report: --{exc.field}: {exc.problem}", file=sys.stderr)
         return 2
     try:
         config = load_acd(settings.flows.folder)

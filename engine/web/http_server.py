@@ -5,32 +5,44 @@ without an entry answers 403, so a new endpoint cannot skip authentication by be
 Only /healthz, the login page and the page's static files are public. People log in with their
 web password (argon2, see `threadline agents passwd`) and get an HttpOnly, SameSite=Strict session
 cookie; operators' scripts may use the admin bearer token where the table allows it.
+
+A session is checked on every request and every websocket message: it ends (and its open pages
+are closed with code 4401) at logout, at its 12 h expiry, and as soon as the person's roles or
+password change in the agents' files. State changes must come from our own pages
+(engine/web/request_policy.py); failed logins are limited per id and per client address
+(engine/web/login_limiter.py), with at most HASH_CONCURRENCY password hashes at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
-import json
 import logging
+import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from engine import metrics
 from engine.acd.contact_metrics import FORMULAS
 from engine.acd.historical_report import INTERVALS
-from engine.acd.report_commands import as_csv, period
+from engine.acd.report_commands import ReportPeriodInvalid, as_csv, period
 from engine.health import HealthBoard
+from engine.settings import HttpSettings
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.qa_routes import QaDesk, add_qa_routes
+from engine.web.request_policy import add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, own_origin, safe_next, same_origin_writes, trusted_networks
+from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
@@ -47,8 +59,15 @@ SUPERVISORS = frozenset({"supervisor", "admin"})
 MAX_WS_MESSAGE = 4096
 MAX_WS_RATE = 20
 """Messages a page may send per second; more is a flood and closes that socket (never the engine)."""
-LOGIN_FAILURES_PER_MINUTE = 10
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+FORWARDING_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-IP")
+HASH_CONCURRENCY = 2
+"""Password hashes (argon2, ~50 MB and most of a core each) running at once; more logins wait."""
+HASH_WAIT_S = 10.0
+BODY_TIMEOUT_S = 10.0
+"""A request body (login form, score) must arrive within this; a trickle is answered 408."""
+SWEEP_S = 1.0
+"""How often sessions are checked against the agents' files, and ended sessions' pages closed."""
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
@@ -71,8 +90,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/static/{name}"): Access(public=True),
     ("POST", "/logout"): Access(EVERYONE),
     ("GET", "/"): Access(EVERYONE, page=True),
-    ("GET", "/agent"): Access(frozenset({"agent", "supervisor"}), page=True),
-    ("GET", "/ws"): Access(EVERYONE),
+    ("GET", "/agent"): Access(frozenset({"agent"}), page=True),
+    ("GET", "/ws"): Access(frozenset({"agent"})),
     ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
     ("GET", "/ws/supervisor"): Access(SUPERVISORS),
     ("GET", "/protocol"): Access(EVERYONE),
@@ -115,14 +134,22 @@ class Desktop:
     """acd.login = desktop: logging out of the page logs the agent out of the queues too."""
     secure_entry: Callable[[str, str], Awaitable[str | None]] | None = None
     """(agent, call id) -> an error for the agent, or None once the caller is in the secure-entry flow."""
+    password_versions: Callable[[], Mapping[str, str] | None] | None = None
+    """Blocking (a file read): agent id -> a fingerprint of their password hash, or None when the file
+    cannot be read now; a session whose fingerprint changed ends."""
 
 
 def build_app(
     board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
-    qa: QaDesk | None = None, reports: Reports | None = None,
+    qa: QaDesk | None = None, reports: Reports | None = None, http: HttpSettings | None = None,
 ) -> web.Application:
+    http = http or HttpSettings()
     sessions = desktop.sessions if desktop is not None else Sessions()
-    failures: deque[float] = deque()
+    gate = SessionGate(
+        sessions, desktop.roles_of if desktop is not None else lambda _agent: None,
+        desktop.check_password if desktop is not None else lambda _agent, _password: False,
+        desktop.password_versions if desktop is not None else None, HASH_CONCURRENCY, HASH_WAIT_S,
+    )
 
     @web.middleware
     async def access_control(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -134,21 +161,33 @@ def build_app(
             if isinstance(request.match_info.http_exception, web.HTTPException):
                 raise request.match_info.http_exception  # 404/405 for what does not exist
             return web.json_response({"error": "this endpoint has no access rule"}, status=403)
-        if rule.public or (rule.loopback and request.remote in LOOPBACK and "X-Forwarded-For" not in request.headers):
+        if rule.public or (rule.loopback and _local_client(request, http.host)):
             return await handler(request)
         if rule.admin_token and admin_token is not None and _bearer_ok(request, admin_token):
             return await handler(request)
-        principal = sessions.get(request.cookies.get(SESSION_COOKIE))
+        principal = gate.current(request.cookies.get(SESSION_COOKIE))
         if principal is None:
             if rule.page:
-                raise web.HTTPSeeOther(f"/login?next={request.path}")
+                raise web.HTTPSeeOther(f"/login?next={quote(request.rel_url.path, safe='/')}")
             return web.json_response({"error": "log in first"}, status=401, headers={"WWW-Authenticate": 'Bearer realm="threadline"'})
         if not principal.roles & rule.roles:
             return web.json_response({"error": f"needs one of the roles: {', '.join(sorted(rule.roles))}"}, status=403)
         request[PRINCIPAL] = principal
         return await handler(request)
 
-    app = web.Application(middlewares=[access_control], client_max_size=64 * 1024)
+    middlewares = [no_tracebacks, forwarded_middleware(trusted_networks(http.trusted_proxies)), same_origin_writes, access_control]
+    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    app.on_response_prepare.append(add_security_headers)
+
+    async def session_sweeps(_app: web.Application) -> AsyncIterator[None]:
+        sweeper = asyncio.get_running_loop().create_task(gate.sweep_forever(SWEEP_S), name="web-session-sweep")
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await gate.close()
+
+    app.cleanup_ctx.append(session_sweeps)
 
     async def healthz(_request: web.Request) -> web.Response:
         healthy = board.healthy
@@ -180,33 +219,33 @@ def build_app(
     async def login(request: web.Request) -> web.Response:
         if desktop is None:
             return web.json_response({"error": "no agents are configured"}, status=404)
-        now = time.monotonic()
-        while failures and failures[0] < now - 60:
-            failures.popleft()
-        if len(failures) >= LOGIN_FAILURES_PER_MINUTE:
-            return web.json_response({"error": "too many failed logins; wait a minute"}, status=429)
-        form = await request.post()
-        agent_id, password = str(form.get("agent", "")).strip(), str(form.get("password", ""))
-        roles = desktop.roles_of(agent_id) if agent_id else None
-        ok = await asyncio.to_thread(desktop.check_password, agent_id, password) if roles else False
-        if not ok or roles is None:
-            failures.append(now)
+        form = await _form(request)
+        agent_id, password = str(form.get("agent", "")).strip()[:64], str(form.get("password", ""))[:1024]
+        if not agent_id or not password:
+            return web.json_response({"error": "agent and password: both are needed"}, status=422)
+        outcome, _ended = await gate.log_in(agent_id, password, request.remote or "")
+        if outcome.status == 429:
+            return web.json_response({"error": "too many failed logins; wait a minute"}, status=429, headers={"Retry-After": "60"})
+        if outcome.status == 503:
+            return web.json_response({"error": "too many logins at once; try again in a moment"}, status=503, headers={"Retry-After": "5"})
+        if outcome.status != 200:
             return web.json_response({"error": "wrong agent id or password"}, status=401)
-        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(roles), "next": _landing(roles)})
-        response.set_cookie(SESSION_COOKIE, sessions.open(agent_id, roles), max_age=SESSION_TTL_S, httponly=True, samesite="Strict", secure=request.secure, path="/")
+        wanted = safe_next(str(form.get("next", "")))
+        response = web.json_response({"ok": True, "agent": agent_id, "roles": sorted(outcome.roles), "next": wanted or _landing(outcome.roles)})
+        response.set_cookie(SESSION_COOKIE, outcome.token, max_age=SESSION_TTL_S, httponly=True, samesite="Strict", secure=request.secure, path="/")
         return response
 
     async def logout(request: web.Request) -> web.Response:
-        principal = sessions.get(request.cookies.get(SESSION_COOKIE))
-        if desktop is not None and desktop.log_out_with_page and principal is not None and "agent" in principal.roles:
+        principal = request[PRINCIPAL]
+        if desktop is not None and desktop.log_out_with_page and "agent" in principal.roles:
             desktop.agent_action(principal.agent_id, "logged_out", "")
-        sessions.close(request.cookies.get(SESSION_COOKIE))
+        gate.end([request.cookies.get(SESSION_COOKIE, "")], "you logged out")
         response = web.json_response({"ok": True})
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
 
-    async def home(_request: web.Request) -> web.Response:
-        raise web.HTTPSeeOther("/agent")
+    async def home(request: web.Request) -> web.Response:
+        raise web.HTTPSeeOther(_landing(request[PRINCIPAL].roles))
 
     async def agent_page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "agent.html")
@@ -224,29 +263,34 @@ def build_app(
         return web.json_response(schema())
 
     async def websocket(request: web.Request) -> web.WebSocketResponse:
-        principal = request[PRINCIPAL]
+        token = request.cookies.get(SESSION_COOKIE, "")
         socket = await _open_socket(request)
         if desktop is None:
             await socket.close()
             return socket
-        await desktop.hub.attach(principal.agent_id, socket)
+        agent_id = request[PRINCIPAL].agent_id
+        gate.attach(token, socket)
+        await desktop.hub.attach(agent_id, socket)
         try:
-            await _serve_page(socket, lambda raw: _page_message(principal, raw, desktop))
+            await _serve_page(socket, lambda: gate.current(token), lambda principal, raw: _page_message(principal, raw, desktop))
         finally:
-            desktop.hub.detach(principal.agent_id, socket)
+            desktop.hub.detach(agent_id, socket)
+            gate.detach(token, socket)
         return socket
 
     async def supervisor_socket(request: web.Request) -> web.WebSocketResponse:
-        principal = request[PRINCIPAL]
+        token = request.cookies.get(SESSION_COOKIE, "")
         socket = await _open_socket(request)
         if desktop is None:
             await socket.close()
             return socket
+        gate.attach(token, socket)
         await desktop.hub.attach_supervisor(socket)
         try:
-            await _serve_page(socket, lambda raw: _supervisor_message(principal, raw, desktop))
+            await _serve_page(socket, lambda: gate.current(token), lambda principal, raw: _supervisor_message(principal, raw, desktop))
         finally:
             desktop.hub.detach_supervisor(socket)
+            gate.detach(token, socket)
         return socket
 
     async def prometheus(_request: web.Request) -> web.Response:
@@ -261,12 +305,13 @@ def build_app(
             return web.json_response({"error": "reports need the database"}, status=503)
         query = request.query
         interval, by, kind = query.get("interval", "hour"), query.get("by", "queue"), query.get("format", "json")
-        if interval not in INTERVALS or by not in ("queue", "agent") or kind not in ("json", "csv"):
-            return web.json_response({"error": f"interval: one of {', '.join(INTERVALS)}; by: queue or agent; format: json or csv"}, status=422)
+        for field, value, allowed in (("interval", interval, tuple(INTERVALS)), ("by", by, ("queue", "agent")), ("format", kind, ("json", "csv"))):
+            if value not in allowed:
+                return web.json_response({"error": f"{field}: one of {', '.join(allowed)} (got {value[:40]!r})", "field": field}, status=422)
         try:
-            start, end = period(query.get("from") or None, query.get("to") or None)
-        except ValueError as exc:
-            return web.json_response({"error": f"from/to: {exc} (dates are YYYY-MM-DD)"}, status=422)
+            start, end = period(query.get("from") or None, query.get("to") or None, interval)
+        except ReportPeriodInvalid as exc:
+            return web.json_response({"error": str(exc), "field": exc.field}, status=422)
         rows = await reports(start, end, interval, by)
         if kind == "csv":
             return web.Response(text=as_csv(rows), content_type="text/csv", headers={"Content-Disposition": f'attachment; filename="threadline-{by}-{interval}.csv"'})
@@ -293,18 +338,40 @@ def build_app(
     return app
 
 
+def _local_client(request: web.Request, configured_host: str) -> bool:
+    """A client on this machine, talking to this machine by name: not relayed by a proxy, and not a
+    page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding sends its own Host)."""
+    if request.remote not in LOOPBACK or any(name in request.headers for name in FORWARDING_HEADERS):
+        return False
+    return is_local_host(request.host, configured_host)
+
+
+async def _form(request: web.Request) -> Mapping[str, Any]:
+    """A posted form, within BODY_TIMEOUT_S; a trickle is 408 and a malformed body 400."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            return await request.post()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text=f"the form did not arrive within {BODY_TIMEOUT_S:.0f} s") from None
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
+        raise web.HTTPBadRequest(text=f"send a form (application/x-www-form-urlencoded or multipart/form-data): {exc}") from None
+
+
 async def _open_socket(request: web.Request) -> web.WebSocketResponse:
     """Same-origin pages only: a page elsewhere cannot ride on the session cookie."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and origin != own_origin(request):
         raise web.HTTPForbidden(text="cross-origin websocket refused")
     socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=20)
     await socket.prepare(request)
     return socket
 
 
-async def _serve_page(socket: web.WebSocketResponse, answer: Callable[[str], Awaitable[dict[str, Any] | None]]) -> None:
-    """A page's messages, each answered; a flood closes that socket (oversized frames are refused by aiohttp)."""
+async def _serve_page(
+    socket: web.WebSocketResponse, current: Callable[[], Principal | None], answer: Callable[[Principal, str], Awaitable[dict[str, Any] | None]],
+) -> None:
+    """A page's messages, each answered for the session as it is now (an ended session closes the
+    page); a flood closes that socket (oversized frames are refused by aiohttp)."""
     sent: deque[float] = deque()
     async for message in socket:
         now = time.monotonic()
@@ -314,8 +381,17 @@ async def _serve_page(socket: web.WebSocketResponse, answer: Callable[[str], Awa
         if len(sent) > MAX_WS_RATE:
             await socket.close(code=1008, message=b"too many messages")
             break
+        principal = current()
+        if principal is None:
+            await socket.close(code=SESSION_ENDED, message=b"your session ended; log in again")
+            break
         if message.type == WSMsgType.TEXT:
-            reply = await answer(message.data)
+            try:
+                reply = await answer(principal, message.data)
+            except Exception:  # a bug behind one message: the page gets a reference, never a traceback, and stays open
+                reference = secrets.token_hex(4)
+                log.exception("internal error %s answering %s's page", reference, principal.agent_id)
+                reply = error(f"internal error (reference {reference} in the engine log)")
             if reply is not None:
                 await socket.send_json(reply)
 

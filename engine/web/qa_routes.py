@@ -29,6 +29,7 @@ from engine.web.sessions import Principal
 log = logging.getLogger(__name__)
 REVIEWERS = frozenset({"qa", "supervisor", "admin"})
 MAX_SCORE_BODY = 16 * 1024
+BODY_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -112,8 +113,12 @@ def add_qa_routes(app: web.Application, desk: QaDesk, principal_of: Callable[[we
                 await _audit(desk, principal, "integrity_failed", f"recording:{recording.id}", {"expected": recording.sha256, "found": actual})
                 return web.json_response({"error": f"recording {recording.id} was altered after it was filed (sha256 mismatch); it is not served"}, status=409)
             desk._verified[recording.id] = (stat.st_mtime_ns, stat.st_size)
+        try:
+            wanted = request.http_range
+        except ValueError:
+            raise web.HTTPRequestRangeNotSatisfiable(text=f"Range: use bytes=START-END or bytes=START- (got {request.headers.get('Range', '')[:60]!r})") from None
         download = request.query.get("download") == "1"
-        first = request.http_range.start in (None, 0)
+        first = wanted.start in (None, 0)
         if download or first:  # one audit row a playback, not one a range request
             await _audit(desk, principal, "download" if download else "play", f"recording:{recording.id}", {"call_id": recording.call_id, "range": request.headers.get("Range", "")})
         headers = {"Cache-Control": "private, no-store"}
@@ -126,9 +131,14 @@ def add_qa_routes(app: web.Application, desk: QaDesk, principal_of: Callable[[we
         if not is_reviewer(principal):
             await _audit(desk, principal, "denied", request.path, {"reason": "scoring needs the qa, supervisor or admin role"})
             return web.json_response({"error": "scoring needs the qa, supervisor or admin role"}, status=403)
+        if request.content_type != "application/json":  # text/plain is a form a page elsewhere may send
+            return web.json_response({"error": f"Content-Type: application/json, not {request.content_type or 'none'}"}, status=415)
         recording = await _allowed(request, desk, principal, "score")
         try:
-            body = await request.json()
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                body = await request.json()
+        except TimeoutError:
+            return web.json_response({"error": f"the score did not arrive within {BODY_TIMEOUT_S:.0f} s"}, status=408)
         except ValueError:
             return web.json_response({"error": "send JSON: {\"scorecard\": NAME, \"answers\": {question: answer}}"}, status=422)
         card_name = str(body.get("scorecard", "")) if isinstance(body, dict) else ""
@@ -164,7 +174,7 @@ def add_qa_routes(app: web.Application, desk: QaDesk, principal_of: Callable[[we
 async def _allowed(request: web.Request, desk: QaDesk, principal: Principal, action: str) -> Recording:
     """The recording the path names, if this person may see it; otherwise 403 (and an audit row) or 404."""
     reference = request.match_info["recording_id"]
-    if not reference.isdigit() or len(reference) > 12:
+    if not (reference.isascii() and reference.isdigit()) or len(reference) > 12:
         await _audit(desk, principal, "denied", request.path[:255], {"reason": "not a recording id", "action": action})
         raise web.HTTPForbidden(text="refused")
     recording = await desk.recordings.get(int(reference))
@@ -207,8 +217,11 @@ def _day(value: str | None, end: bool = False) -> datetime | None:
     """YYYY-MM-DD as the start of that day (UTC), or of the next day for `until`."""
     if not value:
         return None
+    field = "until" if end else "since"
     try:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise ValueError(f"{'until' if end else 'since'}: a date as YYYY-MM-DD (got {value!r})") from None
+        raise ValueError(f"{field}: a date as YYYY-MM-DD (got {value[:40]!r})") from None
+    if not 2000 <= day.year <= 2999:
+        raise ValueError(f"{field}: {value} is outside the years 2000 to 2999")
     return day + timedelta(days=1) if end else day

@@ -88,6 +88,8 @@ function connect() {
   socket.onclose = (event) => {
     text("connection", "reconnecting…");
     if (event.code === 1008 || event.code === 4401) { location.assign("/login?next=/agent"); return; }
+    // A refused reconnect (the session ended while the page was away) shows only as 1006: ask the engine.
+    fetch("/protocol", { credentials: "same-origin" }).then((r) => { if (r.status === 401 || r.status === 403) location.assign("/login?next=/agent"); }, () => {});
     setTimeout(connect, retry);
     retry = Math.min(retry * 2, 8000);
   };

@@ -76,7 +76,9 @@ function connect() {
   };
   socket.onclose = (event) => {
     document.getElementById("connection").textContent = "reconnecting…";
-    if (event.code === 1008) { location.assign("/login?next=/supervisor"); return; }
+    if (event.code === 1008 || event.code === 4401) { location.assign("/login?next=/supervisor"); return; }
+    // A refused reconnect (the session ended while the page was away) shows only as 1006: ask the engine.
+    fetch("/protocol", { credentials: "same-origin" }).then((r) => { if (r.status === 401 || r.status === 403) location.assign("/login?next=/supervisor"); }, () => {});
     setTimeout(connect, retry);
     retry = Math.min(retry * 2, 8000);
   };
