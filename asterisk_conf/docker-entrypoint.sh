@@ -8,4 +8,5 @@ if [ ! -f "$base/etc/asterisk.conf" ]; then
 fi
 mkdir -p "$base/lib" "$base/spool/recording/calls" "$base/run" "$base/log"
 chown -R asterisk:asterisk "$base"
+umask 027  # raw recordings in the spool are callers' voices: no world-readable files
 exec "$@"

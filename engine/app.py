@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine import metrics
+from engine.background_supervisor import HEALTH_COMPONENT, BackgroundSupervisor
 from engine.asterisk.ami_client import AmiConnection, AmiEndpoint
 from engine.asterisk.ari_client import AriClient, AriEndpoint
 from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, EventsPortBusy
@@ -28,7 +29,7 @@ from engine.acd.agent_secrets import AgentSecrets, SecretsError
 from engine.acd.call_distributor import CallDistributor, CallSnapshot, owed_callback
 from engine.acd.floor_view import FloorView
 from engine.acd.report_commands import report_rows
-from engine.flows.flow_runtime import FlowLibrary, FlowRuntime
+from engine.flows.flow_runtime import FlowLibrary, FlowRuntime, lookup_session
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
 from engine.journey.call_session import utc_now
@@ -47,6 +48,7 @@ from engine.recording.transcriber import Transcriber
 from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
 from engine.web.http_server import Desktop, build_app
+from engine.web.http_listener import runner as http_runner
 from engine.web.qa_routes import QaDesk
 from engine.web.sessions import Sessions
 
@@ -58,7 +60,8 @@ HAND_OVER_S = 5.0
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.board = HealthBoard(("ari", "ami", "database"))
+        self.board = HealthBoard(("ari", "ami", "database", HEALTH_COMPONENT))
+        self.background = BackgroundSupervisor(lambda ok, detail: self.set_state(HEALTH_COMPONENT, ok, detail))
         self.started_at = time.time()
         self.stasis: StasisApp | None = None
         self.asterisk_version = ""
@@ -128,12 +131,12 @@ class Engine:
     async def _serve(self, credentials: AsteriskCredentials, database: AsyncEngine) -> None:
         settings = self.settings
         ast = settings.asterisk
-        ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s)
+        ari_endpoint = AriEndpoint(ast.host, ast.ari_port, credentials.ari_user, credentials.ari_password, ast.app_name, ast.connect_timeout_s, ast.ari_max_connections)
         listener = EventsListener(ast.events_host, ast.events_port, credentials.events_user, credentials.events_password)
         self.set_state("ari", False, f"waiting for Asterisk to connect to {listener.url}")
-        async with aiohttp.ClientSession() as http_session:
-            ari = self._ari = AriClient(ari_endpoint, http_session)
-            taps = TapRegistry(ari, http_session)
+        async with lookup_session() as http_session, AriClient.pooled(ari_endpoint) as ari:
+            self._ari = ari
+            taps = TapRegistry(ari)
             speech = self.speech = SpeechService(settings.speech, taps)
             try:
                 await self._serve_calls(credentials, ari, http_session, database, listener, taps, speech)
@@ -172,6 +175,7 @@ class Engine:
             state_log=lambda agent, status, reason, call: floor.state_changed(agent, status, reason, call),
             login_by_phone=settings.acd.login == "phone",
             recorder=recorder,
+            recent_callbacks=lambda since: store.events_of_kinds_since(["callback_requested"], since),
         )
         metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, distributor.floor))
         floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
@@ -190,25 +194,28 @@ class Engine:
             raise SettingsError(str(exc)) from None
         try:
             async with asyncio.TaskGroup() as tasks:
-                running = [
-                    tasks.create_task(stasis.run(), name="stasis"),
-                    tasks.create_task(ami.run(), name="ami"),
-                    tasks.create_task(self._watch_database(database), name="database-watch"),
-                    tasks.create_task(self._watch_ari_rest(), name="ari-rest-watch"),
-                    tasks.create_task(self._purge_kept_audio(speech), name="kept-audio-purge"),
-                    tasks.create_task(self._apply_agent_endpoints(), name="agent-endpoints"),
-                    tasks.create_task(distributor.watch_agents(), name="acd-agents"),
-                    tasks.create_task(floor.run(), name="supervisor-floor"),
+                # every background task runs under the supervisor: a failure is logged, reported in
+                # /healthz and restarted with back-off; it never cancels this group (and so never live calls)
+                self.set_state(HEALTH_COMPONENT, True, "all background tasks running")
+                background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+                    ("stasis", stasis.run),
+                    ("ami", ami.run),
+                    ("database-watch", lambda: self._watch_database(database)),
+                    ("ari-rest-watch", self._watch_ari_rest),
+                    ("kept-audio-purge", lambda: self._purge_kept_audio(speech)),
+                    ("agent-endpoints", self._apply_agent_endpoints),
+                    ("acd-agents", distributor.watch_agents),
+                    ("supervisor-floor", floor.run),
+                    ("retention-purge", lambda: self._purge_daily(database)),  # journeys too, recorded or not
                 ]
                 if recorder is not None:
-                    running.append(tasks.create_task(recorder.run_sweeps(), name="recording-sweeps"))
+                    background.append(("recording-sweeps", recorder.run_sweeps))
                 if transcriber is not None:
-                    running.append(tasks.create_task(transcriber.run(), name="transcriber"))
-                if recorder is not None:
-                    running.append(tasks.create_task(self._purge_daily(database), name="retention-purge"))
+                    background.append(("transcriber", transcriber.run))
                 if flows is not None:
-                    running.append(tasks.create_task(flows.watch(), name="flow-watch"))
-                    running.append(tasks.create_task(self._reload_on_signal(flows), name="flow-reload"))
+                    background.append(("flow-watch", flows.watch))
+                    background.append(("flow-reload", lambda: self._reload_on_signal(flows)))
+                running = [self.background.start(tasks, name, factory) for name, factory in background]
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
                 await stasis.hand_over(timeout_s=HAND_OVER_S)
@@ -287,7 +294,7 @@ class Engine:
                 await asyncio.sleep(2.0)
 
     async def _purge_daily(self, database: AsyncEngine) -> None:
-        """Recordings and transcripts past their retention are removed, at start and then daily."""
+        """Recordings, transcripts and journeys' personal fields past their retention are removed, at start and then daily."""
         while True:
             try:
                 await purge(database, self.settings, self._acd_config(), dry_run=False)
@@ -363,6 +370,13 @@ class Engine:
             log.error("login refused: %s", exc)
             return False
 
+    def _password_versions(self) -> dict[str, str] | None:
+        """Blocking (a file read): the web layer ends sessions whose password changed; None if unreadable now."""
+        try:
+            return AgentSecrets(self.settings.agent_secrets_path).web_password_versions()
+        except SecretsError:
+            return None
+
     def _acd_config(self) -> AcdConfig | None:
         return self.flows.current.acd if self.flows is not None else None
 
@@ -404,8 +418,9 @@ class Engine:
         http = self.settings.http
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
-                          extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry)
-        runner = web.AppRunner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report), access_log=None)
+                          extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
+                          password_versions=self._password_versions)
+        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

@@ -131,10 +131,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return recording_commands.dispatch(args, settings)
     if args.command == "db":
-        from engine.store.database import upgrade_database
+        from engine.store.database import shown_url, upgrade_database
 
         revision = asyncio.run(upgrade_database(settings.database.url))
-        print(f"database {settings.database.url} at revision {revision}")
+        print(f"database {shown_url(settings.database.url)} at revision {revision}")
         return 0
     return _asterisk(args, settings)
 
@@ -172,6 +172,10 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         print(invalid, file=sys.stderr)
         print(f"{len(invalid.problems)} problem(s) found", file=sys.stderr)
         return 1
+    except Exception as exc:  # a checker bug, never the operator's: still one line, no traceback
+        print(f"threadline validate: checking {', '.join(map(str, paths))} failed ({type(exc).__name__}: {exc}); "
+              "this is a bug in threadline, please report it with the file", file=sys.stderr)
+        return 2
     for name, loaded in sorted(flows.items()):
         print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
     if acd is not None and (acd.queues or acd.agents):

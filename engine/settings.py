@@ -6,6 +6,7 @@ Nested fields use a double underscore: THREADLINE_ASTERISK__ARI_PORT=18088.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -44,7 +45,13 @@ class AsteriskSettings(_Section):
     credentials_file: Path | None = None
     """Defaults to <cache_dir>/instances/<instance>/credentials.json, written by `threadline asterisk up`."""
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    """How long one ARI request may take; a caller's command that times out is retried (the caller on
+    hold) for up to calls.engine_wait_s before the call gives up on Asterisk."""
     reconnect_max_delay_s: float = Field(default=10.0, ge=0.25)
+    ari_max_connections: int = Field(default=32, ge=1, le=500)
+    """Keep-alive REST connections to Asterisk's HTTP port, at most. Each is one http.conf session, as
+    is each caller's media websocket while an ask listens: keep this plus the callers listening at
+    once under http.conf's sessionlimit (1000, asterisk_conf/templates/http.conf.j2)."""
 
     @model_validator(mode="after")
     def _rtp_range(self) -> AsteriskSettings:
@@ -73,6 +80,10 @@ class CallSettings(_Section):
     engine_wait_s: int = Field(default=30, ge=5, le=3600)
     """How long a caller waits (ringing, or on hold after an engine stopped) for an engine to take
     the call; after that Asterisk apologises and hangs up. Rendered into the dialplan."""
+    keep_personal_days: int = Field(default=365, ge=7, le=36500)
+    """Journeys' personal fields (the caller's number and name, what was said or keyed, lookup
+    answers, notes) are blanked this many days after the call, as `threadline erase` does; the steps
+    and times stay for reports. At least 7: an owed callback needs its number for a week."""
 
 
 class FlowSettings(_Section):
@@ -177,6 +188,26 @@ class HttpSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     admin_token: str | None = Field(default=None, min_length=16)
     """Bearer token for operator endpoints (POST /flows/reload); unset, they answer 403."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (e.g. 127.0.0.1, 10.0.0.0/8) of TLS proxies whose X-Forwarded-Proto/Host/For
+    are believed: the session cookie gets Secure on https, the client address comes from X-Forwarded-For.
+    A comma-separated list in THREADLINE_HTTP__TRUSTED_PROXIES."""
+    max_connections: int = Field(default=256, ge=8, le=10_000)
+    """Open HTTP connections (pages, websockets, scripts); more are answered 503 and closed at once."""
+    idle_timeout_s: float = Field(default=15.0, ge=1.0, le=300.0)
+    """A connection that sends no complete request head for this long (half-sent, or idle between
+    requests) is closed."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: Any) -> Any:
+        items = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        for item in items if isinstance(items, (list, tuple)) else ():
+            try:
+                ipaddress.ip_network(str(item), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+        return tuple(items) if isinstance(items, list) else items
 
 
 class DatabaseSettings(_Section):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from aiohttp.client import _RequestContextManager
 
 from engine.acd.acd_config import AcdConfig, callback_phrase_problems, flow_queue_uses, load_acd
 from engine.acd.call_distributor import CallDistributor
@@ -30,6 +31,29 @@ from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
 from engine.speech.speech_service import SpeechService
 
 log = logging.getLogger(__name__)
+STALE_CALL_PROMPTS_S = 3600.0
+"""At start, per-call prompts and unused renders older than this are deleted (younger ones may be
+another engine's, still playing during a hand-over)."""
+
+
+class LookupClient:
+    """HTTP for flows' `lookup` nodes. Redirects are never followed: the endpoint's API headers
+    (keys, tokens) must not travel to whatever host a redirect names; a 3xx answer is a failed
+    lookup. The session keeps no cookies, so nothing one call's answer sets reaches another call."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def get(self, url: str, *, params: Mapping[str, str], headers: Mapping[str, str]) -> _RequestContextManager:
+        return self._session.get(url, params=params, headers=headers, allow_redirects=False)
+
+    def post(self, url: str, *, json: Mapping[str, str], headers: Mapping[str, str]) -> _RequestContextManager:
+        return self._session.post(url, json=json, headers=headers, allow_redirects=False)
+
+
+def lookup_session() -> aiohttp.ClientSession:
+    """The engine's session for lookups: no cookie jar (a CRM's cookies never cross calls)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
 
 
 @dataclass(frozen=True)
@@ -39,7 +63,7 @@ class FlowRuntime:
     prompts: PromptCache
     asterisk_prompt_dir: str
     lookups: Mapping[str, LookupEndpoint]
-    http: aiohttp.ClientSession
+    http: LookupClient
     files: Mapping[str, str]
     """Recorded prompt files by the path written in the flow -> the name Asterisk plays."""
     speech: SpeechService | None = None
@@ -49,10 +73,28 @@ class FlowRuntime:
     quality: QualityConfig = field(default_factory=QualityConfig)
     """Scorecards and auto-check settings of the same version (ivr_flows/qa/)."""
 
-    async def media_for(self, text: str, language: str) -> str:
-        """An ARI media URI for a text prompt; rendering (a cache hit for static prompts) runs off the loop."""
-        path = await asyncio.to_thread(self.prompts.ensure, text, language)
+    static_prompts: frozenset[tuple[str, str]] = frozenset()
+    """(text, language) of the prompts rendered at load: the same for every caller, so cached."""
+
+    async def media_for(self, text: str, language: str, call_id: str) -> str:
+        """An ARI media URI for a text prompt; rendering runs off the loop. A static prompt is a cache
+        hit; any other text (it may hold the caller's number or name) is rendered for this call alone
+        and removed by forget_call when the call ends."""
+        if (text, language) in self.static_prompts:
+            path = await asyncio.to_thread(self.prompts.ensure, text, language)
+        else:
+            path = await asyncio.to_thread(self.prompts.ensure_for_call, text, language, call_id)
         return f"sound:{self.asterisk_prompt_dir}/{path.stem}"
+
+    async def forget_call(self, call_id: str) -> None:
+        """The call ended: its own prompts are deleted. Never raises: the call is over either way."""
+        try:
+            removed = await asyncio.to_thread(self.prompts.remove_call_prompts, call_id)
+        except OSError as exc:
+            log.error("call %s: its prompts in %s were not deleted: %s", call_id, self.prompts.folder, exc)
+            return
+        if removed:
+            log.debug("call %s: %d per-call prompts deleted", call_id, removed)
 
     def file_media(self, file: str) -> str:
         return f"sound:{self.asterisk_prompt_dir}/{self.files.get(file, file)}"
@@ -104,15 +146,32 @@ async def build_flow_runtime(
         prompts = static_prompts(flow_set.flows, flow_set.procedures)
         prompts += [(QUEUE_NOT_CONFIGURED.get(flow.language, QUEUE_NOT_CONFIGURED["en"]), flow.language) for flow in flow_set.flows.values()]
         report = await asyncio.to_thread(cache.ensure_all, prompts)
-        files = await asyncio.to_thread(_copy_prompt_files, flows, host_dir)
+        files = await asyncio.to_thread(_copy_prompt_files, flows, cache)
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), http, files, speech, acd, distributor, quality)
+    return FlowRuntime(
+        flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), LookupClient(http), files, speech, acd, distributor, quality, frozenset(prompts)
+    )
 
 
-def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[str, str]:
+async def _clean_prompt_folder(runtime: FlowRuntime) -> None:
+    """At start: per-call prompts an engine stopped mid-call left, and cached renders no flow says any
+    more (per-caller prompts an older version cached for ever). Best effort: never stops the start."""
+    cache = runtime.prompts
+    try:
+        calls = await asyncio.to_thread(cache.remove_stale_call_prompts, STALE_CALL_PROMPTS_S)
+        unused = await asyncio.to_thread(cache.remove_unlisted, runtime.static_prompts, STALE_CALL_PROMPTS_S)
+    except OSError as exc:
+        log.warning("old prompts in %s were not cleaned up: %s", cache.folder, exc)
+        return
+    if calls or unused:
+        log.info("deleted %d per-call prompts left by stopped engines and %d renders no flow uses from %s", calls, unused, cache.folder)
+
+
+def _copy_prompt_files(flows: Mapping[str, LoadedFlow], cache: PromptCache) -> dict[str, str]:
     """Copy each recorded prompt where Asterisk reads prompts, named by content."""
+    host_dir = cache.folder
     files: dict[str, str] = {}
     for loaded in flows.values():
         flow, folder = loaded.flow, loaded.path.parent
@@ -124,7 +183,7 @@ def _copy_prompt_files(flows: Mapping[str, LoadedFlow], host_dir: Path) -> dict[
                     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
                     host_dir.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(source, host_dir / f"file-{digest}{source.suffix}")
-                    (host_dir / f"file-{digest}{source.suffix}").chmod(0o644)
+                    cache.share_file(host_dir / f"file-{digest}{source.suffix}")
                     files[prompt.file] = f"file-{digest}"
     return files
 
@@ -171,19 +230,29 @@ class FlowLibrary:
         if inbound is None:
             return None
         seen = await asyncio.to_thread(_fingerprint, settings.flows.folder)
-        return cls(settings, inbound, http, await build_flow_runtime(settings, inbound, http, speech, distributor), seen, speech, distributor)
+        runtime = await build_flow_runtime(settings, inbound, http, speech, distributor)
+        await _clean_prompt_folder(runtime)
+        return cls(settings, inbound, http, runtime, seen, speech, distributor)
 
     async def reload(self, why: str) -> ReloadResult:
+        """Never raises (but for cancellation): whatever goes wrong is logged and the running set stays."""
         async with self._lock:
-            self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
             try:
+                self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
                 runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech, self._distributor)
             except FlowsNotReady as refused:
                 log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
                 return ReloadResult(False, refused.problems, dict(self.current.flow_set.versions))
+            except Exception as exc:  # a loader bug or a vanished folder must not reach the engine: keep the running set
+                problem = f"{self._settings.flows.folder}: the reload failed ({type(exc).__name__}: {exc}); the running flows stay"
+                log.error("flow reload (%s) failed; the running flows stay: %s", why, problem, exc_info=exc)
+                return ReloadResult(False, (problem,), dict(self.current.flow_set.versions))
             self.current = runtime
             if self.on_swap is not None:
-                await self.on_swap(runtime)
+                try:
+                    await self.on_swap(runtime)
+                except Exception as exc:  # the flows are swapped in; the agents' endpoints follow at the next reload
+                    log.error("flows reloaded (%s), but applying the agents failed: %s", why, exc, exc_info=exc)
             log.info("flows reloaded (%s): %s", why, ", ".join(f"{k} {v}" for k, v in sorted(runtime.flow_set.versions.items())))
             return ReloadResult(True, (), dict(runtime.flow_set.versions))
 
@@ -192,16 +261,25 @@ class FlowLibrary:
         interval = self._settings.flows.watch_s
         if interval <= 0:
             await asyncio.Event().wait()  # watching is off: idle until cancelled
+        unreadable = ""
         while True:
             await asyncio.sleep(interval)
-            if await asyncio.to_thread(_fingerprint, self._settings.flows.folder) != self._seen:
+            try:
+                changed = await asyncio.to_thread(_fingerprint, self._settings.flows.folder) != self._seen
+            except OSError as exc:  # the folder is being replaced or is unreadable: look again next time
+                if str(exc) != unreadable:
+                    unreadable = str(exc)
+                    log.warning("flow folder %s cannot be read (%s); the running flows stay", self._settings.flows.folder, exc)
+                continue
+            unreadable = ""
+            if changed:
                 await self.reload("files changed")
 
 
 def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of the flow, procedure, queue and agent files."""
+    """Names, sizes and modification times of the flow, procedure, queue, agent and QA files."""
     entries = []
-    for path in sorted([*folder.glob("*.y*ml"), *folder.glob("steps/*.y*ml"), *folder.glob("queues/*.y*ml"), *folder.glob("agents/*.y*ml")]):
+    for path in sorted([*folder.glob("*.y*ml"), *folder.glob("steps/*.y*ml"), *folder.glob("queues/*.y*ml"), *folder.glob("agents/*.y*ml"), *folder.glob("qa/*.y*ml")]):
         try:
             stat = path.stat()
         except FileNotFoundError:

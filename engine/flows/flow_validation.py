@@ -38,7 +38,7 @@ from engine.flows.flow_model import (
 )
 from engine.flows.intent_matching import words
 from engine.speech.vocabulary import known_form
-from engine.flows.yaml_source import PathKey, SourceMap, load_flow_file
+from engine.flows.yaml_source import PathKey, SourceMap, load_flow_file, load_flow_text
 
 BUILT_IN_VARIABLES = frozenset({"caller_number", "caller_name", "dialed", "channel"})
 """Known for every call before the flow starts."""
@@ -91,14 +91,18 @@ def _flow_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def _load_one(path: Path) -> LoadedFlow:
-    data, source = load_flow_file(path)
+    try:
+        raw = path.read_bytes()  # read once: the version is the hash of exactly what was checked
+    except OSError as exc:
+        raise FlowInvalid([FlowProblem(str(path), 1, 1, f"cannot read the file: {exc.strerror or exc}")]) from None
+    data, source = load_flow_text(raw, str(path))
     if not isinstance(data, dict):
         raise FlowInvalid([source.at((), "a flow file is a mapping with `flow:`, `start:` and `nodes:`")])
     try:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
         raise FlowInvalid([structure_problem(error, data, source) for error in exc.errors()]) from None
-    version = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    version = hashlib.sha256(raw).hexdigest()[:16]
     return LoadedFlow(flow, source, path, version)
 
 

@@ -1,8 +1,10 @@
 """Reads a flow file into plain data and remembers where every value came from (line, column).
 
 Operators' files are untrusted input: the reader refuses oversized files, binary data, aliases
-(a YAML alias bomb expands a few lines into gigabytes) and deep nesting before building anything,
-and turns every YAML error into a FlowProblem at its place, never a traceback.
+(a YAML alias bomb expands a few lines into gigabytes), tags (`!!int 3s`, `!!python/object:...`)
+and deep nesting before building anything, and turns every error, whatever raised it, into a
+FlowProblem at its place, never a traceback: one typo in one file must never reach a running call.
+Every loader of operator files (flows, steps, queues, agents, QA) reads through this module.
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ def load_flow_file(path: Path) -> tuple[Any, SourceMap]:
 
 
 def load_flow_text(raw: bytes, name: str) -> tuple[Any, SourceMap]:
+    """As load_flow_file, from bytes already read; raises FlowInvalid and nothing else."""
+    try:
+        return _load_checked(raw, name)
+    except FlowInvalid:
+        raise
+    except Exception as exc:  # a PyYAML corner nobody foresaw: still a problem at the file, never a traceback
+        raise FlowInvalid([FlowProblem(name, 1, 1, f"the file cannot be read as YAML ({type(exc).__name__}: {exc}); check its syntax")]) from None
+
+
+def _load_checked(raw: bytes, name: str) -> tuple[Any, SourceMap]:
     if len(raw) > MAX_FILE_BYTES:
         raise FlowInvalid([FlowProblem(name, 1, 1, f"the file is {len(raw)} bytes; a flow may have at most {MAX_FILE_BYTES}. Split it into subflows.")])
     if b"\x00" in raw:
@@ -68,23 +80,50 @@ def load_flow_text(raw: bytes, name: str) -> tuple[Any, SourceMap]:
     try:
         root = _compose_without_aliases(text, name)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "not valid YAML"
-        raise FlowInvalid([FlowProblem(name, line, column, f"YAML syntax: {what}")]) from None
+        raise FlowInvalid([syntax_problem(exc, name)]) from None
+    except yaml.reader.ReaderError as exc:  # a control character: placed by its offset in the text
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        raise FlowInvalid([FlowProblem(name, line, column, f"character #x{int(exc.character):04x} is not allowed in YAML text; delete it")]) from None
     except yaml.YAMLError as exc:
         raise FlowInvalid([FlowProblem(name, 1, 1, f"YAML syntax: {exc}")]) from None
+    except RecursionError:
+        raise FlowInvalid([FlowProblem(name, 1, 1, f"the flow is nested too deeply; keep it under {MAX_DEPTH} levels")]) from None
     if root is None:
         raise FlowInvalid([FlowProblem(name, 1, 1, "the file is empty; a flow needs at least `flow:`, `start:` and `nodes:`")])
     counter = [0]
     return _to_data(root, (), source, 0, counter), source
 
 
+def syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> FlowProblem:
+    """Where to fix a YAML error. A scanner error (an unclosed quote or bracket) is placed where the
+    construct began, PyYAML's context mark, with where the parser gave up in the message; a parser error
+    is placed where it gave up (the unexpected token), with where the enclosing construct began."""
+    problem, context = exc.problem_mark, exc.context_mark
+    what = exc.problem or exc.context or "not valid YAML"
+    if "'\\t'" in what:
+        what += "; indent with spaces, not tabs"
+    if problem is not None and context is not None and (context.line, context.column) != (problem.line, problem.column):
+        construct = exc.context or "the construct"
+        if isinstance(exc, yaml.scanner.ScannerError):
+            gave_up = f"line {problem.line + 1}, column {problem.column + 1}"
+            return FlowProblem(name, context.line + 1, context.column + 1, f"YAML syntax: {what} at {gave_up} ({construct} that starts here)")
+        began = f"line {context.line + 1}, column {context.column + 1}"
+        return FlowProblem(name, problem.line + 1, problem.column + 1, f"YAML syntax: {what} ({construct} at {began})")
+    mark = problem or context
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return FlowProblem(name, line, column, f"YAML syntax: {what}")
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that stops at the first anchor or alias instead of expanding it."""
+    """SafeLoader that stops at the first anchor, alias or tag instead of expanding or constructing it."""
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
+        if getattr(event, "tag", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML tags are not allowed ({_shown_tag(event.tag)}); remove the tag and write the plain value", event.start_mark
+            )
         if isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed in flows; write the value out", event.start_mark  # type: ignore[arg-type]
@@ -103,6 +142,12 @@ class _NoAliasLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth = depth
+
+
+def _shown_tag(tag: str) -> str:
+    """The tag as the operator wrote it (`!!int`, not `tag:yaml.org,2002:int`), cut short if long."""
+    shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _compose_without_aliases(text: str, name: str) -> Node | None:
@@ -134,12 +179,18 @@ def _to_data(node: Node, path: PathKey, source: SourceMap, depth: int, counter: 
     if isinstance(node, SequenceNode):
         return [_to_data(item, (*path, index), source, depth + 1, counter) for index, item in enumerate(node.value)]
     assert isinstance(node, ScalarNode)
-    value = _SCALARS.construct_object(node)
+    if node.tag not in _BUILT_TAGS:  # a date, a timestamp: kept as the text written (2024-13-45 must not raise)
+        return str(node.value)
+    try:
+        value = _SCALARS.construct_object(node)
+    except (ValueError, OverflowError, yaml.YAMLError):
+        return str(node.value)
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(node.value)
 
 
 _SCALARS = yaml.constructor.SafeConstructor()
 """Turns one resolved scalar (int, float, bool, null, string) into its value; nothing else is built."""
+_BUILT_TAGS = frozenset(f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null"))
 
 
 def _scalar_key(node: Node, source: SourceMap) -> str:

@@ -223,6 +223,7 @@ class LocalAsterisk:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # survives the CLI that started it
+                umask=0o027,  # raw recordings in the spool are callers' voices: no world-readable files
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/asterisk"},
             )
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from engine.asterisk.ari_client import AriClient
 from engine.asterisk.errors import AsteriskError
-from engine.recording.recording_files import FiledAudio, describe_wav, file_raw_recording, file_size
+from engine.recording.recording_files import FiledAudio, describe_wav, file_raw_recording, file_size, make_private_folders, open_private
 from engine.store.recording_store import Recording, RecordingStore
 
 log = logging.getLogger(__name__)
@@ -302,10 +302,11 @@ def _sidecar_path(raw: Path) -> Path:
 
 
 def _write_sidecar(raw: Path, sidecar: _Sidecar) -> None:
-    raw.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folders(raw.parent)
     path = _sidecar_path(raw)
     partial = path.with_suffix(".json.part")
-    partial.write_text(json.dumps(asdict(sidecar)))
+    with open_private(partial) as handle:
+        handle.write(json.dumps(asdict(sidecar)).encode())
     partial.replace(path)
 
 

@@ -111,6 +111,7 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     for recording_id in plan.transcripts:
         print(f"{verb} transcript of recording {recording_id}")
     print(f"{verb} {len(plan.recordings)} recordings and {len(plan.transcripts)} transcripts")
+    print(f"{'would blank' if args.dry_run else 'blanked'} the personal fields of {len(plan.journeys)} journeys older than {settings.calls.keep_personal_days} days")
     return 0
 
 

@@ -13,7 +13,11 @@ import os
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+FILE_MODE = 0o640
+FOLDER_MODE = 0o750
+"""Recordings are callers' voices: the engine's user and group only, whatever the umask."""
 RAW_RATE = 8000
 RAW_CHANNELS = 2
 SAMPLE_BYTES = 2
@@ -33,11 +37,11 @@ class FiledAudio:
 def file_raw_recording(raw: Path, wav_path: Path) -> FiledAudio:
     """Write `raw` as a stereo WAV at `wav_path` (atomically: a reader never sees half a file),
     then remove the raw file. A trailing half frame (a crash mid-write) is dropped."""
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folders(wav_path.parent)
     partial = wav_path.with_name(wav_path.name + ".part")
     frame = RAW_CHANNELS * SAMPLE_BYTES
     whole = raw.stat().st_size // frame * frame
-    with raw.open("rb") as source, wave.open(str(partial), "wb") as target:
+    with raw.open("rb") as source, open_private(partial) as handle, wave.open(handle, "wb") as target:
         target.setnchannels(RAW_CHANNELS)
         target.setsampwidth(SAMPLE_BYTES)
         target.setframerate(RAW_RATE)
@@ -53,6 +57,21 @@ def file_raw_recording(raw: Path, wav_path: Path) -> FiledAudio:
     os.replace(partial, wav_path)
     raw.unlink()
     return describe_wav(wav_path)
+
+
+def make_private_folders(folder: Path) -> None:
+    """Create `folder` and its missing parents, each 0750 (mkdir's own mode is cut by the umask)."""
+    missing = [parent for parent in (folder, *folder.parents) if not parent.is_dir()]
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        path.chmod(FOLDER_MODE)
+
+
+def open_private(path: Path) -> BinaryIO:
+    """`path` opened for writing (truncated), created 0640 and kept so."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(descriptor, FILE_MODE)
+    return os.fdopen(descriptor, "wb")
 
 
 def describe_wav(path: Path) -> FiledAudio:

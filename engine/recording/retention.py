@@ -2,7 +2,9 @@
 
 Purge: recordings and transcripts older than their queue's retention (or the site default) are
 removed; a purged recording keeps its row, marked `purged`, so reports and audits still see that
-the call was recorded. The engine purges daily; `threadline purge --dry-run` shows what would go.
+the call was recorded. Journeys older than calls.keep_personal_days lose their personal fields the
+way an erasure blanks them (steps and times stay). The engine purges daily; `threadline purge
+--dry-run` shows what would go.
 
 Erasure (`threadline erase --number N` or `--account A`): every call of that customer loses its
 recordings (files and rows), transcripts, kept utterance audio, and the personal parts of its
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +42,8 @@ class PurgePlan:
     recordings: tuple[Recording, ...]
     transcripts: tuple[int, ...]
     """Recording ids whose transcript expires."""
+    journeys: tuple[str, ...] = ()
+    """Channel ids of calls whose journey's personal fields expire (calls.keep_personal_days)."""
 
 
 def plan_purge(
@@ -61,15 +65,35 @@ async def purge(database: AsyncEngine, settings: Settings, config: AcdConfig | N
     store = RecordingStore(database)
     now = datetime.now(UTC)
     plan = plan_purge(await store.all_recordings(), await store.transcript_dates(), config, settings.recording.keep_days, settings.transcripts.keep_days, now)
-    if dry_run or not (plan.recordings or plan.transcripts):
-        return plan
-    folder = settings.recording.folder
-    await asyncio.to_thread(_remove_files, [folder / r.path for r in plan.recordings])
-    await store.delete_transcripts(list(plan.transcripts))
-    await store.set_status([r.id for r in plan.recordings], "purged")
-    await store.audit(now, actor, "purge", "recordings", {"recordings": len(plan.recordings), "transcripts": len(plan.transcripts)})
-    log.info("retention: purged %d recordings and %d transcripts", len(plan.recordings), len(plan.transcripts))
-    return plan
+    journeys = JourneyStore(database)
+    cutoff = now - timedelta(days=settings.calls.keep_personal_days)
+    if dry_run:
+        return replace(plan, journeys=tuple(await journeys.calls_with_personal_data_before(cutoff, limit=1_000_000)))
+    if plan.recordings or plan.transcripts:
+        folder = settings.recording.folder
+        await asyncio.to_thread(_remove_files, [folder / r.path for r in plan.recordings])
+        await store.delete_transcripts(list(plan.transcripts))
+        await store.set_status([r.id for r in plan.recordings], "purged")
+        await store.audit(now, actor, "purge", "recordings", {"recordings": len(plan.recordings), "transcripts": len(plan.transcripts)})
+        log.info("retention: purged %d recordings and %d transcripts", len(plan.recordings), len(plan.transcripts))
+    blanked = await _purge_journeys(journeys, cutoff)
+    if blanked:
+        await store.audit(now, actor, "purge", "journeys", {"journeys": len(blanked), "older_than_days": settings.calls.keep_personal_days})
+        log.info("retention: blanked the personal fields of %d journeys older than %d days", len(blanked), settings.calls.keep_personal_days)
+    return replace(plan, journeys=tuple(blanked))
+
+
+async def _purge_journeys(journeys: JourneyStore, cutoff: datetime, batch: int = 500) -> list[str]:
+    """Blank the personal fields of every journey that arrived before `cutoff`, in batches; the kept
+    utterance audio the blanked events pointed to is deleted too."""
+    blanked: list[str] = []
+    while calls := await journeys.calls_with_personal_data_before(cutoff, limit=batch):
+        audio = await journeys.erase_personal_data(calls, PERSONAL_KINDS)
+        await asyncio.to_thread(_remove_files, [Path(name) for name in audio])
+        blanked.extend(calls)
+        if len(calls) < batch:
+            break
+    return blanked
 
 
 @dataclass(frozen=True)

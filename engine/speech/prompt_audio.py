@@ -5,12 +5,24 @@ text, so an edited prompt gets a new file and an unchanged one is never rendered
 prompts are rendered when flows are (re)loaded, never during a call; prompts with {variables} are
 rendered per call, in a worker thread. Every file is 8 kHz, mono, 16-bit WAV: Asterisk plays it on
 a phone line without transcoding.
+
+A per-call prompt can speak a caller's number, name or balance: it is never shared or cached. It
+goes to a file named for its call (`call-<call hash>-...`), removed when the call ends
+(`remove_call_prompts`), and any left by a crash are removed at the next start.
+
+Asterisk runs as its own user: files are 0640 and the folder 0750 (setgid), in the group of the
+folder the prompt folder sits in (the Asterisk instance's), so Asterisk reads them and nobody else
+does. Where the engine may not give files that group, they stay readable by all, with a warning:
+a caller must never hear silence.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
+import time
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+log = logging.getLogger(__name__)
 SAMPLE_RATE = 8000
+FILE_MODE = 0o640
+FOLDER_MODE = 0o2750
+"""rwxr-s---: the folder's group passes on to every file made in it."""
+OPEN_FILE_MODE = 0o644
+CALL_PREFIX = "call-"
 RENDER_TIMEOUT_S = 30.0
 MAX_TEXT_CHARS = 2000
 
@@ -75,24 +93,80 @@ class PromptCache:
     def __init__(self, folder: Path, tts: TextToSpeech) -> None:
         self.folder = folder
         self.tts = tts
+        self._group: int | None = None
+        self._warned = False
 
     def path_for(self, text: str, language: str) -> Path:
         key = hashlib.sha256(f"{self.tts.name}\0{language}\0{text}".encode()).hexdigest()[:32]
         return self.folder / f"{language}-{key}.wav"
 
+    def path_for_call(self, text: str, language: str, call_id: str) -> Path:
+        """A per-call prompt's file: named for its call, so no other call ever plays or reuses it."""
+        return self.folder / f"{CALL_PREFIX}{_call_key(call_id)}-{self.path_for(text, language).name}"
+
     def ensure(self, text: str, language: str) -> Path:
         """The prompt's file, rendered now if it is not cached yet. Written atomically: a call never plays half a file."""
+        return self._ensure_at(text, language, self.path_for(text, language))
+
+    def ensure_for_call(self, text: str, language: str, call_id: str) -> Path:
+        """A prompt with this call's data in it: rendered for the call alone, removed with remove_call_prompts."""
+        return self._ensure_at(text, language, self.path_for_call(text, language, call_id))
+
+    def remove_call_prompts(self, call_id: str) -> int:
+        """Delete the call's own prompts (the call ended); returns how many. A file Asterisk is still
+        playing plays on: it was opened before it was unlinked."""
+        removed = 0
+        for path in self.folder.glob(f"{CALL_PREFIX}{_call_key(call_id)}-*.wav"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def remove_stale_call_prompts(self, older_than_s: float) -> int:
+        """Per-call prompts an engine left behind (it crashed before the call ended)."""
+        if not self.folder.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.folder.glob(f"{CALL_PREFIX}*.wav"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def remove_unlisted(self, keep: Iterable[tuple[str, str]], older_than_s: float) -> int:
+        """Delete cached renders that are none of `keep` (text, language) and older than `older_than_s`:
+        per-caller prompts an older version cached, or prompts no flow says any more. Run at engine
+        start, when no call of this engine can be playing them."""
+        if not self.folder.is_dir():
+            return 0
+        kept = {self.path_for(text, language).name for text, language in keep}
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.folder.glob("*.wav"):
+            if path.name in kept or not _RENDERED.fullmatch(path.name):
+                continue
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def _ensure_at(self, text: str, language: str, target: Path) -> Path:
         if not text.strip() or len(text) > MAX_TEXT_CHARS:
             raise PromptRenderFailed(f"a text prompt must have 1-{MAX_TEXT_CHARS} characters (got {len(text)})")
-        target = self.path_for(text, language)
         if target.is_file() and target.stat().st_size > 44:
             return target
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._ensure_folder()
         handle, partial = tempfile.mkstemp(dir=self.folder, suffix=".partial")
         os.close(handle)
         try:
             self.tts.render(text, language, Path(partial))
-            os.chmod(partial, 0o644)  # Asterisk runs as its own user
+            self._share_with_asterisk(Path(partial))
             os.replace(partial, target)
         finally:
             Path(partial).unlink(missing_ok=True)
@@ -102,9 +176,57 @@ class PromptCache:
         """Render every (text, language) not cached yet; returns how many were rendered and reused."""
         rendered = reused = 0
         for text, language in dict.fromkeys(prompts):
-            if self.path_for(text, language).is_file():
+            path = self.path_for(text, language)
+            if path.is_file():
+                self._ensure_folder()
+                self._share_with_asterisk(path)  # rendered by an older version, perhaps 0644
                 reused += 1
             else:
                 self.ensure(text, language)
                 rendered += 1
         return CacheReport(rendered, reused)
+
+    def share_file(self, path: Path) -> None:
+        """Give a file copied into the folder (a recorded prompt) the folder's group and mode."""
+        self._ensure_folder()
+        self._share_with_asterisk(path)
+
+    def _ensure_folder(self) -> None:
+        """The folder, 0750 setgid in the group of its parent (where Asterisk's instance lives)."""
+        if self._group is not None:
+            return
+        folder = self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        group = folder.parent.stat().st_gid
+        try:
+            if folder.stat().st_gid != group:
+                os.chown(folder, -1, group)
+            folder.chmod(FOLDER_MODE)
+        except PermissionError:
+            group = folder.stat().st_gid  # not ours to change: files take the folder's own group
+        self._group = group
+
+    def _share_with_asterisk(self, path: Path) -> None:
+        group = self._group if self._group is not None else path.stat().st_gid
+        try:
+            found = path.stat()
+            if found.st_gid != group:
+                os.chown(path, -1, group)
+            if found.st_mode & 0o777 != FILE_MODE:
+                os.chmod(path, FILE_MODE)
+        except PermissionError:
+            os.chmod(path, OPEN_FILE_MODE)  # Asterisk must still read it; the folder's group cannot be given
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "prompts in %s are readable by all: the engine cannot give them the group %d that Asterisk reads with; "
+                    "add the engine's user to that group", self.folder, group,
+                )
+
+
+_RENDERED = re.compile(r"[A-Za-z_-]{2,16}-[0-9a-f]{32}\.wav")
+"""A shared render's name (path_for); recorded prompt copies (file-...) and per-call prompts (call-...) differ."""
+
+
+def _call_key(call_id: str) -> str:
+    return hashlib.sha256(call_id.encode()).hexdigest()[:16]

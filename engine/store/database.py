@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,38 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+DATABASE_FILE_MODE = 0o640
+DATABASE_FOLDER_MODE = 0o750
+"""The journeys hold callers' numbers and what they said: nobody but the engine's user (and group) reads them."""
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be printed or logged: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not parseable: show no part of it that could hold a secret
+        return "(database.url)"
+
+
 def ensure_sqlite_folder(url: str) -> None:
-    """SQLite creates the file but not its folder (data/ on a fresh checkout)."""
+    """SQLite creates the file but not its folder (data/ on a fresh checkout). The folder is made 0750
+    and the file created 0640 before SQLite opens it (its -wal and -shm files copy the file's mode);
+    a file left more open by an older version is tightened."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return
+    path = Path(parsed.database)
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=DATABASE_FOLDER_MODE, parents=True, exist_ok=True)
+        path.parent.chmod(DATABASE_FOLDER_MODE)  # mkdir's mode is filtered by the umask
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DATABASE_FILE_MODE))
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = existing.stat().st_mode & 0o777
+            if mode & ~DATABASE_FILE_MODE:
+                existing.chmod(mode & DATABASE_FILE_MODE)
+        except FileNotFoundError:
+            continue
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -76,8 +104,7 @@ async def upgrade_database(url: str) -> str:
             await connection.run_sync(_upgrade, alembic_config(url))
         return await current_revision(engine)
     except (OSError, DBAPIError, TimeoutError) as exc:
-        shown = make_url(url).render_as_string(hide_password=True)
-        raise DatabaseNotReady(f"database {shown} is not reachable ({exc.__class__.__name__}: {exc}); check database.url") from None
+        raise DatabaseNotReady(f"database {shown_url(url)} is not reachable ({exc.__class__.__name__}: {exc}); check database.url") from None
     finally:
         await engine.dispose()
 
@@ -103,7 +130,7 @@ async def require_current(engine: AsyncEngine, url: str) -> None:
     revision = await current_revision(engine)
     if revision != head_revision():
         raise DatabaseNotReady(
-            f"database {make_url(url).render_as_string(hide_password=True)} is at revision {revision}, "
+            f"database {shown_url(url)} is at revision {revision}, "
             f"the engine needs {head_revision()}: run `threadline db upgrade`."
         )
 

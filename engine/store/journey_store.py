@@ -215,6 +215,17 @@ class JourneyStore:
                 found.update(channel for channel, detail in rows.all() if _mentions(detail, account))
             return sorted(found)
 
+    async def calls_with_personal_data_before(self, cutoff: datetime, limit: int = 500) -> list[str]:
+        """Channel ids of calls that arrived before `cutoff` and still hold personal data (retention)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CallRow.channel_id)
+                .where(CallRow.arrived_at < cutoff, CallRow.caller_number != "erased")
+                .order_by(CallRow.arrived_at)
+                .limit(limit)
+            )
+            return list(rows)
+
     async def erase_personal_data(self, channel_ids: list[str], personal_kinds: frozenset[str]) -> list[str]:
         """Blank the caller's number and name, and the detail of every event of `personal_kinds`;
         the steps themselves (kinds and times, what KPIs count) stay. Returns the kept-audio file

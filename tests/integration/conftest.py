@@ -36,7 +36,7 @@ from engine.store.journey_store import CallRecord, JourneyStore
 
 REPO = Path(__file__).resolve().parents[2]
 THREADLINE = str(Path(sys.executable).with_name("threadline"))
-TEST_SLOT = int(os.environ.get("THREADLINE_TEST_SLOT", "0"))
+TEST_SLOT = int(os.environ.pop("THREADLINE_TEST_SLOT", "0"))  # popped: the engine refuses unknown THREADLINE_ variables
 """Two test runs on one machine (say, two developers' branches) each take a slot (0-4): its own
 Asterisk instance and ports, so they never answer each other's calls."""
 PBX_ENV = {
@@ -384,7 +384,7 @@ async def mock_crm() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
     async def customers(request: web.Request) -> web.Response:
         requests.append(dict(request.query))
-        if request.query.get("phone") == "caller":
+        if request.query.get("phone") in ("caller", "0212345678"):  # a caller ID, or a national number (callbacks go only to numbers)
             return web.json_response({"found": True, "name": "김민수", "plan": "gold"})
         return web.json_response({"found": False})
 

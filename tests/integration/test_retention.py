@@ -1,7 +1,7 @@
 """Retention purge and customer erasure through the real commands, on SQLite and PostgreSQL, with
 real files: only what expired is purged (a dry run removes nothing), and an erasure removes one
 customer's recordings, transcripts, kept audio and journey personal data while its audit record
-and the other customers' calls remain."""
+and the other customers' calls remain; journeys past calls.keep_personal_days lose their personal fields."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ async def test_purge_removes_only_what_expired_and_erasure_removes_one_customer(
         dry = await asyncio.to_thread(threadline, "purge", "--dry-run", env=env)
         assert dry.returncode == 0, dry.stderr
         assert "would remove 2 recordings and 0 transcripts" in dry.stdout, dry.stdout
+        assert "would blank the personal fields of 1 journeys older than 365 days" in dry.stdout, dry.stdout
+        still = await journeys.get_call("c-old")
+        assert still is not None and still.caller_number == "01099990000", "a dry run blanks nothing"
         assert await asyncio.to_thread(lambda: len(list(folder.rglob("*.wav")))) == 4, "a dry run removes nothing"
         done = await asyncio.to_thread(threadline, "purge", env=env)
         assert done.returncode == 0 and "removed 2 recordings" in done.stdout, done.stdout + done.stderr
@@ -68,6 +71,15 @@ async def test_purge_removes_only_what_expired_and_erasure_removes_one_customer(
         statuses = {r.call_id: r.status for r in await recordings.all_recordings()}
         assert statuses == {"c-old": "purged", "c-recent": "ok", "c-sales": "purged", "c-customer": "ok"}, "purged rows stay, marked"
         assert await qa.transcript(old_billing) is not None and await qa.transcript(old_sales) is not None, "transcripts keep their own (longer) retention"
+        assert "blanked the personal fields of 1 journeys older than 365 days" in done.stdout, done.stdout
+        expired = await journeys.get_call("c-old")  # past calls.keep_personal_days (365): its journey keeps steps and times only
+        assert expired is not None and (expired.caller_number, expired.caller_name) == ("erased", "erased")
+        expired_details = {e.kind: e.detail for e in expired.events}
+        assert expired_details["collected"] == expired_details["disposition"] == expired_details["speech_heard"] == {"erased": True}
+        assert expired_details["queued"] == {"queue": "billing"} and expired_details["call_ended"]["talk_s"] == 30
+        assert "01099990000" not in json.dumps([e.detail for e in expired.events], ensure_ascii=False)
+        recent = await journeys.get_call("c-recent")
+        assert recent is not None and recent.caller_number == "01099990000", "a journey inside its retention keeps its personal fields"
 
         erased = await asyncio.to_thread(threadline, "erase", "--number", CUSTOMER, env=env)
         assert erased.returncode == 0 and "erased 1 calls: 1 recordings, 1 kept utterances" in erased.stdout, erased.stdout + erased.stderr
@@ -89,8 +101,9 @@ async def test_purge_removes_only_what_expired_and_erasure_removes_one_customer(
         assert erasure.detail["calls"] == ["c-customer"] and erasure.detail["recordings"] == 1
         assert CUSTOMER not in json.dumps([a.detail for a in audit]) + " ".join(a.target for a in audit), "the audit names no number"
         assert any(a.action == "purge" and a.detail == {"recordings": 2, "transcripts": 0} for a in audit)
+        assert any(a.action == "purge" and a.detail == {"journeys": 1, "older_than_days": 365} for a in audit)
 
         by_account = await asyncio.to_thread(threadline, "erase", "--account", "123456", env=env)
-        assert by_account.returncode == 0 and "erased 3 calls" in by_account.stdout, by_account.stdout  # the three others collected the same account
+        assert by_account.returncode == 0 and "erased 2 calls" in by_account.stdout, by_account.stdout  # c-recent and c-sales collected it; c-old's was purged
     finally:
         await database.dispose()

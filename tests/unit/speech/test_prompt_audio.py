@@ -33,7 +33,9 @@ def test_each_language_renders_to_phone_ready_audio(tmp_path: Path, language: st
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
     seconds, rms = level(path)
     assert seconds > 0.5 and rms > 0.01, (seconds, rms)
-    assert path.stat().st_mode & 0o044 == 0o044, "Asterisk runs as another user and must read it"
+    assert path.stat().st_mode & 0o777 == 0o640, "readable by Asterisk's group, by nobody else"
+    assert path.stat().st_gid == tmp_path.parent.stat().st_gid, "the group of the folder Asterisk's instance lives in"
+    assert tmp_path.stat().st_mode & 0o7777 == 0o2750
 
 
 @needs_tts
@@ -68,3 +70,36 @@ def test_a_missing_tts_says_what_to_install(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PromptRenderFailed, match=r"espeak-ng is not installed; run `apt-get install espeak-ng`"):
         EspeakNg().render("hello", "en", tmp_path / "x.wav")
+
+
+@needs_tts
+def test_a_per_call_prompt_is_the_calls_alone_and_goes_with_it(tmp_path: Path) -> None:
+    import os
+    import time
+
+    cache = PromptCache(tmp_path / "prompts", EspeakNg())
+    mine = cache.ensure_for_call("Your number is 0 1 0 1 2 3 4.", "en", "1700.1")
+    other = cache.ensure_for_call("Your number is 0 1 0 1 2 3 4.", "en", "1700.2")
+    assert mine != other and mine.name.startswith("call-") and mine.stat().st_mode & 0o777 == 0o640
+    assert not cache.path_for("Your number is 0 1 0 1 2 3 4.", "en").exists(), "never in the shared cache"
+    assert cache.remove_call_prompts("1700.1") == 1
+    assert not mine.exists() and other.exists()
+    os.utime(other, (time.time() - 7200, time.time() - 7200))
+    assert cache.remove_stale_call_prompts(3600) == 1 and not other.exists()
+
+
+def test_renders_no_flow_uses_are_removed_at_start(tmp_path: Path) -> None:
+    import os
+    import time
+
+    cache = PromptCache(tmp_path, EspeakNg())
+    static = cache.path_for("Welcome.", "en")
+    personal = cache.path_for("Hello Kim Minsu, your balance is 3 200 won.", "ko")  # cached by an older version
+    fresh = cache.path_for("Just rendered by another engine.", "en")
+    recorded = tmp_path / "file-0123456789abcdef01234567.wav"
+    for path in (static, personal, fresh, recorded):
+        path.write_bytes(b"RIFF")
+    for path in (static, personal, recorded):
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    assert cache.remove_unlisted([("Welcome.", "en")], older_than_s=3600) == 1
+    assert not personal.exists() and static.exists() and fresh.exists() and recorded.exists()

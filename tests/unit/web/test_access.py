@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def desktop(sessions: Sessions, actions: list[tuple[str, str, str]]) -> Desktop:
 
 def qa_desk() -> QaDesk:
     """Never reached in these tests (the middleware refuses first); an unopened in-memory database."""
-    database = create_engine("sqlite+aiosqlite:///never-opened.sqlite3")
+    database = create_engine(f"sqlite+aiosqlite:///{tempfile.gettempdir()}/threadline-unit-never-opened.sqlite3")
     return QaDesk(RecordingStore(database), QaStore(database), JourneyStore(database), Path("recordings"), QualityConfig, dict)
 
 

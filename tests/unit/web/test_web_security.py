@@ -6,6 +6,7 @@ Origin rule, as test_access.py walks it for authentication."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -64,7 +65,7 @@ class World:
 
 def qa_desk() -> QaDesk:
     """Never reaches its database in these tests; an unopened in-memory one."""
-    database = create_engine("sqlite+aiosqlite:///never-opened.sqlite3")
+    database = create_engine(f"sqlite+aiosqlite:///{tempfile.gettempdir()}/threadline-unit-never-opened.sqlite3")
     return QaDesk(RecordingStore(database), QaStore(database), JourneyStore(database), Path("recordings"), QualityConfig, dict)
 
 
