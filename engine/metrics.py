@@ -56,7 +56,7 @@ class LiveGauges(Collector):
         self._floor = floor
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("threadline_component_up", "1 while a component (ari, ami, database) is healthy", labels=["component"])
+        up = GaugeMetricFamily("threadline_component_up", "1 while a component (ari, ami, database, background) is healthy", labels=["component"])
         for component, ok in self._health().items():
             up.add_metric([component], 1.0 if ok else 0.0)
         yield up

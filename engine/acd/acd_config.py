@@ -7,13 +7,16 @@ operators, so secrets go to the instance's 0600 secrets file (`threadline agents
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.acd.callback_numbers import DiallingRules
 from engine.flows.flow_errors import FlowInvalid, FlowProblem
 from engine.flows.flow_model import QueueNode
 from engine.flows.flow_validation import LoadedFlow, structure_problem, unknown_word
@@ -23,6 +26,7 @@ from engine.flows.yaml_source import SourceMap, load_flow_file
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
 QUEUES_FOLDER, AGENTS_FOLDER = "queues", "agents"
 Proficiency = Annotated[int, Field(ge=1, le=5)]
+_PREFIX = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
 
 
 class _Strict(BaseModel):
@@ -76,6 +80,45 @@ class Announcements(_Strict):
     music: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$", description="Asterisk music-on-hold class.")
 
 
+class CallbackNumbers(_Strict):
+    """Which numbers may be called back (see engine/acd/callback_numbers.py): checked where they
+    enter, the caller ID and keyed digits alike; anything but ASCII digits and a leading + is refused."""
+
+    pattern: str = Field(
+        default="0[0-9]{8,10}", min_length=1, max_length=200,
+        description="Regular expression the whole number (in national form) must match; the default is a Korean national number: 0 and 8-10 digits.",
+    )
+    country_code: str = Field(default="82", pattern=r"^([1-9][0-9]{0,2})?$", description="This centre's country: +82... numbers are dialled as 0...; other + numbers are refused. Empty: + numbers are checked as they are.")
+    national_prefix: str = Field(default="0", pattern=r"^[0-9]{0,3}$")
+    allow: list[str] = Field(default_factory=list, max_length=200, description="Prefixes; empty: every number the pattern and `deny` let through.")
+    deny: list[str] = Field(
+        default_factory=lambda: ["00", "060"], max_length=200, description="Prefixes never called back; default: 00x international access codes and 060 premium numbers.",
+    )
+    per_hour: int = Field(default=3, ge=1, le=100, description="At most this many callbacks to one number in any hour.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value, re.ASCII)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc}); write e.g. 0[0-9]{{8,10}} for national numbers or \\+[1-9][0-9]{{7,14}} for E.164") from None
+        if compiled.fullmatch("") is not None:
+            raise ValueError("the pattern matches an empty number; it must require digits")
+        return value
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if _PREFIX.fullmatch(prefix) is None:
+                raise ValueError(f"prefix {prefix!r} is not a number prefix: write ASCII digits with an optional leading +, e.g. \"060\" or \"+882\"")
+        return value
+
+    def rules(self) -> DiallingRules:
+        return DiallingRules(re.compile(self.pattern, re.ASCII), self.country_code, self.national_prefix, tuple(self.allow), tuple(self.deny), self.per_hour)
+
+
 class CallbackOffer(_Strict):
     offer_after_s: float = Field(default=60, ge=0, le=3600)
     key: Annotated[str, Field(pattern=r"^[0-9*#]$")] = "1"
@@ -87,6 +130,7 @@ class CallbackOffer(_Strict):
         description="How Asterisk reaches the caller: a dial string with {number}, e.g. PJSIP/{number}@trunk or Local/{number}@outbound.",
     )
     ring_s: float = Field(default=30, ge=5, le=120, description="How long the caller's phone rings before the attempt counts as failed.")
+    numbers: CallbackNumbers = CallbackNumbers()
 
 
 class Retention(_Strict):
@@ -139,6 +183,23 @@ class AgentSettings(_Strict):
     extension: str = Field(pattern=r"^[0-9]{2,8}$", description="The agent's SIP user and phone extension.")
     skills: dict[Annotated[str, Field(pattern=NAME)], Proficiency] = Field(default_factory=dict)
     roles: list[Role] = Field(default_factory=_agent_role, min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _one_printable_line(cls, value: str) -> str:
+        bad = unsafe_name_character(value)
+        if bad is not None:
+            raise ValueError(f"contains {bad}; an agent's name is one line of printable text (it goes into Asterisk's config and the agents' pages)")
+        return value
+
+
+def unsafe_name_character(name: str) -> str | None:
+    """The first character that may not be in an agent's name (line breaks, control and format
+    characters: they could end a line of pjsip_agents.conf and start another), described; or None."""
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            return f"the character U+{ord(char):04X}"
+    return None
 
 
 class AgentsFile(_Strict):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,9 @@ from engine.acd.agent_secrets import SIP_REALM, AgentSecrets
 
 log = logging.getLogger(__name__)
 AGENTS_CONF = "pjsip_agents.conf"
+_SAFE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}", re.ASCII)
+_SAFE_EXTENSION = re.compile(r"[0-9]{2,8}", re.ASCII)
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,10 @@ def render_agents_conf(agents: Mapping[str, AgentSettings], secrets: AgentSecret
         if digest is None:
             continue
         ext = agent.extension
-        name = agent.name.replace('"', "'")
+        if not (_SAFE_ID.fullmatch(agent_id) and _SAFE_EXTENSION.fullmatch(ext)):
+            log.error("agent %r not written to %s: its id or extension is not a plain name and number", agent_id, AGENTS_CONF)
+            continue
+        name = config_safe_name(agent.name)
         lines += [
             f"; {agent_id}: {name}",
             f"[{ext}](agent-defaults)",
@@ -63,6 +71,16 @@ def render_agents_conf(agents: Mapping[str, AgentSettings], secrets: AgentSecret
             "",
         ]
     return "\n".join(lines)
+
+
+def config_safe_name(name: str) -> str:
+    """An agent's name as pjsip_agents.conf may hold it, inside `callerid = "NAME" <ext>` and a
+    comment: one line (line breaks and control or format characters become `?`, so nothing can
+    start a new line or section), no `"` (it would end the quoted name), `;` escaped (Asterisk
+    would read the rest of the line as a comment). Validation refuses such names at their file:line
+    first; this is the writer's own guard for names that came another way."""
+    safe = "".join("?" if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in name)
+    return safe.replace('"', "'").replace("\\", "/").replace(";", "\\;")
 
 
 def provision_agents(agents: Mapping[str, AgentSettings], secrets: AgentSecrets, etc_dir: Path) -> ProvisionResult:

@@ -20,12 +20,17 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engine.acd.acd_config import AcdConfig, QueueSettings
 from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
+from engine.acd.callback_numbers import (
+    MAX_NUMBER_LENGTH, CallbackAllowed, CallbackRefused, CallbackRequest, NumberSource, RefusalReason, Verdict, check_callback, dial_string, display_number,
+    is_plain_number, is_withheld, normalize, recent_for,
+)
 from engine.acd.screen_pop import build_pop
-from engine.acd.wait_announcements import callback_confirmed, callback_question, wait_announcement
+from engine.acd.wait_announcements import callback_confirmed, callback_question, callback_refused, wait_announcement
 from engine.acd.wait_estimate import HandleTimes, estimate_wait, expected_remaining, spoken_wait
 from engine.acd.router import Offer, QueueRule, Relaxation, Router, WaitingCall
 from engine.asterisk.ari_client import AriClient
@@ -41,6 +46,9 @@ HOLD_BRIDGE_PREFIX = "tl-hold-"
 CALL_BRIDGE_PREFIX = "tl-call-"
 SWEEP_S = 1.0
 HISTORY_TIMEOUT_S = 0.5
+RECENT_CALLBACKS_TIMEOUT_S = 1.0
+"""How long the journey may take to say how often a number was called back lately; after that the
+engine counts what it remembers itself (its own requests since it started)."""
 MAX_NOTES = 2000
 SPOKEN_CALLBACK_CONFIDENCE = 0.4
 """A callback phrase heard at least this surely counts; the number is then confirmed by key or yes."""
@@ -53,7 +61,9 @@ OVERFLOW_GOODBYE = {
     "en": "We are sorry, all our agents are still busy. Please call again later. Thank you.",
 }
 """Said when a queue's overflow has no message of its own, or its flow or callback target cannot
-take this caller (no voice to continue a flow with, no calling number to call back)."""
+take this caller (no voice to continue a flow with or to speak to). A caller whose number cannot be
+called back (withheld, or refused by the queue's callback rules) is not let go: it hears why and
+keeps waiting at its place."""
 RING_GRACE_S = 3.0
 """Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
@@ -128,6 +138,9 @@ History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 """(caller number, current call id) -> that number's previous calls, newest first."""
 StateLog = Callable[[str, str, str, str], None]
 """(agent, status, reason, call id): an agent's state changed; kept for occupancy and reports."""
+RecentCallbacks = Callable[[datetime], Awaitable[list[tuple[str, str, datetime, dict[str, Any]]]]]
+"""(since) -> (channel id, kind, at, detail) of the `callback_requested` events since then (the
+journey store's events_of_kinds_since): how the per-number rate limit survives a restart."""
 
 
 def is_acd_resource(resource_id: str) -> bool:
@@ -162,6 +175,12 @@ class _Call:
     transferred_from: str = ""
     """The agent who transferred the call to the next one: shown on the next agent's pop."""
     secure: bool = False
+    callable_caller_id: str = ""
+    """The caller ID in the form to dial, if it passed the queue's callback rules when the offer was taken."""
+    arranging: bool = False
+    """A callback number is being checked or confirmed: a second # or overflow must not start another."""
+    auto_callback_tried: bool = False
+    """The queue's overflow tried to call the caller back: refused, it keeps waiting and is not tried again."""
 
     @property
     def language(self) -> str:
@@ -183,8 +202,15 @@ class CallDistributor:
         state_log: StateLog | None = None,
         login_by_phone: bool = True,
         recorder: ConversationRecorder | None = None,
+        recent_callbacks: RecentCallbacks | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._ari = ari
+        self._recent_callbacks = recent_callbacks
+        self._wall_clock = wall_clock
+        self._requested: deque[tuple[str, str, float]] = deque(maxlen=5000)
+        """(call id, number, wall time) of callbacks this engine arranged: the rate limit's memory
+        when the journey cannot be read, and before the journey writer has stored the latest."""
         self.recorder = recorder
         self._login_by_phone = login_by_phone
         self._state_log = state_log
@@ -458,7 +484,7 @@ class CallDistributor:
         call.record("agent_ringing", {"agent": offer.agent_id, "extension": agent.extension, "waited_s": round(offer.waited_s, 1), "relaxed": offer.relaxed, "callback": bool(call.callback_number)})
         await self._pop(call, offer)
         try:
-            number = call.snapshot.caller_number
+            number = display_number(call.snapshot.caller_number)  # a hostile caller ID must not reach the agent's phone as it is
             await self._ari.originate(f"PJSIP/{agent.extension}", leg, f'"{number}" <{number}>', ring_s, "agent")
         except AsteriskError as exc:
             log.warning("call %s: ringing agent %s failed: %s", call.caller_id, offer.agent_id, exc)
@@ -469,7 +495,8 @@ class CallDistributor:
         if self.listener is None:
             return
         previous: list[dict[str, Any]] = []
-        if self._history is not None and call.snapshot.caller_number:
+        number = call.snapshot.caller_number
+        if self._history is not None and is_plain_number(number) and not is_withheld(number):  # no history keyed on `anonymous` or `1&Local`
             try:
                 async with asyncio.timeout(HISTORY_TIMEOUT_S):
                     previous = await self._history(call.snapshot.caller_number, call.caller_id)
@@ -695,9 +722,20 @@ class CallDistributor:
         return True
 
     def restore_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot) -> bool:
-        """A callback the last engine still owed (from the journey): back in line at its place."""
+        """A callback the last engine still owed (from the journey): back in line at its place, if
+        its number passes the queue's rules of today (an older engine may have accepted anything);
+        a refused one is closed in the journey (`callback_refused`) and shown as failed."""
         if self._config is None or queue not in self._config.queues or caller_id in self._calls:
             return False
+        offer = self._config.queues[queue].callback
+        verdict: Verdict = normalize(number, NumberSource.RESTORED, offer.numbers.rules()) if offer is not None else CallbackRefused(RefusalReason.NO_CALLBACKS, "")
+        if isinstance(verdict, CallbackRefused):
+            self._record_after_hangup(caller_id)("callback_refused", {"queue": queue, "source": NumberSource.RESTORED.value, "reason": verdict.reason.value, "number": verdict.shown, "detail": verdict.detail[:80]})
+            self.failed_callbacks.append({"call_id": caller_id, "queue": queue, "number": verdict.shown, "attempts": attempts, "at": time.time(), "refused": verdict.reason.value})
+            log.warning("call %s: owed callback to %s not restored: refused by queue %s's callback rules (%s)", caller_id, verdict.shown, queue, verdict.reason.value)
+            return False
+        number = verdict.number
+        self._requested.append((caller_id, number, self._wall_clock() - max(0.0, waited_s)))
         call = _Call(caller_id, queue, self._clock() - max(0.0, waited_s), snapshot, self._record_after_hangup(caller_id), _no_channel, callback_number=number, attempts=attempts)
         self._calls[caller_id] = call
         call.record("callback_restored", {"queue": queue, "number": number, "waited_s": round(waited_s, 1), "attempts": attempts})
@@ -850,27 +888,33 @@ class CallDistributor:
         offer = self._queue(call).callback if call is not None and self._config is not None else None
         if call is None or offer is None or call.ended or call.agent_leg or call.voice is None or call.callback_number:
             return False
+        if call.arranging:
+            return True  # a number is being checked: keys meanwhile change nothing
         if call.keyed is None:
             if digit != offer.key:
                 return False
             call.keyed = ""
             call.record("callback_offer_taken", {"by": by})
             call.next_announcement = self._clock() + QUIET_WHILE_ARRANGING_S  # no wait announcement over the questions
-            number = call.snapshot.caller_number
-            self._own(call.voice.announce(callback_question(call.voice.language, number)))
+            verdict = normalize(call.snapshot.caller_number, NumberSource.CALLER_ID, offer.numbers.rules())
+            call.callable_caller_id = verdict.number if isinstance(verdict, CallbackAllowed) else ""
+            question = callback_question(call.voice.language, call.callable_caller_id, caller_id_refused=isinstance(verdict, CallbackRefused))
+            if isinstance(verdict, CallbackRefused):
+                self._callback_refused(call, NumberSource.CALLER_ID, verdict, question)
+            self._own(call.voice.announce(question))
             return True
-        if digit == "#" or (digit == "1" and call.keyed == ""):
-            number = call.keyed or call.snapshot.caller_number
-            if not number:
-                call.keyed = ""
-                self._own(call.voice.announce(callback_question(call.voice.language, "")))
+        if digit == "1" and call.keyed == "" and call.callable_caller_id:
+            self._own(self._arrange_callback(call, call.callable_caller_id, NumberSource.CALLER_ID))
+        elif digit == "#":
+            if not call.keyed:
+                self._own(call.voice.announce(callback_question(call.voice.language, call.callable_caller_id, caller_id_refused=not call.callable_caller_id)))
                 return True
-            self._own(self._arrange_callback(call, number))
+            self._own(self._arrange_callback(call, call.keyed, NumberSource.KEYED))
         elif digit == "*":
             call.keyed = None  # changed their mind: back to waiting
             call.next_announcement = self._clock() + self._queue(call).announce.every_s
-        elif digit.isdigit() and len(call.keyed) < 20:
-            call.keyed += digit
+        elif digit.isdigit() and len(call.keyed) <= MAX_NUMBER_LENGTH:
+            call.keyed += digit  # one digit more than a number may have: a longer one is refused, never cut to fit
         return True
 
     def speech_heard(self, caller_id: str, heard: Sequence[tuple[str, float]]) -> bool:
@@ -886,23 +930,75 @@ class CallDistributor:
             if any(phrase in text for text, _ in words for phrase in wanted):
                 return self.key_pressed(caller_id, offer.key, by="speech")
             return False
-        if call.keyed == "" and any(word in text.split() for text, _ in words for word in YES_WORDS.get(call.voice.language[:2], YES_WORDS["en"])):
+        if call.keyed == "" and call.callable_caller_id and any(word in text.split() for text, _ in words for word in YES_WORDS.get(call.voice.language[:2], YES_WORDS["en"])):
             return self.key_pressed(caller_id, "1", by="speech")
         return False
 
-    async def _arrange_callback(self, call: _Call, number: str) -> None:
-        """The caller confirmed: it keeps its place in line without a channel; hang up after telling it."""
-        assert call.voice is not None
+    async def _arrange_callback(self, call: _Call, raw: str, source: NumberSource, overflow_waited_s: float | None = None) -> None:
+        """The caller confirmed a number (or the queue's overflow chose the caller ID): checked
+        against the queue's callback rules and rate limit; if it passes, the caller keeps its place
+        in line without a channel and is let go after being told. If not, it hears so and keeps
+        waiting at its place."""
+        if call.arranging or call.ended or call.callback_number:
+            return
+        call.arranging = True
+        try:
+            verdict = await self._check_number(call, raw, source)
+        finally:
+            call.arranging = False
+        if call.ended or call.voice is None or call.agent_leg:
+            return  # the caller left, or an agent took it, while the number was checked
+        if isinstance(verdict, CallbackRefused):
+            offer = self._queue(call).callback
+            said = callback_refused(call.voice.language, offer.key if offer is not None else "1")
+            self._callback_refused(call, source, verdict, said, back_to_waiting=True)
+            await call.voice.announce(said)
+            return
+        number = verdict.number
+        if overflow_waited_s is not None:
+            call.record("overflowed", {"queue": call.queue, "to": "callback", "waited_s": overflow_waited_s})
         await call.voice.stop_listening()
         waited = self._clock() - call.enqueued_at
         call.callback_number = number
         call.keyed = None
-        call.record("callback_requested", {"queue": call.queue, "number": number, "waited_s": round(waited, 1)})
+        self._requested.append((call.caller_id, number, self._wall_clock()))
+        call.record("callback_requested", {"queue": call.queue, "number": number, "waited_s": round(waited, 1), "source": source.value})
         call.record = self._record_after_hangup(call.caller_id)
         await call.voice.announce(callback_confirmed(call.voice.language, number), wait=True)
         call.voice = None
         await call.hang_up("callback arranged")
         await self._release_hold(call.queue)
+
+    async def _check_number(self, call: _Call, raw: str, source: NumberSource) -> Verdict:
+        """The callback rules of the call's queue, with the callbacks to that number in the last
+        hour from the journey (and this engine's own memory, if the journey is slow or down)."""
+        offer = self._queue(call).callback
+        if offer is None:
+            return CallbackRefused(RefusalReason.NO_CALLBACKS, "")
+        rules = offer.numbers.rules()
+        first = normalize(raw, source, rules)
+        if isinstance(first, CallbackRefused):
+            return first
+        now = self._wall_clock()
+        requests = list(self._requested)
+        if self._recent_callbacks is not None:
+            try:
+                async with asyncio.timeout(RECENT_CALLBACKS_TIMEOUT_S):
+                    stored = await self._recent_callbacks(datetime.fromtimestamp(now - 3600.0, UTC))
+                requests += [(channel, str(detail.get("number", "")), at.timestamp()) for channel, _, at, detail in stored]
+            except Exception as exc:  # the journey is slow or down: count what this engine remembers
+                log.warning("call %s: recent callbacks not read from the journey, counting this engine's own: %s", call.caller_id, exc)
+        return check_callback(CallbackRequest(raw, source, rules, recent_for(first.number, requests), now))
+
+    def _callback_refused(self, call: _Call, source: NumberSource, verdict: CallbackRefused, said: str, back_to_waiting: bool = False) -> None:
+        """Into the journey (and so the log): why, the number bounded and escaped (never the raw
+        string), and what the caller is told. `back_to_waiting`: the caller keeps its place and hears
+        the wait announcements again."""
+        if back_to_waiting:
+            call.keyed = None  # back to waiting at its place; the callback key asks again
+            call.next_announcement = self._clock() + self._queue(call).announce.every_s
+        detail = {"queue": call.queue, "source": source.value, "reason": verdict.reason.value, "number": verdict.shown, "detail": verdict.detail[:80], "said": said}
+        call.record("callback_refused", detail)
 
     def _record_after_hangup(self, caller_id: str) -> Record:
         """A callback's later steps go to the same call's journey, written after its channel ended."""
@@ -928,9 +1024,16 @@ class CallDistributor:
         call.attempts += 1
         call.callback_leg = f"{CALLBACK_LEG_PREFIX}{secrets.token_hex(6)}"
         self._legs[call.callback_leg] = call.caller_id
+        try:
+            target = dial_string(offer.dial, call.callback_number)  # only ever a number that passed the queue's rules
+        except ValueError as exc:
+            log.error("callback %s: %s", call.caller_id, exc)
+            call.attempts = offer.retries + 1
+            await self._callback_attempt_failed(call, "number refused")
+            return
         call.record("callback_dialing", {"agent": call.agent_id, "number": call.callback_number, "attempt": call.attempts})
         try:
-            await self._ari.originate(offer.dial.replace("{number}", call.callback_number), call.callback_leg, "", int(offer.ring_s), "callback")
+            await self._ari.originate(target, call.callback_leg, "", int(offer.ring_s), "callback")
         except AsteriskError as exc:
             log.warning("callback %s: dialling %s failed: %s", call.caller_id, call.callback_number, exc)
             await self._callback_attempt_failed(call, "unavailable")
@@ -1017,9 +1120,11 @@ class CallDistributor:
                 call.record("overflowed", {"queue": call.queue, "to": f"queue:{target.queue}", "waited_s": waited})
                 self.router.caller_left(call.caller_id)
                 self._own(self._move(call, target.queue))
-            elif target.callback and call.voice is not None and call.snapshot.caller_number:
-                call.record("overflowed", {"queue": call.queue, "to": "callback", "waited_s": waited})
-                self._own(self._arrange_callback(call, call.snapshot.caller_number))
+            elif target.callback and call.voice is not None:
+                if call.auto_callback_tried or call.arranging:
+                    continue  # refused once: the caller keeps waiting at its place
+                call.auto_callback_tried = True
+                self._own(self._arrange_callback(call, call.snapshot.caller_number, NumberSource.OVERFLOW, waited))
             elif target.flow is not None and call.voice is not None:
                 call.record("overflowed", {"queue": call.queue, "to": f"flow:{target.flow}", "waited_s": waited})
                 self.router.caller_left(call.caller_id)
@@ -1200,7 +1305,9 @@ def _shown(state: AgentState, now: float | None = None) -> dict[str, Any]:
 
 
 ACD_MARKS = ("queued", "agent_answered", "call_ended", "abandoned")
-CALLBACK_MARKS = ("callback_requested", "callback_answered", "callback_failed", "call_ended")
+CALLBACK_MARKS = ("callback_requested", "callback_answered", "callback_failed", "callback_refused", "call_ended")
+"""`callback_refused` closes an owed callback whose number a restart found refused; a live refusal
+comes before any request and changes nothing."""
 
 
 def owed_callback(kinds: Sequence[str]) -> bool:

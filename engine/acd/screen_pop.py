@@ -14,6 +14,10 @@ from typing import Any
 from engine.flows.flow_model import Step
 
 POP_VERSION = 1
+CALLER_ID_VERIFIED = False
+"""A caller ID is what the caller's SIP From header (or its carrier) says: anyone can send any
+number, and Threadline checks no attestation. The pop says so, and the customer record and previous
+calls matched on it are hints for the agent to confirm, never proof of who is calling."""
 
 
 def build_pop(
@@ -64,7 +68,7 @@ def build_pop(
         "type": "pop",
         "call_id": call_id,
         "queue": queue,
-        "caller": {"number": caller_number, "name": caller_name or (customer.get("name") if isinstance(customer, Mapping) else "") or ""},
+        "caller": {"number": caller_number, "name": caller_name or (customer.get("name") if isinstance(customer, Mapping) else "") or "", "verified": CALLER_ID_VERIFIED},
         "customer": dict(customer) if isinstance(customer, Mapping) else None,
         "intent": intent or variables.get("intent"),
         "path": path,

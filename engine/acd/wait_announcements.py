@@ -31,13 +31,27 @@ def _spoken_digits(number: str) -> str:
     return " ".join(number)
 
 
-def callback_question(language: str, number: str) -> str:
-    """After the callback key: confirm the calling number, or key another one."""
+def callback_question(language: str, number: str, caller_id_refused: bool = False) -> str:
+    """After the callback key: confirm the calling number, or key another one. With
+    `caller_id_refused`, the calling number cannot be called back (withheld, or not a number the
+    queue calls): the caller is told so and asked for another number, or to keep waiting."""
     if language.startswith("ko"):
         known = f"{_spoken_digits(number)} 번호로 전화 드릴까요? 맞으면 1번을, " if number else ""
-        return f"{known}다른 번호로 받으시려면 번호를 누르고 우물정자를 눌러 주세요. 계속 기다리시려면 별표를 눌러 주세요."
+        refused = "지금 거신 번호로는 전화를 다시 드릴 수 없습니다. " if caller_id_refused and not number else ""
+        return f"{refused}{known}다른 번호로 받으시려면 번호를 누르고 우물정자를 눌러 주세요. 계속 기다리시려면 별표를 눌러 주세요."
     known = f"Shall we call you back at {_spoken_digits(number)}? Press 1 for yes, or " if number else "Please "
-    return f"{known}key the number to call followed by the hash key. To keep waiting, press star."
+    refused = "We cannot call you back at the number you are calling from. " if caller_id_refused and not number else ""
+    return f"{refused}{known}key the number to call followed by the hash key. To keep waiting, press star."
+
+
+def callback_refused(language: str, callback_key: str) -> str:
+    """The number cannot be called back (its format, prefix, or too many callbacks to it): the
+    caller keeps its place in line and may give another number with the callback key. The reason
+    is never said (it would teach an attacker what passes)."""
+    if language.startswith("ko"):
+        return (f"죄송합니다. 이 번호로는 전화를 다시 드릴 수 없습니다. 순서는 그대로 유지됩니다. 계속 기다려 주세요. "
+                f"다른 번호로 받으시려면 {callback_key}번을 눌러 주세요.")
+    return f"Sorry, we cannot call you back at this number. You keep your place in line; please stay on the line. To give another number, press {callback_key}."
 
 
 def callback_confirmed(language: str, number: str) -> str:

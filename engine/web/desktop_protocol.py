@@ -94,6 +94,7 @@ class StateMessage(_Sent):
 class Caller(BaseModel):
     number: str
     name: str
+    verified: bool = Field(default=False, description="False: the number is the caller's unverified caller ID (spoofable); confirm who is calling before trusting the customer record or previous calls matched on it.")
 
 
 class PopMessage(_Sent):

@@ -67,7 +67,7 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
     await asyncio.to_thread(queues.write_text, text.replace(SAMPLE_OFFER, offer, 1))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'callback.sqlite3'}"
     engine: RunningEngine = await start_engine(database_url, **env)
-    caller = Baresip(tmp_path / "caller", caller_port, free_port(), (47000, 47999), account="<sip:caller@127.0.0.1>;regint=0;answermode=auto")
+    caller = Baresip(tmp_path / "caller", caller_port, free_port(), (47000, 47999), account="<sip:0212345678@127.0.0.1>;regint=0;answermode=auto")  # callbacks go only to numbers
     minsu: Baresip | None = None
     try:
         if ask == "key":
@@ -114,7 +114,7 @@ async def test_a_caller_asks_for_a_callback_keeps_its_place_and_is_called_back_b
     ringing = next(e.detail for e in call.events if e.kind == "agent_ringing")
     assert ringing["agent"] == "minsu" and ringing["callback"] is True
     number = next(e.detail for e in call.events if e.kind == "callback_requested")["number"]
-    assert number == "caller", "the calling number, confirmed with 1"
+    assert number == "0212345678", "the calling number, confirmed with 1"
     heard_hz, heard_rms = await asyncio.to_thread(lambda: dominant_hz(caller.recording("dec"), -3.0, 0))
     assert heard_rms > 0.01 and abs(heard_hz - MINSU_HZ) < 30, (heard_hz, heard_rms)
     if ask == "key":

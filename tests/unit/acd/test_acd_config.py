@@ -27,6 +27,11 @@ BROKEN_QUEUES = {
     "overflow_to_missing_queue": ("queues:\n  billing:\n    skills: {billing: 1}\n    max_wait:\n      overflow: {queue: sales}\n", 5, "overflow queue `sales` is not defined"),
     "relax_without_rule": ("queues:\n  billing:\n    skills: {billing: 1}\n    relax:\n      - {after_s: 60}\n", 5, "give either `lower_by: N` or `any: true`"),
     "no_agent_can_serve": ("queues:\n  billing:\n    skills: {billing: 1}\n  sales:\n    skills: {sales: 1}\n", 5, "no agent has every skill queue `sales` needs"),
+    "callback_pattern_broken": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers:\n        pattern: \"0[0-9{8,10}\"\n", 6, "`pattern`: not a regular expression"),
+    "callback_pattern_empty_match": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers: {pattern: \"[0-9]*\"}\n", 5, "matches an empty number"),
+    "callback_deny_not_digits": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers:\n        deny: [\"00\", \"06O\"]\n", 6, "`deny`: prefix '06O' is not a number prefix"),
+    "callback_allow_not_digits": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers:\n        allow:\n          - \"PJSIP/\"\n", 7, "`allow`: prefix 'PJSIP/' is not a number prefix"),
+    "callback_per_hour_zero": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers: {per_hour: 0}\n", 5, "`per_hour`"),
 }
 
 
@@ -81,3 +86,14 @@ def test_callback_phrases_the_speech_model_does_not_know_are_reported_at_their_l
     problems = callback_phrase_problems(config, flows, {"ko": frozenset({"전화", "주세요"})})
     assert problems and all("support.yaml" in str(p) and "callback" not in str(p).split(":")[0] for p in problems)
     assert any("`콜백`" in str(p) for p in problems)
+
+
+@pytest.mark.parametrize("name", ["Minsu\n[2001](agent-defaults)", "Minsu\rx", "Min\x00su", "Min\u2028su", "Min\u202esu"])
+def test_an_agent_name_that_could_break_a_config_line_is_refused_at_its_line(tmp_path: Path, name: str) -> None:
+    (tmp_path / "agents").mkdir()
+    quoted = name.encode("unicode_escape").decode().replace('"', '\\"')
+    (tmp_path / "agents" / "a.yaml").write_text(f'agents:\n  minsu:\n    name: "{quoted}"\n    extension: "2001"\n')
+    with pytest.raises(FlowInvalid) as invalid:
+        load_acd(tmp_path)
+    (problem,) = [str(p) for p in invalid.value.problems]
+    assert problem.startswith(f"{tmp_path / 'agents' / 'a.yaml'}:3:") and "`name`: contains the character U+" in problem, problem

@@ -42,3 +42,14 @@ def test_provisioning_issues_secrets_once_and_writes_digests_only(tmp_path: Path
     moved = {**AGENTS, "alex": AgentSettings(name="Alex Park", extension="2033")}
     third = provision_agents(moved, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc")
     assert third.changed and set(third.new_secrets) == {"alex"}, "a new extension needs a new digest"
+
+
+def test_the_writer_never_lets_a_name_start_a_new_config_line(tmp_path: Path) -> None:
+    """Validation refuses such names at their file:line; names that came another way are escaped."""
+    hostile = AgentSettings.model_construct(name='Evil\n[2009](agent-defaults)\npassword = x; "q" \\', extension="2002", skills={}, roles=["agent"])
+    secrets = AgentSecrets(tmp_path / "agents.json")
+    provision_agents({"evil": hostile}, secrets, tmp_path / "etc")
+    conf = (tmp_path / "etc" / AGENTS_CONF).read_text()
+    assert "\n[2009]" not in conf and "\npassword" not in conf
+    assert 'callerid = "Evil?[2009](agent-defaults)?password = x\\; \'q\' /" <2002>' in conf, conf
+    assert sum(1 for line in conf.splitlines() if line.startswith("[")) == 3, "one endpoint, auth and aor section, nothing more"

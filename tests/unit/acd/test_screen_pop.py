@@ -21,7 +21,7 @@ def test_the_pop_carries_identity_intent_utterances_steps_and_masked_fields() ->
     ]
     variables = {"customer": {"found": True, "name": "김민수", "plan": "gold"}, "intent": "technical"}
     pop = build_pop("c1", "technical", "01012345678", "", variables, journal, STEPS, 12.34, [{"at": "2026-11-20T09:00", "intent": "billing", "ended_by": "caller"}])
-    assert pop["v"] == 1 and pop["type"] == "pop" and pop["caller"] == {"number": "01012345678", "name": "김민수"}
+    assert pop["v"] == 1 and pop["type"] == "pop" and pop["caller"] == {"number": "01012345678", "name": "김민수", "verified": False}
     assert pop["intent"] == "technical" and pop["customer"]["plan"] == "gold" and pop["waited_s"] == 12.3
     assert pop["utterances"] == [{"text": "인터넷 안 돼요", "confidence": 0.91}]
     assert pop["collected"] == {"card": "****"}, "sensitive values arrive masked"

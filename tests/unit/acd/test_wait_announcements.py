@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.acd.wait_announcements import callback_confirmed, callback_question, wait_announcement
+from engine.acd.wait_announcements import callback_confirmed, callback_question, callback_refused, wait_announcement
 from engine.acd.wait_estimate import spoken_wait
 
 
@@ -26,3 +26,15 @@ def test_the_callback_number_is_read_digit_by_digit() -> None:
     assert "0 1 0 1 2 3 4" in callback_question("ko", "0101234")
     assert "key the number" in callback_question("en", "")
     assert callback_confirmed("en", "55").startswith("We will call you back at 5 5")
+
+
+def test_a_number_that_cannot_be_called_back_is_said_so_and_the_caller_is_asked_to_keep_waiting() -> None:
+    assert callback_refused("ko", "1") == (
+        "죄송합니다. 이 번호로는 전화를 다시 드릴 수 없습니다. 순서는 그대로 유지됩니다. 계속 기다려 주세요. 다른 번호로 받으시려면 1번을 눌러 주세요."
+    )
+    assert "keep your place in line" in callback_refused("en", "1") and "press 1" in callback_refused("en", "1")
+    refused = callback_question("ko", "", caller_id_refused=True)
+    assert refused.startswith("지금 거신 번호로는 전화를 다시 드릴 수 없습니다.") and "계속 기다리시려면 별표" in refused
+    assert "1 0 1" not in refused, "a refused caller ID is never read out"
+    assert callback_question("ko", "01012345678").startswith("0 1 0 1 2 3 4 5 6 7 8 번호로 전화 드릴까요?")
+    assert callback_question("en", "", caller_id_refused=True).startswith("We cannot call you back at the number you are calling from.")
