@@ -31,7 +31,7 @@ from engine.store.recording_store import Recording, RecordingStore
 log = logging.getLogger(__name__)
 PERSONAL_KINDS = frozenset({
     "arrived", "speech_heard", "recognised", "collected", "lookup", "checkpoint", "variables_set", "disposition", "dtmf",
-    "callback_requested", "callback_restored", "callback_dialing", "callback_failed", "intent_chosen", "step_done", "fallback",
+    "callback_requested", "callback_restored", "callback_dialing", "callback_failed", "callback_refused", "intent_chosen", "step_done", "fallback",
 })
 """Journey events whose detail can hold what a caller said, keyed or is (erased); the others hold
 only steps, queues, agents and times."""

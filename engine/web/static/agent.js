@@ -27,7 +27,8 @@ function showPop(pop) {
   document.getElementById("pop").hidden = false;
   document.getElementById("no-pop").hidden = true;
   document.getElementById("pop").dataset.callId = pop.call_id;
-  text("pop-caller", `${pop.caller.name || ""} ${pop.caller.number}`.trim() + (pop.callback ? " (callback)" : ""));
+  // Caller IDs can be forged by anyone: the page says so, so nobody trusts a CRM match on the number alone.
+  text("pop-caller", `${pop.caller.name || ""} ${pop.caller.number}`.trim() + (pop.caller.verified ? "" : " (caller ID not verified)") + (pop.callback ? " (callback)" : ""));
   text("pop-customer", pop.customer ? Object.entries(pop.customer).map(([k, v]) => `${k}: ${v}`).join(", ") : "not identified");
   text("pop-intent", pop.intent || "unknown");
   text("pop-queue", pop.queue);
