@@ -197,8 +197,11 @@ class Engine:
                 # every background task runs under the supervisor: a failure is logged, reported in
                 # /healthz and restarted with back-off; it never cancels this group (and so never live calls)
                 self.set_state(HEALTH_COMPONENT, True, "all background tasks running")
+                # The calls themselves are not background work: stasis catches each call's failure and
+                # retries reconciling with back-off; should it still fail, the engine stops and the next
+                # one adopts the calls (a restart in place would leave the stopped calls unserved).
+                calls = tasks.create_task(stasis.run(), name="stasis")
                 background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
-                    ("stasis", stasis.run),
                     ("ami", ami.run),
                     ("database-watch", lambda: self._watch_database(database)),
                     ("ari-rest-watch", self._watch_ari_rest),
@@ -219,7 +222,7 @@ class Engine:
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
                 await stasis.hand_over(timeout_s=HAND_OVER_S)
-                for task in running:
+                for task in (*running, calls):
                     task.cancel()
         finally:
             distributor.close()

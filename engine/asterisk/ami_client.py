@@ -83,24 +83,33 @@ class AmiConnection:
         self._on_state = on_state
         self.logged_in = False
         self._last_failure = ""
-        self._manager = _BackoffManager(
-            backoff or Backoff(),
+        self._backoff = backoff or Backoff()
+        self._manager = self._new_manager()
+
+    def _new_manager(self) -> _BackoffManager:
+        manager = _BackoffManager(
+            self._backoff,
             self._failed,
-            host=endpoint.host,
-            port=endpoint.port,
-            username=endpoint.user,
-            secret=endpoint.secret,
+            host=self.endpoint.host,
+            port=self.endpoint.port,
+            username=self.endpoint.user,
+            secret=self.endpoint.secret,
             events="system,call",
             ping_delay=5,
             ping_interval=5,
             on_login=self._logged_in,
             on_disconnect=self._disconnected,
         )
-        self._manager.register_event("FullyBooted", self._asterisk_event)
-        self._manager.register_event("Shutdown", self._asterisk_event)
+        manager.register_event("FullyBooted", self._asterisk_event)
+        manager.register_event("Shutdown", self._asterisk_event)
+        return manager
 
     async def run(self) -> None:
-        """Hold the connection until cancelled, pinging so a hung Asterisk shows as degraded."""
+        """Hold the connection until cancelled, pinging so a hung Asterisk shows as degraded. A run after
+        a failed one (the background supervisor restarts it) starts on a fresh connection: the old one
+        was closed for good."""
+        if self._manager.closing:
+            self._manager = self._new_manager()
         self._manager.loop = asyncio.get_running_loop()
         self._manager.connect()
         try:

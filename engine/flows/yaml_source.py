@@ -182,7 +182,9 @@ def _to_data(node: Node, path: PathKey, source: SourceMap, depth: int, counter: 
     if node.tag not in _BUILT_TAGS:  # a date, a timestamp: kept as the text written (2024-13-45 must not raise)
         return str(node.value)
     try:
-        value = _SCALARS.construct_object(node)
+        # the tag's own constructor, not construct_object: that one keeps every node (and, through its
+        # marks, the whole file's text) in a cache for the constructor's lifetime
+        value = _SCALARS.yaml_constructors[node.tag](_SCALARS, node)
     except (ValueError, OverflowError, yaml.YAMLError):
         return str(node.value)
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(node.value)

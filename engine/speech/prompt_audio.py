@@ -94,6 +94,8 @@ class PromptCache:
         self.folder = folder
         self.tts = tts
         self._group: int | None = None
+        self._shared = True
+        """False once Asterisk's group cannot be given: files are then readable by all (and a warning says so)."""
         self._warned = False
 
     def path_for(self, text: str, language: str) -> Path:
@@ -198,29 +200,36 @@ class PromptCache:
         folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         group = folder.parent.stat().st_gid
+        # The root group is never Asterisk's (it drops root): a parent in it tells nothing, so stay open.
+        self._shared = group != 0
         try:
-            if folder.stat().st_gid != group:
-                os.chown(folder, -1, group)
-            folder.chmod(FOLDER_MODE)
+            if self._shared:
+                if folder.stat().st_gid != group:
+                    os.chown(folder, -1, group)
+                folder.chmod(FOLDER_MODE)
         except PermissionError:
-            group = folder.stat().st_gid  # not ours to change: files take the folder's own group
+            self._shared = False  # not ours to change: the files cannot be given Asterisk's group
         self._group = group
 
     def _share_with_asterisk(self, path: Path) -> None:
         group = self._group if self._group is not None else path.stat().st_gid
         try:
+            if not self._shared:
+                raise PermissionError(f"no group for Asterisk in {self.folder}")
             found = path.stat()
             if found.st_gid != group:
                 os.chown(path, -1, group)
             if found.st_mode & 0o777 != FILE_MODE:
                 os.chmod(path, FILE_MODE)
         except PermissionError:
+            self._shared = False
             os.chmod(path, OPEN_FILE_MODE)  # Asterisk must still read it; the folder's group cannot be given
             if not self._warned:
                 self._warned = True
                 log.warning(
-                    "prompts in %s are readable by all: the engine cannot give them the group %d that Asterisk reads with; "
-                    "add the engine's user to that group", self.folder, group,
+                    "prompts in %s are readable by all: the engine cannot give them a group that Asterisk reads with "
+                    "(the folder above is in group %d); put the prompt folder in Asterisk's group and the engine's "
+                    "user in it", self.folder, group,
                 )
 
 

@@ -97,7 +97,10 @@ async def upgrade_database(url: str) -> str:
 
     Runs once at start-up, before any call: Alembic reads its scripts from disk on the loop thread.
     """
-    await asyncio.to_thread(ensure_sqlite_folder, url)
+    try:
+        await asyncio.to_thread(ensure_sqlite_folder, url)
+    except OSError as exc:
+        raise DatabaseNotReady(f"database {shown_url(url)}: its file cannot be created ({exc.strerror}: {exc.filename}); check database.url and that folder's permissions") from None
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:

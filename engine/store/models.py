@@ -43,7 +43,7 @@ class CallRow(Base):
     caller_number: Mapped[str] = mapped_column(String(80), default="")
     caller_name: Mapped[str] = mapped_column(String(80), default="")
     dialed: Mapped[str] = mapped_column(String(80), default="")
-    arrived_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    arrived_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
     hung_up_by: Mapped[str | None] = mapped_column(String(16), nullable=True)

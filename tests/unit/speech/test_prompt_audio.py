@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import wave
 from pathlib import Path
@@ -25,9 +26,30 @@ def level(path: Path) -> tuple[float, float]:
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="espeak-ng and sox are installed by `make test`")
 
 
+def instance_folder(tmp_path: Path) -> Path:
+    """A folder like the Asterisk instance's: in a group that is not root's (ASTERISK_GID here)."""
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    os.chown(folder, -1, ASTERISK_GID)
+    return folder
+
+
+ASTERISK_GID = 4321
+
+
+@needs_tts
+def test_a_prompt_folder_whose_parent_is_in_the_root_group_stays_readable_by_all(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk drops root, so the root group cannot be how it reads prompts: files stay 0644, and a warning says so."""
+    os.chown(tmp_path, -1, 0)
+    path = PromptCache(tmp_path / "prompts", EspeakNg()).ensure("Hello.", "en")
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert "readable by all" in caplog.text
+
+
 @needs_tts
 @pytest.mark.parametrize(("language", "text"), [("ko", "요금 문의는 1번을 눌러 주세요."), ("en", "For billing press one."), ("zh", "请按一")])
 def test_each_language_renders_to_phone_ready_audio(tmp_path: Path, language: str, text: str) -> None:
+    tmp_path = instance_folder(tmp_path) / "prompts"
     path = PromptCache(tmp_path, EspeakNg()).ensure(text, language)
     with wave.open(str(path)) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
@@ -77,7 +99,7 @@ def test_a_per_call_prompt_is_the_calls_alone_and_goes_with_it(tmp_path: Path) -
     import os
     import time
 
-    cache = PromptCache(tmp_path / "prompts", EspeakNg())
+    cache = PromptCache(instance_folder(tmp_path) / "prompts", EspeakNg())
     mine = cache.ensure_for_call("Your number is 0 1 0 1 2 3 4.", "en", "1700.1")
     other = cache.ensure_for_call("Your number is 0 1 0 1 2 3 4.", "en", "1700.2")
     assert mine != other and mine.name.startswith("call-") and mine.stat().st_mode & 0o777 == 0o640
