@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -182,8 +183,12 @@ def _copy_prompt_files(flows: Mapping[str, LoadedFlow], cache: PromptCache) -> d
                     source = folder / prompt.file
                     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
                     host_dir.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(source, host_dir / f"file-{digest}{source.suffix}")
-                    cache.share_file(host_dir / f"file-{digest}{source.suffix}")
+                    target = host_dir / f"file-{digest}{source.suffix}"
+                    if not target.exists():  # named by content: one already there may be playing, and is the same
+                        partial = target.with_name(target.name + ".partial")
+                        shutil.copyfile(source, partial)
+                        os.replace(partial, target)
+                    cache.share_file(target)
                     files[prompt.file] = f"file-{digest}"
     return files
 
