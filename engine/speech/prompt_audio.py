@@ -127,16 +127,7 @@ class PromptCache:
         """Per-call prompts an engine left behind (it crashed before the call ended)."""
         if not self.folder.is_dir():
             return 0
-        cutoff = time.time() - older_than_s
-        removed = 0
-        for path in self.folder.glob(f"{CALL_PREFIX}*.wav"):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return _remove_older_than(self.folder.glob(f"{CALL_PREFIX}*.wav"), time.time() - older_than_s)
 
     def remove_unlisted(self, keep: Iterable[tuple[str, str]], older_than_s: float) -> int:
         """Delete cached renders that are none of `keep` (text, language) and older than `older_than_s`:
@@ -145,18 +136,8 @@ class PromptCache:
         if not self.folder.is_dir():
             return 0
         kept = {self.path_for(text, language).name for text, language in keep}
-        cutoff = time.time() - older_than_s
-        removed = 0
-        for path in self.folder.glob("*.wav"):
-            if path.name in kept or not _RENDERED.fullmatch(path.name):
-                continue
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        unlisted = (path for path in self.folder.glob("*.wav") if path.name not in kept and _RENDERED.fullmatch(path.name))
+        return _remove_older_than(unlisted, time.time() - older_than_s)
 
     def _ensure_at(self, text: str, language: str, target: Path) -> Path:
         if not text.strip() or len(text) > MAX_TEXT_CHARS:
@@ -235,6 +216,19 @@ class PromptCache:
 
 _RENDERED = re.compile(r"[A-Za-z_-]{2,16}-[0-9a-f]{32}\.wav")
 """A shared render's name (path_for); recorded prompt copies (file-...) and per-call prompts (call-...) differ."""
+
+
+def _remove_older_than(paths: Iterable[Path], cutoff: float) -> int:
+    """Delete the files last written before `cutoff` (a time.time() value); returns how many went."""
+    removed = 0
+    for path in paths:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _call_key(call_id: str) -> str:
