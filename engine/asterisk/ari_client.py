@@ -2,14 +2,22 @@
 
 The PyPI `ari` package is a 2014 Python-2 prototype, so this covers just the calls the engine uses.
 Events arrive the other way, over the websocket Asterisk opens to the engine (ari_events_server.py).
+
+Connections: REST requests share one bounded pool of keep-alive connections
+(`asterisk.ari_max_connections`), and the callers' media websockets have a pool of their own, so
+open audio taps can never starve commands (with one shared pool of 100, 100 listening callers left
+no connection for `play`). Each HTTP connection is one of Asterisk's `http.conf` sessions
+(`sessionlimit`, see asterisk_conf/templates/http.conf.j2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,9 +25,13 @@ from urllib.parse import quote
 import aiohttp
 
 from engine.asterisk.ari_events import Channel, parse_channel
-from engine.asterisk.errors import AriAuthFailed, AriRequestFailed, AriUnavailable, ChannelGone
+from engine.asterisk.backoff import Backoff
+from engine.asterisk.errors import AriAuthFailed, AriRefused, AriRequestFailed, AriUnavailable, ChannelGone
 
 log = logging.getLogger(__name__)
+KEEPALIVE_S = 5.0
+"""How long an idle REST connection is kept: well under Asterisk's `session_keep_alive` (15 s), so the
+engine never sends on a connection Asterisk is closing."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,8 @@ class AriEndpoint:
     password: str
     app_name: str
     request_timeout_s: float = 5.0
+    max_connections: int = 32
+    """REST connections open at once, at most; more requests at a time wait for a free one."""
 
     @property
     def base_url(self) -> str:
@@ -43,11 +57,28 @@ class AriEndpoint:
 class AriClient:
     """REST half of ARI. Every request has a timeout; failures raise typed errors."""
 
-    def __init__(self, endpoint: AriEndpoint, session: aiohttp.ClientSession) -> None:
+    def __init__(self, endpoint: AriEndpoint, session: aiohttp.ClientSession, media: aiohttp.ClientSession | None = None) -> None:
         self.endpoint = endpoint
         self._session = session
+        self.media_session = media or session
+        """Where callers' media websockets connect (its own pool, see the module docstring)."""
         token = base64.b64encode(f"{endpoint.user}:{endpoint.password}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}"}
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def pooled(cls, endpoint: AriEndpoint) -> AsyncIterator[AriClient]:
+        """The engine's client: a bounded keep-alive REST pool and a separate pool for media websockets,
+        both closed on exit."""
+        rest = aiohttp.TCPConnector(limit=endpoint.max_connections, limit_per_host=endpoint.max_connections, keepalive_timeout=KEEPALIVE_S)
+        media = aiohttp.TCPConnector(limit=0, force_close=True)  # bounded by the callers listening, and by http.conf's sessionlimit
+        async with aiohttp.ClientSession(connector=rest) as rest_session, aiohttp.ClientSession(connector=media) as media_session:
+            yield cls(endpoint, rest_session, media_session)
+
+    def for_call(self, channel_id: str, patience_s: float) -> CallAriClient:
+        """The same client for one caller's commands: a request Asterisk is too busy to answer is
+        retried for up to `patience_s` while the caller hears music on hold, instead of failing the call."""
+        return CallAriClient(self, channel_id, patience_s)
 
     async def asterisk_info(self) -> dict[str, Any]:
         info = await self._request("GET", "/asterisk/info")
@@ -197,14 +228,85 @@ class AriClient:
             async with asyncio.timeout(self.endpoint.request_timeout_s):
                 async with self._session.request(method, url, params=params, headers=self._headers) as response:
                     body = await response.text()
+        except aiohttp.ClientConnectorError as exc:
+            raise AriRefused(f"ARI {method} {path}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AriUnavailable(f"ARI {method} {path}: {exc or type(exc).__name__}") from exc
+            raise AriUnavailable(f"ARI {method} {path}: {str(exc) or type(exc).__name__} (no answer within {self.endpoint.request_timeout_s:g} s)") from exc
         if response.status >= 300:
             raise _request_error(method, path, response.status, body)
         try:
             return json.loads(body) if body else None
         except ValueError:
             raise AriUnavailable(f"ARI {method} {path}: answer is not JSON: {body[:200]!r}") from None
+
+
+class CallAriClient(AriClient):
+    """One caller's view of the client: patient with a busy Asterisk, and never leaving the caller in silence.
+
+    A request that gets no answer in time (Asterisk saturated or frozen for a moment) is sent again
+    with back-off until `patience_s` have passed (plus at most one request timeout for the hold
+    request); meanwhile the caller hears music on hold (started once, best effort). Asterisk refusing connections means it is gone: that fails at once, like any
+    answer Asterisk did give (404, 409...). A POST retried after an attempt that may have gone through
+    and now answers 4xx (say the playback id is taken) counts as done.
+    """
+
+    def __init__(self, engine_client: AriClient, channel_id: str, patience_s: float) -> None:
+        super().__init__(engine_client.endpoint, engine_client._session, engine_client.media_session)
+        self.channel_id = channel_id
+        self.patience_s = patience_s
+        self.may_hold: Callable[[], bool] = lambda: True
+        """Whether music on hold may be started on the caller now: not while the ACD has them in a
+        bridge (its music plays there, and stopping ours afterwards would stop theirs)."""
+
+    async def _request(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.patience_s
+        backoff = Backoff(first_s=0.25, max_s=2.0)
+        holding = hold_tried = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await super()._request(method, path, params)
+            except AriRefused:
+                raise
+            except AriUnavailable as exc:
+                delay = backoff.next_delay()
+                if loop.time() + delay >= give_up_at:
+                    raise
+                log.warning("call %s: Asterisk busy, %s %s not answered (%s); retry %d in %.2f s, caller on hold", self.channel_id, method, path, exc, attempt, delay)
+                if not hold_tried:
+                    hold_tried = True  # once: a hold request Asterisk does not answer costs a request timeout too
+                    holding = await self._hold(path)
+                await asyncio.sleep(delay)
+                continue
+            except AriRequestFailed as exc:
+                if attempt > 1 and method == "POST" and 400 <= exc.status < 500 and not isinstance(exc, ChannelGone):
+                    log.info("call %s: %s %s answered %d after a retry: the first attempt went through", self.channel_id, method, path, exc.status)
+                    result = None
+                else:
+                    raise
+            if holding and not path.endswith(("/moh", "/play")) and "/play/" not in path:
+                await self._unhold()  # a prompt replaces the music by itself; anything else leaves it playing
+            return result
+
+    async def _hold(self, path: str) -> bool:
+        """Music on hold for the caller while a command waits (one attempt, no retry); True if it plays."""
+        if not path.startswith(f"/channels/{quote(self.channel_id)}") or not self.may_hold():
+            return False
+        try:
+            await AriClient._request(self, "POST", f"/channels/{quote(self.channel_id)}/moh", {"mohClass": "default"})
+        except AriUnavailable:
+            return False
+        except AriRequestFailed:
+            return False  # gone, or not in Stasis: no music of ours to play
+        return True
+
+    async def _unhold(self) -> None:
+        try:
+            await AriClient._request(self, "DELETE", f"/channels/{quote(self.channel_id)}/moh")
+        except (AriUnavailable, AriRequestFailed) as exc:
+            log.info("call %s: hold music after a retry not stopped: %s", self.channel_id, exc)
 
 
 def _request_error(method: str, path: str, status: int, body: str) -> AriRequestFailed:

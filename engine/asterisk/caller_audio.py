@@ -39,9 +39,10 @@ def is_tap_resource(resource_id: str) -> bool:
 class TapRegistry:
     """Engine-wide: routes the StasisStart of tap channels to whoever is setting them up."""
 
-    def __init__(self, ari: AriClient, http: aiohttp.ClientSession) -> None:
+    def __init__(self, ari: AriClient, http: aiohttp.ClientSession | None = None) -> None:
         self.ari = ari
-        self.http = http
+        self.http = http or ari.media_session
+        """Media websockets get their own connection pool: they must never wait behind, or starve, REST requests."""
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._live: set[str] = set()
 

@@ -8,7 +8,12 @@ class AsteriskError(Exception):
 
 
 class AriUnavailable(AsteriskError):
-    """Asterisk's HTTP server did not answer (down, restarting, or wrong port)."""
+    """Asterisk's HTTP server did not answer in time (busy, frozen, restarting, or wrong port)."""
+
+
+class AriRefused(AriUnavailable):
+    """Nothing listens on Asterisk's HTTP port: Asterisk is gone (stopped, crashed) or the port is wrong.
+    Unlike a slow answer, waiting a few seconds will not help a call."""
 
 
 class AriRequestFailed(AsteriskError):

@@ -193,6 +193,7 @@ class FlowDriver:
             await self._listening.close()
         if not handing_over:
             await self.leave_acd()
+            await self._runtime.forget_call(self._channel_id)  # the call's own prompts (its number, name) go with it
 
     async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was talking to an agent: the ACD takes the conversation back."""
@@ -249,7 +250,7 @@ class FlowDriver:
         playback_id = announcement_playback_id(self._channel_id)
         heard = self._heard = asyncio.get_running_loop().create_future() if wait else None
         try:
-            media = await self._runtime.media_for(text, self.interpreter.language)
+            media = await self._runtime.media_for(text, self.interpreter.language, self._channel_id)
             self._announcing = True  # before the request: a hush meanwhile must stop it
             await self._ari.play(self._channel_id, media, playback_id)
             if heard is not None:
@@ -398,7 +399,7 @@ class FlowDriver:
         self._listening.listen(self._listen_generation, model, command.phrases, endpoints, keep_audio)
 
     async def _play(self, prompt_id: str, text: str | None, file: str | None, language: str) -> None:
-        media = await self._runtime.media_for(text, language) if text is not None else self._runtime.file_media(file or "")
+        media = await self._runtime.media_for(text, language, self._channel_id) if text is not None else self._runtime.file_media(file or "")
         await self._ari.play(self._channel_id, media, self._playback_prefix + prompt_id)
 
     async def _stop(self, prompt_id: str) -> None:

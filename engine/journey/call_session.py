@@ -94,7 +94,11 @@ class CallSession:
         self.channel = channel
         self.inbox: asyncio.Queue[SessionInput] = asyncio.Queue()
         self.journey = journey
-        self._ari = ari
+        self._ari = ari.for_call(channel.id, calls.engine_wait_s)
+        """Patient with a busy Asterisk: a command not answered in time is retried with the caller on
+        hold, up to engine_wait_s, before _guarded's failure policy sees it (a caller is never cut off
+        because Asterisk was slow for a moment)."""
+        self._ari.may_hold = lambda: self._driver is None or self._driver.acd_phase is None
         self._clock = clock
         self._script = GreetingScript(calls.greeting, to_flow=flows is not None)
         self._flows = flows

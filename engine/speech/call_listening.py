@@ -4,6 +4,10 @@ The flow driver says what to listen for (`listen`, `stop`); events come back thr
 tagged with the generation of the Listen they answer, so a result for a node the flow has left is
 recognised and dropped. Frames that arrive while a decode runs are batched into the next one, so a
 slow moment never builds a backlog. If the tap cannot be set up, the call goes on with keys only.
+
+The audio tap (a snoop, a media channel, a bridge and one websocket on Asterisk's HTTP port) is
+open only while speech is expected: `listen` opens it, `stop` closes it TAP_LINGER_S later unless
+the flow listens again by then (the next ask right after this one keeps the same tap).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from engine.speech.utterance import SpeechEvent, UtteranceListener
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 3.0
+TAP_LINGER_S = 1.0
+"""After an ask stops listening, how long the tap stays for a next ask before it is removed."""
 
 
 @dataclass(frozen=True)
@@ -49,27 +55,51 @@ class CallListening:
         self._deliver = deliver
         self._wanted: _Wanted | None = None
         self._task: asyncio.Task[None] | None = None
+        self._ending: set[asyncio.Task[None]] = set()
+        """Taps being removed after their ask ended; close() waits for them too."""
+        self._linger: asyncio.TimerHandle | None = None
         self._frames: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
         self.failed: str | None = None
 
     def listen(self, generation: int, model: SpeechModel, phrases: Sequence[str], endpoints: EndpointSettings, keep_audio: bool) -> None:
         self._wanted = _Wanted(generation, model, tuple(phrases), endpoints, keep_audio)
-        if self._task is None and self.failed is None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        if (self._task is None or self._task.done()) and self.failed is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"listen-{self._caller_id}")
 
     def stop(self) -> None:
+        """No speech wanted now: the tap goes TAP_LINGER_S later unless `listen` comes first."""
         self._wanted = None
+        if self._task is not None and self._linger is None:
+            self._linger = asyncio.get_running_loop().call_later(TAP_LINGER_S, self._end_tap)
+
+    def _end_tap(self) -> None:
+        self._linger = None
+        task, self._task = self._task, None
+        if self._wanted is not None or task is None:
+            self._task = task
+            return
+        task.cancel()  # its finally removes the tap from Asterisk
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
 
     async def close(self) -> None:
         """Stop listening and remove the tap (bounded: a dying Asterisk must not hold the call's end)."""
         self._wanted = None
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         task, self._task = self._task, None
-        if task is None:
+        if task is not None:
+            task.cancel()  # a tap already ending (self._ending) is removing itself: wait for it, do not cut it short
+        tasks = set(self._ending) | ({task} if task is not None else set())
+        if not tasks:
             return
-        task.cancel()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await asyncio.wait({task})
+                await asyncio.wait(tasks)
         except TimeoutError:
             log.warning("call %s: the audio tap did not close within %.0f s", self._caller_id, CLOSE_TIMEOUT_S)
 
