@@ -416,5 +416,15 @@ def print_table(results: dict[str, list[Level]]) -> None:
     print(f"capacity threadline_calls={ours_best.calls if ours_best else 0} app_queue_calls={anchor_best.calls if anchor_best else 0} cpu_ratio={ratio:.2f}")
 
 
+def parse_levels(argv: list[str]) -> list[int]:
+    """Levels of concurrent calls from the command line; a bad one is named, never a traceback."""
+    levels = []
+    for arg in argv:
+        if not arg.isdigit() or not 1 <= int(arg) <= 1000:
+            sys.exit(f"bench/capacity.py: {arg!r} is not a number of concurrent calls (1-1000).\nusage: .venv/bin/python bench/capacity.py [LEVEL ...]   (default: 50 100 200 300)")
+        levels.append(int(arg))
+    return sorted(set(levels)) or [50, 100, 200, 300]
+
+
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [50, 100, 200, 300])
+    main(parse_levels(sys.argv[1:]))
