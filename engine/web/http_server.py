@@ -16,7 +16,6 @@ password change in the agents' files. State changes must come from our own pages
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import secrets
@@ -41,7 +40,7 @@ from engine.settings import HttpSettings
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.qa_routes import QaDesk, add_qa_routes
-from engine.web.request_policy import add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, own_origin, safe_next, same_origin_writes, trusted_networks
+from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, own_origin, safe_next, same_origin_writes, trusted_networks
 from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
@@ -64,8 +63,6 @@ FORWARDING_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"
 HASH_CONCURRENCY = 2
 """Password hashes (argon2, ~50 MB and most of a core each) running at once; more logins wait."""
 HASH_WAIT_S = 10.0
-BODY_TIMEOUT_S = 10.0
-"""A request body (login form, score) must arrive within this; a trickle is answered 408."""
 SWEEP_S = 1.0
 """How often sessions are checked against the agents' files, and ended sessions' pages closed."""
 PRINCIPAL = web.RequestKey("principal", Principal)
@@ -183,9 +180,10 @@ def build_app(
         sweeper = asyncio.get_running_loop().create_task(gate.sweep_forever(SWEEP_S), name="web-session-sweep")
         yield
         sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-        await gate.close()
+        try:
+            await asyncio.wait([sweeper])  # the sweeper's own cancellation is expected; a cancellation of this cleanup propagates
+        finally:
+            await gate.close()
 
     app.cleanup_ctx.append(session_sweeps)
 
@@ -223,7 +221,7 @@ def build_app(
         agent_id, password = str(form.get("agent", "")).strip()[:64], str(form.get("password", ""))[:1024]
         if not agent_id or not password:
             return web.json_response({"error": "agent and password: both are needed"}, status=422)
-        outcome, _ended = await gate.log_in(agent_id, password, request.remote or "")
+        outcome = await gate.log_in(agent_id, password, request.remote or "")
         if outcome.status == 429:
             return web.json_response({"error": "too many failed logins; wait a minute"}, status=429, headers={"Retry-After": "60"})
         if outcome.status == 503:
@@ -269,7 +267,9 @@ def build_app(
             await socket.close()
             return socket
         agent_id = request[PRINCIPAL].agent_id
-        gate.attach(token, socket)
+        if not gate.attach(token, socket):
+            await gate.close_page(socket, SESSION_ENDED, "your session ended; log in again")
+            return socket
         await desktop.hub.attach(agent_id, socket)
         try:
             await _serve_page(socket, lambda: gate.current(token), lambda principal, raw: _page_message(principal, raw, desktop))
@@ -284,7 +284,9 @@ def build_app(
         if desktop is None:
             await socket.close()
             return socket
-        gate.attach(token, socket)
+        if not gate.attach(token, socket):
+            await gate.close_page(socket, SESSION_ENDED, "your session ended; log in again")
+            return socket
         await desktop.hub.attach_supervisor(socket)
         try:
             await _serve_page(socket, lambda: gate.current(token), lambda principal, raw: _supervisor_message(principal, raw, desktop))

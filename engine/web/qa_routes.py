@@ -24,12 +24,12 @@ from engine.recording.recording_files import sha256_of
 from engine.store.journey_store import JourneyStore
 from engine.store.qa_store import CallFilter, QaStore, Score, StoredTranscript
 from engine.store.recording_store import Recording, RecordingStore
+from engine.web.request_policy import BODY_TIMEOUT_S
 from engine.web.sessions import Principal
 
 log = logging.getLogger(__name__)
 REVIEWERS = frozenset({"qa", "supervisor", "admin"})
 MAX_SCORE_BODY = 16 * 1024
-BODY_TIMEOUT_S = 10.0
 
 
 @dataclass

@@ -36,6 +36,11 @@ SECURITY_HEADERS = {
 PRIVATE_TYPES = ("application/json", "text/csv", "text/plain")
 """Answers that may carry callers' numbers and names: never stored by a browser or a proxy."""
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+BODY_TIMEOUT_S = 10.0
+"""A request body (login form, QA score) must arrive within this; a trickle is answered 408."""
+CLIENT_SCHEME = web.RequestKey("client_scheme", str)
+"""The scheme the client used, as a trusted proxy reports it. Kept on the request aiohttp received:
+it prepares most answers (and runs on_response_prepare) with that one, not the forwarded clone."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ def forwarded_middleware(trusted: tuple[Network, ...]) -> Middleware:
     async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
         if trusted and is_trusted(request.remote, trusted):
             view = client_view(request.scheme, request.host, request.remote or "", request.headers, trusted)
+            request[CLIENT_SCHEME] = view.scheme  # before the clone, which copies it: both see the client's scheme
             request = request.clone(scheme=view.scheme, host=view.host, remote=view.remote)
         return await handler(request)
 
@@ -157,5 +163,5 @@ async def add_security_headers(request: web.BaseRequest, response: web.StreamRes
         response.headers.setdefault(name, value)
     if response.content_type in PRIVATE_TYPES or response.status in (401, 403):
         response.headers.setdefault("Cache-Control", "no-store")
-    if request.secure:
+    if request.get(CLIENT_SCHEME, request.scheme) == "https":  # through a trusted proxy, the client's scheme
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")

@@ -75,9 +75,15 @@ class SessionGate:
         for socket in self.sockets.pop(tokens):
             self._close_later(socket, SESSION_ENDED, reason)
 
-    def attach(self, token: str, socket: web.WebSocketResponse) -> None:
+    def attach(self, token: str, socket: web.WebSocketResponse) -> bool:
+        """Registers an open page; False if its session ended since the request was let in (during the
+        handshake): the caller closes the page with SESSION_ENDED. No await between the check and the
+        registration, so a session cannot end in between and leave the page unseen by the sweeps."""
+        if self.current(token) is None:
+            return False
         for oldest in self.sockets.attach(token, socket):
             self._close_later(oldest, 1008, "too many open pages for this session")
+        return True
 
     def detach(self, token: str, socket: web.WebSocketResponse) -> None:
         self.sockets.detach(token, socket)
@@ -112,12 +118,13 @@ class SessionGate:
         return self._versions is None or self._versions.get(principal.agent_id, "") == principal.password_version
 
     def _close_later(self, socket: web.WebSocketResponse, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._close(socket, code, reason))
+        task = asyncio.get_running_loop().create_task(self.close_page(socket, code, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     @staticmethod
-    async def _close(socket: web.WebSocketResponse, code: int, reason: str) -> None:
+    async def close_page(socket: web.WebSocketResponse, code: int, reason: str) -> None:
+        """Closes one page, within CLOSE_TIMEOUT_S; a page already gone is only logged."""
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await socket.close(code=code, message=reason.encode()[:120])
@@ -126,29 +133,29 @@ class SessionGate:
 
     # -- logins ---------------------------------------------------------------------------------
 
-    async def log_in(self, agent_id: str, password: str, address: str) -> tuple[LoginOutcome, list[str]]:
-        """Checks a login; returns the outcome and the tokens of this person's sessions it ended (over the cap)."""
-        attempt = self._limiter.reserve(agent_id, address, time.monotonic())
+    async def log_in(self, agent_id: str, password: str, address: str) -> LoginOutcome:
+        """Checks a login; a session of this person beyond the cap ends (its pages are closed)."""
+        attempt = self._limiter.reserve(agent_id, address, time.monotonic(), known=self._roles_of(agent_id) is not None)
         if attempt is None:
-            return LoginOutcome(429), []
+            return LoginOutcome(429)
         try:
             async with asyncio.timeout(self._hash_wait_s):
                 await self._hashing.acquire()
         except TimeoutError:
             self._limiter.succeeded(attempt)  # not a failure of theirs: the slot goes back
-            return LoginOutcome(503), []
+            return LoginOutcome(503)
         checked = asyncio.get_running_loop().run_in_executor(None, self._check_and_version, agent_id, password)
         checked.add_done_callback(lambda _: self._hashing.release())  # released when the hash ends, even if the client left
         ok, versions = await asyncio.shield(checked)
         roles = self._roles_of(agent_id)
         if not ok or not roles:
-            return LoginOutcome(401), []
+            return LoginOutcome(401)
         self._limiter.succeeded(attempt)
         if versions is not None:
             self._versions = versions
         token, ended = self.sessions.open_session(agent_id, roles, (versions or {}).get(agent_id, ""))
         self.end(ended, "you logged in on another page; this session ended")
-        return LoginOutcome(200, token, roles), ended
+        return LoginOutcome(200, token, roles)
 
     def _check_and_version(self, agent_id: str, password: str) -> tuple[bool, Mapping[str, str] | None]:
         """Blocking: the argon2 check (the same work for an unknown id), then the passwords' versions."""

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -268,6 +268,8 @@ async def test_an_untrusted_client_cannot_claim_https_or_another_address(world: 
     async with TestClient(TestServer(app)) as direct:
         statuses = [(await direct.post("/login", data={"agent": "minsu", "password": "x" * 12}, headers={"X-Forwarded-For": f"198.51.100.{n}"})).status for n in range(11)]
         assert statuses[-1] == 429, "a forged X-Forwarded-For does not escape the limit"
+        forged = await direct.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+        assert "Strict-Transport-Security" not in forged.headers, "a forged X-Forwarded-Proto is not the client's scheme"
 
 
 async def test_metrics_on_loopback_need_a_local_host_name(world: Any) -> None:
@@ -356,3 +358,80 @@ async def test_a_login_body_that_trickles_is_a_408(world: Any, monkeypatch: pyte
         head = await reader.readline()
     assert head.startswith(b"HTTP/1.1 408"), head
     writer.close()
+
+
+# -- review of the hardening: HSTS behind a proxy, a handshake racing a session's end, cleanup -------
+
+
+async def test_behind_a_trusted_proxy_every_https_answer_carries_hsts_and_plain_http_none(world: Any) -> None:
+    """aiohttp prepares most answers with the original request, not the forwarded clone: the client's
+    scheme must reach the header hook anyway (404s, redirects, JSON, files, the login)."""
+    client, _ = world
+    proxied = {"X-Forwarded-For": "198.51.100.21", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "desk.example"}
+    for path in ("/login", "/healthz", "/protocol", "/agent", "/nowhere", "/static/agent.js"):
+        response = await client.get(path, headers=proxied, allow_redirects=False)
+        assert response.headers.get("Strict-Transport-Security") == "max-age=31536000", (path, response.status)
+        assert "Strict-Transport-Security" not in (await client.get(path, allow_redirects=False)).headers, path
+    login = await client.post("/login", data={"agent": "minsu", "password": PASSWORD}, headers={**proxied, "Origin": "https://desk.example"})
+    assert login.status == 200 and login.headers.get("Strict-Transport-Security") == "max-age=31536000"
+
+
+@pytest.mark.parametrize("path", ["/ws", "/ws/supervisor"])
+async def test_a_session_that_ends_during_the_websocket_handshake_closes_the_page_before_any_pop(path: str) -> None:
+    sessions = Sessions()
+    roles = frozenset({"agent", "supervisor"})
+    token = sessions.open("minsu", roles)
+    hub = DesktopHub()
+    app = build_app(HealthBoard(("ari",)), lambda: {}, desktop=Desktop(sessions, hub, lambda a: roles, lambda a, p: False,
+                    lambda a: None, lambda a, b, c: None, wrap_up))
+
+    async def end_during_handshake(_request: web.BaseRequest, response: web.StreamResponse) -> None:
+        if isinstance(response, web.WebSocketResponse):
+            sessions.close(token)  # a logout or expiry lands after the access check, before the page is attached
+
+    app.on_response_prepare.append(end_during_handshake)
+    async with TestClient(TestServer(app)) as client:
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})
+        socket = await client.ws_connect(path)
+        hub.call_offered("minsu", {"v": 1, "type": "pop", "call_id": "c1", "caller": "+821012345678"})
+        hub.broadcast({"v": 1, "type": "floor", "caller": "+821012345678"})
+        received: list[str] = []
+        async with asyncio.timeout(4):
+            while (message := await socket.receive()).type == aiohttp.WSMsgType.TEXT:
+                received.append(message.data)
+        assert message.type == aiohttp.WSMsgType.CLOSE and int(message.data) == SESSION_ENDED, message
+        assert not [text for text in received if "+821012345678" in text], received
+        assert hub.connected == 0
+
+
+async def test_cancelling_the_apps_cleanup_is_not_swallowed_with_the_sweepers_own_cancellation() -> None:
+    app = build_app(HealthBoard(("ari",)), lambda: {})
+    session_sweeps = next(ctx for ctx in app.cleanup_ctx if getattr(ctx, "__name__", "") == "session_sweeps")
+    steps = cast(AsyncIterator[None], session_sweeps(app))
+    await anext(steps)  # started: the sweeper runs
+
+    async def clean_up() -> None:
+        await anext(steps, None)
+
+    cleanup = asyncio.get_running_loop().create_task(clean_up())
+    await asyncio.sleep(0)  # the cleanup has cancelled the sweeper and waits for it to end
+    cleanup.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cleanup
+
+
+async def test_addresses_in_one_ipv6_64_share_the_failed_login_limit(world: Any) -> None:
+    client, _ = world
+    statuses = [(await log_in(client, f"nobody-{n}", f"2001:db8:7:1::{n + 1:x}", "wrong-password")).status for n in range(10)]
+    assert statuses == [401] * 10
+    assert (await log_in(client, "jiyeon", "2001:db8:7:1:ffff:ffff:ffff:ffff")).status == 429, "rotating within the /64 does not escape"
+    assert (await log_in(client, "jiyeon", "2001:db8:7:2::1")).status == 200, "the next /64 is someone else"
+
+
+async def test_a_flood_of_made_up_ids_does_not_forget_a_real_agents_failures(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, state = world
+    monkeypatch.setattr("engine.web.login_limiter.MAX_TRACKED", 20)
+    assert [(await log_in(client, "minsu", f"203.0.113.{n}", "wrong-password")).status for n in range(10)] == [401] * 10
+    for n in range(40):
+        await log_in(client, f"junk-{n}", f"198.51.100.{n + 100}", "wrong-password")
+    assert (await log_in(client, "minsu", "192.0.2.1")).status == 429, "minsu's 10 failures still count"
