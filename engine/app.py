@@ -26,7 +26,7 @@ from engine.asterisk.caller_audio import TapRegistry
 from engine.acd.acd_config import AcdConfig, AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
-from engine.acd.call_distributor import CallDistributor, CallSnapshot, owed_callback
+from engine.acd.call_distributor import CALLBACK_REQUESTED, CallDistributor, CallSnapshot, owed_callback
 from engine.acd.floor_view import FloorView
 from engine.acd.report_commands import report_rows
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime, lookup_session
@@ -175,7 +175,7 @@ class Engine:
             state_log=lambda agent, status, reason, call: floor.state_changed(agent, status, reason, call),
             login_by_phone=settings.acd.login == "phone",
             recorder=recorder,
-            recent_callbacks=lambda since: store.events_of_kinds_since(["callback_requested"], since),
+            recent_callbacks=lambda since: store.events_of_kinds_since([CALLBACK_REQUESTED], since),
         )
         metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, distributor.floor))
         floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
@@ -479,7 +479,7 @@ async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, 
     line at their place, with what the IVR learned for the pop."""
     now = utc_now()
     try:
-        requested = await store.events_of_kinds_since(["callback_requested"], now - timedelta(seconds=CALLBACKS_KEPT_S))
+        requested = await store.events_of_kinds_since([CALLBACK_REQUESTED], now - timedelta(seconds=CALLBACKS_KEPT_S))
     except Exception as exc:  # the database is down at start: the engine runs; those callers are owed still
         log.error("owed callbacks not read: %s", exc)
         return
@@ -487,7 +487,7 @@ async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, 
         record = await store.get_call(channel_id)
         if record is None or not owed_callback([e.kind for e in record.events]):
             continue
-        request = next(e for e in reversed(record.events) if e.kind == "callback_requested")
+        request = next(e for e in reversed(record.events) if e.kind == CALLBACK_REQUESTED)
         queue, number = str(request.detail.get("queue", "")), str(request.detail.get("number", ""))
         queued = next((e for e in record.events if e.kind == "queued" and e.detail.get("queue") == queue), request)
         attempts = sum(1 for e in record.events if e.kind == "callback_attempt_failed" and e.seq > request.seq)

@@ -27,6 +27,10 @@ NAME = r"^[a-z][a-z0-9_]{0,63}$"
 QUEUES_FOLDER, AGENTS_FOLDER = "queues", "agents"
 Proficiency = Annotated[int, Field(ge=1, le=5)]
 _PREFIX = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
+UNSAFE_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+"""Unicode categories an agent's name may not hold: control, format, line and paragraph separators,
+surrogates, private use, unassigned. Validation refuses them; the pjsip_agents.conf writer
+(agent_provisioning.config_safe_name) replaces them."""
 
 
 class _Strict(BaseModel):
@@ -112,8 +116,29 @@ class CallbackNumbers(_Strict):
     def _prefixes(cls, value: list[str]) -> list[str]:
         for prefix in value:
             if _PREFIX.fullmatch(prefix) is None:
-                raise ValueError(f"prefix {prefix!r} is not a number prefix: write ASCII digits with an optional leading +, e.g. \"060\" or \"+882\"")
+                raise ValueError(
+                    f"prefix {prefix!r} is not a number prefix: write ASCII digits, in the number's national form when `country_code` is set "
+                    "(e.g. \"060\"; +82 numbers are compared as 0...), or with a leading + only when `country_code` is empty (e.g. \"+882\")"
+                )
         return value
+
+    @model_validator(mode="after")
+    def _plus_prefixes_need_no_country(self) -> CallbackNumbers:
+        """With a country code, numbers are compared in national form: a + prefix never matches."""
+        if not self.country_code:
+            return self
+        for field_name in ("allow", "deny"):
+            plus = next((prefix for prefix in getattr(self, field_name) if prefix.startswith("+")), None)
+            if plus is None:
+                continue
+            own = "+" + self.country_code
+            national = self.national_prefix + plus[len(own):]
+            instead = f"write {national!r}" if plus.startswith(own) else f"+ numbers other than {own} are refused anyway; remove it"
+            raise ValueError(
+                f"`{field_name}` prefix {plus!r} can never match: with country_code {self.country_code!r} numbers are compared in national form "
+                f"({own}... as {self.national_prefix}...); {instead}, or set country_code: \"\" to compare numbers with their +"
+            )
+        return self
 
     def rules(self) -> DiallingRules:
         return DiallingRules(re.compile(self.pattern, re.ASCII), self.country_code, self.national_prefix, tuple(self.allow), tuple(self.deny), self.per_hour)
@@ -197,7 +222,7 @@ def unsafe_name_character(name: str) -> str | None:
     """The first character that may not be in an agent's name (line breaks, control and format
     characters: they could end a line of pjsip_agents.conf and start another), described; or None."""
     for char in name:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+        if unicodedata.category(char) in UNSAFE_NAME_CATEGORIES:
             return f"the character U+{ord(char):04X}"
     return None
 
@@ -287,6 +312,12 @@ def _cross_checks(queues: Mapping[str, QueueSettings], agents: Mapping[str, Agen
             problems.append(source.at((*path, "max_wait", "overflow", "queue"), f"overflow queue `{overflow.queue}` is not defined"))
         if overflow is not None and overflow.queue == name:
             problems.append(source.at((*path, "max_wait", "overflow", "queue"), "a queue cannot overflow into itself"))
+        if overflow is not None and overflow.callback and queue.callback is None:
+            problems.append(source.at(
+                (*path, "max_wait", "overflow", "callback"),
+                f"overflow `callback: true` needs queue `{name}`'s `callback:` offer (which numbers may be called back, how to dial them): "
+                "add `callback:` to the queue, or overflow to a queue, message or flow",
+            ))
         if agents and not any(all(agent.skills.get(skill, 0) >= 1 for skill in queue.skills) for agent in agents.values()):
             problems.append(source.at((*path, "skills"), f"no agent has every skill queue `{name}` needs ({', '.join(queue.skills)}): its callers could never be answered"))
     return problems

@@ -18,14 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.acd.acd_config import AgentSettings
+from engine.acd.acd_config import UNSAFE_NAME_CATEGORIES, AgentSettings
 from engine.acd.agent_secrets import SIP_REALM, AgentSecrets
 
 log = logging.getLogger(__name__)
 AGENTS_CONF = "pjsip_agents.conf"
 _SAFE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}", re.ASCII)
 _SAFE_EXTENSION = re.compile(r"[0-9]{2,8}", re.ASCII)
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def config_safe_name(name: str) -> str:
     start a new line or section), no `"` (it would end the quoted name), `;` escaped (Asterisk
     would read the rest of the line as a comment). Validation refuses such names at their file:line
     first; this is the writer's own guard for names that came another way."""
-    safe = "".join("?" if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in name)
+    safe = "".join("?" if unicodedata.category(char) in UNSAFE_NAME_CATEGORIES else char for char in name)
     return safe.replace('"', "'").replace("\\", "/").replace(";", "\\;")
 
 

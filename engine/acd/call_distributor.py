@@ -44,6 +44,9 @@ AGENT_LEG_PREFIX = "tl-agent-"
 CALLBACK_LEG_PREFIX = "tl-cbk-"
 HOLD_BRIDGE_PREFIX = "tl-hold-"
 CALL_BRIDGE_PREFIX = "tl-call-"
+CALLBACK_REQUESTED = "callback_requested"
+"""The journey event of an arranged callback: what the per-number rate limit counts (RecentCallbacks
+reads these back) and what a restart finds owed callbacks by."""
 SWEEP_S = 1.0
 HISTORY_TIMEOUT_S = 0.5
 RECENT_CALLBACKS_TIMEOUT_S = 1.0
@@ -178,7 +181,8 @@ class _Call:
     callable_caller_id: str = ""
     """The caller ID in the form to dial, if it passed the queue's callback rules when the offer was taken."""
     arranging: bool = False
-    """A callback number is being checked or confirmed: a second # or overflow must not start another."""
+    """A callback number is being checked: a second # or overflow must not start another (once it is
+    accepted, `callback_number` is set before the caller is told, and keeps every later key out)."""
     auto_callback_tried: bool = False
     """The queue's overflow tried to call the caller back: refused, it keeps waiting and is not tried again."""
 
@@ -239,6 +243,8 @@ class CallDistributor:
         """Talk plus the queue's wrap-up of recent calls, per queue: what wait estimates come from."""
         self._hold_locks: dict[str, asyncio.Lock] = {}
         """Per queue: creating its holding bridge for a caller and removing it once empty never interleave."""
+        self._swept_at_start = False
+        """Left-over ACD bridges were swept (or tried): done once per process, never on a restart of watch_agents."""
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -266,9 +272,13 @@ class CallDistributor:
 
     async def watch_agents(self) -> None:
         """Subscribe to every agent's endpoint and read its registration now; then sweep for relaxed
-        requirements once a second, until cancelled."""
+        requirements once a second, until cancelled. Run under the background supervisor, which
+        restarts it after a failure: a restart never sweeps bridges (an agent alone in one is then a
+        live call: secure entry, a callback being dialled). Only the first run in this process
+        sweeps, and only if `sweep_at_start` was not called before it."""
         subscribed: set[str] = set()
-        await self._sweep_bridges()
+        if not self._swept_at_start:
+            await self.sweep_at_start()
         while True:
             config = self._config
             for extension, agent_id in list(self._by_extension.items()) if config else []:
@@ -742,9 +752,14 @@ class CallDistributor:
         self.router.caller_waiting(self._waiting(call))
         return True
 
-    async def _sweep_bridges(self) -> None:
-        """At start: conversations whose caller left while no engine ran (the agent alone in the
-        bridge) are ended, and empty ACD bridges removed, so nothing lingers in Asterisk."""
+    async def sweep_at_start(self) -> None:
+        """Once, when the engine starts, before any call is taken: conversations whose caller left
+        while no engine ran (the agent alone in the bridge) are ended, and empty ACD bridges
+        removed, so nothing lingers in Asterisk. Never later: in a running engine an agent alone in
+        a bridge is a live call (the caller in secure entry, or a callback being dialled)."""
+        if self._swept_at_start:
+            return
+        self._swept_at_start = True
         try:
             bridges = await self._ari.list_bridges()
         except AsteriskError as exc:
@@ -755,7 +770,10 @@ class CallDistributor:
                 continue
             if all(member.startswith(AGENT_LEG_PREFIX) for member in members):
                 for member in members:
-                    await self._hang_up(member)
+                    try:
+                        await self._hang_up(member)
+                    except AsteriskError as exc:
+                        log.debug("agent leg %s not hung up: %s", member, exc)
                 try:
                     await self._ari.delete_bridge(bridge)
                 except AsteriskError as exc:
@@ -954,17 +972,20 @@ class CallDistributor:
             self._callback_refused(call, source, verdict, said, back_to_waiting=True)
             await call.voice.announce(said)
             return
-        number = verdict.number
+        # Accepted: the call is marked before the first await, so a second # (or the callback key,
+        # or the overflow) pressed while the caller is told cannot arrange the callback again.
+        number, voice = verdict.number, call.voice
         if overflow_waited_s is not None:
             call.record("overflowed", {"queue": call.queue, "to": "callback", "waited_s": overflow_waited_s})
-        await call.voice.stop_listening()
         waited = self._clock() - call.enqueued_at
         call.callback_number = number
         call.keyed = None
+        call.next_announcement = float("inf")  # no wait announcement over the confirmation
         self._requested.append((call.caller_id, number, self._wall_clock()))
-        call.record("callback_requested", {"queue": call.queue, "number": number, "waited_s": round(waited, 1), "source": source.value})
+        call.record(CALLBACK_REQUESTED, {"queue": call.queue, "number": number, "waited_s": round(waited, 1), "source": source.value})
         call.record = self._record_after_hangup(call.caller_id)
-        await call.voice.announce(callback_confirmed(call.voice.language, number), wait=True)
+        await voice.stop_listening()
+        await voice.announce(callback_confirmed(voice.language, number), wait=True)
         call.voice = None
         await call.hang_up("callback arranged")
         await self._release_hold(call.queue)
@@ -1305,14 +1326,14 @@ def _shown(state: AgentState, now: float | None = None) -> dict[str, Any]:
 
 
 ACD_MARKS = ("queued", "agent_answered", "call_ended", "abandoned")
-CALLBACK_MARKS = ("callback_requested", "callback_answered", "callback_failed", "callback_refused", "call_ended")
+CALLBACK_MARKS = (CALLBACK_REQUESTED, "callback_answered", "callback_failed", "callback_refused", "call_ended")
 """`callback_refused` closes an owed callback whose number a restart found refused; a live refusal
 comes before any request and changes nothing."""
 
 
 def owed_callback(kinds: Sequence[str]) -> bool:
     """Whether a call's journey ends with a callback still to make (requested, never connected or given up)."""
-    return _last_mark(kinds, CALLBACK_MARKS) == "callback_requested"
+    return _last_mark(kinds, CALLBACK_MARKS) == CALLBACK_REQUESTED
 
 
 def acd_phase(kinds: Sequence[str]) -> str | None:

@@ -32,6 +32,18 @@ BROKEN_QUEUES = {
     "callback_deny_not_digits": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers:\n        deny: [\"00\", \"06O\"]\n", 6, "`deny`: prefix '06O' is not a number prefix"),
     "callback_allow_not_digits": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers:\n        allow:\n          - \"PJSIP/\"\n", 7, "`allow`: prefix 'PJSIP/' is not a number prefix"),
     "callback_per_hour_zero": ("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers: {per_hour: 0}\n", 5, "`per_hour`"),
+    "overflow_callback_without_offer": (
+        "queues:\n  billing:\n    skills: {billing: 1}\n    max_wait:\n      seconds: 60\n      overflow: {callback: true}\n", 6,
+        "overflow `callback: true` needs queue `billing`'s `callback:` offer",
+    ),
+    "callback_deny_plus_with_country_code": (
+        "queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers:\n        deny: [\"00\", \"+882\"]\n", 6,
+        "`deny` prefix '+882' can never match: with country_code '82' numbers are compared in national form",
+    ),
+    "callback_allow_plus_own_country": (
+        "queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers: {allow: [\"+8210\"]}\n", 5,
+        "`allow` prefix '+8210' can never match",
+    ),
 }
 
 
@@ -97,3 +109,31 @@ def test_an_agent_name_that_could_break_a_config_line_is_refused_at_its_line(tmp
         load_acd(tmp_path)
     (problem,) = [str(p) for p in invalid.value.problems]
     assert problem.startswith(f"{tmp_path / 'agents' / 'a.yaml'}:3:") and "`name`: contains the character U+" in problem, problem
+
+
+def test_a_prefix_that_is_not_a_number_is_told_to_use_the_national_form_with_a_country_code(tmp_path: Path) -> None:
+    (tmp_path / "queues").mkdir()
+    (tmp_path / "queues" / "q.yaml").write_text("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers: {allow: [\"01O\"]}\n")
+    with pytest.raises(FlowInvalid) as invalid:
+        load_acd(tmp_path)
+    (problem,) = [str(p) for p in invalid.value.problems]
+    assert "national form when `country_code` is set" in problem and "only when `country_code` is empty" in problem, problem
+
+
+def test_an_allow_prefix_of_the_own_country_is_told_its_national_form(tmp_path: Path) -> None:
+    (tmp_path / "queues").mkdir()
+    (tmp_path / "queues" / "q.yaml").write_text("queues:\n  billing:\n    skills: {billing: 1}\n    callback:\n      numbers: {allow: [\"+8210\"]}\n")
+    with pytest.raises(FlowInvalid) as invalid:
+        load_acd(tmp_path)
+    (problem,) = [str(p) for p in invalid.value.problems]
+    assert "write '010'" in problem, problem
+
+
+def test_plus_prefixes_are_accepted_when_numbers_keep_their_plus_and_a_callback_overflow_with_its_offer(tmp_path: Path) -> None:
+    (tmp_path / "queues").mkdir()
+    (tmp_path / "queues" / "q.yaml").write_text(
+        "queues:\n  billing:\n    skills: {billing: 1}\n    max_wait: {seconds: 60, overflow: {callback: true}}\n"
+        "    callback:\n      numbers: {pattern: \"\\\\+[1-9][0-9]{7,14}\", country_code: \"\", deny: [\"+882\", \"+883\"]}\n"
+    )
+    numbers = load_acd(tmp_path).queues["billing"].callback
+    assert numbers is not None and numbers.numbers.deny == ["+882", "+883"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.acd.acd_config import AgentSettings
-from engine.acd.agent_provisioning import AGENTS_CONF, provision_agents
+from engine.acd.acd_config import AgentSettings, unsafe_name_character
+from engine.acd.agent_provisioning import AGENTS_CONF, config_safe_name, provision_agents
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 
 AGENTS = {"minsu": AgentSettings(name="김민수", extension="2001", skills={"billing": 5}), "alex": AgentSettings(name='Alex "AP" Park', extension="2003")}
@@ -53,3 +53,16 @@ def test_the_writer_never_lets_a_name_start_a_new_config_line(tmp_path: Path) ->
     assert "\n[2009]" not in conf and "\npassword" not in conf
     assert 'callerid = "Evil?[2009](agent-defaults)?password = x\\; \'q\' /" <2002>' in conf, conf
     assert sum(1 for line in conf.splitlines() if line.startswith("[")) == 3, "one endpoint, auth and aor section, nothing more"
+
+
+@pytest.mark.parametrize("char", ["\n", "\r", "\x00", "\x85", "\u2028", "\u2029", "\u202e", "\ufeff", "\ue000", "\u0378", "\t"])
+def test_validation_and_the_writer_agree_on_every_unsafe_character(char: str) -> None:
+    """One list of unsafe categories: what validation refuses is exactly what the writer replaces."""
+    name = f"Min{char}su"
+    assert unsafe_name_character(name) == f"the character U+{ord(char):04X}"
+    assert config_safe_name(name) == "Min?su"
+
+
+def test_safe_names_pass_both_unchanged() -> None:
+    name = "김민수 (Minsu) Park-Lee"
+    assert unsafe_name_character(name) is None and config_safe_name(name) == name
