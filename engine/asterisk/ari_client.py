@@ -236,19 +236,27 @@ class AriClient:
             raise _request_error(method, path, response.status, body)
         try:
             return json.loads(body) if body else None
-        except ValueError:
-            raise AriUnavailable(f"ARI {method} {path}: answer is not JSON: {body[:200]!r}") from None
+        except ValueError:  # it ran (2xx): an error, but not one to send the request again for
+            raise AriRequestFailed(method, path, response.status, f"answer is not JSON: {body[:200]!r}") from None
 
 
 class CallAriClient(AriClient):
-    """One caller's view of the client: patient with a busy Asterisk, and never leaving the caller in silence.
+    """One caller's view of the client: patient with a busy Asterisk, so a caller is not cut off
+    because Asterisk was slow for a moment.
 
     A request that gets no answer in time (Asterisk saturated or frozen for a moment) is sent again
-    with back-off until `patience_s` have passed (plus at most one request timeout for the hold
-    request); meanwhile the caller hears music on hold (started once, best effort). Asterisk refusing connections means it is gone: that fails at once, like any
-    answer Asterisk did give (404, 409...). A POST retried after an attempt that may have gone through
-    and now answers 4xx (say the playback id is taken) counts as done.
+    with back-off while the next attempt can still end within `patience_s`; meanwhile the caller
+    hears music on hold (asked for once, best effort, never for a prompt, which is audio itself, and
+    stopped again whatever the outcome). Asterisk refusing connections means it is gone: that fails
+    at once, like any answer Asterisk did give. A request that timed out may still run in Asterisk
+    later, so a retry must not double its effect: a prompt is sent again only once Asterisk says its
+    playback does not exist (one that ran late and already ended plays twice: better than never), and a POST whose retry is answered 409, 412 or 422 (the state the first
+    attempt already made: in a bridge, answered, left Stasis) counts as done. Once the session is
+    leaving (hand-over), nothing is retried and the music is left to the hand-over.
     """
+
+    ALREADY_DONE = frozenset({409, 412, 422})
+    """What a retried POST may answer when its first attempt ran late in Asterisk."""
 
     def __init__(self, engine_client: AriClient, channel_id: str, patience_s: float) -> None:
         super().__init__(engine_client.endpoint, engine_client._session, engine_client.media_session)
@@ -257,56 +265,76 @@ class CallAriClient(AriClient):
         self.may_hold: Callable[[], bool] = lambda: True
         """Whether music on hold may be started on the caller now: not while the ACD has them in a
         bridge (its music plays there, and stopping ours afterwards would stop theirs)."""
+        self.may_retry: Callable[[], bool] = lambda: True
+        """False once the session hands the call over: its bound is one request, and the music is the hand-over's."""
 
     async def _request(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.patience_s
         backoff = Backoff(first_s=0.25, max_s=2.0)
-        holding = hold_tried = False
+        hold_tried = False
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                result = await super()._request(method, path, params)
-            except AriRefused:
-                raise
-            except AriUnavailable as exc:
-                delay = backoff.next_delay()
-                if loop.time() + delay >= give_up_at:
-                    raise
-                log.warning("call %s: Asterisk busy, %s %s not answered (%s); retry %d in %.2f s, caller on hold", self.channel_id, method, path, exc, attempt, delay)
-                if not hold_tried:
-                    hold_tried = True  # once: a hold request Asterisk does not answer costs a request timeout too
-                    holding = await self._hold(path)
-                await asyncio.sleep(delay)
-                continue
-            except AriRequestFailed as exc:
-                if attempt > 1 and method == "POST" and 400 <= exc.status < 500 and not isinstance(exc, ChannelGone):
-                    log.info("call %s: %s %s answered %d after a retry: the first attempt went through", self.channel_id, method, path, exc.status)
-                    result = None
-                else:
-                    raise
-            if holding and not path.endswith(("/moh", "/play")) and "/play/" not in path:
-                await self._unhold()  # a prompt replaces the music by itself; anything else leaves it playing
-            return result
+        try:
+            while True:
+                attempt += 1
+                try:
+                    return await self._attempt(method, path, params, attempt)
+                except AriUnavailable as exc:
+                    if isinstance(exc, AriRefused) or not self.may_retry():
+                        raise
+                    delay = backoff.next_delay()
+                    if loop.time() + delay + self.endpoint.request_timeout_s > give_up_at:
+                        raise
+                    log.warning("call %s: Asterisk busy, %s %s not answered (%s); retry %d in %.2f s", self.channel_id, method, path, exc, attempt, delay)
+                    if not hold_tried and not _is_prompt(path):
+                        hold_tried = True  # once: a hold request Asterisk does not answer costs a request timeout too
+                        await self._hold(path)
+                    await asyncio.sleep(delay)
+        finally:
+            if hold_tried and self.may_retry():
+                await self._unhold()  # even if the hold seemed to fail: it may have run late
 
-    async def _hold(self, path: str) -> bool:
-        """Music on hold for the caller while a command waits (one attempt, no retry); True if it plays."""
+    async def _attempt(self, method: str, path: str, params: dict[str, str] | None, attempt: int) -> Any:
+        if attempt > 1 and method == "POST" and _is_prompt(path) and await self._prompt_exists(path):
+            log.info("call %s: %s ran after all (its playback exists); not sent again", self.channel_id, path)
+            return None
+        try:
+            return await super()._request(method, path, params)
+        except AriRequestFailed as exc:
+            if attempt > 1 and method == "POST" and exc.status in self.ALREADY_DONE:
+                log.info("call %s: %s %s answered %d after a retry: the first attempt went through", self.channel_id, method, path, exc.status)
+                return None
+            raise
+
+    async def _prompt_exists(self, path: str) -> bool:
+        """Whether the playback a timed-out play asked for exists: then Asterisk ran it late."""
+        playback_id = path.rsplit("/play/", 1)[1]
+        try:
+            await AriClient._request(self, "GET", f"/playbacks/{playback_id}")
+        except AriRequestFailed as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def _hold(self, path: str) -> None:
+        """Music on hold for the caller while a command waits (one attempt, no retry)."""
         if not path.startswith(f"/channels/{quote(self.channel_id)}") or not self.may_hold():
-            return False
+            return
         try:
             await AriClient._request(self, "POST", f"/channels/{quote(self.channel_id)}/moh", {"mohClass": "default"})
-        except AriUnavailable:
-            return False
-        except AriRequestFailed:
-            return False  # gone, or not in Stasis: no music of ours to play
-        return True
+        except (AriUnavailable, AriRequestFailed) as exc:  # slow too, gone, or not in Stasis
+            log.info("call %s: no hold music while retrying: %s", self.channel_id, exc)
 
     async def _unhold(self) -> None:
         try:
             await AriClient._request(self, "DELETE", f"/channels/{quote(self.channel_id)}/moh")
         except (AriUnavailable, AriRequestFailed) as exc:
             log.info("call %s: hold music after a retry not stopped: %s", self.channel_id, exc)
+
+
+def _is_prompt(path: str) -> bool:
+    return "/play/" in path
 
 
 def _request_error(method: str, path: str, status: int, body: str) -> AriRequestFailed:

@@ -99,6 +99,7 @@ class CallSession:
         hold, up to engine_wait_s, before _guarded's failure policy sees it (a caller is never cut off
         because Asterisk was slow for a moment)."""
         self._ari.may_hold = lambda: self._driver is None or self._driver.acd_phase is None
+        self._ari.may_retry = lambda: not self._leaving
         self._clock = clock
         self._script = GreetingScript(calls.greeting, to_flow=flows is not None)
         self._flows = flows

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 3.0
 TAP_LINGER_S = 1.0
 """After an ask stops listening, how long the tap stays for a next ask before it is removed."""
+MAX_TAP_FAILURES = 3
+"""Taps that may fail to open on one call before its speech is given up (keys always work)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class CallListening:
         self._linger: asyncio.TimerHandle | None = None
         self._frames: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
         self.failed: str | None = None
+        """Set when speech is given up for the rest of the call (the decoder failed, or taps kept failing)."""
+        self._tap_failures = 0
 
     def listen(self, generation: int, model: SpeechModel, phrases: Sequence[str], endpoints: EndpointSettings, keep_audio: bool) -> None:
         self._wanted = _Wanted(generation, model, tuple(phrases), endpoints, keep_audio)
@@ -108,8 +112,11 @@ class CallListening:
         try:
             tap = await self._service.taps.open(self._caller_id)
         except (TapFailed, AsteriskError) as exc:
-            self.failed = str(exc)
-            log.warning("call %s: no caller audio for speech (%s); keys still work", self._caller_id, exc)
+            # A busy Asterisk may refuse one tap and grant the next ask's; after a few, give up on speech.
+            self._tap_failures += 1
+            if self._tap_failures >= MAX_TAP_FAILURES:
+                self.failed = str(exc)
+            log.warning("call %s: no caller audio for speech in this ask (%s, %d of %d tries); keys still work", self._caller_id, exc, self._tap_failures, MAX_TAP_FAILURES)
             return
         decoding = asyncio.get_running_loop().create_task(self._decode(), name=f"decode-{self._caller_id}")
         try:

@@ -133,6 +133,9 @@ async def test_callers_are_kept_on_hold_and_retried_while_asterisk_does_not_answ
     assert (result.successful, result.failed) == (FROZEN_CALLERS, 0), f"a caller was cut off:\n{result.output[-3000:]}\n{engine.log_tail()}"
     calls = await engine.ended_calls(FROZEN_CALLERS, timeout_s=60)
     assert [call.hung_up_by for call in calls] == ["caller"] * FROZEN_CALLERS, engine.log_tail()
+    for call in calls:  # a play that ran late in Asterisk is never sent again: no prompt is heard twice
+        started = [event.detail.get("playback_id") for event in call.events if event.kind == "prompt_started"]
+        assert len(started) == len(set(started)), f"{call.channel_id} heard a prompt twice: {started}"
     log = engine.log_text()
     assert "did not confirm it in time" not in log, engine.log_tail()
     retried = log.count("Asterisk busy")
