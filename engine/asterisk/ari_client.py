@@ -245,7 +245,8 @@ class CallAriClient(AriClient):
     because Asterisk was slow for a moment.
 
     A request that gets no answer in time (Asterisk saturated or frozen for a moment) is sent again
-    with back-off while the next attempt can still end within `patience_s`; meanwhile the caller
+    with back-off while `patience_s` have not passed (so the whole takes at most that plus one request
+    timeout for the last attempt, one for the hold and one for stopping it); meanwhile the caller
     hears music on hold (asked for once, best effort, never for a prompt, which is audio itself, and
     stopped again whatever the outcome). Asterisk refusing connections means it is gone: that fails
     at once, like any answer Asterisk did give. A request that timed out may still run in Asterisk
@@ -283,7 +284,7 @@ class CallAriClient(AriClient):
                     if isinstance(exc, AriRefused) or not self.may_retry():
                         raise
                     delay = backoff.next_delay()
-                    if loop.time() + delay + self.endpoint.request_timeout_s > give_up_at:
+                    if loop.time() + delay >= give_up_at:  # no attempt starts after patience_s
                         raise
                     log.warning("call %s: Asterisk busy, %s %s not answered (%s); retry %d in %.2f s", self.channel_id, method, path, exc, attempt, delay)
                     if not hold_tried and not _is_prompt(path):
