@@ -308,15 +308,19 @@ class CallAriClient(AriClient):
             raise
 
     async def _prompt_exists(self, path: str) -> bool:
-        """Whether the playback a timed-out play asked for exists: then Asterisk ran it late."""
+        """Whether the playback a timed-out play asked for exists: then Asterisk ran it late. Asked
+        briefly (PROMPT_CHECK_S): if Asterisk is too slow to say, the play is sent again, since a
+        prompt heard twice is better than a caller cut off when the patience runs out."""
         playback_id = path.rsplit("/play/", 1)[1]
+        url = self.endpoint.base_url + f"/playbacks/{playback_id}"
         try:
-            await AriClient._request(self, "GET", f"/playbacks/{playback_id}")
-        except AriRequestFailed as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+            async with asyncio.timeout(PROMPT_CHECK_S):
+                async with self._session.get(url, headers=self._headers) as response:
+                    await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("call %s: whether %s ran is not known (%s); sending it again", self.channel_id, playback_id, str(exc) or type(exc).__name__)
+            return False
+        return response.status == 200
 
     async def _hold(self, path: str) -> None:
         """Music on hold for the caller while a command waits (one attempt, no retry)."""
@@ -332,6 +336,10 @@ class CallAriClient(AriClient):
             await AriClient._request(self, "DELETE", f"/channels/{quote(self.channel_id)}/moh")
         except (AriUnavailable, AriRequestFailed) as exc:
             log.info("call %s: hold music after a retry not stopped: %s", self.channel_id, exc)
+
+
+PROMPT_CHECK_S = 1.0
+"""How long to ask whether a timed-out play ran after all, before sending it again."""
 
 
 def _is_prompt(path: str) -> bool:

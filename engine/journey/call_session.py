@@ -55,6 +55,8 @@ from engine.speech.prompt_audio import PromptRenderFailed
 from engine.store.journey_store import CallerInfo
 
 log = logging.getLogger(__name__)
+MIN_PATIENCE_S = 20
+"""A saturated Asterisk can take several request timeouts to answer one command: never give up on it sooner."""
 
 Clock = Callable[[], datetime]
 ENGINE_WAIT = "TIMEOUT(absolute)"
@@ -94,10 +96,10 @@ class CallSession:
         self.channel = channel
         self.inbox: asyncio.Queue[SessionInput] = asyncio.Queue()
         self.journey = journey
-        self._ari = ari.for_call(channel.id, calls.engine_wait_s)
+        self._ari = ari.for_call(channel.id, max(calls.engine_wait_s, MIN_PATIENCE_S))
         """Patient with a busy Asterisk: a command not answered in time is retried with the caller on
-        hold, up to engine_wait_s, before _guarded's failure policy sees it (a caller is never cut off
-        because Asterisk was slow for a moment)."""
+        hold, up to engine_wait_s (at least MIN_PATIENCE_S), before _guarded's failure policy sees it
+        (a caller is never cut off because Asterisk was slow for a moment)."""
         self._ari.may_hold = lambda: self._driver is None or self._driver.acd_phase is None
         self._ari.may_retry = lambda: not self._leaving
         self._clock = clock
