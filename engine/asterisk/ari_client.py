@@ -309,8 +309,9 @@ class CallAriClient(AriClient):
 
     async def _prompt_exists(self, path: str) -> bool:
         """Whether the playback a timed-out play asked for exists: then Asterisk ran it late. Asked
-        briefly (PROMPT_CHECK_S): if Asterisk is too slow to say, the play is sent again, since a
-        prompt heard twice is better than a caller cut off when the patience runs out."""
+        briefly (PROMPT_CHECK_S), so the check does not eat the patience; if Asterisk is too slow to
+        say, that is one more unanswered attempt (AriUnavailable), and the next one asks again: the
+        play is sent again only when Asterisk says the playback does not exist."""
         playback_id = path.rsplit("/play/", 1)[1]
         url = self.endpoint.base_url + f"/playbacks/{playback_id}"
         try:
@@ -318,8 +319,9 @@ class CallAriClient(AriClient):
                 async with self._session.get(url, headers=self._headers) as response:
                     await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.info("call %s: whether %s ran is not known (%s); sending it again", self.channel_id, playback_id, str(exc) or type(exc).__name__)
-            return False
+            raise AriUnavailable(f"ARI GET /playbacks/{playback_id}: {str(exc) or type(exc).__name__} (no answer within {PROMPT_CHECK_S:g} s)") from exc
+        if response.status >= 300 and response.status != 404:
+            raise AriUnavailable(f"ARI GET /playbacks/{playback_id}: answered {response.status}")
         return response.status == 200
 
     async def _hold(self, path: str) -> None:
