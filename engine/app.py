@@ -32,8 +32,8 @@ from engine.acd.report_commands import report_rows
 from engine.flows.flow_runtime import FlowLibrary, FlowRuntime, lookup_session
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
-from engine.journey.call_session import utc_now
-from engine.journey.stasis import StasisApp
+from engine.call.call_session import utc_now
+from engine.call.stasis import StasisApp
 from engine.localpbx.credentials import AsteriskCredentials, load_credentials
 from engine.log_format import configure_logging
 from engine.settings import Settings, SettingsError

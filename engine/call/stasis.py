@@ -27,8 +27,8 @@ from engine.asterisk.ari_events import (
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AriRequestFailed
 from engine.flows.flow_runtime import FlowLibrary
-from engine.journey.arrival_order import ArrivalOrder
-from engine.journey.call_session import CallLost, CallSession, Clock, utc_now
+from engine.call.arrival_order import ArrivalOrder
+from engine.call.call_session import CallLost, CallSession, Clock, utc_now
 from engine.journey.journey_writer import JourneyWriter, WritePolicy
 from engine.log_format import log_call_event
 from engine.settings import CallSettings

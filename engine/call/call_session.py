@@ -26,13 +26,13 @@ from engine.asterisk.ari_events import (
     StasisEnded,
 )
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
-from engine.journey.arrival_order import ArrivalOrder
+from engine.call.arrival_order import ArrivalOrder
 from engine.acd.call_distributor import acd_phase
-from engine.flows.call_driver import FlowDriver
+from engine.call.flow_driver import FlowDriver
 from engine.speech.call_listening import HeardSpeech
 from engine.flows.flow_facts import DigitPressed, LookupAnswered, QueueLeft, TimerFired
 from engine.flows.flow_runtime import FlowRuntime
-from engine.journey.call_script import (
+from engine.call.call_script import (
     Answer,
     CallArrived,
     CallFact,

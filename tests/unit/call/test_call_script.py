@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from engine.journey.call_script import (
+from engine.call.call_script import (
     Answer,
     CancelEngineWait,
     CallArrived,
@@ -180,7 +180,7 @@ def test_resumed_call_not_yet_answered_is_answered() -> None:
 
 
 def test_with_a_flow_the_call_is_answered_then_handed_to_it() -> None:
-    from engine.journey.call_script import StartFlow
+    from engine.call.call_script import StartFlow
 
     commands = GreetingScript(GREETING, to_flow=True).decide(CallArrived(CHANNEL))
     assert commands == [CancelEngineWait(), Answer(), StartFlow()]

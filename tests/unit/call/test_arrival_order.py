@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from engine.journey.arrival_order import ArrivalKey, ArrivalOrder
+from engine.call.arrival_order import ArrivalKey, ArrivalOrder
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
