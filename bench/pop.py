@@ -41,8 +41,8 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from engine.acd.screen_pop import build_pop
-from engine.flows.flow_model import Step
-from engine.flows.flow_validation import load_procedure
+from engine.config.flow_model import Step
+from engine.config.flow_validation import load_procedure
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import PROTOCOL_VERSION

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.flows.flow_facts import SpeechRecognised
-from engine.flows.interpreter import FlowInterpreter, FlowSet
+from engine.config.flow_model import FlowSet
+from engine.flows.interpreter import FlowInterpreter
 from engine.flows.simulator import load_simulation
 from engine.settings import load_settings
 from engine.speech.audio_files import read_as_slin16

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.acd.acd_config import load_acd
-from engine.recording.qa_config import load_quality
+from engine.config.acd_config import load_acd
+from engine.config.qa_config import load_quality
 from engine.recording.transcriber import TranscriptionJob, transcribe_job, worker_pool
 from engine.settings import load_settings
 from engine.speech.speech_service import find_model

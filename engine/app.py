@@ -23,13 +23,14 @@ from engine.asterisk.ari_events_server import AriEventsServer, EventsListener, E
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AsteriskError
 from engine.asterisk.caller_audio import TapRegistry
-from engine.acd.acd_config import AcdConfig, AgentSettings
+from engine.config.acd_config import AcdConfig, AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
-from engine.acd.call_distributor import CALLBACK_REQUESTED, CallDistributor, CallSnapshot, owed_callback
-from engine.acd.floor_view import FloorView
+from engine.acd.call_distributor import CallDistributor, CallSnapshot
+from engine.acd.floor_view import FloorView, live_floor
+from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback
 from engine.acd.report_commands import report_rows
-from engine.flows.flow_runtime import FlowLibrary, FlowRuntime, lookup_session
+from engine.call.flow_services import FlowLibrary, FlowRuntime, lookup_session
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
 from engine.call.call_session import utc_now
@@ -43,7 +44,7 @@ from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
 from engine.recording.retention import purge
-from engine.recording.qa_config import QualityConfig
+from engine.config.qa_config import QualityConfig
 from engine.recording.transcriber import Transcriber
 from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
@@ -109,7 +110,7 @@ class Engine:
             "greeting": self.settings.calls.greeting,
             "flows": {
                 "inbound": self.settings.flows.inbound,
-                "versions": dict(self.flows.current.flow_set.versions) if self.flows else {},
+                "versions": dict(self.flows.current.bundle.flow_set.versions) if self.flows else {},
             },
             "speech": self.speech.status() if self.speech else {"enabled": False},
             "agents": self.distributor.agent_status() if self.distributor else {},
@@ -177,7 +178,7 @@ class Engine:
             recorder=recorder,
             recent_callbacks=lambda since: store.events_of_kinds_since([CALLBACK_REQUESTED], since),
         )
-        metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, distributor.floor))
+        metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, lambda: live_floor(distributor)))
         floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
@@ -225,7 +226,7 @@ class Engine:
                 for task in (*running, calls):
                     task.cancel()
         finally:
-            distributor.close()
+            await distributor.aclose()
             if recorder is not None:
                 await recorder.close()
             await events.close()
@@ -251,7 +252,7 @@ class Engine:
         return await report_rows(self._database, self._acd_config(), start, end, interval, by)
 
     def _quality(self) -> QualityConfig:
-        return self.flows.current.quality if self.flows is not None else QualityConfig()
+        return self.flows.current.bundle.quality if self.flows is not None else QualityConfig()
 
     def _agent_names(self) -> dict[str, str]:
         acd = self._acd_config()
@@ -260,12 +261,12 @@ class Engine:
     async def _provision_agents(self, runtime: FlowRuntime) -> None:
         """Give the ACD the (re)loaded queues and agents, and write the agents' SIP endpoints for
         Asterisk; a new agent's secret goes to a 0600 file, shown once."""
-        if runtime.acd is not None and runtime.distributor is not None:
-            runtime.distributor.configure(runtime.acd)
-        if runtime.acd is None or not runtime.acd.agents:
+        if runtime.bundle.acd is not None and runtime.distributor is not None:
+            runtime.distributor.configure(runtime.bundle.acd)
+        if runtime.bundle.acd is None or not runtime.bundle.acd.agents:
             return
         try:
-            result = await asyncio.to_thread(self._write_agent_endpoints, runtime.acd.agents)
+            result = await asyncio.to_thread(self._write_agent_endpoints, runtime.bundle.acd.agents)
         except (OSError, SecretsError) as exc:
             log.error("agents' SIP endpoints not written: %s", exc)
             return
@@ -361,7 +362,7 @@ class Engine:
             await self._events_lost.wait()  # then check again after the next connect
 
     def _roles_of(self, agent_id: str) -> frozenset[str] | None:
-        acd = self.flows.current.acd if self.flows is not None else None
+        acd = self.flows.current.bundle.acd if self.flows is not None else None
         agent = acd.agents.get(agent_id) if acd is not None else None
         return frozenset(agent.roles) if agent is not None else None
 
@@ -381,7 +382,7 @@ class Engine:
             return None
 
     def _acd_config(self) -> AcdConfig | None:
-        return self.flows.current.acd if self.flows is not None else None
+        return self.flows.current.bundle.acd if self.flows is not None else None
 
     def _supervise(self, supervisor: str, agent_id: str, status: str, reason: str) -> str | None:
         """A supervisor sets an agent's state from the floor page; logged with who did it."""
@@ -493,9 +494,9 @@ async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, 
         attempts = sum(1 for e in record.events if e.kind == "callback_attempt_failed" and e.seq > request.seq)
         checkpoint = next((e.detail for e in reversed(record.events) if e.kind == "checkpoint"), {})
         variables = dict(checkpoint.get("variables") or {}) if isinstance(checkpoint.get("variables"), dict) else {}
-        flows = runtime.flow_set.flows
+        flows = runtime.bundle.flow_set.flows
         language = next((flows[str(e.detail.get("flow"))].language for e in record.events if e.kind == "flow_started" and e.detail.get("flow") in flows), "")
-        snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.flow_set.procedures, language)
+        snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.bundle.flow_set.procedures, language)
         if distributor.restore_callback(channel_id, queue, number, (now - queued.at).total_seconds(), attempts, snapshot):
             log.info("callback for call %s (%s) restored at its place in %s", channel_id, number, queue)
 

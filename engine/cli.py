@@ -106,7 +106,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "schema":
         import json
 
-        from engine.flows.flow_model import Flow
+        from engine.config.flow_model import Flow
 
         print(json.dumps(Flow.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
         return 0
@@ -140,10 +140,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _validate(paths: list[Path], settings: Settings) -> int:
-    from engine.flows.flow_errors import FlowInvalid
-    from engine.acd.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
-    from engine.flows.flow_validation import load_flows, vocabulary_problems
-    from engine.recording.qa_config import QualityConfig, load_quality, quality_vocabulary_problems
+    from engine.config.problems import FlowInvalid
+    from engine.config.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
+    from engine.config.flow_validation import load_flows, vocabulary_problems
+    from engine.config.qa_config import QualityConfig, load_quality, quality_vocabulary_problems
 
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -189,7 +189,7 @@ def _vocabularies(languages: set[str], settings: Settings) -> dict[str, frozense
     """The words of each language's speech model, to check phrases against; a language without a model is noted, not failed."""
     from engine.speech.model_resolution import ModelNotFound
     from engine.speech.speech_service import find_model
-    from engine.speech.vocabulary import VocabularyUnreadable, model_vocabulary
+    from engine.language.vocabulary import VocabularyUnreadable, model_vocabulary
 
     found: dict[str, frozenset[str]] = {}
     if not settings.speech.enabled:
@@ -232,7 +232,7 @@ def _file_hearing(language: str, settings: Settings) -> Callable[[Path, tuple[st
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
-    from engine.flows.flow_errors import FlowInvalid
+    from engine.config.problems import FlowInvalid
     from engine.flows.simulator import load_simulation, simulate
 
     try:

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.acd.acd_config import AgentSettings, load_acd
+from engine.config.acd_config import AgentSettings, load_acd
 from engine.acd.agent_provisioning import provision_agents
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
-from engine.flows.flow_errors import FlowInvalid
+from engine.config.problems import FlowInvalid
 from engine.settings import Settings
 
 

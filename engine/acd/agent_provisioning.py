@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.acd.acd_config import UNSAFE_NAME_CATEGORIES, AgentSettings
+from engine.config.acd_config import UNSAFE_NAME_CATEGORIES, AgentSettings
 from engine.acd.agent_secrets import SIP_REALM, AgentSecrets
 
 log = logging.getLogger(__name__)

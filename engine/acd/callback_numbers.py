@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from engine.config.acd_config import DiallingRules
+
 MAX_NUMBER_LENGTH = 20
 """Longer than any E.164 number (15 digits) with a national prefix: a longer one is refused unread."""
 SHOWN_LENGTH = 32
@@ -63,21 +65,6 @@ class RefusalReason(StrEnum):
     RATE_LIMITED = "rate_limited"
     NO_CALLBACKS = "no_callbacks"
     """The queue offers no callbacks (any more: a reload removed its offer)."""
-
-
-@dataclass(frozen=True)
-class DiallingRules:
-    """A queue's callback.numbers, compiled."""
-
-    pattern: re.Pattern[str]
-    """The whole (national-form) number must match."""
-    country_code: str = ""
-    """The queue's country ("82"): `+82…` becomes `0…`. Empty: `+` numbers are checked as they are."""
-    national_prefix: str = "0"
-    allow: tuple[str, ...] = ()
-    """Prefixes; empty allows every number the pattern and deny list allow."""
-    deny: tuple[str, ...] = ()
-    per_hour: int = 3
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,28 @@ from enum import StrEnum
 from typing import Any
 
 from engine.acd.agent_state import Status
+from engine.journey.events import (
+    Abandoned,
+    AgentAnswered,
+    CallbackAnswered,
+    CallbackRequested,
+    CallEnded,
+    JourneyEventModel,
+    Overflowed,
+    Queued,
+    WrapUpEnded,
+    from_stored,
+    kinds,
+)
 
 JourneyEvent = tuple[str, float, Mapping[str, Any]]
-"""(kind, at in epoch seconds, detail): one line of a call's journey."""
+"""(kind, at in epoch seconds, detail): one stored line of a call's journey, as the store returns it."""
+
+TimedEvent = tuple[float, JourneyEventModel]
+"""(at in epoch seconds, event): one decoded line of a call's journey."""
+
+VISIT_KINDS = kinds(Queued, AgentAnswered, CallbackAnswered, CallEnded, Abandoned, CallbackRequested, Overflowed, WrapUpEnded)
+"""The journey events queue visits are folded from: what to read from the store for the KPIs."""
 
 StatusChange = tuple[str, float, str]
 """(agent, at in epoch seconds, status): an agent entered `status` at `at`."""
@@ -83,9 +102,8 @@ class QueueVisit:
     """Enqueue to answer, or to leaving the queue unanswered, or to `now` while waiting. For a
     callback: the time on hold before asking for it (the virtual queue is not a wait)."""
     talk_s: float
-    """Answer to end of conversation (to `now` while talking), hold excluded."""
-    hold_s: float
-    """Time the agent held the caller during the conversation."""
+    """Answer to end of conversation (to `now` while talking). An agent's hold (from the phone) is
+    not seen by the engine and counts as talk."""
     wrap_up_s: float
     """The agent's wrap-up for this call; 0 until (or unless) its "wrap_up_ended" arrives."""
 
@@ -96,8 +114,8 @@ class QueueVisit:
 
     @property
     def handle_s(self) -> float:
-        """Talk + hold + wrap-up: the agent time the contact cost."""
-        return self.talk_s + self.hold_s + self.wrap_up_s
+        """Talk + wrap-up: the agent time the contact cost."""
+        return self.talk_s + self.wrap_up_s
 
 
 @dataclass
@@ -111,8 +129,6 @@ class _VisitInProgress:
     answered_at: float | None = None
     left_queue_at: float | None = None
     ended_at: float | None = None
-    hold_s: float = 0.0
-    hold_started_at: float | None = None
     wrap_up_s: float = 0.0
     awaiting_callback: bool = False
     """The caller was promised a callback (asked for one, or overflowed to one) not yet connected."""
@@ -130,36 +146,23 @@ class _VisitInProgress:
     def leave_queue(self, at: float, outcome: VisitOutcome) -> None:
         self.outcome, self.left_queue_at, self.ended_at = outcome, at, at
 
-    def start_hold(self, at: float) -> None:
-        if self.hold_started_at is None:
-            self.hold_started_at = at
-
-    def end_hold(self, at: float) -> None:
-        if self.hold_started_at is not None:
-            self.hold_s += max(0.0, at - self.hold_started_at)
-            self.hold_started_at = None
-
     def end_conversation(self, at: float) -> None:
-        self.end_hold(at)
         self.ended_at = at
         if self.outcome is VisitOutcome.TALKING:
             self.outcome = VisitOutcome.ANSWERED
 
     def frozen(self, call_id: str, now: float) -> QueueVisit:
-        """The visit as it stands at `now`: an open wait, talk or hold is measured up to `now`."""
+        """The visit as it stands at `now`: an open wait or talk is measured up to `now`."""
         if self.left_queue_at is not None:  # also for a callback connected later: the hold before it is the wait
             wait_s = self.left_queue_at - self.enqueued_at
         elif self.answered_at is not None:
             wait_s = self.answered_at - self.enqueued_at
         else:
             wait_s = now - self.enqueued_at
-        talk_s = hold_s = 0.0
+        talk_s = 0.0
         if self.answered_at is not None:
             talk_end = self.ended_at if self.ended_at is not None else now
-            hold_s = self.hold_s
-            if self.hold_started_at is not None:
-                hold_s += max(0.0, talk_end - self.hold_started_at)
-            talk_s = max(0.0, talk_end - self.answered_at - hold_s)
+            talk_s = max(0.0, talk_end - self.answered_at)
         return QueueVisit(
             call_id=call_id,
             queue=self.queue,
@@ -170,7 +173,6 @@ class _VisitInProgress:
             outcome=self.outcome,
             wait_s=max(0.0, wait_s),
             talk_s=talk_s,
-            hold_s=hold_s,
             wrap_up_s=self.wrap_up_s,
         )
 
@@ -181,19 +183,19 @@ def _short_abandon_threshold(short_abandon_s: Mapping[str, float] | float, queue
     return float(short_abandon_s)
 
 
-def _text(detail: Mapping[str, Any], key: str) -> str | None:
-    value = detail.get(key)
-    return None if value is None else str(value)
-
-
-def _seconds(detail: Mapping[str, Any], key: str) -> float:
-    value = detail.get(key)
-    return float(value) if value is not None else 0.0
-
-
 def visits_from_journey(
     call_id: str,
     events: Sequence[JourneyEvent],
+    short_abandon_s: Mapping[str, float] | float = DEFAULT_SHORT_ABANDON_S,
+    now: float | None = None,
+) -> list[QueueVisit]:
+    """`visits_from_events` of a journey as stored: each (kind, at, detail) decoded by the journey's codec."""
+    return visits_from_events(call_id, [(at, from_stored(kind, detail)) for kind, at, detail in events], short_abandon_s, now)
+
+
+def visits_from_events(
+    call_id: str,
+    events: Sequence[TimedEvent],
     short_abandon_s: Mapping[str, float] | float = DEFAULT_SHORT_ABANDON_S,
     now: float | None = None,
 ) -> list[QueueVisit]:
@@ -201,14 +203,14 @@ def visits_from_journey(
 
     Times come from the events' timestamps (not the rounded `waited_s`/`talk_s` in their details),
     so every figure is measured the same way. `short_abandon_s` is one threshold or one per queue
-    (queues not named get DEFAULT_SHORT_ABANDON_S); an "abandoned" event's own `short` flag wins.
+    (queues not named get DEFAULT_SHORT_ABANDON_S); an `Abandoned` event's own `short` flag wins.
     Open visits (waiting, talking) are measured up to `now`; None measures them up to the journey's
-    last event, so a report over stored journeys needs no clock. Kinds the ACD does not write
-    ("arrived", "prompt", ...) are ignored, and so is any event that does not fit the visit's state
+    last event, so a report over stored journeys needs no clock. Events other than VISIT_KINDS
+    (arrived, prompts, ...) are ignored, and so is any event that does not fit the visit's state
     (an answer with nobody waiting, a second hang-up): a damaged journey gives fewer figures, not
     wrong ones.
 
-    A "queued" while a visit is open is the same visit if it is a restart's re-queue to that queue;
+    A `Queued` while a visit is open is the same visit if it is a restart's re-queue to that queue;
     otherwise the caller has moved without the journey saying why, and the open visit ends there
     (overflowed if waiting, answered if talking), so a caller is never counted in two places.
     """
@@ -218,60 +220,51 @@ def visits_from_journey(
     def promised_callback() -> _VisitInProgress | None:
         return next((visit for visit in reversed(visits) if visit.awaiting_callback), None)
 
-    for kind, at, detail in events:
-        if kind == "queued":
-            queue = _text(detail, "queue") or ""
-            if detail.get("after_restart") and current is not None and current.queue == queue:
+    for at, event in events:
+        if isinstance(event, Queued):
+            if event.after_restart and current is not None and current.queue == event.queue:
                 continue  # the engine restarted and queued the same caller again at its old place
             if current is not None:
                 if current.in_conversation:
                     current.end_conversation(at)
                 else:
                     current.leave_queue(at, VisitOutcome.OVERFLOWED)
-            enqueued_at = at - _seconds(detail, "waited_s") if detail.get("after_restart") else at
-            current = _VisitInProgress(queue, enqueued_at)
+            current = _VisitInProgress(event.queue, at - float(event.waited_s) if event.after_restart else at)
             visits.append(current)
-        elif kind in ("agent_answered", "callback_answered"):
+        elif isinstance(event, (AgentAnswered, CallbackAnswered)):
             if current is not None and current.outcome is VisitOutcome.WAITING:
-                current.answer(at, _text(detail, "agent"))
+                current.answer(at, event.agent)
             elif current is None and (callback := promised_callback()) is not None:
-                callback.answer(at, _text(detail, "agent"))
+                callback.answer(at, event.agent)
                 current = callback
-        elif kind == "call_ended":
+        elif isinstance(event, CallEnded):
             if current is not None and current.in_conversation:
                 current.end_conversation(at)
                 current = None
-        elif kind == "abandoned":
+        elif isinstance(event, Abandoned):
             if current is not None and current.outcome is VisitOutcome.WAITING:
-                short = detail.get("short")
+                short = event.short
                 if short is None:
                     short = at - current.enqueued_at < _short_abandon_threshold(short_abandon_s, current.queue)
                 current.leave_queue(at, VisitOutcome.SHORT_ABANDON if short else VisitOutcome.ABANDONED)
                 current = None
-        elif kind == "callback_requested":
+        elif isinstance(event, CallbackRequested):
             if current is not None and current.outcome is VisitOutcome.WAITING:
                 current.leave_queue(at, VisitOutcome.CALLBACK)
                 current.awaiting_callback = True
                 current = None
-        elif kind == "overflowed":
+        elif isinstance(event, Overflowed):
             if current is not None and current.outcome is VisitOutcome.WAITING:
                 current.leave_queue(at, VisitOutcome.OVERFLOWED)
-                current.awaiting_callback = detail.get("to") == "callback"
+                current.awaiting_callback = event.to == "callback"
                 current = None
-        elif kind == "hold_started":
-            if current is not None and current.in_conversation:
-                current.start_hold(at)
-        elif kind == "hold_ended":
-            if current is not None and current.in_conversation:
-                current.end_hold(at)
-        elif kind == "wrap_up_ended":
-            agent = _text(detail, "agent")
-            handled_by_agent = [visit for visit in visits if visit.answered_at is not None and (agent is None or visit.agent == agent)]
+        elif isinstance(event, WrapUpEnded):
+            handled_by_agent = [visit for visit in visits if visit.answered_at is not None and (event.agent is None or visit.agent == event.agent)]
             if handled_by_agent:
-                handled_by_agent[-1].wrap_up_s = _seconds(detail, "wrap_up_s")
+                handled_by_agent[-1].wrap_up_s = float(event.wrap_up_s)
 
     if now is None:
-        now = max((at for _, at, _ in events), default=0.0)
+        now = max((at for at, _ in events), default=0.0)
     return [visit.frozen(call_id, now) for visit in visits]
 
 
@@ -310,7 +303,7 @@ def queue_kpis(visits: Iterable[QueueVisit], service_level_s: float = DEFAULT_SE
     """KPIs over `visits`; a ratio or mean is None when its denominator is 0 (no data is not 0 %).
 
     - ASA = Σ wait of answered ÷ answered (callbacks excluded: their wait is a virtual queue).
-    - AHT = Σ (talk + hold + wrap-up) of handled ÷ handled; handled = answered, callbacks included,
+    - AHT = Σ (talk + wrap-up) of handled ÷ handled; handled = answered, callbacks included,
       with the conversation over.
     - Abandon rate = abandoned ÷ (answered + abandoned). The denominator is the callers the queue
       had to answer and who decided how it ended: short abandons are excluded (gone before the
@@ -443,7 +436,7 @@ def occupancy_by_agent(intervals: Iterable[AgentInterval], window_start: float, 
 
 FORMULAS: dict[str, str] = {
     "asa": "ASA = total wait of answered calls ÷ answered calls (callbacks excluded)",
-    "aht": "AHT = total (talk + hold + wrap-up) ÷ handled calls (answered and ended, callbacks included)",
+    "aht": "AHT = total (talk + wrap-up) ÷ handled calls (answered and ended, callbacks included)",
     "abandon_rate": "Abandon rate = abandoned ÷ (answered + abandoned); short abandons, callbacks, overflows and callers still waiting excluded",
     "service_level": "SL = answered within T s ÷ answered",
     "service_level_2": "SL2 = (answered within T s + abandoned within T s) ÷ (answered + abandoned), short abandons excluded",

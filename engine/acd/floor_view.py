@@ -17,8 +17,11 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.acd.acd_config import AcdConfig
+from engine.config.acd_config import AcdConfig
+from engine.acd.agent_board import shown
+from engine.acd.agent_state import Status
 from engine.acd.call_distributor import CallDistributor
+from engine.acd.queued_call import Phase
 from engine.acd.contact_metrics import FORMULAS, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
 from engine.store.agent_state_store import AgentStateChange, AgentStateStore
 from engine.store.journey_store import JourneyStore
@@ -39,6 +42,45 @@ def start_of_today(now: datetime) -> datetime:
     """Local midnight: "today" is the contact centre's day, in the engine's time zone."""
     local = now.astimezone()
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def live_floor(distributor: CallDistributor) -> dict[str, Any]:
+    """The live floor for supervisors: each queue's waiting callers in line order, its longest
+    wait and its agents by state; each agent's state. Time in seconds, rounded."""
+    config = distributor.config
+    if config is None:
+        return {"queues": {}, "agents": {}}
+    now = distributor.clock()
+    states = {agent_id: ledger.state(now) for agent_id, ledger in distributor.agents.ledgers.items()}
+    calls = {call.caller_id: (call, snapshot) for call, snapshot in distributor.calls()}
+    queues: dict[str, Any] = {}
+    for name, settings in config.queues.items():
+        waiting: list[dict[str, Any]] = [
+            {"call_id": w.call_id, "number": calls[w.call_id][1].caller_number if w.call_id in calls else "", "waited_s": round(now - w.enqueued_at, 1),
+             "position": i, "ringing": "", "callback": bool(w.call_id in calls and calls[w.call_id][0].callback)}
+            for i, w in enumerate(distributor.router.line(name, now), start=1)
+        ] + [
+            {"call_id": call.caller_id, "number": snapshot.caller_number, "waited_s": round(now - call.enqueued_at, 1), "position": 0,
+             "ringing": call.agent_id, "callback": call.callback}
+            for call, snapshot in calls.values() if call.queue == name and call.phase in (Phase.RINGING, Phase.CALLBACK_RINGING)
+        ]
+        serving = [agent_id for agent_id, agent in config.agents.items() if all(agent.skills.get(skill, 0) >= 1 for skill in settings.skills)]
+        by_state: dict[str, int] = {}
+        for agent_id in serving:
+            status = states[agent_id].status.value if agent_id in states else Status.LOGGED_OUT.value
+            by_state[status] = by_state.get(status, 0) + 1
+        queues[name] = {
+            "waiting": waiting,
+            "longest_wait_s": max((float(entry["waited_s"]) for entry in waiting), default=0.0),
+            "agents": by_state,
+            "service_level_s": settings.service_level.seconds,
+            "target_percent": settings.service_level.target_percent,
+        }
+    agents = {
+        agent_id: {"name": agent.name, **shown(states[agent_id], now)} if agent_id in states else {"name": agent.name, "status": "logged_out"}
+        for agent_id, agent in config.agents.items()
+    }
+    return {"queues": queues, "agents": agents, "failed_callbacks": list(distributor.failed_callbacks)}
 
 
 class FloorView:
@@ -71,7 +113,7 @@ class FloorView:
         self._pending.append(AgentStateChange(agent_id, self._now(), status, reason, call_id))
 
     def snapshot(self) -> dict[str, Any]:
-        live = self._distributor.floor()
+        live = live_floor(self._distributor)
         return {**live, "kpis": self._kpis, "formulas": FORMULAS, "at": self._now().isoformat(timespec="seconds")}
 
     async def run(self) -> None:

@@ -19,24 +19,25 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.acd.contact_metrics import (
+    VISIT_KINDS,
     JourneyEvent,
     QueueVisit,
     StatusChange,
+    TimedEvent,
     intervals_from_changes,
     occupancy,
     occupancy_by_agent,
     queue_kpis,
-    visits_from_journey,
+    visits_from_events,
 )
+from engine.journey.events import AgentAnswered, Arrived, CallbackAnswered, CallbackRequested, HungUp, Queued, SurveyAnswered, from_stored, kinds
 
 INTERVALS = {"15m": 900, "hour": 3600, "day": 86400}
 MAX_SLOTS = 3000
 """Intervals one report may have (engine/acd/report_commands.py caps the period per interval to fit)."""
-REPORT_KINDS = (
-    "arrived", "hung_up", "queued", "agent_ringing", "agent_not_answered", "agent_answered", "call_ended", "abandoned", "callback_requested",
-    "callback_answered", "overflowed", "hold_started", "hold_ended", "wrap_up_ended", "survey_answered",
-)
-"""The journey events a report is computed from."""
+REPORT_KINDS = tuple(dict.fromkeys((*VISIT_KINDS, *kinds(Arrived, HungUp, SurveyAnswered))))
+"""The journey events a report is computed from: the queue visits', arrivals and IVR endings (for
+containment) and survey answers."""
 ALL = "all"
 
 
@@ -51,16 +52,21 @@ class Survey:
 
 
 def surveys_from_journey(call_id: str, events: Sequence[JourneyEvent]) -> list[Survey]:
-    """Each `survey_answered` of the call, with the queue and agent of the conversation before it."""
+    """`surveys_from_events` of a journey as stored."""
+    return surveys_from_events(call_id, _decoded(events))
+
+
+def surveys_from_events(call_id: str, events: Sequence[TimedEvent]) -> list[Survey]:
+    """Each `SurveyAnswered` of the call, with the queue and agent of the conversation before it."""
     queue = agent = ""
     found = []
-    for kind, at, detail in events:
-        if kind == "queued":
-            queue = str(detail.get("queue", queue))
-        elif kind in ("agent_answered", "callback_answered"):
-            agent = str(detail.get("agent", agent))
-        elif kind == "survey_answered":
-            found.append(Survey(call_id, str(detail.get("queue") or queue), str(detail.get("agent") or agent), at, _score(detail.get("csat"), 1, 5), _score(detail.get("nps"), 0, 10)))
+    for at, event in events:
+        if isinstance(event, Queued):
+            queue = event.queue
+        elif isinstance(event, (AgentAnswered, CallbackAnswered)):
+            agent = event.agent if event.agent is not None else agent
+        elif isinstance(event, SurveyAnswered):
+            found.append(Survey(call_id, event.queue or queue, event.agent or agent, at, _score(event.csat, 1, 5), _score(event.nps, 0, 10)))
     return found
 
 
@@ -92,10 +98,11 @@ def build_report(
     a row per queue per interval, "agent" a row per agent; each interval also has an `all` row."""
     if by not in ("queue", "agent"):
         raise ValueError(f"by: queue or agent (got {by!r})")
-    visits = [v for call_id, events in journeys.items() for v in visits_from_journey(call_id, events, short_abandon_s) if start <= v.enqueued_at < end]
-    surveys = [s for call_id, events in journeys.items() for s in surveys_from_journey(call_id, events) if start <= s.at < end]
-    arrivals = {call_id: _arrival(events) for call_id, events in journeys.items()}
-    contained = {call_id for call_id, events in journeys.items() if _contained(events)}
+    decoded = {call_id: _decoded(events) for call_id, events in journeys.items()}
+    visits = [v for call_id, events in decoded.items() for v in visits_from_events(call_id, events, short_abandon_s) if start <= v.enqueued_at < end]
+    surveys = [s for call_id, events in decoded.items() for s in surveys_from_events(call_id, events) if start <= s.at < end]
+    arrivals = {call_id: _arrival(events) for call_id, events in decoded.items()}
+    contained = {call_id for call_id, events in decoded.items() if _contained(events)}
     agent_intervals = intervals_from_changes(changes, end)
     rows: list[dict[str, Any]] = []
     for slot in _slots(start, end, interval_s):
@@ -138,18 +145,22 @@ def _slots(start: float, end: float, interval_s: float) -> list[float]:
     return [first + n * interval_s for n in range(count)]
 
 
-def _arrival(events: Sequence[JourneyEvent]) -> float | None:
-    return next((at for kind, at, _ in events if kind == "arrived"), None)
+def _decoded(events: Sequence[JourneyEvent]) -> list[TimedEvent]:
+    return [(at, from_stored(kind, detail)) for kind, at, detail in events]
 
 
-def _contained(events: Sequence[JourneyEvent]) -> bool:
+def _arrival(events: Sequence[TimedEvent]) -> float | None:
+    return next((at for at, event in events if isinstance(event, Arrived)), None)
+
+
+def _contained(events: Sequence[TimedEvent]) -> bool:
     """Ended in the IVR: the call hung up and was never queued for an agent."""
-    kinds = {kind for kind, _, _ in events}
-    return "hung_up" in kinds and "queued" not in kinds and "callback_requested" not in kinds
+    queued = any(isinstance(event, (Queued, CallbackRequested)) for _, event in events)
+    return not queued and any(isinstance(event, HungUp) for _, event in events)
 
 
-def _score(value: object, low: int, high: int) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else None
+def _score(value: int | None, low: int, high: int) -> int | None:
+    return value if value is not None and low <= value <= high else None
 
 
 def _for(values: Mapping[str, float] | float, queue: str) -> float:

@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.acd.acd_config import AcdConfig, load_acd
+from engine.config.acd_config import AcdConfig, load_acd
 from engine.acd.contact_metrics import JourneyEvent
 from engine.acd.historical_report import INTERVALS, REPORT_KINDS, build_report
-from engine.flows.flow_errors import FlowInvalid
+from engine.config.problems import FlowInvalid
 from engine.settings import Settings
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.database import create_engine, require_current

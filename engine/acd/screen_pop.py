@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.flows.flow_model import Step
+from engine.config.flow_model import Step
+from engine.journey.events import Collected, IntentChosen, NodeEntered, SpeechHeard, StepDone, from_stored
 
 POP_VERSION = 1
 CALLER_ID_VERIFIED = False
@@ -32,24 +33,27 @@ def build_pop(
     previous_calls: Sequence[Mapping[str, Any]] = (),
     callback: bool = False,
 ) -> dict[str, Any]:
+    """The pop's JSON. `journal` is the call's (kind, detail) journey so far, as written; each row is
+    decoded by the journey's codec (engine/journey/events.py)."""
     path: list[dict[str, Any]] = []
     utterances: list[dict[str, Any]] = []
     collected: dict[str, Any] = {}
     done: dict[str, list[dict[str, Any]]] = {}
     intent = None
     for kind, detail in journal:
-        if kind == "node_entered":
-            path.append({"node": detail.get("node"), "type": detail.get("type")})
-        elif kind == "speech_heard":
-            utterances.append({"text": detail.get("text"), "confidence": detail.get("confidence")})
-        elif kind == "intent_chosen":
-            intent = detail.get("intent")
-            how = "key " + str(detail["key"]) if "key" in detail else f"speech ({detail.get('band', 'accept')})"
+        event = from_stored(kind, detail)
+        if isinstance(event, NodeEntered):
+            path.append({"node": event.node, "type": event.type})
+        elif isinstance(event, SpeechHeard):
+            utterances.append({"text": event.text, "confidence": event.confidence})
+        elif isinstance(event, IntentChosen):
+            intent = event.intent
+            how = f"key {event.key}" if event.key else f"speech ({event.band or 'accept'})"
             path.append({"chose": intent, "how": how})
-        elif kind == "collected":
-            collected[str(detail.get("into"))] = detail.get("value")
-        elif kind == "step_done":
-            done.setdefault(str(detail.get("procedure")), []).append({"step": detail.get("step"), "fixed": detail.get("fixed")})
+        elif isinstance(event, Collected):
+            collected[event.into] = event.value
+        elif isinstance(event, StepDone):
+            done.setdefault(event.procedure, []).append({"step": event.step, "fixed": event.fixed})
     steps = []
     for procedure, finished in done.items():
         all_steps = list(procedures.get(procedure, ()))

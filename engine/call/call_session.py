@@ -27,11 +27,13 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.call.arrival_order import ArrivalOrder
-from engine.acd.call_distributor import acd_phase
-from engine.call.flow_driver import FlowDriver
+from engine.acd.journey_marks import acd_phase
+from engine.acd import queued_call as acd
+from engine.acd.wait_announcements import announcement_playback_id
+from engine.call.flow_driver import FlowDriver, ForCaller
 from engine.speech.call_listening import HeardSpeech
 from engine.flows.flow_facts import DigitPressed, LookupAnswered, QueueLeft, TimerFired
-from engine.flows.flow_runtime import FlowRuntime
+from engine.call.flow_services import FlowRuntime
 from engine.call.call_script import (
     Answer,
     CallArrived,
@@ -74,7 +76,10 @@ class CallLost:
     reason: str
 
 
-SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | QueueLeft | HeardSpeech
+SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | QueueLeft | HeardSpeech | ForCaller
+GOODBYE_WAIT_S = 30.0
+"""A last sentence from the ACD (the callback is arranged, the queue's maximum wait) is heard to
+its end before the caller is hung up, but never longer than this."""
 CHECK_AFTER_S = 5.0
 """After a command found the channel gone, or Asterisk did not answer, how long to wait for events
 before asking Asterisk directly whether the channel still exists."""
@@ -113,6 +118,9 @@ class CallSession:
         self._arrival_key = (self._arrived_at, channel.id)
         arrival_order.register(self._arrival_key)
         self._prompt_deadline: float | None = None
+        self._goodbye: str | None = None
+        """Set while the ACD's last sentence plays: the reason the caller is hung up once it ends."""
+        self._goodbye_deadline: float | None = None
         self._check_deadline: float | None = None
         self._engine_hangup_reason: str | None = None
         self._hangup_request: ChannelHangupRequested | None = None
@@ -217,12 +225,14 @@ class CallSession:
         """The next event for this call, or what the passing of a deadline means."""
         loop = asyncio.get_running_loop()
         while True:
-            pending = [d for d in (self._prompt_deadline, self._check_deadline) if d is not None]
+            pending = [d for d in (self._prompt_deadline, self._check_deadline, self._goodbye_deadline) if d is not None]
             try:
                 async with asyncio.timeout_at(min(pending) if pending else None):
                     return await self.inbox.get()
             except TimeoutError:
-                if self._check_deadline is not None and loop.time() >= self._check_deadline:
+                if self._goodbye_deadline is not None and loop.time() >= self._goodbye_deadline:
+                    await self._say_goodbye()
+                elif self._check_deadline is not None and loop.time() >= self._check_deadline:
                     self._check_deadline = None
                     lost = await self._check_channel()
                     if lost is not None:
@@ -260,6 +270,8 @@ class CallSession:
             self._record("prompt_finished", media=item.media_uri, state=item.state)
             if self._driver is not None and self._driver.owns_playback(item.playback_id):
                 await self._flow_step(self._driver.on_playback_finished(item.playback_id))
+                if self._goodbye is not None and item.playback_id == announcement_playback_id(self.channel.id):
+                    await self._say_goodbye()
             else:
                 await self._decide(PromptFinished(item.playback_id, item.state))
         elif isinstance(item, DtmfReceived):
@@ -281,6 +293,40 @@ class CallSession:
             self._finish(item)
         elif isinstance(item, CallLost):
             await self._lose(item)
+        elif isinstance(item, ForCaller):
+            for command in item.commands:
+                if self._ended or not await self._guarded(type(command).__name__, self._for_caller(command)):
+                    return
+
+    async def _for_caller(self, command: acd.CallerCommand) -> None:
+        """What the ACD wants done to this caller: this session is the only one that commands the
+        caller's channel, so it happens here, in the call's order, under _guarded's policy."""
+        driver = self._driver
+        if isinstance(command, acd.HangUpCaller) or driver is None:
+            await self._execute([HangUp(command.reason if isinstance(command, acd.HangUpCaller) else "the ACD let the caller go")])
+        elif isinstance(command, acd.Say):
+            played = await driver.announce(command.text)
+            if command.hang_up_after is not None:
+                self._goodbye = command.hang_up_after
+                self._goodbye_deadline = asyncio.get_running_loop().time() + GOODBYE_WAIT_S
+                if not played:
+                    await self._say_goodbye()
+        elif isinstance(command, acd.Hush):
+            await driver.hush()
+        elif isinstance(command, acd.ListenFor):
+            driver.listen_for(command.phrases)
+        elif isinstance(command, acd.StopListening):
+            await driver.stop_listening()
+        elif isinstance(command, acd.ContinueFlow):
+            await driver.continue_flow(command.target, command.reason)
+        elif isinstance(command, acd.StartSurvey):
+            await driver.start_survey(command.target, command.queue, command.agent)
+
+    async def _say_goodbye(self) -> None:
+        """The ACD's last sentence ended (or ran too long): hang up with the reason it gave."""
+        reason, self._goodbye, self._goodbye_deadline = self._goodbye, None, None
+        if reason is not None and not self._ended:
+            await self._execute([HangUp(reason)])
 
     async def _lose(self, item: CallLost) -> None:
         """Asterisk says the channel is gone; hang up anyway in case it only looked gone, then close."""

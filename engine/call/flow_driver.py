@@ -13,13 +13,14 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from engine import metrics
-from engine.asterisk.errors import AsteriskError
+from engine.asterisk.errors import AriRequestFailed, AsteriskError
 from engine.asterisk.ari_client import AriClient
 from engine.flows.flow_facts import (
     CallStarted,
@@ -44,23 +45,32 @@ from engine.flows.flow_facts import (
     TimerFired,
     Transfer,
 )
+from engine.acd import queued_call as acd
 from engine.acd.call_distributor import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
-from engine.flows.flow_runtime import FlowRuntime
-from engine.flows.interpreter import NO_WORDS, YES_WORDS, FlowInterpreter
+from engine.call.flow_services import FlowRuntime
+from engine.flows.interpreter import FlowInterpreter
+from engine.language.answer_words import NO_WORDS, YES_WORDS
 from engine.settings import LookupEndpoint
+from engine.speech.prompt_audio import PromptRenderFailed
 from engine.store.journey_store import JourneyEvent
 from engine.speech.call_listening import CallListening, HeardSpeech
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.utterance import SpeechBegan
 
 log = logging.getLogger(__name__)
-ANNOUNCEMENT_WAIT_S = 30.0
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
 MAX_LOOKUP_BYTES = 64 * 1024
 SENSITIVE_TAIL_S = 3.0
 SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10)}
 """Survey questions by the variable a survey flow's collect fills, and their valid answers."""
+
+
+@dataclass(frozen=True)
+class ForCaller:
+    """What the ACD wants done to a queued caller, carried out by the call's session in its order."""
+
+    commands: tuple[acd.CallerCommand, ...]
 
 
 class FlowDriver:
@@ -74,7 +84,7 @@ class FlowDriver:
         record: Callable[[str, dict[str, Any]], None],
         hang_up: Callable[[str], Awaitable[None]],
     ) -> None:
-        self.interpreter = FlowInterpreter(runtime.flow_set, runtime.inbound, variables)
+        self.interpreter = FlowInterpreter(runtime.bundle.flow_set, runtime.bundle.inbound, variables)
         self._runtime = runtime
         self._channel_id = channel_id
         self._ari = ari
@@ -92,8 +102,6 @@ class FlowDriver:
         self._queued = False
         self._announcing = False
         self._closed = False
-        self._heard: asyncio.Future[None] | None = None
-        """Set while an announcement is awaited to its end (one playback id per caller: one at a time)."""
         self._sensitive_now = False
         self._sensitive_tail_until = 0.0
         self._survey_for: tuple[str, str] | None = None
@@ -124,24 +132,29 @@ class FlowDriver:
         else:
             await self._execute(self.interpreter.decide(CallStarted()))
 
+    @property
+    def _with_acd(self) -> bool:
+        """The ACD has the caller (waiting, or talking to an agent), not lent to a secure-entry flow."""
+        distributor = self._runtime.distributor
+        return self._queued and distributor is not None and not distributor.in_secure_entry(self._channel_id)
+
     async def on_fact(self, fact: FlowFact) -> None:
         distributor = self._runtime.distributor
-        if isinstance(fact, DigitPressed) and self._queued and distributor is not None and distributor.key_pressed(self._channel_id, fact.digit):
-            return  # the ACD's callback offer took the key
+        if isinstance(fact, DigitPressed) and self._with_acd and distributor is not None:
+            distributor.caller_fact(self._channel_id, acd.KeyPressed(fact.digit))  # the callback dialogue's, if anyone's: the flow's part is done
+            return
         if isinstance(fact, QueueLeft):  # the ACD let the caller go (the flow has it again), or lent it for a secure entry
             self._queued = distributor is not None and distributor.in_secure_entry(self._channel_id)
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
         if playback_id == announcement_playback_id(self._channel_id):
-            if self._heard is not None and not self._heard.done():
-                self._heard.set_result(None)
             self._announcing = False
             return
         prompt_id = playback_id.removeprefix(self._playback_prefix)
         distributor = self._runtime.distributor
         if distributor is not None and distributor.in_secure_entry(self._channel_id):
-            await distributor.keep_audio_flowing(self._channel_id)  # a prompt suspended the silence
+            await self._keep_audio_flowing()  # a prompt suspended the silence
         if prompt_id == self._closing_prompt:
             await self._hang_up("agent queue not configured yet")
             return
@@ -168,9 +181,10 @@ class FlowDriver:
         metrics.RECOGNITION_LATENCY_SECONDS.labels(self.language).observe(utterance.latency_ms / 1000)
         metrics.RECOGNITION_CONFIDENCE.labels(self.language).observe(utterance.recognition.confidence)
         distributor = self._runtime.distributor
-        heard_texts = [(h.text, h.confidence) for h in utterance.recognition.alternatives]
-        if self._queued and distributor is not None and distributor.speech_heard(self._channel_id, heard_texts):
-            return  # the ACD's callback offer took it
+        if self._with_acd and distributor is not None:
+            heard_texts = tuple((h.text, h.confidence) for h in utterance.recognition.alternatives)
+            distributor.caller_fact(self._channel_id, acd.SpeechHeard(heard_texts))  # the callback dialogue's, if anyone's
+            return
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
     def close(self) -> None:
@@ -204,7 +218,7 @@ class FlowDriver:
             return
         talked_s = max(0.0, (now - answered.at).total_seconds())
         self._queued = await distributor.adopt_conversation(
-            self._channel_id, str(queued.detail.get("queue", "")), str(answered.detail.get("agent", "")), talked_s, self._snapshot(), self._record, self._hang_up
+            self._channel_id, str(queued.detail.get("queue", "")), str(answered.detail.get("agent", "")), talked_s, self._snapshot(), self._record, self
         )
 
     async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
@@ -225,9 +239,7 @@ class FlowDriver:
         self._queued = True
         waited_s = max(0.0, (now - first_queued.at).total_seconds())
         skills = tuple(str(skill) for skill in queued.detail.get("skills", ()))
-        await distributor.enqueue(
-            self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), self._snapshot(), self._record, self._hang_up, waited_s or 0.001, voice=self
-        )
+        distributor.enqueue(self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), self._snapshot(), self._record, self, waited_s or 0.001)
         await self._release_tap()
 
     @property
@@ -241,26 +253,25 @@ class FlowDriver:
     def language(self) -> str:
         return self.interpreter.language
 
-    async def announce(self, text: str, wait: bool = False) -> None:
-        """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music;
-        with `wait`, until it has been heard (at most ANNOUNCEMENT_WAIT_S)."""
+    def for_caller(self, commands: Sequence[acd.CallerCommand]) -> None:
+        """What the ACD wants done to the caller: into the call's inbox, carried out by its session in order."""
+        self._inbox.put_nowait(ForCaller(tuple(commands)))
+
+    async def announce(self, text: str) -> bool:
+        """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music.
+        True once it plays; an announcement that cannot play is logged and skipped (the caller
+        still hears the queue's music), never a reason to end the call."""
         if self._closed:
-            return  # the call ended or is being handed to the next engine: its channel is not ours to play to
+            return False  # the call ended or is being handed to the next engine: its channel is not ours to play to
         await self.hush()  # a new sentence replaces one still playing
-        playback_id = announcement_playback_id(self._channel_id)
-        heard = self._heard = asyncio.get_running_loop().create_future() if wait else None
         try:
             media = await self._runtime.media_for(text, self.interpreter.language, self._channel_id)
             self._announcing = True  # before the request: a hush meanwhile must stop it
-            await self._ari.play(self._channel_id, media, playback_id)
-            if heard is not None:
-                async with asyncio.timeout(ANNOUNCEMENT_WAIT_S):
-                    await heard
-        except (AsteriskError, TimeoutError) as exc:
-            log.info("call %s: announcement not played to its end: %s", self._channel_id, exc or "timed out")
-        finally:
-            if self._heard is heard:
-                self._heard = None
+            await self._ari.play(self._channel_id, media, announcement_playback_id(self._channel_id))
+        except (AsteriskError, PromptRenderFailed) as exc:
+            log.info("call %s: announcement not played: %s", self._channel_id, exc)
+            return False
+        return True
 
     def listen_for(self, phrases: Sequence[str]) -> None:
         """The ACD listens to the waiting caller (the callback offer's phrases, yes and no)."""
@@ -281,19 +292,28 @@ class FlowDriver:
         if self._listening is not None:
             await self._listening.close()
 
-    def start_survey(self, target: str, queue: str, agent: str) -> None:
+    async def start_survey(self, target: str, queue: str, agent: str) -> None:
         """After the agent hung up: the survey flow's `csat` and `nps` answers are stored for this queue and agent."""
         self._survey_for = (queue, agent)
-        self._inbox.put_nowait(QueueLeft(target, "post-call survey"))
+        await self.on_fact(QueueLeft(target, "post-call survey"))
 
-    def continue_flow(self, target: str, reason: str = "queue overflow") -> None:
-        """The ACD's overflow into a flow, or an agent's secure entry: handled in the call's own
-        order, like its other events."""
-        self._inbox.put_nowait(QueueLeft(target, reason))
+    async def continue_flow(self, target: str, reason: str) -> None:
+        """The ACD's overflow into a flow, or an agent's secure entry (the caller, out of every
+        bridge, hears silence between the flow's prompts: see _keep_audio_flowing)."""
+        if reason == "secure entry":
+            await self._keep_audio_flowing()
+        await self.on_fact(QueueLeft(target, reason))
+
+    async def _keep_audio_flowing(self) -> None:
+        """Silence to a caller out of every bridge, between prompts: MixMonitor keeps the file's
+        timeline only while audio is written to the channel both ways; without it the file loses the
+        time the caller spent keying, and pauses no longer sit where they were."""
+        try:
+            await self._ari.start_silence(self._channel_id)
+        except AriRequestFailed:
+            pass  # the caller hung up meanwhile
 
     async def hush(self) -> None:
-        if self._heard is not None and not self._heard.done():
-            self._heard.set_result(None)  # whoever waits for the announcement's end: it has ended
         if self._announcing:
             self._announcing = False
             try:
@@ -342,14 +362,16 @@ class FlowDriver:
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.in_secure_entry(self._channel_id):
-            await self._runtime.distributor.secure_entry_done(self._channel_id)  # a secure-entry flow's queue node: back to the agent
+            try:
+                await self._ari.stop_silence(self._channel_id)
+            except AsteriskError:
+                pass  # it had stopped
+            self._runtime.distributor.caller_fact(self._channel_id, acd.SecureEntryDone())  # a secure-entry flow's queue node: back to the agent
             self._queued = True
             await self._release_tap()
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):
             self._queued = True
-            await self._runtime.distributor.enqueue(
-                self._channel_id, command.queue, command.skills, command.priority, self._snapshot(), self._record, self._hang_up, voice=self
-            )
+            self._runtime.distributor.enqueue(self._channel_id, command.queue, command.skills, command.priority, self._snapshot(), self._record, self)
             await self._release_tap()
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
@@ -368,7 +390,7 @@ class FlowDriver:
         """What the IVR learned, as live references (the pop reads them when the agent's phone rings)."""
         variables = self.interpreter.variables
         return CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal,
-                            self._runtime.flow_set.procedures, self.interpreter.language)
+                            self._runtime.bundle.flow_set.procedures, self.interpreter.language)
 
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))

@@ -16,7 +16,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from engine.asterisk.ari_client import AriClient
-from engine.acd.call_distributor import CallDistributor, is_acd_resource
+from engine.acd.call_distributor import CallDistributor
+from engine.acd.queue_bridges import is_acd_resource
 from engine.asterisk.caller_audio import TapRegistry, is_tap_resource
 from engine.asterisk.ari_events import (
     AriEvent,
@@ -26,7 +27,7 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AriRequestFailed
-from engine.flows.flow_runtime import FlowLibrary
+from engine.call.flow_services import FlowLibrary
 from engine.call.arrival_order import ArrivalOrder
 from engine.call.call_session import CallLost, CallSession, Clock, utc_now
 from engine.journey.journey_writer import JourneyWriter, WritePolicy

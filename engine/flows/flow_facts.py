@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.flows.intent_matching import Hypothesis
+from engine.language.intent_matching import Hypothesis
 
 # -- facts -----------------------------------------------------------------------------------
 

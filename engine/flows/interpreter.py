@@ -35,12 +35,13 @@ from engine.flows.flow_facts import (
     TimerFired,
     Transfer,
 )
-from engine.flows.conditions import parse_condition
-from engine.flows.flow_model import (
+from engine.config.conditions import parse_condition
+from engine.config.flow_model import (
     AskNode,
     BranchNode,
     CollectNode,
     Flow,
+    FlowSet,
     GotoNode,
     HangupNode,
     LookupNode,
@@ -54,24 +55,14 @@ from engine.flows.flow_model import (
     StepsNode,
     Timing,
 )
-from engine.flows.intent_matching import IntentScore, score_intents
+from engine.language.answer_words import NO_WORDS, YES_WORDS
+from engine.language.intent_matching import IntentScore, score_intents
 
 MAX_INSTANT_STEPS = 100
 """Set, branch and goto nodes run without waiting; more than this in a row is a loop no caller may sit in."""
 MASK = "****"
 GLOBAL_BY_SPEECH = 0.75
 """Where speech is not the answer (digit entry), a global handler is taken from speech only this sure."""
-YES_WORDS = {"ko": ("네", "예", "맞아", "응", "그래"), "en": ("yes", "yeah", "yep", "right", "correct"), "zh": ("是", "对", "好")}
-NO_WORDS = {"ko": ("아니", "아니요", "아닙니다", "아뇨", "틀려"), "en": ("no", "nope", "wrong"), "zh": ("不", "没有")}
-
-
-@dataclass(frozen=True)
-class FlowSet:
-    """Validated flows of one version, with the shared troubleshooting procedures they use."""
-
-    flows: Mapping[str, Flow]
-    procedures: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
-    versions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from engine.flows.flow_model import Flow, Step
+from engine.config.flow_model import Flow, Step
 
 PROMPT_FIELDS = frozenset({"prompt", "confirm_prompt", "hold_prompt", "question", "no_input", "no_match"})
 

@@ -32,9 +32,10 @@ from engine.flows.flow_facts import (
     TimerFired,
     Transfer,
 )
-from engine.flows.intent_matching import Hypothesis
-from engine.flows.interpreter import FlowInterpreter, FlowSet
-from engine.flows.flow_validation import load_flow_set
+from engine.language.intent_matching import Hypothesis
+from engine.config.flow_model import FlowSet
+from engine.flows.interpreter import FlowInterpreter
+from engine.config.flow_validation import load_flow_set
 
 DEFAULT_CONFIDENCE = 0.9
 HearFile = Callable[[Path, tuple[str, ...]], tuple[Hypothesis, ...]]

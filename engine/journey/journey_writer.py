@@ -18,10 +18,13 @@ from typing import Any, TypeVar
 
 from engine import metrics
 from engine.asterisk.backoff import Backoff
+from engine.journey.events import CallbackRequested, HungUp, JourneyEventModel, Queued, Resumed, kinds, to_stored
 from engine.store.journey_store import JourneyEvent, CallerInfo, JourneyStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+QUEUED_KINDS = kinds(Queued, CallbackRequested)
+"""Either means the call reached the ACD: it was not contained by the IVR."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,17 @@ class JourneyWriter:
         self._resumed = self._resumed or resumed
         self._queue.put_nowait(_Open(caller, at, detail, resumed))
 
+    def write(self, event: JourneyEventModel, at: datetime) -> None:
+        """`add` of a typed event, in its stored form."""
+        kind, detail = to_stored(event)
+        self.add(kind, at, detail)
+
     def add(self, kind: str, at: datetime, detail: dict[str, Any]) -> None:
-        self._queued = self._queued or kind in ("queued", "callback_requested")
+        self._queued = self._queued or kind in QUEUED_KINDS
         metrics.journey_event(kind, detail)
         self._queue.put_nowait(_Event(kind, at, detail))
 
-    def close(self, at: datetime, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
+    def close(self, at: datetime, by: str, cause: int | None, cause_txt: str | None, kind: str = HungUp.KIND) -> None:
         if not self._queued and not self._resumed:
             metrics.call_contained()
         self._queue.put_nowait(_Close(at, by, cause, cause_txt, kind))
@@ -150,7 +158,8 @@ class JourneyWriter:
             return
         self.call_id, self._seq = opened.call_id, opened.last_seq
         if item.resumed and not opened.created:  # right after the open, before anything queued since
-            await self._store_item(_Event("resumed", item.at, {"reason": "engine reconnected to a call already in progress"}))
+            kind, detail = to_stored(Resumed(reason="engine reconnected to a call already in progress"))
+            await self._store_item(_Event(kind, item.at, detail))
 
     async def _with_retries(self, what: str, write: Callable[[], Awaitable[T]]) -> T | None:
         loop = asyncio.get_running_loop()

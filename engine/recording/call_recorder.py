@@ -12,6 +12,9 @@ queue, start, pauses). When the conversation ends the engine files it (WAV, sha2
 row) and removes both. A recording no engine filed, because one crashed or a restart lost track
 of it, is filed by the periodic sweep from its sidecar; a kept file without a row gets one, and a
 row whose file vanished is marked missing.
+
+Each step (start, pause, stop and file) is a task of one TaskOwner: a failed step is logged with its
+call and counted, and `close` lets steps finish filing (briefly), then cancels and awaits the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from engine.asterisk.ari_client import AriClient
 from engine.asterisk.errors import AsteriskError
 from engine.recording.recording_files import FiledAudio, describe_wav, file_raw_recording, file_size, make_private_folders, open_private
 from engine.store.recording_store import Recording, RecordingStore
+from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
 SETTLED_POLL_S = 0.25
@@ -97,7 +101,7 @@ class CallRecorder:
         self._locks: dict[str, asyncio.Lock] = {}
         """Per call, made when its conversation starts: start, pauses and stop run in the order asked."""
         self._pending: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._steps = TaskOwner("call-recorder")
 
     # -- what the ACD tells the recorder -------------------------------------------------------
 
@@ -125,11 +129,7 @@ class CallRecorder:
     async def close(self, timeout_s: float = 5.0) -> None:
         """The engine stops: recordings being filed are finished (briefly); those still running in
         Asterisk are left for the next engine to take over or file."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout_s)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._steps.aclose(timeout_s)
 
     # -- carrying it out ---------------------------------------------------------------------------
 
@@ -266,6 +266,10 @@ class CallRecorder:
 
     def _in_order(self, call_id: str, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` after every earlier step of this call (a stop never overtakes its start)."""
+        if self._steps.closed:  # the engine stops: what Asterisk still records is the next engine's
+            work.close()
+            log.warning("call %s: recording step asked after the recorder closed; the next engine files it", call_id)
+            return
         lock = self._locks.setdefault(call_id, asyncio.Lock())
         self._pending[call_id] = self._pending.get(call_id, 0) + 1
 
@@ -279,14 +283,7 @@ class CallRecorder:
                     del self._pending[call_id]
                     self._locks.pop(call_id, None)
 
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(step(), name=f"recording-{call_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("recording step failed: %s", task.exception(), exc_info=task.exception())
+        self._steps.spawn(f"recording-{call_id}", step())
 
 
 def _safe(text: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from engine.recording.qa_config import AutoCheck, QualityFile
+from engine.config.qa_config import AutoCheck, QualityFile
 from engine.recording.transcription import TranscriptSegment
 
 

@@ -9,9 +9,9 @@ import sys
 import time
 from typing import Any
 
-from engine.acd.acd_config import load_acd
-from engine.flows.flow_errors import FlowInvalid
-from engine.recording.qa_config import load_quality
+from engine.config.acd_config import load_acd
+from engine.config.problems import FlowInvalid
+from engine.config.qa_config import load_quality
 from engine.recording.retention import erase, purge
 from engine.recording.transcriber import Transcriber, worker_pool
 from engine.settings import Settings

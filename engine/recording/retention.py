@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.acd.acd_config import AcdConfig
+from engine.config.acd_config import AcdConfig
 from engine.settings import Settings
 from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import Recording, RecordingStore

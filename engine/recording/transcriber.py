@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.recording.qa_config import QualityConfig
+from engine.config.qa_config import QualityConfig
 from engine.recording.quality_checks import CallFacts, review_call
 from engine.recording.transcription import Transcript, TranscriptSegment, transcribe_wav
 from engine.settings import SpeechSettings, TranscriptSettings
@@ -120,12 +120,11 @@ class Transcriber:
         for recording in await self._qa.untranscribed(BACKLOG_BATCH):
             self.submit(recording)
         with worker_pool(self._settings.workers) as pool:
-            workers = [asyncio.create_task(self._work(pool), name=f"transcriber-{n}") for n in range(self._settings.workers)]
             try:
-                await asyncio.gather(*workers)
+                async with asyncio.TaskGroup() as workers:  # on cancellation: the workers are cancelled and awaited
+                    for n in range(self._settings.workers):
+                        workers.create_task(self._work(pool), name=f"transcriber-{n}")
             finally:
-                for worker in workers:
-                    worker.cancel()
                 pool.shutdown(wait=False, cancel_futures=True)
 
     async def _work(self, pool: ProcessPoolExecutor) -> None:

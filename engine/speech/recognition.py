@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.flows.intent_matching import Hypothesis
+from engine.language.intent_matching import Hypothesis
 
 SAMPLE_RATE = 16000
 FRAME_MS = 20

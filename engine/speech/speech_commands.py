@@ -18,8 +18,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _speech_test(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.flows.flow_errors import FlowInvalid
-    from engine.flows.flow_model import AskNode
+    from engine.config.problems import FlowInvalid
+    from engine.config.flow_model import AskNode
     from engine.flows.simulator import load_simulation
     from engine.speech.audio_files import AudioUnreadable
     from engine.speech.model_resolution import ModelNotFound

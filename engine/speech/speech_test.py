@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.flows.flow_facts import Journal, SpeechRecognised
-from engine.flows.flow_model import AskNode
-from engine.flows.intent_matching import Hypothesis
-from engine.flows.interpreter import FlowInterpreter, FlowSet
+from engine.config.flow_model import AskNode
+from engine.language.intent_matching import Hypothesis
+from engine.config.flow_model import FlowSet
+from engine.flows.interpreter import FlowInterpreter
 from engine.speech.audio_files import read_as_slin16
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.recognition import FRAME_BYTES, SpeechModel

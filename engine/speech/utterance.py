@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.flows.intent_matching import Hypothesis, score_intents
+from engine.language.intent_matching import Hypothesis, score_intents
 from engine.speech.endpointing import FRAME_S, Endpoint, Endpointer, EndpointSettings
 from engine.speech.recognition import FRAME_BYTES, Recognition, Recognizer, SpeechModel
 

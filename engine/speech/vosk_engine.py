@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.flows.intent_matching import Hypothesis, words
+from engine.language.intent_matching import Hypothesis, words
 from engine.speech.filler_words import FILLER_WORDS
 from engine.speech.recognition import SAMPLE_RATE, Recognition, TimedWord
-from engine.speech.vocabulary import known_form, model_vocabulary
+from engine.language.vocabulary import known_form, model_vocabulary
 
 UNKNOWN = "[unk]"
 

@@ -45,7 +45,7 @@ from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
-    from engine.flows.flow_runtime import ReloadResult
+    from engine.call.flow_services import ReloadResult
 
 log = logging.getLogger(__name__)
 StatusSource = Callable[[], dict[str, Any]]
@@ -177,15 +177,18 @@ def build_app(
     app.on_response_prepare.append(add_security_headers)
 
     async def session_sweeps(_app: web.Application) -> AsyncIterator[None]:
-        sweeper = asyncio.get_running_loop().create_task(gate.sweep_forever(SWEEP_S), name="web-session-sweep")
+        gate.start_sweeps(SWEEP_S)
         yield
-        sweeper.cancel()
-        try:
-            await asyncio.wait([sweeper])  # the sweeper's own cancellation is expected; a cancellation of this cleanup propagates
-        finally:
-            await gate.close()
+        await gate.close()  # the sweeps and page closings are cancelled and awaited
 
     app.cleanup_ctx.append(session_sweeps)
+
+    async def close_pages(_app: web.Application) -> None:
+        """Before the server waits for its handlers: the open pages end now, not at its timeout."""
+        if desktop is not None:
+            await desktop.hub.close()
+
+    app.on_shutdown.append(close_pages)
 
     async def healthz(_request: web.Request) -> web.Response:
         healthy = board.healthy

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.recording.qa_config import QualityConfig, ScoreInvalid, score_total
+from engine.config.qa_config import QualityConfig, ScoreInvalid, score_total
 from engine.recording.recording_files import sha256_of
 from engine.store.journey_store import JourneyStore
 from engine.store.qa_store import CallFilter, QaStore, Score, StoredTranscript

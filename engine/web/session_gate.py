@@ -7,6 +7,7 @@ reloaded, or `threadline agents passwd`, ends it at once). A sweep every SWEEP_S
 sessions that went stale and closes their pages, so an open page never outlives its session.
 Logins: limited per id and per client address before any hashing, at most `hash_concurrency`
 hashes at a time, off the loop, and the same work for an unknown id as for a known one.
+The sweeps and the closing of pages are tasks of one TaskOwner: `close` cancels and awaits them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from engine.task_owner import TaskOwner
 from engine.web.login_limiter import LoginLimiter
 from engine.web.sessions import Principal, Sessions, SessionSockets
 
@@ -50,7 +52,7 @@ class SessionGate:
         self._limiter = LoginLimiter()
         self._hashing = asyncio.Semaphore(hash_concurrency)
         self._hash_wait_s = hash_wait_s
-        self._closing: set[asyncio.Task[None]] = set()
+        self._background = TaskOwner("session-gate")
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -88,6 +90,10 @@ class SessionGate:
     def detach(self, token: str, socket: web.WebSocketResponse) -> None:
         self.sockets.detach(token, socket)
 
+    def start_sweeps(self, interval_s: float) -> None:
+        """Sweeps every `interval_s` until `close`."""
+        self._background.spawn("web-session-sweep", self.sweep_forever(interval_s))
+
     async def sweep_forever(self, interval_s: float) -> None:
         while True:
             try:
@@ -108,9 +114,8 @@ class SessionGate:
             self.end(ended, "your session ended; log in again")
 
     async def close(self) -> None:
-        for task in list(self._closing):
-            task.cancel()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        """Stops the sweeps and any page still closing; returns once they have ended."""
+        await self._background.aclose()
 
     def _still_valid(self, principal: Principal) -> bool:
         if self._roles_of(principal.agent_id) != principal.roles:
@@ -118,9 +123,9 @@ class SessionGate:
         return self._versions is None or self._versions.get(principal.agent_id, "") == principal.password_version
 
     def _close_later(self, socket: web.WebSocketResponse, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.close_page(socket, code, reason))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        if self._background.closed:  # the web server has stopped: its pages are closed already
+            return
+        self._background.spawn("web-session-page-close", self.close_page(socket, code, reason))
 
     @staticmethod
     async def close_page(socket: web.WebSocketResponse, code: int, reason: str) -> None:

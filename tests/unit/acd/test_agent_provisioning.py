@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.acd.acd_config import AgentSettings, unsafe_name_character
+from engine.config.acd_config import AgentSettings, unsafe_name_character
 from engine.acd.agent_provisioning import AGENTS_CONF, config_safe_name, provision_agents
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 

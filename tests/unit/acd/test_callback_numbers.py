@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.acd.acd_config import CallbackNumbers
+from engine.config.acd_config import CallbackNumbers, DiallingRules
 from engine.acd.callback_numbers import (
     CallbackAllowed,
     CallbackRefused,
     CallbackRequest,
-    DiallingRules,
     NumberSource,
     RefusalReason,
     check_callback,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.acd.screen_pop import build_pop
-from engine.flows.flow_model import Step
+from engine.config.flow_model import Step
 
 STEPS = {"internet_down": (Step(id="restart", prompt="Restart the router.", question="Fixed?"), Step(id="cable", prompt="Check the cable.", question="Fixed?"), Step(id="lights", prompt="Check the lights.", question="Fixed?"))}
 

@@ -27,9 +27,10 @@ from engine.flows.flow_facts import (
     TimerFired,
     Transfer,
 )
-from engine.flows.flow_model import Flow, Step
-from engine.flows.intent_matching import Hypothesis
-from engine.flows.interpreter import MASK, FlowInterpreter, FlowSet
+from engine.config.flow_model import Flow, Step
+from engine.language.intent_matching import Hypothesis
+from engine.config.flow_model import FlowSet
+from engine.flows.interpreter import MASK, FlowInterpreter
 
 MENU = """
 flow: line

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.flows.flow_errors import FlowInvalid
-from engine.recording.qa_config import QualityFile, load_quality, quality_vocabulary_problems
+from engine.config.problems import FlowInvalid
+from engine.config.qa_config import QualityFile, load_quality, quality_vocabulary_problems
 from engine.recording.quality_checks import CallFacts, review_call
 from engine.recording.transcription import TranscriptSegment
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.speech.model_resolution import ModelInstallFailed, ModelNotFound, install_model, resolve_model
-from engine.speech.vocabulary import known_form, model_vocabulary, read_output_symbols
+from engine.language.vocabulary import known_form, model_vocabulary, read_output_symbols
 from engine.speech.vosk_engine import grammar_phrases
 
 

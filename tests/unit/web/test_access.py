@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
-from engine.recording.qa_config import QualityConfig
+from engine.config.qa_config import QualityConfig
 from engine.store.database import create_engine
 from engine.store.journey_store import JourneyStore
 from engine.store.qa_store import QaStore

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from engine.acd.agent_state import AgentState, Status
-from engine.acd.call_distributor import _shown
+from engine.acd.agent_board import shown as _shown
 from engine.acd.screen_pop import build_pop
 from engine.web.desktop_protocol import AGENT_PAGE, SERVER_MESSAGE, PopMessage, StateMessage, problem, schema
-from engine.flows.flow_model import Step
+from engine.config.flow_model import Step
 
 STEPS = {"internet_down": (Step(id="restart", prompt="Restart the router.", question="Fixed?"),)}
 

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp import web
 
 from engine.health import HealthBoard
-from engine.recording.qa_config import QualityConfig
+from engine.config.qa_config import QualityConfig
 from engine.store.database import create_engine
 from engine.store.journey_store import JourneyStore
 from engine.store.qa_store import QaStore

@@ -3,11 +3,14 @@
 One model a node type, chosen by the node's `type:`. Every field is documented here because
 `threadline schema` turns these models into the JSON Schema editors use for completion; the
 examples live in ivr_flows/README.md. Structure only: references between nodes, variables,
-conditions and files are checked in flow_validation.py.
+conditions and files are checked in flow_validation.py. FlowSet is the validated result the
+interpreter runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -258,3 +261,12 @@ class Flow(_Strict):
     timing: Timing = Timing()
     globals: GlobalHandlers = GlobalHandlers()
     nodes: dict[Annotated[str, Field(pattern=NAME)], Node] = Field(min_length=1, max_length=500)
+
+
+@dataclass(frozen=True)
+class FlowSet:
+    """Validated flows of one version, with the shared troubleshooting procedures they use."""
+
+    flows: Mapping[str, Flow]
+    procedures: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)

@@ -17,10 +17,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.flows.flow_errors import FlowInvalid, FlowProblem
-from engine.flows.flow_validation import structure_problem, unknown_word
-from engine.flows.intent_matching import words
-from engine.flows.yaml_source import SourceMap, load_flow_file
+from engine.config.problems import FlowInvalid, FlowProblem
+from engine.config.flow_validation import structure_problem, unknown_word
+from engine.language.intent_matching import words
+from engine.config.yaml_source import SourceMap, load_flow_file
 
 QA_FOLDER = "qa"
 NAME = r"^[a-z][a-z0-9_]{0,63}$"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.acd.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
-from engine.flows.flow_errors import FlowInvalid
-from engine.flows.flow_validation import load_flows
+from engine.config.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
+from engine.config.problems import FlowInvalid
+from engine.config.flow_validation import load_flows
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.flows.flow_errors import FlowInvalid
-from engine.flows.flow_validation import load_flows
+from engine.config.problems import FlowInvalid
+from engine.config.flow_validation import load_flows
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from engine.flows.conditions import ConditionInvalid, parse_condition
-from engine.flows.flow_errors import FlowInvalid, FlowProblem
-from engine.flows.flow_model import (
+from engine.config.conditions import ConditionInvalid, parse_condition
+from engine.config.problems import FlowInvalid, FlowProblem
+from engine.config.flow_model import (
     NODE_TYPES,
     AskNode,
     BranchNode,
@@ -36,9 +36,9 @@ from engine.flows.flow_model import (
     SetNode,
     StepsNode,
 )
-from engine.flows.intent_matching import words
-from engine.speech.vocabulary import known_form
-from engine.flows.yaml_source import PathKey, SourceMap, load_flow_file, load_flow_text
+from engine.language.intent_matching import words
+from engine.language.vocabulary import known_form
+from engine.config.yaml_source import PathKey, SourceMap, load_flow_file, load_flow_text
 
 BUILT_IN_VARIABLES = frozenset({"caller_number", "caller_name", "dialed", "channel"})
 """Known for every call before the flow starts."""

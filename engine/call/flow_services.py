@@ -1,7 +1,9 @@
-"""Builds, once at engine start, what live calls need to run flows: validated flows, prompt audio, lookups.
+"""The live side of flows: what calls need beyond the configuration bundle, and its reloads.
 
-Static text prompts are rendered here, before any call, so a caller never waits for TTS on them;
-recorded prompt files are copied where Asterisk can read them.
+A FlowRuntime pairs one frozen ConfigBundle (engine/config/config_bundle.py) with the services a
+call uses to run it: prompt audio, lookups over HTTP, speech and the distributor. It is built once
+at engine start and again at each reload. Static text prompts are rendered here, before any call,
+so a caller never waits for TTS on them; recorded prompt files are copied where Asterisk can read them.
 """
 
 from __future__ import annotations
@@ -12,22 +14,17 @@ import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 from aiohttp.client import _RequestContextManager
 
-from engine.acd.acd_config import AcdConfig, callback_phrase_problems, flow_queue_uses, load_acd
 from engine.acd.call_distributor import CallDistributor
-from engine.flows.flow_errors import FlowInvalid
+from engine.config.config_bundle import ConfigBundle, FlowsNotReady, load_bundle, source_fingerprint
 from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
-from engine.flows.flow_model import PromptFile
-from engine.flows.flow_validation import LoadedFlow, load_flow_set, vocabulary_problems
-from engine.flows.interpreter import FlowSet
 from engine.flows.prompt_inventory import static_prompts
-from engine.recording.qa_config import QA_FOLDER, QualityConfig, load_quality, quality_vocabulary_problems
-from engine.settings import LookupEndpoint, Settings, SettingsError
+from engine.settings import LookupEndpoint, Settings
 from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
 from engine.speech.speech_service import SpeechService
 
@@ -59,8 +56,10 @@ def lookup_session() -> aiohttp.ClientSession:
 
 @dataclass(frozen=True)
 class FlowRuntime:
-    flow_set: FlowSet
-    inbound: str
+    """One configuration version with the live services calls use to run it."""
+
+    bundle: ConfigBundle
+    """Flows, queues, agents and QA cards of one version: what the operator wrote."""
     prompts: PromptCache
     asterisk_prompt_dir: str
     lookups: Mapping[str, LookupEndpoint]
@@ -68,11 +67,7 @@ class FlowRuntime:
     files: Mapping[str, str]
     """Recorded prompt files by the path written in the flow -> the name Asterisk plays."""
     speech: SpeechService | None = None
-    acd: AcdConfig | None = None
-    """Queues and agents of the same version as the flows (the ACD takes calls from `queue` nodes)."""
     distributor: CallDistributor | None = None
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    """Scorecards and auto-check settings of the same version (ivr_flows/qa/)."""
 
     static_prompts: frozenset[tuple[str, str]] = frozenset()
     """(text, language) of the prompts rendered at load: the same for every caller, so cached."""
@@ -101,59 +96,30 @@ class FlowRuntime:
         return f"sound:{self.asterisk_prompt_dir}/{self.files.get(file, file)}"
 
 
-class FlowsNotReady(SettingsError):
-    """The flow folder cannot run: each problem is one line an operator can act on."""
-
-    def __init__(self, headline: str, problems: tuple[str, ...] = ()) -> None:
-        super().__init__("\n".join((headline, *problems)))
-        self.problems = problems or (headline,)
-
-
 async def build_flow_runtime(
     settings: Settings, inbound: str, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None
 ) -> FlowRuntime:
     """Validate the folder and prepare every prompt; raises FlowsNotReady naming what to fix."""
     folder = settings.flows.folder
-    try:
-        flows, procedures = await asyncio.to_thread(load_flow_set, [folder])
-    except FlowInvalid as invalid:
-        raise FlowsNotReady(f"flows.inbound: the flows in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
-    if inbound not in flows:
-        raise FlowsNotReady(f"flows.inbound: no flow `{inbound}` in {folder} (there are: {', '.join(sorted(flows)) or 'none'})")
-    try:
-        acd = await asyncio.to_thread(load_acd, folder, flow_queue_uses(flows), flows)
-    except FlowInvalid as invalid:
-        raise FlowsNotReady(f"flows.inbound: the queues and agents in {folder} do not validate:", tuple(map(str, invalid.problems))) from None
-    try:
-        quality = await asyncio.to_thread(load_quality, folder)
-    except FlowInvalid as invalid:
-        raise FlowsNotReady(f"flows.inbound: the quality files in {folder / QA_FOLDER} do not validate:", tuple(map(str, invalid.problems))) from None
+    bundle = await asyncio.to_thread(load_bundle, folder, inbound)
     if speech is not None:
-        await speech.prepare(loaded.flow.language for loaded in flows.values())
+        await speech.prepare(bundle.languages)
         vocabularies = await speech.vocabularies()
-        problems = await asyncio.to_thread(vocabulary_problems, flows, procedures, vocabularies)
-        problems += callback_phrase_problems(acd, flows, vocabularies) if acd is not None else []
-        problems += quality_vocabulary_problems(quality, vocabularies)
+        problems = await asyncio.to_thread(bundle.vocabulary_problems, vocabularies)
         if problems:
             raise FlowsNotReady(f"flows.inbound: the flows in {folder} use words the speech model cannot recognise:", tuple(map(str, problems)))
-    flow_set = FlowSet(
-        {name: loaded.flow for name, loaded in flows.items()},
-        {name: tuple(loaded.procedure.steps) for name, loaded in procedures.items()},
-        {name: loaded.version for name, loaded in flows.items()},
-    )
+    flow_set = bundle.flow_set
     host_dir, asterisk_dir = settings.prompt_dirs
     cache = PromptCache(host_dir, EspeakNg())
     try:
         prompts = static_prompts(flow_set.flows, flow_set.procedures)
         prompts += [(QUEUE_NOT_CONFIGURED.get(flow.language, QUEUE_NOT_CONFIGURED["en"]), flow.language) for flow in flow_set.flows.values()]
         report = await asyncio.to_thread(cache.ensure_all, prompts)
-        files = await asyncio.to_thread(_copy_prompt_files, flows, cache)
+        files = await asyncio.to_thread(_copy_prompt_files, bundle.prompt_sources(), cache)
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(
-        flow_set, inbound, cache, asterisk_dir, dict(settings.lookups), LookupClient(http), files, speech, acd, distributor, quality, frozenset(prompts)
-    )
+    return FlowRuntime(bundle, cache, asterisk_dir, dict(settings.lookups), LookupClient(http), files, speech, distributor, frozenset(prompts))
 
 
 async def _clean_prompt_folder(runtime: FlowRuntime) -> None:
@@ -170,26 +136,20 @@ async def _clean_prompt_folder(runtime: FlowRuntime) -> None:
         log.info("deleted %d per-call prompts left by stopped engines and %d renders no flow uses from %s", calls, unused, cache.folder)
 
 
-def _copy_prompt_files(flows: Mapping[str, LoadedFlow], cache: PromptCache) -> dict[str, str]:
+def _copy_prompt_files(sources: Mapping[str, Path], cache: PromptCache) -> dict[str, str]:
     """Copy each recorded prompt where Asterisk reads prompts, named by content."""
     host_dir = cache.folder
     files: dict[str, str] = {}
-    for loaded in flows.values():
-        flow, folder = loaded.flow, loaded.path.parent
-        for node in flow.nodes.values():
-            for field in ("prompt", "confirm_prompt", "hold_prompt"):
-                prompt = getattr(node, field, None)
-                if isinstance(prompt, PromptFile) and prompt.file not in files:
-                    source = folder / prompt.file
-                    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
-                    host_dir.mkdir(parents=True, exist_ok=True)
-                    target = host_dir / f"file-{digest}{source.suffix}"
-                    if not target.exists():  # named by content: one already there may be playing, and is the same
-                        partial = target.with_name(target.name + ".partial")
-                        shutil.copyfile(source, partial)
-                        os.replace(partial, target)
-                    cache.share_file(target)
-                    files[prompt.file] = f"file-{digest}"
+    for written, source in sources.items():
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
+        host_dir.mkdir(parents=True, exist_ok=True)
+        target = host_dir / f"file-{digest}{source.suffix}"
+        if not target.exists():  # named by content: one already there may be playing, and is the same
+            partial = target.with_name(target.name + ".partial")
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        cache.share_file(target)
+        files[written] = f"file-{digest}"
     return files
 
 
@@ -234,7 +194,7 @@ class FlowLibrary:
         inbound = settings.flows.inbound
         if inbound is None:
             return None
-        seen = await asyncio.to_thread(_fingerprint, settings.flows.folder)
+        seen = await asyncio.to_thread(source_fingerprint, settings.flows.folder)
         runtime = await build_flow_runtime(settings, inbound, http, speech, distributor)
         await _clean_prompt_folder(runtime)
         return cls(settings, inbound, http, runtime, seen, speech, distributor)
@@ -243,23 +203,23 @@ class FlowLibrary:
         """Never raises (but for cancellation): whatever goes wrong is logged and the running set stays."""
         async with self._lock:
             try:
-                self._seen = await asyncio.to_thread(_fingerprint, self._settings.flows.folder)
+                self._seen = await asyncio.to_thread(source_fingerprint, self._settings.flows.folder)
                 runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech, self._distributor)
             except FlowsNotReady as refused:
                 log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
-                return ReloadResult(False, refused.problems, dict(self.current.flow_set.versions))
+                return ReloadResult(False, refused.problems, dict(self.current.bundle.flow_set.versions))
             except Exception as exc:  # a loader bug or a vanished folder must not reach the engine: keep the running set
                 problem = f"{self._settings.flows.folder}: the reload failed ({type(exc).__name__}: {exc}); the running flows stay"
                 log.error("flow reload (%s) failed; the running flows stay: %s", why, problem, exc_info=exc)
-                return ReloadResult(False, (problem,), dict(self.current.flow_set.versions))
+                return ReloadResult(False, (problem,), dict(self.current.bundle.flow_set.versions))
             self.current = runtime
             if self.on_swap is not None:
                 try:
                     await self.on_swap(runtime)
                 except Exception as exc:  # the flows are swapped in; the agents' endpoints follow at the next reload
                     log.error("flows reloaded (%s), but applying the agents failed: %s", why, exc, exc_info=exc)
-            log.info("flows reloaded (%s): %s", why, ", ".join(f"{k} {v}" for k, v in sorted(runtime.flow_set.versions.items())))
-            return ReloadResult(True, (), dict(runtime.flow_set.versions))
+            log.info("flows reloaded (%s): %s", why, ", ".join(f"{k} {v}" for k, v in sorted(runtime.bundle.flow_set.versions.items())))
+            return ReloadResult(True, (), dict(runtime.bundle.flow_set.versions))
 
     async def watch(self) -> None:
         """Reload when a file in the flow folder changes; checked every flows.watch_s seconds."""
@@ -270,7 +230,7 @@ class FlowLibrary:
         while True:
             await asyncio.sleep(interval)
             try:
-                changed = await asyncio.to_thread(_fingerprint, self._settings.flows.folder) != self._seen
+                changed = await asyncio.to_thread(source_fingerprint, self._settings.flows.folder) != self._seen
             except OSError as exc:  # the folder is being replaced or is unreadable: look again next time
                 if str(exc) != unreadable:
                     unreadable = str(exc)
@@ -279,15 +239,3 @@ class FlowLibrary:
             unreadable = ""
             if changed:
                 await self.reload("files changed")
-
-
-def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of the flow, procedure, queue, agent and QA files."""
-    entries = []
-    for path in sorted([*folder.glob("*.y*ml"), *folder.glob("steps/*.y*ml"), *folder.glob("queues/*.y*ml"), *folder.glob("agents/*.y*ml"), *folder.glob("qa/*.y*ml")]):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from engine.flows import flow_runtime
-from engine.flows.flow_runtime import FlowLibrary, FlowsNotReady
+from engine.call import flow_services
+from engine.call.flow_services import FlowLibrary
+from engine.config.config_bundle import FlowsNotReady
 from engine.settings import load_settings
 
 
 def library(tmp_path: Path) -> FlowLibrary:
     settings = load_settings(None, environ={"THREADLINE_FLOWS__FOLDER": str(tmp_path)})
-    running: Any = SimpleNamespace(flow_set=SimpleNamespace(versions={"hello": "v1"}))
+    running: Any = SimpleNamespace(bundle=SimpleNamespace(flow_set=SimpleNamespace(versions={"hello": "v1"})))
     return FlowLibrary(settings, "hello", None, running, ())  # type: ignore[arg-type]
 
 
@@ -28,7 +29,7 @@ async def test_an_unexpected_failure_is_a_refused_reload(
     async def broken(*_args: object) -> None:
         raise failure
 
-    monkeypatch.setattr(flow_runtime, "build_flow_runtime", broken)
+    monkeypatch.setattr(flow_services, "build_flow_runtime", broken)
     flows = library(tmp_path)
     running = flows.current
     caplog.set_level(logging.ERROR)
@@ -42,6 +43,6 @@ async def test_a_refused_set_keeps_its_problems(tmp_path: Path, monkeypatch: pyt
     async def refused(*_args: object) -> None:
         raise FlowsNotReady("flows.inbound: the flows do not validate:", ("hello.yaml:3:12: YAML syntax: YAML tags are not allowed (!!int)",))
 
-    monkeypatch.setattr(flow_runtime, "build_flow_runtime", refused)
+    monkeypatch.setattr(flow_services, "build_flow_runtime", refused)
     result = await library(tmp_path).reload("SIGHUP")
     assert not result.ok and result.problems == ("hello.yaml:3:12: YAML syntax: YAML tags are not allowed (!!int)",)

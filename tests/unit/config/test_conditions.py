@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.flows.conditions import ConditionInvalid, parse_condition
+from engine.config.conditions import ConditionInvalid, parse_condition
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.acd.callback_numbers import DiallingRules
-from engine.flows.flow_errors import FlowInvalid, FlowProblem
-from engine.flows.flow_model import QueueNode
-from engine.flows.flow_validation import LoadedFlow, structure_problem, unknown_word
-from engine.flows.intent_matching import words
-from engine.flows.yaml_source import SourceMap, load_flow_file
+from engine.config.problems import FlowInvalid, FlowProblem
+from engine.config.flow_model import QueueNode
+from engine.config.flow_validation import LoadedFlow, structure_problem, unknown_word
+from engine.language.intent_matching import words
+from engine.config.yaml_source import SourceMap, load_flow_file
 
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
 QUEUES_FOLDER, AGENTS_FOLDER = "queues", "agents"
@@ -31,6 +30,21 @@ UNSAFE_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 """Unicode categories an agent's name may not hold: control, format, line and paragraph separators,
 surrogates, private use, unassigned. Validation refuses them; the pjsip_agents.conf writer
 (agent_provisioning.config_safe_name) replaces them."""
+
+
+@dataclass(frozen=True)
+class DiallingRules:
+    """A queue's callback.numbers, compiled."""
+
+    pattern: re.Pattern[str]
+    """The whole (national-form) number must match."""
+    country_code: str = ""
+    """The queue's country ("82"): `+82…` becomes `0…`. Empty: `+` numbers are checked as they are."""
+    national_prefix: str = "0"
+    allow: tuple[str, ...] = ()
+    """Prefixes; empty allows every number the pattern and deny list allow."""
+    deny: tuple[str, ...] = ()
+    per_hour: int = 3
 
 
 class _Strict(BaseModel):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.flows.flow_errors import FlowInvalid
-from engine.flows.yaml_source import load_flow_text
+from engine.config.problems import FlowInvalid
+from engine.config.yaml_source import load_flow_text
 
 HOSTILE: dict[str, bytes] = {
     "int_tag": b"flow: demo\nstart: a\ntimeout_s: !!int 3s\n",

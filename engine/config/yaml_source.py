@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from engine.flows.flow_errors import FlowInvalid, FlowProblem
+from engine.config.problems import FlowInvalid, FlowProblem
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_DEPTH = 32

@@ -1,0 +1,946 @@
+"""One caller's life in the ACD, as a pure core: facts in, commands out.
+
+A `QueuedCall` holds the call's phase (one explicit value) and decides, for each fact about the
+call, what must happen: to the caller (say, hush, listen, continue its flow, hang up: carried out
+by the caller's own CallSession, the only task that commands the caller's channel) and on the
+agents' side (ring, bridge, hold, dial back, agents' ledgers, the journey: carried out by the
+ACD's adapter, call_distributor.py). The callback dialogue, the overflow choice and what a
+waiting caller hears are decided here.
+
+No asyncio, no logging, no clock, no I/O: time comes in as `now`, ids of new legs and bridges come
+in with the facts that need them, and a number's rate limit is read by the adapter (CheckNumber ->
+NumberChecked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from engine.acd.agent_state import EventKind
+from engine.acd.callback_numbers import MAX_NUMBER_LENGTH, CallbackAllowed, CallbackRefused, NumberSource, RefusalReason, Verdict, normalize
+from engine.config.acd_config import QueueSettings
+from engine.acd.wait_announcements import callback_confirmed, callback_question, callback_refused, wait_announcement
+from engine.acd.wait_estimate import WaitPhrase
+from engine.language.answer_words import YES_WORDS
+
+FIRST_ANNOUNCEMENT_S = 4.0
+"""A new caller hears music for a moment, then its position and wait; then every `announce.every_s`."""
+QUIET_WHILE_ARRANGING_S = 60.0
+"""While a caller arranges a callback, wait announcements hold off this long."""
+SPOKEN_CALLBACK_CONFIDENCE = 0.4
+"""A callback phrase heard at least this surely counts; the number is then confirmed by key or yes."""
+RING_GRACE_S = 3.0
+"""Asterisk ends an unanswered ring itself; only if that never arrives does the engine end it."""
+OVERFLOW_GOODBYE = {
+    "ko": "죄송합니다. 지금은 모든 상담원이 통화 중입니다. 나중에 다시 전화해 주세요. 감사합니다.",
+    "en": "We are sorry, all our agents are still busy. Please call again later. Thank you.",
+}
+"""Said when a queue's overflow has no message of its own, or its flow or callback target cannot
+take this caller (no voice to continue a flow with or to speak to). A caller whose number cannot be
+called back (withheld, or refused by the queue's callback rules) is not let go: it hears why and
+keeps waiting at its place."""
+
+
+class Phase(Enum):
+    WAITING = "waiting"
+    """In line in the queue's holding bridge, hearing music and announcements."""
+    ARRANGING_CALLBACK = "arranging_callback"
+    """Still in line, in the callback dialogue (keying or confirming a number)."""
+    CHECKING_NUMBER = "checking_number"
+    """Still in line; the number given is being checked against the queue's rules and rate limit."""
+    RINGING = "ringing"
+    """An agent's phone rings for the caller."""
+    TALKING = "talking"
+    """Caller and agent are in the call's bridge (or the called-back caller answered)."""
+    SECURE_ENTRY = "secure_entry"
+    """The caller keys card details in the queue's secure-entry flow; the agent hears music."""
+    CALLBACK_OWED = "callback_owed"
+    """The caller hung up for a callback: in line without a channel."""
+    CALLBACK_RINGING = "callback_ringing"
+    """An agent's phone rings for an owed callback."""
+    DIALLING_BACK = "dialling_back"
+    """The agent took the callback and waits in the call's bridge while the caller's phone rings."""
+    ENDED = "ended"
+
+
+LINED_UP = (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER, Phase.CALLBACK_OWED)
+"""Phases in which the call is in the router's line."""
+LIVE_CALLER = (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER, Phase.RINGING, Phase.TALKING, Phase.SECURE_ENTRY)
+"""Phases in which the caller's channel is ours and has a session to speak through."""
+
+# -- facts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The caller entered the queue (from a flow's queue node, or again after an engine restart)."""
+
+    skills: tuple[str, ...] = ()
+    priority: int | None = None
+    waited_s: float = 0.0
+    """An adopted caller keeps its place: how long it had waited under the engine that stopped."""
+
+
+@dataclass(frozen=True)
+class AgentOffered:
+    agent_id: str
+    extension: str
+    leg: str
+    """The agent leg's channel id, chosen by the adapter."""
+    waited_s: float
+    relaxed: bool
+
+
+@dataclass(frozen=True)
+class AgentAnswered:
+    leg: str
+    bridge: str
+    """The id the call's bridge gets, chosen by the adapter."""
+    callback_leg: str = ""
+    """For an owed callback: the id the leg that dials the caller gets, chosen by the adapter."""
+
+
+@dataclass(frozen=True)
+class AgentLegEnded:
+    leg: str
+    reason: str
+    """Why a leg that never answered ended (no-answer, busy, ...); unused once answered."""
+
+
+@dataclass(frozen=True)
+class RingRanOut:
+    """The ring time is over and Asterisk never said the agent's leg ended (a lost event)."""
+
+
+@dataclass(frozen=True)
+class CallerLeft:
+    """The caller's channel ended (the caller hung up, or the engine did)."""
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    digit: str
+
+
+@dataclass(frozen=True)
+class SpeechHeard:
+    alternatives: tuple[tuple[str, float], ...]
+    """(text, confidence), best first."""
+
+
+@dataclass(frozen=True)
+class NumberChecked:
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A second passed. `position`/`estimate`: the caller's place in its queue's line and the
+    estimated wait (from the router and the staffing), for the announcement if one is due."""
+
+    position: int | None = None
+    estimate_s: float | None = None
+    phrase: WaitPhrase | None = None
+
+
+@dataclass(frozen=True)
+class TransferAsked:
+    agent_id: str
+    to_queue: str = ""
+    to_agent: str = ""
+
+
+@dataclass(frozen=True)
+class SecureEntryAsked:
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class SecureEntryDone:
+    """The secure-entry flow reached its queue node: the caller comes back to the agent."""
+
+
+@dataclass(frozen=True)
+class CallbackLegAnswered:
+    leg: str
+
+
+@dataclass(frozen=True)
+class CallbackLegEnded:
+    leg: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetryDue:
+    """The delay after a failed callback attempt is over."""
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """An agent-side command could not be carried out (Asterisk refused it)."""
+
+    what: str
+    reason: str
+
+
+Fact = (Queued | AgentOffered | AgentAnswered | AgentLegEnded | RingRanOut | CallerLeft | KeyPressed | SpeechHeard | NumberChecked | Tick
+        | TransferAsked | SecureEntryAsked | SecureEntryDone | CallbackLegAnswered | CallbackLegEnded | RetryDue | StepFailed)
+
+# -- commands to the caller (carried out by the caller's CallSession) --------------------------
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    hang_up_after: str | None = None
+    """Once heard to its end, hang the caller up with this reason."""
+
+
+@dataclass(frozen=True)
+class Hush:
+    """Stop what the ACD is saying (an agent answered, or a new sentence replaces it)."""
+
+
+@dataclass(frozen=True)
+class ListenFor:
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StopListening:
+    pass
+
+
+@dataclass(frozen=True)
+class ContinueFlow:
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartSurvey:
+    target: str
+    queue: str
+    agent: str
+
+
+@dataclass(frozen=True)
+class HangUpCaller:
+    reason: str
+
+
+CallerCommand = Say | Hush | ListenFor | StopListening | ContinueFlow | StartSurvey | HangUpCaller
+
+# -- commands on the agents' side (carried out by the ACD adapter) -----------------------------
+
+
+@dataclass(frozen=True)
+class Journal:
+    kind: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class JoinLine:
+    """Into the router's line (again) at the call's place."""
+
+
+@dataclass(frozen=True)
+class LeaveLine:
+    pass
+
+
+@dataclass(frozen=True)
+class MoveToHold:
+    """The caller into `queue`'s holding bridge, out of `from_queue`'s holding bridge or out of
+    `from_bridge` first (straight from one bridge to another stalls)."""
+
+    queue: str
+    from_queue: str = ""
+    from_bridge: str = ""
+    adopted: bool = False
+    """An adopted caller may already be in that holding bridge."""
+
+
+@dataclass(frozen=True)
+class LeaveHold:
+    """The caller out of `queue`'s holding bridge (its music stops): back to its flow."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
+class FileRecording:
+    """The conversation with this agent is over: its recording is filed (each agent's part is its own)."""
+
+
+@dataclass(frozen=True)
+class OfferTo:
+    """Ring this agent for the call now, outside the line (a transfer to a named agent)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseHold:
+    """The caller left the queue's holding bridge: remove it if it is empty."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
+class NoteAgent:
+    """An event for the agent's ledger, about this call unless `for_call` is False."""
+
+    agent_id: str
+    kind: EventKind
+    reason: str = ""
+    seconds: float = 0.0
+    for_call: bool = True
+
+
+@dataclass(frozen=True)
+class RingAgent:
+    agent_id: str
+    extension: str
+    leg: str
+    ring_s: int
+
+
+@dataclass(frozen=True)
+class SendPop:
+    agent_id: str
+    waited_s: float
+    with_history: bool = True
+    """False: sent again (after secure entry) with what the call's pop already had."""
+
+
+@dataclass(frozen=True)
+class ClearPop:
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class ConnectAgent:
+    """Caller and agent leg into a new bridge (the caller out of its holding bridge)."""
+
+    bridge: str
+    leg: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class HangUpLeg:
+    leg: str
+
+
+@dataclass(frozen=True)
+class DropBridge:
+    """The conversation is over or never began: its recording is filed, its bridge removed."""
+
+    bridge: str
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    channel: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class HoldAgentForSecureEntry:
+    """The caller out of the bridge; the agent hears music there; the caller hears silence."""
+
+    bridge: str
+
+
+@dataclass(frozen=True)
+class BackFromSecureEntry:
+    bridge: str
+
+
+@dataclass(frozen=True)
+class CountHandleTime:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LatestCallOf:
+    """What the agent's disposition is for."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class CheckNumber:
+    """Check a number against the queue's rules and the callbacks to it in the last hour."""
+
+    raw: str
+    source: NumberSource
+
+
+@dataclass(frozen=True)
+class RememberCallback:
+    """This engine arranged a callback to `number`: the rate limit's own memory."""
+
+    number: str
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class WaitForAgentThenDial:
+    """The agent took a callback: the agent leg into a new bridge, then the caller is dialled."""
+
+    bridge: str
+    agent_leg: str
+    callback_leg: str
+    number: str
+    ring_s: int
+
+
+@dataclass(frozen=True)
+class AddCallbackLeg:
+    bridge: str
+    leg: str
+
+
+@dataclass(frozen=True)
+class ArmRetry:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CallbackFailed:
+    """Every attempt failed (or the number was refused): shown on the supervisor's floor."""
+
+    number: str
+    attempts: int
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """The call is over for the ACD."""
+
+
+AgentSideCommand = (Journal | JoinLine | LeaveLine | MoveToHold | LeaveHold | FileRecording | OfferTo | ReleaseHold | NoteAgent | RingAgent | SendPop | ClearPop | ConnectAgent | HangUpLeg
+                    | DropBridge | StartRecording | HoldAgentForSecureEntry | BackFromSecureEntry | CountHandleTime | LatestCallOf | CheckNumber
+                    | RememberCallback | WaitForAgentThenDial | AddCallbackLeg | ArmRetry | CallbackFailed | Forget)
+Command = CallerCommand | AgentSideCommand
+
+
+@dataclass
+class QueuedCall:
+    """One call in the ACD. `queues` is the current configuration's queues (updated on reload)."""
+
+    caller_id: str
+    queue: str
+    queues: Mapping[str, QueueSettings]
+    language: str
+    has_voice: bool
+    """The caller's session can speak and listen (a flow runs); False for a restored callback."""
+    caller_number: str = ""
+    phase: Phase = Phase.WAITING
+    enqueued_at: float = 0.0
+    priority: int | None = None
+    extra_skills: dict[str, int] = field(default_factory=dict)
+    agent_id: str = ""
+    agent_leg: str = ""
+    bridge: str = ""
+    answered_at: float | None = None
+    next_announcement: float = float("inf")
+    keyed: str = ""
+    """Digits keyed so far while arranging a callback."""
+    callable_caller_id: str = ""
+    """The caller ID in the form to dial, if it passed the queue's callback rules when the offer was taken."""
+    checking_source: NumberSource | None = None
+    overflow_waited_s: float | None = None
+    """Set while the queue's overflow is arranging a callback: the `overflowed` event it will record."""
+    auto_callback_tried: bool = False
+    """The queue's overflow tried to call the caller back: refused, it keeps waiting and is not tried again."""
+    listening: bool = False
+    callback_number: str = ""
+    callback_leg: str = ""
+    attempts: int = 0
+    transferred_from: str = ""
+    """The agent who transferred the call: shown on the next agent's pop."""
+    queued_once: bool = False
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> QueueSettings:
+        return self.queues[self.queue]
+
+    @property
+    def in_line(self) -> bool:
+        return self.phase in LINED_UP
+
+    @property
+    def callback(self) -> bool:
+        """Shown on the pop and the floor: the call is (or became) a callback."""
+        return bool(self.callback_number)
+
+    def required_skills(self) -> dict[str, int]:
+        return {**self.extra_skills}
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def decide(self, fact: Fact, now: float) -> list[Command]:
+        """What the fact means for this call; a fact that does not fit the phase changes nothing."""
+        if self.phase is Phase.ENDED:
+            return [HangUpLeg(fact.leg)] if isinstance(fact, (AgentAnswered, CallbackLegAnswered)) else []
+        handler = _HANDLERS.get(type(fact))
+        return handler(self, fact, now) if handler is not None else []
+
+    def _queued(self, fact: Queued, now: float) -> list[Command]:
+        if self.queued_once:
+            return []  # a call enters the ACD once; later queues are transfers and overflows
+        self.queued_once = True
+        settings = self.settings
+        self.enqueued_at = now - max(0.0, fact.waited_s)
+        self.priority = fact.priority
+        self.extra_skills = {skill: 1 for skill in fact.skills if skill not in settings.skills}
+        self.next_announcement = now + FIRST_ANNOUNCEMENT_S
+        detail: dict[str, Any] = {"queue": self.queue, "skills": sorted({*settings.skills, *self.extra_skills}), "priority": fact.priority}
+        if fact.waited_s:
+            detail.update(after_restart=True, waited_s=round(fact.waited_s, 1))
+        return [MoveToHold(self.queue, adopted=bool(fact.waited_s)), Journal("queued", detail), JoinLine()]
+
+    def _offered(self, fact: AgentOffered, now: float) -> list[Command]:
+        if self.phase not in LINED_UP:
+            return []  # an offer for a call that is already ringing or gone: the agent is freed by the adapter
+        callback = self.phase is Phase.CALLBACK_OWED
+        self.phase = Phase.CALLBACK_RINGING if callback else Phase.RINGING
+        self.keyed, self.checking_source, self.overflow_waited_s = "", None, None
+        self.agent_id, self.agent_leg = fact.agent_id, fact.leg
+        ring_s = int(self.settings.ring_timeout_s)
+        return [
+            LeaveLine(),
+            NoteAgent(fact.agent_id, EventKind.RESERVED, seconds=ring_s + RING_GRACE_S),
+            Journal("agent_ringing", {"agent": fact.agent_id, "extension": fact.extension, "waited_s": round(fact.waited_s, 1), "relaxed": fact.relaxed,
+                                      "callback": callback}),
+            SendPop(fact.agent_id, fact.waited_s),
+            RingAgent(fact.agent_id, fact.extension, fact.leg, ring_s),
+        ]
+
+    def _answered(self, fact: AgentAnswered, now: float) -> list[Command]:
+        if fact.leg != self.agent_leg:
+            return [HangUpLeg(fact.leg)]  # answered after the caller left, or a stale leg: nobody to talk to
+        if self.phase is Phase.CALLBACK_RINGING:
+            return self._dial_back(fact, now)
+        if self.phase is not Phase.RINGING:
+            return []
+        self.phase = Phase.TALKING
+        self.answered_at = now
+        self.bridge = fact.bridge
+        commands: list[Command] = [
+            LatestCallOf(self.agent_id),
+            NoteAgent(self.agent_id, EventKind.ANSWERED),
+            Journal("agent_answered", {"agent": self.agent_id, "waited_s": round(now - self.enqueued_at, 1)}),
+        ]
+        if self.has_voice:
+            self.listening = False
+            commands += [StopListening(), Hush()]
+        return [*commands, ConnectAgent(self.bridge, fact.leg, self.queue), StartRecording(self.caller_id, self.agent_id), ReleaseHold(self.queue)]
+
+    def _leg_ended(self, fact: AgentLegEnded, now: float) -> list[Command]:
+        if fact.leg != self.agent_leg:
+            return []
+        if self.phase is Phase.RINGING:
+            return self._ring_failed(fact.reason, now)
+        if self.phase is Phase.CALLBACK_RINGING:
+            return self._ring_failed(fact.reason, now)
+        if self.phase is Phase.DIALLING_BACK:
+            leg = self.callback_leg
+            self.attempts -= 1  # the agent hung up before the caller answered: not the caller's failed attempt
+            return [*self._attempt_failed("agent hung up"), HangUpLeg(leg)]
+        if self.phase not in (Phase.TALKING, Phase.SECURE_ENTRY):
+            return []
+        talk_s = round(now - (self.answered_at or now), 1)
+        commands: list[Command] = [Journal("call_ended", {"by": "agent", "agent": self.agent_id, "talk_s": talk_s}), *self._end_for_agent(now),
+                                   DropBridge(self.bridge)]
+        self.phase = Phase.ENDED
+        survey = self.settings.survey
+        if self.callback_leg:
+            commands.append(HangUpLeg(self.callback_leg))
+        elif survey is not None and self.has_voice:
+            commands += [Journal("survey_offered", {"queue": self.queue, "agent": self.agent_id, "flow": survey}), StartSurvey(survey, self.queue, self.agent_id)]
+        else:
+            commands.append(HangUpCaller("the agent ended the call"))
+        return [*commands, Forget()]
+
+    def _ring_ran_out(self, fact: RingRanOut, now: float) -> list[Command]:
+        if self.phase not in (Phase.RINGING, Phase.CALLBACK_RINGING):
+            return []
+        leg = self.agent_leg
+        return [HangUpLeg(leg), *self._ring_failed("no-answer", now)]
+
+    def _ring_failed(self, reason: str, now: float) -> list[Command]:
+        """The agent did not take it: they are paused with the reason; the caller keeps its place."""
+        agent_id = self.agent_id
+        self.phase = Phase.CALLBACK_OWED if self.phase is Phase.CALLBACK_RINGING else Phase.WAITING
+        self.agent_id, self.agent_leg = "", ""
+        return [ClearPop(agent_id), NoteAgent(agent_id, EventKind.RING_FAILED, reason=reason),
+                Journal("agent_not_answered", {"agent": agent_id, "reason": reason}), JoinLine()]
+
+    def _caller_left(self, fact: CallerLeft, now: float) -> list[Command]:
+        if self.phase in (Phase.CALLBACK_OWED, Phase.CALLBACK_RINGING, Phase.DIALLING_BACK) or self.phase is Phase.ENDED:
+            return []  # a caller who hung up for a callback keeps its place without its channel
+        if self.phase is Phase.TALKING and self.callback_leg:
+            return []  # the called-back caller's leg reports its own end
+        waited_s = round(now - self.enqueued_at, 1)
+        commands: list[Command] = [LeaveLine()]
+        if self.phase is Phase.RINGING:
+            commands += [Journal("abandoned", {"queue": self.queue, "waited_s": waited_s, "while": "agent ringing", "short": False}),
+                         HangUpLeg(self.agent_leg), ClearPop(self.agent_id), NoteAgent(self.agent_id, EventKind.CALL_ENDED)]
+        elif self.phase in (Phase.TALKING, Phase.SECURE_ENTRY):
+            commands += [Journal("call_ended", {"by": "caller", "agent": self.agent_id, "talk_s": round(now - (self.answered_at or now), 1)}),
+                         HangUpLeg(self.agent_leg), *self._end_for_agent(now)]
+        else:
+            short = now - self.enqueued_at < self.settings.short_abandon_s
+            commands.append(Journal("abandoned", {"queue": self.queue, "waited_s": waited_s, "while": "waiting", "short": short}))
+        self.phase = Phase.ENDED
+        return [*commands, DropBridge(self.bridge), ReleaseHold(self.queue), Forget()]
+
+    def _end_for_agent(self, now: float) -> list[Command]:
+        """The call is over: wrap-up, with the pop left on the agent's screen for the notes."""
+        wrap_up = self.settings.wrap_up_s
+        return [CountHandleTime(now - (self.answered_at or now) + wrap_up), NoteAgent(self.agent_id, EventKind.CALL_ENDED, seconds=wrap_up)]
+
+    # -- transfers and secure entry ---------------------------------------------------------
+
+    def can_transfer(self, agent_id: str) -> bool:
+        return self.phase is Phase.TALKING and self.agent_id == agent_id and not self.callback_leg
+
+    def _transfer(self, fact: TransferAsked, now: float) -> list[Command]:
+        if not self.can_transfer(fact.agent_id):
+            return []
+        old_leg, old_bridge = self.agent_leg, self.bridge
+        target = f"queue:{fact.to_queue}" if fact.to_queue else f"agent:{fact.to_agent}"
+        commands: list[Command] = [
+            Journal("transferred", {"from_agent": fact.agent_id, "to": target, "talk_s": round(now - (self.answered_at or now), 1)}),
+            FileRecording(),  # the first agent's part is its own recording: filed now
+            *self._end_for_agent(now),
+        ]
+        self.transferred_from = fact.agent_id
+        self.agent_id, self.agent_leg, self.bridge, self.answered_at = "", "", "", None
+        queue = fact.to_queue or self.queue
+        commands += [MoveToHold(queue, from_bridge=old_bridge), HangUpLeg(old_leg), DropBridge(old_bridge)]
+        self.phase = Phase.WAITING
+        if not fact.to_queue:
+            return [*commands, OfferTo(fact.to_agent)]
+        self.queue, self.enqueued_at = queue, now
+        settings = self.settings
+        return [*commands, Journal("queued", {"queue": queue, "skills": sorted({*settings.skills, *self.extra_skills}), "priority": self.priority,
+                                              "transferred_from": fact.agent_id}), JoinLine()]
+
+    def can_enter_securely(self, agent_id: str) -> str | None:
+        """Why the agent cannot send this caller to secure entry, or None."""
+        if self.phase is Phase.SECURE_ENTRY and self.agent_id == agent_id:
+            return "the caller is in secure entry already"
+        if self.phase is not Phase.TALKING or self.agent_id != agent_id or self.callback_leg or not self.has_voice:
+            return "you are not talking to that caller"
+        if self.settings.secure_entry is None:
+            return f"queue {self.queue} has no secure_entry flow"
+        return None
+
+    def _secure_entry(self, fact: SecureEntryAsked, now: float) -> list[Command]:
+        target = self.settings.secure_entry
+        if self.can_enter_securely(fact.agent_id) is not None or target is None:
+            return []
+        self.phase = Phase.SECURE_ENTRY
+        return [Journal("secure_entry_started", {"agent": fact.agent_id, "flow": target}), HoldAgentForSecureEntry(self.bridge), ContinueFlow(target, "secure entry")]
+
+    def _secure_entry_done(self, fact: SecureEntryDone, now: float) -> list[Command]:
+        if self.phase is not Phase.SECURE_ENTRY:
+            return []
+        self.phase = Phase.TALKING
+        return [BackFromSecureEntry(self.bridge), Journal("secure_entry_ended", {"agent": self.agent_id}), SendPop(self.agent_id, 0.0, with_history=False)]
+
+    def _step_failed(self, fact: StepFailed, now: float) -> list[Command]:
+        """Asterisk refused an agent-side step. A caller is never left in silence: one who was
+        being connected or moved is hung up (the session records why); a secure entry that could
+        not start leaves caller and agent talking."""
+        if fact.what == "secure entry" and self.phase is Phase.SECURE_ENTRY:
+            self.phase = Phase.TALKING
+            return [BackFromSecureEntry(self.bridge), Journal("secure_entry_ended", {"agent": self.agent_id, "failed": fact.reason[:80]})]
+        if self.phase in LIVE_CALLER and self.has_voice:
+            return [HangUpCaller(f"{fact.what} failed: {fact.reason}"[:200])]
+        return []
+
+    # -- the callback dialogue --------------------------------------------------------------
+
+    def _key(self, fact: KeyPressed, now: float) -> list[Command]:
+        offer = self.settings.callback
+        if offer is None or not self.has_voice or self.phase not in (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER):
+            return []
+        if self.phase is Phase.CHECKING_NUMBER:
+            return []  # a number is being checked: keys meanwhile change nothing
+        digit = fact.digit
+        if self.phase is Phase.WAITING:
+            return self._offer_taken(now, "key") if digit == offer.key else []
+        if digit == "1" and self.keyed == "" and self.callable_caller_id:
+            return self._check(self.callable_caller_id, NumberSource.CALLER_ID)
+        if digit == "#":
+            if not self.keyed:
+                return [Say(callback_question(self.language, self.callable_caller_id, caller_id_refused=not self.callable_caller_id))]
+            return self._check(self.keyed, NumberSource.KEYED)
+        if digit == "*":
+            self.phase, self.keyed = Phase.WAITING, ""  # changed their mind: back to waiting
+            self.next_announcement = now + self.settings.announce.every_s
+        elif digit.isdigit() and len(self.keyed) <= MAX_NUMBER_LENGTH:
+            self.keyed += digit  # one digit more than a number may have: a longer one is refused, never cut to fit
+        return []
+
+    def takes_key(self, digit: str) -> bool:
+        """Whether a key from the caller belongs to the ACD (the callback dialogue) rather than the flow."""
+        offer = self.settings.callback if self.queue in self.queues else None
+        if offer is None or not self.has_voice:
+            return False
+        if self.phase in (Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER):
+            return True
+        return self.phase is Phase.WAITING and digit == offer.key
+
+    def _offer_taken(self, now: float, by: str) -> list[Command]:
+        offer = self.settings.callback
+        assert offer is not None
+        self.phase, self.keyed = Phase.ARRANGING_CALLBACK, ""
+        self.next_announcement = now + QUIET_WHILE_ARRANGING_S  # no wait announcement over the questions
+        verdict = normalize(self.caller_number, NumberSource.CALLER_ID, offer.numbers.rules())
+        self.callable_caller_id = verdict.number if isinstance(verdict, CallbackAllowed) else ""
+        question = callback_question(self.language, self.callable_caller_id, caller_id_refused=isinstance(verdict, CallbackRefused))
+        commands: list[Command] = [Journal("callback_offer_taken", {"by": by})]
+        if isinstance(verdict, CallbackRefused):
+            commands.append(self._refusal(NumberSource.CALLER_ID, verdict, question))
+        return [*commands, Say(question)]
+
+    def _speech(self, fact: SpeechHeard, now: float) -> list[Command]:
+        offer = self.settings.callback
+        if offer is None or not self.has_voice or self.phase not in (Phase.WAITING, Phase.ARRANGING_CALLBACK):
+            return []
+        words = [(" ".join(text.split()), confidence) for text, confidence in fact.alternatives if confidence >= SPOKEN_CALLBACK_CONFIDENCE]
+        if self.phase is Phase.WAITING:
+            wanted = [" ".join(phrase.split()) for phrase in offer.phrases]
+            if any(phrase in text for text, _ in words for phrase in wanted):
+                return self._offer_taken(now, "speech")
+            return []
+        yes = YES_WORDS.get(self.language[:2], YES_WORDS["en"])
+        if self.keyed == "" and self.callable_caller_id and any(word in text.split() for text, _ in words for word in yes):
+            return self._check(self.callable_caller_id, NumberSource.CALLER_ID)
+        return []
+
+    def _check(self, raw: str, source: NumberSource) -> list[Command]:
+        self.phase, self.checking_source = Phase.CHECKING_NUMBER, source
+        return [CheckNumber(raw, source)]
+
+    def _number_checked(self, fact: NumberChecked, now: float) -> list[Command]:
+        """The number passed the queue's rules: the caller keeps its place in line without a
+        channel and is let go after being told. If not, it hears so and keeps waiting at its place."""
+        if self.phase is not Phase.CHECKING_NUMBER or self.checking_source is None:
+            return []
+        source, self.checking_source = self.checking_source, None
+        verdict = fact.verdict
+        if isinstance(verdict, CallbackRefused):
+            offer = self.settings.callback
+            said = callback_refused(self.language, offer.key if offer is not None else "1")
+            self.phase, self.keyed = Phase.WAITING, ""  # back to waiting at its place; the callback key asks again
+            self.next_announcement = now + self.settings.announce.every_s
+            self.overflow_waited_s = None
+            return [self._refusal(source, verdict, said), Say(said)]
+        commands: list[Command] = []
+        if self.overflow_waited_s is not None:
+            commands.append(Journal("overflowed", {"queue": self.queue, "to": "callback", "waited_s": self.overflow_waited_s}))
+            self.overflow_waited_s = None
+        waited = now - self.enqueued_at
+        self.callback_number, self.keyed = verdict.number, ""
+        self.phase = Phase.CALLBACK_OWED
+        self.next_announcement = float("inf")
+        commands += [
+            RememberCallback(verdict.number, 0.0),
+            Journal("callback_requested", {"queue": self.queue, "number": verdict.number, "waited_s": round(waited, 1), "source": source.value}),
+            StopListening(),
+            Say(callback_confirmed(self.language, verdict.number), hang_up_after="callback arranged"),
+            ReleaseHold(self.queue),
+        ]
+        self.has_voice = False  # from now on the call waits without its channel
+        return commands
+
+    def _refusal(self, source: NumberSource, verdict: CallbackRefused, said: str) -> Journal:
+        """Why, the number bounded and escaped (never the raw string), and what the caller is told."""
+        return Journal("callback_refused", {"queue": self.queue, "source": source.value, "reason": verdict.reason.value, "number": verdict.shown,
+                                            "detail": verdict.detail[:80], "said": said})
+
+    # -- calling back ------------------------------------------------------------------------
+
+    def _dial_back(self, fact: AgentAnswered, now: float) -> list[Command]:
+        offer = self.settings.callback
+        if offer is None:
+            return [HangUpLeg(fact.leg)]
+        self.phase = Phase.DIALLING_BACK
+        self.bridge = fact.bridge
+        self.attempts += 1
+        self.callback_leg = fact.callback_leg
+        return [
+            LatestCallOf(self.agent_id),
+            NoteAgent(self.agent_id, EventKind.ANSWERED),
+            Journal("callback_dialing", {"agent": self.agent_id, "number": self.callback_number, "attempt": self.attempts}),
+            WaitForAgentThenDial(self.bridge, fact.leg, self.callback_leg, self.callback_number, int(offer.ring_s)),
+        ]
+
+    def _callback_answered(self, fact: CallbackLegAnswered, now: float) -> list[Command]:
+        if self.phase is not Phase.DIALLING_BACK or fact.leg != self.callback_leg:
+            return [HangUpLeg(fact.leg)]
+        self.phase = Phase.TALKING
+        self.answered_at = now
+        return [AddCallbackLeg(self.bridge, fact.leg), StartRecording(fact.leg, self.agent_id),
+                Journal("callback_answered", {"agent": self.agent_id, "attempt": self.attempts, "waited_s": round(now - self.enqueued_at, 1)})]
+
+    def _callback_leg_ended(self, fact: CallbackLegEnded, now: float) -> list[Command]:
+        if fact.leg != self.callback_leg:
+            return []
+        if self.phase is Phase.DIALLING_BACK:
+            return self._attempt_failed(fact.reason)
+        if self.phase is not Phase.TALKING:
+            return []
+        self.phase = Phase.ENDED
+        return [Journal("call_ended", {"by": "caller", "agent": self.agent_id, "talk_s": round(now - (self.answered_at or now), 1)}),
+                HangUpLeg(self.agent_leg), *self._end_for_agent(now), DropBridge(self.bridge), Forget()]
+
+    def _attempt_failed(self, reason: str) -> list[Command]:
+        """The caller did not answer: free the agent, and try again after the delay, or give up."""
+        offer = self.settings.callback
+        agent_id = self.agent_id
+        commands: list[Command] = [
+            Journal("callback_attempt_failed", {"attempt": self.attempts, "reason": reason, "agent": agent_id}),
+            HangUpLeg(self.agent_leg), DropBridge(self.bridge), ClearPop(agent_id),
+            NoteAgent(agent_id, EventKind.CALL_ENDED),  # no wrap-up: there was no conversation
+        ]
+        self.agent_id, self.agent_leg, self.callback_leg, self.bridge = "", "", "", ""
+        if offer is None or self.attempts > offer.retries:
+            self.phase = Phase.ENDED
+            return [*commands, Journal("callback_failed", {"queue": self.queue, "number": self.callback_number, "attempts": self.attempts}),
+                    CallbackFailed(self.callback_number, self.attempts), Forget()]
+        self.phase = Phase.CALLBACK_OWED
+        return [*commands, ArmRetry(offer.retry_delay_s)]
+
+    def _retry(self, fact: RetryDue, now: float) -> list[Command]:
+        return [JoinLine()] if self.phase is Phase.CALLBACK_OWED else []  # at its original place in line
+
+    def dial_refused(self) -> list[Command]:
+        """The dial string could not be built from the number (it cannot happen with a checked number)."""
+        offer = self.settings.callback
+        self.attempts = (offer.retries if offer is not None else 0) + 1
+        return self._attempt_failed("number refused")
+
+    # -- while waiting: announcements and overflow ----------------------------------------------
+
+    def _tick(self, fact: Tick, now: float) -> list[Command]:
+        if self.phase not in (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER):
+            return []
+        overflow = self._overflow(now)
+        if overflow is not None:
+            return overflow
+        return self._announce(fact, now)
+
+    def _overflow(self, now: float) -> list[Command] | None:
+        """A caller who waited the queue's max_wait goes where it says: another queue (keeping its
+        wait for the KPIs of neither), a callback to the calling number, or a message and goodbye."""
+        limit = self.settings.max_wait
+        if limit is None or self.phase is not Phase.WAITING or now - self.enqueued_at < limit.seconds:
+            return None
+        target = limit.overflow
+        waited = round(now - self.enqueued_at, 1)
+        if target.queue is not None and target.queue in self.queues:
+            old = self.queue
+            self.queue, self.enqueued_at = target.queue, now
+            settings = self.settings
+            self.extra_skills = {skill: level for skill, level in self.extra_skills.items() if skill not in settings.skills}
+            commands: list[Command] = [Journal("overflowed", {"queue": old, "to": f"queue:{target.queue}", "waited_s": waited}), LeaveLine()]
+            if self.has_voice:
+                commands.append(Hush())
+            return [*commands, MoveToHold(target.queue, from_queue=old),
+                    Journal("queued", {"queue": target.queue, "skills": sorted({*settings.skills, *self.extra_skills}), "priority": self.priority, "overflow_from": old}),
+                    ReleaseHold(old), JoinLine()]
+        if target.callback and self.has_voice:
+            if self.auto_callback_tried:
+                return None  # refused once: the caller keeps waiting at its place
+            self.auto_callback_tried = True
+            self.overflow_waited_s = waited
+            return self._check(self.caller_number, NumberSource.OVERFLOW)
+        if target.flow is not None and self.has_voice:
+            self.phase = Phase.ENDED
+            return [Journal("overflowed", {"queue": self.queue, "to": f"flow:{target.flow}", "waited_s": waited}), LeaveLine(), Hush(),
+                    LeaveHold(self.queue), ReleaseHold(self.queue), ContinueFlow(target.flow, "queue overflow"), Forget()]
+        text = target.message or OVERFLOW_GOODBYE.get(self.language[:2], OVERFLOW_GOODBYE["en"])
+        self.phase = Phase.ENDED
+        commands = [Journal("overflowed", {"queue": self.queue, "to": "message", "waited_s": waited}), LeaveLine()]
+        if self.has_voice:
+            commands.append(Say(text, hang_up_after="the queue's maximum wait was reached"))
+        else:
+            commands.append(HangUpCaller("the queue's maximum wait was reached"))
+        return [*commands, ReleaseHold(self.queue), Forget()]
+
+    def announcement_due(self, now: float) -> bool:
+        return self.has_voice and self.phase in (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER) and now >= self.next_announcement
+
+    def _announce(self, fact: Tick, now: float) -> list[Command]:
+        """The caller's position, the estimated wait and the callback offer, when its turn has come."""
+        settings = self.settings
+        announce = settings.announce
+        if fact.position is None or not self.announcement_due(now) or not (announce.position or announce.wait_estimate or settings.callback):
+            return []
+        self.next_announcement = now + announce.every_s
+        offer = settings.callback
+        key = offer.key if offer is not None and now - self.enqueued_at >= offer.offer_after_s else None
+        commands: list[Command] = []
+        if key is not None and offer is not None and offer.phrases and not self.listening:
+            self.listening = True
+            commands.append(ListenFor(tuple(offer.phrases)))
+        phrase = fact.phrase if announce.wait_estimate else None
+        text = wait_announcement(self.language, fact.position if announce.position else None, phrase, key)
+        estimate = round(fact.estimate_s) if fact.estimate_s is not None else None
+        return [*commands, Journal("wait_announced", {"position": fact.position, "estimate_s": estimate, "said": text}), Say(text)]
+
+
+def restored_callback(caller_id: str, queue: str, queues: Mapping[str, QueueSettings], language: str, number: str, waited_s: float, attempts: int,
+                      now: float) -> tuple[QueuedCall | None, list[Command]]:
+    """A callback the last engine still owed (from the journey): back in line at its place if its
+    number passes the queue's rules of today (an older engine may have accepted anything); a refused
+    one is closed in the journey (`callback_refused`) and shown as failed."""
+    offer = queues[queue].callback
+    verdict: Verdict = normalize(number, NumberSource.RESTORED, offer.numbers.rules()) if offer is not None else CallbackRefused(RefusalReason.NO_CALLBACKS, "")
+    if isinstance(verdict, CallbackRefused):
+        return None, [Journal("callback_refused", {"queue": queue, "source": NumberSource.RESTORED.value, "reason": verdict.reason.value,
+                                                   "number": verdict.shown, "detail": verdict.detail[:80]}),
+                      CallbackFailed(verdict.shown, attempts, refused=verdict.reason.value)]
+    call = QueuedCall(caller_id, queue, queues, language, has_voice=False, phase=Phase.CALLBACK_OWED, enqueued_at=now - max(0.0, waited_s), queued_once=True,
+                      callback_number=verdict.number, attempts=attempts)
+    return call, [RememberCallback(verdict.number, waited_s),
+                  Journal("callback_restored", {"queue": queue, "number": verdict.number, "waited_s": round(waited_s, 1), "attempts": attempts}), JoinLine()]
+
+
+def adopted_conversation(caller_id: str, queue: str, queues: Mapping[str, QueueSettings], language: str, agent_id: str, leg: str, bridge: str,
+                         talked_s: float, now: float) -> tuple[QueuedCall, list[Command]]:
+    """A caller who was talking to an agent when the last engine stopped, found in its bridge."""
+    call = QueuedCall(caller_id, queue, queues, language, has_voice=True, phase=Phase.TALKING, enqueued_at=now - talked_s, queued_once=True, agent_id=agent_id,
+                      agent_leg=leg, bridge=bridge, answered_at=now - talked_s)
+    return call, [LatestCallOf(agent_id), NoteAgent(agent_id, EventKind.LOGIN, for_call=False), NoteAgent(agent_id, EventKind.ANSWERED),
+                  Journal("conversation_adopted", {"agent": agent_id, "bridge": bridge})]
+
+
+_HANDLERS: dict[type, Any] = {
+    Queued: QueuedCall._queued, AgentOffered: QueuedCall._offered, AgentAnswered: QueuedCall._answered, AgentLegEnded: QueuedCall._leg_ended,
+    RingRanOut: QueuedCall._ring_ran_out, CallerLeft: QueuedCall._caller_left, KeyPressed: QueuedCall._key, SpeechHeard: QueuedCall._speech,
+    NumberChecked: QueuedCall._number_checked, Tick: QueuedCall._tick, TransferAsked: QueuedCall._transfer, SecureEntryAsked: QueuedCall._secure_entry,
+    SecureEntryDone: QueuedCall._secure_entry_done, CallbackLegAnswered: QueuedCall._callback_answered, CallbackLegEnded: QueuedCall._callback_leg_ended,
+    RetryDue: QueuedCall._retry, StepFailed: QueuedCall._step_failed,
+}
+
+
+def caller_commands(commands: Sequence[Command]) -> list[CallerCommand]:
+    return [c for c in commands if isinstance(c, (Say, Hush, ListenFor, StopListening, ContinueFlow, StartSurvey, HangUpCaller))]
