@@ -26,7 +26,8 @@ from engine.asterisk.caller_audio import TapRegistry
 from engine.config.acd_config import AcdConfig, AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
-from engine.acd.call_distributor import CallDistributor, CallSnapshot
+from engine.acd.acd_ports import CallSnapshot
+from engine.acd.call_distributor import CallDistributor
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback
 from engine.acd.report_commands import report_rows
@@ -113,7 +114,7 @@ class Engine:
                 "versions": dict(self.flows.current.bundle.flow_set.versions) if self.flows else {},
             },
             "speech": self.speech.status() if self.speech else {"enabled": False},
-            "agents": self.distributor.agent_status() if self.distributor else {},
+            "agents": self.distributor.agents.status_all() if self.distributor else {},
             "engine_wait_s": self.settings.calls.engine_wait_s,
             "pending_journey_writes": self.stasis.pending_journey_writes if self.stasis else 0,
         }
@@ -390,11 +391,11 @@ class Engine:
         if acd is None or self.distributor is None or agent_id not in acd.agents:
             return f"no agent `{agent_id}`"
         log.info("supervisor %s set agent %s to %s%s", supervisor, agent_id, status, f" ({reason})" if reason else "")
-        self.distributor.agent_action(agent_id, status, reason)
+        self.distributor.agents.action(agent_id, status, reason)
         return None
 
     def _extend_wrap_up(self, agent_id: str, seconds: float) -> str | None:
-        return self.distributor.extend_wrap_up(agent_id, seconds) if self.distributor is not None else "no calls are distributed"
+        return self.distributor.agents.extend_wrap_up(agent_id, seconds) if self.distributor is not None else "no calls are distributed"
 
     async def _transfer(self, agent_id: str, call_id: str, target: str) -> str | None:
         if self.distributor is None:
@@ -407,11 +408,11 @@ class Engine:
         return await self.distributor.secure_entry(agent_id, call_id)
 
     def _agent_state(self, agent_id: str) -> dict[str, Any] | None:
-        return self.distributor.agent_state(agent_id) if self.distributor is not None else None
+        return self.distributor.agents.shown_state(agent_id) if self.distributor is not None else None
 
     def _agent_action(self, agent_id: str, action: str, reason: str) -> None:
         if self.distributor is not None:
-            self.distributor.agent_action(agent_id, action, reason)
+            self.distributor.agents.action(agent_id, action, reason)
 
     async def _wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> str | None:
         if self.distributor is None:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
 from engine.acd.router import Offer, Router
 from engine.acd.wait_estimate import expected_remaining
-from engine.config.acd_config import AcdConfig
+from engine.config.acd_config import AcdConfig, AgentSettings
 
 log = logging.getLogger(__name__)
 MAX_NOTES = 2000
@@ -83,6 +83,17 @@ class AgentBoard:
     def state(self, agent_id: str) -> AgentState | None:
         ledger = self.ledgers.get(agent_id)
         return ledger.state(self._clock()) if ledger is not None else None
+
+    def agent(self, agent_id: str) -> AgentSettings | None:
+        return self._config.agents.get(agent_id) if self._config is not None else None
+
+    def shown_state(self, agent_id: str) -> dict[str, Any] | None:
+        state = self.state(agent_id)
+        return shown(state, self._clock()) if state is not None else None
+
+    def status_all(self) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        return {agent_id: shown(ledger.state(now), now) for agent_id, ledger in self.ledgers.items()}
 
     def routable(self, agent_id: str) -> bool:
         now = self._clock()

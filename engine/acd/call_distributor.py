@@ -20,91 +20,31 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from engine.acd import queued_call as core
-from engine.acd.agent_board import MAX_NOTES, AgentBoard, AgentListener, StateLog, shown
-from engine.acd.callback_numbers import CallbackRefused, CallbackRequest, RefusalReason, Verdict, check_callback, dial_string, display_number, is_plain_number, is_withheld, normalize, recent_for
-from engine.acd.queue_bridges import AGENT_LEG_PREFIX, CALL_BRIDGE_PREFIX, CALLBACK_LEG_PREFIX, BridgeControl, QueueBridges, hold_bridge_id
-from engine.acd.queued_call import CallerCommand, Fact, Phase, QueuedCall
-from engine.acd.router import Offer, QueueRule, Relaxation, Router, WaitingCall
-from engine.acd.screen_pop import build_pop
+from engine.acd import queued_call_facts as core
+from engine.acd.acd_ports import CallerInbox, CallSnapshot, ConversationRecorder, History, Record, SaveToJourney
+from engine.acd.agent_board import MAX_NOTES, AgentBoard, AgentListener, StateLog
+from engine.acd.agent_side import AcdCall, AgentSide, waiting_call
+from engine.acd.callback_limits import CallbackLimits, RecentCallbacks
+from engine.acd.pop_sender import PopSender
+from engine.acd.queue_bridges import AGENT_LEG_PREFIX, CALL_BRIDGE_PREFIX, CALLBACK_LEG_PREFIX, BridgeControl
+from engine.acd.queued_call import QueuedCall, adopted_conversation, restored_callback
+from engine.acd.queued_call_facts import Fact, Phase
+from engine.acd.router import Offer, QueueRule, Relaxation, Router
 from engine.acd.wait_estimate import HandleTimes, estimate_wait, spoken_wait
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
 from engine.asterisk.errors import AsteriskError
 from engine.config.acd_config import AcdConfig, QueueSettings
-from engine.config.flow_model import Step
 from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
 SWEEP_S = 1.0
-HISTORY_TIMEOUT_S = 0.5
-RECENT_CALLBACKS_TIMEOUT_S = 1.0
-"""How long the journey may take to say how often a number was called back lately; after that the
-engine counts what it remembers itself (its own requests since it started)."""
 CALLER_LEFT_WAIT_S = 5.0
 """How long a caller's session waits for the ACD to record the end of the call before it closes the journey."""
 RING_FAILURES = {17: "busy", 18: "no-answer", 19: "no-answer", 20: "unavailable", 21: "rejected", 3: "unavailable", 34: "congestion", 38: "unavailable", 127: "unavailable"}
 """Q.850 causes of an agent leg that ended before it was answered."""
-
-Record = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class CallSnapshot:
-    """What the IVR learned, live references into the call's flow: read when the agent's phone rings."""
-
-    caller_number: str
-    caller_name: str
-    variables: Mapping[str, Any]
-    journal: Sequence[tuple[str, Mapping[str, Any]]]
-    procedures: Mapping[str, Sequence[Step]]
-    language: str = ""
-    """The flow's language when the caller was queued (recordings are transcribed in it)."""
-
-
-class CallerInbox(Protocol):
-    """The caller's CallSession: takes what the ACD wants done to the caller, to do in its own order."""
-
-    def for_caller(self, commands: Sequence[CallerCommand]) -> None: ...
-
-
-class ConversationRecorder(Protocol):
-    """Who records conversations with agents (engine/recording/call_recorder.py)."""
-
-    def conversation_started(self, call_id: str, channel_id: str, agent_id: str, queue: str, language: str, record: Record) -> None: ...
-
-    def conversation_adopted(self, call_id: str, channel_id: str, agent_id: str, queue: str, language: str, record: Record) -> None: ...
-
-    def conversation_ended(self, call_id: str) -> None: ...
-
-    def sensitive_entry(self, call_id: str, sensitive: bool) -> None: ...
-
-
-SaveToJourney = Callable[[str, str, dict[str, Any]], Awaitable[bool]]
-"""(caller channel id, kind, detail) -> stored; for what is written after the caller's channel ended."""
-History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
-"""(caller number, current call id) -> that number's previous calls, newest first."""
-RecentCallbacks = Callable[[datetime], Awaitable[list[tuple[str, str, datetime, dict[str, Any]]]]]
-"""(since) -> (channel id, kind, at, detail) of the `callback_requested` events since then (the
-journey store's events_of_kinds_since): how the per-number rate limit survives a restart."""
-
-
-@dataclass
-class _Actor:
-    """One call's core, its inbox of facts and what the adapter needs to carry out its commands."""
-
-    core: QueuedCall
-    snapshot: CallSnapshot
-    record: Record
-    caller: CallerInbox | None
-    inbox: asyncio.Queue[tuple[Fact, asyncio.Future[None] | None]] = field(default_factory=asyncio.Queue)
-    previous_calls: list[dict[str, Any]] = field(default_factory=list)
-    offered_after_s: float = 0.0
-    retry: asyncio.TimerHandle | None = None
 
 
 class CallDistributor:
@@ -124,34 +64,28 @@ class CallDistributor:
         self._ari = ari
         self._clock = clock
         self._wall_clock = wall_clock
-        self._history = history
         self._save = save
-        self._recent_callbacks = recent_callbacks
-        self.recorder = recorder
         self._tasks = TaskOwner("acd")
         self.agents = AgentBoard(clock, self._offer, self._ring_ran_out, self._tasks.spawn, listener, state_log, self._wrap_up_ended, login_by_phone)
-        self.bridges = QueueBridges(ari)
+        self.side = AgentSide(ari, self.agents, PopSender(listener, history), CallbackLimits(recent_callbacks, wall_clock), self._tasks, clock,
+                              self._offer, self.serves, self._still_holding, recorder, save)
+        self.bridges = self.side.bridges
+        self.recorder = recorder
         self._config: AcdConfig | None = None
-        self._calls: dict[str, _Actor] = {}
-        self._legs: dict[str, str] = {}
-        """Agent or callback leg channel id -> caller channel id."""
-        self._last_call: dict[str, tuple[str, str]] = {}
-        """Agent -> (caller channel id, queue) of the agent's latest answered call: what a disposition is for."""
-        self._requested: deque[tuple[str, str, float]] = deque(maxlen=5000)
-        """(call id, number, wall time) of callbacks this engine arranged: the rate limit's memory
-        when the journey cannot be read, and before the journey writer has stored the latest."""
-        self.failed_callbacks: deque[dict[str, Any]] = deque(maxlen=200)
+        self._calls: dict[str, AcdCall] = {}
+
+    @property
+    def failed_callbacks(self) -> deque[dict[str, Any]]:
         """Callbacks that failed every attempt: shown on the supervisor's floor."""
-        self.handle_times = HandleTimes()
-        """Talk plus the queue's wrap-up of recent calls, per queue: what wait estimates come from."""
+        return self.side.failed_callbacks
+
+    @property
+    def handle_times(self) -> HandleTimes:
+        return self.side.handle_times
 
     @property
     def router(self) -> Router:
         return self.agents.router
-
-    @property
-    def listener(self) -> AgentListener | None:
-        return self.agents.listener
 
     @property
     def config(self) -> AcdConfig | None:
@@ -172,7 +106,7 @@ class CallDistributor:
         for actor in self._calls.values():
             actor.core.queues = config.queues
             if actor.core.in_line and actor.core.queue in config.queues:
-                router.caller_waiting(self._waiting(actor.core))
+                router.caller_waiting(waiting_call(actor.core))
         self.agents.configure(config, router)
 
     async def watch_agents(self) -> None:
@@ -219,7 +153,7 @@ class CallDistributor:
                 if actor is None:
                     continue
                 estimate = estimates.get(position)
-                self._post(actor, core.Tick(position, estimate, spoken_wait(estimate) if estimate is not None else None))
+                actor.post(core.Tick(position, estimate, spoken_wait(estimate) if estimate is not None else None))
 
     # -- from the caller's session ----------------------------------------------------------------
 
@@ -229,13 +163,13 @@ class CallDistributor:
         assert self._config is not None
         call = QueuedCall(caller_id, queue, self._config.queues, snapshot.language or "ko", has_voice=True, caller_number=snapshot.caller_number)
         actor = self._start(call, snapshot, record, caller)
-        self._post(actor, core.Queued(skills, priority, waited_s))
+        actor.post(core.Queued(skills, priority, waited_s))
 
     def caller_fact(self, caller_id: str, fact: core.KeyPressed | core.SpeechHeard | core.SecureEntryDone) -> None:
         """A key or words from a queued caller, or the end of its secure entry: for its core, in order."""
         actor = self._calls.get(caller_id)
         if actor is not None:
-            self._post(actor, fact)
+            actor.post(fact)
 
     async def caller_left(self, caller_id: str) -> None:
         """The caller's channel ended: waits (bounded) until the ACD has recorded how, so it is in
@@ -244,7 +178,7 @@ class CallDistributor:
         if actor is None:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._post(actor, core.CallerLeft(), done)
+        actor.post(core.CallerLeft(), done)
         try:
             async with asyncio.timeout(CALLER_LEFT_WAIT_S):
                 await done
@@ -280,41 +214,27 @@ class CallDistributor:
             return True
         if isinstance(event, ChannelDestroyed) and event.channel_id.startswith((AGENT_LEG_PREFIX, CALLBACK_LEG_PREFIX)):
             leg, reason = event.channel_id, RING_FAILURES.get(event.cause or 0, "no-answer")
-            caller_id = self._legs.pop(leg, None)
+            caller_id = self.side.legs.pop(leg, None)
             actor = self._calls.get(caller_id) if caller_id else None
             if actor is not None:
-                self._post(actor, core.AgentLegEnded(leg, reason) if leg.startswith(AGENT_LEG_PREFIX) else core.CallbackLegEnded(leg, reason))
+                actor.post(core.AgentLegEnded(leg, reason) if leg.startswith(AGENT_LEG_PREFIX) else core.CallbackLegEnded(leg, reason))
             return True
         channel_id = getattr(event, "channel_id", "") or ""
         return isinstance(channel_id, str) and channel_id.startswith((AGENT_LEG_PREFIX, CALLBACK_LEG_PREFIX))
 
     def _to_leg_owner(self, leg: str, fact: Fact) -> None:
-        caller_id = self._legs.get(leg)
+        caller_id = self.side.legs.get(leg)
         actor = self._calls.get(caller_id) if caller_id else None
         if actor is None:
             self._tasks.spawn(f"hang-up-{leg}", self.bridges.hang_up_leg(leg))  # answered after the call ended: nobody to talk to
         else:
-            self._post(actor, fact)
+            actor.post(fact)
 
     # -- from agents (the desktop) ----------------------------------------------------------------
 
-    def agent_status(self) -> dict[str, dict[str, Any]]:
-        now = self._clock()
-        return {agent_id: shown(ledger.state(now), now) for agent_id, ledger in self.agents.ledgers.items()}
-
-    def agent_state(self, agent_id: str) -> dict[str, Any] | None:
-        state = self.agents.state(agent_id)
-        return shown(state, self._clock()) if state is not None else None
-
-    def agent_action(self, agent_id: str, action: str, reason: str = "") -> None:
-        self.agents.action(agent_id, action, reason)
-
-    def extend_wrap_up(self, agent_id: str, seconds: float) -> str | None:
-        return self.agents.extend_wrap_up(agent_id, seconds)
-
     async def wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> str | None:
         """The agent's disposition and notes for their latest call, into that call's journey; an error or None."""
-        last = self._last_call.get(agent_id)
+        last = self.side.last_call.get(agent_id)
         if last is None or last[0] != call_id:
             return "that is not your latest call"
         allowed = self._config.queues[last[1]].dispositions if self._config and last[1] in self._config.queues else []
@@ -338,14 +258,14 @@ class CallDistributor:
         if kind == "queue":
             if name not in self._config.queues:
                 return f"no queue `{name}`"
-            self._post(actor, core.TransferAsked(agent_id, to_queue=name))
+            actor.post(core.TransferAsked(agent_id, to_queue=name))
         elif kind == "agent":
             if name == agent_id or name not in self.agents.ledgers:
                 return f"no other agent `{name}`"
             if not self.agents.routable(name):
                 return f"{name} is not available"
             self.router.agent_busy(name)
-            self._post(actor, core.TransferAsked(agent_id, to_agent=name))
+            actor.post(core.TransferAsked(agent_id, to_agent=name))
         else:
             return "transfer to queue:NAME or agent:ID"
         return None
@@ -361,7 +281,7 @@ class CallDistributor:
         refused = actor.core.can_enter_securely(agent_id)
         if refused is not None:
             return refused
-        self._post(actor, core.SecureEntryAsked(agent_id))
+        actor.post(core.SecureEntryAsked(agent_id))
         return None
 
     # -- after an engine restart ------------------------------------------------------------------
@@ -384,10 +304,10 @@ class CallDistributor:
             caller.for_caller([core.HangUpCaller("the agent left while the engine restarted")])
             return False
         bridge, leg = found
-        call, commands = core.adopted_conversation(caller_id, queue, self._config.queues, snapshot.language, agent_id, leg, bridge, talked_s, self._clock())
+        call, commands = adopted_conversation(caller_id, queue, self._config.queues, snapshot.language, agent_id, leg, bridge, talked_s, self._clock())
         actor = self._start(call, snapshot, record, caller)
-        self._legs[leg] = caller_id
-        await self._carry_out(actor, commands)
+        self.side.legs[leg] = caller_id
+        await self.side.carry_out(actor, commands)
         if self.recorder is not None:
             self.recorder.conversation_adopted(caller_id, caller_id, agent_id, queue, snapshot.language, record)
         return True
@@ -397,18 +317,18 @@ class CallDistributor:
         its number passes the queue's rules of today; a refused one is closed in the journey."""
         if self._config is None or queue not in self._config.queues or caller_id in self._calls:
             return False
-        call, commands = core.restored_callback(caller_id, queue, self._config.queues, snapshot.language, number, waited_s, attempts, self._clock())
+        call, commands = restored_callback(caller_id, queue, self._config.queues, snapshot.language, number, waited_s, attempts, self._clock())
         if call is None:
-            record = self._record_after_hangup(caller_id)
+            record = self.side.record_after_hangup(caller_id)
             for command in commands:
                 if isinstance(command, core.Journal):
                     record(command.kind, dict(command.detail))
                 elif isinstance(command, core.CallbackFailed):
-                    self._callback_failed(caller_id, queue, command)
+                    self.side.callback_failed(caller_id, queue, command)
             log.warning("call %s: owed callback not restored: refused by queue %s's callback rules", caller_id, queue)
             return False
-        actor = self._start(call, snapshot, self._record_after_hangup(caller_id), None)
-        self._tasks.spawn(f"restore-{caller_id}", self._carry_out(actor, commands))
+        actor = self._start(call, snapshot, self.side.record_after_hangup(caller_id), None)
+        self._tasks.spawn(f"restore-{caller_id}", self.side.carry_out(actor, commands))
         return True
 
     async def aclose(self) -> None:
@@ -419,24 +339,15 @@ class CallDistributor:
                 actor.retry.cancel()
         await self._tasks.aclose()
 
-    def close(self) -> None:
-        self.agents.close()
-        for actor in self._calls.values():
-            if actor.retry is not None:
-                actor.retry.cancel()
-
     # -- each call's own task ---------------------------------------------------------------------
 
-    def _start(self, call: QueuedCall, snapshot: CallSnapshot, record: Record, caller: CallerInbox | None) -> _Actor:
-        actor = _Actor(call, snapshot, record, caller)
+    def _start(self, call: QueuedCall, snapshot: CallSnapshot, record: Record, caller: CallerInbox | None) -> AcdCall:
+        actor = AcdCall(call, snapshot, record, caller)
         self._calls[call.caller_id] = actor
         self._tasks.spawn(f"acd-call-{call.caller_id}", self._run(actor))
         return actor
 
-    def _post(self, actor: _Actor, fact: Fact, done: asyncio.Future[None] | None = None) -> None:
-        actor.inbox.put_nowait((fact, done))
-
-    async def _run(self, actor: _Actor) -> None:
+    async def _run(self, actor: AcdCall) -> None:
         """The call's facts, one at a time and in order, until the core says the call is over."""
         try:
             while True:
@@ -445,7 +356,7 @@ class CallDistributor:
                     commands = actor.core.decide(fact, self._clock())
                     if isinstance(fact, core.AgentOffered) and not commands:
                         self.agents.sync(fact.agent_id)  # the call went meanwhile: the agent is free again
-                    await self._carry_out(actor, commands)
+                    await self.side.carry_out(actor, commands)
                 finally:
                     if done is not None and not done.done():
                         done.set_result(None)
@@ -459,236 +370,30 @@ class CallDistributor:
                 if done is not None and not done.done():
                     done.set_result(None)
 
-    async def _carry_out(self, actor: _Actor, commands: Sequence[core.Command]) -> None:
-        """Caller commands go to the caller's session in one message; agent-side ones are done here
-        in order. The first one Asterisk refuses stops the rest and becomes a StepFailed fact."""
-        for_caller: list[CallerCommand] = []
-        for command in commands:
-            if isinstance(command, (core.Say, core.Hush, core.ListenFor, core.StopListening, core.ContinueFlow, core.StartSurvey, core.HangUpCaller)):
-                for_caller.append(command)
-                continue
-            self._to_caller(actor, for_caller)
-            for_caller = []
-            try:
-                await self._agent_side(actor, command)
-            except AsteriskError as exc:
-                log.warning("call %s: %s failed: %s", actor.core.caller_id, type(command).__name__, exc)
-                what = "secure entry" if isinstance(command, core.HoldAgentForSecureEntry) else type(command).__name__
-                self._post(actor, core.StepFailed(what, str(exc)[:160]))
-                return
-        self._to_caller(actor, for_caller)
-        if not actor.core.has_voice and actor.caller is not None:
-            actor.caller, actor.record = None, self._record_after_hangup(actor.core.caller_id)  # the caller hung up for a callback
-
-    def _to_caller(self, actor: _Actor, commands: list[CallerCommand]) -> None:
-        if commands and actor.caller is not None:
-            actor.caller.for_caller(commands)
-
-    async def _agent_side(self, actor: _Actor, command: core.Command) -> None:
-        call = actor.core
-        caller_id = call.caller_id
-        if isinstance(command, core.Journal):
-            actor.record(command.kind, dict(command.detail))
-        elif isinstance(command, core.JoinLine):
-            if self.serves(call.queue):
-                self.router.caller_waiting(self._waiting(call))
-                offer = self.router.offer_for_caller(caller_id, self._clock())
-                if offer is not None:
-                    self._offer([offer])
-        elif isinstance(command, core.LeaveLine):
-            self.router.caller_left(caller_id)
-        elif isinstance(command, core.NoteAgent):
-            self.agents.note(command.agent_id, command.kind, caller_id if command.for_call else "", command.reason, command.seconds)
-        elif isinstance(command, core.MoveToHold):
-            await self.bridges.hold(caller_id, command.queue, call.queues[command.queue].announce.music, command.from_queue, command.from_bridge, command.adopted)
-        elif isinstance(command, core.LeaveHold):
-            await self.bridges.leave(hold_bridge_id(command.queue), caller_id)
-        elif isinstance(command, core.ReleaseHold):
-            await self.bridges.release(command.queue, self._still_holding)
-        elif isinstance(command, core.RingAgent):
-            await self._ring(actor, command)
-        elif isinstance(command, core.SendPop):
-            await self._pop(actor, command)
-        elif isinstance(command, core.ClearPop):
-            if self.listener is not None and command.agent_id:
-                self.listener.call_cleared(command.agent_id, caller_id)
-        elif isinstance(command, core.ConnectAgent):
-            await self._ari.create_bridge(command.bridge)
-            await self.bridges.leave(hold_bridge_id(command.queue), caller_id)
-            await self._ari.add_to_bridge(command.bridge, [caller_id, command.leg])
-        elif isinstance(command, core.StartRecording):
-            if self.recorder is not None:
-                self.recorder.conversation_started(caller_id, command.channel, command.agent_id, call.queue, call.language, actor.record)
-        elif isinstance(command, (core.DropBridge, core.FileRecording)):
-            if self.recorder is not None:
-                self.recorder.conversation_ended(caller_id)
-            if isinstance(command, core.DropBridge) and command.bridge:
-                await self.bridges.drop(command.bridge, caller_id)
-        elif isinstance(command, core.HangUpLeg):
-            if command.leg:
-                self._legs.pop(command.leg, None)
-                await self.bridges.hang_up_leg(command.leg)
-        else:
-            await self._agent_side_rest(actor, command)
-
-    async def _agent_side_rest(self, actor: _Actor, command: core.Command) -> None:
-        call = actor.core
-        caller_id = call.caller_id
-        if isinstance(command, core.HoldAgentForSecureEntry):
-            await self._ari.remove_from_bridge(command.bridge, caller_id)
-            await self._ari.start_bridge_music(command.bridge, call.settings.announce.music)
-        elif isinstance(command, core.BackFromSecureEntry):
-            try:
-                await self._ari.stop_bridge_music(command.bridge)
-            except AsteriskError:
-                pass  # it had stopped
-            await self._ari.add_to_bridge(command.bridge, [caller_id])
-        elif isinstance(command, core.CountHandleTime):
-            self.handle_times.record(call.queue, command.seconds, self._clock())
-        elif isinstance(command, core.LatestCallOf):
-            self._last_call[command.agent_id] = (caller_id, call.queue)
-        elif isinstance(command, core.CheckNumber):
-            self._post(actor, core.NumberChecked(await self._check_number(call, command)))
-        elif isinstance(command, core.RememberCallback):
-            self._requested.append((caller_id, command.number, self._wall_clock() - max(0.0, command.waited_s)))
-        elif isinstance(command, core.WaitForAgentThenDial):
-            await self._dial_back(actor, command)
-        elif isinstance(command, core.AddCallbackLeg):
-            await self._ari.add_to_bridge(command.bridge, [command.leg])
-        elif isinstance(command, core.ArmRetry):
-            actor.retry = asyncio.get_running_loop().call_later(command.seconds, self._post, actor, core.RetryDue())
-        elif isinstance(command, core.CallbackFailed):
-            self._callback_failed(caller_id, call.queue, command)
-        elif isinstance(command, core.OfferTo):
-            self._ring_named(actor, command.agent_id)
-        elif isinstance(command, core.Forget):
-            pass  # the call's task ends once its core says ENDED
-
     # -- carrying out offers --------------------------------------------------------------------
 
     def _offer(self, offers: list[Offer]) -> None:
-        assert self._config is not None
+        if self._config is None:
+            return  # no queues configured (no flows): nothing is ever offered
         for offer in offers:
             actor = self._calls.get(offer.call_id)
             agent = self._config.agents.get(offer.agent_id)
             if actor is None or not actor.core.in_line:
                 self.agents.sync(offer.agent_id)
             elif agent is None:  # removed by a reload between the offer and now: the caller keeps its place
-                self.router.caller_waiting(self._waiting(actor.core))
+                self.router.caller_waiting(waiting_call(actor.core))
             else:
                 leg = f"{AGENT_LEG_PREFIX}{secrets.token_hex(6)}"
-                self._legs[leg] = offer.call_id
-                self._post(actor, core.AgentOffered(offer.agent_id, agent.extension, leg, offer.waited_s, offer.relaxed))
-
-    def _ring_named(self, actor: _Actor, agent_id: str) -> None:
-        """A transfer to a named agent: that agent's phone rings for the call, outside the line."""
-        assert self._config is not None
-        agent = self._config.agents.get(agent_id)
-        if agent is None:
-            self.router.caller_waiting(self._waiting(actor.core))
-            return
-        leg = f"{AGENT_LEG_PREFIX}{secrets.token_hex(6)}"
-        self._legs[leg] = actor.core.caller_id
-        self._post(actor, core.AgentOffered(agent_id, agent.extension, leg, self._clock() - actor.core.enqueued_at, False))
-
-    async def _ring(self, actor: _Actor, command: core.RingAgent) -> None:
-        number = display_number(actor.snapshot.caller_number)  # a hostile caller ID must not reach the agent's phone as it is
-        try:
-            await self._ari.originate(f"PJSIP/{command.extension}", command.leg, f'"{number}" <{number}>', command.ring_s, "agent")
-        except AsteriskError as exc:
-            log.warning("call %s: ringing agent %s failed: %s", actor.core.caller_id, command.agent_id, exc)
-            self._legs.pop(command.leg, None)
-            self._post(actor, core.AgentLegEnded(command.leg, "unavailable"))
+                self.side.legs[leg] = offer.call_id
+                actor.post(core.AgentOffered(offer.agent_id, agent.extension, leg, offer.waited_s, offer.relaxed))
 
     def _ring_ran_out(self, agent_id: str) -> None:
         """The ring time is over but Asterisk never said the agent's leg ended (a lost event)."""
         for actor in self._calls.values():
             if actor.core.agent_id == agent_id and actor.core.phase in (Phase.RINGING, Phase.CALLBACK_RINGING):
-                self._post(actor, core.RingRanOut())
-
-    async def _pop(self, actor: _Actor, command: core.SendPop) -> None:
-        """The screen-pop goes to the agent's desktop as the phone starts ringing, before the answer."""
-        if self.listener is None:
-            return
-        number = actor.snapshot.caller_number
-        if command.with_history:
-            previous: list[dict[str, Any]] = []
-            if self._history is not None and is_plain_number(number) and not is_withheld(number):  # no history keyed on `anonymous` or `1&Local`
-                try:
-                    async with asyncio.timeout(HISTORY_TIMEOUT_S):
-                        previous = await self._history(number, actor.core.caller_id)
-                except Exception as exc:  # the pop goes out without history rather than late
-                    log.warning("call %s: previous calls not read for the pop: %s", actor.core.caller_id, exc)
-            actor.previous_calls, actor.offered_after_s = previous, command.waited_s
-        self.listener.call_offered(command.agent_id, self.pop_message(actor))
-
-    def pop_message(self, actor: _Actor) -> dict[str, Any]:
-        snap, call = actor.snapshot, actor.core
-        pop = build_pop(call.caller_id, call.queue, snap.caller_number, snap.caller_name, snap.variables, list(snap.journal), snap.procedures,
-                        actor.offered_after_s, actor.previous_calls, callback=call.callback)
-        pop["dispositions"] = list(call.settings.dispositions)
-        pop["transferred_from"] = call.transferred_from
-        return pop
+                actor.post(core.RingRanOut())
 
     # -- callbacks --------------------------------------------------------------------------------
-
-    async def _check_number(self, call: QueuedCall, command: core.CheckNumber) -> Verdict:
-        """The callback rules of the call's queue, with the callbacks to that number in the last
-        hour from the journey (and this engine's own memory, if the journey is slow or down)."""
-        offer = call.settings.callback
-        if offer is None:
-            return CallbackRefused(RefusalReason.NO_CALLBACKS, "")
-        rules = offer.numbers.rules()
-        first = normalize(command.raw, command.source, rules)
-        if isinstance(first, CallbackRefused):
-            return first
-        now = self._wall_clock()
-        requests = list(self._requested)
-        if self._recent_callbacks is not None:
-            try:
-                async with asyncio.timeout(RECENT_CALLBACKS_TIMEOUT_S):
-                    stored = await self._recent_callbacks(datetime.fromtimestamp(now - 3600.0, UTC))
-                requests += [(channel, str(detail.get("number", "")), at.timestamp()) for channel, _, at, detail in stored]
-            except Exception as exc:  # the journey is slow or down: count what this engine remembers
-                log.warning("call %s: recent callbacks not read from the journey, counting this engine's own: %s", call.caller_id, exc)
-        return check_callback(CallbackRequest(command.raw, command.source, rules, recent_for(first.number, requests), now))
-
-    async def _dial_back(self, actor: _Actor, command: core.WaitForAgentThenDial) -> None:
-        """The agent took the callback: the agent waits in the call's bridge while the caller is dialled."""
-        call = actor.core
-        offer = call.settings.callback
-        try:
-            await self._ari.create_bridge(command.bridge)
-            await self._ari.add_to_bridge(command.bridge, [command.agent_leg])
-        except AsteriskError as exc:  # the agent hung up at once: its leg's end follows
-            log.info("callback %s: agent %s left before the caller was dialled: %s", call.caller_id, call.agent_id, exc)
-            return
-        try:
-            target = dial_string(offer.dial if offer is not None else "", command.number)  # only ever a number that passed the queue's rules
-        except ValueError as exc:
-            log.error("callback %s: %s", call.caller_id, exc)
-            await self._carry_out(actor, call.dial_refused())
-            return
-        self._legs[command.callback_leg] = call.caller_id
-        try:
-            await self._ari.originate(target, command.callback_leg, "", command.ring_s, "callback")
-        except AsteriskError as exc:
-            log.warning("callback %s: dialling %s failed: %s", call.caller_id, command.number, exc)
-            self._legs.pop(command.callback_leg, None)
-            self._post(actor, core.CallbackLegEnded(command.callback_leg, "unavailable"))
-
-    def _callback_failed(self, caller_id: str, queue: str, command: core.CallbackFailed) -> None:
-        entry: dict[str, Any] = {"call_id": caller_id, "queue": queue, "number": command.number, "attempts": command.attempts, "at": time.time()}
-        if command.refused:
-            entry["refused"] = command.refused
-        self.failed_callbacks.append(entry)
-
-    def _record_after_hangup(self, caller_id: str) -> Record:
-        """A callback's later steps go to the same call's journey, written after its channel ended."""
-        def record(kind: str, detail: dict[str, Any]) -> None:
-            if self._save is not None:
-                self._tasks.spawn(f"journey-{caller_id}-{kind}", _saved(self._save(caller_id, kind, detail)))
-        return record
 
     async def _wrap_up_ended(self, call_id: str, agent_id: str, wrap_up_s: float) -> None:
         if self._save is not None:
@@ -704,13 +409,6 @@ class CallDistributor:
         return any(a.core.queue == queue and a.core.phase in (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER, Phase.RINGING)
                    for a in self._calls.values())
 
-    @staticmethod
-    def _waiting(call: QueuedCall) -> WaitingCall:
-        return WaitingCall(call.caller_id, call.queue, call.enqueued_at, call.priority, call.extra_skills)
-
-
-async def _saved(write: Awaitable[bool]) -> None:
-    await write
 
 
 def _rule(name: str, queue: QueueSettings) -> QueueRule:

@@ -21,7 +21,7 @@ from engine.config.acd_config import AcdConfig
 from engine.acd.agent_board import shown
 from engine.acd.agent_state import Status
 from engine.acd.call_distributor import CallDistributor
-from engine.acd.queued_call import Phase
+from engine.acd.queued_call_facts import Phase
 from engine.acd.contact_metrics import FORMULAS, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
 from engine.store.agent_state_store import AgentStateChange, AgentStateStore
 from engine.store.journey_store import JourneyStore

@@ -28,7 +28,7 @@ from engine.asterisk.ari_events import (
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.call.arrival_order import ArrivalOrder
 from engine.acd.journey_marks import acd_phase
-from engine.acd import queued_call as acd
+from engine.acd import queued_call_facts as acd
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.flow_driver import FlowDriver, ForCaller
 from engine.speech.call_listening import HeardSpeech

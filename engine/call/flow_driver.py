@@ -45,8 +45,8 @@ from engine.flows.flow_facts import (
     TimerFired,
     Transfer,
 )
-from engine.acd import queued_call as acd
-from engine.acd.call_distributor import CallSnapshot
+from engine.acd import queued_call_facts as acd
+from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.flow_services import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter

@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 import engine.acd.queued_call as queued_call_module
 from engine.acd.agent_state import EventKind
 from engine.acd.callback_numbers import CallbackAllowed, CallbackRefused, CallbackRequest, NumberSource, RefusalReason, Verdict, check_callback, normalize
-from engine.acd.queued_call import (
-    FIRST_ANNOUNCEMENT_S,
-    RING_GRACE_S,
+from engine.acd.queued_call import FIRST_ANNOUNCEMENT_S, RING_GRACE_S, QueuedCall, restored_callback
+from engine.acd.queued_call_facts import (
     AddCallbackLeg,
     AgentAnswered,
     AgentLegEnded,
@@ -57,7 +56,6 @@ from engine.acd.queued_call import (
     OfferTo,
     Phase,
     Queued,
-    QueuedCall,
     ReleaseHold,
     RememberCallback,
     RetryDue,
@@ -75,8 +73,7 @@ from engine.acd.queued_call import (
     Tick,
     TransferAsked,
     WaitForAgentThenDial,
-    caller_commands,
-    restored_callback,
+    CALLER_COMMANDS,
 )
 from engine.acd.wait_announcements import callback_confirmed, callback_question, callback_refused, wait_announcement
 from engine.acd.wait_estimate import WaitPhrase
@@ -195,6 +192,12 @@ def position(commands: Sequence[Command], wanted: Command) -> int:
 
 
 # -- entering the queue ------------------------------------------------------------------------
+
+
+
+def caller_commands(commands: list[Command]) -> list[Command]:
+    """The commands a caller's session would carry out."""
+    return [command for command in commands if isinstance(command, CALLER_COMMANDS)]
 
 
 def test_a_queued_caller_is_moved_to_hold_journalled_and_put_in_line() -> None:
