@@ -71,7 +71,7 @@ class LocalPbxSettings(_Section):
 
 
 class CallSettings(_Section):
-    """What the engine does with an inbound call until IVR flows take over."""
+    """How the engine takes an inbound call: the greeting when no flow is set (flows.inbound), and its bounds."""
 
     greeting: str = "sound:hello-world"
     """An ARI media URI: sound:NAME, recording:NAME, tone:..., digits:..."""

@@ -357,6 +357,10 @@ class CallDistributor:
                     if isinstance(fact, core.AgentOffered) and not commands:
                         self.agents.sync(fact.agent_id)  # the call went meanwhile: the agent is free again
                     await self.side.carry_out(actor, commands)
+                except Exception as exc:  # a bug, not Asterisk (carry_out turns its refusals into facts): the call keeps its owner
+                    log.exception("call %s: the ACD failed on %s", actor.core.caller_id, type(fact).__name__)
+                    if not isinstance(fact, core.StepFailed):
+                        actor.post(core.StepFailed(type(fact).__name__, f"{type(exc).__name__}: {exc}"[:160]))
                 finally:
                     if done is not None and not done.done():
                         done.set_result(None)

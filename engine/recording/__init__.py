@@ -1,1 +1,1 @@
-"""After the call: recordings of agent conversations (and, later, transcripts and QA)."""
+"""After the call: recordings of agent conversations, their transcripts, QA auto-checks and retention."""

@@ -1,1 +1,1 @@
-"""Speech: prompts rendered to audio (text-to-speech) and, next, caller audio to text."""
+"""Speech: prompts rendered to audio (text-to-speech) and caller audio to text (offline recognisers)."""
