@@ -1,6 +1,8 @@
-"""One call from StasisStart to StasisEnd: runs the call script and journals every step.
+"""One call from StasisStart to StasisEnd: the only task that commands the caller's channel.
 
-Carries out the pure core's commands over ARI and turns what Asterisk reports into facts for it.
+It takes the call (call_start.py decides how), runs the flow or the greeting, carries out what the
+ACD wants done to the caller (ForCaller), and answers every failed command the same way
+(`_guarded`). It acts through CallControl (call_control.py) and journals every step.
 The journey is written by the call's JourneyWriter in its own task: the session hands each step
 over and moves on, so a slow database never delays what the caller hears.
 """
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.asterisk.ari_client import AriClient
 from engine.asterisk.ari_events import (
     AriEvent,
     Channel,
@@ -30,26 +31,14 @@ from engine.call.arrival_order import ArrivalOrder
 from engine.acd.journey_marks import acd_phase
 from engine.acd import queued_call_facts as acd
 from engine.acd.wait_announcements import announcement_playback_id
+from engine.call.call_control import CallControl
+from engine.call.call_start import CallArrived, CallStart, PromptFinished, PromptTimedOut, refused_reason
+from engine.call.caller_commands import Answer, CancelEngineWait, ChannelCommand, HangUp, PlayPrompt, StartFlow, StopHold, StopPrompt
 from engine.call.flow_driver import FlowDriver, ForCaller
 from engine.speech.call_listening import HeardSpeech
 from engine.flows.flow_facts import DigitPressed, LookupAnswered, QueueLeft, TimerFired
 from engine.call.flow_services import FlowRuntime
-from engine.call.call_script import (
-    Answer,
-    CallArrived,
-    CallFact,
-    CancelEngineWait,
-    Command,
-    CommandFailed,
-    GreetingScript,
-    HangUp,
-    PlayPrompt,
-    PromptFinished,
-    PromptTimedOut,
-    StartFlow,
-    StopHold,
-    StopPrompt,
-)
+from engine.journey import events
 from engine.journey.journey_writer import JourneyWriter
 from engine.log_format import log_call_event
 from engine.settings import CallSettings
@@ -67,6 +56,13 @@ ENGINE_WAIT = "TIMEOUT(absolute)"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def patience_s(calls: CallSettings) -> float:
+    """How long a caller's commands are retried with a busy Asterisk (the caller on hold) before
+    _guarded's failure policy sees them: engine_wait_s, at least MIN_PATIENCE_S. A caller is never
+    cut off because Asterisk was slow for a moment. Give it to `AriClient.for_call`."""
+    return max(calls.engine_wait_s, MIN_PATIENCE_S)
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ class CallSession:
     def __init__(
         self,
         channel: Channel,
-        ari: AriClient,
+        control: CallControl,
         journey: JourneyWriter,
         calls: CallSettings,
         clock: Clock,
@@ -101,14 +97,12 @@ class CallSession:
         self.channel = channel
         self.inbox: asyncio.Queue[SessionInput] = asyncio.Queue()
         self.journey = journey
-        self._ari = ari.for_call(channel.id, max(calls.engine_wait_s, MIN_PATIENCE_S))
-        """Patient with a busy Asterisk: a command not answered in time is retried with the caller on
-        hold, up to engine_wait_s (at least MIN_PATIENCE_S), before _guarded's failure policy sees it
-        (a caller is never cut off because Asterisk was slow for a moment)."""
+        self._ari = control
+        """The caller's channel; in the engine `AriClient.for_call(channel.id, patience_s(calls))`."""
         self._ari.may_hold = lambda: self._driver is None or self._driver.acd_phase is None
         self._ari.may_retry = lambda: not self._leaving
         self._clock = clock
-        self._script = GreetingScript(calls.greeting, to_flow=flows is not None)
+        self._start = CallStart(None if flows is not None else calls.greeting)
         self._flows = flows
         self._driver: FlowDriver | None = None
         self._max_prompt_s = calls.max_prompt_s
@@ -140,7 +134,7 @@ class CallSession:
                 self._arrival_order.done(self._arrival_key)  # answered long ago: no turn to wait for
             if not await self._ended_before_we_started():
                 arrival = CallArrived(self.channel.id, already_answered=self.channel.state == "Up", resumed=resumed)
-                await self._execute(self._script.decide(arrival))
+                await self._execute(self._start.take(arrival))
             while not self._ended:
                 await self._handle(await self._next_input())
         except asyncio.CancelledError:
@@ -176,8 +170,8 @@ class CallSession:
         if self._ended:
             return
         self._leaving = True  # from now on this engine does nothing more with the call
-        if self._script.playback_id:  # first: Asterisk queues channel commands behind a running playback
-            await self._ari.stop_playback(self._script.playback_id)
+        if self._start.playback_id:  # first: Asterisk queues channel commands behind a running playback
+            await self._ari.stop_playback(self._start.playback_id)
         phase = self._driver.acd_phase if self._driver is not None else None
         if self._driver is not None:
             self._driver.close()
@@ -186,12 +180,12 @@ class CallSession:
         if phase == "talking":
             # Caller and agent talk in their own bridge, which Asterisk keeps without an engine: no
             # hold music over the conversation and no bound that would cut it off.
-            self._record("handed_over", reason="engine stopping", talking_to_agent=True)
+            self._write(events.HandedOver(reason="engine stopping", talking_to_agent=True))
             return
         await self._ari.set_variable(self.channel.id, ENGINE_WAIT, str(self._engine_wait_s))
         if phase != "waiting":  # a waiting caller already hears the queue's music in its holding bridge
             await self._ari.start_hold_music(self.channel.id)
-        self._record("handed_over", wait_s=self._engine_wait_s, reason="engine stopping")
+        self._write(events.HandedOver(wait_s=self._engine_wait_s, reason="engine stopping"))
 
     async def _abandon(self) -> None:
         """Never leave a caller in silence in Stasis: hang up, then record it."""
@@ -199,7 +193,7 @@ class CallSession:
             await self._ari.hangup(self.channel.id)
         except Exception as exc:  # already gone, or Asterisk away: nothing more to do for the caller
             log.warning("call %s: hangup after failure did not go through: %s", self.channel.id, exc)
-        self._close("engine", None, "engine error", kind="failed")
+        self._close("engine", None, "engine error", kind=events.CallFailed.KIND)
 
     def _arrival_time(self, now: datetime) -> datetime:
         """When the caller called: Asterisk's creation time, even if no engine was up then."""
@@ -211,11 +205,11 @@ class CallSession:
         now = self._clock()
         arrived_at = self._arrived_at
         caller = CallerInfo(ch.id, ch.caller_number, ch.caller_name, ch.dialed)
-        detail: dict[str, Any] = {"channel": ch.name, "caller_number": ch.caller_number, "dialed": ch.dialed}
         waited_ms = int((now - arrived_at).total_seconds() * 1000)
+        arrived = events.Arrived(channel=ch.name, caller_number=ch.caller_number, dialed=ch.dialed)
         if waited_ms > 0:
-            detail["waited_for_engine_ms"] = waited_ms
-        self.journey.open(caller, arrived_at, detail, resumed)
+            arrived = arrived.model_copy(update={"waited_for_engine_ms": waited_ms})
+        self.journey.open(caller, arrived_at, events.to_stored(arrived)[1], resumed)
         self._log(
             "adopted" if resumed else "arrived",
             caller=ch.caller_number or "unknown", dialed=ch.dialed or "-", channel=ch.name, waited_ms=waited_ms,
@@ -239,7 +233,7 @@ class CallSession:
                         return lost
                 elif self._prompt_deadline is not None and loop.time() >= self._prompt_deadline:
                     self._prompt_deadline = None
-                    await self._decide(PromptTimedOut(self._script.playback_id))
+                    await self._execute(self._start.prompt_ended(PromptTimedOut(self._start.playback_id)))
 
     async def _check_channel(self) -> SessionInput | None:
         """No word from Asterisk after a failed command: ask whether the channel still exists."""
@@ -252,7 +246,7 @@ class CallSession:
             return None
         if channel.dialplan_app != "Stasis":
             return StasisEnded(self.channel.id)  # back in the dialplan (the apology): not ours to hang up
-        commands = self._script.decide(CommandFailed("request", "Asterisk did not confirm it in time"))
+        commands = self._start.hang_up(refused_reason("request", "Asterisk did not confirm it in time"))
         await self._execute(commands or [HangUp("hanging up again: the first hangup was not confirmed")])
         return None
 
@@ -263,20 +257,20 @@ class CallSession:
         if self._leaving:
             return  # handed over: the next engine takes it from Asterisk's state, not from ours
         if isinstance(item, PlaybackStarted):
-            self._record("prompt_started", media=item.media_uri, playback_id=item.playback_id)
+            self._write(events.PromptStarted(media=item.media_uri, playback_id=item.playback_id))
         elif isinstance(item, PlaybackFinished):
-            if item.playback_id == self._script.playback_id:
+            if item.playback_id == self._start.playback_id:
                 self._prompt_deadline = None
-            self._record("prompt_finished", media=item.media_uri, state=item.state)
+            self._write(events.PromptFinished(media=item.media_uri, state=item.state))
             if self._driver is not None and self._driver.owns_playback(item.playback_id):
                 await self._flow_step(self._driver.on_playback_finished(item.playback_id))
                 if self._goodbye is not None and item.playback_id == announcement_playback_id(self.channel.id):
                     await self._say_goodbye()
             else:
-                await self._decide(PromptFinished(item.playback_id, item.state))
+                await self._execute(self._start.prompt_ended(PromptFinished(item.playback_id, item.state)))
         elif isinstance(item, DtmfReceived):
             sensitive = self._driver is not None and self._driver.keys_are_sensitive
-            self._record("dtmf", digit="masked" if sensitive else item.digit, duration_ms=item.duration_ms)
+            self._write(events.DtmfReceived(digit="masked" if sensitive else item.digit, duration_ms=item.duration_ms))
             if self._driver is not None:
                 await self._flow_step(self._driver.on_fact(DigitPressed(item.digit)))
         elif isinstance(item, HeardSpeech):
@@ -334,7 +328,7 @@ class CallSession:
             await self._ari.hangup(self.channel.id)
         except (AriRequestFailed, AriUnavailable):
             pass  # gone indeed, or Asterisk away: either way no caller is waiting on us
-        self._close("lost", None, item.reason, kind="lost")
+        self._close("lost", None, item.reason, kind=events.CallLost.KIND)
 
     def _finish(self, item: StasisEnded | ChannelDestroyed) -> None:
         request = self._hangup_request
@@ -358,10 +352,7 @@ class CallSession:
             return "engine"
         return "system" if request is not None else "caller"
 
-    async def _decide(self, fact: CallFact) -> None:
-        await self._execute(self._script.decide(fact))
-
-    async def _execute(self, commands: list[Command]) -> None:
+    async def _execute(self, commands: list[ChannelCommand]) -> None:
         for command in commands:
             # A 409 while taking the call means it already left Stasis: its StasisEnd is on its way.
             if not await self._guarded(type(command).__name__, self._carry_out(command), isinstance(command, CancelEngineWait)):
@@ -369,7 +360,8 @@ class CallSession:
 
     async def _guarded(self, what: str, work: Awaitable[None], left_stasis_is_normal: bool = False) -> bool:
         """Carry out one step of the call; True if it went through. Every failure has one answer:
-        a gone or silent Asterisk is checked on later, a refused request or prompt hangs up."""
+        a gone or silent Asterisk is checked on later, a refused request or prompt hangs up (once:
+        call_start decides that a second refusal adds no second hang-up)."""
         try:
             await work
             return True
@@ -382,12 +374,12 @@ class CallSession:
             if left_stasis_is_normal and exc.status == 409:
                 self._arm_check()
             else:
-                await self._decide(CommandFailed(what, exc.message))
+                await self._execute(self._start.hang_up(refused_reason(what, exc.message)))
         except PromptRenderFailed as exc:
-            await self._decide(CommandFailed(what, str(exc)))
+            await self._execute(self._start.hang_up(refused_reason(what, str(exc))))
         return False
 
-    async def _carry_out(self, command: Command) -> None:
+    async def _carry_out(self, command: ChannelCommand) -> None:
         if isinstance(command, CancelEngineWait):
             await self._ari.set_variable(self.channel.id, ENGINE_WAIT, "0")
         elif isinstance(command, StopHold):
@@ -395,7 +387,7 @@ class CallSession:
         elif isinstance(command, Answer):
             async with self._arrival_order.turn(self._arrival_key):
                 await self._ari.answer(self.channel.id)
-                self._record("answered")
+                self._write(events.Answered())
         elif isinstance(command, PlayPrompt):
             await self._ari.play(self.channel.id, command.media, command.playback_id)
             self._prompt_deadline = asyncio.get_running_loop().time() + self._max_prompt_s
@@ -412,13 +404,13 @@ class CallSession:
             earlier = await self.journey.earlier_events() if self._resumed else []
             phase = acd_phase([event.kind for event in earlier])
             if phase == "talking":
-                self._record("left_with_agent", reason="the caller was talking to an agent when the last engine stopped; the call stays in its bridge")
+                self._write(events.LeftWithAgent(reason="the caller was talking to an agent when the last engine stopped; the call stays in its bridge"))
                 await self._flow_step(self._driver.adopt_conversation(earlier, self._clock()))
                 return
             if phase == "waiting":
                 await self._flow_step(self._driver.requeue(earlier, self._clock()))
                 return
-            checkpoint = next((dict(e.detail) for e in reversed(earlier) if e.kind == "checkpoint"), None)
+            checkpoint = next((dict(e.detail) for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), None)
             await self._flow_step(self._driver.start(checkpoint))
 
     async def _flow_step(self, step: Awaitable[None]) -> None:
@@ -428,7 +420,9 @@ class CallSession:
         await self._execute([HangUp(reason)])
 
     def _record_detail(self, kind: str, detail: dict[str, Any]) -> None:
-        self._record(kind, **detail)
+        """The flow's and the ACD's journal entries, already in their stored form."""
+        self._log(kind, **detail)
+        self.journey.add(kind, self._clock(), detail)
 
     async def _stop_hold(self) -> None:
         """409: the channel is not in Stasis, so no hold music of ours plays on it; a gone channel still raises."""
@@ -440,11 +434,13 @@ class CallSession:
             if exc.status != 409:
                 raise
 
-    def _record(self, kind: str, **detail: Any) -> None:
+    def _write(self, event: events.JourneyEventModel) -> None:
+        """One step of the session's own: its log line first, then the journey."""
+        kind, detail = events.to_stored(event)
         self._log(kind, **detail)
-        self.journey.add(kind, self._clock(), detail)
+        self.journey.write(event, self._clock())
 
-    def _close(self, by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up") -> None:
+    def _close(self, by: str, cause: int | None, cause_txt: str | None, kind: str = events.HungUp.KIND) -> None:
         """Log and journal the end, once; the log line is written first, so it stays even if the write fails."""
         if self._ended:
             return

@@ -1,9 +1,10 @@
 """Runs a flow on a live call: the thin adapter between the pure interpreter and ARI, timers and HTTP.
 
 It carries the interpreter's commands out (prompts rendered by TTS and played over ARI, timers as
-asyncio handles that post TimerFired to the call's inbox, lookups as owned tasks that post
-LookupAnswered) and turns what the call session hears into facts. It does no journaling of its
-own: Journal commands go to the call's journey writer through `record`.
+asyncio handles that post TimerFired to the call's inbox, lookups as tasks of a TaskOwner that post
+LookupAnswered) and turns what the call session hears into facts. It runs inside the call's
+session and acts on the caller's channel through the session's CallControl. It keeps no journal
+of its own: Journal commands and its own events go to the call's journey writer through `record`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import aiohttp
 
 from engine import metrics
 from engine.asterisk.errors import AriRequestFailed, AsteriskError
-from engine.asterisk.ari_client import AriClient
 from engine.flows.flow_facts import (
     CallStarted,
     CancelTimer,
@@ -48,6 +48,7 @@ from engine.flows.flow_facts import (
 from engine.acd import queued_call_facts as acd
 from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
+from engine.call.call_control import CallControl
 from engine.call.flow_services import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
 from engine.language.answer_words import NO_WORDS, YES_WORDS
@@ -55,8 +56,10 @@ from engine.settings import LookupEndpoint
 from engine.speech.prompt_audio import PromptRenderFailed
 from engine.store.journey_store import JourneyEvent
 from engine.speech.call_listening import CallListening, HeardSpeech
+from engine.journey import events
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.utterance import SpeechBegan
+from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
@@ -79,7 +82,7 @@ class FlowDriver:
         runtime: FlowRuntime,
         channel_id: str,
         variables: Mapping[str, Any],
-        ari: AriClient,
+        ari: CallControl,
         inbox: asyncio.Queue[Any],
         record: Callable[[str, dict[str, Any]], None],
         hang_up: Callable[[str], Awaitable[None]],
@@ -92,7 +95,7 @@ class FlowDriver:
         self._record = record
         self._hang_up = hang_up
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._lookups: set[asyncio.Task[None]] = set()
+        self._lookups = TaskOwner(f"lookups of call {channel_id}")
         self._closing_prompt: str | None = None
         self._playback_prefix = f"flow-{channel_id}-{secrets.token_hex(3)}-"
         """Unique to this engine's run of the flow: an adopted call's old playbacks never clash with new ones."""
@@ -188,20 +191,20 @@ class FlowDriver:
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
     def close(self) -> None:
-        """The call ended: no timer or lookup may outlive it."""
+        """The call ended: no timer may fire (lookups are cancelled and awaited by aclose)."""
         self._closed = True
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for task in self._lookups:
-            task.cancel()
         if self._listening is not None:
             self._listening.stop()
 
     async def aclose(self, handing_over: bool = False) -> None:
-        """close, then remove the call's audio tap (Asterisk keeps its media channel and bridge otherwise)
-        and, unless the engine is handing the call over, take the caller out of the ACD."""
+        """close, cancel and await the lookups, then remove the call's audio tap (Asterisk keeps its
+        media channel and bridge otherwise) and, unless the engine is handing the call over, take the
+        caller out of the ACD."""
         self.close()
+        await self._lookups.aclose()
         await self.hush()  # an ACD announcement would hold up the next engine's commands on the channel
         if self._listening is not None:
             await self._listening.close()
@@ -212,8 +215,8 @@ class FlowDriver:
     async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was talking to an agent: the ACD takes the conversation back."""
         distributor = self._runtime.distributor
-        answered = next((e for e in reversed(earlier) if e.kind == "agent_answered"), None)
-        queued = next((e for e in reversed(earlier) if e.kind == "queued"), None)
+        answered = next((e for e in reversed(earlier) if e.kind == events.AgentAnswered.KIND), None)
+        queued = next((e for e in reversed(earlier) if e.kind == events.Queued.KIND), None)
         if distributor is None or answered is None or queued is None:
             return
         talked_s = max(0.0, (now - answered.at).total_seconds())
@@ -224,9 +227,9 @@ class FlowDriver:
     async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was waiting for an agent: back into the same queue, at its place,
         with what the IVR learned (from the journey the earlier engine wrote), without the menu again."""
-        queued = next(e for e in reversed(earlier) if e.kind == "queued")
-        first_queued = next(e for e in earlier if e.kind == "queued")
-        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == "checkpoint"), {})
+        queued = next(e for e in reversed(earlier) if e.kind == events.Queued.KIND)
+        first_queued = next(e for e in earlier if e.kind == events.Queued.KIND)
+        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), {})
         saved = checkpoint.get("variables")
         self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
         self.interpreter.finished = True  # the flow's part is done: the call belongs to the ACD
@@ -358,9 +361,8 @@ class FlowDriver:
             if handle is not None:
                 handle.cancel()
         elif isinstance(command, Lookup):
-            task = asyncio.get_running_loop().create_task(self._lookup(command), name=f"lookup-{self._channel_id}")
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            if not self._lookups.closed:  # else the call is ending or handed over: nobody waits for the answer
+                self._lookups.spawn(f"lookup-{self._channel_id}", self._lookup(command))
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.in_secure_entry(self._channel_id):
             try:
                 await self._ari.stop_silence(self._channel_id)
@@ -396,9 +398,9 @@ class FlowDriver:
         self.journal.append((kind, detail))
         self._record(kind, detail)
         if self._survey_for is not None and detail.get("into") in SURVEY_RANGES:
-            if kind == "collected":  # keyed digits
+            if kind == events.Collected.KIND:  # keyed digits
                 self._survey_answered(str(detail["into"]), str(detail.get("value", "")))
-            elif kind == "intent_chosen":  # an ask node (voice or key) whose intents end in their score: csat_5 ... csat_1
+            elif kind == events.IntentChosen.KIND:  # an ask node (voice or key) whose intents end in their score: csat_5 ... csat_1
                 self._survey_answered(str(detail["into"]), str(detail.get("intent", "")).rpartition("_")[2])
 
     def _survey_answered(self, question: str, answer: str) -> None:
@@ -406,9 +408,11 @@ class FlowDriver:
         queue, agent = self._survey_for or ("", "")
         low, high = SURVEY_RANGES[question]
         if answer.isdigit() and low <= int(answer) <= high:
-            self._record("survey_answered", {question: int(answer), "queue": queue, "agent": agent})
+            score = int(answer)
+            answered = events.SurveyAnswered(csat=score, queue=queue, agent=agent) if question == "csat" else events.SurveyAnswered(nps=score, queue=queue, agent=agent)
+            self._record(*events.to_stored(answered))
         else:
-            self._record("survey_answer_refused", {"question": question, "reason": f"not {low}-{high}"})
+            self._record(*events.to_stored(events.SurveyAnswerRefused(question=question, reason=f"not {low}-{high}")))
 
     def _listen(self, command: Listen) -> None:
         self._listen_generation += 1

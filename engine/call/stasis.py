@@ -29,7 +29,7 @@ from engine.asterisk.backoff import Backoff
 from engine.asterisk.errors import AriRequestFailed
 from engine.call.flow_services import FlowLibrary
 from engine.call.arrival_order import ArrivalOrder
-from engine.call.call_session import CallLost, CallSession, Clock, utc_now
+from engine.call.call_session import CallLost, CallSession, Clock, patience_s, utc_now
 from engine.journey.journey_writer import JourneyWriter, WritePolicy
 from engine.log_format import log_call_event
 from engine.settings import CallSettings
@@ -224,7 +224,8 @@ class StasisApp:
             return
         journey = JourneyWriter(self._store, channel.id, self._write_policy)
         flows = self._flows.current if self._flows is not None else None  # the call keeps this set to its end
-        session = CallSession(channel, self._ari, journey, self._calls_settings, self._clock, self._arrival_order, flows)
+        control = self._ari.for_call(channel.id, patience_s(self._calls_settings))
+        session = CallSession(channel, control, journey, self._calls_settings, self._clock, self._arrival_order, flows)
         self._sessions[channel.id] = session
         self._journeys[channel.id] = journey
         self.calls_handled += 1
