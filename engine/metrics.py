@@ -16,8 +16,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.journey.events import Abandoned, CallbackFailed, CallbackRequested, CallEnded, JourneyEventModel, Overflowed, from_stored
+
 REGISTRY = CollectorRegistry(auto_describe=True)
-OUTCOME_KINDS = {"call_ended": "answered", "abandoned": "abandoned", "callback_requested": "callback", "overflowed": "overflowed", "callback_failed": "callback_failed"}
+OUTCOME_KINDS = {
+    CallEnded.KIND: "answered", Abandoned.KIND: "abandoned", CallbackRequested.KIND: "callback", Overflowed.KIND: "overflowed", CallbackFailed.KIND: "callback_failed",
+}
 """Journey events that settle a call's outcome in a queue, and the label each is counted under."""
 
 CALLS = Counter("threadline_calls", "Calls by how they ended in a queue (answered, abandoned, short_abandoned, callback, overflowed), or contained in the IVR", ["outcome"], registry=REGISTRY)
@@ -37,10 +41,14 @@ RECOGNITION_CONFIDENCE = Histogram(
 
 def journey_event(kind: str, detail: Mapping[str, Any]) -> None:
     """Count a call's outcome from the journey event that settles it."""
-    if kind == "abandoned" and detail.get("short"):
+    if kind == Abandoned.KIND and _short(from_stored(kind, detail)):
         CALLS.labels("short_abandoned").inc()
     elif kind in OUTCOME_KINDS:
         CALLS.labels(OUTCOME_KINDS[kind]).inc()
+
+
+def _short(abandoned: JourneyEventModel) -> bool:
+    return isinstance(abandoned, Abandoned) and bool(abandoned.short)
 
 
 def call_contained() -> None:

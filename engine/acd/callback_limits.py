@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.acd.callback_numbers import CallbackRefused, CallbackRequest, NumberSource, RefusalReason, Verdict, check_callback, normalize, recent_for
 from engine.config.acd_config import CallbackOffer
+from engine.journey.events import CallbackRequested, from_stored
 
 log = logging.getLogger(__name__)
 RECENT_CALLBACKS_TIMEOUT_S = 1.0
@@ -50,7 +51,13 @@ class CallbackLimits:
             try:
                 async with asyncio.timeout(RECENT_CALLBACKS_TIMEOUT_S):
                     stored = await self._recent_callbacks(datetime.fromtimestamp(now - 3600.0, UTC))
-                requests += [(channel, str(detail.get("number", "")), at.timestamp()) for channel, _, at, detail in stored]
+                requests += [(channel, _number(kind, detail), at.timestamp()) for channel, kind, at, detail in stored]
             except Exception as exc:  # the journey is slow or down: count what this engine remembers
                 log.warning("call %s: recent callbacks not read from the journey, counting this engine's own: %s", call_id, exc)
         return check_callback(CallbackRequest(raw, source, rules, recent_for(first.number, requests), now))
+
+
+def _number(kind: str, detail: dict[str, Any]) -> str:
+    """The number a stored `callback_requested` row was arranged for ("" for any other row)."""
+    event = from_stored(kind, detail)
+    return event.number if isinstance(event, CallbackRequested) else ""

@@ -22,7 +22,7 @@ from engine.acd.agent_board import shown
 from engine.acd.agent_state import Status
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.queued_call_facts import Phase
-from engine.acd.contact_metrics import FORMULAS, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
+from engine.acd.contact_metrics import FORMULAS, VISIT_KINDS, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
 from engine.store.agent_state_store import AgentStateChange, AgentStateStore
 from engine.store.journey_store import JourneyStore
 
@@ -31,11 +31,6 @@ PUBLISH_EVERY_S = 1.0
 KPI_EVERY_S = 3.0
 DATABASE_TIMEOUT_S = 5.0
 MAX_PENDING_STATES = 100_000
-ACD_KINDS = (
-    "queued", "agent_ringing", "agent_not_answered", "agent_answered", "call_ended", "abandoned",
-    "callback_requested", "callback_answered", "overflowed", "hold_started", "hold_ended", "wrap_up_ended",
-)
-"""The journey events the KPIs are computed from."""
 
 
 def start_of_today(now: datetime) -> datetime:
@@ -151,7 +146,7 @@ class FloorView:
         start = start_of_today(now)
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT_S):
-                events = await self._journeys.events_of_kinds_since(ACD_KINDS, start)
+                events = await self._journeys.events_of_kinds_since(VISIT_KINDS, start)
                 changes = await self._agent_states.changes_between(start, now + timedelta(seconds=1))
         except Exception as exc:  # the database is down or slow: KPIs stay as they were; the live part goes on
             log.warning("supervisor KPIs not refreshed: %s", exc)

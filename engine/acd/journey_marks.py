@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-CALLBACK_REQUESTED = "callback_requested"
+from engine.journey.events import Abandoned, AgentAnswered, CallbackAnswered, CallbackFailed, CallbackRefused, CallbackRequested, CallEnded, Queued
+
+CALLBACK_REQUESTED = CallbackRequested.KIND
 """The journey event of an arranged callback: what the per-number rate limit counts and what a
 restart finds owed callbacks by."""
-ACD_MARKS = ("queued", "agent_answered", "call_ended", "abandoned")
-CALLBACK_MARKS = (CALLBACK_REQUESTED, "callback_answered", "callback_failed", "callback_refused", "call_ended")
+ACD_MARKS = (Queued.KIND, AgentAnswered.KIND, CallEnded.KIND, Abandoned.KIND)
+CALLBACK_MARKS = (CallbackRequested.KIND, CallbackAnswered.KIND, CallbackFailed.KIND, CallbackRefused.KIND, CallEnded.KIND)
 """`callback_refused` closes an owed callback whose number a restart found refused; a live refusal
 comes before any request and changes nothing."""
 
@@ -23,7 +25,7 @@ def owed_callback(kinds: Sequence[str]) -> bool:
 
 def acd_phase(kinds: Sequence[str]) -> str | None:
     """Where a call stood in the ACD by its journey: waiting, talking, or None (never queued, or over)."""
-    return {"queued": "waiting", "agent_answered": "talking"}.get(_last_mark(kinds, ACD_MARKS))
+    return {Queued.KIND: "waiting", AgentAnswered.KIND: "talking"}.get(_last_mark(kinds, ACD_MARKS))
 
 
 def _last_mark(kinds: Sequence[str], marks: Sequence[str]) -> str:

@@ -31,6 +31,7 @@ from engine.acd.queued_call_facts import (
     SecureEntryDone, SendPop, SpeechHeard, StartRecording, StartSurvey, StepFailed, StopListening, Tick, TransferAsked,
     WaitForAgentThenDial,
 )
+import engine.journey.events as journey
 from engine.language.answer_words import YES_WORDS
 
 FIRST_ANNOUNCEMENT_S = 4.0
@@ -126,10 +127,11 @@ class QueuedCall:
         self.priority = fact.priority
         self.extra_skills = {skill: 1 for skill in fact.skills if skill not in settings.skills}
         self.next_announcement = now + FIRST_ANNOUNCEMENT_S
-        detail: dict[str, Any] = {"queue": self.queue, "skills": sorted({*settings.skills, *self.extra_skills}), "priority": fact.priority}
-        if fact.waited_s:
-            detail.update(after_restart=True, waited_s=round(fact.waited_s, 1))
-        return [MoveToHold(self.queue, adopted=bool(fact.waited_s)), Journal("queued", detail), JoinLine()]
+        skills = tuple(sorted({*settings.skills, *self.extra_skills}))
+        queued = journey.Queued(queue=self.queue, skills=skills, priority=fact.priority)
+        if fact.waited_s:  # a restart's re-queue at the caller's old place
+            queued = journey.Queued(queue=self.queue, skills=skills, priority=fact.priority, after_restart=True, waited_s=round(fact.waited_s, 1))
+        return [MoveToHold(self.queue, adopted=bool(fact.waited_s)), Journal(queued), JoinLine()]
 
     def _offered(self, fact: AgentOffered, now: float) -> list[Command]:
         if self.phase not in LINED_UP:
@@ -142,8 +144,8 @@ class QueuedCall:
         return [
             LeaveLine(),
             NoteAgent(fact.agent_id, EventKind.RESERVED, seconds=ring_s + RING_GRACE_S),
-            Journal("agent_ringing", {"agent": fact.agent_id, "extension": fact.extension, "waited_s": round(fact.waited_s, 1), "relaxed": fact.relaxed,
-                                      "callback": callback}),
+            Journal(journey.AgentRinging(agent=fact.agent_id, extension=fact.extension, waited_s=round(fact.waited_s, 1), relaxed=fact.relaxed,
+                                         callback=callback)),
             SendPop(fact.agent_id, fact.waited_s),
             RingAgent(fact.agent_id, fact.extension, fact.leg, ring_s),
         ]
@@ -161,7 +163,7 @@ class QueuedCall:
         commands: list[Command] = [
             LatestCallOf(self.agent_id),
             NoteAgent(self.agent_id, EventKind.ANSWERED),
-            Journal("agent_answered", {"agent": self.agent_id, "waited_s": round(now - self.enqueued_at, 1)}),
+            Journal(journey.AgentAnswered(agent=self.agent_id, waited_s=round(now - self.enqueued_at, 1))),
         ]
         if self.has_voice:
             self.listening = False
@@ -182,14 +184,14 @@ class QueuedCall:
         if self.phase not in (Phase.TALKING, Phase.SECURE_ENTRY):
             return []
         talk_s = round(now - (self.answered_at or now), 1)
-        commands: list[Command] = [Journal("call_ended", {"by": "agent", "agent": self.agent_id, "talk_s": talk_s}), *self._end_for_agent(now),
+        commands: list[Command] = [Journal(journey.CallEnded(by="agent", agent=self.agent_id, talk_s=talk_s)), *self._end_for_agent(now),
                                    DropBridge(self.bridge)]
         self.phase = Phase.ENDED
         survey = self.settings.survey
         if self.callback_leg:
             commands.append(HangUpLeg(self.callback_leg))
         elif survey is not None and self.has_voice:
-            commands += [Journal("survey_offered", {"queue": self.queue, "agent": self.agent_id, "flow": survey}), StartSurvey(survey, self.queue, self.agent_id)]
+            commands += [Journal(journey.SurveyOffered(queue=self.queue, agent=self.agent_id, flow=survey)), StartSurvey(survey, self.queue, self.agent_id)]
         else:
             commands.append(HangUpCaller("the agent ended the call"))
         return [*commands, Forget()]
@@ -206,7 +208,7 @@ class QueuedCall:
         self.phase = Phase.CALLBACK_OWED if self.phase is Phase.CALLBACK_RINGING else Phase.WAITING
         self.agent_id, self.agent_leg = "", ""
         return [ClearPop(agent_id), NoteAgent(agent_id, EventKind.RING_FAILED, reason=reason),
-                Journal("agent_not_answered", {"agent": agent_id, "reason": reason}), JoinLine()]
+                Journal(journey.AgentNotAnswered(agent=agent_id, reason=reason)), JoinLine()]
 
     def _caller_left(self, fact: CallerLeft, now: float) -> list[Command]:
         if self.phase in (Phase.CALLBACK_OWED, Phase.CALLBACK_RINGING, Phase.DIALLING_BACK) or self.phase is Phase.ENDED:
@@ -216,14 +218,14 @@ class QueuedCall:
         waited_s = round(now - self.enqueued_at, 1)
         commands: list[Command] = [LeaveLine()]
         if self.phase is Phase.RINGING:
-            commands += [Journal("abandoned", {"queue": self.queue, "waited_s": waited_s, "while": "agent ringing", "short": False}),
+            commands += [Journal(journey.Abandoned(queue=self.queue, waited_s=waited_s, while_="agent ringing", short=False)),
                          HangUpLeg(self.agent_leg), ClearPop(self.agent_id), NoteAgent(self.agent_id, EventKind.CALL_ENDED)]
         elif self.phase in (Phase.TALKING, Phase.SECURE_ENTRY):
-            commands += [Journal("call_ended", {"by": "caller", "agent": self.agent_id, "talk_s": round(now - (self.answered_at or now), 1)}),
+            commands += [Journal(journey.CallEnded(by="caller", agent=self.agent_id, talk_s=round(now - (self.answered_at or now), 1))),
                          HangUpLeg(self.agent_leg), *self._end_for_agent(now)]
         else:
             short = now - self.enqueued_at < self.settings.short_abandon_s
-            commands.append(Journal("abandoned", {"queue": self.queue, "waited_s": waited_s, "while": "waiting", "short": short}))
+            commands.append(Journal(journey.Abandoned(queue=self.queue, waited_s=waited_s, while_="waiting", short=short)))
         self.phase = Phase.ENDED
         return [*commands, DropBridge(self.bridge), ReleaseHold(self.queue), Forget()]
 
@@ -243,7 +245,7 @@ class QueuedCall:
         old_leg, old_bridge = self.agent_leg, self.bridge
         target = f"queue:{fact.to_queue}" if fact.to_queue else f"agent:{fact.to_agent}"
         commands: list[Command] = [
-            Journal("transferred", {"from_agent": fact.agent_id, "to": target, "talk_s": round(now - (self.answered_at or now), 1)}),
+            Journal(journey.Transferred(from_agent=fact.agent_id, to=target, talk_s=round(now - (self.answered_at or now), 1))),
             FileRecording(),  # the first agent's part is its own recording: filed now
             *self._end_for_agent(now),
         ]
@@ -256,8 +258,8 @@ class QueuedCall:
             return [*commands, OfferTo(fact.to_agent)]
         self.queue, self.enqueued_at = queue, now
         settings = self.settings
-        return [*commands, Journal("queued", {"queue": queue, "skills": sorted({*settings.skills, *self.extra_skills}), "priority": self.priority,
-                                              "transferred_from": fact.agent_id}), JoinLine()]
+        skills = tuple(sorted({*settings.skills, *self.extra_skills}))
+        return [*commands, Journal(journey.Queued(queue=queue, skills=skills, priority=self.priority, transferred_from=fact.agent_id)), JoinLine()]
 
     def can_enter_securely(self, agent_id: str) -> str | None:
         """Why the agent cannot send this caller to secure entry, or None."""
@@ -274,13 +276,13 @@ class QueuedCall:
         if self.can_enter_securely(fact.agent_id) is not None or target is None:
             return []
         self.phase = Phase.SECURE_ENTRY
-        return [Journal("secure_entry_started", {"agent": fact.agent_id, "flow": target}), HoldAgentForSecureEntry(self.bridge), ContinueFlow(target, "secure entry")]
+        return [Journal(journey.SecureEntryStarted(agent=fact.agent_id, flow=target)), HoldAgentForSecureEntry(self.bridge), ContinueFlow(target, "secure entry")]
 
     def _secure_entry_done(self, fact: SecureEntryDone, now: float) -> list[Command]:
         if self.phase is not Phase.SECURE_ENTRY:
             return []
         self.phase = Phase.TALKING
-        return [BackFromSecureEntry(self.bridge), Journal("secure_entry_ended", {"agent": self.agent_id}), SendPop(self.agent_id, 0.0, with_history=False)]
+        return [BackFromSecureEntry(self.bridge), Journal(journey.SecureEntryEnded(agent=self.agent_id)), SendPop(self.agent_id, 0.0, with_history=False)]
 
     def _step_failed(self, fact: StepFailed, now: float) -> list[Command]:
         """Asterisk refused an agent-side step. A caller is never left in silence: one who was
@@ -288,7 +290,7 @@ class QueuedCall:
         not start leaves caller and agent talking."""
         if fact.what == "secure entry" and self.phase is Phase.SECURE_ENTRY:
             self.phase = Phase.TALKING
-            return [BackFromSecureEntry(self.bridge), Journal("secure_entry_ended", {"agent": self.agent_id, "failed": fact.reason[:80]})]
+            return [BackFromSecureEntry(self.bridge), Journal(journey.SecureEntryEnded(agent=self.agent_id, failed=fact.reason[:80]))]
         if self.phase in LIVE_CALLER and self.has_voice:
             return [HangUpCaller(f"{fact.what} failed: {fact.reason}"[:200])]
         return []
@@ -334,7 +336,7 @@ class QueuedCall:
         verdict = normalize(self.caller_number, NumberSource.CALLER_ID, offer.numbers.rules())
         self.callable_caller_id = verdict.number if isinstance(verdict, CallbackAllowed) else ""
         question = callback_question(self.language, self.callable_caller_id, caller_id_refused=isinstance(verdict, CallbackRefused))
-        commands: list[Command] = [Journal("callback_offer_taken", {"by": by})]
+        commands: list[Command] = [Journal(journey.CallbackOfferTaken(by=by))]
         if isinstance(verdict, CallbackRefused):
             commands.append(self._refusal(NumberSource.CALLER_ID, verdict, question))
         return [*commands, Say(question)]
@@ -374,7 +376,7 @@ class QueuedCall:
             return [self._refusal(source, verdict, said), Say(said)]
         commands: list[Command] = []
         if self.overflow_waited_s is not None:
-            commands.append(Journal("overflowed", {"queue": self.queue, "to": "callback", "waited_s": self.overflow_waited_s}))
+            commands.append(Journal(journey.Overflowed(queue=self.queue, to="callback", waited_s=self.overflow_waited_s)))
             self.overflow_waited_s = None
         waited = now - self.enqueued_at
         self.callback_number, self.keyed = verdict.number, ""
@@ -382,7 +384,7 @@ class QueuedCall:
         self.next_announcement = float("inf")
         commands += [
             RememberCallback(verdict.number, 0.0),
-            Journal("callback_requested", {"queue": self.queue, "number": verdict.number, "waited_s": round(waited, 1), "source": source.value}),
+            Journal(journey.CallbackRequested(queue=self.queue, number=verdict.number, waited_s=round(waited, 1), source=source.value)),
             StopListening(),
             Say(callback_confirmed(self.language, verdict.number), hang_up_after="callback arranged"),
             ReleaseHold(self.queue),
@@ -392,8 +394,8 @@ class QueuedCall:
 
     def _refusal(self, source: NumberSource, verdict: CallbackRefused, said: str) -> Journal:
         """Why, the number bounded and escaped (never the raw string), and what the caller is told."""
-        return Journal("callback_refused", {"queue": self.queue, "source": source.value, "reason": verdict.reason.value, "number": verdict.shown,
-                                            "detail": verdict.detail[:80], "said": said})
+        return Journal(journey.CallbackRefused(queue=self.queue, source=source.value, reason=verdict.reason.value, number=verdict.shown,
+                                               detail=verdict.detail[:80], said=said))
 
     # -- calling back ------------------------------------------------------------------------
 
@@ -408,7 +410,7 @@ class QueuedCall:
         return [
             LatestCallOf(self.agent_id),
             NoteAgent(self.agent_id, EventKind.ANSWERED),
-            Journal("callback_dialing", {"agent": self.agent_id, "number": self.callback_number, "attempt": self.attempts}),
+            Journal(journey.CallbackDialing(agent=self.agent_id, number=self.callback_number, attempt=self.attempts)),
             WaitForAgentThenDial(self.bridge, fact.leg, self.callback_leg, self.callback_number, int(offer.ring_s)),
         ]
 
@@ -418,7 +420,7 @@ class QueuedCall:
         self.phase = Phase.TALKING
         self.answered_at = now
         return [AddCallbackLeg(self.bridge, fact.leg), StartRecording(fact.leg, self.agent_id),
-                Journal("callback_answered", {"agent": self.agent_id, "attempt": self.attempts, "waited_s": round(now - self.enqueued_at, 1)})]
+                Journal(journey.CallbackAnswered(agent=self.agent_id, attempt=self.attempts, waited_s=round(now - self.enqueued_at, 1)))]
 
     def _callback_leg_ended(self, fact: CallbackLegEnded, now: float) -> list[Command]:
         if fact.leg != self.callback_leg:
@@ -428,7 +430,7 @@ class QueuedCall:
         if self.phase is not Phase.TALKING:
             return []
         self.phase = Phase.ENDED
-        return [Journal("call_ended", {"by": "caller", "agent": self.agent_id, "talk_s": round(now - (self.answered_at or now), 1)}),
+        return [Journal(journey.CallEnded(by="caller", agent=self.agent_id, talk_s=round(now - (self.answered_at or now), 1))),
                 HangUpLeg(self.agent_leg), *self._end_for_agent(now), DropBridge(self.bridge), Forget()]
 
     def _attempt_failed(self, reason: str) -> list[Command]:
@@ -436,14 +438,14 @@ class QueuedCall:
         offer = self.settings.callback
         agent_id = self.agent_id
         commands: list[Command] = [
-            Journal("callback_attempt_failed", {"attempt": self.attempts, "reason": reason, "agent": agent_id}),
+            Journal(journey.CallbackAttemptFailed(attempt=self.attempts, reason=reason, agent=agent_id)),
             HangUpLeg(self.agent_leg), DropBridge(self.bridge), ClearPop(agent_id),
             NoteAgent(agent_id, EventKind.CALL_ENDED),  # no wrap-up: there was no conversation
         ]
         self.agent_id, self.agent_leg, self.callback_leg, self.bridge = "", "", "", ""
         if offer is None or self.attempts > offer.retries:
             self.phase = Phase.ENDED
-            return [*commands, Journal("callback_failed", {"queue": self.queue, "number": self.callback_number, "attempts": self.attempts}),
+            return [*commands, Journal(journey.CallbackFailed(queue=self.queue, number=self.callback_number, attempts=self.attempts)),
                     CallbackFailed(self.callback_number, self.attempts), Forget()]
         self.phase = Phase.CALLBACK_OWED
         return [*commands, ArmRetry(offer.retry_delay_s)]
@@ -480,11 +482,11 @@ class QueuedCall:
             self.queue, self.enqueued_at = target.queue, now
             settings = self.settings
             self.extra_skills = {skill: level for skill, level in self.extra_skills.items() if skill not in settings.skills}
-            commands: list[Command] = [Journal("overflowed", {"queue": old, "to": f"queue:{target.queue}", "waited_s": waited}), LeaveLine()]
+            commands: list[Command] = [Journal(journey.Overflowed(queue=old, to=f"queue:{target.queue}", waited_s=waited)), LeaveLine()]
             if self.has_voice:
                 commands.append(Hush())
             return [*commands, MoveToHold(target.queue, from_queue=old),
-                    Journal("queued", {"queue": target.queue, "skills": sorted({*settings.skills, *self.extra_skills}), "priority": self.priority, "overflow_from": old}),
+                    Journal(journey.Queued(queue=target.queue, skills=tuple(sorted({*settings.skills, *self.extra_skills})), priority=self.priority, overflow_from=old)),
                     ReleaseHold(old), JoinLine()]
         if target.callback and self.has_voice:
             if self.auto_callback_tried:
@@ -494,11 +496,11 @@ class QueuedCall:
             return self._check(self.caller_number, NumberSource.OVERFLOW)
         if target.flow is not None and self.has_voice:
             self.phase = Phase.ENDED
-            return [Journal("overflowed", {"queue": self.queue, "to": f"flow:{target.flow}", "waited_s": waited}), LeaveLine(), Hush(),
+            return [Journal(journey.Overflowed(queue=self.queue, to=f"flow:{target.flow}", waited_s=waited)), LeaveLine(), Hush(),
                     LeaveHold(self.queue), ReleaseHold(self.queue), ContinueFlow(target.flow, "queue overflow"), Forget()]
         text = target.message or OVERFLOW_GOODBYE.get(self.language[:2], OVERFLOW_GOODBYE["en"])
         self.phase = Phase.ENDED
-        commands = [Journal("overflowed", {"queue": self.queue, "to": "message", "waited_s": waited}), LeaveLine()]
+        commands = [Journal(journey.Overflowed(queue=self.queue, to="message", waited_s=waited)), LeaveLine()]
         if self.has_voice:
             commands.append(Say(text, hang_up_after="the queue's maximum wait was reached"))
         else:
@@ -524,7 +526,7 @@ class QueuedCall:
         phrase = fact.phrase if announce.wait_estimate else None
         text = wait_announcement(self.language, fact.position if announce.position else None, phrase, key)
         estimate = round(fact.estimate_s) if fact.estimate_s is not None else None
-        return [*commands, Journal("wait_announced", {"position": fact.position, "estimate_s": estimate, "said": text}), Say(text)]
+        return [*commands, Journal(journey.WaitAnnounced(position=fact.position, estimate_s=estimate, said=text)), Say(text)]
 
 
 def restored_callback(caller_id: str, queue: str, queues: Mapping[str, QueueSettings], language: str, number: str, waited_s: float, attempts: int,
@@ -535,13 +537,13 @@ def restored_callback(caller_id: str, queue: str, queues: Mapping[str, QueueSett
     offer = queues[queue].callback
     verdict: Verdict = normalize(number, NumberSource.RESTORED, offer.numbers.rules()) if offer is not None else CallbackRefused(RefusalReason.NO_CALLBACKS, "")
     if isinstance(verdict, CallbackRefused):
-        return None, [Journal("callback_refused", {"queue": queue, "source": NumberSource.RESTORED.value, "reason": verdict.reason.value,
-                                                   "number": verdict.shown, "detail": verdict.detail[:80]}),
+        return None, [Journal(journey.CallbackRefused(queue=queue, source=NumberSource.RESTORED.value, reason=verdict.reason.value,
+                                                      number=verdict.shown, detail=verdict.detail[:80])),
                       CallbackFailed(verdict.shown, attempts, refused=verdict.reason.value)]
     call = QueuedCall(caller_id, queue, queues, language, has_voice=False, phase=Phase.CALLBACK_OWED, enqueued_at=now - max(0.0, waited_s), queued_once=True,
                       callback_number=verdict.number, attempts=attempts)
     return call, [RememberCallback(verdict.number, waited_s),
-                  Journal("callback_restored", {"queue": queue, "number": verdict.number, "waited_s": round(waited_s, 1), "attempts": attempts}), JoinLine()]
+                  Journal(journey.CallbackRestored(queue=queue, number=verdict.number, waited_s=round(waited_s, 1), attempts=attempts)), JoinLine()]
 
 
 def adopted_conversation(caller_id: str, queue: str, queues: Mapping[str, QueueSettings], language: str, agent_id: str, leg: str, bridge: str,
@@ -550,7 +552,7 @@ def adopted_conversation(caller_id: str, queue: str, queues: Mapping[str, QueueS
     call = QueuedCall(caller_id, queue, queues, language, has_voice=True, phase=Phase.TALKING, enqueued_at=now - talked_s, queued_once=True, agent_id=agent_id,
                       agent_leg=leg, bridge=bridge, answered_at=now - talked_s)
     return call, [LatestCallOf(agent_id), NoteAgent(agent_id, EventKind.LOGIN, for_call=False), NoteAgent(agent_id, EventKind.ANSWERED),
-                  Journal("conversation_adopted", {"agent": agent_id, "bridge": bridge})]
+                  Journal(journey.ConversationAdopted(agent=agent_id, bridge=bridge))]
 
 
 _HANDLERS: dict[type, Any] = {

@@ -8,14 +8,13 @@ and bridges are chosen by the adapter and come in with the facts that need them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from engine.acd.agent_state import EventKind
 from engine.acd.callback_numbers import NumberSource, Verdict
 from engine.acd.wait_estimate import WaitPhrase
+from engine.journey.events import Journal as Journal
 
 
 class Phase(Enum):
@@ -210,12 +209,6 @@ class HangUpCaller:
 CallerCommand = Say | Hush | ListenFor | StopListening | ContinueFlow | StartSurvey | HangUpCaller
 
 # -- commands on the agents' side (carried out by the ACD adapter) -----------------------------
-
-
-@dataclass(frozen=True)
-class Journal:
-    kind: str
-    detail: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Plain frozen dataclasses: the adapter turns ARI events, recogniser results, timers and HTTP answers
 into facts, and carries the commands out. Timer and prompt ids are chosen by the interpreter, so a
-late event for something it has moved past is recognised and ignored.
+late event for something it has moved past is recognised and ignored. The flow's own record of
+what happened and why is a `Journal` of a typed journey event (engine/journey/events.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.journey.events import Journal as Journal
 from engine.language.intent_matching import Hypothesis
 
 # -- facts -----------------------------------------------------------------------------------
@@ -131,14 +133,6 @@ class Transfer:
 @dataclass(frozen=True)
 class HangUp:
     reason: str
-
-
-@dataclass(frozen=True)
-class Journal:
-    """One journey event the adapter writes: the flow's own record of what happened and why."""
-
-    kind: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 FlowCommand = Play | StopPrompt | Listen | StopListening | StartTimer | CancelTimer | Lookup | Transfer | HangUp | Journal

@@ -55,6 +55,11 @@ from engine.config.flow_model import (
     StepsNode,
     Timing,
 )
+from engine.journey.events import (
+    BargedIn, BranchTaken, CheckpointSaved, Collected, FellBack, FlowContinued, FlowEntered, FlowFailed, FlowRestarted, FlowResumed,
+    FlowStarted, HelpAsked, IntentChosen, LookedUp, NoInput, NoMatch, NodeEntered, Recognised, RepeatAsked, SpeechIgnored, StepDone,
+    StepsUnsolved, TransferAsked, VariablesSet,
+)
 from engine.language.answer_words import NO_WORDS, YES_WORDS
 from engine.language.intent_matching import IntentScore, score_intents
 
@@ -122,17 +127,18 @@ class FlowInterpreter:
         cannot honour (the flow was edited since) starts the flow from the beginning instead.
         """
         flow = self._set.flows.get(str(checkpoint.get("flow", "")))
-        node = flow.nodes.get(str(checkpoint.get("node", ""))) if flow else None
+        node_name = str(checkpoint.get("node", ""))
+        node = flow.nodes.get(node_name) if flow else None
         if flow is None or not isinstance(node, (AskNode, CollectNode, StepsNode)):
-            return [Journal("flow_restarted", {"reason": "the checkpoint does not fit the running flows"}), *self.decide(CallStarted())]
+            return [Journal(FlowRestarted(reason="the checkpoint does not fit the running flows")), *self.decide(CallStarted())]
         self._flow = flow
         saved = checkpoint.get("variables")
         self.variables.update(saved if isinstance(saved, Mapping) else {})
-        resumed = Journal("flow_resumed", {"flow": flow.flow, "node": checkpoint["node"], "version": self._set.versions.get(flow.flow, "")})
+        resumed = Journal(FlowResumed(flow=flow.flow, node=node_name, version=self._set.versions.get(flow.flow, "")))
         step = checkpoint.get("step")
         if isinstance(node, StepsNode) and isinstance(step, int) and 0 < step < len(self._steps(node)):
             self._first_step = step  # an agent-facing procedure resumes at the first unfinished step
-        return [resumed, *self._enter(str(checkpoint["node"]))]
+        return [resumed, *self._enter(node_name)]
 
     def listen_phrases(self, node_name: str) -> tuple[str, ...]:
         """The grammar a node listens with: its intents' phrases and the global handlers' phrases."""
@@ -143,12 +149,12 @@ class FlowInterpreter:
         if isinstance(fact, QueueLeft):  # the one fact that brings a finished (handed-over) flow back
             self.finished = False
             self._wait = _Waiting()
-            return [Journal("flow_continued", {"to": fact.target, "reason": fact.reason}), *self._enter(fact.target)]
+            return [Journal(FlowContinued(to=fact.target, reason=fact.reason)), *self._enter(fact.target)]
         if self.finished:
             return []
         if isinstance(fact, CallStarted):
             version = self._set.versions.get(self._flow.flow, "")
-            return [Journal("flow_started", {"flow": self._flow.flow, "version": version}), *self._enter(self._flow.start)]
+            return [Journal(FlowStarted(flow=self._flow.flow, version=version)), *self._enter(self._flow.start)]
         if isinstance(fact, TimerFired):
             return self._timer_fired(fact.timer_id)
         node = self._node()
@@ -177,7 +183,7 @@ class FlowInterpreter:
         commands: list[FlowCommand] = [*self._cancel_timers()]
         self.node_name, self._attempts, self._wait = target, 0, _Waiting()
         node = self._flow.nodes[target]
-        commands.append(Journal("node_entered", {"flow": self._flow.flow, "node": target, "type": node.type}))
+        commands.append(Journal(NodeEntered(flow=self._flow.flow, node=target, type=node.type)))
         if isinstance(node, (SetNode, BranchNode, GotoNode)):
             return commands + self._instant(node, instant_steps)
         return commands + self._start(node)
@@ -186,19 +192,19 @@ class FlowInterpreter:
         flow_name, _, node_name = target.partition(".")
         self._flow = self._set.flows[flow_name]
         version = self._set.versions.get(flow_name, "")
-        return [Journal("flow_entered", {"flow": flow_name, "version": version}), *self._enter(node_name or self._flow.start, instant_steps + 1)]
+        return [Journal(FlowEntered(flow=flow_name, version=version)), *self._enter(node_name or self._flow.start, instant_steps + 1)]
 
     def _instant(self, node: SetNode | BranchNode | GotoNode, instant_steps: int) -> list[FlowCommand]:
         if isinstance(node, SetNode):
             for name, value in node.values.items():
                 self.variables[name] = self._render(value) if isinstance(value, str) else value
-            return [Journal("variables_set", {name: self._shown(name) for name in node.values}), *self._enter(node.next, instant_steps + 1)]
+            return [Journal(VariablesSet(values={name: self._shown(name) for name in node.values})), *self._enter(node.next, instant_steps + 1)]
         if isinstance(node, GotoNode):
             return self._enter(node.target, instant_steps + 1)
         for index, condition in enumerate(node.when):
             if parse_condition(condition.if_).evaluate(self.variables):
-                return [Journal("branch_taken", {"condition": condition.if_, "index": index}), *self._enter(condition.then, instant_steps + 1)]
-        return [Journal("branch_taken", {"condition": "else"}), *self._enter(node.otherwise, instant_steps + 1)]
+                return [Journal(BranchTaken(condition=condition.if_, index=index)), *self._enter(condition.then, instant_steps + 1)]
+        return [Journal(BranchTaken(condition="else")), *self._enter(node.otherwise, instant_steps + 1)]
 
     def _start(self, node: Node) -> list[FlowCommand]:
         if isinstance(node, SayNode):
@@ -263,7 +269,7 @@ class FlowInterpreter:
         node = self._node()
         if not isinstance(node, (AskNode, CollectNode, StepsNode)) or not self._wait.prompts:
             return []
-        return [*self._stop_prompts(), *self._cancel("no_input"), Journal("barge_in", {"node": self.node_name})]
+        return [*self._stop_prompts(), *self._cancel("no_input"), Journal(BargedIn(node=self.node_name))]
 
     # -- ask and collect -------------------------------------------------------------------------
 
@@ -307,8 +313,8 @@ class FlowInterpreter:
             return commands + self._yes_no(node, {"1": True, "2": False}.get(digit), f"key {digit}")
         for intent_name, intent in node.intents.items():
             if digit in intent.keys:
-                return commands + self._choose(node, intent_name, {"key": digit})
-        return commands + self._miss(node, "no_match", {"key": digit})
+                return commands + self._choose(node, IntentChosen(node=self.node_name, intent=intent_name, into=node.into, key=digit))
+        return commands + self._miss(node, NoMatch(key=digit))
 
     def _collect_digit(self, node: CollectNode, digit: str) -> list[FlowCommand]:
         assert node.digits is not None
@@ -325,10 +331,10 @@ class FlowInterpreter:
         entered, self._wait.digits = self._wait.digits, ""
         commands: list[FlowCommand] = [*self._cancel("inter_digit")]
         if len(entered) < node.digits.min:
-            return commands + self._miss(node, "no_match", {"digits": len(entered)})
+            return commands + self._miss(node, NoMatch(digits=len(entered)))
         self.variables[node.into] = entered
         shown = MASK if node.sensitive else entered
-        return commands + [StopListening(), Journal("collected", {"node": self.node_name, "into": node.into, "value": shown, "length": len(entered)}), *self._enter(node.next)]
+        return commands + [StopListening(), Journal(Collected(node=self.node_name, into=node.into, value=shown, length=len(entered))), *self._enter(node.next)]
 
     def _speech(self, node: Node | None, fact: SpeechRecognised) -> list[FlowCommand]:
         if isinstance(node, StepsNode) and self._wait.phase == "step_question":
@@ -350,20 +356,22 @@ class FlowInterpreter:
         targets.update(self._global_phrases(node))
         ranked = score_intents(fact.alternatives, targets)
         if not ranked or ranked[0].confidence < node.confidence.confirm:
-            return commands + self._miss(node, "no_match", {"heard": heard, "best": _score(ranked[0]) if ranked else None})
+            return commands + self._miss(node, NoMatch(heard=heard, best=_score(ranked[0]) if ranked else None))
         best = ranked[0]
-        recognition = {"heard": heard, "intent": best.intent, "confidence": best.confidence, "phrase": best.phrase}
         if best.intent in ("agent", "repeat", "help") and best.intent not in node.intents:
-            return commands + [Journal("recognised", {**recognition, "band": "global"}), *self._global(node, best.intent)]
+            recognised = Recognised(heard=heard, intent=best.intent, confidence=best.confidence, phrase=best.phrase, band="global")
+            return commands + [Journal(recognised), *self._global(node, best.intent)]
         if best.confidence >= node.confidence.accept:
-            return commands + self._choose(node, best.intent, {**recognition, "band": "accept"})
+            return commands + self._choose(node, IntentChosen(
+                node=self.node_name, intent=best.intent, into=node.into, heard=heard, confidence=best.confidence, phrase=best.phrase, band="accept"))
         self._wait.phase, self._wait.candidate = "confirming", best
         label = node.intents[best.intent].label or node.intents[best.intent].phrases[0]
         confirm = node.confirm_prompt or (f"{label}?")
         self.variables["label"] = label
         timing = self._timing(node)
         yes_no = Listen(self._yes_no_grammar(node), self._flow.language, timing.end_of_speech_s, timing.max_speech_s)
-        return commands + [Journal("recognised", {**recognition, "band": "confirm"}), *self._play_prompts([confirm], barge_in=True), yes_no]
+        recognised = Recognised(heard=heard, intent=best.intent, confidence=best.confidence, phrase=best.phrase, band="confirm")
+        return commands + [Journal(recognised), *self._play_prompts([confirm], barge_in=True), yes_no]
 
     def _yes_no_grammar(self, node: AskNode | CollectNode) -> tuple[str, ...]:
         phrases = [*YES_WORDS[self._flow.language], *NO_WORDS[self._flow.language]]
@@ -377,29 +385,29 @@ class FlowInterpreter:
         ranked = score_intents(fact.alternatives, self._global_phrases(node))
         if ranked and ranked[0].confidence >= GLOBAL_BY_SPEECH:
             commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input"), *self._cancel("inter_digit")]
-            return commands + [Journal("recognised", {"heard": heard, "intent": ranked[0].intent, "band": "global"}), *self._global(node, ranked[0].intent)]
-        return [Journal("speech_ignored", {"node": self.node_name, "heard": heard, "why": "keys are the answer here"})]
+            return commands + [Journal(Recognised(heard=heard, intent=ranked[0].intent, band="global")), *self._global(node, ranked[0].intent)]
+        return [Journal(SpeechIgnored(node=self.node_name, heard=heard, why="keys are the answer here"))]
 
     def _global_by_speech(self, node: CollectNode, fact: SpeechRecognised, heard: list[dict[str, Any]]) -> list[FlowCommand]:
         ranked = score_intents(fact.alternatives, self._global_phrases(node))
         if ranked and ranked[0].confidence >= GLOBAL_BY_SPEECH:
-            return [Journal("recognised", {"heard": heard, "intent": ranked[0].intent, "band": "global"}), *self._global(node, ranked[0].intent)]
-        return self._miss(node, "no_match", {"heard": heard})
+            return [Journal(Recognised(heard=heard, intent=ranked[0].intent, band="global")), *self._global(node, ranked[0].intent)]
+        return self._miss(node, NoMatch(heard=heard))
 
     def _confirmed(self, node: AskNode | CollectNode, yes: bool | None) -> list[FlowCommand]:
         candidate = self._wait.candidate
         self._wait.phase, self._wait.candidate = "waiting", None
         self.variables.pop("label", None)
         if yes and candidate is not None and isinstance(node, AskNode):
-            return self._choose(node, candidate.intent, {"confirmed": True, "confidence": candidate.confidence})
+            return self._choose(node, IntentChosen(node=self.node_name, intent=candidate.intent, into=node.into, confirmed=True, confidence=candidate.confidence))
         # Refused or unclear: back to the menu, where keys always work.
-        return self._miss(node, "no_match", {"confirmation": "refused" if yes is False else "unclear"})
+        return self._miss(node, NoMatch(confirmation="refused" if yes is False else "unclear"))
 
     def _yes_no(self, node: CollectNode, yes: bool | None, how: str) -> list[FlowCommand]:
         if yes is None:
-            return self._miss(node, "no_match", {"answer": how})
+            return self._miss(node, NoMatch(answer=how))
         self.variables[node.into] = yes
-        return [StopListening(), Journal("collected", {"node": self.node_name, "into": node.into, "value": MASK if node.sensitive else yes}), *self._enter(node.next)]
+        return [StopListening(), Journal(Collected(node=self.node_name, into=node.into, value=MASK if node.sensitive else yes)), *self._enter(node.next)]
 
     def _yes_no_words(self, fact: SpeechRecognised) -> bool | None:
         """Yes or no by whole words (네 alone, not the 네 of 네트워크); both or neither is unclear."""
@@ -408,17 +416,19 @@ class FlowInterpreter:
         heard = {score.intent for score in ranked if score.confidence > 0}
         return ("yes" in heard) if len(heard) == 1 else None
 
-    def _choose(self, node: AskNode, intent: str, why: dict[str, Any]) -> list[FlowCommand]:
-        self.variables[node.into] = intent
-        return [StopListening(), Journal("intent_chosen", {"node": self.node_name, "intent": intent, "into": node.into, **why}), *self._enter(node.intents[intent].next)]
+    def _choose(self, node: AskNode, chosen: IntentChosen) -> list[FlowCommand]:
+        self.variables[node.into] = chosen.intent
+        return [StopListening(), Journal(chosen), *self._enter(node.intents[chosen.intent].next)]
 
-    def _miss(self, node: AskNode | CollectNode, kind: str, detail: dict[str, Any]) -> list[FlowCommand]:
-        """A no-input or no-match: escalate the reprompt, or go to the fallback after max_attempts."""
+    def _miss(self, node: AskNode | CollectNode, why: NoMatch | NoInput) -> list[FlowCommand]:
+        """A no-input or no-match: escalate the reprompt, or go to the fallback after max_attempts.
+        `why` holds what was wrong; the event journaled adds the node and the attempt before it."""
         self._attempts += 1
-        commands: list[FlowCommand] = [Journal(kind, {"node": self.node_name, "attempt": self._attempts, **detail})]
+        missed = type(why)(node=self.node_name, attempt=self._attempts, **why.model_dump(exclude_unset=True))
+        commands: list[FlowCommand] = [Journal(missed)]
         if self._attempts >= node.reprompts.max_attempts:
-            return commands + [StopListening(), Journal("fallback", {"node": self.node_name, "after": self._attempts}), *self._enter(node.fallback)]
-        reprompts = node.reprompts.no_input if kind == "no_input" else node.reprompts.no_match
+            return commands + [StopListening(), Journal(FellBack(node=self.node_name, after=self._attempts)), *self._enter(node.fallback)]
+        reprompts = node.reprompts.no_input if isinstance(why, NoInput) else node.reprompts.no_match
         chosen = [reprompts[min(self._attempts, len(reprompts)) - 1]] if reprompts else []
         return commands + self._ask(node, [*chosen, node.prompt])
 
@@ -443,8 +453,8 @@ class FlowInterpreter:
         if name == "agent" and self._flow.globals.agent is not None:
             return self._transfer(self._flow.globals.agent.queue, (), 5, "caller asked for an agent")
         if name == "help" and self._flow.globals.help is not None:
-            return [Journal("help", {"node": self.node_name}), *self._ask(node, [self._flow.globals.help.prompt, node.prompt])]
-        return [Journal("repeat", {"node": self.node_name}), *self._ask(node, [node.prompt])]
+            return [Journal(HelpAsked(node=self.node_name)), *self._ask(node, [self._flow.globals.help.prompt, node.prompt])]
+        return [Journal(RepeatAsked(node=self.node_name)), *self._ask(node, [node.prompt])]
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -462,9 +472,9 @@ class FlowInterpreter:
             return []  # a late answer to a lookup the flow already gave up on
         commands: list[FlowCommand] = [*self._cancel_timers(), *self._stop_prompts()]
         if fact.error is not None or fact.data is None:
-            return commands + [Journal("lookup", {"endpoint": node.endpoint, "into": node.into, "ok": False, "error": fact.error}), *self._enter(node.on_failure)]
+            return commands + [Journal(LookedUp(endpoint=node.endpoint, into=node.into, ok=False, error=fact.error or "")), *self._enter(node.on_failure)]
         self.variables[node.into] = dict(fact.data)
-        return commands + [Journal("lookup", {"endpoint": node.endpoint, "into": node.into, "ok": True, "result": dict(fact.data)}), *self._enter(node.next)]
+        return commands + [Journal(LookedUp(endpoint=node.endpoint, into=node.into, ok=True, result=dict(fact.data))), *self._enter(node.next)]
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -474,7 +484,7 @@ class FlowInterpreter:
     def _play_step(self, node: StepsNode, index: int) -> list[FlowCommand]:
         steps = self._steps(node)
         if index >= len(steps):
-            return [Journal("steps_unsolved", {"procedure": node.procedure or self.node_name}), *self._enter(node.unsolved)]
+            return [Journal(StepsUnsolved(procedure=node.procedure or self.node_name)), *self._enter(node.unsolved)]
         self._wait.step, self._wait.phase = index, "step_prompt"
         return [self._checkpoint(), *self._play_prompts([steps[index].prompt], barge_in=False)]
 
@@ -486,12 +496,12 @@ class FlowInterpreter:
             return [*self._play_prompts([step.question], barge_in=True), listen]
         return [self._arm("no_input", self._flow.timing.no_input_s)]
 
-    def _step_answer(self, node: StepsNode, fixed: bool | None, miss: str = "no_match") -> list[FlowCommand]:
+    def _step_answer(self, node: StepsNode, fixed: bool | None, miss: type[NoMatch | NoInput] = NoMatch) -> list[FlowCommand]:
         commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input")]
         step = self._steps(node)[self._wait.step]
         if fixed is None:
-            return commands + [Journal(miss, {"node": self.node_name, "step": step.id}), *self._play_prompts([step.question], barge_in=True)]
-        done = Journal("step_done", {"procedure": node.procedure or self.node_name, "step": step.id, "index": self._wait.step + 1, "fixed": fixed})
+            return commands + [Journal(miss(node=self.node_name, step=step.id)), *self._play_prompts([step.question], barge_in=True)]
+        done = Journal(StepDone(procedure=node.procedure or self.node_name, step=step.id, index=self._wait.step + 1, fixed=fixed))
         if fixed:
             return commands + [StopListening(), done, *self._enter(node.solved)]
         return commands + [StopListening(), done, *self._play_step(node, self._wait.step + 1)]
@@ -507,15 +517,15 @@ class FlowInterpreter:
         if kind == "no_input" and isinstance(node, (AskNode, CollectNode)):
             if isinstance(node, CollectNode) and node.digits and self._wait.digits:
                 return self._digits_done(node)
-            return self._miss(node, "no_input", {})
+            return self._miss(node, NoInput())
         if kind == "no_input" and isinstance(node, StepsNode):
-            return self._step_answer(node, None, "no_input")
+            return self._step_answer(node, None, NoInput)
         if kind == "inter_digit" and isinstance(node, CollectNode):
             return self._digits_done(node)
         if kind == "hold" and isinstance(node, LookupNode) and node.hold_prompt is not None:
             return self._play_prompts([node.hold_prompt], barge_in=False)
         if kind == "lookup_timeout" and isinstance(node, LookupNode):
-            return [*self._cancel_timers(), *self._stop_prompts(), Journal("lookup", {"endpoint": node.endpoint, "ok": False, "error": f"no answer within {node.timeout_s:g} s"}), *self._enter(node.on_failure)]
+            return [*self._cancel_timers(), *self._stop_prompts(), Journal(LookedUp(endpoint=node.endpoint, ok=False, error=f"no answer within {node.timeout_s:g} s")), *self._enter(node.on_failure)]
         return []
 
     def _arm(self, kind: str, seconds: float) -> StartTimer:
@@ -539,13 +549,13 @@ class FlowInterpreter:
     def _transfer(self, queue: str, skills: tuple[str, ...], priority: int, reason: str) -> list[FlowCommand]:
         context = {name: self._shown(name) for name in self.variables}
         transfer = Transfer(queue, skills, priority, context)
-        return self._finish(Journal("transfer", {"queue": queue, "skills": list(skills), "priority": priority, "reason": reason}), transfer)
+        return self._finish(Journal(TransferAsked(queue=queue, skills=skills, priority=priority, reason=reason)), transfer)
 
     def _give_up(self, reason: str) -> list[FlowCommand]:
         agent = self._flow.globals.agent
         if agent is not None:
-            return [Journal("flow_error", {"reason": reason}), *self._transfer(agent.queue, (), 5, reason)]
-        return self._finish(Journal("flow_error", {"reason": reason}), HangUp(reason))
+            return [Journal(FlowFailed(reason=reason)), *self._transfer(agent.queue, (), 5, reason)]
+        return self._finish(Journal(FlowFailed(reason=reason)), HangUp(reason))
 
     def _finish(self, *commands: FlowCommand) -> list[FlowCommand]:
         self.finished = True
@@ -556,10 +566,9 @@ class FlowInterpreter:
     def _checkpoint(self) -> Journal:
         """Where the call is and what it knows: a new engine that adopts the call goes on from here."""
         variables = {name: value for name, value in self.variables.items() if name not in self._sensitive}
-        detail: dict[str, Any] = {"flow": self._flow.flow, "node": self.node_name, "variables": variables}
         if isinstance(self._node(), StepsNode):
-            detail["step"] = self._wait.step
-        return Journal("checkpoint", detail)
+            return Journal(CheckpointSaved(flow=self._flow.flow, node=self.node_name, variables=variables, step=self._wait.step))
+        return Journal(CheckpointSaved(flow=self._flow.flow, node=self.node_name, variables=variables))
 
     def _next_id(self, kind: str) -> str:
         self._sequence += 1

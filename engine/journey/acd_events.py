@@ -13,7 +13,8 @@ class Queued(JourneyEventModel):
     KIND = "queued"
     queue: str = ""
     skills: tuple[str, ...] = ()
-    priority: int = 0
+    priority: int | None = 0
+    """None: the queue's own priority."""
     after_restart: bool = False
     """Re-queued by a new engine at the caller's old place: the same visit, not a new offer."""
     waited_s: int | float = 0
@@ -121,6 +122,8 @@ class SecureEntryStarted(JourneyEventModel):
 class SecureEntryEnded(JourneyEventModel):
     KIND = "secure_entry_ended"
     agent: str | None = None
+    failed: str = ""
+    """Why the secure entry could not start (Asterisk refused a step); absent when it ran."""
 
 
 class CallbackOfferTaken(JourneyEventModel):

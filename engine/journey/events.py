@@ -14,6 +14,7 @@ to its default, and a kind this version does not know becomes an `UnknownEvent`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -109,6 +110,7 @@ __all__ = [
     "to_stored",
     "from_stored",
     "decoded",
+    "Journal",
 ]
 """Every model is importable from here, with the codec."""
 
@@ -172,3 +174,26 @@ def from_stored(kind: str, detail: Mapping[str, Any] | None) -> JourneyEventMode
 def decoded(rows: Iterable[tuple[str, Mapping[str, Any] | None]]) -> list[JourneyEventModel]:
     """`from_stored` of each (kind, detail) row, in order."""
     return [from_stored(kind, detail) for kind, detail in rows]
+
+
+@dataclass(frozen=True, eq=False)
+class Journal:
+    """A pure core's command: write this event to the call's journey. The adapter stores `kind` and
+    `detail`; two Journals are equal when they store the same row (what a test of a core compares)."""
+
+    event: JourneyEventModel
+
+    @property
+    def kind(self) -> str:
+        return to_stored(self.event)[0]
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return to_stored(self.event)[1]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Journal) and to_stored(self.event) == to_stored(other.event)
+
+    def __repr__(self) -> str:
+        kind, detail = to_stored(self.event)
+        return f"Journal({kind!r}, {detail!r})"

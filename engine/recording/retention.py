@@ -24,15 +24,19 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.config.acd_config import AcdConfig
+from engine.journey.events import (
+    Arrived, CallbackDialing, CallbackFailed, CallbackRefused, CallbackRequested, CallbackRestored, CheckpointSaved, Collected, DispositionSet,
+    DtmfReceived, FellBack, IntentChosen, LookedUp, Recognised, SpeechHeard, StepDone, VariablesSet, kinds,
+)
 from engine.settings import Settings
 from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import Recording, RecordingStore
 
 log = logging.getLogger(__name__)
-PERSONAL_KINDS = frozenset({
-    "arrived", "speech_heard", "recognised", "collected", "lookup", "checkpoint", "variables_set", "disposition", "dtmf",
-    "callback_requested", "callback_restored", "callback_dialing", "callback_failed", "callback_refused", "intent_chosen", "step_done", "fallback",
-})
+PERSONAL_KINDS = frozenset(kinds(
+    Arrived, SpeechHeard, Recognised, Collected, LookedUp, CheckpointSaved, VariablesSet, DispositionSet, DtmfReceived,
+    CallbackRequested, CallbackRestored, CallbackDialing, CallbackFailed, CallbackRefused, IntentChosen, StepDone, FellBack,
+))
 """Journey events whose detail can hold what a caller said, keyed or is (erased); the others hold
 only steps, queues, agents and times."""
 

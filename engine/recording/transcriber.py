@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config.qa_config import QualityConfig
+from engine.journey.events import AgentAnswered, CallbackAnswered, Collected, LookedUp, from_stored
 from engine.recording.quality_checks import CallFacts, review_call
 from engine.recording.transcription import Transcript, TranscriptSegment, transcribe_wav
 from engine.settings import SpeechSettings, TranscriptSettings
@@ -81,11 +82,22 @@ def known_fields(events: Sequence[JourneyEvent], before: datetime) -> frozenset[
     for event in events:
         if event.at > before:
             break
-        if event.kind == "collected" and event.detail.get("into"):
-            known.add(str(event.detail["into"]))
-        elif event.kind == "lookup" and event.detail.get("ok") and event.detail.get("into") and _identified(event.detail.get("result")):
-            known.add(str(event.detail["into"]))
+        happened = from_stored(event.kind, event.detail)
+        if isinstance(happened, Collected) and happened.into:
+            known.add(happened.into)
+        elif isinstance(happened, LookedUp) and happened.ok and happened.into and _identified(happened.result):
+            known.add(happened.into)
     return frozenset(known)
+
+
+def _waited_for_agent(events: Sequence[JourneyEvent], answered_by: datetime) -> float:
+    """How long the caller waited for the agent who answered (by `answered_by`), from the journey."""
+    for event in reversed(events):
+        if event.at <= answered_by:
+            answered = from_stored(event.kind, event.detail)
+            if isinstance(answered, (AgentAnswered, CallbackAnswered)):
+                return float(answered.waited_s)
+    return 0.0
 
 
 class Transcriber:
@@ -156,8 +168,7 @@ class Transcriber:
         if quality is not None:
             call = await self._journeys.get_call(recording.call_id)
             events = call.events if call is not None else ()
-            answered = next((e for e in reversed(events) if e.kind in ("agent_answered", "callback_answered") and e.at <= recording.started_at + ANSWER_SLACK), None)
-            waited = float(answered.detail.get("waited_s", 0.0)) if answered is not None else 0.0
+            waited = _waited_for_agent(events, recording.started_at + ANSWER_SLACK)
             facts = CallFacts(transcript.segments, transcript.audio_s, agent_names.get(recording.agent_id, ""), known_fields(events, recording.started_at), waited, recording.pauses)
             review = review_call(quality, facts)
             findings = {check: asdict(finding) for check, finding in review.findings.items()}

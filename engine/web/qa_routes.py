@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.config.qa_config import QualityConfig, ScoreInvalid, score_total
+from engine.journey.events import DispositionSet, IntentChosen, SurveyAnswered, decoded
 from engine.recording.recording_files import sha256_of
 from engine.store.journey_store import JourneyStore
 from engine.store.qa_store import CallFilter, QaStore, Score, StoredTranscript
@@ -192,11 +193,12 @@ async def _audit(desk: QaDesk, principal: Principal, action: str, target: str, d
 
 async def _journey_summary(desk: QaDesk, call_id: str) -> dict[str, Any]:
     call = await desk.journeys.get_call(call_id)
-    events = call.events if call is not None else ()
-    intent = next((e.detail.get("intent") for e in events if e.kind == "intent_chosen"), None)
-    disposition = next((e.detail.get("disposition") for e in reversed(events) if e.kind == "disposition"), None)
-    csat = next((e.detail.get("csat") for e in reversed(events) if e.kind == "survey_answered" and "csat" in e.detail), None)
-    nps = next((e.detail.get("nps") for e in reversed(events) if e.kind == "survey_answered" and "nps" in e.detail), None)
+    events = decoded((e.kind, e.detail) for e in call.events) if call is not None else []
+    intent = next((e.intent for e in events if isinstance(e, IntentChosen)), None)
+    disposition = next((e.disposition for e in reversed(events) if isinstance(e, DispositionSet)), None)
+    surveys = [e for e in reversed(events) if isinstance(e, SurveyAnswered)]
+    csat = next((e.csat for e in surveys if e.csat is not None), None)
+    nps = next((e.nps for e in surveys if e.nps is not None), None)
     return {"intent": intent, "disposition": disposition, "csat": csat, "nps": nps, "caller_number": call.caller_number if call is not None else ""}
 
 

@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine.acd.queued_call as queued_call_module
+import engine.journey.events as journey
 from engine.acd.agent_state import EventKind
 from engine.acd.callback_numbers import CallbackAllowed, CallbackRefused, CallbackRequest, NumberSource, RefusalReason, Verdict, check_callback, normalize
-from engine.acd.queued_call import FIRST_ANNOUNCEMENT_S, RING_GRACE_S, QueuedCall, restored_callback
+from engine.acd.queued_call import FIRST_ANNOUNCEMENT_S, RING_GRACE_S, QueuedCall, adopted_conversation, restored_callback
 from engine.acd.queued_call_facts import (
     AddCallbackLeg,
     AgentAnswered,
@@ -91,6 +92,61 @@ BILLING_RULES = CallbackOffer.model_validate(CALLBACK).numbers.rules()
 
 
 # -- building calls ----------------------------------------------------------------------------
+
+
+KEYS_WRITTEN_BEFORE_THE_MODELS: dict[str, set[tuple[str, ...]]] = {
+    "queued": {("queue", "skills", "priority"), ("queue", "skills", "priority", "after_restart", "waited_s"),
+               ("queue", "skills", "priority", "transferred_from"), ("queue", "skills", "priority", "overflow_from")},
+    "agent_ringing": {("agent", "extension", "waited_s", "relaxed", "callback")},
+    "agent_answered": {("agent", "waited_s")},
+    "call_ended": {("by", "agent", "talk_s")},
+    "survey_offered": {("queue", "agent", "flow")},
+    "agent_not_answered": {("agent", "reason")},
+    "abandoned": {("queue", "waited_s", "while", "short")},
+    "transferred": {("from_agent", "to", "talk_s")},
+    "secure_entry_started": {("agent", "flow")},
+    "secure_entry_ended": {("agent",), ("agent", "failed")},
+    "callback_offer_taken": {("by",)},
+    "overflowed": {("queue", "to", "waited_s")},
+    "callback_requested": {("queue", "number", "waited_s", "source")},
+    "callback_refused": {("queue", "source", "reason", "number", "detail", "said"), ("queue", "source", "reason", "number", "detail")},
+    "callback_dialing": {("agent", "number", "attempt")},
+    "callback_answered": {("agent", "attempt", "waited_s")},
+    "callback_attempt_failed": {("attempt", "reason", "agent")},
+    "callback_failed": {("queue", "number", "attempts")},
+    "wait_announced": {("position", "estimate_s", "said")},
+    "callback_restored": {("queue", "number", "waited_s", "attempts")},
+    "conversation_adopted": {("agent", "bridge")},
+}
+"""Each kind's detail keys, in order, as the core wrote them when it spelled its Journals as dicts
+(before the typed models): the stored rows must not change."""
+
+
+def stored_as_before(commands: Sequence[Command]) -> None:
+    for command in commands:
+        if isinstance(command, Journal):
+            assert tuple(command.detail) in KEYS_WRITTEN_BEFORE_THE_MODELS[command.kind], command
+
+
+@pytest.fixture(autouse=True)
+def journals_store_the_keys_they_always_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Journal any test here gets from the core stores the keys it stored before."""
+    for name in ("decide", "dial_refused"):
+        original = getattr(QueuedCall, name)
+
+        def checked(self: QueuedCall, *args: Any, _original: Any = original) -> list[Command]:
+            commands: list[Command] = _original(self, *args)
+            stored_as_before(commands)
+            return commands
+
+        monkeypatch.setattr(QueuedCall, name, checked)
+
+    def restored(*args: Any) -> tuple[QueuedCall | None, list[Command]]:
+        call, commands = queued_call_module.restored_callback(*args)
+        stored_as_before(commands)
+        return call, commands
+
+    monkeypatch.setitem(globals(), "restored_callback", restored)
 
 
 def queues(billing: Mapping[str, Any] | None = None) -> dict[str, QueueSettings]:
@@ -203,7 +259,7 @@ def caller_commands(commands: list[Command]) -> list[Command]:
 def test_a_queued_caller_is_moved_to_hold_journalled_and_put_in_line() -> None:
     call = new_call()
     commands = call.decide(Queued(skills=("billing", "vip"), priority=3), T0)
-    assert commands == [MoveToHold("billing", adopted=False), Journal("queued", {"queue": "billing", "skills": ["billing", "vip"], "priority": 3}), JoinLine()]
+    assert commands == [MoveToHold("billing", adopted=False), Journal(journey.Queued(queue="billing", skills=("billing", "vip"), priority=3)), JoinLine()]
     assert phase_of(call) is Phase.WAITING and call.in_line
     assert call.enqueued_at == T0 and call.priority == 3
     assert call.required_skills() == {"vip": 1}
@@ -240,7 +296,7 @@ def test_an_unanswered_ring_returns_the_caller_to_its_place() -> None:
     commands = call.decide(AgentLegEnded("leg-1", "no-answer"), T0 + 35)
     assert commands == [
         ClearPop("ann"), NoteAgent("ann", EventKind.RING_FAILED, reason="no-answer"),
-        Journal("agent_not_answered", {"agent": "ann", "reason": "no-answer"}), JoinLine(),
+        Journal(journey.AgentNotAnswered(agent="ann", reason="no-answer")), JoinLine(),
     ]
     assert phase_of(call) is Phase.WAITING and call.in_line
     assert call.enqueued_at == T0  # its place in line
@@ -253,7 +309,7 @@ def test_a_ring_whose_end_was_lost_is_hung_up_and_the_caller_returned() -> None:
     commands = call.decide(RingRanOut(), T0 + 40)
     assert commands == [
         HangUpLeg("leg-1"), ClearPop("ann"), NoteAgent("ann", EventKind.RING_FAILED, reason="no-answer"),
-        Journal("agent_not_answered", {"agent": "ann", "reason": "no-answer"}), JoinLine(),
+        Journal(journey.AgentNotAnswered(agent="ann", reason="no-answer")), JoinLine(),
     ]
     assert phase_of(call) is Phase.WAITING and call.enqueued_at == T0
 
@@ -282,7 +338,7 @@ def test_the_agent_answering_connects_the_caller() -> None:
     offer(call, T0 + 20)
     commands = call.decide(AgentAnswered("leg-1", "br-1"), T0 + 25)
     assert commands == [
-        LatestCallOf("ann"), NoteAgent("ann", EventKind.ANSWERED), Journal("agent_answered", {"agent": "ann", "waited_s": 25.0}),
+        LatestCallOf("ann"), NoteAgent("ann", EventKind.ANSWERED), Journal(journey.AgentAnswered(agent="ann", waited_s=25.0)),
         StopListening(), Hush(), ConnectAgent("br-1", "leg-1", "billing"), StartRecording("c1", "ann"), ReleaseHold("billing"),
     ]
     assert phase_of(call) is Phase.TALKING and call.bridge == "br-1" and call.answered_at == T0 + 25
@@ -341,7 +397,7 @@ def test_a_transfer_to_a_queue_files_the_recording_and_queues_the_caller_there()
     assert one(commands, CountHandleTime) == CountHandleTime(60.0 + 30.0)
     assert one(commands, NoteAgent) == NoteAgent("ann", EventKind.CALL_ENDED, seconds=30.0)
     move, hang_up, drop = MoveToHold("sales", from_bridge="br-1"), HangUpLeg("leg-1"), DropBridge("br-1")
-    queued_again = Journal("queued", journal(commands, "queued"))
+    queued_again = Journal(journey.from_stored("queued", journal(commands, "queued")))
     # The first agent's recording is filed before the caller leaves its bridge; the caller is on
     # hold before the agent's leg and the bridge go, and in line last.
     assert position(commands, FileRecording()) < position(commands, move) < position(commands, hang_up) < position(commands, drop)
@@ -381,7 +437,7 @@ def test_the_callback_key_opens_the_callback_dialogue() -> None:
     call = queued({"callback": CALLBACK})
     assert call.takes_key("9") and not call.takes_key("3")
     commands = call.decide(KeyPressed("9"), T0 + 10)
-    assert commands == [Journal("callback_offer_taken", {"by": "key"}), Say(callback_question("en", NUMBER))]
+    assert commands == [Journal(journey.CallbackOfferTaken(by="key")), Say(callback_question("en", NUMBER))]
     assert "0 2 1 2 3 4 5 6 7 8" in one(commands, Say).text
     assert phase_of(call) is Phase.ARRANGING_CALLBACK and call.in_line and call.takes_key("3")
 
@@ -419,7 +475,7 @@ def test_an_accepted_number_lets_the_caller_go_owed_a_callback() -> None:
     commands = call.decide(NumberChecked(allowed()), T0 + 20)
     assert commands == [
         RememberCallback(NUMBER, 0.0),
-        Journal("callback_requested", {"queue": "billing", "number": NUMBER, "waited_s": 20.0, "source": "caller_id"}),
+        Journal(journey.CallbackRequested(queue="billing", number=NUMBER, waited_s=20.0, source="caller_id")),
         StopListening(),
         Say(callback_confirmed("en", NUMBER), hang_up_after="callback arranged"),
         ReleaseHold("billing"),
@@ -509,7 +565,7 @@ def test_a_withheld_caller_id_is_refused_at_the_offer_and_another_number_asked_f
 def test_a_spoken_callback_phrase_opens_the_dialogue_and_yes_confirms() -> None:
     call = queued({"callback": CALLBACK})
     commands = call.decide(SpeechHeard((("call me back", 0.9),)), T0 + 10)
-    assert commands == [Journal("callback_offer_taken", {"by": "speech"}), Say(callback_question("en", NUMBER))]
+    assert commands == [Journal(journey.CallbackOfferTaken(by="speech")), Say(callback_question("en", NUMBER))]
     assert phase_of(call) is Phase.ARRANGING_CALLBACK
     assert call.decide(SpeechHeard((("yes", 0.8),)), T0 + 12) == [CheckNumber(NUMBER, NumberSource.CALLER_ID)]
     assert phase_of(call) is Phase.CHECKING_NUMBER
@@ -607,7 +663,7 @@ def test_an_answered_callback_is_a_conversation_the_caller_can_end() -> None:
     dialling_back(call, 1, T0 + 30)
     commands = call.decide(CallbackLegAnswered("cb-1"), T0 + 45)
     assert commands == [AddCallbackLeg("br-1", "cb-1"), StartRecording("cb-1", "ann"),
-                        Journal("callback_answered", {"agent": "ann", "attempt": 1, "waited_s": 45.0})]
+                        Journal(journey.CallbackAnswered(agent="ann", attempt=1, waited_s=45.0))]
     assert phase_of(call) is Phase.TALKING
     assert call.decide(CallerLeft(), T0 + 50) == []  # the caller's first channel is long gone
     assert call.decide(TransferAsked("ann", to_queue="sales"), T0 + 50) == []
@@ -651,9 +707,9 @@ def test_overflow_to_another_queue_moves_the_caller_there() -> None:
     assert call.decide(Tick(), T0 + 119.9) == []
     commands = call.decide(Tick(), T0 + 120)
     assert commands == [
-        Journal("overflowed", {"queue": "billing", "to": "queue:sales", "waited_s": 120.0}), LeaveLine(), Hush(),
+        Journal(journey.Overflowed(queue="billing", to="queue:sales", waited_s=120.0)), LeaveLine(), Hush(),
         MoveToHold("sales", from_queue="billing"),
-        Journal("queued", {"queue": "sales", "skills": ["sales", "vip"], "priority": 2, "overflow_from": "billing"}),
+        Journal(journey.Queued(queue="sales", skills=("sales", "vip"), priority=2, overflow_from="billing")),
         ReleaseHold("billing"), JoinLine(),
     ]
     assert phase_of(call) is Phase.WAITING and call.queue == "sales" and call.enqueued_at == T0 + 120
@@ -736,7 +792,7 @@ def test_announcements_come_first_after_a_moment_then_every_interval() -> None:
     first = call.decide(Tick(3, 95.4, phrase), T0 + FIRST_ANNOUNCEMENT_S)
     text = wait_announcement("en", 3, phrase, None)
     assert "number 3 in line" in text and "about 2 minutes" in text
-    assert first == [Journal("wait_announced", {"position": 3, "estimate_s": 95, "said": text}), Say(text)]
+    assert first == [Journal(journey.WaitAnnounced(position=3, estimate_s=95, said=text)), Say(text)]
     assert call.decide(Tick(3, 90.0, phrase), T0 + 20) == []
     assert types(call.decide(Tick(2, 60.0, phrase), T0 + 34)) == [Journal, Say]
 
@@ -748,7 +804,7 @@ def test_the_callback_offer_is_announced_and_listened_for_once_it_is_on() -> Non
     commands = call.decide(Tick(2, None, None), T0 + 64)
     text = wait_announcement("en", 2, None, "9")
     assert "press 9" in text
-    assert commands == [ListenFor(("call me back",)), Journal("wait_announced", {"position": 2, "estimate_s": None, "said": text}), Say(text)]
+    assert commands == [ListenFor(("call me back",)), Journal(journey.WaitAnnounced(position=2, estimate_s=None, said=text)), Say(text)]
     again = call.decide(Tick(1, None, None), T0 + 94)
     assert of_type(again, ListenFor) == [] and "press 9" in one(again, Say).text
 
@@ -786,13 +842,13 @@ def test_secure_entry_round_trip() -> None:
     call = talking({"secure_entry": "card.start"})
     assert call.can_enter_securely("ann") is None
     commands = call.decide(SecureEntryAsked("ann"), T0 + 40)
-    assert commands == [Journal("secure_entry_started", {"agent": "ann", "flow": "card.start"}), HoldAgentForSecureEntry("br-1"),
+    assert commands == [Journal(journey.SecureEntryStarted(agent="ann", flow="card.start")), HoldAgentForSecureEntry("br-1"),
                         ContinueFlow("card.start", "secure entry")]
     assert phase_of(call) is Phase.SECURE_ENTRY
     assert call.can_enter_securely("ann") == "the caller is in secure entry already"
     assert call.decide(SecureEntryAsked("ann"), T0 + 41) == []
     done = call.decide(SecureEntryDone(), T0 + 70)
-    assert done == [BackFromSecureEntry("br-1"), Journal("secure_entry_ended", {"agent": "ann"}), SendPop("ann", 0.0, with_history=False)]
+    assert done == [BackFromSecureEntry("br-1"), Journal(journey.SecureEntryEnded(agent="ann")), SendPop("ann", 0.0, with_history=False)]
     assert phase_of(call) is Phase.TALKING
     assert call.decide(SecureEntryDone(), T0 + 71) == []
 
@@ -813,7 +869,7 @@ def test_a_secure_entry_that_could_not_start_leaves_them_talking() -> None:
     call = talking({"secure_entry": "card.start"})
     call.decide(SecureEntryAsked("ann"), T0 + 40)
     commands = call.decide(StepFailed("secure entry", "bridge gone"), T0 + 41)
-    assert commands == [BackFromSecureEntry("br-1"), Journal("secure_entry_ended", {"agent": "ann", "failed": "bridge gone"})]
+    assert commands == [BackFromSecureEntry("br-1"), Journal(journey.SecureEntryEnded(agent="ann", failed="bridge gone"))]
     assert phase_of(call) is Phase.TALKING
 
 
@@ -989,3 +1045,10 @@ def test_the_core_imports_no_io_clock_or_logging() -> None:
     forbidden = ("asyncio", "logging", "time", "socket", "aiohttp", "sqlalchemy", "engine.asterisk")
     bad = sorted(name for name in imported if any(name == root or name.startswith(root + ".") for root in forbidden))
     assert bad == []
+
+
+def test_a_conversation_found_in_its_bridge_after_a_restart_is_adopted_talking() -> None:
+    call, commands = adopted_conversation("c9", "billing", queues(), "en", "ann", "leg-9", "br-9", 40.0, T0)
+    assert phase_of(call) is Phase.TALKING and call.answered_at == T0 - 40.0
+    assert commands[-1] == Journal(journey.ConversationAdopted(agent="ann", bridge="br-9"))
+    stored_as_before(commands)

@@ -60,6 +60,53 @@ nodes:
 """
 
 
+KEYS_WRITTEN_BEFORE_THE_MODELS: dict[str, set[tuple[str, ...]]] = {
+    "flow_restarted": {("reason",)},
+    "flow_resumed": {("flow", "node", "version")},
+    "flow_continued": {("to", "reason")},
+    "flow_started": {("flow", "version")},
+    "node_entered": {("flow", "node", "type")},
+    "flow_entered": {("flow", "version")},
+    "branch_taken": {("condition", "index"), ("condition",)},
+    "barge_in": {("node",)},
+    "no_match": {("node", "attempt", "key"), ("node", "attempt", "digits"), ("node", "attempt", "heard", "best"), ("node", "attempt", "heard"),
+                 ("node", "attempt", "confirmation"), ("node", "attempt", "answer"), ("node", "step")},
+    "no_input": {("node", "attempt"), ("node", "step")},
+    "collected": {("node", "into", "value", "length"), ("node", "into", "value")},
+    "recognised": {("heard", "intent", "confidence", "phrase", "band"), ("heard", "intent", "band")},
+    "speech_ignored": {("node", "heard", "why")},
+    "intent_chosen": {("node", "intent", "into", "key"), ("node", "intent", "into", "heard", "confidence", "phrase", "band"),
+                      ("node", "intent", "into", "confirmed", "confidence")},
+    "fallback": {("node", "after")},
+    "help": {("node",)},
+    "repeat": {("node",)},
+    "lookup": {("endpoint", "into", "ok", "error"), ("endpoint", "into", "ok", "result"), ("endpoint", "ok", "error")},
+    "steps_unsolved": {("procedure",)},
+    "step_done": {("procedure", "step", "index", "fixed")},
+    "transfer": {("queue", "skills", "priority", "reason")},
+    "flow_error": {("reason",)},
+    "checkpoint": {("flow", "node", "variables"), ("flow", "node", "variables", "step")},
+}
+"""Each kind's detail keys, in order, as the interpreter wrote them when it spelled its Journals as
+dicts (before the typed models): the stored rows must not change. variables_set's keys are the
+variables set."""
+
+
+@pytest.fixture(autouse=True)
+def journals_store_the_keys_they_always_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Journal any test here gets from the interpreter stores the keys it stored before."""
+    for name in ("decide", "resume", "enter_node"):
+        original = getattr(FlowInterpreter, name)
+
+        def checked(self: FlowInterpreter, *args: Any, _original: Any = original) -> list[FlowCommand]:
+            commands: list[FlowCommand] = _original(self, *args)
+            for command in of(commands, Journal):
+                assert command.kind == "variables_set" or tuple(command.detail) in KEYS_WRITTEN_BEFORE_THE_MODELS[command.kind], command
+            return commands
+
+        monkeypatch.setattr(FlowInterpreter, name, checked)
+
+
 def interpreter(text: str = MENU, variables: dict[str, Any] | None = None, **extra: Any) -> FlowInterpreter:
     flow = Flow.model_validate(yaml.safe_load(text))
     flows = {flow.flow: flow, **extra.get("others", {})}
@@ -496,3 +543,29 @@ def test_a_queue_overflow_into_a_flow_brings_the_handed_over_flow_back_at_that_n
     back = flow.decide(QueueLeft("menu"))
     assert journal(back, "flow_continued") == {"to": "menu", "reason": "queue overflow"}
     assert flow.node_name == "menu" and of(back, Play)
+
+
+def test_the_rarer_journal_rows_store_the_keys_they_always_did() -> None:
+    """Rows no other test here makes: the else branch, a lookup that answered with an error, a
+    steps node's unclear answer and silence, a yes/no left unanswered, and words that fit no global
+    during a collect (the autouse fixture checks each row's keys)."""
+    otherwise = interpreter(LOGIC, {"caller_name": "Bob"})
+    assert journal(otherwise.decide(CallStarted()), "branch_taken") == {"condition": "else"}
+
+    looked_up = interpreter(LOGIC, {"caller_name": "Ann"})
+    (lookup,) = of(looked_up.decide(CallStarted()), Lookup)
+    failed = looked_up.decide(LookupAnswered(lookup.request_id, None, "HTTP 500"))
+    assert journal(failed, "lookup") == {"endpoint": "crm", "into": "customer", "ok": False, "error": "HTTP 500"}
+
+    steps = interpreter(STEPS, procedures={"internet": PROCEDURE})
+    unclear = answer_step(steps, steps.decide(CallStarted()), "5")
+    assert journal(unclear, "no_match") == {"node": "steps", "step": "restart"}
+    (question,) = of(unclear, Play)
+    (timer,) = of(steps.decide(PromptFinished(question.prompt_id)), StartTimer)
+    assert journal(steps.decide(TimerFired(timer.timer_id)), "no_input") == {"node": "steps", "step": "restart"}
+
+    collect = interpreter(COLLECT, {"caller_name": "Ann"})
+    collect.decide(CallStarted())
+    for digit in "1234#":
+        collect.decide(DigitPressed(digit))
+    assert journal(collect.decide(DigitPressed("7")), "no_match") == {"node": "confirm", "attempt": 1, "answer": "key 7"}
