@@ -29,7 +29,7 @@ from engine.acd.agent_secrets import AgentSecrets, SecretsError
 from engine.acd.acd_ports import CallSnapshot
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.floor_view import FloorView, live_floor
-from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback
+from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
 from engine.acd.report_commands import report_rows
 from engine.call.flow_services import FlowLibrary, FlowRuntime, lookup_session
 from engine.speech.speech_service import SpeechService
@@ -487,31 +487,18 @@ async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, 
         return
     for channel_id in dict.fromkeys(channel for channel, *_ in requested):
         record = await store.get_call(channel_id)
-        if record is None or not owed_callback([e.kind for e in record.events]):
+        owed = owed_callback_of(record.events) if record is not None else None
+        if record is None or owed is None:
             continue
-        request = next(e for e in reversed(record.events) if e.kind == CALLBACK_REQUESTED)
-        queue, number = str(request.detail.get("queue", "")), str(request.detail.get("number", ""))
-        queued = next((e for e in record.events if e.kind == "queued" and e.detail.get("queue") == queue), request)
-        attempts = sum(1 for e in record.events if e.kind == "callback_attempt_failed" and e.seq > request.seq)
-        checkpoint = next((e.detail for e in reversed(record.events) if e.kind == "checkpoint"), {})
-        variables = dict(checkpoint.get("variables") or {}) if isinstance(checkpoint.get("variables"), dict) else {}
         flows = runtime.bundle.flow_set.flows
-        language = next((flows[str(e.detail.get("flow"))].language for e in record.events if e.kind == "flow_started" and e.detail.get("flow") in flows), "")
-        snapshot = CallSnapshot(record.caller_number, record.caller_name, variables, [(e.kind, e.detail) for e in record.events], runtime.bundle.flow_set.procedures, language)
-        if distributor.restore_callback(channel_id, queue, number, (now - queued.at).total_seconds(), attempts, snapshot):
-            log.info("callback for call %s (%s) restored at its place in %s", channel_id, number, queue)
+        language = flows[owed.flow].language if owed.flow in flows else ""
+        snapshot = CallSnapshot(record.caller_number, record.caller_name, owed.variables, [(e.kind, e.detail) for e in record.events],
+                                runtime.bundle.flow_set.procedures, language)
+        if distributor.restore_callback(channel_id, owed.queue, owed.number, (now - owed.queued_at).total_seconds(), owed.attempts, snapshot):
+            log.info("callback for call %s (%s) restored at its place in %s", channel_id, owed.number, owed.queue)
 
 
 async def _previous_calls(store: JourneyStore, caller_number: str, current: str) -> list[dict[str, Any]]:
     """The number's earlier calls for the screen-pop: when, what about, how it ended."""
-    shown = []
-    for call in await store.previous_calls(caller_number, current):
-        intent = next((e.detail.get("intent") for e in call.events if e.kind == "intent_chosen"), None)
-        queue = next((e.detail.get("queue") for e in call.events if e.kind == "queued"), None)
-        wrap_up = next((e.detail for e in reversed(call.events) if e.kind == "disposition"), {})
-        shown.append({
-            "at": call.arrived_at.isoformat(timespec="minutes"), "intent": intent, "queue": queue, "ended_by": call.hung_up_by,
-            "disposition": wrap_up.get("disposition"), "notes": wrap_up.get("notes"), "agent": wrap_up.get("agent"),
-        })
-    return shown
+    return [previous_call(call.arrived_at, call.hung_up_by, call.events) for call in await store.previous_calls(caller_number, current)]
 

@@ -37,6 +37,8 @@ from engine.acd.wait_estimate import HandleTimes, estimate_wait, spoken_wait
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
 from engine.asterisk.errors import AsteriskError
 from engine.config.acd_config import AcdConfig, QueueSettings
+import engine.journey.events as journey
+from engine.journey.events import to_stored
 from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -242,7 +244,7 @@ class CallDistributor:
             return f"disposition must be one of: {', '.join(allowed)}"
         if len(notes) > MAX_NOTES:
             return f"notes are limited to {MAX_NOTES} characters"
-        if self._save is None or not await self._save(call_id, "disposition", {"agent": agent_id, "disposition": disposition, "notes": notes}):
+        if self._save is None or not await self._save(call_id, *to_stored(journey.DispositionSet(agent=agent_id, disposition=disposition, notes=notes))):
             return "the call's record was not found"
         return None
 
@@ -298,7 +300,7 @@ class CallDistributor:
             log.warning("call %s: bridges not readable to adopt its conversation: %s", caller_id, exc)
             return False
         if found is None or not found[1] or self._config is None or queue not in self._config.queues:
-            record("call_ended", {"by": "agent", "agent": agent_id, "while_engine_restarted": True})
+            record(*to_stored(journey.CallEnded(by="agent", agent=agent_id, while_engine_restarted=True)))
             if found is not None:
                 await self.bridges.drop(found[0], caller_id)
             caller.for_caller([core.HangUpCaller("the agent left while the engine restarted")])
@@ -401,7 +403,7 @@ class CallDistributor:
 
     async def _wrap_up_ended(self, call_id: str, agent_id: str, wrap_up_s: float) -> None:
         if self._save is not None:
-            await self._save(call_id, "wrap_up_ended", {"agent": agent_id, "wrap_up_s": wrap_up_s})
+            await self._save(call_id, *to_stored(journey.WrapUpEnded(agent=agent_id, wrap_up_s=wrap_up_s)))
 
     # -- reading ----------------------------------------------------------------------------------
 

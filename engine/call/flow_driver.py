@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -51,6 +51,7 @@ from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.call_control import CallControl
 from engine.call.flow_services import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
+from engine.flows.survey_answers import survey_answer
 from engine.language.answer_words import NO_WORDS, YES_WORDS
 from engine.settings import LookupEndpoint
 from engine.speech.prompt_audio import PromptRenderFailed
@@ -62,11 +63,10 @@ from engine.speech.utterance import SpeechBegan
 from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
+Decoded = TypeVar("Decoded", bound=events.JourneyEventModel)
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
 MAX_LOOKUP_BYTES = 64 * 1024
 SENSITIVE_TAIL_S = 3.0
-SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10)}
-"""Survey questions by the variable a survey flow's collect fills, and their valid answers."""
 
 
 @dataclass(frozen=True)
@@ -220,9 +220,8 @@ class FlowDriver:
         if distributor is None or answered is None or queued is None:
             return
         talked_s = max(0.0, (now - answered.at).total_seconds())
-        self._queued = await distributor.adopt_conversation(
-            self._channel_id, str(queued.detail.get("queue", "")), str(answered.detail.get("agent", "")), talked_s, self._snapshot(), self._record, self
-        )
+        queue, agent = _decoded(queued, events.Queued).queue, _decoded(answered, events.AgentAnswered).agent or ""
+        self._queued = await distributor.adopt_conversation(self._channel_id, queue, agent, talked_s, self._snapshot(), self._record, self)
 
     async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was waiting for an agent: back into the same queue, at its place,
@@ -235,14 +234,14 @@ class FlowDriver:
         self.interpreter.finished = True  # the flow's part is done: the call belongs to the ACD
         self.journal.extend((e.kind, dict(e.detail)) for e in earlier)
         distributor = self._runtime.distributor
-        queue = str(queued.detail.get("queue", ""))
-        if distributor is None or not distributor.serves(queue):
-            await self._execute([Transfer(queue, tuple(queued.detail.get("skills", ())), int(queued.detail.get("priority", 5)), {})])
+        last = _decoded(queued, events.Queued)
+        priority = last.priority if last.priority is not None else 5
+        if distributor is None or not distributor.serves(last.queue):
+            await self._execute([Transfer(last.queue, last.skills, priority, {})])
             return
         self._queued = True
         waited_s = max(0.0, (now - first_queued.at).total_seconds())
-        skills = tuple(str(skill) for skill in queued.detail.get("skills", ()))
-        distributor.enqueue(self._channel_id, queue, skills, int(queued.detail.get("priority", 5)), self._snapshot(), self._record, self, waited_s or 0.001)
+        distributor.enqueue(self._channel_id, last.queue, last.skills, priority, self._snapshot(), self._record, self, waited_s or 0.001)
         await self._release_tap()
 
     @property
@@ -397,22 +396,10 @@ class FlowDriver:
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))
         self._record(kind, detail)
-        if self._survey_for is not None and detail.get("into") in SURVEY_RANGES:
-            if kind == events.Collected.KIND:  # keyed digits
-                self._survey_answered(str(detail["into"]), str(detail.get("value", "")))
-            elif kind == events.IntentChosen.KIND:  # an ask node (voice or key) whose intents end in their score: csat_5 ... csat_1
-                self._survey_answered(str(detail["into"]), str(detail.get("intent", "")).rpartition("_")[2])
-
-    def _survey_answered(self, question: str, answer: str) -> None:
-        """A survey answer in its range is stored for reports; another is journaled as such, not counted."""
-        queue, agent = self._survey_for or ("", "")
-        low, high = SURVEY_RANGES[question]
-        if answer.isdigit() and low <= int(answer) <= high:
-            score = int(answer)
-            answered = events.SurveyAnswered(csat=score, queue=queue, agent=agent) if question == "csat" else events.SurveyAnswered(nps=score, queue=queue, agent=agent)
-            self._record(*events.to_stored(answered))
-        else:
-            self._record(*events.to_stored(events.SurveyAnswerRefused(question=question, reason=f"not {low}-{high}")))
+        if self._survey_for is not None:  # the post-call survey's answers are stored for this queue and agent
+            answer = survey_answer(events.from_stored(kind, detail), *self._survey_for)
+            if answer is not None:
+                self._record(*events.to_stored(answer))
 
     def _listen(self, command: Listen) -> None:
         self._listen_generation += 1
@@ -467,3 +454,9 @@ class FlowDriver:
         if not isinstance(data, dict):
             raise ValueError("answer is not a JSON object")
         return data
+
+
+def _decoded(row: JourneyEvent, model: type[Decoded]) -> Decoded:
+    """A stored row as its typed event; the model's defaults if the row does not fit it."""
+    event = events.from_stored(row.kind, row.detail)
+    return event if isinstance(event, model) else model()
