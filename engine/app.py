@@ -223,6 +223,7 @@ class Engine:
                 running = [self.background.start(tasks, name, factory) for name, factory in background]
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
+                distributor.stop_offering()
                 await stasis.hand_over(timeout_s=HAND_OVER_S)
                 for task in (*running, calls):
                     task.cancel()

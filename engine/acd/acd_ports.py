@@ -4,6 +4,7 @@ recorder, the journey. The ACD imports none of their rooms; app.py plugs them in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,7 +31,8 @@ class CallSnapshot:
 class CallerInbox(Protocol):
     """The caller's CallSession: takes what the ACD wants done to the caller, to do in its own order."""
 
-    def for_caller(self, commands: Sequence[CallerCommand]) -> None: ...
+    def for_caller(self, commands: Sequence[CallerCommand], done: asyncio.Future[None] | None = None) -> None:
+        """`done` is resolved once the session has carried them out (or the call has ended)."""
 
 
 class ConversationRecorder(Protocol):

@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +25,15 @@ from engine.acd.callback_numbers import dial_string, display_number
 from engine.acd.pop_sender import PopSender
 from engine.acd.queue_bridges import AGENT_LEG_PREFIX, BridgeControl, QueueBridges, hold_bridge_id
 from engine.acd.queued_call import QueuedCall
-from engine.acd.queued_call_facts import CallerCommand, Fact
+from engine.acd.queued_call_facts import LIVE_CALLER, CallerCommand, Fact
 from engine.acd.router import Offer, Router, WaitingCall
 from engine.acd.wait_estimate import HandleTimes
 from engine.asterisk.errors import AsteriskError
-from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
+CALLER_FIRST_S = 2.0
+"""How long the caller's session may take to stop what the ACD says before the caller is bridged."""
+STORE_WAIT_S = 5.0
 
 
 @dataclass
@@ -45,6 +47,8 @@ class AcdCall:
     caller: CallerInbox | None
     inbox: asyncio.Queue[tuple[Fact, asyncio.Future[None] | None]] = field(default_factory=asyncio.Queue)
     retry: asyncio.TimerHandle | None = None
+    journal_stored: bool = False
+    """The caller's channel (and so its session's journey writer) is gone: steps go to the stored journey."""
 
     def post(self, fact: Fact, done: asyncio.Future[None] | None = None) -> None:
         self.inbox.put_nowait((fact, done))
@@ -61,7 +65,7 @@ class AgentSide:
         agents: AgentBoard,
         pops: PopSender,
         limits: CallbackLimits,
-        tasks: TaskOwner,
+        spawn: Callable[[str, Coroutine[Any, Any, None]], None],
         clock: Callable[[], float],
         offer: Callable[[list[Offer]], None],
         serves: Callable[[str], bool],
@@ -74,7 +78,7 @@ class AgentSide:
         self.agents = agents
         self.pops = pops
         self._limits = limits
-        self._tasks = tasks
+        self._spawn = spawn
         self._clock = clock
         self._offer = offer
         self._serves = serves
@@ -96,34 +100,52 @@ class AgentSide:
 
     async def carry_out(self, actor: AcdCall, commands: Sequence[core.Command]) -> None:
         """Caller commands go to the caller's session in one message; agent-side ones are done here
-        in order. The first one Asterisk refuses stops the rest and becomes a StepFailed fact."""
+        in order. While a caller is on the line, the first step Asterisk refuses stops the rest and
+        becomes a StepFailed fact (its core decides what the caller needs); once no caller is left
+        to protect (the call ended, or waits as a callback), every step is tried: clean-up is best effort."""
         for_caller: list[CallerCommand] = []
         for command in commands:
             if isinstance(command, core.CALLER_COMMANDS):
                 for_caller.append(command)
                 continue
-            self._to_caller(actor, for_caller)
+            await self._to_caller(actor, for_caller, before=command)
             for_caller = []
             try:
                 await self._agent_side(actor, command)
             except AsteriskError as exc:
                 log.warning("call %s: %s failed: %s", actor.core.caller_id, type(command).__name__, exc)
-                what = "secure entry" if isinstance(command, core.HoldAgentForSecureEntry) else type(command).__name__
-                actor.post(core.StepFailed(what, str(exc)[:160]))
-                return
-        self._to_caller(actor, for_caller)
+                if actor.core.phase in LIVE_CALLER and actor.core.has_voice:
+                    what = "secure entry" if isinstance(command, core.HoldAgentForSecureEntry) else type(command).__name__
+                    actor.post(core.StepFailed(what, str(exc)[:160]))
+                    return
+        await self._to_caller(actor, for_caller)
         if not actor.core.has_voice and actor.caller is not None:
-            actor.caller, actor.record = None, self.record_after_hangup(actor.core.caller_id)  # the caller hung up for a callback
+            actor.caller, actor.journal_stored = None, True  # the caller hung up for a callback
 
-    def _to_caller(self, actor: AcdCall, commands: list[CallerCommand]) -> None:
-        if commands and actor.caller is not None:
+    async def _to_caller(self, actor: AcdCall, commands: list[CallerCommand], before: core.Command | None = None) -> None:
+        """Into the caller's session. Before the caller is bridged to its agent, wait (briefly) until
+        the session has carried them out: an announcement must have stopped before the conversation."""
+        if not commands or actor.caller is None:
+            return
+        if not isinstance(before, core.ConnectAgent):
             actor.caller.for_caller(commands)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        actor.caller.for_caller(commands, done)
+        try:
+            async with asyncio.timeout(CALLER_FIRST_S):
+                await done
+        except TimeoutError:
+            log.info("call %s: the caller's session did not confirm %s in time; connecting anyway", actor.core.caller_id, commands)
 
     async def _agent_side(self, actor: AcdCall, command: core.Command) -> None:
         call = actor.core
         caller_id = call.caller_id
         if isinstance(command, core.Journal):
-            actor.record(command.kind, dict(command.detail))
+            if actor.journal_stored:
+                await self._store(caller_id, command.kind, dict(command.detail))
+            else:
+                actor.record(command.kind, dict(command.detail))
         elif isinstance(command, core.JoinLine):
             if self._serves(call.queue):
                 self.router.caller_waiting(waiting_call(call))
@@ -224,8 +246,9 @@ class AgentSide:
         try:
             await self._ari.create_bridge(command.bridge)
             await self._ari.add_to_bridge(command.bridge, [command.agent_leg])
-        except AsteriskError as exc:  # the agent hung up at once: its leg's end follows
-            log.info("callback %s: agent %s left before the caller was dialled: %s", call.caller_id, call.agent_id, exc)
+        except AsteriskError as exc:  # the agent hung up at once, or Asterisk failed: the leg is ended, and its end follows
+            log.info("callback %s: agent %s not in the callback's bridge: %s", call.caller_id, call.agent_id, exc)
+            await self.bridges.hang_up_leg(command.agent_leg)
             return
         try:
             target = dial_string(offer.dial if offer is not None else "", command.number)  # only ever a number that passed the queue's rules
@@ -248,12 +271,21 @@ class AgentSide:
         self.failed_callbacks.append(entry)
 
     def record_after_hangup(self, caller_id: str) -> Record:
-        """A callback's later steps go to the same call's journey, written after its channel ended."""
+        """For a call that has no task of its own (a restored callback refused at start): its steps
+        go to its stored journey, each in a task of its own."""
         def record(kind: str, detail: dict[str, Any]) -> None:
-            if self._save is not None:
-                self._tasks.spawn(f"journey-{caller_id}-{kind}", _saved(self._save(caller_id, kind, detail)))
+            self._spawn(f"journey-{caller_id}-{kind}", self._store(caller_id, kind, detail))
         return record
 
+    async def _store(self, caller_id: str, kind: str, detail: dict[str, Any]) -> None:
+        """One step of a call whose channel has ended into its stored journey, in the call's order
+        (the call's task waits for it, bounded)."""
+        if self._save is None:
+            return
+        try:
+            async with asyncio.timeout(STORE_WAIT_S):
+                if not await self._save(caller_id, kind, detail):
+                    log.warning("call %s: %s not stored: the call's record was not found", caller_id, kind)
+        except Exception as exc:  # the database is slow or down: logged (the log line is the record), the call goes on
+            log.warning("call %s: %s not stored: %s", caller_id, kind, exc or type(exc).__name__)
 
-async def _saved(write: Awaitable[bool]) -> None:
-    await write

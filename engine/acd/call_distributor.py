@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from engine.acd import queued_call_facts as core
@@ -68,13 +68,14 @@ class CallDistributor:
         self._wall_clock = wall_clock
         self._save = save
         self._tasks = TaskOwner("acd")
-        self.agents = AgentBoard(clock, self._offer, self._ring_ran_out, self._tasks.spawn, listener, state_log, self._wrap_up_ended, login_by_phone)
-        self.side = AgentSide(ari, self.agents, PopSender(listener, history), CallbackLimits(recent_callbacks, wall_clock), self._tasks, clock,
+        self.agents = AgentBoard(clock, self._offer, self._ring_ran_out, self._spawn, listener, state_log, self._wrap_up_ended, login_by_phone)
+        self.side = AgentSide(ari, self.agents, PopSender(listener, history), CallbackLimits(recent_callbacks, wall_clock), self._spawn, clock,
                               self._offer, self.serves, self._still_holding, recorder, save)
         self.bridges = self.side.bridges
         self.recorder = recorder
         self._config: AcdConfig | None = None
         self._calls: dict[str, AcdCall] = {}
+        self._closing = False
 
     @property
     def failed_callbacks(self) -> deque[dict[str, Any]]:
@@ -106,9 +107,12 @@ class CallDistributor:
         self._config = config
         router = Router(_rule(name, queue) for name, queue in config.queues.items())
         for actor in self._calls.values():
-            actor.core.queues = config.queues
-            if actor.core.in_line and actor.core.queue in config.queues:
-                router.caller_waiting(waiting_call(actor.core))
+            call = actor.core
+            # A call in a queue the reload removed keeps that queue's settings to its end (it is
+            # offered no agent any more: an agent who was ringing or talking finishes the call).
+            call.queues = config.queues if call.queue in config.queues else {**config.queues, call.queue: call.queues[call.queue]}
+            if call.in_line and call.queue in config.queues:
+                router.caller_waiting(waiting_call(call))
         self.agents.configure(config, router)
 
     async def watch_agents(self) -> None:
@@ -130,7 +134,8 @@ class CallDistributor:
                     continue
                 subscribed.add(extension)
                 self.agents.registration(agent_id, state)
-            self._offer(self.router.offers(self._clock()))
+            if not self._closing:
+                self._offer(self.router.offers(self._clock()))
             self._tick()
             await asyncio.sleep(SWEEP_S)
 
@@ -184,13 +189,14 @@ class CallDistributor:
         try:
             async with asyncio.timeout(CALLER_LEFT_WAIT_S):
                 await done
-        except TimeoutError:
+        except TimeoutError:  # its task is held up by Asterisk: what it records later goes to the stored journey
             log.warning("call %s: the ACD did not record the caller leaving in %.0f s", caller_id, CALLER_LEFT_WAIT_S)
+            actor.journal_stored, actor.caller = True, None
 
     def call_phase(self, caller_id: str) -> str | None:
         """waiting or talking (also in secure entry) while the ACD has the caller; None otherwise."""
         actor = self._calls.get(caller_id)
-        if actor is None or actor.core.phase in (Phase.ENDED, Phase.CALLBACK_OWED, Phase.CALLBACK_RINGING, Phase.DIALLING_BACK):
+        if actor is None or actor.core.phase in (Phase.ENDED, Phase.CALLBACK_OWED, Phase.CALLBACK_RETRY, Phase.CALLBACK_RINGING, Phase.DIALLING_BACK):
             return None
         return "talking" if actor.core.phase in (Phase.TALKING, Phase.SECURE_ENTRY) else "waiting"
 
@@ -228,7 +234,7 @@ class CallDistributor:
         caller_id = self.side.legs.get(leg)
         actor = self._calls.get(caller_id) if caller_id else None
         if actor is None:
-            self._tasks.spawn(f"hang-up-{leg}", self.bridges.hang_up_leg(leg))  # answered after the call ended: nobody to talk to
+            self._spawn(f"hang-up-{leg}", self.bridges.hang_up_leg(leg))  # answered after the call ended: nobody to talk to
         else:
             actor.post(fact)
 
@@ -307,9 +313,8 @@ class CallDistributor:
             return False
         bridge, leg = found
         call, commands = adopted_conversation(caller_id, queue, self._config.queues, snapshot.language, agent_id, leg, bridge, talked_s, self._clock())
-        actor = self._start(call, snapshot, record, caller)
         self.side.legs[leg] = caller_id
-        await self.side.carry_out(actor, commands)
+        self._start(call, snapshot, record, caller, commands)
         if self.recorder is not None:
             self.recorder.conversation_adopted(caller_id, caller_id, agent_id, queue, snapshot.language, record)
         return True
@@ -329,8 +334,7 @@ class CallDistributor:
                     self.side.callback_failed(caller_id, queue, command)
             log.warning("call %s: owed callback not restored: refused by queue %s's callback rules", caller_id, queue)
             return False
-        actor = self._start(call, snapshot, self.side.record_after_hangup(caller_id), None)
-        self._tasks.spawn(f"restore-{caller_id}", self.side.carry_out(actor, commands))
+        self._start(call, snapshot, self.side.record_after_hangup(caller_id), None, commands).journal_stored = True
         return True
 
     async def aclose(self) -> None:
@@ -343,21 +347,37 @@ class CallDistributor:
 
     # -- each call's own task ---------------------------------------------------------------------
 
-    def _start(self, call: QueuedCall, snapshot: CallSnapshot, record: Record, caller: CallerInbox | None) -> AcdCall:
+    def _start(self, call: QueuedCall, snapshot: CallSnapshot, record: Record, caller: CallerInbox | None,
+               first: Sequence[core.Command] = ()) -> AcdCall:
         actor = AcdCall(call, snapshot, record, caller)
         self._calls[call.caller_id] = actor
-        self._tasks.spawn(f"acd-call-{call.caller_id}", self._run(actor))
+        self._spawn(f"acd-call-{call.caller_id}", self._run(actor, first))
         return actor
 
-    async def _run(self, actor: AcdCall) -> None:
-        """The call's facts, one at a time and in order, until the core says the call is over."""
+    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Owned by the ACD's TaskOwner; after shutdown began, nothing new starts (and nothing raises)."""
+        if self._tasks.closed:
+            work.close()
+            log.info("ACD stopping: %s not started", name)
+            return
+        self._tasks.spawn(name, work)
+
+    def stop_offering(self) -> None:
+        """The engine is handing its calls over: no agent is rung for a caller from now on (a caller
+        connected now could be cut off by the dialplan's bound before the next engine comes)."""
+        self._closing = True
+
+    async def _run(self, actor: AcdCall, first: Sequence[core.Command]) -> None:
+        """The call's facts, one at a time and in order, until the core says the call is over;
+        `first`: what a restored or adopted call's core decided when it was made."""
         try:
+            await self.side.carry_out(actor, first)
             while True:
                 fact, done = await actor.inbox.get()
                 try:
                     commands = actor.core.decide(fact, self._clock())
-                    if isinstance(fact, core.AgentOffered) and not commands:
-                        self.agents.sync(fact.agent_id)  # the call went meanwhile: the agent is free again
+                    if not commands:
+                        self._dropped(fact)  # e.g. the call went meanwhile: the agent is free again
                     await self.side.carry_out(actor, commands)
                 except Exception as exc:  # a bug, not Asterisk (carry_out turns its refusals into facts): the call keeps its owner
                     log.exception("call %s: the ACD failed on %s", actor.core.caller_id, type(fact).__name__)
@@ -372,15 +392,27 @@ class CallDistributor:
             if self._calls.get(actor.core.caller_id) is actor and actor.core.phase is Phase.ENDED:
                 del self._calls[actor.core.caller_id]
             while not actor.inbox.empty():
-                _, done = actor.inbox.get_nowait()
+                fact, done = actor.inbox.get_nowait()
+                self._dropped(fact)
                 if done is not None and not done.done():
                     done.set_result(None)
+
+    def _dropped(self, fact: Fact) -> None:
+        """A fact the call will never handle: an agent the router set aside for it is free again."""
+        if isinstance(fact, core.AgentOffered):
+            self.side.legs.pop(fact.leg, None)
+            self.agents.sync(fact.agent_id)
+        elif isinstance(fact, core.TransferAsked) and fact.to_agent:
+            self.agents.sync(fact.to_agent)
 
     # -- carrying out offers --------------------------------------------------------------------
 
     def _offer(self, offers: list[Offer]) -> None:
-        if self._config is None:
-            return  # no queues configured (no flows): nothing is ever offered
+        if self._config is None or self._closing:  # no queues (no flows), or the engine is stopping: nothing is offered
+            for offer in offers:
+                if offer.call_id in self._calls:
+                    self.router.caller_waiting(waiting_call(self._calls[offer.call_id].core))
+            return
         for offer in offers:
             actor = self._calls.get(offer.call_id)
             agent = self._config.agents.get(offer.agent_id)
@@ -412,8 +444,8 @@ class CallDistributor:
         return [(actor.core, actor.snapshot) for actor in self._calls.values() if actor.core.phase is not Phase.ENDED]
 
     def _still_holding(self, queue: str) -> bool:
-        return any(a.core.queue == queue and a.core.phase in (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER, Phase.RINGING)
-                   for a in self._calls.values())
+        holding = (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER, Phase.RINGING, Phase.SAYING_GOODBYE)
+        return any(a.core.queue == queue and a.core.phase in holding for a in self._calls.values())
 
 
 

@@ -211,8 +211,11 @@ class QueuedCall:
                 Journal(journey.AgentNotAnswered(agent=agent_id, reason=reason)), JoinLine()]
 
     def _caller_left(self, fact: CallerLeft, now: float) -> list[Command]:
-        if self.phase in (Phase.CALLBACK_OWED, Phase.CALLBACK_RINGING, Phase.DIALLING_BACK) or self.phase is Phase.ENDED:
-            return []  # a caller who hung up for a callback keeps its place without its channel
+        if self.phase in (Phase.CALLBACK_OWED, Phase.CALLBACK_RETRY, Phase.CALLBACK_RINGING, Phase.DIALLING_BACK):
+            return [ReleaseHold(self.queue)]  # a caller who hung up for a callback keeps its place without its channel
+        if self.phase is Phase.SAYING_GOODBYE:
+            self.phase = Phase.ENDED
+            return [ReleaseHold(self.queue), Forget()]
         if self.phase is Phase.TALKING and self.callback_leg:
             return []  # the called-back caller's leg reports its own end
         waited_s = round(now - self.enqueued_at, 1)
@@ -387,8 +390,7 @@ class QueuedCall:
             Journal(journey.CallbackRequested(queue=self.queue, number=verdict.number, waited_s=round(waited, 1), source=source.value)),
             StopListening(),
             Say(callback_confirmed(self.language, verdict.number), hang_up_after="callback arranged"),
-            ReleaseHold(self.queue),
-        ]
+        ]  # the holding bridge is released once the caller has left it (CallerLeft)
         self.has_voice = False  # from now on the call waits without its channel
         return commands
 
@@ -447,11 +449,14 @@ class QueuedCall:
             self.phase = Phase.ENDED
             return [*commands, Journal(journey.CallbackFailed(queue=self.queue, number=self.callback_number, attempts=self.attempts)),
                     CallbackFailed(self.callback_number, self.attempts), Forget()]
-        self.phase = Phase.CALLBACK_OWED
+        self.phase = Phase.CALLBACK_RETRY
         return [*commands, ArmRetry(offer.retry_delay_s)]
 
     def _retry(self, fact: RetryDue, now: float) -> list[Command]:
-        return [JoinLine()] if self.phase is Phase.CALLBACK_OWED else []  # at its original place in line
+        if self.phase is not Phase.CALLBACK_RETRY:
+            return []
+        self.phase = Phase.CALLBACK_OWED
+        return [JoinLine()]  # at its original place in line
 
     def dial_refused(self) -> list[Command]:
         """The dial string could not be built from the number (it cannot happen with a checked number)."""
@@ -499,13 +504,9 @@ class QueuedCall:
             return [Journal(journey.Overflowed(queue=self.queue, to=f"flow:{target.flow}", waited_s=waited)), LeaveLine(), Hush(),
                     LeaveHold(self.queue), ReleaseHold(self.queue), ContinueFlow(target.flow, "queue overflow"), Forget()]
         text = target.message or OVERFLOW_GOODBYE.get(self.language[:2], OVERFLOW_GOODBYE["en"])
-        self.phase = Phase.ENDED
-        commands = [Journal(journey.Overflowed(queue=self.queue, to="message", waited_s=waited)), LeaveLine()]
-        if self.has_voice:
-            commands.append(Say(text, hang_up_after="the queue's maximum wait was reached"))
-        else:
-            commands.append(HangUpCaller("the queue's maximum wait was reached"))
-        return [*commands, ReleaseHold(self.queue), Forget()]
+        self.phase = Phase.SAYING_GOODBYE  # in the holding bridge's music until it hangs up (CallerLeft)
+        return [Journal(journey.Overflowed(queue=self.queue, to="message", waited_s=waited)), LeaveLine(),
+                Say(text, hang_up_after="the queue's maximum wait was reached")]
 
     def announcement_due(self, now: float) -> bool:
         return self.has_voice and self.phase in (Phase.WAITING, Phase.ARRANGING_CALLBACK, Phase.CHECKING_NUMBER) and now >= self.next_announcement

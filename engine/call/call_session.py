@@ -144,6 +144,7 @@ class CallSession:
             await self._abandon()
         finally:
             self._arrival_order.done(self._arrival_key)
+            self._settle_acd_requests()
             if self._driver is not None:
                 # A call still live here is being left to the next engine (shutdown): its agent leg and
                 # bridge must stay; a call that ended has already left the ACD.
@@ -255,6 +256,8 @@ class CallSession:
 
     async def _handle(self, item: SessionInput) -> None:
         if self._leaving:
+            if isinstance(item, ForCaller):
+                item.settle()
             return  # handed over: the next engine takes it from Asterisk's state, not from ours
         if isinstance(item, PlaybackStarted):
             self._write(events.PromptStarted(media=item.media_uri, playback_id=item.playback_id))
@@ -282,15 +285,28 @@ class CallSession:
         elif isinstance(item, ChannelHangupRequested):
             self._hangup_request = self._hangup_request or item
         elif isinstance(item, (StasisEnded, ChannelDestroyed)):
+            self._settle_acd_requests()
             if self._driver is not None:
                 await self._flow_step(self._driver.leave_acd())  # recorded before the journey closes
             self._finish(item)
         elif isinstance(item, CallLost):
             await self._lose(item)
         elif isinstance(item, ForCaller):
-            for command in item.commands:
-                if self._ended or not await self._guarded(type(command).__name__, self._for_caller(command)):
-                    return
+            try:
+                for command in item.commands:
+                    if self._ended or not await self._guarded(type(command).__name__, self._for_caller(command)):
+                        return
+            finally:
+                item.settle()
+
+    def _settle_acd_requests(self) -> None:
+        """The call is over: what the ACD still asked of it will not be done; nobody waits for it."""
+        pending = [self.inbox.get_nowait() for _ in range(self.inbox.qsize())]
+        for item in pending:
+            if isinstance(item, ForCaller):
+                item.settle()
+            else:
+                self.inbox.put_nowait(item)
 
     async def _for_caller(self, command: acd.CallerCommand) -> None:
         """What the ACD wants done to this caller: this session is the only one that commands the

@@ -74,6 +74,12 @@ class ForCaller:
     """What the ACD wants done to a queued caller, carried out by the call's session in its order."""
 
     commands: tuple[acd.CallerCommand, ...]
+    done: asyncio.Future[None] | None = None
+    """Resolved once the session has carried them out, or the call has ended (the ACD may wait for it)."""
+
+    def settle(self) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
 
 
 class FlowDriver:
@@ -107,6 +113,8 @@ class FlowDriver:
         self._closed = False
         self._sensitive_now = False
         self._sensitive_tail_until = 0.0
+        self._lent_for_secure_entry = False
+        """The ACD lent the caller to its queue's secure-entry flow: the flow's queue node gives it back."""
         self._survey_for: tuple[str, str] | None = None
         """(queue, agent) while the caller answers a post-call survey."""
         self.journal: list[tuple[str, dict[str, Any]]] = []
@@ -255,9 +263,9 @@ class FlowDriver:
     def language(self) -> str:
         return self.interpreter.language
 
-    def for_caller(self, commands: Sequence[acd.CallerCommand]) -> None:
+    def for_caller(self, commands: Sequence[acd.CallerCommand], done: asyncio.Future[None] | None = None) -> None:
         """What the ACD wants done to the caller: into the call's inbox, carried out by its session in order."""
-        self._inbox.put_nowait(ForCaller(tuple(commands)))
+        self._inbox.put_nowait(ForCaller(tuple(commands), done))
 
     async def announce(self, text: str) -> bool:
         """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music.
@@ -303,6 +311,7 @@ class FlowDriver:
         """The ACD's overflow into a flow, or an agent's secure entry (the caller, out of every
         bridge, hears silence between the flow's prompts: see _keep_audio_flowing)."""
         if reason == "secure entry":
+            self._lent_for_secure_entry = True
             await self._keep_audio_flowing()
         await self.on_fact(QueueLeft(target, reason))
 
@@ -362,12 +371,17 @@ class FlowDriver:
         elif isinstance(command, Lookup):
             if not self._lookups.closed:  # else the call is ending or handed over: nobody waits for the answer
                 self._lookups.spawn(f"lookup-{self._channel_id}", self._lookup(command))
-        elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.in_secure_entry(self._channel_id):
+        elif isinstance(command, Transfer) and self._lent_for_secure_entry:  # a secure-entry flow's queue node: back to the agent
+            self._lent_for_secure_entry = False
             try:
                 await self._ari.stop_silence(self._channel_id)
             except AsteriskError:
                 pass  # it had stopped
-            self._runtime.distributor.caller_fact(self._channel_id, acd.SecureEntryDone())  # a secure-entry flow's queue node: back to the agent
+            distributor = self._runtime.distributor
+            if distributor is None or not distributor.in_secure_entry(self._channel_id):
+                log.info("call %s: secure entry done, but the agent has left: the ACD is ending the call", self._channel_id)
+                return
+            distributor.caller_fact(self._channel_id, acd.SecureEntryDone())
             self._queued = True
             await self._release_tap()
         elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):

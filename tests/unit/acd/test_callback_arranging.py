@@ -68,8 +68,10 @@ class CallerSession:
     def __init__(self) -> None:
         self.commands: list[acd.CallerCommand] = []
 
-    def for_caller(self, commands: Any) -> None:
+    def for_caller(self, commands: Any, done: asyncio.Future[None] | None = None) -> None:
         self.commands.extend(commands)
+        if done is not None:
+            done.set_result(None)
 
 
 def billing() -> AcdConfig:

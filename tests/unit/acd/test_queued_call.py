@@ -478,12 +478,11 @@ def test_an_accepted_number_lets_the_caller_go_owed_a_callback() -> None:
         Journal(journey.CallbackRequested(queue="billing", number=NUMBER, waited_s=20.0, source="caller_id")),
         StopListening(),
         Say(callback_confirmed("en", NUMBER), hang_up_after="callback arranged"),
-        ReleaseHold("billing"),
-    ]
+    ]  # in the holding bridge's music until it has heard the confirmation and hung up
     assert phase_of(call) is Phase.CALLBACK_OWED and call.in_line
     assert call.has_voice is False and call.callback and call.callback_number == NUMBER
     assert call.enqueued_at == T0
-    assert call.decide(CallerLeft(), T0 + 25) == []  # it hangs up after hearing the confirmation: still owed
+    assert call.decide(CallerLeft(), T0 + 25) == [ReleaseHold("billing")]  # it hangs up after hearing the confirmation: still owed
     assert phase_of(call) is Phase.CALLBACK_OWED
 
 
@@ -618,9 +617,11 @@ def test_an_unanswered_callback_is_retried_after_the_delay() -> None:
     assert NoteAgent("ann", EventKind.CALL_ENDED) in commands
     assert commands[-1] == ArmRetry(90.0)
     assert of_type(commands, JoinLine) == []
-    assert phase_of(call) is Phase.CALLBACK_OWED and call.attempts == 1
+    assert phase_of(call) is Phase.CALLBACK_RETRY and call.attempts == 1 and not call.in_line
     assert call.decide(RetryDue(), T0 + 150) == [JoinLine()]
+    assert phase_of(call) is Phase.CALLBACK_OWED and call.in_line
     assert call.enqueued_at == T0  # back at its original place
+    assert call.decide(RetryDue(), T0 + 151) == [], "a stale retry timer changes nothing"
 
 
 def test_a_callback_fails_for_good_after_its_retries() -> None:
@@ -655,7 +656,7 @@ def test_the_agent_hanging_up_while_the_caller_rings_does_not_count_the_attempt(
     assert journal(commands, "callback_attempt_failed")["reason"] == "agent hung up"
     assert commands[-1] == HangUpLeg("cb-3")
     assert ArmRetry(90.0) in commands and of_type(commands, CallbackFailed) == []
-    assert phase_of(call) is Phase.CALLBACK_OWED
+    assert phase_of(call) is Phase.CALLBACK_RETRY
 
 
 def test_an_answered_callback_is_a_conversation_the_caller_can_end() -> None:
@@ -731,7 +732,10 @@ def test_overflow_to_a_message_says_it_and_hangs_up() -> None:
     assert journal(commands, "overflowed")["to"] == "message"
     say = one(commands, Say)
     assert say.text == "Please call again tomorrow." and say.hang_up_after
-    assert ReleaseHold("billing") in commands and commands[-1] == Forget()
+    assert commands[-1] == say and of_type(commands, ReleaseHold) == []  # the queue's music plays until it hangs up
+    assert phase_of(call) is Phase.SAYING_GOODBYE and not call.in_line
+    assert call.decide(Tick(), T0 + 130) == [] and call.decide(KeyPressed("1"), T0 + 131) == []
+    assert call.decide(CallerLeft(), T0 + 140) == [ReleaseHold("billing"), Forget()]
     assert phase_of(call) is Phase.ENDED
 
 
