@@ -436,7 +436,7 @@ def occupancy_by_agent(intervals: Iterable[AgentInterval], window_start: float, 
 
 FORMULAS: dict[str, str] = {
     "asa": "ASA = total wait of answered calls ÷ answered calls (callbacks excluded)",
-    "aht": "AHT = total (talk + wrap-up) ÷ handled calls (answered and ended, callbacks included)",
+    "aht": "AHT = total (talk, holds on the phone included, + wrap-up) ÷ handled calls (answered and ended, callbacks included)",
     "abandon_rate": "Abandon rate = abandoned ÷ (answered + abandoned); short abandons, callbacks, overflows and callers still waiting excluded",
     "service_level": "SL = answered within T s ÷ answered",
     "service_level_2": "SL2 = (answered within T s + abandoned within T s) ÷ (answered + abandoned), short abandons excluded",

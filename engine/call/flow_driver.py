@@ -48,6 +48,7 @@ from engine.flows.flow_facts import (
 from engine.acd import queued_call_facts as acd
 from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
+from engine.call.acd_link import AcdLink
 from engine.call.call_control import CallControl
 from engine.call.flow_services import FlowRuntime
 from engine.flows.interpreter import FlowInterpreter
@@ -108,13 +109,11 @@ class FlowDriver:
         speech = runtime.speech
         self._listening = CallListening(speech, channel_id, inbox.put_nowait) if speech is not None and speech.taps is not None else None
         self._listen_generation = 0
-        self._queued = False
+        self.acd_link = AcdLink(runtime.distributor, channel_id, self)
         self._announcing = False
         self._closed = False
         self._sensitive_now = False
         self._sensitive_tail_until = 0.0
-        self._lent_for_secure_entry = False
-        """The ACD lent the caller to its queue's secure-entry flow: the flow's queue node gives it back."""
         self._survey_for: tuple[str, str] | None = None
         """(queue, agent) while the caller answers a post-call survey."""
         self.journal: list[tuple[str, dict[str, Any]]] = []
@@ -126,8 +125,7 @@ class FlowDriver:
         digit keyed after the entry was complete), and throughout an agent's secure entry."""
         if self.interpreter.keys_are_sensitive or asyncio.get_running_loop().time() < self._sensitive_tail_until:
             return True
-        distributor = self._runtime.distributor
-        return distributor is not None and distributor.in_secure_entry(self._channel_id)
+        return self.acd_link.in_secure_entry
 
     async def stop_prompts(self) -> None:
         for prompt_id in self.interpreter.playing:
@@ -143,19 +141,12 @@ class FlowDriver:
         else:
             await self._execute(self.interpreter.decide(CallStarted()))
 
-    @property
-    def _with_acd(self) -> bool:
-        """The ACD has the caller (waiting, or talking to an agent), not lent to a secure-entry flow."""
-        distributor = self._runtime.distributor
-        return self._queued and distributor is not None and not distributor.in_secure_entry(self._channel_id)
-
     async def on_fact(self, fact: FlowFact) -> None:
-        distributor = self._runtime.distributor
-        if isinstance(fact, DigitPressed) and self._with_acd and distributor is not None:
-            distributor.caller_fact(self._channel_id, acd.KeyPressed(fact.digit))  # the callback dialogue's, if anyone's: the flow's part is done
+        if isinstance(fact, DigitPressed) and self.acd_link.has_caller:
+            self.acd_link.key(fact.digit)
             return
         if isinstance(fact, QueueLeft):  # the ACD let the caller go (the flow has it again), or lent it for a secure entry
-            self._queued = distributor is not None and distributor.in_secure_entry(self._channel_id)
+            self.acd_link.flow_has_caller()
         await self._execute(self.interpreter.decide(fact))
 
     async def on_playback_finished(self, playback_id: str) -> None:
@@ -163,8 +154,7 @@ class FlowDriver:
             self._announcing = False
             return
         prompt_id = playback_id.removeprefix(self._playback_prefix)
-        distributor = self._runtime.distributor
-        if distributor is not None and distributor.in_secure_entry(self._channel_id):
+        if self.acd_link.in_secure_entry:
             await self._keep_audio_flowing()  # a prompt suspended the silence
         if prompt_id == self._closing_prompt:
             await self._hang_up("agent queue not configured yet")
@@ -191,10 +181,8 @@ class FlowDriver:
         self._keep("speech_heard", detail)
         metrics.RECOGNITION_LATENCY_SECONDS.labels(self.language).observe(utterance.latency_ms / 1000)
         metrics.RECOGNITION_CONFIDENCE.labels(self.language).observe(utterance.recognition.confidence)
-        distributor = self._runtime.distributor
-        if self._with_acd and distributor is not None:
-            heard_texts = tuple((h.text, h.confidence) for h in utterance.recognition.alternatives)
-            distributor.caller_fact(self._channel_id, acd.SpeechHeard(heard_texts))  # the callback dialogue's, if anyone's
+        if self.acd_link.has_caller:
+            self.acd_link.heard(tuple((h.text, h.confidence) for h in utterance.recognition.alternatives))
             return
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
@@ -222,14 +210,13 @@ class FlowDriver:
 
     async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was talking to an agent: the ACD takes the conversation back."""
-        distributor = self._runtime.distributor
         answered = next((e for e in reversed(earlier) if e.kind == events.AgentAnswered.KIND), None)
         queued = next((e for e in reversed(earlier) if e.kind == events.Queued.KIND), None)
-        if distributor is None or answered is None or queued is None:
+        if answered is None or queued is None:
             return
         talked_s = max(0.0, (now - answered.at).total_seconds())
         queue, agent = _decoded(queued, events.Queued).queue, _decoded(answered, events.AgentAnswered).agent or ""
-        self._queued = await distributor.adopt_conversation(self._channel_id, queue, agent, talked_s, self._snapshot(), self._record, self)
+        await self.acd_link.adopt(queue, agent, talked_s, self._snapshot(), self._record)
 
     async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
         """An adopted caller who was waiting for an agent: back into the same queue, at its place,
@@ -241,23 +228,19 @@ class FlowDriver:
         self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
         self.interpreter.finished = True  # the flow's part is done: the call belongs to the ACD
         self.journal.extend((e.kind, dict(e.detail)) for e in earlier)
-        distributor = self._runtime.distributor
         last = _decoded(queued, events.Queued)
         priority = last.priority if last.priority is not None else 5
-        if distributor is None or not distributor.serves(last.queue):
+        if not self.acd_link.serves(last.queue):
             await self._execute([Transfer(last.queue, last.skills, priority, {})])
             return
-        self._queued = True
         waited_s = max(0.0, (now - first_queued.at).total_seconds())
-        distributor.enqueue(self._channel_id, last.queue, last.skills, priority, self._snapshot(), self._record, self, waited_s or 0.001)
+        self.acd_link.enqueue(last.queue, last.skills, priority, self._snapshot(), self._record, waited_s or 0.001)
         await self._release_tap()
 
     @property
     def acd_phase(self) -> str | None:
         """waiting or talking while the ACD has the caller; None otherwise."""
-        if not self._queued or self._runtime.distributor is None:
-            return None
-        return self._runtime.distributor.call_phase(self._channel_id)
+        return self.acd_link.phase
 
     @property
     def language(self) -> str:
@@ -311,7 +294,7 @@ class FlowDriver:
         """The ACD's overflow into a flow, or an agent's secure entry (the caller, out of every
         bridge, hears silence between the flow's prompts: see _keep_audio_flowing)."""
         if reason == "secure entry":
-            self._lent_for_secure_entry = True
+            self.acd_link.lent_for_secure_entry = True
             await self._keep_audio_flowing()
         await self.on_fact(QueueLeft(target, reason))
 
@@ -334,9 +317,7 @@ class FlowDriver:
 
     async def leave_acd(self) -> None:
         """The caller is gone: out of the queue, or the end of their call with an agent (once)."""
-        if self._queued and self._runtime.distributor is not None:
-            self._queued = False
-            await self._runtime.distributor.caller_left(self._channel_id)
+        await self.acd_link.leave()
 
     async def _execute(self, commands: list[FlowCommand]) -> None:
         self._pause_recording_if_sensitive()
@@ -347,9 +328,9 @@ class FlowDriver:
         """A sensitive collect pauses the call's recording (if it has one) before its prompt plays,
         and leaving it resumes the recording: keys and spoken digits are never recorded."""
         sensitive = self.interpreter.keys_are_sensitive
-        distributor = self._runtime.distributor
-        if sensitive != self._sensitive_now and distributor is not None and distributor.recorder is not None:
-            distributor.recorder.sensitive_entry(self._channel_id, sensitive)
+        recorder = self.acd_link.recorder
+        if sensitive != self._sensitive_now and recorder is not None:
+            recorder.sensitive_entry(self._channel_id, sensitive)
         if self._sensitive_now and not sensitive:
             self._sensitive_tail_until = asyncio.get_running_loop().time() + SENSITIVE_TAIL_S
         self._sensitive_now = sensitive
@@ -371,22 +352,17 @@ class FlowDriver:
         elif isinstance(command, Lookup):
             if not self._lookups.closed:  # else the call is ending or handed over: nobody waits for the answer
                 self._lookups.spawn(f"lookup-{self._channel_id}", self._lookup(command))
-        elif isinstance(command, Transfer) and self._lent_for_secure_entry:  # a secure-entry flow's queue node: back to the agent
-            self._lent_for_secure_entry = False
+        elif isinstance(command, Transfer) and self.acd_link.lent_for_secure_entry:  # a secure-entry flow's queue node: back to the agent
             try:
                 await self._ari.stop_silence(self._channel_id)
             except AsteriskError:
                 pass  # it had stopped
-            distributor = self._runtime.distributor
-            if distributor is None or not distributor.in_secure_entry(self._channel_id):
+            if not self.acd_link.give_back():
                 log.info("call %s: secure entry done, but the agent has left: the ACD is ending the call", self._channel_id)
                 return
-            distributor.caller_fact(self._channel_id, acd.SecureEntryDone())
-            self._queued = True
             await self._release_tap()
-        elif isinstance(command, Transfer) and self._runtime.distributor is not None and self._runtime.distributor.serves(command.queue):
-            self._queued = True
-            self._runtime.distributor.enqueue(self._channel_id, command.queue, command.skills, command.priority, self._snapshot(), self._record, self)
+        elif isinstance(command, Transfer) and self.acd_link.serves(command.queue):
+            self.acd_link.enqueue(command.queue, command.skills, command.priority, self._snapshot(), self._record)
             await self._release_tap()
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
