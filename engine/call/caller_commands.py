@@ -1,7 +1,7 @@
 """The commands a CallSession carries out on its caller's channel for its own steps: taking the call,
 the greeting, the hang-up. One vocabulary, in one place; pure data, no I/O.
 
-The ACD's commands for a queued caller (Say, Hush, ListenFor, ...) stay in acd/queued_call.py (the
+The ACD's commands for a queued caller (Say, Hush, ListenFor, ...) stay in acd/queued_call_facts.py (the
 ACD must not import this room) and reach the session as one ForCaller message; the flow's own
 commands are the interpreter's (flows/flow_facts.py). A command's class name is what a refused
 command's hang-up reason names ("PlayPrompt failed: ..."), so it is part of the journey.

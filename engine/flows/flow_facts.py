@@ -143,4 +143,4 @@ QUEUE_NOT_CONFIGURED = {
     "en": "Sorry, agent queues are not configured yet. Please call again later.",
     "zh": "抱歉，人工客服队列尚未配置。请稍后再拨。",
 }
-"""Until the ACD lands, a Transfer ends with this message (rendered at start) instead of silence."""
+"""Said (rendered at start) when a flow hands a caller to a queue the ACD does not serve (no such queue in ivr_flows/queues/), then the call ends: never silence."""
