@@ -194,7 +194,19 @@ class CallSession:
             await self._ari.hangup(self.channel.id)
         except Exception as exc:  # already gone, or Asterisk away: nothing more to do for the caller
             log.warning("call %s: hangup after failure did not go through: %s", self.channel.id, exc)
+        await self._leave_acd_before_closing()
         self._close("engine", None, "engine error", kind=events.CallFailed.KIND)
+
+    async def _leave_acd_before_closing(self) -> None:
+        """What the ACD records about the end of the call goes into the journey before it closes."""
+        if self._driver is None:
+            return
+        self._driver.close()
+        self._settle_acd_requests()
+        try:
+            await self._driver.leave_acd()
+        except Exception as exc:  # the call is closing anyway: the ACD's record of it is best effort
+            log.warning("call %s: the ACD did not record the end: %s", self.channel.id, exc)
 
     def _arrival_time(self, now: datetime) -> datetime:
         """When the caller called: Asterisk's creation time, even if no engine was up then."""
@@ -265,10 +277,11 @@ class CallSession:
             if item.playback_id == self._start.playback_id:
                 self._prompt_deadline = None
             self._write(events.PromptFinished(media=item.media_uri, state=item.state))
-            if self._driver is not None and self._driver.owns_playback(item.playback_id):
-                await self._flow_step(self._driver.on_playback_finished(item.playback_id))
-                if self._goodbye is not None and item.playback_id == announcement_playback_id(self.channel.id):
+            if self._driver is not None and item.playback_id == announcement_playback_id(self.channel.id):
+                if self._driver.announcement_finished(item.media_uri) and self._goodbye is not None:
                     await self._say_goodbye()
+            elif self._driver is not None and self._driver.owns_playback(item.playback_id):
+                await self._flow_step(self._driver.on_playback_finished(item.playback_id))
             else:
                 await self._execute(self._start.prompt_ended(PromptFinished(item.playback_id, item.state)))
         elif isinstance(item, DtmfReceived):
@@ -285,6 +298,8 @@ class CallSession:
         elif isinstance(item, ChannelHangupRequested):
             self._hangup_request = self._hangup_request or item
         elif isinstance(item, (StasisEnded, ChannelDestroyed)):
+            if self._driver is not None:
+                self._driver.close()  # from now on the ACD's requests are settled at once, not queued
             self._settle_acd_requests()
             if self._driver is not None:
                 await self._flow_step(self._driver.leave_acd())  # recorded before the journey closes
@@ -294,7 +309,8 @@ class CallSession:
         elif isinstance(item, ForCaller):
             try:
                 for command in item.commands:
-                    if self._ended or not await self._guarded(type(command).__name__, self._for_caller(command)):
+                    what = "flow" if isinstance(command, (acd.ContinueFlow, acd.StartSurvey)) else type(command).__name__  # as a flow step's failure
+                    if self._ended or not await self._guarded(what, self._for_caller(command)):
                         return
             finally:
                 item.settle()
@@ -335,7 +351,7 @@ class CallSession:
     async def _say_goodbye(self) -> None:
         """The ACD's last sentence ended (or ran too long): hang up with the reason it gave."""
         reason, self._goodbye, self._goodbye_deadline = self._goodbye, None, None
-        if reason is not None and not self._ended:
+        if reason is not None and not self._ended and not self._leaving:
             await self._execute([HangUp(reason)])
 
     async def _lose(self, item: CallLost) -> None:
@@ -344,6 +360,7 @@ class CallSession:
             await self._ari.hangup(self.channel.id)
         except (AriRequestFailed, AriUnavailable):
             pass  # gone indeed, or Asterisk away: either way no caller is waiting on us
+        await self._leave_acd_before_closing()
         self._close("lost", None, item.reason, kind=events.CallLost.KIND)
 
     def _finish(self, item: StasisEnded | ChannelDestroyed) -> None:

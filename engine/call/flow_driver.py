@@ -111,6 +111,8 @@ class FlowDriver:
         self._listen_generation = 0
         self.acd_link = AcdLink(runtime.distributor, channel_id, self)
         self._announcing = False
+        self._announced_media: str | None = None
+        """What the announcement playing now plays (see announcement_finished)."""
         self._closed = False
         self._sensitive_now = False
         self._sensitive_tail_until = 0.0
@@ -149,10 +151,17 @@ class FlowDriver:
             self.acd_link.flow_has_caller()
         await self._execute(self.interpreter.decide(fact))
 
+    def announcement_finished(self, media_uri: str) -> bool:
+        """True if the announcement playing now has ended. Every announcement has the same playback
+        id, so the end of one stopped to make way for the next is reported too: told apart by its media."""
+        if self._announced_media is not None and media_uri and media_uri != self._announced_media:
+            return False
+        self._announcing, self._announced_media = False, None
+        return True
+
     async def on_playback_finished(self, playback_id: str) -> None:
         if playback_id == announcement_playback_id(self._channel_id):
-            self._announcing = False
-            return
+            return  # the session asks announcement_finished
         prompt_id = playback_id.removeprefix(self._playback_prefix)
         if self.acd_link.in_secure_entry:
             await self._keep_audio_flowing()  # a prompt suspended the silence
@@ -247,8 +256,13 @@ class FlowDriver:
         return self.interpreter.language
 
     def for_caller(self, commands: Sequence[acd.CallerCommand], done: asyncio.Future[None] | None = None) -> None:
-        """What the ACD wants done to the caller: into the call's inbox, carried out by its session in order."""
-        self._inbox.put_nowait(ForCaller(tuple(commands), done))
+        """What the ACD wants done to the caller: into the call's inbox, carried out by its session in
+        order. Once the call has ended (or is handed over) nothing is done, and nobody is kept waiting."""
+        message = ForCaller(tuple(commands), done)
+        if self._closed:
+            message.settle()
+            return
+        self._inbox.put_nowait(message)
 
     async def announce(self, text: str) -> bool:
         """The ACD speaks to the waiting caller (position, wait, callback offer) over the hold music.
@@ -259,7 +273,7 @@ class FlowDriver:
         await self.hush()  # a new sentence replaces one still playing
         try:
             media = await self._runtime.media_for(text, self.interpreter.language, self._channel_id)
-            self._announcing = True  # before the request: a hush meanwhile must stop it
+            self._announcing, self._announced_media = True, media  # before the request: a hush meanwhile must stop it
             await self._ari.play(self._channel_id, media, announcement_playback_id(self._channel_id))
         except (AsteriskError, PromptRenderFailed) as exc:
             log.info("call %s: announcement not played: %s", self._channel_id, exc)
@@ -288,13 +302,14 @@ class FlowDriver:
     async def start_survey(self, target: str, queue: str, agent: str) -> None:
         """After the agent hung up: the survey flow's `csat` and `nps` answers are stored for this queue and agent."""
         self._survey_for = (queue, agent)
+        self.acd_link.lent_for_secure_entry = False  # the agent ended the call, also during a secure entry
         await self.on_fact(QueueLeft(target, "post-call survey"))
 
     async def continue_flow(self, target: str, reason: str) -> None:
         """The ACD's overflow into a flow, or an agent's secure entry (the caller, out of every
         bridge, hears silence between the flow's prompts: see _keep_audio_flowing)."""
-        if reason == "secure entry":
-            self.acd_link.lent_for_secure_entry = True
+        self.acd_link.lent_for_secure_entry = reason == "secure entry"
+        if self.acd_link.lent_for_secure_entry:
             await self._keep_audio_flowing()
         await self.on_fact(QueueLeft(target, reason))
 

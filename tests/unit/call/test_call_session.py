@@ -318,7 +318,8 @@ async def test_a_last_sentence_is_heard_to_its_end_before_the_hang_up(tmp_path: 
     await asyncio.sleep(0.02)
     assert "hangup" not in call.control.operations, "not while the sentence plays"
 
-    call.put(PlaybackFinished(ANNOUNCEMENT_ID, CHANNEL, "sound:x", "done"))
+    played = next(request[2] for request in call.control.of("play") if request[3] == ANNOUNCEMENT_ID)
+    call.put(PlaybackFinished(ANNOUNCEMENT_ID, CHANNEL, played, "done"))
     await call.until(lambda: "hangup" in call.control.operations)
     call.end()
     await call.finished()
