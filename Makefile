@@ -9,9 +9,11 @@ APT_PACKAGES := debootstrap baresip-core sip-tester sox espeak-ng postgresql pos
 
 .PHONY: demo test install system-packages postgres python asterisk-up asterisk-down clean
 
+# The sample contact centre (threadline run --demo; see README "Try it: make demo"). Not for real deployments.
+# DEMO_FLAGS=--new-passwords issues fresh demo passwords (printed once).
 demo: install asterisk-up
 	$(BIN)/threadline db upgrade
-	$(BIN)/threadline run
+	$(BIN)/threadline run --demo $(DEMO_FLAGS)
 
 test: install
 	$(BIN)/pytest

@@ -46,6 +46,7 @@ from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
 from engine.recording.retention import purge
 from engine.config.qa_config import QualityConfig
+from engine.config.staff_files import StaffFiles
 from engine.recording.transcriber import Transcriber
 from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
@@ -60,8 +61,10 @@ HAND_OVER_S = 5.0
 
 
 class Engine:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, banner: Callable[[str], str] | None = None) -> None:
         self.settings = settings
+        self._banner = banner
+        """HTTP address -> text printed once when the engine listens (the demo's logins and addresses)."""
         self.board = HealthBoard(("ari", "ami", "database", HEALTH_COMPONENT))
         self.background = BackgroundSupervisor(lambda ok, detail: self.set_state(HEALTH_COMPONENT, ok, detail))
         self.started_at = time.time()
@@ -71,6 +74,8 @@ class Engine:
         self._stop = asyncio.Event()
         self._reload_wanted = asyncio.Event()
         self.flows: FlowLibrary | None = None
+        self.staff: StaffFiles | None = None
+        """Agents and QA files when no flow runs inbound calls (logins must not depend on flows.inbound)."""
         self.speech: SpeechService | None = None
         self._ami: AmiConnection | None = None
         self.distributor: CallDistributor | None = None
@@ -188,6 +193,9 @@ class Engine:
             flows.on_swap = self._provision_agents
             await self._provision_agents(flows.current)
             await _restore_callbacks(store, distributor, flows.current)
+        else:
+            self.staff = StaffFiles(settings.flows.folder, settings.flows.watch_s)
+            await self.staff.refresh()
         http_runner = await self._start_http()
         try:
             events_runner = await events.start()
@@ -217,6 +225,8 @@ class Engine:
                     background.append(("recording-sweeps", recorder.run_sweeps))
                 if transcriber is not None:
                     background.append(("transcriber", transcriber.run))
+                if self.staff is not None:
+                    background.append(("staff-watch", self.staff.watch))
                 if flows is not None:
                     background.append(("flow-watch", flows.watch))
                     background.append(("flow-reload", lambda: self._reload_on_signal(flows)))
@@ -254,7 +264,10 @@ class Engine:
         return await report_rows(self._database, self._acd_config(), start, end, interval, by)
 
     def _quality(self) -> QualityConfig:
-        return self.flows.current.bundle.quality if self.flows is not None else QualityConfig()
+        if self.flows is not None:
+            return self.flows.current.bundle.quality
+        staff = self.staff.current if self.staff is not None else None
+        return staff.quality if staff is not None else QualityConfig()
 
     def _agent_names(self) -> dict[str, str]:
         acd = self._acd_config()
@@ -364,7 +377,7 @@ class Engine:
             await self._events_lost.wait()  # then check again after the next connect
 
     def _roles_of(self, agent_id: str) -> frozenset[str] | None:
-        acd = self.flows.current.bundle.acd if self.flows is not None else None
+        acd = self._acd_config()
         agent = acd.agents.get(agent_id) if acd is not None else None
         return frozenset(agent.roles) if agent is not None else None
 
@@ -384,7 +397,10 @@ class Engine:
             return None
 
     def _acd_config(self) -> AcdConfig | None:
-        return self.flows.current.bundle.acd if self.flows is not None else None
+        if self.flows is not None:
+            return self.flows.current.bundle.acd
+        staff = self.staff.current if self.staff is not None else None
+        return staff.acd if staff is not None else None
 
     def _supervise(self, supervisor: str, agent_id: str, status: str, reason: str) -> str | None:
         """A supervisor sets an agent's state from the floor page; logged with who did it."""
@@ -446,12 +462,24 @@ class Engine:
             f"SIP calls to sip:ANY@127.0.0.1:{ast.sip_port}",
             flush=True,
         )
+        if self._banner is not None:
+            print(self._banner(addresses[0]), flush=True)
         return runner
 
 
-async def run_engine(settings: Settings) -> int:
+async def run_engine(settings: Settings, demo: bool = False, new_passwords: bool = False) -> int:
     configure_logging(settings.log.format, settings.log.level)
-    engine = Engine(settings)
+    async with contextlib.AsyncExitStack() as demo_services:
+        banner: Callable[[str], str] | None = None
+        if demo:
+            from engine.demo.demo_mode import demo_running
+
+            settings, banner = await demo_services.enter_async_context(demo_running(settings, new_passwords))
+        return await _run_until_stopped(Engine(settings, banner))
+
+
+async def _run_until_stopped(engine: Engine) -> int:
+    """SIGTERM/SIGINT hand callers over and stop; a second one stops at once; SIGHUP reloads the flows."""
     task = asyncio.create_task(engine.run(), name="engine")
     loop = asyncio.get_running_loop()
     signals = 0

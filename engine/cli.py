@@ -21,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="settings file (TOML); default ./threadline.toml if present")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("run", help="run the engine: ARI, AMI, HTTP and the Stasis app")
+    run = commands.add_parser("run", help="run the engine: ARI, AMI, HTTP and the Stasis app")
+    run.add_argument("--demo", action="store_true",
+                     help="the sample contact centre: sample flow, queues and agents, a demo CRM, recording and QA; "
+                          "prints where to log in and call (demo data; not for real deployments)")
+    run.add_argument("--new-passwords", action="store_true", help="with --demo: issue fresh demo passwords and SIP secret (the old ones stop working)")
 
     pbx = commands.add_parser("asterisk", help="the local Asterisk 22 in a Debian sid chroot")
     pbx_commands = pbx.add_subparsers(dest="pbx_command", required=True)
@@ -83,9 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    demo = args.command == "run" and args.demo
+    if args.command == "run" and args.new_passwords and not demo:
+        parser.error("--new-passwords issues the demo's passwords: use it with --demo")
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, preset=_demo_preset() if demo else None)
         return _dispatch(args, settings)
     except (SettingsError, LocalPbxError, CredentialsError, DatabaseNotReady) as exc:
         print(f"threadline: {exc}", file=sys.stderr)
@@ -98,7 +106,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         from engine.app import run_engine
 
-        return asyncio.run(run_engine(settings))
+        return asyncio.run(run_engine(settings, demo=args.demo, new_passwords=args.new_passwords))
     if args.command == "validate":
         return _validate(args.paths or [Path("ivr_flows")], settings)
     if args.command == "simulate":
@@ -137,6 +145,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database {shown_url(settings.database.url)} at revision {revision}")
         return 0
     return _asterisk(args, settings)
+
+
+def _demo_preset() -> dict[str, Any]:
+    from engine.demo.demo_mode import demo_preset
+
+    return demo_preset()
 
 
 def _validate(paths: list[Path], settings: Settings) -> int:

@@ -1,7 +1,7 @@
 """The one settings model. Loaded once in the CLI and passed down; nothing else reads os.environ.
 
-Precedence, lowest first: defaults < settings file (TOML) < THREADLINE_* environment variables.
-Nested fields use a double underscore: THREADLINE_ASTERISK__ARI_PORT=18088.
+Precedence, lowest first: defaults < a preset (`threadline run --demo`) < settings file (TOML) <
+THREADLINE_* environment variables. Nested fields use a double underscore: THREADLINE_ASTERISK__ARI_PORT=18088.
 """
 
 from __future__ import annotations
@@ -281,12 +281,14 @@ class Settings(_Section):
         return self.asterisk.credentials_file or self.instance_dir / "credentials.json"
 
 
-def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read the settings file (if any) and the environment; raise SettingsError naming what to fix."""
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None, preset: dict[str, Any] | None = None) -> Settings:
+    """Read the settings file (if any) and the environment over `preset` (values a mode such as the
+    demo turns on, which the operator's file and environment still override); raise SettingsError
+    naming what to fix."""
     environ = dict(os.environ if environ is None else environ)
     path = path or _path_from_env(environ)
     file_values, source = _read_file(path)
-    merged = _merge(file_values, _values_from_env(environ))
+    merged = _merge(_merge(preset or {}, file_values), _values_from_env(environ))
     if environ.get("VOSK_MODEL_PATH") and isinstance(merged.setdefault("speech", {}), dict):
         speech = merged["speech"]
         defaults = [str(p) for p in SpeechSettings().search_dirs]

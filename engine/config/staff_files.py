@@ -1,0 +1,68 @@
+"""Who may log in, and the QA cards, when no flow runs inbound calls (flows.inbound unset).
+
+Logins, roles, agent names, reports and QA come from the agents, queues and qa files, not from
+the flow that answers calls: without this, an engine answering with the greeting alone let nobody
+log in (not even a supervisor to review earlier calls). The files are read as `threadline
+validate` reads them and re-read when they change, so a role removed ends that person's session.
+With flows.inbound set, the flows' own bundle (engine/call/flow_services.py) serves all this instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config.acd_config import AcdConfig, load_acd
+from engine.config.config_bundle import source_fingerprint
+from engine.config.problems import FlowInvalid
+from engine.config.qa_config import QualityConfig, load_quality
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    acd: AcdConfig
+    quality: QualityConfig
+
+
+def load_staff(folder: Path) -> StaffConfig:
+    """The agents, queues and QA files of the folder; raises FlowInvalid. Reads files: run it off the loop."""
+    return StaffConfig(load_acd(folder), load_quality(folder))
+
+
+class StaffFiles:
+    """The current StaffConfig (None while the files do not validate), re-read on edits."""
+
+    def __init__(self, folder: Path, watch_s: float) -> None:
+        self.folder = folder
+        self.watch_s = watch_s
+        self.current: StaffConfig | None = None
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+
+    async def refresh(self) -> None:
+        """Read the files if they changed; a broken edit keeps the last good set and is logged with its file:line."""
+        try:
+            seen = await asyncio.to_thread(source_fingerprint, self.folder)
+            if seen == self._seen:
+                return
+            self._seen = seen
+            staff = await asyncio.to_thread(load_staff, self.folder)
+        except FlowInvalid as invalid:
+            log.error("agents and QA files in %s not loaded; the last good ones stay:\n%s", self.folder, invalid)
+            return
+        except OSError as exc:
+            log.error("agents and QA files in %s cannot be read: %s", self.folder, exc)
+            return
+        self.current = staff
+        log.info("agents and QA files loaded from %s (no flow runs inbound calls): %d agents", self.folder, len(staff.acd.agents))
+
+    async def watch(self) -> None:
+        """Re-read on edits every watch_s (flows.watch_s); 0: only at start."""
+        if self.watch_s <= 0:
+            await asyncio.Event().wait()
+        while True:
+            await asyncio.sleep(self.watch_s)
+            await self.refresh()
