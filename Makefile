@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # SIP test peers and the chroot builder; Asterisk itself lives in a Debian sid chroot, never on the host.
-APT_PACKAGES := debootstrap baresip-core sip-tester sox espeak-ng postgresql postgresql-client chromium fonts-noto-cjk
+# podman and runc (bookworm's own) build and run docker-compose.yml in tests/integration/test_containers.py.
+APT_PACKAGES := debootstrap baresip-core sip-tester sox espeak-ng postgresql postgresql-client chromium fonts-noto-cjk podman runc
 
 .PHONY: demo test install system-packages postgres python asterisk-up asterisk-down clean
 
