@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # podman and runc (bookworm's own) build and run docker-compose.yml in tests/integration/test_containers.py.
 APT_PACKAGES := debootstrap baresip-core sip-tester sox espeak-ng postgresql postgresql-client chromium fonts-noto-cjk podman runc
 
-.PHONY: demo test install system-packages postgres python asterisk-up asterisk-down clean
+.PHONY: demo test install system-packages postgres python web-vendor asterisk-up asterisk-down clean
 
 # The sample contact centre (threadline run --demo; see README "Try it: make demo"). Not for real deployments.
 # DEMO_FLAGS=--new-passwords issues fresh demo passwords (printed once).
@@ -19,12 +19,13 @@ demo: install asterisk-up
 test: install
 	$(BIN)/pytest
 
-install: system-packages postgres python
+install: system-packages postgres python web-vendor
 
 system-packages:
 	@if [ "$$(id -u)" != 0 ]; then echo "make: run as root (apt-get, debootstrap and chroot need it)" >&2; exit 1; fi
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -m venv --help >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -45,6 +46,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The browser phone's SIP.js (package-lock.json pins it with its integrity), served by the engine from node_modules/.
+web-vendor: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 asterisk-up: install
 	$(BIN)/threadline asterisk up
 
@@ -52,4 +60,4 @@ asterisk-down:
 	$(BIN)/threadline asterisk down
 
 clean: asterisk-down
-	rm -rf $(VENV) .pytest_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache node_modules

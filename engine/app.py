@@ -52,6 +52,7 @@ from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
 from engine.web.http_server import Desktop, build_app
 from engine.web.http_listener import runner as http_runner
+from engine.web.phone_gateway import PhoneGateway, browser_phone_reader
 from engine.web.qa_routes import QaDesk
 from engine.web.sessions import Sessions
 
@@ -441,7 +442,9 @@ class Engine:
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
-                          password_versions=self._password_versions)
+                          password_versions=self._password_versions, phone=PhoneGateway(
+                              f"ws://{self.settings.asterisk.host}:{self.settings.asterisk.ari_port}/ws", self.settings.asterisk.host,
+                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)))
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -3,8 +3,9 @@ what their pages are told.
 
 Every state comes from the agent's ledger (engine/acd/agent_state.py), so it is derived from
 events and cannot get stuck; a change of status, by an event or by time (wrap-up ending), is
-published and logged once. Agents are available while their softphone is registered until the
-agent desktop gives them explicit states (`acd.login = phone`).
+published and logged once. Agents are available while a phone is registered (the SIP softphone
+or the browser phone in the agent page, engine/acd/agent_phones.py) until the agent desktop gives
+them explicit states (`acd.login = phone`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from engine.acd.agent_phones import PhoneRegistrations, agent_endpoints
 from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
 from engine.acd.router import Offer, Router
 from engine.acd.wait_estimate import expected_remaining
@@ -63,6 +65,9 @@ class AgentBoard:
         self._config: AcdConfig | None = None
         self.ledgers: dict[str, AgentLedger] = {}
         self.by_extension: dict[str, str] = {}
+        self.by_endpoint: dict[str, str] = {}
+        """Both PJSIP endpoints of every agent (softphone and browser phone) -> agent id."""
+        self.phones = PhoneRegistrations()
         self._published: dict[str, AgentState] = {}
         """The state each agent was last reported in: a change (also one that came by time) is logged once."""
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -77,6 +82,7 @@ class AgentBoard:
             self.note(gone, EventKind.LOGOUT)
             del self.ledgers[gone]
         self.by_extension = {agent.extension: agent_id for agent_id, agent in config.agents.items()}
+        self.by_endpoint = {endpoint: agent_id for agent_id, agent in config.agents.items() for endpoint in agent_endpoints(agent.extension)}
         for agent_id in config.agents:
             self.sync(agent_id)
 
@@ -99,6 +105,22 @@ class AgentBoard:
         now = self._clock()
         ledger = self.ledgers.get(agent_id)
         return ledger is not None and ledger.state(now).routable(now)
+
+    def endpoint_state(self, endpoint: str, state: str) -> bool:
+        """One of an agent's phones went online or offline; the agent is registered while either is.
+        False if the endpoint is no agent's."""
+        agent_id = self.by_endpoint.get(endpoint)
+        agent = self.agent(agent_id) if agent_id is not None else None
+        if agent_id is None or agent is None:
+            return False
+        self.phones.changed(endpoint, state)
+        if state in ("online", "offline"):
+            self.registration(agent_id, "online" if self.phones.any_online(agent.extension) else "offline")
+        return True
+
+    def dial_target(self, extension: str) -> str:
+        """The agent's browser phone while it is registered, else the softphone."""
+        return self.phones.dial_target(extension)
 
     def registration(self, agent_id: str, state: str) -> None:
         ledger = self.ledgers.get(agent_id)

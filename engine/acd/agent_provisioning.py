@@ -6,6 +6,9 @@ would make the agents' endpoints vanish or go stale across Asterisk restarts unl
 re-pushed them, while a generated file is Asterisk's own source of truth, survives restarts, is
 readable by operators, and `module reload res_pjsip.so` applies additions and removals without
 dropping calls. The file holds MD5 digests only (auth_type = md5), never secrets.
+
+Each agent has two endpoints: `<extension>` for a SIP softphone and `web<extension>` for the
+browser phone in the agent page (template agent-web-defaults: WebRTC), each with its own secret.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config.acd_config import UNSAFE_NAME_CATEGORIES, AgentSettings
+from engine.acd.agent_phones import browser_phone_endpoint
 from engine.acd.agent_secrets import SIP_REALM, AgentSecrets
 
 log = logging.getLogger(__name__)
@@ -47,29 +51,36 @@ def render_agents_conf(agents: Mapping[str, AgentSettings], secrets: AgentSecret
             log.error("agent %r not written to %s: its id or extension is not a plain name and number", agent_id, AGENTS_CONF)
             continue
         name = config_safe_name(agent.name)
-        lines += [
-            f"; {agent_id}: {name}",
-            f"[{ext}](agent-defaults)",
-            f"auth = {ext}",
-            f"aors = {ext}",
-            f'callerid = "{name}" <{ext}>',
-            f"set_var = THREADLINE_AGENT={agent_id}",
-            "",
-            f"[{ext}]",
-            "type = auth",
-            "auth_type = md5",
-            f"username = {ext}",
-            f"realm = {SIP_REALM}",
-            f"md5_cred = {digest}",
-            "",
-            f"[{ext}]",
-            "type = aor",
-            "max_contacts = 1",
-            "remove_existing = yes",
-            "qualify_frequency = 15",
-            "",
-        ]
+        lines += [f"; {agent_id}: {name}", *_endpoint_lines(ext, "agent-defaults", ext, agent_id, name, digest)]
+        web_digest = secrets.browser_phone_digest(agent_id)
+        if web_digest is not None:
+            lines += [f"; {agent_id}'s browser phone (the agent page)", *_endpoint_lines(browser_phone_endpoint(ext), "agent-web-defaults", ext, agent_id, name, web_digest)]
     return "\n".join(lines)
+
+
+def _endpoint_lines(endpoint: str, template: str, extension: str, agent_id: str, name: str, digest: str) -> list[str]:
+    """One phone of an agent: endpoint, md5 auth and a one-contact AOR, all named `endpoint`."""
+    return [
+        f"[{endpoint}]({template})",
+        f"auth = {endpoint}",
+        f"aors = {endpoint}",
+        f'callerid = "{name}" <{extension}>',
+        f"set_var = THREADLINE_AGENT={agent_id}",
+        "",
+        f"[{endpoint}]",
+        "type = auth",
+        "auth_type = md5",
+        f"username = {endpoint}",
+        f"realm = {SIP_REALM}",
+        f"md5_cred = {digest}",
+        "",
+        f"[{endpoint}]",
+        "type = aor",
+        "max_contacts = 1",
+        "remove_existing = yes",
+        "qualify_frequency = 15",
+        "",
+    ]
 
 
 def config_safe_name(name: str) -> str:
@@ -83,12 +94,18 @@ def config_safe_name(name: str) -> str:
 
 
 def provision_agents(agents: Mapping[str, AgentSettings], secrets: AgentSecrets, etc_dir: Path) -> ProvisionResult:
-    """Issue secrets to agents who have none (or whose extension changed) and write the config if it changed."""
+    """Issue secrets to agents who have none (or whose extension changed), for the softphone and the
+browser phone, and write the config if it changed."""
     issued: dict[str, str] = {}
+    browser_phones = False
     for agent_id, agent in agents.items():
         if secrets.sip_digest(agent_id) is None or secrets.sip_user(agent_id) != agent.extension:
             issued[agent_id] = secrets.issue_sip_secret(agent_id, agent.extension)
-    if issued:
+        phone = secrets.browser_phone(agent_id)
+        if phone is None or phone[0] != browser_phone_endpoint(agent.extension):
+            secrets.issue_browser_phone_secret(agent_id, browser_phone_endpoint(agent.extension))  # the page fetches it: nothing to show
+            browser_phones = True
+    if issued or browser_phones:
         secrets.save()
     target = etc_dir / AGENTS_CONF
     text = render_agents_conf(agents, secrets)

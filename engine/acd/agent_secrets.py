@@ -2,6 +2,9 @@
 
 Web passwords are stored only as argon2 hashes. SIP secrets are generated, shown once, and stored
 only as the MD5 digest PJSIP checks (`auth_type = md5`), so neither file holds a usable secret.
+The one exception is the browser phone's secret: the agent page registers with it, so the engine
+keeps it here (0600) and hands it only to the agent's own logged-in session; pjsip_agents.conf
+still gets only its digest.
 """
 
 from __future__ import annotations
@@ -59,12 +62,27 @@ class AgentSecrets:
     def issue_sip_secret(self, agent_id: str, extension: str) -> str:
         """A new SIP secret for the agent's softphone; only its digest is kept. Call save() after."""
         secret = secrets.token_urlsafe(15)
-        digest = hashlib.md5(f"{extension}:{SIP_REALM}:{secret}".encode(), usedforsecurity=False).hexdigest()
-        self._data.setdefault(agent_id, {}).update({"sip_md5": digest, "sip_user": extension})
+        self._data.setdefault(agent_id, {}).update({"sip_md5": sip_digest(extension, secret), "sip_user": extension})
         return secret
 
     def sip_user(self, agent_id: str) -> str | None:
         return self._data.get(agent_id, {}).get("sip_user")
+
+    # -- the browser phone ----------------------------------------------------------------
+
+    def browser_phone(self, agent_id: str) -> tuple[str, str] | None:
+        """(SIP user, secret) of the agent's browser phone, or None before one was issued."""
+        entry = self._data.get(agent_id, {})
+        user, secret = entry.get("web_sip_user"), entry.get("web_sip_secret")
+        return (user, secret) if user and secret else None
+
+    def browser_phone_digest(self, agent_id: str) -> str | None:
+        phone = self.browser_phone(agent_id)
+        return sip_digest(*phone) if phone is not None else None
+
+    def issue_browser_phone_secret(self, agent_id: str, user: str) -> None:
+        """A new secret for the agent's browser phone (SIP user `user`). Call save() after."""
+        self._data.setdefault(agent_id, {}).update({"web_sip_user": user, "web_sip_secret": secrets.token_urlsafe(18)})
 
     # -- web ------------------------------------------------------------------------------
 
@@ -90,3 +108,8 @@ class AgentSecrets:
             return self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def sip_digest(user: str, secret: str) -> str:
+    """What PJSIP's `auth_type = md5` checks: md5(user:realm:secret)."""
+    return hashlib.md5(f"{user}:{SIP_REALM}:{secret}".encode(), usedforsecurity=False).hexdigest()

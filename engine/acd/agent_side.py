@@ -233,7 +233,7 @@ class AgentSide:
     async def _ring(self, actor: AcdCall, command: core.RingAgent) -> None:
         number = display_number(actor.snapshot.caller_number)  # a hostile caller ID must not reach the agent's phone as it is
         try:
-            await self._ari.originate(f"PJSIP/{command.extension}", command.leg, f'"{number}" <{number}>', command.ring_s, "agent")
+            await self._ari.originate(self.agents.dial_target(command.extension), command.leg, f'"{number}" <{number}>', command.ring_s, "agent")
         except AsteriskError as exc:
             log.warning("call %s: ringing agent %s failed: %s", actor.core.caller_id, command.agent_id, exc)
             self.legs.pop(command.leg, None)

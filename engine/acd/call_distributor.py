@@ -116,24 +116,25 @@ class CallDistributor:
         self.agents.configure(config, router)
 
     async def watch_agents(self) -> None:
-        """Subscribe to every agent's endpoint and read its registration now; then, once a second,
+        """Subscribe to both endpoints of every agent (softphone and browser phone) and read their
+        registration now; then, once a second,
         make the router's offers and tell each waiting call the time (announcements, overflow).
         Run under the background supervisor, which restarts it after a failure; only the first run
         in this process sweeps left-over bridges."""
         subscribed: set[str] = set()
         await self.bridges.sweep_at_start()
         while True:
-            for extension, agent_id in list(self.agents.by_extension.items()) if self._config else []:
-                if extension in subscribed:
+            for endpoint, agent_id in list(self.agents.by_endpoint.items()) if self._config else []:
+                if endpoint in subscribed:
                     continue
                 try:
-                    await self._ari.subscribe_endpoint("PJSIP", extension)
-                    state = await self._ari.endpoint_state("PJSIP", extension)
+                    await self._ari.subscribe_endpoint("PJSIP", endpoint)
+                    state = await self._ari.endpoint_state("PJSIP", endpoint)
                 except AsteriskError as exc:
-                    log.debug("agent %s endpoint not readable yet: %s", agent_id, exc)
+                    log.debug("agent %s endpoint %s not readable yet: %s", agent_id, endpoint, exc)
                     continue
-                subscribed.add(extension)
-                self.agents.registration(agent_id, state)
+                subscribed.add(endpoint)
+                self.agents.endpoint_state(endpoint, state)
             if not self._closing:
                 self._offer(self.router.offers(self._clock()))
             self._tick()
@@ -209,10 +210,7 @@ class CallDistributor:
     def on_event(self, event: AriEvent) -> bool:
         """Events of ACD legs and agents' endpoints, as facts for the call they belong to; True if the event was the ACD's."""
         if isinstance(event, EndpointStateChanged):
-            agent_id = self.agents.by_extension.get(event.resource)
-            if agent_id is not None:
-                self.agents.registration(agent_id, event.state)
-            return agent_id is not None
+            return self.agents.endpoint_state(event.resource, event.state)
         if isinstance(event, StasisStarted) and event.channel.id.startswith((AGENT_LEG_PREFIX, CALLBACK_LEG_PREFIX)):
             leg = event.channel.id
             agent_leg = leg.startswith(AGENT_LEG_PREFIX)

@@ -26,13 +26,16 @@ class AsteriskCredentials(BaseModel):
     events_user: str
     events_password: str
     """Asterisk logs in with these when it opens the outbound ARI websocket to the engine."""
+    try_user: str
+    try_password: str
+    """The browser caller (/try) registers with these: a WebRTC caller that runs the flows."""
 
     @classmethod
     def generate(cls) -> AsteriskCredentials:
         return cls.model_validate(_generated_fields())
 
 
-ADDED_LATER = ("events_user", "events_password")
+ADDED_LATER = ("events_user", "events_password", "try_user", "try_password")
 """Fields newer than the first credentials files; `up` adds them to an existing file."""
 
 
@@ -46,6 +49,8 @@ def _generated_fields() -> dict[str, str]:
         "softphone_password": secrets.token_urlsafe(12),
         "events_user": "asterisk",
         "events_password": secrets.token_urlsafe(24),
+        "try_user": "try-caller",
+        "try_password": secrets.token_urlsafe(18),
     }
 
 

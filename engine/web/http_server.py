@@ -39,8 +39,9 @@ from engine.health import HealthBoard
 from engine.settings import HttpSettings
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
+from engine.web.phone_gateway import PhoneGateway, config_answer, open_page_socket, relay_sip, sipjs_answer
 from engine.web.qa_routes import QaDesk, add_qa_routes
-from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, own_origin, safe_next, same_origin_writes, trusted_networks
+from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, refuse_cross_origin_socket, safe_next, same_origin_writes, trusted_networks
 from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
@@ -89,6 +90,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access(EVERYONE, page=True),
     ("GET", "/agent"): Access(frozenset({"agent"}), page=True),
     ("GET", "/ws"): Access(frozenset({"agent"})),
+    # The browser phone (engine/web/phone_gateway.py): its login, and SIP relayed to Asterisk.
+    ("GET", "/phone/config"): Access(frozenset({"agent"})),
+    ("GET", "/phone/sip"): Access(frozenset({"agent"})),
+    ("GET", "/static/vendor/sip.js/{path}"): Access(public=True),
     ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
     ("GET", "/ws/supervisor"): Access(SUPERVISORS),
     ("GET", "/protocol"): Access(EVERYONE),
@@ -134,6 +139,8 @@ class Desktop:
     password_versions: Callable[[], Mapping[str, str] | None] | None = None
     """Blocking (a file read): agent id -> a fingerprint of their password hash, or None when the file
     cannot be read now; a session whose fingerprint changed ends."""
+    phone: PhoneGateway | None = None
+    """Agents' browser phones: their login and the SIP relay to Asterisk; None: the page has no phone."""
 
 
 def build_app(
@@ -253,7 +260,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js"}:
+        if name not in {"agent.js", "phone.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -280,6 +287,26 @@ def build_app(
             desktop.hub.detach(agent_id, socket)
             gate.detach(token, socket)
         return socket
+
+    async def phone_config(request: web.Request) -> web.Response:
+        if desktop is None or desktop.phone is None:
+            return web.json_response({"error": "browser phones are not set up on this engine"}, status=404)
+        return await config_answer(request, desktop.phone, request[PRINCIPAL].agent_id)
+
+    async def phone_relay(request: web.Request) -> web.WebSocketResponse:
+        """The agent's SIP relay lives only as long as their session: logging out closes it."""
+        if desktop is None or desktop.phone is None:
+            raise web.HTTPNotFound(text="browser phones are not set up on this engine")
+        token = request.cookies.get(SESSION_COOKIE, "")
+        page = await open_page_socket(request)
+        if not gate.attach(token, page):
+            await gate.close_page(page, SESSION_ENDED, "your session ended; log in again")
+            return page
+        try:
+            await relay_sip(page, desktop.phone.asterisk_ws_url, request[PRINCIPAL].agent_id)
+        finally:
+            gate.detach(token, page)
+        return page
 
     async def supervisor_socket(request: web.Request) -> web.WebSocketResponse:
         token = request.cookies.get(SESSION_COOKIE, "")
@@ -336,6 +363,9 @@ def build_app(
     app.router.add_get("/static/{name}", static_file)
     app.router.add_get("/protocol", protocol)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/phone/config", phone_config)
+    app.router.add_get("/phone/sip", phone_relay)
+    app.router.add_get("/static/vendor/sip.js/{path:.+}", sipjs_answer)
     app.router.add_get("/supervisor", supervisor_page)
     app.router.add_get("/ws/supervisor", supervisor_socket)
     if qa is not None:
@@ -363,10 +393,7 @@ async def _form(request: web.Request) -> Mapping[str, Any]:
 
 
 async def _open_socket(request: web.Request) -> web.WebSocketResponse:
-    """Same-origin pages only: a page elsewhere cannot ride on the session cookie."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != own_origin(request):
-        raise web.HTTPForbidden(text="cross-origin websocket refused")
+    refuse_cross_origin_socket(request)
     socket = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, heartbeat=20)
     await socket.prepare(request)
     return socket

@@ -121,6 +121,14 @@ def own_origin(request: web.BaseRequest) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def refuse_cross_origin_socket(request: web.BaseRequest) -> None:
+    """Websockets from our own pages only: a page elsewhere cannot ride on the session cookie
+    (browsers send Origin with every websocket handshake; SameSite does not cover them all)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != own_origin(request):
+        raise web.HTTPForbidden(text="cross-origin websocket refused")
+
+
 # -- middlewares ---------------------------------------------------------------------------------
 
 

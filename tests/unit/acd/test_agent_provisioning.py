@@ -9,6 +9,7 @@ import pytest
 
 from engine.config.acd_config import AgentSettings, unsafe_name_character
 from engine.acd.agent_provisioning import AGENTS_CONF, config_safe_name, provision_agents
+from engine.acd.agent_phones import PhoneRegistrations, dial_target
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 
 AGENTS = {"minsu": AgentSettings(name="김민수", extension="2001", skills={"billing": 5}), "alex": AgentSettings(name='Alex "AP" Park', extension="2003")}
@@ -44,6 +45,41 @@ def test_provisioning_issues_secrets_once_and_writes_digests_only(tmp_path: Path
     assert third.changed and set(third.new_secrets) == {"alex"}, "a new extension needs a new digest"
 
 
+def test_every_agent_gets_a_browser_phone_whose_secret_only_the_secrets_file_holds(tmp_path: Path) -> None:
+    secrets = AgentSecrets(tmp_path / "agents.json")
+    first = provision_agents(AGENTS, secrets, tmp_path / "etc")
+    conf = (tmp_path / "etc" / AGENTS_CONF).read_text()
+    phone = AgentSecrets(tmp_path / "agents.json").browser_phone("minsu")
+    assert phone is not None and phone[0] == "web2001"
+    user, secret = phone
+    assert "[web2001](agent-web-defaults)" in conf and "username = web2001" in conf and "aors = web2001" in conf
+    assert f"md5_cred = {hashlib.md5(f'web2001:asterisk:{secret}'.encode()).hexdigest()}" in conf and secret not in conf
+    assert secret in (tmp_path / "agents.json").read_text() and (tmp_path / "agents.json").stat().st_mode & 0o777 == 0o600
+    assert set(first.new_secrets) == {"minsu", "alex"}, "only softphone secrets are shown; the page fetches its own"
+    again = provision_agents(AGENTS, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc")
+    assert not again.changed and AgentSecrets(tmp_path / "agents.json").browser_phone("minsu") == (user, secret)
+    moved = provision_agents({**AGENTS, "minsu": AgentSettings(name="김민수", extension="2011")}, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc")
+    assert moved.changed and "[web2011](agent-web-defaults)" in (tmp_path / "etc" / AGENTS_CONF).read_text()
+    assert AgentSecrets(tmp_path / "agents.json").browser_phone("minsu") not in (None, (user, secret)), "a new extension, a new secret"
+
+
+def test_the_browser_phone_rings_while_registered_else_the_softphone() -> None:
+    assert dial_target("2001", frozenset()) == "PJSIP/2001"
+    assert dial_target("2001", frozenset({"2001"})) == "PJSIP/2001"
+    assert dial_target("2001", frozenset({"2001", "web2001"})) == "PJSIP/web2001"
+    assert dial_target("2001", frozenset({"web2002"})) == "PJSIP/2001", "another agent's browser phone is not this agent's"
+    phones = PhoneRegistrations()
+    phones.changed("web2001", "online")
+    assert phones.any_online("2001") and phones.dial_target("2001") == "PJSIP/web2001"
+    phones.changed("2001", "online")
+    phones.changed("web2001", "offline")
+    assert phones.any_online("2001") and phones.dial_target("2001") == "PJSIP/2001"
+    phones.changed("2001", "offline")
+    assert not phones.any_online("2001")
+    phones.changed("2001", "unknown")
+    assert not phones.any_online("2001"), "only online counts"
+
+
 def test_the_writer_never_lets_a_name_start_a_new_config_line(tmp_path: Path) -> None:
     """Validation refuses such names at their file:line; names that came another way are escaped."""
     hostile = AgentSettings.model_construct(name='Evil\n[2009](agent-defaults)\npassword = x; "q" \\', extension="2002", skills={}, roles=["agent"])
@@ -52,7 +88,9 @@ def test_the_writer_never_lets_a_name_start_a_new_config_line(tmp_path: Path) ->
     conf = (tmp_path / "etc" / AGENTS_CONF).read_text()
     assert "\n[2009]" not in conf and "\npassword" not in conf
     assert 'callerid = "Evil?[2009](agent-defaults)?password = x\\; \'q\' /" <2002>' in conf, conf
-    assert sum(1 for line in conf.splitlines() if line.startswith("[")) == 3, "one endpoint, auth and aor section, nothing more"
+    sections = [line for line in conf.splitlines() if line.startswith("[")]
+    assert sections == ["[2002](agent-defaults)", "[2002]", "[2002]", "[web2002](agent-web-defaults)", "[web2002]", "[web2002]"], \
+        "per phone one endpoint, auth and aor section, nothing more"
 
 
 @pytest.mark.parametrize("char", ["\n", "\r", "\x00", "\x85", "\u2028", "\u2029", "\u202e", "\ufeff", "\ue000", "\u0378", "\t"])

@@ -190,3 +190,23 @@ async def test_an_unexpected_failure_in_a_step_never_leaves_the_call_without_its
     await distributor.caller_left("c1")
     assert journey[-1][0] == "call_ended", "the call's task still handles its facts"
     await distributor.aclose()
+
+
+async def test_the_browser_phone_alone_keeps_the_agent_registered_and_is_the_one_rung() -> None:
+    """Either phone registered makes the agent routable; while the page's phone is online it rings."""
+    ari, caller, journey = MemoryBridges(), CallerSession(), []
+    distributor = CallDistributor(ari)
+    distributor.configure(config())
+    assert distributor.on_event(EndpointStateChanged("PJSIP", "web2001", "online")), "the browser phone's endpoint is the agent's"
+    assert distributor.agents.routable("minsu")
+    distributor.on_event(EndpointStateChanged("PJSIP", "2001", "online"))
+    distributor.on_event(EndpointStateChanged("PJSIP", "2001", "offline"))
+    assert distributor.agents.routable("minsu"), "the softphone leaving does not unregister an agent at the page"
+    distributor.enqueue("c1", "billing", (), 5, CallSnapshot("0212345678", "", {}, [], {}, "en"), lambda k, d: journey.append((k, d)), caller)
+    await settle()
+    assert ari.named("originate")[0][0] == "PJSIP/web2001"
+    assert journey[-1][0] == "agent_ringing" and journey[-1][1]["extension"] == "2001", "the journey keeps the agent's extension"
+    distributor.on_event(EndpointStateChanged("PJSIP", "web2001", "offline"))
+    shown = distributor.agents.shown_state("minsu")
+    assert shown is not None and not shown["registered"], "no phone left: unregistered"
+    assert not distributor.on_event(EndpointStateChanged("PJSIP", "web9999", "online")), "no agent's endpoint"

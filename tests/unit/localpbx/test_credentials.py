@@ -135,7 +135,7 @@ def test_binary_garbage_is_a_credentials_error(tmp_path: Path) -> None:
 def test_a_file_from_before_the_events_websocket_gets_its_new_fields(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
     old = AsteriskCredentials.generate().model_dump()
-    del old["events_user"], old["events_password"]
+    del old["events_user"], old["events_password"], old["try_user"], old["try_password"]
     path.write_text(json.dumps(old))
     path.chmod(0o600)
 
@@ -145,5 +145,6 @@ def test_a_file_from_before_the_events_websocket_gets_its_new_fields(tmp_path: P
 
     assert upgraded.ari_password == old["ari_password"] and upgraded.ami_secret == old["ami_secret"]
     assert upgraded.events_user and len(upgraded.events_password) >= 24
+    assert upgraded.try_user == "try-caller" and len(upgraded.try_password) >= 24
     assert load_credentials(path) == upgraded
     assert path.stat().st_mode & 0o777 == 0o600

@@ -216,3 +216,18 @@ def test_only_listed_modules_load_and_dead_media_ends_calls(etc: Path) -> None:
     assert not any("voicemail" in name or "odbc" in name or "lua" in name for name in loaded)
     pjsip = settings_lines(conf(etc, "pjsip.conf"))
     assert "rtp_timeout = 60" in pjsip and "rtp_timeout_hold = 600" in pjsip
+
+
+def test_browser_phones_reach_pjsip_over_a_websocket_with_webrtc_media(etc: Path, credentials: AsteriskCredentials) -> None:
+    """Agents' browser phones (template agent-web-defaults) never dial out; the try-caller runs the flows like a caller."""
+    modules = settings_lines(conf(etc, "modules.conf"))
+    assert "load => res_pjsip_transport_websocket.so" in modules and "load => res_srtp.so" in modules
+    text = conf(etc, "pjsip.conf")
+    sections = {block.split("\n", 1)[0]: settings_lines(block) for block in text.split("\n[")[1:]}
+    assert "protocol = ws" in sections["transport-ws]"]
+    web = sections["agent-web-defaults](!)"]
+    assert {"webrtc = yes", "dtls_auto_generate_cert = yes", "context = threadline-agents", "allow = ulaw", "media_address = 127.0.0.1",
+            "dtmf_mode = rfc4733"} <= set(web)
+    try_caller = f"{credentials.try_user}](agent-web-defaults)"
+    assert "context = threadline-inbound" in sections[try_caller]
+    assert f"password = {credentials.try_password}" in text and "auth_type = userpass" in text

@@ -1,0 +1,46 @@
+"""An agent's two phones: the SIP softphone (endpoint `<extension>`) and the browser phone in the
+agent page (endpoint `web<extension>`). Which endpoint names belong to whom, whether the agent is
+registered, and which phone the engine rings. Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BROWSER_PHONE_PREFIX = "web"
+
+
+def browser_phone_endpoint(extension: str) -> str:
+    """The browser phone's PJSIP endpoint, AOR and SIP user: `web2001` for extension 2001."""
+    return f"{BROWSER_PHONE_PREFIX}{extension}"
+
+
+def agent_endpoints(extension: str) -> tuple[str, str]:
+    """Both endpoints of an agent: the softphone's, then the browser phone's."""
+    return extension, browser_phone_endpoint(extension)
+
+
+def dial_target(extension: str, online: frozenset[str]) -> str:
+    """The channel to ring the agent on: the browser phone while it is registered (the agent is at
+    the page), else the softphone (which may still answer even if Asterisk saw it drop)."""
+    web = browser_phone_endpoint(extension)
+    return f"PJSIP/{web}" if web in online else f"PJSIP/{extension}"
+
+
+@dataclass
+class PhoneRegistrations:
+    """Which of the agents' endpoints Asterisk last said were online."""
+
+    online: set[str] = field(default_factory=set)
+
+    def changed(self, endpoint: str, state: str) -> None:
+        if state == "online":
+            self.online.add(endpoint)
+        elif state == "offline":
+            self.online.discard(endpoint)
+
+    def any_online(self, extension: str) -> bool:
+        return any(endpoint in self.online for endpoint in agent_endpoints(extension))
+
+    def dial_target(self, extension: str) -> str:
+        return dial_target(extension, frozenset(self.online))
