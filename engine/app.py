@@ -50,6 +50,7 @@ from engine.config.staff_files import StaffFiles
 from engine.recording.transcriber import Transcriber
 from engine.store.qa_store import QaStore
 from engine.web.desktop_hub import DesktopHub
+from engine.web.caller_page import CallerLine
 from engine.web.http_server import Desktop, build_app
 from engine.web.http_listener import runner as http_runner
 from engine.web.phone_gateway import PhoneGateway, browser_phone_reader
@@ -59,6 +60,8 @@ from engine.web.sessions import Sessions
 log = logging.getLogger(__name__)
 HAND_OVER_S = 5.0
 """At SIGTERM, how long putting live callers on hold for the next engine may take."""
+CALLER_PAGE_NUMBER = "1588"
+"""What the caller page (/try) dials; every inbound number runs flows.inbound. The demo prints the same."""
 
 
 class Engine:
@@ -197,7 +200,7 @@ class Engine:
         else:
             self.staff = StaffFiles(settings.flows.folder, settings.flows.watch_s)
             await self.staff.refresh()
-        http_runner = await self._start_http()
+        http_runner = await self._start_http(credentials)
         try:
             events_runner = await events.start()
         except EventsPortBusy as exc:
@@ -437,15 +440,18 @@ class Engine:
             return "no calls are distributed"
         return await self.distributor.wrap_up(agent_id, call_id, disposition, notes)
 
-    async def _start_http(self) -> web.AppRunner:
+    async def _start_http(self, credentials: AsteriskCredentials) -> web.AppRunner:
         http = self.settings.http
+        asterisk_ws_url = f"ws://{self.settings.asterisk.host}:{self.settings.asterisk.ari_port}/ws"
+        caller_line = CallerLine(asterisk_ws_url, self.settings.asterisk.host, credentials.try_user, credentials.try_password, CALLER_PAGE_NUMBER) \
+            if http.caller_page else None
         reload = self.flows.reload if self.flows is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
                           password_versions=self._password_versions, phone=PhoneGateway(
-                              f"ws://{self.settings.asterisk.host}:{self.settings.asterisk.ari_port}/ws", self.settings.asterisk.host,
+                              asterisk_ws_url, self.settings.asterisk.host,
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)))
-        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http), http)
+        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

@@ -197,6 +197,9 @@ class HttpSettings(_Section):
     idle_timeout_s: float = Field(default=15.0, ge=1.0, le=300.0)
     """A connection that sends no complete request head for this long (half-sent, or idle between
     requests) is closed."""
+    caller_page: bool = False
+    """/try: anyone who can load the page may call the IVR from a browser tab (the demo turns it on).
+    Off for real deployments unless the flows are meant to be public, like a published number."""
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -37,7 +37,7 @@ NEW_PASSWORDS_HINT = "make demo DEMO_FLAGS=--new-passwords"
 
 def demo_preset() -> dict[str, Any]:
     """Settings the demo turns on; the operator's file and THREADLINE_* variables still win."""
-    return {"flows": {"inbound": DEMO_FLOW}, "recording": {"enabled": True}, "transcripts": {"enabled": True}}
+    return {"flows": {"inbound": DEMO_FLOW}, "recording": {"enabled": True}, "transcripts": {"enabled": True}, "http": {"caller_page": True}}
 
 
 @dataclass(frozen=True)

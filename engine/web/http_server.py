@@ -2,9 +2,9 @@
 
 Every route has an entry in ACCESS, checked by one middleware before any handler runs: a route
 without an entry answers 403, so a new endpoint cannot skip authentication by being forgotten.
-Only /healthz, the login page and the page's static files are public. People log in with their
-web password (argon2, see `threadline agents passwd`) and get an HttpOnly, SameSite=Strict session
-cookie; operators' scripts may use the admin bearer token where the table allows it.
+Only /healthz, the login page, the pages' static files and, when http.caller_page is on, the
+caller page (/try) are public. People log in with their web password (argon2, see `threadline
+agents passwd`) and get an HttpOnly, SameSite=Strict session cookie; operators' scripts may use the admin bearer token where the table allows it.
 
 A session is checked on every request and every websocket message: it ends (and its open pages
 are closed with code 4401) at logout, at its 12 h expiry, and as soon as the person's roles or
@@ -37,6 +37,7 @@ from engine.acd.historical_report import INTERVALS
 from engine.acd.report_commands import ReportPeriodInvalid, as_csv, period
 from engine.health import HealthBoard
 from engine.settings import HttpSettings
+from engine.web.caller_page import CallerLine, add_caller_page_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.phone_gateway import PhoneGateway, config_answer, open_page_socket, relay_sip, sipjs_answer
@@ -94,6 +95,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/phone/config"): Access(frozenset({"agent"})),
     ("GET", "/phone/sip"): Access(frozenset({"agent"})),
     ("GET", "/static/vendor/sip.js/{path}"): Access(public=True),
+    # The caller page (engine/web/caller_page.py), only when http.caller_page is on: public, like a phone number.
+    ("GET", "/try"): Access(public=True, page=True),
+    ("GET", "/try/config"): Access(public=True),
+    ("GET", "/try/sip"): Access(public=True),
     ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
     ("GET", "/ws/supervisor"): Access(SUPERVISORS),
     ("GET", "/protocol"): Access(EVERYONE),
@@ -145,7 +150,7 @@ class Desktop:
 
 def build_app(
     board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
-    qa: QaDesk | None = None, reports: Reports | None = None, http: HttpSettings | None = None,
+    qa: QaDesk | None = None, reports: Reports | None = None, http: HttpSettings | None = None, caller_line: CallerLine | None = None,
 ) -> web.Application:
     http = http or HttpSettings()
     sessions = desktop.sessions if desktop is not None else Sessions()
@@ -260,7 +265,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -370,6 +375,8 @@ def build_app(
     app.router.add_get("/ws/supervisor", supervisor_socket)
     if qa is not None:
         add_qa_routes(app, qa, lambda request: request[PRINCIPAL])
+    if caller_line is not None:
+        add_caller_page_routes(app, caller_line)
     return app
 
 

@@ -19,6 +19,7 @@ from engine.store.database import create_engine
 from engine.store.journey_store import JourneyStore
 from engine.store.qa_store import QaStore
 from engine.store.recording_store import RecordingStore
+from engine.web.caller_page import CallerLine
 from engine.web.http_server import ACCESS, Desktop, build_app
 from engine.web.qa_routes import QaDesk
 from engine.web.sessions import SESSION_COOKIE, Sessions
@@ -70,7 +71,7 @@ def routes(app: web.Application) -> list[tuple[str, str]]:
 
 
 def test_every_route_has_an_access_rule() -> None:
-    app = build_app(HealthBoard(("ari",)), lambda: {}, qa=qa_desk())
+    app = build_app(HealthBoard(("ari",)), lambda: {}, qa=qa_desk(), caller_line=CallerLine("ws://127.0.0.1:8088/ws", "127.0.0.1", "try-caller", "pw", "1588"))
     assert set(routes(app)) == set(ACCESS), "a route without a rule would answer 403; a rule without a route is stale"
 
 

@@ -1,0 +1,92 @@
+"""The caller page (/try): a newcomer calls the IVR from a browser tab, as a caller would.
+
+It is off unless `http.caller_page` is on (`threadline run --demo` turns it on). It is public, so
+anyone who can load it can place calls into the flows, the way anyone can dial a public number.
+What bounds that: the page's SIP login is the try-caller endpoint, whose calls can only enter the
+inbound context (they run the flows and never dial out); the relay is the engine's, as for the
+agents' phones (engine/web/phone_gateway.py), so Asterisk's HTTP port stays private; and at most
+MAX_LINES relays are open at once, MAX_LINES_PER_CLIENT from one client address; more get 429.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from engine.web.phone_gateway import open_page_socket, relay_sip
+from engine.web.request_policy import own_origin
+
+MAX_LINES = 20
+MAX_LINES_PER_CLIENT = 2
+PAGE = Path(__file__).with_name("static") / "try.html"
+
+
+@dataclass(frozen=True)
+class CallerLine:
+    """The try-caller endpoint's login, and the number its calls dial."""
+
+    asterisk_ws_url: str
+    """Asterisk's SIP websocket, reached only through the relay."""
+    sip_domain: str
+    user: str
+    password: str
+    dial: str
+    """Any number works: every inbound call runs flows.inbound."""
+
+
+@dataclass
+class OpenLines:
+    """Relays open now, per client address: what strangers can hold open is bounded."""
+
+    by_client: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, client: str) -> bool:
+        if self.by_client.total() >= MAX_LINES or self.by_client[client] >= MAX_LINES_PER_CLIENT:
+            return False
+        self.by_client[client] += 1
+        return True
+
+    def release(self, client: str) -> None:
+        self.by_client[client] -= 1
+        if self.by_client[client] <= 0:
+            del self.by_client[client]
+
+
+def caller_config(line: CallerLine, page_origin: str) -> dict[str, str]:
+    """What the page calls with: the relay on its own origin (wss behind TLS), its login, the number."""
+    scheme, _, host = page_origin.partition("://")
+    return {
+        "websocket_url": f"{'wss' if scheme == 'https' else 'ws'}://{host}/try/sip",
+        "aor": f"sip:{line.user}@{line.sip_domain}",
+        "auth_user": line.user,
+        "password": line.password,
+        "target": f"sip:{line.dial}@{line.sip_domain}",
+    }
+
+
+def add_caller_page_routes(app: web.Application, line: CallerLine) -> None:
+    lines = OpenLines()
+
+    async def page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PAGE)
+
+    async def config(request: web.Request) -> web.Response:
+        return web.json_response(caller_config(line, own_origin(request)))
+
+    async def relay(request: web.Request) -> web.WebSocketResponse:
+        client = request.remote or ""
+        if not lines.admit(client):
+            raise web.HTTPTooManyRequests(text=f"the demo line is busy: at most {MAX_LINES_PER_CLIENT} calls from one address and {MAX_LINES} in all")
+        try:
+            socket = await open_page_socket(request)
+            await relay_sip(socket, line.asterisk_ws_url, f"caller page {client}")
+        finally:
+            lines.release(client)
+        return socket
+
+    app.router.add_get("/try", page)
+    app.router.add_get("/try/config", config)
+    app.router.add_get("/try/sip", relay)
