@@ -39,18 +39,35 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
         pytest.fail("podman-compose is not installed; `make install` installs it (the test extras in pyproject.toml)")
     stack = ComposeStack.for_test(compose, tmp_path_factory.mktemp("recordings"))
     stack.down()  # containers a killed run left behind
-    taken = [f"{name}={port}" for name, port in STACK_PORTS.items() if "RTP" not in name and not port_is_free(int(port), "tcp")]
-    assert not taken, f"the compose stack's ports are taken: {', '.join(taken)}; stop what holds them"
+    assert not (taken := _taken_ports()), f"the compose stack's ports are taken: {', '.join(taken)}; stop what holds them"
     stack.build_base_images()
     stack.build()
     print(f"\nimage sizes: {stack.image_sizes()}")
+    failure: BaseException | None = None
     try:
         stack.up()
         yield stack
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        for service in ("asterisk-config", "asterisk", "engine"):
-            print(f"\n{stack.logs(service)}")
-        stack.down()
+        try:
+            for service in ("asterisk-config", "asterisk", "engine"):
+                print(f"\n{stack.logs(service)}")
+        finally:
+            try:
+                stack.down()
+            except AssertionError as exc:
+                if failure is None:
+                    raise
+                print(f"\nthe stack could not be taken down either: {exc}")  # the first failure is the one to report
+
+
+def _taken_ports() -> list[str]:
+    """The stack's TCP ports and its SIP port on UDP that something on the host already holds (RTP aside)."""
+    checks = [(name, port, "tcp") for name, port in STACK_PORTS.items() if "RTP" not in name]
+    checks.append(("THREADLINE_ASTERISK__SIP_PORT", STACK_PORTS["THREADLINE_ASTERISK__SIP_PORT"], "udp"))
+    return [f"{name}={port}/{protocol}" for name, port, protocol in checks if not port_is_free(int(port), protocol)]
 
 
 async def test_compose_stack_answers_a_call_and_journals_it(stack: ComposeStack) -> None:
