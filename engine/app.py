@@ -31,7 +31,7 @@ from engine.acd.call_distributor import CallDistributor
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
 from engine.acd.report_commands import report_rows
-from engine.call.flow_services import FlowLibrary, FlowRuntime, lookup_session
+from engine.call.flow_services import FlowLibrary, FlowRuntime, ReloadResult, lookup_session
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
 from engine.call.call_session import utc_now
@@ -65,10 +65,10 @@ CALLER_PAGE_NUMBER = "1588"
 
 
 class Engine:
-    def __init__(self, settings: Settings, banner: Callable[[str], str] | None = None) -> None:
+    def __init__(self, settings: Settings, announce: Callable[[str], None] | None = None) -> None:
         self.settings = settings
-        self._banner = banner
-        """HTTP address -> text printed once when the engine listens (the demo's logins and addresses)."""
+        self._announce = announce
+        """Called once with the HTTP address when the engine listens (the demo's logins and addresses)."""
         self.board = HealthBoard(("ari", "ami", "database", HEALTH_COMPONENT))
         self.background = BackgroundSupervisor(lambda ok, detail: self.set_state(HEALTH_COMPONENT, ok, detail))
         self.started_at = time.time()
@@ -96,7 +96,8 @@ class Engine:
         self._stop.set()
 
     def request_reload(self) -> None:
-        """SIGHUP: reload ivr_flows/ (swapped in only if every flow validates)."""
+        """SIGHUP: reload ivr_flows/ (swapped in only if every flow validates), or without an
+        inbound flow re-read the agents, queues and QA files."""
         self._reload_wanted.set()
 
     def set_state(self, component: str, ok: bool, detail: str) -> None:
@@ -199,7 +200,7 @@ class Engine:
             await _restore_callbacks(store, distributor, flows.current)
         else:
             self.staff = StaffFiles(settings.flows.folder, settings.flows.watch_s)
-            await self.staff.refresh()
+            await self.staff.refresh("start")
         http_runner = await self._start_http(credentials)
         try:
             events_runner = await events.start()
@@ -233,7 +234,7 @@ class Engine:
                     background.append(("staff-watch", self.staff.watch))
                 if flows is not None:
                     background.append(("flow-watch", flows.watch))
-                    background.append(("flow-reload", lambda: self._reload_on_signal(flows)))
+                background.append(("reload-on-sighup", self._reload_on_signal))
                 running = [self.background.start(tasks, name, factory) for name, factory in background]
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
@@ -333,11 +334,19 @@ class Engine:
                 log.info("deleted %d kept utterances older than %d days", removed, speech.settings.keep_audio_days)
             await asyncio.sleep(86400)
 
-    async def _reload_on_signal(self, flows: FlowLibrary) -> None:
+    async def _reload_on_signal(self) -> None:
         while True:
             await self._reload_wanted.wait()
             self._reload_wanted.clear()
-            await flows.reload("SIGHUP")
+            await self._reload("SIGHUP")
+
+    async def _reload(self, why: str) -> ReloadResult:
+        """SIGHUP and POST /flows/reload: the flows; without an inbound flow, the agents, queues and
+        QA files (a removed agent or role ends that session now, whatever flows.watch_s says)."""
+        if self.flows is not None:
+            return await self.flows.reload(why)
+        problems = await self.staff.refresh(why, force=True) if self.staff is not None else ()
+        return ReloadResult(not problems, problems, {})
 
     async def _watch_database(self, database: AsyncEngine, interval_s: float = 5.0) -> None:
         """Keep the database entry of /healthz true: a stopped PostgreSQL shows as degraded."""
@@ -445,7 +454,7 @@ class Engine:
         asterisk_ws_url = f"ws://{self.settings.asterisk.host}:{self.settings.asterisk.ari_port}/ws"
         caller_line = CallerLine(asterisk_ws_url, self.settings.asterisk.host, credentials.try_user, credentials.try_password, CALLER_PAGE_NUMBER) \
             if http.caller_page else None
-        reload = self.flows.reload if self.flows is not None else None
+        reload = self._reload if self.flows is not None or self.staff is not None else None
         desktop = Desktop(self.sessions, self.hub, self._roles_of, self._check_password, self._agent_state, self._agent_action, self._wrap_up, self._supervise, self._transfer,
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
                           password_versions=self._password_versions, phone=PhoneGateway(
@@ -471,20 +480,20 @@ class Engine:
             f"SIP calls to sip:ANY@127.0.0.1:{ast.sip_port}",
             flush=True,
         )
-        if self._banner is not None:
-            print(self._banner(addresses[0]), flush=True)
+        if self._announce is not None:
+            self._announce(addresses[0])
         return runner
 
 
 async def run_engine(settings: Settings, demo: bool = False, new_passwords: bool = False) -> int:
     configure_logging(settings.log.format, settings.log.level)
     async with contextlib.AsyncExitStack() as demo_services:
-        banner: Callable[[str], str] | None = None
+        announce: Callable[[str], None] | None = None
         if demo:
             from engine.demo.demo_mode import demo_running
 
-            settings, banner = await demo_services.enter_async_context(demo_running(settings, new_passwords))
-        return await _run_until_stopped(Engine(settings, banner))
+            settings, announce = await demo_services.enter_async_context(demo_running(settings, new_passwords))
+        return await _run_until_stopped(Engine(settings, announce))
 
 
 async def _run_until_stopped(engine: Engine) -> int:

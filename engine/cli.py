@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--new-passwords issues the demo's passwords: use it with --demo")
     try:
         settings = load_settings(args.config, preset=_demo_preset() if demo else None)
+        if demo:
+            _warn_if_demo_overridden(settings)
         return _dispatch(args, settings)
     except (SettingsError, LocalPbxError, CredentialsError, DatabaseNotReady) as exc:
         print(f"threadline: {exc}", file=sys.stderr)
@@ -151,6 +153,15 @@ def _demo_preset() -> dict[str, Any]:
     from engine.demo.demo_mode import demo_preset
 
     return demo_preset()
+
+
+def _warn_if_demo_overridden(settings: Settings) -> None:
+    """The operator's own flows.inbound or lookups under --demo: say what that means (no refusal)."""
+    from engine.demo.demo_mode import settings_warning
+
+    warning = settings_warning(settings)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def _validate(paths: list[Path], settings: Settings) -> int:

@@ -3,7 +3,8 @@
 Logins, roles, agent names, reports and QA come from the agents, queues and qa files, not from
 the flow that answers calls: without this, an engine answering with the greeting alone let nobody
 log in (not even a supervisor to review earlier calls). The files are read as `threadline
-validate` reads them and re-read when they change, so a role removed ends that person's session.
+validate` reads them and re-read when they change, on SIGHUP and on POST /flows/reload, so a role
+removed ends that person's session.
 With flows.inbound set, the flows' own bundle (engine/call/flow_services.py) serves all this instead.
 """
 
@@ -34,33 +35,43 @@ def load_staff(folder: Path) -> StaffConfig:
 
 
 class StaffFiles:
-    """The current StaffConfig (None while the files do not validate), re-read on edits."""
+    """The current StaffConfig (None while the files do not validate), re-read on edits, on SIGHUP
+    and on POST /flows/reload."""
 
     def __init__(self, folder: Path, watch_s: float) -> None:
         self.folder = folder
         self.watch_s = watch_s
         self.current: StaffConfig | None = None
         self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._lock = asyncio.Lock()
 
-    async def refresh(self) -> None:
-        """Read the files if they changed; a broken edit keeps the last good set and is logged with its file:line."""
+    async def refresh(self, why: str = "changed", force: bool = False) -> tuple[str, ...]:
+        """Re-read the files in a thread (one reader at a time); see `read`."""
+        async with self._lock:
+            return await asyncio.to_thread(self.read, why, force)
+
+    def read(self, why: str = "changed", force: bool = False) -> tuple[str, ...]:
+        """Read the files if they changed (or `force`: an operator asked); returns the problems, none
+        when loaded or unchanged. A broken edit keeps the last good set and is logged with its
+        file:line; an unreadable folder is looked at again next time, changed or not. Blocking."""
         try:
-            seen = await asyncio.to_thread(source_fingerprint, self.folder)
-            if seen == self._seen:
-                return
-            self._seen = seen
-            staff = await asyncio.to_thread(load_staff, self.folder)
+            seen = source_fingerprint(self.folder)
+            if seen == self._seen and not force:
+                return ()
+            staff = load_staff(self.folder)
         except FlowInvalid as invalid:
-            log.error("agents and QA files in %s not loaded; the last good ones stay:\n%s", self.folder, invalid)
-            return
+            self._seen = seen  # this edit is reported once; the next one is read
+            log.error("agents and QA files in %s not loaded (%s); the last good ones stay:\n%s", self.folder, why, invalid)
+            return tuple(str(problem) for problem in invalid.problems)
         except OSError as exc:
-            log.error("agents and QA files in %s cannot be read: %s", self.folder, exc)
-            return
-        self.current = staff
-        log.info("agents and QA files loaded from %s (no flow runs inbound calls): %d agents", self.folder, len(staff.acd.agents))
+            log.error("agents and QA files in %s cannot be read (%s): %s", self.folder, why, exc)
+            return (f"{self.folder}: cannot be read ({exc})",)
+        self._seen, self.current = seen, staff
+        log.info("agents and QA files loaded from %s (%s; no flow runs inbound calls): %d agents", self.folder, why, len(staff.acd.agents))
+        return ()
 
     async def watch(self) -> None:
-        """Re-read on edits every watch_s (flows.watch_s); 0: only at start."""
+        """Re-read on edits every watch_s (flows.watch_s); 0: only at start and when asked."""
         if self.watch_s <= 0:
             await asyncio.Event().wait()
         while True:

@@ -4,16 +4,22 @@ and the banner a newcomer follows. Never the default; not for real deployments.
 The demo is a settings preset under the operator's own file and environment (ports, instance,
 database still come from there), the sample flow's agents with passwords issued through the same
 secrets file as `threadline agents passwd`, and the demo CRM (engine/demo/demo_crm.py). Passwords
-are shown once: a later start issues none unless asked (`--new-passwords`) or none exist.
+are shown once and kept in a 0600 file next to the secrets file (startup may fail before the
+banner; a later start names the file): a later start issues none unless asked (`--new-passwords`)
+or none exist.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
+import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
@@ -33,6 +39,10 @@ PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """No 0/O, 1/l/I: a newcomer types the password from the terminal."""
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 NEW_PASSWORDS_HINT = "make demo DEMO_FLAGS=--new-passwords"
+CREDENTIALS_FILE = "demo-credentials.txt"
+CREDENTIALS_HEADER = "# Threadline demo logins issued by `threadline run --demo` (made-up data; not for real deployments)"
+
+log = logging.getLogger(__name__)
 
 
 def demo_preset() -> dict[str, Any]:
@@ -55,6 +65,8 @@ class DemoCredentials:
     sip_user: str
     sip_secret: str | None
     """The demo agent's softphone secret, issued now; None when issued at an earlier start."""
+    kept_in: Path | None = None
+    """The 0600 file holding the issued ones; None when it is gone (deleted, or issued before it existed)."""
 
 
 def new_password() -> str:
@@ -66,6 +78,7 @@ def issue_credentials(settings: Settings, fresh: bool) -> DemoCredentials:
     """Passwords for the demo agent and supervisor and the agent's SIP secret, where none exist (or
     all anew when `fresh`); stored hashed in the agents' secrets file. Blocking: run it in a thread."""
     agents = _demo_agents(settings)
+    kept_in = credentials_file(settings)
     try:
         store = AgentSecrets(settings.agent_secrets_path)
         logins = []
@@ -75,11 +88,49 @@ def issue_credentials(settings: Settings, fresh: bool) -> DemoCredentials:
                 store.set_web_password(agent_id, password)
             logins.append(DemoLogin(agent_id, agents[agent_id].name, password))
         extension = agents[DEMO_AGENT].extension
-        sip_secret = store.issue_sip_secret(DEMO_AGENT, extension) if fresh or store.sip_digest(DEMO_AGENT) is None else None
+        # as provisioning decides (engine/acd/agent_provisioning.py), so it never issues another one unseen
+        stale = store.sip_digest(DEMO_AGENT) is None or store.sip_user(DEMO_AGENT) != extension
+        sip_secret = store.issue_sip_secret(DEMO_AGENT, extension) if fresh or stale else None
+        credentials = DemoCredentials(logins[0], logins[1], extension, sip_secret, kept_in)
+        issued = issued_lines(credentials)
+        if issued:  # the file first: should the hashes then fail to save, nothing usable was lost
+            previous = kept_in.read_text(encoding="utf-8") if kept_in.exists() else ""
+            _write_private(kept_in, credentials_text(previous, issued))
         store.save()
     except (SecretsError, OSError) as exc:
-        raise SettingsError(f"demo: cannot issue the demo passwords in acd.secrets_file: {exc}") from None
-    return DemoCredentials(logins[0], logins[1], extension, sip_secret)
+        raise SettingsError(f"demo: cannot issue the demo passwords in acd.secrets_file or {kept_in}: {exc}") from None
+    return credentials if kept_in.exists() else dataclasses.replace(credentials, kept_in=None)
+
+
+def credentials_file(settings: Settings) -> Path:
+    """Next to the agents' secrets file, where the operator already keeps secrets."""
+    return settings.agent_secrets_path.with_name(CREDENTIALS_FILE)
+
+
+def issued_lines(credentials: DemoCredentials) -> dict[str, str]:
+    """What was issued now, by the key a line of the credentials file carries."""
+    lines = {f"{login.agent_id} password": login.password for login in (credentials.agent, credentials.supervisor) if login.password}
+    if credentials.sip_secret:
+        lines[f"{credentials.agent.agent_id} softphone"] = f"user {credentials.sip_user}, secret {credentials.sip_secret}"
+    return lines
+
+
+def credentials_text(previous: str, issued: Mapping[str, str]) -> str:
+    """The file's text: the earlier lines with the ones issued now replaced or added."""
+    lines = dict(line.split(": ", 1) for line in previous.splitlines() if ": " in line and not line.startswith("#"))
+    lines.update(issued)
+    return "\n".join([CREDENTIALS_HEADER, *(f"{key}: {value}" for key, value in lines.items())]) + "\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Mode 0600 from the start (like engine/acd/agent_provisioning.write_new_secret), swapped in whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    partial.replace(path)
 
 
 def _demo_agents(settings: Settings) -> dict[str, AgentSettings]:
@@ -98,13 +149,13 @@ def banner(http_url: str, sip_port: int, credentials: DemoCredentials, crm: str)
     """What a newcomer needs to try the demo, aligned, printed once when the engine listens."""
     base = _reachable(http_url)
     agent, supervisor = credentials.agent, credentials.supervisor
-    secret = credentials.sip_secret or "(issued at an earlier start; not shown again)"
+    secret = credentials.sip_secret or f"(issued at an earlier start; {_not_shown(credentials)})"
     ids = max(len(agent.agent_id), len(supervisor.agent_id))
     rows = [
         ("agent page", f"{base}/agent"),
         ("supervisor page", f"{base}/supervisor"),
-        ("agent", f"{agent.agent_id.ljust(ids)} / {_shown(agent)}   ({agent.name}, takes billing calls)"),
-        ("supervisor", f"{supervisor.agent_id.ljust(ids)} / {_shown(supervisor)}   ({supervisor.name}, supervisor and QA)"),
+        ("agent", f"{agent.agent_id.ljust(ids)} / {_shown(agent, credentials)}   ({agent.name}, takes billing calls)"),
+        ("supervisor", f"{supervisor.agent_id.ljust(ids)} / {_shown(supervisor, credentials)}   ({supervisor.name}, supervisor and QA)"),
         ("caller page", f"{base}/try"),
         ("call in (SIP)", f"sip:{DEMO_NUMBER}@127.0.0.1:{sip_port}   (any SIP phone on this machine; press 1 for billing)"),
         (f"{agent.agent_id}'s softphone", f"user {credentials.sip_user}, secret {secret}, server 127.0.0.1:{sip_port}"),
@@ -113,12 +164,41 @@ def banner(http_url: str, sip_port: int, credentials: DemoCredentials, crm: str)
     width = max(len(label) for label, _ in rows)
     lines = ["Threadline demo: the sample contact centre with made-up customers. Not for real deployments."]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
-    lines.append(f"Passwords and secrets are shown once. New ones: {NEW_PASSWORDS_HINT}")
+    kept = f" (and kept in {credentials.kept_in}, readable by you alone)" if credentials.kept_in else ""
+    lines.append(f"Passwords and secrets are shown once{kept}. New ones: {NEW_PASSWORDS_HINT}")
     return "\n".join(lines)
 
 
-def _shown(login: DemoLogin) -> str:
-    return login.password or "(password set at an earlier start; not shown again)"
+def _shown(login: DemoLogin, credentials: DemoCredentials) -> str:
+    return login.password or f"(password set at an earlier start; {_not_shown(credentials)})"
+
+
+def _not_shown(credentials: DemoCredentials) -> str:
+    return f"not shown again; see {credentials.kept_in}" if credentials.kept_in else "not shown again"
+
+
+def announce(settings: Settings, http_url: str, text: str, credentials: DemoCredentials) -> None:
+    """The banner on stdout with text logs; with JSON logs (stdout is the log stream) one structured
+    line naming where the credentials are, never the secrets themselves."""
+    if settings.log.format == "text":
+        print(text, flush=True)
+        return
+    base = _reachable(http_url)
+    log.info("demo running (made-up data; not for real deployments): log in at %s/agent as %s and %s/supervisor as %s; passwords and SIP secret in %s",
+             base, credentials.agent.agent_id, base, credentials.supervisor.agent_id, credentials.kept_in or f"none kept ({NEW_PASSWORDS_HINT})",
+             extra={"demo": {"agent_page": f"{base}/agent", "supervisor_page": f"{base}/supervisor", "caller_page": f"{base}/try",
+                             "agent": credentials.agent.agent_id, "supervisor": credentials.supervisor.agent_id, "sip_user": credentials.sip_user,
+                             "sip_address": f"sip:{DEMO_NUMBER}@127.0.0.1:{settings.asterisk.sip_port}",
+                             "credentials_file": str(credentials.kept_in) if credentials.kept_in else None}})
+
+
+def settings_warning(settings: Settings) -> str | None:
+    """One line when the operator's settings replace what the demo turns on, or None."""
+    own = ([f"flows.inbound = {settings.flows.inbound}"] if settings.flows.inbound != DEMO_FLOW else []) + [f"lookups.{name}" for name in settings.lookups]
+    if not own:
+        return None
+    return (f"threadline: warning: --demo runs under your settings ({', '.join(own)}): the demo CRM is used only where lookups.crm is unset, "
+            "and --demo is not for real deployments")
 
 
 def _reachable(http_url: str) -> str:
@@ -129,16 +209,19 @@ def _reachable(http_url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def demo_running(settings: Settings, fresh_passwords: bool) -> AsyncIterator[tuple[Settings, Callable[[str], str]]]:
+async def demo_running(settings: Settings, fresh_passwords: bool) -> AsyncIterator[tuple[Settings, Callable[[str], None]]]:
     """Issue the demo's credentials and serve its CRM while the engine runs. Yields the settings the
-    engine runs with (lookups.crm pointed at the demo CRM unless the operator set one) and the
-    banner for the engine's HTTP address."""
+    engine runs with (lookups.crm pointed at the demo CRM unless the operator set one) and what to
+    call once with the engine's HTTP address (the banner)."""
     credentials = await asyncio.to_thread(issue_credentials, settings, fresh_passwords)
     sip_port = settings.asterisk.sip_port
+
+    def announcer(crm: str) -> Callable[[str], None]:
+        return lambda http_url: announce(settings, http_url, banner(http_url, sip_port, credentials, crm), credentials)
+
     if "crm" in settings.lookups:
-        own = f"not used: lookups.crm is set ({settings.lookups['crm'].url})"
-        yield settings, lambda http_url: banner(http_url, sip_port, credentials, own)
+        yield settings, announcer(f"not used: lookups.crm is set ({settings.lookups['crm'].url})")
         return
     async with serve_demo_crm() as crm_url:
         with_crm = settings.model_copy(update={"lookups": {**settings.lookups, "crm": LookupEndpoint(url=crm_url)}})
-        yield with_crm, lambda http_url: banner(http_url, sip_port, credentials, f"{crm_url}   (made-up customers)")
+        yield with_crm, announcer(f"{crm_url}   (made-up customers)")

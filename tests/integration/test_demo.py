@@ -1,17 +1,21 @@
 """`threadline run --demo` on the real Asterisk, as a newcomer uses it: read the printed logins,
 log in as the demo agent and supervisor, register the agent's softphone with the printed SIP
 secret, call the printed SIP address, key through the sample flow to billing, and see the demo
-CRM's customer on the agent's screen-pop and in the journey. A second start reprints no password.
+CRM's customer on the agent's screen-pop and in the journey. The logins are also kept in a 0600
+file; a second start reprints no password and names that file. With JSON logs the banner is one log line.
 
-Also, without the demo and without flows.inbound, people can still log in (they used not to).
+Also, without the demo and without flows.inbound, people can still log in (they used not to), and
+SIGHUP or POST /flows/reload re-read the agents (a removed role ends the session) with flows.watch_s = 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator
@@ -124,6 +128,12 @@ async def next_pop(socket: aiohttp.ClientWebSocketResponse, timeout_s: float = 6
                 return message
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path} has no {old!r}"
+    path.write_text(text.replace(old, new, 1))
+
+
 def jar() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # unsafe: cookies for an IP address
 
@@ -140,6 +150,10 @@ async def test_the_demo_prints_logins_that_work_and_a_keyed_call_reaches_billing
         assert printed["caller_page"] == (f"{engine.http_url}/try",)
         assert printed["sip_address"] == (f"sip:1588@127.0.0.1:{SIP_PORT}",), "the test Asterisk's SIP port, from the usual settings"
         assert printed["crm"][0].startswith("http://127.0.0.1:") and printed["crm"][0] != engine.http_url
+        kept = tmp_path / "demo-credentials.txt"  # next to acd.secrets_file
+        assert (await asyncio.to_thread(kept.stat)).st_mode & 0o777 == 0o600 and f"kept in {kept}" in await asyncio.to_thread(engine.log_text)
+        kept_text = await asyncio.to_thread(kept.read_text)
+        assert f"minsu password: {agent_password}" in kept_text and f"secret {sip_secret}" in kept_text
 
         async with jar() as agent, jar() as supervisor:
             await logged_in(agent, engine, agent_id, agent_password)
@@ -184,18 +198,46 @@ async def test_the_demo_prints_logins_that_work_and_a_keyed_call_reaches_billing
     async with engine_process(tmp_path, "demo-2", "--demo") as again:
         text = await logged_line(again, "Passwords and secrets are shown once")
         assert agent_password not in text and supervisor_password not in text and sip_secret not in text, "a later start reprints nothing"
-        assert text.count("not shown again") == 3, text[-2000:]
+        assert text.count(f"not shown again; see {kept}") == 3, text[-2000:]
         async with jar() as agent:
             await logged_in(agent, again, agent_id, agent_password)  # the first start's password still works
+
+    settings_file = tmp_path / "json-logs.toml"
+    await asyncio.to_thread(settings_file.write_text, '[log]\nformat = "json"\n[flows]\ninbound = "support_ko"\n')
+    async with engine_process(tmp_path, "demo-json", "--demo", THREADLINE_CONFIG=str(settings_file)) as in_json:
+        text = await logged_line(in_json, "demo running")
+        assert "warning: --demo runs under your settings (flows.inbound = support_ko)" not in text, "the demo's own flow is no override"
+        stdout = [line for line in text.splitlines() if line.startswith("{")]
+        (announced,) = [json.loads(line) for line in stdout if "demo running" in line]
+        assert announced["demo"]["credentials_file"] == str(kept) and "Threadline demo:" not in text, "no banner inside the JSON stream"
+        assert agent_password not in text and supervisor_password not in text and sip_secret not in text
 
 
 async def test_without_the_demo_and_without_an_inbound_flow_people_can_still_log_in(pbx: LocalAsterisk, tmp_path: Path) -> None:
     env = {"THREADLINE_ACD__SECRETS_FILE": str(tmp_path / "agents.json")}
     passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", env=env, stdin="sora-password-1\n")
     assert passwd.returncode == 0, passwd.stderr
-    async with engine_process(tmp_path, "plain", **env) as engine, jar() as supervisor:
+    folder = tmp_path / "flows"
+    await asyncio.to_thread(shutil.copytree, REPO / "ivr_flows", folder)
+    team = folder / "agents" / "team.yaml"
+    token = "staff-reload-token-0123456789abcdef"
+    watch_off = {"THREADLINE_FLOWS__FOLDER": str(folder), "THREADLINE_FLOWS__WATCH_S": "0", "THREADLINE_HTTP__ADMIN_TOKEN": token}
+    async with engine_process(tmp_path, "plain", **env, **watch_off) as engine, jar() as supervisor:
         assert "Threadline demo" not in await asyncio.to_thread(engine.log_text), "the demo is never the default"
         await logged_in(supervisor, engine, "sora", "sora-password-1")
         assert await page_status(supervisor, f"{engine.http_url}/supervisor") == 200
         async with supervisor.get(f"{engine.http_url}/status") as response:
             assert (await response.json())["flows"]["inbound"] is None
+
+        await asyncio.to_thread(edit, team, "roles: [agent, supervisor, qa]", "roles: [agent]")
+        engine.process.send_signal(signal.SIGHUP)
+        await logged_line(engine, "(SIGHUP; no flow runs inbound calls)")
+        assert await page_status(supervisor, f"{engine.http_url}/supervisor") != 200, "SIGHUP re-read the agents: the removed role is gone"
+
+        await asyncio.to_thread(edit, team, "roles: [agent]", "roles: [agent, supervisor, qa]")
+        async with aiohttp.ClientSession() as operator:
+            async with operator.post(f"{engine.http_url}/flows/reload", headers={"Authorization": f"Bearer {token}"}) as response:
+                assert response.status == 200, await response.text()
+        async with jar() as again:
+            await logged_in(again, engine, "sora", "sora-password-1")
+            assert await page_status(again, f"{engine.http_url}/supervisor") == 200, "POST /flows/reload re-read the agents at once"
