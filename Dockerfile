@@ -18,6 +18,13 @@ COPY pyproject.toml /tmp/pyproject.toml
 RUN python -c 'import tomllib; p = tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["ko"]))' \
       > /tmp/requirements.txt
 
+# SIP.js for the browser phone, exactly the tarball package-lock.json pins (its sha512 is checked): the
+# same files `make install` gets with `npm ci`, without putting Node.js in the image.
+FROM python AS web-vendor
+COPY package-lock.json /tmp/package-lock.json
+COPY containers/fetch_web_vendor.py /tmp/fetch_web_vendor.py
+RUN --mount=type=secret,id=host-ca-certificates python3 /tmp/fetch_web_vendor.py /tmp/package-lock.json /opt/node_modules
+
 FROM python
 WORKDIR /app
 COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
@@ -32,6 +39,7 @@ COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY asterisk_conf ./asterisk_conf
 COPY ivr_flows ./ivr_flows
+COPY --from=web-vendor /opt/node_modules ./node_modules
 # Editable: the engine finds asterisk_conf/templates and ivr_flows beside its code, in /app.
 RUN pip install -q --no-deps --no-build-isolation -e . && mkdir -p /app/recordings /var/lib/threadline
 

@@ -75,6 +75,9 @@ async def test_compose_stack_answers_a_call_and_journals_it(stack: ComposeStack)
     health = await _wait_healthy(stack, timeout_s=120)
     assert {name for name, part in health["components"].items() if part["ok"]} >= {"ari", "ami", "database"}, health
     await asyncio.to_thread(stack.run_healthcheck, "engine")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async with session.get(f"http://127.0.0.1:{stack.port('HTTP__PORT')}/static/vendor/sip.js/index.js") as answer:
+            assert answer.status == 200 and "export { Web }" in await answer.text(), "the image serves the browser phone's SIP.js"
 
     sip_port = stack.port("ASTERISK__SIP_PORT")
     result = await run_sipp("uac_engine_hangs_up.xml", sip_port, "4100", calls=1, rate=1, local_port=free_port(), media_port=free_port())
@@ -97,7 +100,8 @@ async def _wait_healthy(stack: ComposeStack, timeout_s: float) -> dict[str, dict
                 async with session.get(url) as response:
                     last = await response.json()
                     if response.status == 200:
-                        return await response.json()
+                        healthy: dict[str, dict[str, dict[str, object]]] = await response.json()
+                        return healthy
             except (aiohttp.ClientError, TimeoutError) as exc:
                 last = exc
             await asyncio.sleep(0.5)

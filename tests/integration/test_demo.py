@@ -155,6 +155,10 @@ async def test_the_demo_prints_logins_that_work_and_a_keyed_call_reaches_billing
         kept_text = await asyncio.to_thread(kept.read_text)
         assert f"minsu password: {agent_password}" in kept_text and f"secret {sip_secret}" in kept_text
 
+        async with jar() as stranger:
+            assert await page_status(stranger, printed["caller_page"][0]) == 200, "the printed caller page is served to anyone"
+            async with stranger.get(f"{engine.http_url}/try/config") as answer:
+                assert answer.status == 200 and (await answer.json())["websocket_url"].endswith("/try/sip")
         async with jar() as agent, jar() as supervisor:
             await logged_in(agent, engine, agent_id, agent_password)
             await logged_in(supervisor, engine, supervisor_id, supervisor_password)
