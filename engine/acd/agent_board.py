@@ -83,6 +83,7 @@ class AgentBoard:
             del self.ledgers[gone]
         self.by_extension = {agent.extension: agent_id for agent_id, agent in config.agents.items()}
         self.by_endpoint = {endpoint: agent_id for agent_id, agent in config.agents.items() for endpoint in agent_endpoints(agent.extension)}
+        self.phones.keep_only(set(self.by_extension))
         for agent_id in config.agents:
             self.sync(agent_id)
 
@@ -108,14 +109,16 @@ class AgentBoard:
 
     def endpoint_state(self, endpoint: str, state: str) -> bool:
         """One of an agent's phones went online or offline; the agent is registered while either is.
-        False if the endpoint is no agent's."""
+        Only a change of that combined state is passed on: one of two phones going offline must not
+        count as a new registration (which logs a logged-out agent back in). False if the endpoint
+        is no agent's."""
         agent_id = self.by_endpoint.get(endpoint)
         agent = self.agent(agent_id) if agent_id is not None else None
         if agent_id is None or agent is None:
             return False
-        self.phones.changed(endpoint, state)
-        if state in ("online", "offline"):
-            self.registration(agent_id, "online" if self.phones.any_online(agent.extension) else "offline")
+        registered = self.phones.changed(endpoint, state, agent.extension)
+        if registered is not None:
+            self.registration(agent_id, "online" if registered else "offline")
         return True
 
     def dial_target(self, extension: str) -> str:

@@ -1,4 +1,5 @@
-"""Agents' secrets, never in the operator files: web password hashes and SIP digests, in a 0600 file.
+"""Agents' secrets, never in the operator files: web password hashes, SIP digests and the browser
+phones' secrets, in a 0600 file.
 
 Web passwords are stored only as argon2 hashes. SIP secrets are generated, shown once, and stored
 only as the MD5 digest PJSIP checks (`auth_type = md5`), so neither file holds a usable secret.

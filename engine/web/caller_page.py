@@ -4,8 +4,16 @@ It is off unless `http.caller_page` is on (`threadline run --demo` turns it on).
 anyone who can load it can place calls into the flows, the way anyone can dial a public number.
 What bounds that: the page's SIP login is the try-caller endpoint, whose calls can only enter the
 inbound context (they run the flows and never dial out); the relay is the engine's, as for the
-agents' phones (engine/web/phone_gateway.py), so Asterisk's HTTP port stays private; and at most
-MAX_LINES relays are open at once, MAX_LINES_PER_CLIENT from one client address; more get 429.
+agents' phones (engine/web/phone_gateway.py), so Asterisk's HTTP port stays private. What is
+enforced, exactly:
+- at most MAX_LINES relays (lines) open at once, MAX_LINES_PER_CLIENT from one client address; more get 429;
+- per relay (engine/web/sip_relay_policy.py): only call methods (INVITE, ACK, BYE, CANCEL, OPTIONS,
+  INFO, UPDATE, PRACK; no REGISTER, SUBSCRIBE, PUBLISH, MESSAGE, REFER), requests From the
+  try-caller user only, at most MAX_NEW_INVITES INVITEs without a To tag in any 60 s (3 calls: each
+  INVITE is re-sent once with the credentials); a broken rule closes the relay with 1008;
+- a relay that starts no call within FIRST_CALL_WITHIN_S of opening, and any relay open for
+  MAX_OPEN_S, is closed with 4408.
+There is no limit on how long a single call lasts beyond MAX_OPEN_S of its relay.
 """
 
 from __future__ import annotations
@@ -16,11 +24,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.web.phone_gateway import open_page_socket, relay_sip
+from engine.web.phone_gateway import OpenRelays, open_page_socket, relay_sip
 from engine.web.request_policy import own_origin
+from engine.web.sip_relay_policy import TRY_METHODS, RelayRules
 
 MAX_LINES = 20
 MAX_LINES_PER_CLIENT = 2
+MAX_NEW_INVITES = 6
+FIRST_CALL_WITHIN_S = 60.0
+MAX_OPEN_S = 30 * 60.0
 PAGE = Path(__file__).with_name("static") / "try.html"
 
 
@@ -67,7 +79,12 @@ def caller_config(line: CallerLine, page_origin: str) -> dict[str, str]:
     }
 
 
-def add_caller_page_routes(app: web.Application, line: CallerLine) -> None:
+def caller_rules(line: CallerLine) -> RelayRules:
+    """What a /try page may send through its relay (see the module docstring)."""
+    return RelayRules(line.user, TRY_METHODS, MAX_NEW_INVITES, FIRST_CALL_WITHIN_S, MAX_OPEN_S)
+
+
+def add_caller_page_routes(app: web.Application, line: CallerLine, relays: OpenRelays) -> None:
     lines = OpenLines()
 
     async def page(_request: web.Request) -> web.FileResponse:
@@ -82,7 +99,11 @@ def add_caller_page_routes(app: web.Application, line: CallerLine) -> None:
             raise web.HTTPTooManyRequests(text=f"the demo line is busy: at most {MAX_LINES_PER_CLIENT} calls from one address and {MAX_LINES} in all")
         try:
             socket = await open_page_socket(request)
-            await relay_sip(socket, line.asterisk_ws_url, f"caller page {client}")
+            await relays.open(socket)
+            try:
+                await relay_sip(socket, line.asterisk_ws_url, f"caller page {client}", caller_rules(line))
+            finally:
+                relays.closed(socket)
         finally:
             lines.release(client)
         return socket

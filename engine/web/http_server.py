@@ -40,7 +40,8 @@ from engine.settings import HttpSettings
 from engine.web.caller_page import CallerLine, add_caller_page_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
-from engine.web.phone_gateway import PhoneGateway, config_answer, open_page_socket, relay_sip, sipjs_answer
+from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, open_page_socket, relay_sip, sipjs_answer
+from engine.web.sip_relay_policy import RelayRules
 from engine.web.qa_routes import QaDesk, add_qa_routes
 from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, refuse_cross_origin_socket, safe_next, same_origin_writes, trusted_networks
 from engine.web.session_gate import SESSION_ENDED, SessionGate
@@ -195,10 +196,13 @@ def build_app(
 
     app.cleanup_ctx.append(session_sweeps)
 
+    relays = OpenRelays()
+
     async def close_pages(_app: web.Application) -> None:
-        """Before the server waits for its handlers: the open pages end now, not at its timeout."""
+        """Before the server waits for its handlers: the open pages and phone relays end now, not at its timeout."""
         if desktop is not None:
             await desktop.hub.close()
+        await relays.close_all()
 
     app.on_shutdown.append(close_pages)
 
@@ -299,17 +303,24 @@ def build_app(
         return await config_answer(request, desktop.phone, request[PRINCIPAL].agent_id)
 
     async def phone_relay(request: web.Request) -> web.WebSocketResponse:
-        """The agent's SIP relay lives only as long as their session: logging out closes it."""
+        """The agent's SIP relay lives only as long as their session (logging out closes it), one per
+        agent (a newer tab closes the older), and speaks only as the agent's own browser phone."""
         if desktop is None or desktop.phone is None:
             raise web.HTTPNotFound(text="browser phones are not set up on this engine")
+        agent_id = request[PRINCIPAL].agent_id
+        phone = await asyncio.to_thread(desktop.phone.phone_of, agent_id)
+        if phone is None:
+            raise web.HTTPNotFound(text="no browser phone for you yet: an administrator runs `threadline agents provision`")
         token = request.cookies.get(SESSION_COOKIE, "")
         page = await open_page_socket(request)
         if not gate.attach(token, page):
             await gate.close_page(page, SESSION_ENDED, "your session ended; log in again")
             return page
+        await relays.open(page, agent_id)
         try:
-            await relay_sip(page, desktop.phone.asterisk_ws_url, request[PRINCIPAL].agent_id)
+            await relay_sip(page, desktop.phone.asterisk_ws_url, agent_id, RelayRules(phone.sip_user))
         finally:
+            relays.closed(page, agent_id)
             gate.detach(token, page)
         return page
 
@@ -376,7 +387,7 @@ def build_app(
     if qa is not None:
         add_qa_routes(app, qa, lambda request: request[PRINCIPAL])
     if caller_line is not None:
-        add_caller_page_routes(app, caller_line)
+        add_caller_page_routes(app, caller_line, relays)
     return app
 
 

@@ -5,19 +5,29 @@ Why a relay and not the browser talking to Asterisk: Asterisk's SIP websocket (`
 HTTP port, which also carries ARI (full control of every call) and must never be exposed; and the
 page stays on the engine's own origin, so the CSP keeps `connect-src 'self'`, the session cookie
 and the Origin check apply, and one TLS proxy in front of the engine serves the page, its /ws and
-the phone's wss alike. The relay passes SIP messages as they are; it does not read them.
+the phone's wss alike. The relay passes SIP messages as they are, after one check of what the page
+sends (engine/web/sip_relay_policy.py): requests come From the page's own SIP user only, and a
+refused frame closes the relay with 1008.
 
-`relay_sip` is reusable: the agent page relays under the agent's session; a caller page (/try)
-may relay the same way for the try-caller endpoint.
+Asterisk sees every relayed page as the relay's address. So that no page can be taken for an
+endpoint identified by address (loopback-callers at 127.0.0.1, carrier-trunk at 127.0.0.2: see
+asterisk_conf/templates/pjsip.conf.j2), the relay connects from RELAY_SOURCE_ADDRESS when
+Asterisk is on loopback, an address no `identify` matches: only endpoints with a password answer.
+
+`relay_sip` serves the agent page (under the agent's session, one relay per agent: a newer tab
+closes the older one with OTHER_TAB) and the caller page (/try, engine/web/caller_page.py). Every
+open relay is in OpenRelays, which closes them all when the engine stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -25,6 +35,7 @@ from aiohttp import WSMsgType, web
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 from engine.config.acd_config import AcdConfig
 from engine.web.request_policy import own_origin, refuse_cross_origin_socket
+from engine.web.sip_relay_policy import RelayPolicy, RelayRules
 
 log = logging.getLogger(__name__)
 SIP_SUBPROTOCOL = "sip"
@@ -33,6 +44,15 @@ MAX_SIP_MESSAGE = 64 * 1024
 """A SIP message with a WebRTC offer is a few kB; anything far larger is refused, both ways."""
 UPSTREAM_CONNECT_S = 5.0
 CLOSE_S = 2.0
+RELAY_SOURCE_ADDRESS = "127.0.0.3"
+"""The relay's side of its connection to an Asterisk on loopback: matched by no `identify` in pjsip.conf."""
+REFUSED = 1008
+"""A frame from the page broke the relay's rules (RFC 6455 policy violation)."""
+OTHER_TAB = 4409
+"""The agent opened their phone in another tab; this one must not reconnect (it would take the registration back)."""
+TIME_UP = 4408
+"""A /try line closed by time: no call started soon enough, or open too long."""
+STOPPING = 1001
 SIPJS_LIB = Path(__file__).resolve().parents[2] / "node_modules" / "sip.js" / "lib"
 """Installed by `make install` (npm ci, pinned in package-lock.json)."""
 
@@ -98,6 +118,9 @@ async def config_answer(request: web.Request, gateway: PhoneGateway, agent_id: s
 async def open_page_socket(request: web.Request) -> web.WebSocketResponse:
     """The page's side: same origin only, subprotocol sip, bounded messages."""
     refuse_cross_origin_socket(request)
+    offered = {protocol.strip() for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(",")}
+    if SIP_SUBPROTOCOL not in offered:
+        raise web.HTTPBadRequest(text="a SIP websocket is expected: offer the subprotocol sip (Sec-WebSocket-Protocol: sip)")
     page = web.WebSocketResponse(protocols=(SIP_SUBPROTOCOL,), max_msg_size=MAX_SIP_MESSAGE, heartbeat=20)
     if not page.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="a SIP websocket is expected (Upgrade: websocket, Sec-WebSocket-Protocol: sip)")
@@ -105,12 +128,56 @@ async def open_page_socket(request: web.Request) -> web.WebSocketResponse:
     return page
 
 
-async def relay_sip(page: web.WebSocketResponse, upstream_url: str, who: str) -> None:
-    """Relay SIP between an open page socket and Asterisk until either side closes; then both are
-    closed. The upstream connect is bounded by UPSTREAM_CONNECT_S; a page whose Asterisk cannot be
-    reached is closed with 1011 (the page's SIP.js reconnects by itself)."""
+@dataclass
+class OpenRelays:
+    """Every open relay's page socket: at most one per agent, and all closed when the engine stops
+    (before the web server waits for its handlers, which would otherwise wait out its timeout)."""
+
+    pages: set[web.WebSocketResponse] = field(default_factory=set)
+    by_agent: dict[str, web.WebSocketResponse] = field(default_factory=dict)
+
+    async def open(self, page: web.WebSocketResponse, agent_id: str | None = None) -> None:
+        """A relay opens; an agent's older one (another tab) is closed with OTHER_TAB."""
+        self.pages.add(page)
+        if agent_id is None:
+            return
+        older = self.by_agent.get(agent_id)
+        self.by_agent[agent_id] = page
+        if older is not None:
+            log.info("browser phone of %s opened in another tab: the older relay is closed", agent_id)
+            await _close(older, OTHER_TAB, "phone opened in another tab")
+
+    def closed(self, page: web.WebSocketResponse, agent_id: str | None = None) -> None:
+        self.pages.discard(page)
+        if agent_id is not None and self.by_agent.get(agent_id) is page:
+            del self.by_agent[agent_id]
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(_close(page, STOPPING, "the server is stopping") for page in list(self.pages)))
+
+
+def relay_source(upstream_url: str) -> tuple[str, int] | None:
+    """Where the relay connects from: RELAY_SOURCE_ADDRESS for an Asterisk on IPv4 loopback, else
+    the system's choice (Asterisk elsewhere sees the engine's own address, which no identify matches)."""
+    host = urlsplit(upstream_url).hostname or ""
+    if host == "localhost":
+        return RELAY_SOURCE_ADDRESS, 0
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return (RELAY_SOURCE_ADDRESS, 0) if address.version == 4 and address.is_loopback else None
+
+
+async def relay_sip(page: web.WebSocketResponse, upstream_url: str, who: str, rules: RelayRules) -> None:
+    """Relay SIP between an open page socket and Asterisk until either side closes, the page sends
+    a frame the policy refuses (closed with REFUSED) or the policy's time is up (TIME_UP); then both
+    are closed. The upstream connect is bounded by UPSTREAM_CONNECT_S; a page whose Asterisk cannot
+    be reached is closed with 1011 (the page's SIP.js reconnects by itself)."""
+    policy = RelayPolicy(rules, asyncio.get_running_loop().time())
     timeout = aiohttp.ClientTimeout(total=None, connect=UPSTREAM_CONNECT_S, sock_connect=UPSTREAM_CONNECT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as client:
+    connector = aiohttp.TCPConnector(local_addr=relay_source(upstream_url))
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as client:
         try:
             async with asyncio.timeout(UPSTREAM_CONNECT_S):
                 upstream = await client.ws_connect(upstream_url, protocols=(SIP_SUBPROTOCOL,), max_msg_size=MAX_SIP_MESSAGE, heartbeat=20)
@@ -121,10 +188,11 @@ async def relay_sip(page: web.WebSocketResponse, upstream_url: str, who: str) ->
         log.info("browser phone of %s: relay open", who)
         try:
             async with asyncio.TaskGroup() as relays:
-                to_asterisk = relays.create_task(_pass(page, upstream), name=f"sip-relay-up-{who}")
+                to_asterisk = relays.create_task(_pass_checked(page, upstream, policy, who), name=f"sip-relay-up-{who}")
                 to_page = relays.create_task(_pass(upstream, page), name=f"sip-relay-down-{who}")
-                done, _ = await asyncio.wait((to_asterisk, to_page), return_when=asyncio.FIRST_COMPLETED)
-                for task in (to_asterisk, to_page):
+                time_up = relays.create_task(_close_when_due(page, policy, who), name=f"sip-relay-time-{who}")
+                done, _ = await asyncio.wait((to_asterisk, to_page, time_up), return_when=asyncio.FIRST_COMPLETED)
+                for task in (to_asterisk, to_page, time_up):
                     if task not in done:
                         task.cancel()
         finally:
@@ -133,8 +201,40 @@ async def relay_sip(page: web.WebSocketResponse, upstream_url: str, who: str) ->
             log.info("browser phone of %s: relay closed", who)
 
 
-async def _pass(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, target: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
-    """Text and binary frames from source to target until either closes or fails."""
+async def _pass_checked(page: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, policy: RelayPolicy, who: str) -> None:
+    """The page's text frames to Asterisk, each checked first; a refused one (or any binary frame) closes the page."""
+    loop = asyncio.get_running_loop()
+    try:
+        async for message in page:
+            if message.type == WSMsgType.TEXT:
+                refusal = policy.refusal(message.data, loop.time())
+            elif message.type == WSMsgType.BINARY:
+                refusal = "a binary frame (the page sends SIP as text)"
+            else:
+                return
+            if refusal is not None:
+                log.warning("browser phone of %s: relay closed, the page sent %s", who, refusal)
+                await _close(page, REFUSED, "refused by the relay's rules")
+                return
+            await upstream.send_str(message.data)
+    except ConnectionError as exc:  # the other side went away mid-send: the relay ends
+        log.debug("SIP relay: %s", exc or type(exc).__name__)
+
+
+async def _close_when_due(page: web.WebSocketResponse, policy: RelayPolicy, who: str) -> None:
+    """Closes the page with TIME_UP at the policy's deadline (which an INVITE may move later)."""
+    loop = asyncio.get_running_loop()
+    while (due := policy.deadline()) is not None:
+        if loop.time() >= due[0]:
+            log.info("browser phone of %s: relay closed, %s", who, due[1])
+            await _close(page, TIME_UP, due[1])
+            return
+        await asyncio.sleep(due[0] - loop.time())
+    await asyncio.Future()  # no deadline: wait to be cancelled with the relay
+
+
+async def _pass(source: aiohttp.ClientWebSocketResponse, target: web.WebSocketResponse) -> None:
+    """Text and binary frames from Asterisk to the page until either closes or fails."""
     try:
         async for message in source:
             if message.type == WSMsgType.TEXT:

@@ -1,20 +1,24 @@
 """The browser phone's web side: its login only for the agent's own session, the SIP relay's
-Origin check and bounded upstream connect, and SIP.js served only as .js files of its lib folder."""
+Origin check and bounded upstream connect, its filter, one tab per agent, relays closed at stop,
+and SIP.js served only as .js files of its lib folder."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
+import asyncio
 import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.health import HealthBoard
 from engine.web.http_server import build_app
-from engine.web.phone_gateway import SIPJS_LIB, BrowserPhone, PhoneGateway, phone_config, sipjs_file
+from engine.web.caller_page import CallerLine
+from engine.web.phone_gateway import OTHER_TAB, REFUSED, SIPJS_LIB, STOPPING, BrowserPhone, PhoneGateway, phone_config, relay_source, sipjs_file
 from engine.web.sessions import SESSION_COOKIE, Sessions
 from test_access import ROLES, desktop
 
@@ -83,3 +87,97 @@ async def test_sipjs_is_served_as_javascript_or_a_clear_404(client: Any) -> None
         assert answer.status == 404 and "make install" in await answer.text()
     assert (await test_client.get("/static/vendor/sip.js/../../package.json")).status == 404
     assert (await test_client.get("/static/vendor/sip.js/%2e%2e/package.json")).status == 404
+
+
+@pytest.mark.parametrize("url, source", [("ws://127.0.0.1:8088/ws", ("127.0.0.3", 0)), ("ws://localhost:8088/ws", ("127.0.0.3", 0)),
+                                         ("ws://asterisk:8088/ws", None), ("ws://10.0.0.5:8088/ws", None), ("ws://[::1]:8088/ws", None)])
+def test_the_relay_reaches_a_loopback_asterisk_from_an_address_no_identify_matches(url: str, source: tuple[str, int] | None) -> None:
+    assert relay_source(url) == source
+
+
+@dataclass
+class FakeAsterisk:
+    """Stands in for Asterisk's SIP websocket: what arrived, and from where."""
+
+    url: str
+    frames: list[str] = field(default_factory=list)
+    remotes: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def fake_asterisk() -> AsyncIterator[FakeAsterisk]:
+    port = closed_port()
+    heard = FakeAsterisk(f"ws://127.0.0.1:{port}/ws")
+
+    async def sip(request: web.Request) -> web.WebSocketResponse:
+        heard.remotes.append(request.remote or "")
+        socket = web.WebSocketResponse(protocols=("sip",))
+        await socket.prepare(request)
+        async for message in socket:
+            heard.frames.append(message.data)
+        return socket
+
+    app = web.Application()
+    app.router.add_get("/ws", sip)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield heard
+    finally:
+        await runner.cleanup()
+
+
+def phone_app(fake: FakeAsterisk, sessions: Sessions) -> web.Application:
+    with_phone = desktop(sessions, [])
+    with_phone.phone = PhoneGateway(fake.url, "127.0.0.1", {"minsu": BrowserPhone("web2001", "minsu-phone-secret", "Minsu")}.get)
+    line = CallerLine(fake.url, "127.0.0.1", "try-caller", "try-secret", "800")
+    return build_app(HealthBoard(("ari",)), lambda: {}, desktop=with_phone, caller_line=line)
+
+
+async def test_a_page_speaking_as_someone_else_is_cut_off_before_asterisk_hears_it(fake_asterisk: FakeAsterisk) -> None:
+    sessions = Sessions()
+    async with TestClient(TestServer(phone_app(fake_asterisk, sessions))) as test_client:
+        test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+        with pytest.raises(aiohttp.WSServerHandshakeError) as no_sip:
+            await test_client.ws_connect("/phone/sip")
+        assert no_sip.value.status == 400
+        page = await test_client.ws_connect("/phone/sip", protocols=("sip",))
+        await page.send_str(sip_request("REGISTER", "web2001"))
+        await page.send_str(sip_request("INVITE", "carrier-trunk"))
+        assert (await page.receive(timeout=10)).type == aiohttp.WSMsgType.CLOSE and page.close_code == REFUSED
+        caller = await test_client.ws_connect("/try/sip", protocols=("sip",))
+        await caller.send_str(sip_request("REGISTER", "try-caller"))
+        assert (await caller.receive(timeout=10)).type == aiohttp.WSMsgType.CLOSE and caller.close_code == REFUSED
+    assert fake_asterisk.frames == [sip_request("REGISTER", "web2001")], "only the page's own registration got through"
+    assert set(fake_asterisk.remotes) == {"127.0.0.3"}
+
+
+async def test_an_agents_phone_lives_in_one_tab_and_relays_end_when_the_engine_stops(fake_asterisk: FakeAsterisk) -> None:
+    sessions = Sessions()
+    runner = web.AppRunner(phone_app(fake_asterisk, sessions), shutdown_timeout=60.0)
+    await runner.setup()
+    port = closed_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    cookie = {SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])}
+    async with aiohttp.ClientSession(cookies=cookie) as browser:
+        try:
+            first = await browser.ws_connect(f"http://127.0.0.1:{port}/phone/sip", protocols=("sip",))
+            second = await browser.ws_connect(f"http://127.0.0.1:{port}/phone/sip", protocols=("sip",))
+            assert (await first.receive(timeout=10)).type == aiohttp.WSMsgType.CLOSE and first.close_code == OTHER_TAB
+            caller = await browser.ws_connect(f"http://127.0.0.1:{port}/try/sip", protocols=("sip",))
+            await second.send_str(sip_request("REGISTER", "web2001"))
+            while not fake_asterisk.frames:
+                await asyncio.sleep(0.05)
+            async with asyncio.timeout(30):  # far below the server's 60 s wait for handlers
+                await runner.cleanup()
+            for page in (second, caller):
+                closing = await page.receive(timeout=5)
+                assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, STOPPING)
+        finally:
+            await runner.cleanup()
+
+
+def sip_request(method: str, user: str) -> str:
+    return (f"{method} sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bK{method}\r\nTo: <sip:{user}@127.0.0.1>\r\n"
+            f"From: <sip:{user}@127.0.0.1>;tag=1\r\nCall-ID: {method}-1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n")
