@@ -40,6 +40,9 @@ OPEN_FILE_MODE = 0o644
 CALL_PREFIX = "call-"
 RENDER_TIMEOUT_S = 30.0
 MAX_TEXT_CHARS = 2000
+PINYIN_VOICE = "cmn-latn-pinyin"
+MANDARIN_READING = "pypinyin-tone3-sandhi-1"
+"""Bump when mandarin_reading reads text differently: cached Mandarin prompts are then rendered again."""
 
 
 class PromptRenderFailed(Exception):
@@ -52,29 +55,52 @@ class TextToSpeech(Protocol):
     @property
     def name(self) -> str: ...
 
+    def voice_for(self, language: str) -> str:
+        """What speaks the language, reading rules included: part of the cache key, so a new voice re-renders."""
+        ...
+
     def render(self, text: str, language: str, destination: Path) -> None: ...
 
 
 @dataclass(frozen=True)
 class EspeakNg:
-    """espeak-ng (Debian package espeak-ng) for Korean, English and Mandarin, resampled by sox."""
+    """espeak-ng (Debian package espeak-ng) for Korean, English and Mandarin, resampled by sox.
+
+    Mandarin goes to the `cmn-latn-pinyin` voice as tone-numbered pinyin (mandarin_reading): the
+    plain `cmn` voice reads pinyin letters as English, which no caller understands.
+    """
 
     name: str = "espeak-ng"
     words_per_minute: int = 150
-    voices: tuple[tuple[str, str], ...] = (("ko", "ko"), ("en", "en-us"), ("zh", "cmn"))
+    voices: tuple[tuple[str, str], ...] = (("ko", "ko"), ("en", "en-us"), ("zh", "cmn-latn-pinyin"))
 
-    def render(self, text: str, language: str, destination: Path) -> None:
+    def voice_for(self, language: str) -> str:
         voice = dict(self.voices).get(language)
         if voice is None:
             raise PromptRenderFailed(f"espeak-ng has no voice configured for language `{language}` (known: {', '.join(dict(self.voices))})")
+        return f"{voice} {MANDARIN_READING}" if voice == PINYIN_VOICE else voice
+
+    def spoken(self, text: str, language: str) -> tuple[str, str]:
+        """(espeak-ng voice, the text as that voice must be given it)."""
+        voice = self.voice_for(language).split()[0]
+        if voice == PINYIN_VOICE:
+            from engine.speech.mandarin_reading import pinyin_reading  # pypinyin loads its dictionaries on import
+
+            return voice, pinyin_reading(text)
+        return voice, text
+
+    def render(self, text: str, language: str, destination: Path) -> None:
+        voice, spoken = self.spoken(text, language)
         for tool, package in (("espeak-ng", "espeak-ng"), ("sox", "sox")):
             if shutil.which(tool) is None:
                 raise PromptRenderFailed(f"{tool} is not installed; run `apt-get install {package}` (text prompts are rendered with it)")
-        speak = ["espeak-ng", "-v", voice, "-s", str(self.words_per_minute), "--stdout", text]
+        if not spoken.strip():
+            raise PromptRenderFailed(f"nothing to say in {text!r}: it has no words the {voice} voice can read")
+        speak = ["espeak-ng", "-v", voice, "-s", str(self.words_per_minute), "--stdout", spoken]
         resample = ["sox", "-q", "-t", "wav", "-", "-t", "wav", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer", str(destination)]
         try:
-            spoken = subprocess.run(speak, capture_output=True, timeout=RENDER_TIMEOUT_S, check=True).stdout
-            subprocess.run(resample, input=spoken, capture_output=True, timeout=RENDER_TIMEOUT_S, check=True)
+            spoken_audio = subprocess.run(speak, capture_output=True, timeout=RENDER_TIMEOUT_S, check=True).stdout
+            subprocess.run(resample, input=spoken_audio, capture_output=True, timeout=RENDER_TIMEOUT_S, check=True)
         except subprocess.CalledProcessError as exc:
             raise PromptRenderFailed(f"{exc.cmd[0]} failed ({exc.returncode}): {exc.stderr.decode(errors='replace')[-300:]}") from None
         except subprocess.TimeoutExpired as exc:
@@ -99,7 +125,7 @@ class PromptCache:
         self._warned = False
 
     def path_for(self, text: str, language: str) -> Path:
-        key = hashlib.sha256(f"{self.tts.name}\0{language}\0{text}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(f"{self.tts.name}\0{self.tts.voice_for(language)}\0{language}\0{text}".encode()).hexdigest()[:32]
         return self.folder / f"{language}-{key}.wav"
 
     def path_for_call(self, text: str, language: str, call_id: str) -> Path:

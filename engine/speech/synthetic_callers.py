@@ -62,14 +62,16 @@ def synthesize(sentences: Iterable[Sentence], language: str, out_dir: Path, vari
     Files already present (same text, voice and variant: the name is a hash of them) are kept.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    voice = dict(EspeakNg().voices)[language]
+    tts = EspeakNg()
     rows = []
     for index, sentence in enumerate(sentences):
+        voice, spoken = tts.spoken(sentence.text, language)  # Mandarin as pinyin, as prompts are
         for variant in variants:
-            digest = hashlib.sha256(f"{language}|{sentence.text}|{variant}".encode()).hexdigest()[:10]
+            # What is spoken names the file: a new reading (Mandarin's pinyin) never reuses an old render.
+            digest = hashlib.sha256(f"{language}|{spoken}|{variant}".encode()).hexdigest()[:10]
             name = f"{sentence.intent}-{index:03d}-{variant.name}-{digest}.wav"
             if not (out_dir / name).is_file():
-                _speak(sentence.text, voice + variant.voice_suffix, variant, out_dir / name)
+                _speak(spoken, voice + variant.voice_suffix, variant, out_dir / name)
             rows.append((name, sentence.intent))
     expected = out_dir / "expected.tsv"
     with expected.open("w", encoding="utf-8", newline="") as out:

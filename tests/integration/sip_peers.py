@@ -15,12 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.speech.prompt_audio import EspeakNg
+
 SIPP_DIR = Path(__file__).with_name("sipp")
 
 
 def write_speech(path: Path, text: str, lead_s: float, tail_s: float = 20.0, language: str = "ko") -> Path:
-    """A caller who says `text` after `lead_s` of silence: espeak-ng, 8 kHz 16-bit, for baresip's microphone."""
-    spoken = subprocess.run(["espeak-ng", "-v", language, "-s", "150", "--stdout", text], capture_output=True, check=True, timeout=30).stdout
+    """A caller who says `text` after `lead_s` of silence: espeak-ng, 8 kHz 16-bit, for baresip's microphone.
+
+    The voice and reading are the prompts' (Mandarin as tone-numbered pinyin, never espeak-ng's `cmn`)."""
+    voice, words = EspeakNg().spoken(text, language)
+    spoken = subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "--stdout", words], capture_output=True, check=True, timeout=30).stdout
     command = ["sox", "-q", "-t", "wav", "-", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(path), "pad", str(lead_s), str(tail_s)]
     subprocess.run(command, input=spoken, capture_output=True, check=True, timeout=30)
     return path

@@ -76,6 +76,9 @@ class SilentVoice:
 
     name = "silent"
 
+    def voice_for(self, language: str) -> str:
+        return "silence"
+
     def render(self, text: str, language: str, destination: Path) -> None:
         destination.write_bytes(b"RIFF" + bytes(100))
 

@@ -94,7 +94,7 @@ def test_the_good_flow_and_the_samples_are_valid(tmp_path: Path) -> None:
     (tmp_path / "demo.yaml").write_text(GOOD)
     assert set(load_flows([tmp_path])) == {"demo"}
     samples = load_flows([REPO / "ivr_flows"])
-    assert set(samples) == {"support_ko", "support_en", "secure_card_ko", "survey_ko"}
+    assert set(samples) == {"support_ko", "support_en", "support_zh", "secure_card_ko", "survey_ko"}
     assert all(len(loaded.version) == 16 for loaded in samples.values())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import wave
@@ -73,12 +74,20 @@ def test_a_prompt_is_rendered_once_and_an_edit_makes_a_new_file(tmp_path: Path) 
 
 @needs_tts
 def test_the_sample_flows_static_prompts_all_render(tmp_path: Path) -> None:
-    for flow in ("support_ko", "support_en"):
+    for flow in ("support_ko", "support_en", "support_zh"):
         flow_set = load_simulation(flow, REPO / "ivr_flows")
         prompts = static_prompts({flow: flow_set.flows[flow]}, flow_set.procedures)
         assert len(prompts) >= 10 and all("{" not in text for text, _ in prompts)
         report = PromptCache(tmp_path, EspeakNg()).ensure_all(prompts)
         assert report.rendered + report.reused == len(prompts)
+
+
+def test_mandarin_is_spoken_as_tone_numbered_pinyin_and_never_reuses_a_cmn_render(tmp_path: Path) -> None:
+    """espeak-ng's `cmn` voice reads pinyin letters as English; a render it made must not be played again."""
+    assert EspeakNg().spoken("我要查询话费", "zh") == ("cmn-latn-pinyin", "wo3 yao4 cha2 xun2 hua4 fei4")
+    assert EspeakNg().spoken("For billing press one.", "en") == ("en-us", "For billing press one.")
+    key_before_pinyin = hashlib.sha256("espeak-ng\0zh\0请按一".encode()).hexdigest()[:32]
+    assert PromptCache(tmp_path, EspeakNg()).path_for("请按一", "zh").name != f"zh-{key_before_pinyin}.wav"
 
 
 def test_unknown_language_and_bad_text_are_named(tmp_path: Path) -> None:
