@@ -261,8 +261,9 @@ def sipjs_file(relative: str) -> Path | None:
     """A .js file of SIP.js's lib folder, or None (not there, not .js, or outside it)."""
     if not relative.endswith(".js") or "\\" in relative or "\x00" in relative:
         return None
-    candidate = (SIPJS_LIB / relative).resolve()
-    if not candidate.is_relative_to(SIPJS_LIB) or not candidate.is_file():
+    library = SIPJS_LIB.resolve()  # node_modules may be a link to a shared install
+    candidate = (library / relative).resolve()
+    if not candidate.is_relative_to(library) or not candidate.is_file():
         return None
     return candidate
 

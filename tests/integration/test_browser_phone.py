@@ -12,6 +12,7 @@ Asterisk; hanging up on the page ends the caller's call; the call is recorded in
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import time
@@ -68,6 +69,12 @@ def tone_level(path: Path, hz: float, from_s: float, to_s: float) -> float:
     return float(2 * abs(np.mean(part * np.exp(-2j * np.pi * hz * t))))
 
 
+async def screenshot(page: Page, name: str) -> None:
+    """A full-page PNG in $PAGE_SCREENSHOTS (unset: none), for people reviewing the pages."""
+    if folder := os.environ.get("PAGE_SCREENSHOTS"):
+        await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 async def log_in(page: Page, url: str) -> None:
     await page.goto(f"{url}/agent")
     await page.fill("#agent", "minsu")
@@ -97,6 +104,10 @@ async def test_an_agent_takes_a_call_on_the_browser_phone_with_audio_both_ways(
             page = await browser.new_page()
             await log_in(page, engine.http_url)
             await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
+            await expect(page.locator("#phone-sound-hint")).to_be_visible()  # no ring sound before a user gesture
+            await screenshot(page, "agent-idle")
+            await page.click("h1")
+            await expect(page.locator("#phone-sound-hint")).to_be_hidden()
             await wait_agents(engine, {"minsu": "available"})
             assert (await status(engine))["agents"]["minsu"]["registered"], "the browser phone alone registers the agent"
             contacts = await asyncio.to_thread(pbx.rx, "pjsip show contacts")
@@ -110,8 +121,11 @@ async def test_an_agent_takes_a_call_on_the_browser_phone_with_audio_both_ways(
             await expect(page.locator("#pop")).to_be_visible()
             await expect(page.locator("#phone-number")).to_have_text(CALLER_NUMBER)
             await expect(page.locator("#pop-caller")).to_contain_text(CALLER_NUMBER)
-            await page.click("#phone-answer")
+            await screenshot(page, "agent-ringing")
+            await expect(page.locator("#phone-answer")).to_be_focused()  # nothing else had focus: Enter answers
+            await page.keyboard.press("Enter")
             await expect(page.locator("#phone-call")).to_have_attribute("data-call", "talking", timeout=10_000)
+            await expect(page.locator("#phone-hangup")).to_be_focused()
             figures["ring_to_answered_s"] = round(time.monotonic() - rang, 3)
             await wait_agents(engine, {"minsu": "on_call"}, timeout_s=10)
             talk_from = time.monotonic()

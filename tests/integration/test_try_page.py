@@ -27,7 +27,7 @@ from tests.integration.sip_peers import write_speech_then_tone
 from tests.integration.test_acd_call import CALLER_HZ, MINSU_HZ, acd_setup, wait_agents
 from tests.integration.test_agent_desktop import CHROMIUM
 from tests.integration.test_agents import threadline
-from tests.integration.test_browser_phone import log_in, write_microphone
+from tests.integration.test_browser_phone import log_in, screenshot, write_microphone
 
 pytestmark = pytest.mark.asterisk
 ANALYSE = """async (audioId) => {
@@ -104,6 +104,7 @@ async def test_a_newcomer_calls_from_the_browser_and_reaches_the_billing_agent_b
             caller = await caller_browser.new_page()
             await caller.goto(f"{engine.http_url}/try")
             await expect(caller.locator("#try-state")).to_have_attribute("data-call", "ready", timeout=20_000)
+            await screenshot(caller, "try-ready")
             await caller.click("#try-call")
             await expect(caller.locator("#try-state")).to_have_attribute("data-call", "talking", timeout=20_000)
 
@@ -120,6 +121,10 @@ async def test_a_newcomer_calls_from_the_browser_and_reaches_the_billing_agent_b
             figures["caller_heard"] = caller_heard = await caller.evaluate(ANALYSE, "try-audio")
             assert abs(agent_heard["hz"] - CALLER_HZ) < 15 and agent_heard["db"] > -60, ("the agent hears the browser caller", agent_heard)
             assert abs(caller_heard["hz"] - MINSU_HZ) < 15 and caller_heard["db"] > -60, ("the browser caller hears the agent", caller_heard)
+
+            await caller.click("#try-keypad button[data-key='5']")
+            await expect(caller.locator("#try-keys")).to_have_text("Keys sent: 5")
+            await screenshot(caller, "try-talking")
 
             await caller.click("#try-hangup")
             await expect(caller.locator("#try-state")).to_have_attribute("data-call", "ready", timeout=10_000)

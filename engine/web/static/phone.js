@@ -2,17 +2,24 @@
 // engine's own /phone/sip relay with the login GET /phone/config gives this agent's session.
 // It rings when the ACD offers a call (at the same time as the pop on /ws); caller data is shown
 // as text only. No toolchain: a plain ES module.
-import { Web } from "/static/vendor/sip.js/index.js";
+import { SessionState, Web } from "/static/vendor/sip.js/index.js";
 
 const $ = (id) => document.getElementById(id);
 const keypad = [...document.querySelectorAll("#phone-keypad button")];
-let phone = null;
+// Close codes of the engine's /phone/sip relay (the same session rules as /ws).
+const SESSION_ENDED = 4401;
+const OPENED_ELSEWHERE = 4409;
+let manager = null;   // Web.SessionManager: its onServerDisconnect carries the relay's close code
+let session = null;   // the one call this phone handles at a time
+let generation = 0;   // a newer start() makes an older one's late answers harmless
+let stopped = false;  // no retries: the phone was taken over by another tab
 let retry = 1000;
+let pending = null;
 let answeredAt = 0;
 let held = false;
 let muted = false;
 let ringer = null;
-let pending = null;
+let sound = null;     // one AudioContext for the ring, made on the first click or key (Chrome's autoplay rule)
 
 function say(id, value) { $(id).textContent = value ?? ""; }
 
@@ -21,17 +28,23 @@ function registered(yes, why) {
   say("phone-registration", yes ? "Phone registered (browser)" : `Browser phone not registered${why ? `: ${why}` : ""}`);
 }
 
+function problem(text) { say("phone-problem", text); }
+
 function callState(state, label) {
   $("phone-call").dataset.call = state;
   say("phone-call", label);
   const inCall = state === "talking" || state === "held";
   $("phone-answer").disabled = state !== "ringing";
   $("phone-hangup").disabled = state === "idle";
+  $("phone-hangup").textContent = state === "ringing" ? "Decline" : "Hang up";
   $("phone-hold").disabled = !inCall;
   $("phone-mute").disabled = !inCall;
   keypad.forEach((button) => { button.disabled = !inCall; });
+  // Keyboard users keep their place: a ring focuses Answer only if nothing else has focus.
+  if (state === "ringing" && (document.activeElement === document.body || !document.activeElement)) $("phone-answer").focus();
   if (state !== "ringing") stopRinging();
   if (state === "idle") {
+    session = null;
     answeredAt = 0;
     held = muted = false;
     pressed("phone-hold", false, "Hold", "Resume");
@@ -46,87 +59,197 @@ function pressed(id, on, offLabel, onLabel) {
   say(id, on ? onLabel : offLabel);
 }
 
+// Chrome keeps an AudioContext made without a user gesture suspended: make (or resume) the one
+// context on the first click or key anywhere, and say so until then. The pop and the visible
+// ringing state work without it.
+function enableSound() {
+  try {
+    sound = sound || new AudioContext();
+    sound.resume().then(() => {
+      if (sound.state !== "running") return;
+      $("phone-sound-hint").hidden = true;
+      document.removeEventListener("pointerdown", enableSound, true);
+      document.removeEventListener("keydown", enableSound, true);
+    }, () => {});
+  } catch (error) { sound = null; }
+}
+
 // A quiet two-tone ring made in the page (no audio file to fetch), stopped when the ringing ends.
 function startRinging() {
   stopRinging();
-  try {
-    const context = new AudioContext();
-    const gain = context.createGain();
-    gain.gain.value = 0.05;
-    gain.connect(context.destination);
-    [440, 480].forEach((hz) => { const tone = context.createOscillator(); tone.frequency.value = hz; tone.connect(gain); tone.start(); });
-    const cadence = setInterval(() => { gain.gain.value = gain.gain.value ? 0 : 0.05; }, 1000);
-    ringer = { context, cadence };
-  } catch (error) { ringer = null; }
+  if (!sound || sound.state !== "running") return;
+  const gain = sound.createGain();
+  gain.gain.value = 0.05;
+  gain.connect(sound.destination);
+  const tones = [440, 480].map((hz) => { const tone = sound.createOscillator(); tone.frequency.value = hz; tone.connect(gain); tone.start(); return tone; });
+  const cadence = setInterval(() => { gain.gain.value = gain.gain.value ? 0 : 0.05; }, 1000);
+  ringer = { gain, tones, cadence };
 }
 
 function stopRinging() {
   if (!ringer) return;
   clearInterval(ringer.cadence);
-  ringer.context.close();
+  ringer.tones.forEach((tone) => tone.stop());
+  ringer.gain.disconnect();
   ringer = null;
 }
 
-function callerOf(session) {
-  const identity = session && session.remoteIdentity;
+function callerOf(call) {
+  const identity = call && call.remoteIdentity;
   if (!identity) return "";
   const number = identity.uri ? identity.uri.user : "";
   return identity.displayName && identity.displayName !== number ? `${identity.displayName} ${number}` : number;
 }
 
+function closeCode(error) {
+  const found = /\(code: (\d+)\)/.exec((error && error.message) || "");
+  return found ? Number(found[1]) : 0;
+}
+
+function toLogin() { location.assign("/login?next=/agent"); }
+
+// Another tab of this agent opened the phone: this one stays quiet until asked to take it back.
+function takenOver() {
+  stopped = true;
+  clearTimeout(pending);
+  pending = null;
+  dispose();
+  callState("idle", "No call");
+  registered(false, "Your phone is open in another tab");
+  $("phone-take-back").hidden = false;
+}
+
+function retryLater() {
+  if (pending || stopped) return;  // one retry at a time, however many failures reported it
+  pending = setTimeout(() => { pending = null; start().catch(() => { registered(false, "could not start; retrying"); retryLater(); }); }, retry);
+  retry = Math.min(retry * 2, 30000);
+}
+
+function dispose() {
+  if (!manager) return;
+  const old = manager;
+  manager = null;
+  old.delegate = undefined;
+  old.disconnect().catch(() => {});
+}
+
+function lost(error) {
+  const code = closeCode(error);
+  if (code === SESSION_ENDED) return toLogin();
+  if (code === OPENED_ELSEWHERE) return takenOver();
+  registered(false, code === 1008 ? "the phone server refused a message; reconnecting…" : "connection lost; reconnecting…");
+  callState("idle", "No call");
+  dispose();
+  retryLater();
+}
+
+function rejected(response) {
+  const message = response && response.message;
+  registered(false, `the phone server refused this phone's login (${message ? `${message.statusCode} ${message.reasonPhrase}` : "no reason"}); fetching a new one…`);
+  dispose();
+  retryLater();
+}
+
+// Every (re)connection fetches the login again: the engine may have issued a new secret meanwhile.
 async function start() {
-  const answer = await fetch("/phone/config", { credentials: "same-origin" });
+  const mine = ++generation;
+  stopped = false;
+  dispose();
+  let answer;
+  try {
+    answer = await fetch("/phone/config", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
+  } catch (error) {
+    registered(false, "the engine did not answer; retrying");
+    return retryLater();
+  }
+  if (mine !== generation) return;
+  if (answer.status === 401) return toLogin();
   if (!answer.ok) {
-    registered(false, answer.status === 401 ? "log in again" : (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}`);
-    if (answer.status !== 404 && answer.status !== 401) setTimeout(start, retry = Math.min(retry * 2, 30000));
+    registered(false, (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}`);
+    if (answer.status !== 404) retryLater();
     return;
   }
   const config = await answer.json();
-  phone = new Web.SimpleUser(config.websocket_url, {
+  if (mine !== generation) return;
+  const phone = manager = new Web.SessionManager(config.websocket_url, {
     aor: config.aor,
     media: { constraints: { audio: true, video: false }, remote: { audio: $("phone-audio") } },
     reconnectionAttempts: 0,
     sendDTMFUsingSessionDescriptionHandler: true,
     userAgentOptions: { authorizationUsername: config.auth_user, authorizationPassword: config.password, displayName: config.display_name, logBuiltinEnabled: false },
     delegate: {
-      onRegistered: () => { retry = 1000; registered(true); },
-      onUnregistered: () => registered(false),
-      onServerDisconnect: () => { registered(false, "reconnecting…"); callState("idle", "No call"); reconnect(); },
-      onCallReceived: () => { say("phone-number", callerOf(phone.session)); callState("ringing", "Ringing"); startRinging(); },
-      onCallAnswered: () => { answeredAt = Date.now(); callState("talking", "On call"); },
-      onCallHangup: () => callState("idle", "No call"),
-      onCallHold: (isHeld) => { held = isHeld; pressed("phone-hold", held, "Hold", "Resume"); callState(held ? "held" : "talking", held ? "On hold" : "On call"); },
+      onRegistered: () => { retry = 1000; $("phone-take-back").hidden = true; registered(true); },
+      onUnregistered: () => registered(false, "registering…"),
+      onServerDisconnect: (error) => { if (error) lost(error); },
+      onCallReceived: (call) => { session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "Ringing"); startRinging(); },
+      onCallAnswered: () => { answeredAt = Date.now(); problem(""); callState("talking", "On call"); },
+      onCallHangup: (call) => { if (call === session) callState("idle", "No call"); },
+      onCallHold: (_call, isHeld) => { held = isHeld; pressed("phone-hold", held, "Hold", "Resume"); callState(held ? "held" : "talking", held ? "On hold" : "On call"); },
     },
   });
-  await register();
-}
-
-async function register() {
   try {
     await phone.connect();
-    await phone.register();
+    await phone.register({ requestDelegate: { onReject: (response) => { if (phone === manager) rejected(response); } } });
   } catch (error) {
+    if (phone !== manager) return;
+    if ([SESSION_ENDED, OPENED_ELSEWHERE].includes(closeCode(error))) return lost(error);
     registered(false, "the phone server did not answer; retrying");
-    reconnect();
+    dispose();
+    retryLater();
   }
 }
 
-function reconnect() {
-  if (pending) return;  // one retry at a time, however many failures reported it
-  pending = setTimeout(() => { pending = null; register(); }, retry);
-  retry = Math.min(retry * 2, 30000);
+function microphoneProblem(error) {
+  if (error && error.name === "NotAllowedError") return "The microphone is blocked: allow the microphone for this page, then Answer again.";
+  if (error && error.name === "NotFoundError") return "No microphone found: plug one in, then Answer again.";
+  if (error && error.name === "NotReadableError") return "The microphone is in use by another program: close it, then Answer again.";
+  return `The microphone could not be opened (${(error && error.message) || "unknown error"}); Answer again.`;
 }
 
-$("phone-answer").addEventListener("click", () => phone && phone.answer().catch(() => callState("idle", "The call was gone")));
-$("phone-hangup").addEventListener("click", () => phone && phone.hangup().catch(() => callState("idle", "No call")));
-$("phone-hold").addEventListener("click", () => phone && (held ? phone.unhold() : phone.hold()).catch(() => {}));
+// The microphone is asked for before accepting: a refusal inside SIP.js's accept would reject the call.
+async function answerCall() {
+  const call = session;
+  if (!manager || !call) return;
+  const byKeyboard = document.activeElement === $("phone-answer");
+  $("phone-answer").disabled = true;  // no double answer while the microphone is asked for
+  problem("");
+  try {
+    (await navigator.mediaDevices.getUserMedia({ audio: true })).getTracks().forEach((track) => track.stop());
+  } catch (error) {
+    if (session === call && call.state === SessionState.Initial) { $("phone-answer").disabled = false; if (byKeyboard) $("phone-answer").focus(); }
+    problem(microphoneProblem(error));
+    return;
+  }
+  try {
+    await manager.answer(call);
+    if (byKeyboard && !$("phone-hangup").disabled) $("phone-hangup").focus();  // focus stays on the call's controls
+  } catch (error) {
+    const ringing = session === call && call.state === SessionState.Initial;
+    if (ringing) $("phone-answer").disabled = false;
+    problem(`Could not answer: ${(error && error.message) || "unknown error"}${ringing ? "; the call is still ringing" : ""}`);
+  }
+}
+
+$("phone-answer").addEventListener("click", answerCall);
+$("phone-hangup").addEventListener("click", () => {
+  if (manager && session) manager.hangup(session).catch(() => callState("idle", "No call"));
+});
+$("phone-hold").addEventListener("click", () => manager && session && (held ? manager.unhold(session) : manager.hold(session)).catch(() => {}));
 $("phone-mute").addEventListener("click", () => {
-  if (!phone) return;
+  if (!manager || !session) return;
   muted = !muted;
-  if (muted) phone.mute(); else phone.unmute();
+  if (muted) manager.mute(session); else manager.unmute(session);
   pressed("phone-mute", muted, "Mute", "Unmute");
 });
-keypad.forEach((button) => button.addEventListener("click", () => phone && phone.sendDTMF(button.dataset.key).catch(() => {})));
+keypad.forEach((button) => button.addEventListener("click", () => manager && session && manager.sendDTMF(session, button.dataset.key).catch(() => {})));
+$("phone-take-back").addEventListener("click", () => {
+  $("phone-take-back").hidden = true;
+  registered(false, "taking the phone back to this tab…");
+  retry = 1000;
+  start().catch(() => { registered(false, "could not start; retrying"); retryLater(); });
+});
+document.addEventListener("pointerdown", enableSound, true);
+document.addEventListener("keydown", enableSound, true);
 setInterval(() => {
   if (answeredAt) {
     const seconds = Math.floor((Date.now() - answeredAt) / 1000);
@@ -134,4 +257,4 @@ setInterval(() => {
   }
 }, 1000);
 callState("idle", "No call");
-start().catch(() => { registered(false, "could not start; retrying"); setTimeout(start, retry); });
+start().catch(() => { registered(false, "could not start; retrying"); retryLater(); });
