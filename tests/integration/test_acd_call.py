@@ -241,6 +241,9 @@ async def test_callers_waiting_when_the_engine_restarts_keep_their_order(
         require_tool(tool)
     crm_url, _ = mock_crm
     env, secrets = await acd_setup(tmp_path, crm_url, "wrap_up_s: 0")
+    # The first engine leaves its callers on hold for this long: room for the second one to start on a
+    # busy 2-core runner (model load, flows, ARI), where 10 s was sometimes not enough.
+    env["THREADLINE_CALLS__ENGINE_WAIT_S"] = "30"
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'requeue.sqlite3'}"
     first = await start_engine(database_url, **env)
     callers = [Baresip(tmp_path / f"caller{n}", free_port(), free_port(), (47000 + 300 * n, 47299 + 300 * n)) for n in range(3)]

@@ -181,7 +181,12 @@ async function start() {
       onRegistered: () => { retry = 1000; $("phone-take-back").hidden = true; registered(true); },
       onUnregistered: () => registered(false, "registering…"),
       onServerDisconnect: (error) => { if (error) lost(error); },
-      onCallReceived: (call) => { session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "Ringing"); startRinging(); },
+      onCallReceived: (call) => {
+        // One call at a time: another INVITE while this phone has a call is declined (busy), never
+        // put in the place of the call the agent is handling.
+        if (session && session !== call) { phone.decline(call).catch(() => {}); return; }
+        session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "Ringing"); startRinging();
+      },
       onCallAnswered: () => { answeredAt = Date.now(); problem(""); callState("talking", "On call"); },
       onCallHangup: (call) => { if (call === session) callState("idle", "No call"); },
       onCallHold: (_call, isHeld) => { held = isHeld; pressed("phone-hold", held, "Hold", "Resume"); callState(held ? "held" : "talking", held ? "On hold" : "On call"); },

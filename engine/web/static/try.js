@@ -54,7 +54,6 @@ async function relayRefusal() {
 // a line that places no call within a minute, so an idle page holds nothing open.
 async function start() {
   const answer = await fetch("/try/config", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
-  if (answer.status === 429) return retryLater(BUSY);
   if (!answer.ok) {
     const why = (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}`;
     callState("offline", `The demo line is not available: ${why}`);
@@ -66,8 +65,16 @@ async function start() {
   callState("ready", "Ready to call");
 }
 
+function closeLine() {
+  if (!manager) return;
+  const old = manager;
+  manager = null;
+  old.delegate = undefined;
+  old.disconnect().catch(() => {});
+}
+
 async function openLine() {
-  if (manager) { const old = manager; manager = null; old.delegate = undefined; old.disconnect().catch(() => {}); }
+  closeLine();
   const phone = manager = new Web.SessionManager(config.websocket_url, {
     aor: config.aor,
     media: { constraints: { audio: true, video: false }, remote: { audio: $("try-audio") } },
@@ -80,6 +87,7 @@ async function openLine() {
       onCallHangup: () => {
         if (phone !== manager) return;
         callState("ready", failure || (answeredAt ? "Call ended. Call again?" : "The call did not go through; try again"));
+        closeLine();  // one call per line: the next Call opens a new one, and an idle tab holds nothing
       },
       // A dropped line ends any call on it (SIP.js disposes it); the next Call opens a new one.
       onServerDisconnect: () => {
@@ -124,7 +132,7 @@ $("try-call").addEventListener("click", async () => {
     }
   }
   try {
-    session = await manager.call(target);
+    await manager.call(target);  // onCallCreated keeps the session; a call already over stays forgotten
   } catch (error) {
     failure = `The call did not go through (${(error && error.message) || "unknown error"})`;
     if (manager) callState("ready", failure);
@@ -153,7 +161,7 @@ function sendKey(key) {
 keypad.forEach((button) => button.addEventListener("click", () => sendKey(button.dataset.key)));
 // The computer's own keys work as the keypad during a call (focus on a page button, not a text field).
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.altKey || event.metaKey || event.key.length !== 1 || !KEYS.includes(event.key)) return;
+  if (event.repeat || event.ctrlKey || event.altKey || event.metaKey || event.key.length !== 1 || !KEYS.includes(event.key)) return;
   sendKey(event.key);
 });
 setInterval(() => {
