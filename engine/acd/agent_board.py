@@ -83,7 +83,8 @@ class AgentBoard:
             del self.ledgers[gone]
         self.by_extension = {agent.extension: agent_id for agent_id, agent in config.agents.items()}
         self.by_endpoint = {endpoint: agent_id for agent_id, agent in config.agents.items() for endpoint in agent_endpoints(agent.extension)}
-        self.phones.keep_only(set(self.by_extension))
+        for agent_id, registered in self.phones.keep_only({agent_id: agent.extension for agent_id, agent in config.agents.items()}).items():
+            self.registration(agent_id, "online" if registered else "offline")
         for agent_id in config.agents:
             self.sync(agent_id)
 
@@ -116,7 +117,7 @@ class AgentBoard:
         agent = self.agent(agent_id) if agent_id is not None else None
         if agent_id is None or agent is None:
             return False
-        registered = self.phones.changed(endpoint, state, agent.extension)
+        registered = self.phones.changed(endpoint, state, agent_id, agent.extension)
         if registered is not None:
             self.registration(agent_id, "online" if registered else "offline")
         return True

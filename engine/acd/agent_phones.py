@@ -5,6 +5,7 @@ registered, and which phone the engine rings. Pure; no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 BROWSER_PHONE_PREFIX = "web"
@@ -29,14 +30,14 @@ def dial_target(extension: str, online: frozenset[str]) -> str:
 
 @dataclass
 class PhoneRegistrations:
-    """Which of the agents' endpoints Asterisk last said were online, and for each agent whether
-    it was last passed on as registered (either phone online)."""
+    """Which of the agents' endpoints Asterisk last said were online (per endpoint: it mirrors
+    Asterisk), and for each agent whether it was last passed on as registered (either phone online)."""
 
     online: set[str] = field(default_factory=set)
     passed_on: dict[str, bool] = field(default_factory=dict)
-    """Extension -> the combined state last passed on to the agent's ledger."""
+    """Agent id -> the combined state last passed on to the agent's ledger."""
 
-    def changed(self, endpoint: str, state: str, extension: str) -> bool | None:
+    def changed(self, endpoint: str, state: str, agent_id: str, extension: str) -> bool | None:
         """Records one phone's state; returns the agent's combined state when it differs from the
         one last passed on (or none was yet), else None: one of two phones going offline while the
         other stays online changes nothing for the agent."""
@@ -46,16 +47,27 @@ class PhoneRegistrations:
             self.online.discard(endpoint)
         else:
             return None
-        registered = self.any_online(extension)
-        if self.passed_on.get(extension) == registered:
-            return None
-        self.passed_on[extension] = registered
-        return registered
+        return self._pass_on(agent_id, extension, first=True)
 
-    def keep_only(self, extensions: set[str]) -> None:
-        """The agents' configuration changed: forget the phones of extensions no agent has any more."""
-        self.online = {endpoint for endpoint in self.online if any(endpoint in agent_endpoints(extension) for extension in extensions)}
-        self.passed_on = {extension: state for extension, state in self.passed_on.items() if extension in extensions}
+    def keep_only(self, extensions: Mapping[str, str]) -> dict[str, bool]:
+        """The agents' configuration (agent id -> extension) changed: forget the phones no agent has
+        any more; returns the combined state of each agent whose state differs from the one passed
+        on (an extension moved to phones that are already online, or away from them)."""
+        endpoints = {endpoint for extension in extensions.values() for endpoint in agent_endpoints(extension)}
+        self.online &= endpoints
+        self.passed_on = {agent_id: state for agent_id, state in self.passed_on.items() if agent_id in extensions}
+        changes = {agent_id: self._pass_on(agent_id, extension, first=False) for agent_id, extension in extensions.items()}
+        return {agent_id: registered for agent_id, registered in changes.items() if registered is not None}
+
+    def _pass_on(self, agent_id: str, extension: str, first: bool) -> bool | None:
+        """The agent's combined state if it is to be passed on; `first`: also when none was yet
+        (else an agent never passed on gets only an online state: their ledger starts unregistered)."""
+        registered = self.any_online(extension)
+        last = self.passed_on.get(agent_id)
+        if last == registered or (last is None and not first and not registered):
+            return None
+        self.passed_on[agent_id] = registered
+        return registered
 
     def any_online(self, extension: str) -> bool:
         return any(endpoint in self.online for endpoint in agent_endpoints(extension))

@@ -124,6 +124,7 @@ class CallDistributor:
         subscribed: set[str] = set()
         await self.bridges.sweep_at_start()
         while True:
+            subscribed &= set(self.agents.by_endpoint)  # a removed agent's phones are read again if re-added
             for endpoint, agent_id in list(self.agents.by_endpoint.items()) if self._config else []:
                 if endpoint in subscribed:
                     continue

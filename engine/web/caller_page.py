@@ -9,8 +9,9 @@ enforced, exactly:
 - at most MAX_LINES relays (lines) open at once, MAX_LINES_PER_CLIENT from one client address; more get 429;
 - per relay (engine/web/sip_relay_policy.py): only call methods (INVITE, ACK, BYE, CANCEL, OPTIONS,
   INFO, UPDATE, PRACK; no REGISTER, SUBSCRIBE, PUBLISH, MESSAGE, REFER), requests From the
-  try-caller user only, at most MAX_NEW_INVITES INVITEs without a To tag in any 60 s (3 calls: each
-  INVITE is re-sent once with the credentials); a broken rule closes the relay with 1008;
+  try-caller user only, one call in all (new INVITEs of one Call-ID: the page opens a new line for
+  each call), at most MAX_NEW_INVITES INVITEs without a To tag in any 60 s (the call's INVITE is
+  re-sent once with the credentials); a broken rule closes the relay with 1008;
 - a relay that starts no call within FIRST_CALL_WITHIN_S of opening, and any relay open for
   MAX_OPEN_S, is closed with 4408.
 There is no limit on how long a single call lasts beyond MAX_OPEN_S of its relay.
@@ -30,7 +31,7 @@ from engine.web.sip_relay_policy import TRY_METHODS, RelayRules
 
 MAX_LINES = 20
 MAX_LINES_PER_CLIENT = 2
-MAX_NEW_INVITES = 6
+MAX_NEW_INVITES = 4
 FIRST_CALL_WITHIN_S = 60.0
 MAX_OPEN_S = 30 * 60.0
 PAGE = Path(__file__).with_name("static") / "try.html"
@@ -79,9 +80,9 @@ def caller_config(line: CallerLine, page_origin: str) -> dict[str, str]:
     }
 
 
-def caller_rules(line: CallerLine) -> RelayRules:
+def caller_rules(user: str) -> RelayRules:
     """What a /try page may send through its relay (see the module docstring)."""
-    return RelayRules(line.user, TRY_METHODS, MAX_NEW_INVITES, FIRST_CALL_WITHIN_S, MAX_OPEN_S)
+    return RelayRules(user, TRY_METHODS, MAX_NEW_INVITES, FIRST_CALL_WITHIN_S, MAX_OPEN_S, one_call=True)
 
 
 def add_caller_page_routes(app: web.Application, line: CallerLine, relays: OpenRelays) -> None:
@@ -96,12 +97,12 @@ def add_caller_page_routes(app: web.Application, line: CallerLine, relays: OpenR
     async def relay(request: web.Request) -> web.WebSocketResponse:
         client = request.remote or ""
         if not lines.admit(client):
-            raise web.HTTPTooManyRequests(text=f"the demo line is busy: at most {MAX_LINES_PER_CLIENT} calls from one address and {MAX_LINES} in all")
+            raise web.HTTPTooManyRequests(text=f"the demo line is busy: at most {MAX_LINES_PER_CLIENT} lines open from one address and {MAX_LINES} in all")
         try:
             socket = await open_page_socket(request)
-            await relays.open(socket)
             try:
-                await relay_sip(socket, line.asterisk_ws_url, f"caller page {client}", caller_rules(line))
+                await relays.open(socket)
+                await relay_sip(socket, line.asterisk_ws_url, f"caller page {client}", caller_rules(line.user))
             finally:
                 relays.closed(socket)
         finally:

@@ -40,8 +40,8 @@ from engine.settings import HttpSettings
 from engine.web.caller_page import CallerLine, add_caller_page_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
-from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, open_page_socket, relay_sip, sipjs_answer
-from engine.web.sip_relay_policy import RelayRules
+from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, in_call, open_page_socket, relay_sip, sipjs_answer
+from engine.web.sip_relay_policy import AGENT_METHODS, RelayRules
 from engine.web.qa_routes import QaDesk, add_qa_routes
 from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, refuse_cross_origin_socket, safe_next, same_origin_writes, trusted_networks
 from engine.web.session_gate import SESSION_ENDED, SessionGate
@@ -304,7 +304,8 @@ def build_app(
 
     async def phone_relay(request: web.Request) -> web.WebSocketResponse:
         """The agent's SIP relay lives only as long as their session (logging out closes it), one per
-        agent (a newer tab closes the older), and speaks only as the agent's own browser phone."""
+        agent (a newer tab closes the older, or is refused while the agent rings or talks), and speaks
+        only as the agent's own browser phone."""
         if desktop is None or desktop.phone is None:
             raise web.HTTPNotFound(text="browser phones are not set up on this engine")
         agent_id = request[PRINCIPAL].agent_id
@@ -316,9 +317,9 @@ def build_app(
         if not gate.attach(token, page):
             await gate.close_page(page, SESSION_ENDED, "your session ended; log in again")
             return page
-        await relays.open(page, agent_id)
         try:
-            await relay_sip(page, desktop.phone.asterisk_ws_url, agent_id, RelayRules(phone.sip_user))
+            if await relays.open(page, agent_id, in_call=in_call(desktop.agent_state(agent_id))):
+                await relay_sip(page, desktop.phone.asterisk_ws_url, agent_id, RelayRules(phone.sip_user, AGENT_METHODS))
         finally:
             relays.closed(page, agent_id)
             gate.detach(token, page)

@@ -11,11 +11,13 @@ refused frame closes the relay with 1008.
 
 Asterisk sees every relayed page as the relay's address. So that no page can be taken for an
 endpoint identified by address (loopback-callers at 127.0.0.1, carrier-trunk at 127.0.0.2: see
-asterisk_conf/templates/pjsip.conf.j2), the relay connects from RELAY_SOURCE_ADDRESS when
-Asterisk is on loopback, an address no `identify` matches: only endpoints with a password answer.
+asterisk_conf/templates/pjsip.conf.j2), the relay connects from RELAY_SOURCE_ADDRESS whenever
+Asterisk's host resolves to IPv4 loopback, an address no `identify` matches: only endpoints with a
+password answer.
 
 `relay_sip` serves the agent page (under the agent's session, one relay per agent: a newer tab
-closes the older one with OTHER_TAB) and the caller page (/try, engine/web/caller_page.py). Every
+closes the older one with OTHER_TAB, unless the agent is on a call or being rung: then the newer
+tab is refused with OTHER_TAB, so a call is never dropped by opening a tab) and the caller page (/try, engine/web/caller_page.py). Every
 open relay is in OpenRelays, which closes them all when the engine stops.
 """
 
@@ -24,15 +26,18 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
+from engine.acd.agent_state import Status
 from engine.config.acd_config import AcdConfig
 from engine.web.request_policy import own_origin, refuse_cross_origin_socket
 from engine.web.sip_relay_policy import RelayPolicy, RelayRules
@@ -44,6 +49,7 @@ MAX_SIP_MESSAGE = 64 * 1024
 """A SIP message with a WebRTC offer is a few kB; anything far larger is refused, both ways."""
 UPSTREAM_CONNECT_S = 5.0
 CLOSE_S = 2.0
+RESOLVE_S = 2.0
 RELAY_SOURCE_ADDRESS = "127.0.0.3"
 """The relay's side of its connection to an Asterisk on loopback: matched by no `identify` in pjsip.conf."""
 REFUSED = 1008
@@ -128,6 +134,15 @@ async def open_page_socket(request: web.Request) -> web.WebSocketResponse:
     return page
 
 
+IN_CALL = frozenset({Status.RESERVED.value, Status.ON_CALL.value})
+"""An agent's statuses while a call rings their phone or is connected to it."""
+
+
+def in_call(shown_state: dict[str, Any] | None) -> bool:
+    """Whether the agent's state as the pages show it has a call ringing or connected."""
+    return shown_state is not None and shown_state.get("status") in IN_CALL
+
+
 @dataclass
 class OpenRelays:
     """Every open relay's page socket: at most one per agent, and all closed when the engine stops
@@ -136,16 +151,23 @@ class OpenRelays:
     pages: set[web.WebSocketResponse] = field(default_factory=set)
     by_agent: dict[str, web.WebSocketResponse] = field(default_factory=dict)
 
-    async def open(self, page: web.WebSocketResponse, agent_id: str | None = None) -> None:
-        """A relay opens; an agent's older one (another tab) is closed with OTHER_TAB."""
+    async def open(self, page: web.WebSocketResponse, agent_id: str | None = None, in_call: bool = False) -> bool:
+        """A relay opens; an agent's older one (another tab) is closed with OTHER_TAB, unless the
+        agent is `in_call` (ringing or talking, maybe on that older tab): then this newer page is
+        closed with OTHER_TAB and False returned (the caller must not relay it)."""
+        if agent_id is not None and in_call and agent_id in self.by_agent:
+            log.info("browser phone of %s opened in another tab during a call: the new tab is refused", agent_id)
+            await _close(page, OTHER_TAB, "your phone is on a call in another tab")
+            return False
         self.pages.add(page)
         if agent_id is None:
-            return
+            return True
         older = self.by_agent.get(agent_id)
         self.by_agent[agent_id] = page
         if older is not None:
             log.info("browser phone of %s opened in another tab: the older relay is closed", agent_id)
             await _close(older, OTHER_TAB, "phone opened in another tab")
+        return True
 
     def closed(self, page: web.WebSocketResponse, agent_id: str | None = None) -> None:
         self.pages.discard(page)
@@ -156,17 +178,24 @@ class OpenRelays:
         await asyncio.gather(*(_close(page, STOPPING, "the server is stopping") for page in list(self.pages)))
 
 
-def relay_source(upstream_url: str) -> tuple[str, int] | None:
-    """Where the relay connects from: RELAY_SOURCE_ADDRESS for an Asterisk on IPv4 loopback, else
-    the system's choice (Asterisk elsewhere sees the engine's own address, which no identify matches)."""
+def on_ipv4_loopback(addresses: list[str]) -> bool:
+    """Whether a host's resolved addresses reach it on IPv4 loopback: some IPv4 address, all loopback."""
+    ipv4 = [address for address in (ipaddress.ip_address(text.split("%")[0]) for text in addresses) if address.version == 4]
+    return bool(ipv4) and all(address.is_loopback for address in ipv4)
+
+
+async def relay_source(upstream_url: str) -> tuple[str, int] | None:
+    """Where the relay connects from: RELAY_SOURCE_ADDRESS for an Asterisk whose host resolves to IPv4
+    loopback (by name or address), else the system's choice (Asterisk elsewhere sees the engine's own
+    address, which no identify matches). A name not resolved within RESOLVE_S gets the system's choice."""
     host = urlsplit(upstream_url).hostname or ""
-    if host == "localhost":
-        return RELAY_SOURCE_ADDRESS, 0
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+        async with asyncio.timeout(RESOLVE_S):
+            found = await asyncio.to_thread(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+    except (TimeoutError, OSError) as exc:
+        log.warning("Asterisk's host %r not resolved: %s", host, exc or type(exc).__name__)
         return None
-    return (RELAY_SOURCE_ADDRESS, 0) if address.version == 4 and address.is_loopback else None
+    return (RELAY_SOURCE_ADDRESS, 0) if on_ipv4_loopback([str(entry[4][0]) for entry in found]) else None
 
 
 async def relay_sip(page: web.WebSocketResponse, upstream_url: str, who: str, rules: RelayRules) -> None:
@@ -176,7 +205,8 @@ async def relay_sip(page: web.WebSocketResponse, upstream_url: str, who: str, ru
     be reached is closed with 1011 (the page's SIP.js reconnects by itself)."""
     policy = RelayPolicy(rules, asyncio.get_running_loop().time())
     timeout = aiohttp.ClientTimeout(total=None, connect=UPSTREAM_CONNECT_S, sock_connect=UPSTREAM_CONNECT_S)
-    connector = aiohttp.TCPConnector(local_addr=relay_source(upstream_url))
+    source = await relay_source(upstream_url)
+    connector = aiohttp.TCPConnector(local_addr=source, family=socket.AF_INET if source is not None else socket.AF_UNSPEC)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as client:
         try:
             async with asyncio.timeout(UPSTREAM_CONNECT_S):
@@ -207,7 +237,12 @@ async def _pass_checked(page: web.WebSocketResponse, upstream: aiohttp.ClientWeb
     try:
         async for message in page:
             if message.type == WSMsgType.TEXT:
-                refusal = policy.refusal(message.data, loop.time())
+                try:
+                    refusal = policy.refusal(message.data, loop.time())
+                except Exception as exc:  # a frame the filter cannot read closes this relay, not the handler
+                    log.error("browser phone of %s: relay closed, a frame could not be checked: %s", who, type(exc).__name__)
+                    await _close(page, 1011, "the relay could not check a message")
+                    return
             elif message.type == WSMsgType.BINARY:
                 refusal = "a binary frame (the page sends SIP as text)"
             else:

@@ -60,9 +60,14 @@ async def test_the_try_relay_cuts_off_registrations_and_forged_callers_before_th
     assert await relay_answer(engine.http_url, register("try-caller")) == REFUSED
     for forged in ("carrier-trunk", "loopback-callers", "01012345678"):
         assert await relay_answer(engine.http_url, invite(forged)) == REFUSED, forged
+    smuggled = "SIP/2.0 200 OK\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n" + invite("carrier-trunk")
+    assert await relay_answer(engine.http_url, smuggled) == REFUSED, "a request riding behind a response"
+    quoted = invite("carrier-trunk").replace('From: "carrier-trunk"', 'From: "<sip:try-caller@127.0.0.1>"')
+    assert await relay_answer(engine.http_url, quoted) == REFUSED, "try-caller only in the quoted display name"
     log = engine.log_text()
     assert "the page sent REGISTER is not allowed here" in log
     assert "the page sent INVITE From a user other than the page's own (try-caller)" in log
+    assert "the page sent Content-Length missing, repeated or not the body's length" in log
     assert "SDP" not in log.split("relay closed, the page sent")[-1].splitlines()[0], "the reason is logged, never the message"
     await asyncio.sleep(2.0)  # what a call would take to reach the flows, had one got through
     async with engine.store() as store:

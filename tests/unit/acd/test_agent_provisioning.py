@@ -69,24 +69,24 @@ def test_the_browser_phone_rings_while_registered_else_the_softphone() -> None:
     assert dial_target("2001", frozenset({"2001", "web2001"})) == "PJSIP/web2001"
     assert dial_target("2001", frozenset({"web2002"})) == "PJSIP/2001", "another agent's browser phone is not this agent's"
     phones = PhoneRegistrations()
-    assert phones.changed("web2001", "online", "2001") is True
+    assert phones.changed("web2001", "online", "minsu", "2001") is True
     assert phones.any_online("2001") and phones.dial_target("2001") == "PJSIP/web2001"
-    assert phones.changed("2001", "online", "2001") is None, "already registered"
-    assert phones.changed("web2001", "offline", "2001") is None, "one of two phones went: the agent is still registered"
+    assert phones.changed("2001", "online", "minsu", "2001") is None, "already registered"
+    assert phones.changed("web2001", "offline", "minsu", "2001") is None, "one of two phones went: the agent is still registered"
     assert phones.any_online("2001") and phones.dial_target("2001") == "PJSIP/2001"
-    assert phones.changed("2001", "offline", "2001") is False
+    assert phones.changed("2001", "offline", "minsu", "2001") is False
     assert not phones.any_online("2001")
-    assert phones.changed("2001", "unknown", "2001") is None
+    assert phones.changed("2001", "unknown", "minsu", "2001") is None
     assert not phones.any_online("2001"), "only online counts"
 
 
 def test_the_first_state_of_an_agent_is_passed_on_and_removed_agents_are_forgotten() -> None:
     phones = PhoneRegistrations()
-    assert phones.changed("2001", "offline", "2001") is False, "the ledger learns the agent is not registered"
-    phones.changed("web2002", "online", "2002")
-    phones.keep_only({"2001"})
-    assert phones.online == set() and "2002" not in phones.passed_on
-    assert phones.changed("web2002", "online", "2002") is True, "an agent added again starts afresh"
+    assert phones.changed("2001", "offline", "minsu", "2001") is False, "the ledger learns the agent is not registered"
+    phones.changed("web2002", "online", "jisu", "2002")
+    assert phones.keep_only({"minsu": "2001"}) == {}
+    assert phones.online == set() and "jisu" not in phones.passed_on
+    assert phones.changed("web2002", "online", "jisu", "2002") is True, "an agent added again starts afresh"
 
 
 def test_the_writer_never_lets_a_name_start_a_new_config_line(tmp_path: Path) -> None:

@@ -43,3 +43,33 @@ def test_an_agents_phones_are_forgotten_when_the_agent_is_removed() -> None:
     agents.configure(AcdConfig({"billing": QueueSettings(skills={"billing": 1})}, {}, {}), Router(()))
     assert agents.phones.online == set() and agents.phones.passed_on == {}
     assert agents.endpoint_state("web2001", "offline") is False, "no agent's endpoint any more"
+
+
+def two_agents(minsu: str, jisu: str) -> AcdConfig:
+    return AcdConfig({"billing": QueueSettings(skills={"billing": 1})}, {"minsu": AgentSettings(name="Minsu", extension=minsu, skills={"billing": 3}),
+                                                                        "jisu": AgentSettings(name="Jisu", extension=jisu, skills={"billing": 3})}, {})
+
+
+def test_agents_who_swap_extensions_are_registered_as_their_new_phones_are() -> None:
+    agents = board()
+    agents.configure(two_agents("2001", "2002"), Router(()))
+    agents.endpoint_state("web2001", "online")
+    agents.endpoint_state("2002", "offline")
+    assert status(agents) == (Status.AVAILABLE, True)
+    agents.configure(two_agents("2002", "2001"), Router(()))
+    assert agents.phones.passed_on == {"minsu": False, "jisu": True}, "kept per agent, not per extension"
+    assert status(agents)[1] is False, "minsu's new phones are offline"
+    jisu = agents.state("jisu")
+    assert jisu is not None and (jisu.status, jisu.registered) == (Status.AVAILABLE, True), "jisu's new browser phone is online"
+    agents.endpoint_state("web2001", "offline")
+    assert agents.phones.passed_on["jisu"] is False and agents.phones.passed_on["minsu"] is False
+
+
+def test_a_readded_agent_gets_its_phones_state_from_the_next_read() -> None:
+    agents = board()
+    agents.endpoint_state("web2001", "online")
+    agents.configure(AcdConfig({"billing": QueueSettings(skills={"billing": 1})}, {}, {}), Router(()))
+    agents.configure(two_agents("2001", "2002"), Router(()))
+    assert agents.phones.passed_on == {} and agents.phones.online == set(), "nothing known until Asterisk is read again"
+    agents.endpoint_state("web2001", "online")
+    assert status(agents) == (Status.AVAILABLE, True)

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from engine.health import HealthBoard
 from engine.web.http_server import build_app
 from engine.web.caller_page import CallerLine
-from engine.web.phone_gateway import OTHER_TAB, REFUSED, SIPJS_LIB, STOPPING, BrowserPhone, PhoneGateway, phone_config, relay_source, sipjs_file
+from engine.web.phone_gateway import OTHER_TAB, REFUSED, SIPJS_LIB, STOPPING, BrowserPhone, PhoneGateway, on_ipv4_loopback, phone_config, relay_source, sipjs_file
 from engine.web.sessions import SESSION_COOKIE, Sessions
 from test_access import ROLES, desktop
 
@@ -90,9 +90,16 @@ async def test_sipjs_is_served_as_javascript_or_a_clear_404(client: Any) -> None
 
 
 @pytest.mark.parametrize("url, source", [("ws://127.0.0.1:8088/ws", ("127.0.0.3", 0)), ("ws://localhost:8088/ws", ("127.0.0.3", 0)),
-                                         ("ws://asterisk:8088/ws", None), ("ws://10.0.0.5:8088/ws", None), ("ws://[::1]:8088/ws", None)])
-def test_the_relay_reaches_a_loopback_asterisk_from_an_address_no_identify_matches(url: str, source: tuple[str, int] | None) -> None:
-    assert relay_source(url) == source
+                                         ("ws://127.1.2.3:8088/ws", ("127.0.0.3", 0)), ("ws://asterisk.invalid:8088/ws", None),
+                                         ("ws://10.0.0.5:8088/ws", None), ("ws://[::1]:8088/ws", None)])
+async def test_the_relay_reaches_a_loopback_asterisk_from_an_address_no_identify_matches(url: str, source: tuple[str, int] | None) -> None:
+    assert await relay_source(url) == source
+
+
+@pytest.mark.parametrize("addresses, loopback", [(["127.0.0.1"], True), (["::1", "127.0.0.1"], True), (["127.0.1.1"], True),
+                                                 (["::1"], False), (["127.0.0.1", "10.0.0.5"], False), (["fe80::1%eth0"], False), ([], False)])
+def test_a_host_that_resolves_to_ipv4_loopback_is_reached_from_the_relay_address(addresses: list[str], loopback: bool) -> None:
+    assert on_ipv4_loopback(addresses) is loopback
 
 
 @dataclass
@@ -128,8 +135,9 @@ async def fake_asterisk() -> AsyncIterator[FakeAsterisk]:
         await runner.cleanup()
 
 
-def phone_app(fake: FakeAsterisk, sessions: Sessions) -> web.Application:
+def phone_app(fake: FakeAsterisk, sessions: Sessions, status: str = "available") -> web.Application:
     with_phone = desktop(sessions, [])
+    with_phone.agent_state = lambda _agent: {"status": status}
     with_phone.phone = PhoneGateway(fake.url, "127.0.0.1", {"minsu": BrowserPhone("web2001", "minsu-phone-secret", "Minsu")}.get)
     line = CallerLine(fake.url, "127.0.0.1", "try-caller", "try-secret", "800")
     return build_app(HealthBoard(("ari",)), lambda: {}, desktop=with_phone, caller_line=line)
@@ -176,6 +184,23 @@ async def test_an_agents_phone_lives_in_one_tab_and_relays_end_when_the_engine_s
                 assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, STOPPING)
         finally:
             await runner.cleanup()
+
+
+async def test_a_second_tab_cannot_take_the_phone_while_it_carries_a_call(fake_asterisk: FakeAsterisk) -> None:
+    sessions = Sessions()
+    async with TestClient(TestServer(phone_app(fake_asterisk, sessions, status="on_call"))) as test_client:
+        test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+        first = await test_client.ws_connect("/phone/sip", protocols=("sip",))
+        await first.send_str(sip_request("REGISTER", "web2001"))
+        while not fake_asterisk.frames:
+            await asyncio.sleep(0.05)
+        second = await test_client.ws_connect("/phone/sip", protocols=("sip",))
+        closing = await second.receive(timeout=10)
+        assert (closing.type, second.close_code, closing.extra) == (aiohttp.WSMsgType.CLOSE, OTHER_TAB, "your phone is on a call in another tab")
+        await first.send_str(sip_request("OPTIONS", "web2001"))
+        while len(fake_asterisk.frames) < 2:
+            await asyncio.sleep(0.05)
+        assert not first.closed, "the tab with the call keeps its phone"
 
 
 def sip_request(method: str, user: str) -> str:
