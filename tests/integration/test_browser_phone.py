@@ -26,7 +26,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from engine.localpbx.local_asterisk import LocalAsterisk
 from tests.integration.conftest import free_port, require_tool
-from tests.integration.sip_peers import Baresip, measure_wav, write_speech_then_tone
+from tests.integration.sip_peers import Baresip, measure_wav, write_tone
 from tests.integration.test_acd_call import CALLER_HZ, MINSU_HZ, SIP_PORT, acd_setup, status, wait_agents
 from tests.integration.test_agent_desktop import CHROMIUM
 from tests.integration.test_agents import threadline
@@ -34,8 +34,8 @@ from tests.integration.test_recording import dominant, recordings_of, stereo_sid
 
 pytestmark = pytest.mark.asterisk
 CALLER_NUMBER = "0212345678"
-ANALYSE_REMOTE_AUDIO = """async () => {
-  const stream = document.getElementById("phone-audio").srcObject;
+ANALYSE_REMOTE_AUDIO = """async (audioId) => {
+  const stream = document.getElementById(audioId).srcObject;
   const context = new AudioContext();
   const analyser = context.createAnalyser();
   analyser.fftSize = 8192;
@@ -49,12 +49,21 @@ ANALYSE_REMOTE_AUDIO = """async () => {
   await context.close();
   return result;
 }"""
+"""The loudest frequency an <audio> element of the page plays (its remote stream), in a Web Audio analyser."""
 
 
 def write_microphone(path: Path, hz: float, seconds: float = 120.0) -> Path:
     """Chromium's fake microphone: a 48 kHz WAV (sox), looped by Chromium."""
     subprocess.run(["sox", "-q", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path), "synth", str(seconds), "sine", str(hz), "vol", "0.3"],
                    check=True, capture_output=True, timeout=60)
+    return path
+
+
+def silence_then_tone(path: Path, silent_s: float, hz: float, tone_s: float) -> Path:
+    """The caller: quiet through the menu (it keys 1), then a steady tone to tell who hears whom."""
+    quiet = write_tone(path.with_suffix(".quiet.wav"), silent_s, hz, amplitude=0)
+    tone = write_tone(path.with_suffix(".tone.wav"), tone_s, hz)
+    subprocess.run(["sox", "-q", str(quiet), str(tone), str(path)], check=True, capture_output=True, timeout=30)
     return path
 
 
@@ -113,7 +122,7 @@ async def test_an_agent_takes_a_call_on_the_browser_phone_with_audio_both_ways(
             contacts = await asyncio.to_thread(pbx.rx, "pjsip show contacts")
             assert re.search(r"web2001/sip:\S+ +\w+ +Avail", contacts), contacts
 
-            await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 90.0))
+            await caller.start(await asyncio.to_thread(silence_then_tone, tmp_path / "caller.wav", 4.5, CALLER_HZ, 90.0))
             await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
             await caller.wait_event("CALL_ESTABLISHED")
             # Billing by key, as soon as the menu listens (before the file's speech starts): this test
@@ -134,7 +143,7 @@ async def test_an_agent_takes_a_call_on_the_browser_phone_with_audio_both_ways(
             await wait_agents(engine, {"minsu": "on_call"}, timeout_s=10)
             talk_from = time.monotonic()
             await asyncio.sleep(4.0)
-            heard = await page.evaluate(ANALYSE_REMOTE_AUDIO)
+            heard = await page.evaluate(ANALYSE_REMOTE_AUDIO, "phone-audio")
             figures["page_heard"] = heard
             assert abs(heard["hz"] - CALLER_HZ) < 15 and heard["db"] > -60, ("the page hears the caller's tone", heard)
             talk_to = time.monotonic()

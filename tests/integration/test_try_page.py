@@ -27,24 +27,9 @@ from tests.integration.sip_peers import write_speech_then_tone
 from tests.integration.test_acd_call import CALLER_HZ, MINSU_HZ, acd_setup, wait_agents
 from tests.integration.test_agent_desktop import CHROMIUM
 from tests.integration.test_agents import threadline
-from tests.integration.test_browser_phone import log_in, screenshot, write_microphone
+from tests.integration.test_browser_phone import ANALYSE_REMOTE_AUDIO, log_in, screenshot, write_microphone
 
 pytestmark = pytest.mark.asterisk
-ANALYSE = """async (audioId) => {
-  const stream = document.getElementById(audioId).srcObject;
-  const context = new AudioContext();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 8192;
-  context.createMediaStreamSource(stream).connect(analyser);
-  await new Promise((done) => setTimeout(done, 1500));
-  const bins = new Float32Array(analyser.frequencyBinCount);
-  analyser.getFloatFrequencyData(bins);
-  let peak = 1;
-  for (let i = 2; i < bins.length; i++) if (bins[i] > bins[peak]) peak = i;
-  const result = { hz: peak * context.sampleRate / analyser.fftSize, db: bins[peak] };
-  await context.close();
-  return result;
-}"""
 
 
 @pytest.fixture
@@ -117,8 +102,8 @@ async def test_a_newcomer_calls_from_the_browser_and_reaches_the_billing_agent_b
             await expect(agent.locator("#phone-call")).to_have_attribute("data-call", "talking", timeout=10_000)
             await wait_agents(engine, {"minsu": "on_call"}, timeout_s=10)
             await asyncio.sleep(3.0)
-            figures["agent_heard"] = agent_heard = await agent.evaluate(ANALYSE, "phone-audio")
-            figures["caller_heard"] = caller_heard = await caller.evaluate(ANALYSE, "try-audio")
+            figures["agent_heard"] = agent_heard = await agent.evaluate(ANALYSE_REMOTE_AUDIO, "phone-audio")
+            figures["caller_heard"] = caller_heard = await caller.evaluate(ANALYSE_REMOTE_AUDIO, "try-audio")
             assert abs(agent_heard["hz"] - CALLER_HZ) < 15 and agent_heard["db"] > -60, ("the agent hears the browser caller", agent_heard)
             assert abs(caller_heard["hz"] - MINSU_HZ) < 15 and caller_heard["db"] > -60, ("the browser caller hears the agent", caller_heard)
 
