@@ -165,7 +165,7 @@ def test_a_missing_inbound_flow_is_one_clear_line(pbx: LocalAsterisk, tmp_path: 
              "THREADLINE_HTTP__PORT": "0"},
     )
     assert result.returncode == 2, result.stderr
-    assert "flows.inbound: no flow `nope` in ivr_flows (there are: secure_card_ko, support_en, support_ko, survey_ko)" in result.stderr
+    assert "flows.inbound: no flow `nope` in ivr_flows (there are: secure_card_ko, support_en, support_ko, support_zh, survey_ko)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
