@@ -25,7 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.web.phone_gateway import OpenRelays, open_page_socket, relay_sip
+from engine.web.phone_gateway import OpenRelays, open_page_socket, relay_sip, relay_url
 from engine.web.request_policy import own_origin
 from engine.web.sip_relay_policy import TRY_METHODS, RelayRules
 
@@ -69,10 +69,9 @@ class OpenLines:
 
 
 def caller_config(line: CallerLine, page_origin: str) -> dict[str, str]:
-    """What the page calls with: the relay on its own origin (wss behind TLS), its login, the number."""
-    scheme, _, host = page_origin.partition("://")
+    """What the page calls with: the relay on its own origin, its login, the number."""
     return {
-        "websocket_url": f"{'wss' if scheme == 'https' else 'ws'}://{host}/try/sip",
+        "websocket_url": relay_url(page_origin, "/try/sip"),
         "aor": f"sip:{line.user}@{line.sip_domain}",
         "auth_user": line.user,
         "password": line.password,

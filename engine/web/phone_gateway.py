@@ -102,11 +102,16 @@ def browser_phone_reader(secrets_path: Path, acd: Callable[[], AcdConfig | None]
     return read
 
 
-def phone_config(phone: BrowserPhone, sip_domain: str, page_origin: str) -> dict[str, str]:
-    """What the page registers with: the relay on the page's own origin (wss behind TLS), its AOR and login."""
+def relay_url(page_origin: str, path: str) -> str:
+    """A relay on the page's own origin: wss when the page came over https (behind a TLS proxy)."""
     scheme, _, host = page_origin.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{host}{path}"
+
+
+def phone_config(phone: BrowserPhone, sip_domain: str, page_origin: str) -> dict[str, str]:
+    """What the page registers with: the relay on the page's own origin, its AOR and login."""
     return {
-        "websocket_url": f"{'wss' if scheme == 'https' else 'ws'}://{host}/phone/sip",
+        "websocket_url": relay_url(page_origin, "/phone/sip"),
         "aor": f"sip:{phone.sip_user}@{sip_domain}",
         "auth_user": phone.sip_user,
         "password": phone.password,
