@@ -17,7 +17,12 @@ UtteranceListener (VAD, early end, Vosk with the node's grammar) and FlowInterpr
 
 One run on a noisy 2-core machine: ratios and percentiles, no asserts. The last line is machine-readable:
     speech rtf=<x> p95_ms=<y> streams_per_core=<z> accuracy=<a>
-Run: .venv/bin/python bench/speech.py [--quick] [--core N] [--stream-seconds S] [--budget-s S]
+Each language's sample flow (support_ko, support_en, support_zh) and each recogniser can be run:
+--language picks the flow and its sentence bank, --recogniser overrides speech.recognisers, and
+--bank heldout uses tests/speech/heldout/, sentences nothing was tuned on (the README's figures).
+
+Run: .venv/bin/python bench/speech.py [--language ko|en|zh] [--recogniser vosk|whisper|pocketsphinx]
+     [--bank tuning|heldout] [--quick] [--core N] [--stream-seconds S] [--budget-s S] [--no-streams]
 """
 
 from __future__ import annotations
@@ -41,15 +46,13 @@ from engine.settings import load_settings
 from engine.speech.audio_files import read_as_slin16
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.recognition import FRAME_BYTES, SAMPLE_RATE, SpeechModel
-from engine.speech.speech_service import find_model, load_speech_model
+from engine.speech.speech_service import find_model, load_speech_model, recogniser_for
 from engine.speech.speech_test import read_expected, run_speech_test
 from engine.speech.synthetic_callers import read_sentences, synthesize
 from engine.speech.utterance import UtteranceHeard, UtteranceListener
 
 REPO = Path(__file__).resolve().parents[1]
-FLOW, NODE, LANGUAGE = "support_ko", "menu", "ko"
-SENTENCES = REPO / "tests" / "speech" / "support_ko_menu.tsv"
-CORPUS = REPO / ".cache" / "speech-corpus" / "support_ko_menu"
+NODE = "menu"
 FRAME_S = FRAME_BYTES / (2 * SAMPLE_RATE)
 
 TARGET_P95_MS = 300.0
@@ -81,27 +84,35 @@ class Pipeline:
     def listener(self) -> UtteranceListener:
         return UtteranceListener(self.model, self.phrases, self.endpoints)
 
+    flow: str = "support_ko"
+    recogniser: str = "vosk"
+
     def interpreter(self) -> FlowInterpreter:
-        interpreter = FlowInterpreter(self.flow_set, FLOW, {})
+        interpreter = FlowInterpreter(self.flow_set, self.flow, {})
         interpreter.enter_node(NODE)
         return interpreter
 
 
-def prepare() -> tuple[Pipeline, list[Path], dict[str, str]]:
+def prepare(language: str, recogniser: str | None, bank: str) -> tuple[Pipeline, list[Path], dict[str, str]]:
     settings = load_settings()
-    flow_set = load_simulation(FLOW, REPO / "ivr_flows")
-    flow = flow_set.flows[FLOW]
+    if recogniser is not None:
+        settings.speech.recognisers[language] = recogniser  # type: ignore[assignment]
+    flow_name = f"support_{language}"
+    sentences = REPO / "tests" / "speech" / ("heldout/" if bank == "heldout" else "") / f"{flow_name}_{NODE}.tsv"
+    corpus = REPO / ".cache" / "speech-corpus" / (f"{flow_name}_{NODE}" + ("_heldout" if bank == "heldout" else ""))
+    flow_set = load_simulation(flow_name, REPO / "ivr_flows")
+    flow = flow_set.flows[flow_name]
     node = flow.nodes[NODE]
     # The node's timing over the flow's, as run_speech_test and a live call compute it.
     timing = flow.timing.model_copy(update={k: v for k, v in node.timing.model_dump().items() if v is not None})  # type: ignore[union-attr]
     early_end_s = settings.speech.early_end_s
     endpoints = EndpointSettings(timing.end_of_speech_s, timing.max_speech_s, early_end_s)
-    phrases = FlowInterpreter(flow_set, FLOW, {}).listen_phrases(NODE)
-    expected_path = synthesize(read_sentences(SENTENCES), LANGUAGE, CORPUS)
+    phrases = FlowInterpreter(flow_set, flow_name, {}).listen_phrases(NODE)
+    expected_path = synthesize(read_sentences(sentences), language, corpus)
     expected = read_expected(expected_path)
-    files = [CORPUS / name for name in expected]
-    model = load_speech_model(find_model(settings.speech, LANGUAGE))
-    return Pipeline(flow_set, phrases, endpoints, model, early_end_s), files, expected
+    files = [corpus / name for name in expected]
+    model = load_speech_model(find_model(settings.speech, language))
+    return Pipeline(flow_set, phrases, endpoints, model, early_end_s, flow_name, recogniser_for(settings.speech, language)), files, expected
 
 
 @dataclass
@@ -260,19 +271,19 @@ def mark(ok: bool) -> str:
     return "pass" if ok else "miss"
 
 
-def main(quick: bool, core: int | None, seconds: float, budget_s: float) -> int:
+def main(language: str, recogniser: str | None, bank: str, quick: bool, core: int | None, seconds: float, budget_s: float, streams: bool) -> int:
     began = time.perf_counter()
-    pipeline, files, expected = prepare()
+    pipeline, files, expected = prepare(language, recogniser, bank)
     audio = [read_as_slin16(path) for path in files]
     counts = Counter(expected.values())
 
-    report = run_speech_test(pipeline.flow_set, FLOW, NODE, files, pipeline.model, expected, pipeline.early_end_s)
+    report = run_speech_test(pipeline.flow_set, pipeline.flow, NODE, files, pipeline.model, expected, pipeline.early_end_s)
     single = single_thread(pipeline, audio)
     ceiling = 1 / single.rtf if single.rtf else 0.0
 
     core = max(os.sched_getaffinity(0)) if core is None else core
     steps = [10, 20, 40, 80, 160] if quick else list(range(10, 1000, 10))
-    best, stream_steps = streams_per_core(pipeline, audio, core, steps, refine=not quick, seconds=seconds, budget_s=budget_s)
+    best, stream_steps = streams_per_core(pipeline, audio, core, steps, refine=not quick, seconds=seconds, budget_s=budget_s) if streams else (0, [])
 
     p50, p95 = percentile(single.latencies_ms, 50), percentile(single.latencies_ms, 95)
     ended = " / ".join(f"{how} {len(single.by_end.get(how, []))}" for how in ("early", "silence", "too_long"))
@@ -289,9 +300,10 @@ def main(quick: bool, core: int | None, seconds: float, budget_s: float) -> int:
     for how in ("early", "silence", "too_long"):
         if single.by_end.get(how):
             rows.append((f"  {how}: p50 / p95", f"{percentile(single.by_end[how], 50):.0f} / {percentile(single.by_end[how], 95):.0f} ms", "", ""))
-    rows.append((f"streams per core, paced (core {core}, lag p95 <= {KEEP_UP_LAG_MS:.0f} ms)", str(best), f">= {TARGET_STREAMS_PER_CORE}", mark(best >= TARGET_STREAMS_PER_CORE)))
+    if streams:
+        rows.append((f"streams per core, paced (core {core}, lag p95 <= {KEEP_UP_LAG_MS:.0f} ms)", str(best), f">= {TARGET_STREAMS_PER_CORE}", mark(best >= TARGET_STREAMS_PER_CORE)))
 
-    print(f"speech pipeline, {FLOW}/{NODE}, Vosk {LANGUAGE}, early_end {pipeline.early_end_s:g} s, end_of_speech {pipeline.endpoints.end_of_speech_s:g} s (one run, noisy 2-core machine)")
+    print(f"speech pipeline, {pipeline.flow}/{NODE}, {pipeline.recogniser} ({language}), {bank} bank, early_end {pipeline.early_end_s:g} s, end_of_speech {pipeline.endpoints.end_of_speech_s:g} s (one run, noisy 2-core machine)")
     print()
     print("| measure | value | target | result |")
     print("|---|---:|---:|---|")
@@ -310,15 +322,19 @@ def main(quick: bool, core: int | None, seconds: float, budget_s: float) -> int:
         )
     print()
     print(f"took {time.perf_counter() - began:.0f} s")
-    print(f"speech rtf={single.rtf:.4f} p95_ms={p95:.0f} streams_per_core={best} accuracy={report.accuracy():.3f}")
+    print(f"speech language={language} recogniser={pipeline.recogniser} bank={bank} rtf={single.rtf:.4f} p95_ms={p95:.0f} streams_per_core={best} accuracy={report.accuracy():.3f} wrong_accept={report.wrong_accept():.3f}")
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--language", default="ko", choices=["ko", "en", "zh"], help="the sample flow support_<language> and its sentence bank (default ko)")
+    parser.add_argument("--recogniser", choices=["vosk", "whisper", "pocketsphinx"], help="override speech.recognisers for the language")
+    parser.add_argument("--bank", default="tuning", choices=["tuning", "heldout"], help="tests/speech/ (tuning) or tests/speech/heldout/ (never tuned on)")
+    parser.add_argument("--no-streams", action="store_true", help="skip the paced streams-per-core step")
     parser.add_argument("--quick", action="store_true", help="double N (10, 20, 40, ...) instead of steps of 10, and do not refine")
     parser.add_argument("--core", type=int, help="the CPU the paced streams are pinned to (default: the last one allowed)")
     parser.add_argument("--stream-seconds", type=float, default=10.0, help="audio per paced stream (default 10)")
     parser.add_argument("--budget-s", type=float, default=120.0, help="no new streams step starts after this many seconds (default 120)")
     options = parser.parse_args()
-    sys.exit(main(options.quick, options.core, options.stream_seconds, options.budget_s))
+    sys.exit(main(options.language, options.recogniser, options.bank, options.quick, options.core, options.stream_seconds, options.budget_s, not options.no_streams))

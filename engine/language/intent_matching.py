@@ -5,6 +5,11 @@ recogniser is often unsure. A phrase word counts as heard when an uttered word s
 it starts with the uttered word, which absorbs Korean particles and endings (요금 ~ 요금이) and
 English plurals. A phrase's score is the share of its words heard; an intent takes its best phrase.
 The final confidence multiplies that with the recogniser's own confidence.
+
+Chinese is written without spaces, so a sentence is one "word" here. A Chinese phrase word is
+heard when its syllable pairs, compared by toneless pinyin, occur in what was said: 话费 is found
+in 我想查一下这个月的话费, and a recogniser's near miss in characters that sound the same
+(挖费 for 话费 is one pair short; 花费 for 话费 is a match) still counts as it sounds.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 MIN_STEM = 2
 """Shorter words must match exactly: one syllable or letter is too little to go on."""
 
@@ -60,8 +67,40 @@ def score_intents(alternatives: Sequence[Hypothesis], intents: Mapping[str, Sequ
 def _coverage(phrase: list[str], heard: list[str]) -> float:
     if not phrase:
         return 0.0
-    found = sum(1 for word in phrase if any(_same_word(word, uttered) for uttered in heard))
+    found = 0.0
+    for word in phrase:
+        if _HAN.search(word):
+            found += _syllables_heard(word, heard)
+        elif any(_same_word(word, uttered) for uttered in heard):
+            found += 1
     return found / len(phrase)
+
+
+def _syllables_heard(phrase_word: str, heard: list[str]) -> float:
+    """Share of a Chinese word's syllable pairs (one syllable for a single character) said anywhere."""
+    wanted = _syllable_units(phrase_word)
+    if not wanted:
+        return 0.0
+    said: set[tuple[str, ...]] = set()
+    for uttered in heard:
+        if _HAN.search(uttered):
+            syllables = _pinyin(uttered)
+            said.update(zip(syllables, syllables[1:]))
+            said.update((s,) for s in syllables)
+    return sum(unit in said for unit in wanted) / len(wanted)
+
+
+def _syllable_units(word: str) -> list[tuple[str, ...]]:
+    syllables = _pinyin(word)
+    return [(syllables[0],)] if len(syllables) == 1 else list(zip(syllables, syllables[1:]))
+
+
+@lru_cache(maxsize=4096)
+def _pinyin(text: str) -> tuple[str, ...]:
+    """Toneless pinyin of the Chinese characters in text, one per character (others left out)."""
+    from pypinyin import Style, lazy_pinyin  # loads its dictionaries on first use
+
+    return tuple(lazy_pinyin("".join(_HAN.findall(text)), style=Style.NORMAL))
 
 
 def _same_word(phrase_word: str, uttered: str) -> bool:

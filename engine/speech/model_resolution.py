@@ -40,6 +40,8 @@ class ResolvedModel:
     path: Path
     how: str
     """Which rule found it, for logs and /status: configured, package, or a search folder."""
+    backend: str = "vosk"
+    """Which recogniser reads the folder: vosk, whisper or pocketsphinx."""
 
 
 def looks_like_model(path: Path) -> bool:

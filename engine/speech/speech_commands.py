@@ -85,14 +85,15 @@ def _models_install(args: argparse.Namespace, settings: Settings) -> int:
 
 def _models_list(settings: Settings) -> int:
     from engine.speech.model_resolution import ModelNotFound
-    from engine.speech.speech_service import find_model
+    from engine.speech.speech_service import find_model, recogniser_for
 
     status = 0
     for language in ("ko", "en", "zh"):
+        recogniser = recogniser_for(settings.speech, language)
         try:
             found = find_model(settings.speech, language)
-            print(f"{language}: {found.path} ({found.how})")
+            print(f"{language}: {recogniser}: {found.path} ({found.how})")
         except ModelNotFound as exc:
-            print(f"{language}: none: {exc}")
+            print(f"{language}: {recogniser}: none: {exc}")
             status = 1
     return status

