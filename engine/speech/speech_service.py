@@ -56,10 +56,10 @@ def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
     if backend == "pocketsphinx":
         from engine.speech.sphinx_engine import packaged_model_folder
 
-        folder = packaged_model_folder(language)
-        if folder is None:
+        packaged = packaged_model_folder(language)
+        if packaged is None:
             raise ModelNotFound(f"no PocketSphinx model for `{language}` (it ships en-us only); install `pocketsphinx==5.1.1`, or set speech.recognisers {language} to vosk or whisper")
-        return ResolvedModel(language, folder, "package pocketsphinx", "pocketsphinx")
+        return ResolvedModel(language, packaged, "package pocketsphinx", "pocketsphinx")
     return resolve_model(language, settings.models, settings.search_dirs)
 
 
