@@ -80,6 +80,8 @@ class UtteranceListener:
         self._audio: list[bytes] = []
         self._utterance_frames = 0
         self._clock = clock
+        self._check: tuple[int, float] | None = None
+        """(last voiced frame, ms the recogniser took) at the last pause check of this utterance."""
 
     def feed(self, pcm16: bytes, received_at: float | None = None) -> list[SpeechEvent]:
         """Any amount of 16 kHz slin; returns what happened in it. received_at: when its last byte arrived."""
@@ -114,9 +116,13 @@ class UtteranceListener:
             self._take(frame)
             return SpeechBegan(round((self._endpointer.frames - 3) * FRAME_S, 3))
         self._take(frame)
-        if endpoint is Endpoint.CHECK and phrase_complete(self._recognizer.partial(), self.phrases):
-            self._endpointer.end_early()
-            return self._decide("early", started)
+        if endpoint is Endpoint.CHECK:
+            checking = self._clock()
+            heard = self._recognizer.partial()
+            self._check = (self._endpointer.last_voiced, (self._clock() - checking) * 1000)
+            if phrase_complete(heard, self.phrases):
+                self._endpointer.end_early()
+                return self._decide("early", started)
         if endpoint is Endpoint.ENDED:
             return self._decide("silence", started)
         if endpoint is Endpoint.TOO_LONG:
@@ -133,6 +139,11 @@ class UtteranceListener:
         recognition = self._recognizer.final()
         silence_ms = self._endpointer.silence_frames * FRAME_S * 1000
         processing_ms = (self._clock() - started) * 1000
+        if ended != "early" and self._check is not None and self._check[0] == self._endpointer.last_voiced:
+            # The pause's decode (Whisper's) held up the frames after it: the decision came no sooner
+            # than the pause plus that decode, however the frames were batched afterwards.
+            silence_ms = max(silence_ms, self._endpointer.settings.early_end_s * 1000 + self._check[1])
+        self._check = None
         speech_ms = self._utterance_frames * FRAME_S * 1000
         audio = b"".join(self._audio) if self._keep_audio else None
         self._audio = []
