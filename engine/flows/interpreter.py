@@ -396,9 +396,10 @@ class FlowInterpreter:
     def _yes_no_words(self, fact: SpeechRecognised) -> bool | None:
         """Yes or no by whole words (네 alone, not the 네 of 네트워크); both or neither is unclear."""
         language = self._flow.language
-        ranked = score_intents(fact.alternatives[:1], {"yes": YES_WORDS[language], "no": NO_WORDS[language]})
-        heard = {score.intent for score in ranked if score.confidence > 0}
-        return ("yes" in heard) if len(heard) == 1 else None
+        ranked = {s.intent: s.phrase for s in score_intents(fact.alternatives[:1], {"yes": YES_WORDS[language], "no": NO_WORDS[language]}) if s.confidence > 0}
+        if len(ranked) == 2 and ranked["yes"] in ranked["no"]:  # 不是 holds 是: the negation is the answer
+            return False
+        return ("yes" in ranked) if len(ranked) == 1 else None
 
     def _choose(self, node: AskNode, chosen: IntentChosen) -> list[FlowCommand]:
         self.variables[node.into] = chosen.intent

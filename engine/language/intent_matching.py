@@ -76,17 +76,20 @@ def _coverage(phrase: list[str], heard: list[str]) -> float:
     return found / len(phrase)
 
 
+SHORT_ANSWER = 3
+"""A one-character phrase (是, 对, 好) counts only at the start of a short answer (是的, 对的): anywhere
+in a sentence it is too common (好像不行 is not 好, 我不知道 is not 不)."""
+
+
 def _syllables_heard(phrase_word: str, heard: list[str]) -> float:
-    """Share of a Chinese word's syllable pairs (one syllable for a single character) said anywhere."""
+    """Share of a Chinese word's syllable pairs said anywhere; a single character, see SHORT_ANSWER."""
     wanted = _syllable_units(phrase_word)
     if not wanted:
         return 0.0
-    said: set[tuple[str, ...]] = set()
-    for uttered in heard:
-        if _HAN.search(uttered):
-            syllables = _pinyin(uttered)
-            said.update(zip(syllables, syllables[1:]))
-            said.update((s,) for s in syllables)
+    runs = [_pinyin(uttered) for uttered in heard if _HAN.search(uttered)]
+    if len(wanted[0]) == 1:
+        return float(any(run and run[0] == wanted[0][0] and len(run) <= SHORT_ANSWER for run in runs))
+    said = {pair for run in runs for pair in zip(run, run[1:])}
     return sum(unit in said for unit in wanted) / len(wanted)
 
 

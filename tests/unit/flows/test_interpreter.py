@@ -493,6 +493,32 @@ def test_yes_and_no_are_whole_words(said: str, expected: bool | None) -> None:
         assert journal(commands, "no_match")["confirmation"] == ("refused" if expected is False else "unclear")
 
 
+MANDARIN_MENU = MENU.replace("language: ko", "language: zh").replace("[요금, 요금이 많이 나왔어요]", "[话费, 查询话费]").replace("[상담원]", "[人工服务]")
+
+
+@pytest.mark.parametrize(("said", "expected"), [("是的", True), ("对", True), ("好的，可以", True), ("不是", False), ("不对，不是这个", False), ("没有", False), ("我不知道", None)])
+def test_chinese_yes_and_no_with_negation_by_prefix(said: str, expected: bool | None) -> None:
+    flow = interpreter(MANDARIN_MENU)
+    to_menu(flow)
+    assert journal(flow.decide(speech("我想查话费", confidence=0.6)), "recognised")["band"] == "confirm"
+    commands = flow.decide(speech(said))
+    if expected is True:
+        assert journal(commands, "intent_chosen")["confirmed"] is True
+    else:
+        assert journal(commands, "no_match")["confirmation"] == ("refused" if expected is False else "unclear")
+
+
+def test_a_global_handler_in_the_middle_band_is_not_taken() -> None:
+    """"상담원" half heard must not send a caller to an agent without asking; the menu's own intent may still be confirmed."""
+    flow = interpreter()
+    to_menu(flow)
+    commands = flow.decide(speech("상담원", confidence=0.6))
+    assert not of(commands, Transfer) and journal(commands, "no_match")["node"] == "menu"
+    flow = interpreter()
+    to_menu(flow)
+    assert of(flow.decide(speech("상담원", confidence=0.9)), Transfer), "sure: taken at once"
+
+
 def test_a_terminator_after_a_full_entry_is_not_the_next_menus_key() -> None:
     text = """
 flow: acct
