@@ -46,7 +46,7 @@ from engine.settings import load_settings
 from engine.speech.audio_files import read_as_slin16
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.recognition import FRAME_BYTES, SAMPLE_RATE, SpeechModel
-from engine.speech.speech_service import find_model, load_speech_model, recogniser_for
+from engine.speech.speech_service import load_language_model, recogniser_for
 from engine.speech.speech_test import read_expected, run_speech_test
 from engine.speech.synthetic_callers import read_sentences, synthesize
 from engine.speech.utterance import UtteranceHeard, UtteranceListener
@@ -111,7 +111,7 @@ def prepare(language: str, recogniser: str | None, bank: str) -> tuple[Pipeline,
     expected_path = synthesize(read_sentences(sentences), language, corpus)
     expected = read_expected(expected_path)
     files = [corpus / name for name in expected]
-    model = load_speech_model(find_model(settings.speech, language))
+    model = load_language_model(settings.speech, language)
     return Pipeline(flow_set, phrases, endpoints, model, early_end_s, flow_name, recogniser_for(settings.speech, language)), files, expected
 
 
@@ -331,7 +331,7 @@ def main(language: str, recogniser: str | None, bank: str, quick: bool, core: in
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--language", default="ko", choices=["ko", "en", "zh"], help="the sample flow support_<language> and its sentence bank (default ko)")
-    parser.add_argument("--recogniser", choices=["vosk", "whisper", "pocketsphinx"], help="override speech.recognisers for the language")
+    parser.add_argument("--recogniser", choices=["vosk", "whisper", "pocketsphinx", "vosk+whisper", "pocketsphinx+whisper"], help="override speech.recognisers for the language")
     parser.add_argument("--bank", default="tuning", choices=["tuning", "heldout"], help="tests/speech/ (tuning) or tests/speech/heldout/ (never tuned on)")
     parser.add_argument("--no-streams", action="store_true", help="skip the paced streams-per-core step")
     parser.add_argument("--quick", action="store_true", help="double N (10, 20, 40, ...) instead of steps of 10, and do not refine")

@@ -238,17 +238,17 @@ def _file_hearing(language: str, settings: Settings) -> Callable[[Path, tuple[st
 
     from engine.speech.model_resolution import ModelNotFound
     from engine.speech.recognition import SpeechModel
-    from engine.speech.speech_service import find_model, load_speech_model
+    from engine.speech.speech_service import find_model, load_language_model
     from engine.speech.speech_test import hear_recording
 
     try:
-        resolved = find_model(settings.speech, language)
+        find_model(settings.speech, language)
     except ModelNotFound:
         return None
 
     @cache
     def model() -> SpeechModel:
-        return load_speech_model(resolved)
+        return load_language_model(settings.speech, language)
 
     def hear(path: Path, phrases: tuple[str, ...]) -> tuple[Any, ...]:
         return hear_recording(model(), phrases, path, settings.speech.early_end_s)

@@ -111,10 +111,11 @@ class SpeechSettings(_Section):
 
     enabled: bool = True
     """Off, callers use keys only (every menu has keys)."""
-    recognisers: dict[str, Literal["vosk", "whisper", "pocketsphinx"]] = Field(default_factory=dict)
+    recognisers: dict[str, Literal["vosk", "whisper", "pocketsphinx", "vosk+whisper", "pocketsphinx+whisper"]] = Field(default_factory=dict)
     """Which recogniser listens to each flow language, e.g. zh = "whisper". Unset languages use the
     measured defaults (engine/speech/speech_service.DEFAULT_RECOGNISERS: ko vosk, en whisper,
-    zh whisper); README's speech section has the figures behind them."""
+    zh whisper); README's speech section has the figures behind them. A pair ("vosk+whisper") decides
+    with the first and asks Whisper for a second opinion when it is unsure."""
     whisper_model: Path | None = None
     """A faster-whisper model folder; unset, Whisper base comes from the Hugging Face cache or the
     `whisper` extra's packages (joined and checked into ~/.cache/threadline)."""
@@ -132,6 +133,16 @@ class SpeechSettings(_Section):
     """Keep each utterance as a WAV here for tuning (never for sensitive fields); unset keeps none."""
     keep_audio_days: int = Field(default=7, ge=1, le=3650)
     """Kept utterances older than this are deleted."""
+
+    @field_validator("recognisers")
+    @classmethod
+    def _known_languages(cls, chosen: dict[str, str]) -> dict[str, str]:
+        for language, recogniser in chosen.items():
+            if language not in ("ko", "en", "zh"):
+                raise ValueError(f"speech.recognisers: `{language}` is not a flow language (ko, en, zh)")
+            if recogniser.startswith("pocketsphinx") and language != "en":
+                raise ValueError(f"speech.recognisers.{language}: PocketSphinx ships an English model only; use vosk or whisper")
+        return chosen
 
 
 class AcdSettings(_Section):

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = re.compile(f"[{_HAN_RANGES}]")
+_SCRIPT_RUN = re.compile(f"[{_HAN_RANGES}]+|[^{_HAN_RANGES}]+")
 MIN_STEM = 2
 """Shorter words must match exactly: one syllable or letter is too little to go on."""
 
@@ -45,7 +47,12 @@ class IntentScore:
 
 
 def words(text: str) -> list[str]:
-    return [word.casefold() for word in _WORD.findall(unicodedata.normalize("NFC", text))]
+    """Lower-case words; a run mixing Chinese characters with letters or digits (5G套餐) is split
+    at the change of script, so 5G is matched as a word and 套餐 by its syllables."""
+    found: list[str] = []
+    for word in _WORD.findall(unicodedata.normalize("NFC", text)):
+        found.extend(part for part in _SCRIPT_RUN.findall(word.casefold()) if part)
+    return found
 
 
 def score_intents(alternatives: Sequence[Hypothesis], intents: Mapping[str, Sequence[str]]) -> list[IntentScore]:
@@ -61,7 +68,8 @@ def score_intents(alternatives: Sequence[Hypothesis], intents: Mapping[str, Sequ
             if intent not in best or score.confidence > best[intent].confidence:
                 best[intent] = score
     order = list(intents)
-    return sorted(best.values(), key=lambda s: (-s.confidence, order.index(s.intent)))
+    # On a tie the intent whose phrase says more wins (不是 over 是, 话费查询 over 话费), then intent order.
+    return sorted(best.values(), key=lambda s: (-s.confidence, -len(s.phrase), order.index(s.intent)))
 
 
 def _coverage(phrase: list[str], heard: list[str]) -> float:

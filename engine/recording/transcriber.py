@@ -191,7 +191,7 @@ class Transcriber:
                 self._models[language] = ResolvedModel(language, self._settings.models[language], "transcripts.models")
                 return self._models[language]
             try:
-                if language in self._settings.models:
+                if language in self._settings.models or self._settings.model_factory is not None:  # a factory reads Vosk-style folders
                     self._models[language] = await asyncio.to_thread(resolve_model, language, configured, self._speech.search_dirs)
                 else:
                     self._models[language] = await asyncio.to_thread(find_model, self._speech, language)

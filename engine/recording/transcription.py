@@ -111,7 +111,8 @@ def transcribe_side(model: SpeechModel, samples16k: np.ndarray, speaker: str, ph
         if not heard.text:
             continue
         words = tuple(TimedWord(w.word, round(start_s + w.start_s, 2), round(start_s + w.end_s, 2), w.confidence) for w in heard.words
-                      if not phrases or w.confidence >= MIN_SPOTTED_CONFIDENCE)
+                      # a model_factory's model may predate cuts_unsure_words: it was a grammar model then
+                      if not phrases or not getattr(model, "cuts_unsure_words", True) or w.confidence >= MIN_SPOTTED_CONFIDENCE)
         text = " ".join(w.word for w in words) if heard.words else heard.text
         if not text:
             continue

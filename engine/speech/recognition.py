@@ -73,6 +73,12 @@ class SpeechModel(Protocol):
         """The words the model can recognise, or None when it cannot tell."""
         ...
 
+    @property
+    def cuts_unsure_words(self) -> bool:
+        """Whether transcripts drop its low-confidence spotted words: a grammar forces speech onto
+        its phrases, so an unsure word there is usually a false spot; free-form words are not."""
+        ...
+
     def recognizer(self, phrases: Sequence[str], spotting: bool = False) -> Recognizer:
         """A recogniser limited to these phrases (a grammar); no phrases means free-form. With
         `spotting`, the phrases are what to find in running speech (transcripts), so the filler

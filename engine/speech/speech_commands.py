@@ -23,7 +23,7 @@ def _speech_test(args: argparse.Namespace, settings: Settings) -> int:
     from engine.flows.simulator import load_simulation
     from engine.speech.audio_files import AudioUnreadable
     from engine.speech.model_resolution import ModelNotFound
-    from engine.speech.speech_service import find_model, load_speech_model
+    from engine.speech.speech_service import load_language_model
     from engine.speech.speech_test import SpeechTestError, print_report, read_expected, run_speech_test
 
     try:
@@ -42,7 +42,7 @@ def _speech_test(args: argparse.Namespace, settings: Settings) -> int:
             missing = sorted(name for name in expected if not (args.audio_dir / name).is_file())
             if missing:
                 raise SpeechTestError(f"{expected_path} names files not in {args.audio_dir}: {', '.join(missing[:5])}")
-        model = load_speech_model(find_model(settings.speech, flow.language))
+        model = load_language_model(settings.speech, flow.language)
         report = run_speech_test(flow_set, args.flow, args.node, files, model, expected, settings.speech.early_end_s)
     except FlowInvalid as invalid:
         print(invalid, file=sys.stderr)

@@ -39,18 +39,40 @@ _whisper_lock = threading.Lock()
 
 
 def recogniser_for(settings: SpeechSettings, language: str) -> str:
-    return settings.recognisers.get(language) or DEFAULT_RECOGNISERS.get(language, "vosk")
+    """speech.recognisers' choice; else Vosk where speech.models names a Vosk folder for the
+    language (the operator installed one for it); else the measured default."""
+    if language in settings.recognisers:
+        return settings.recognisers[language]
+    return "vosk" if language in settings.models else DEFAULT_RECOGNISERS.get(language, "vosk")
+
+
+def load_language_model(settings: SpeechSettings, language: str) -> SpeechModel:
+    """The language's recogniser as live calls get it (for the speech test, the simulator and benchmarks)."""
+    return load_speech_model(find_model(settings, language), second_opinion_for(settings, language))
+
+
+def second_opinion_for(settings: SpeechSettings, language: str) -> ResolvedModel | None:
+    """Whisper's folder when the language's recogniser is a pair (`vosk+whisper`), else None."""
+    if not recogniser_for(settings, language).endswith("+whisper"):
+        return None
+    return find_model(settings.model_copy(update={"recognisers": {**settings.recognisers, language: "whisper"}}), language)
 
 
 def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
-    """The model folder the language's recogniser reads; ModelNotFound names the setting or package to fix."""
-    backend = recogniser_for(settings, language)
+    """The model folder the language's recogniser reads; ModelNotFound names the setting or package to fix.
+    For a pair ("vosk+whisper"), the fast one's folder: load_speech_model finds Whisper's itself."""
+    backend = recogniser_for(settings, language).split("+")[0]
     if backend == "whisper":
         from engine.speech.whisper_model import WhisperModelMissing, find_whisper_folder
 
         try:
             folder, how = find_whisper_folder(settings.whisper_model)
         except (WhisperModelMissing, OSError) as exc:
+            if language not in settings.recognisers:  # only the default chose Whisper: a Vosk model, if any, still serves
+                try:
+                    return resolve_model(language, settings.models, settings.search_dirs)
+                except ModelNotFound:
+                    pass
             raise ModelNotFound(f"no Whisper model for `{language}` (speech.recognisers {language} = whisper): {exc}") from None
         return ResolvedModel(language, folder, how, "whisper")
     if backend == "pocketsphinx":
@@ -63,15 +85,20 @@ def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
     return resolve_model(language, settings.models, settings.search_dirs)
 
 
-def load_speech_model(resolved: ResolvedModel) -> SpeechModel:
-    """Loads the resolved model; Whisper loads once per folder and is shared by every language."""
+def load_speech_model(resolved: ResolvedModel, second_opinion: ResolvedModel | None = None, workers: int = 1) -> SpeechModel:
+    """Loads the resolved model; Whisper loads once per folder and is shared by every language.
+    With `second_opinion` (Whisper), the pair: the fast model decides, Whisper rechecks when it is unsure."""
+    if second_opinion is not None:
+        from engine.speech.second_opinion import SecondOpinionModel
+
+        return SecondOpinionModel(load_speech_model(resolved, workers=workers), load_speech_model(second_opinion, workers=workers))
     if resolved.backend == "whisper":
         from engine.speech.whisper_engine import SharedWhisper, WhisperSpeechModel
 
         with _whisper_lock:
             shared = _shared_whisper.get(resolved.path)
             if shared is None:
-                shared = _shared_whisper[resolved.path] = SharedWhisper(resolved.path)
+                shared = _shared_whisper[resolved.path] = SharedWhisper(resolved.path, workers)
         return WhisperSpeechModel(shared, resolved.language)
     if resolved.backend == "pocketsphinx":
         from engine.speech.sphinx_engine import SphinxSpeechModel
@@ -89,8 +116,8 @@ class SpeechService:
         self._models: dict[str, SpeechModel] = {}
         self.unavailable: dict[str, str] = {}
         """Languages with no model, and why (for /status and the logs)."""
-        threads = settings.decode_threads or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="speech-decode")
+        self._threads = settings.decode_threads or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="speech-decode")
 
     async def prepare(self, languages: Iterable[str]) -> None:
         """Load the model of every language not loaded yet, off the loop."""
@@ -109,7 +136,8 @@ class SpeechService:
                 continue
             started = time.perf_counter()
             try:
-                self._models[language] = await self.decode(load_speech_model, resolved)
+                second = await asyncio.to_thread(second_opinion_for, self.settings, language)
+                self._models[language] = await self.decode(load_speech_model, resolved, second, self._threads)
             except Exception as exc:  # a broken model folder must not stop the engine; callers still have keys
                 self.unavailable[language] = f"{resolved.path}: {exc}"
                 log.error("speech model for %s at %s failed to load: %s; keys still work", language, resolved.path, exc)

@@ -53,6 +53,9 @@ thousandths of the natural log of the scores PocketSphinx reports (they are scal
 FRAMES_PER_S = 100
 PHONE_LINE_CMN = "36.6,15.3,-34.1,33.6,-24.1,0.5,11.4,-29.7,11.9,-15.1,2.5,6.9,-16.0"
 """Cepstral means of 8 kHz phone audio (measured): live CMN starts here instead of the wideband default, or the first second is misheard."""
+FREE_FORM_CONFIDENCE = 0.4
+"""Free-form decoding gives no usable confidence (get_prob() returned 1.0 for a garbled utterance),
+and it is poor (98% word errors on the test voices): below the flows' confirm level, never accepted alone."""
 _TOKEN = re.compile(r"\w+(?:'\w+)*")
 _NOT_WORDS = ("<s>", "</s>", "<sil>", "(NULL)")
 
@@ -87,8 +90,11 @@ class SphinxSpeechModel:
         self._sphinx = pocketsphinx
         self._dir = model_dir or default_model_dir()
         self._language = language
-        self._acoustic = next(path.parent for path in sorted(self._dir.glob("*/mdef")))
-        self._dictionary = next(iter(sorted(self._dir.glob("*.dict"))))
+        acoustic = next((path.parent for path in sorted(self._dir.glob("*/mdef"))), None)
+        dictionary = next(iter(sorted(self._dir.glob("*.dict"))), None)
+        if acoustic is None or dictionary is None:  # a StopIteration here would hang an executor's future
+            raise FileNotFoundError(f"{self._dir} is not a PocketSphinx model folder (it needs <acoustic model>/mdef and a .dict); reinstall `pocketsphinx==5.1.1`")
+        self._acoustic, self._dictionary = acoustic, dictionary
         self._language_model = next((path for path in sorted(self._dir.glob("*.lm.bin")) if "phone" not in path.name), None)
         self._pronunciations = read_pronunciations(self._dictionary)
         self._vocabulary = frozenset(self._pronunciations)
@@ -101,6 +107,10 @@ class SphinxSpeechModel:
     @property
     def description(self) -> str:
         return f"pocketsphinx en-us {self._dir}"
+
+    @property
+    def cuts_unsure_words(self) -> bool:
+        return True
 
     def vocabulary(self) -> frozenset[str] | None:
         return self._vocabulary
@@ -213,7 +223,7 @@ class SphinxRecognizer:
             return Recognition(())
         decoder.end_utt()
         segments = [(str(s.word), int(s.start_frame), int(s.end_frame), float(s.ascore)) for s in (decoder.seg() or [])]
-        free_form_confidence = decoder.get_prob() if self._phone_loop is None else 0.0
+        free_form_confidence = FREE_FORM_CONFIDENCE if self._phone_loop is None else 0.0  # get_prob() said 1.0 for garbage
         self._give_back(decoder)
         loop: list[tuple[int, int, float]] = []
         if self._phone_loop is not None:

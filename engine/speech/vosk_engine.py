@@ -45,6 +45,10 @@ class VoskSpeechModel:
     def description(self) -> str:
         return f"vosk {self._path}"
 
+    @property
+    def cuts_unsure_words(self) -> bool:
+        return True
+
     def vocabulary(self) -> frozenset[str] | None:
         with self._lock:
             if not self._vocabulary_read:

@@ -46,6 +46,10 @@ NO_SPEECH_DROP = 0.6
 WEAK_LOGPROB = -1.0
 PROMPT_SEPARATOR = {"zh": "，", "ko": ", ", "en": ", "}
 PROMPT_END = {"zh": "。", "ko": ".", "en": "."}
+MAX_PARTIALS = 2
+"""Decodes at pauses per utterance; later pauses wait for the end of speech."""
+PARTIAL_AFTER_S = 0.5
+"""New voice needed since the last decode before a pause is worth another."""
 MAX_PROMPT_PHRASES = 40
 """Whisper's prompt holds 224 tokens; a menu's phrases fit well within this many."""
 
@@ -68,8 +72,14 @@ class WhisperSpeechModel:
     def vocabulary(self) -> frozenset[str] | None:
         return None  # byte-level tokens: every word can be written
 
+    @property
+    def cuts_unsure_words(self) -> bool:
+        return False  # free-form words: a low-probability character is still the best reading
+
     def recognizer(self, phrases: Sequence[str], spotting: bool = False) -> WhisperRecognizer:
-        prompt = None if spotting or not phrases else menu_prompt(phrases, self._language)
+        # Spotting (transcripts) gets the phrases too: they steer Mandarin to simplified characters
+        # and to the QA files' words, which the checks compare literally.
+        prompt = menu_prompt(phrases, self._language) if phrases else None
         return WhisperRecognizer(self._shared, self._language, prompt, timed_words=spotting or not phrases)
 
 
@@ -80,14 +90,15 @@ def menu_prompt(phrases: Sequence[str], language: str) -> str:
 
 
 class SharedWhisper:
-    """The loaded model. CTranslate2 runs one decode per call in the calling thread, so the decode
-    pool's threads run decodes side by side; each uses one core (cpu_threads=1)."""
+    """The loaded model. CTranslate2 runs decodes from several threads side by side only with as
+    many workers (model replicas, about 80 MB each in int8); with one they queue. So it gets one
+    worker per decode-pool thread, each on one core (cpu_threads=1)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, workers: int = 1) -> None:
         from faster_whisper import WhisperModel
 
         self.folder = folder
-        self.model: Any = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1, local_files_only=True)
+        self.model: Any = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=1, num_workers=max(1, workers), local_files_only=True)
 
     def transcribe(self, audio: np.ndarray, language: str, prompt: str | None, timed_words: bool) -> Recognition:
         if audio.size < SAMPLE_RATE // 10:
@@ -144,21 +155,33 @@ class WhisperRecognizer:
         self._audio = bytearray()
         self._decoded: Recognition | None = None
         """The last partial's result, while only silence has come since."""
+        self._voiced_since_decode = 0
+        """Bytes of voiced audio since the last decode."""
+        self._partials = 0
+        self._last_partial = ""
 
     def accept(self, pcm16: bytes) -> None:
         room = int(MAX_AUDIO_S * SAMPLE_RATE * 2) - len(self._audio)
         if room > 0:
             self._audio += pcm16[:room]
-        if self._decoded is not None and _voiced(pcm16):
+        if _voiced(pcm16):
+            self._voiced_since_decode += len(pcm16)
             self._decoded = None
 
     def partial(self) -> str:
+        """A decode at a pause, at most MAX_PARTIALS per utterance and only after PARTIAL_AFTER_S of
+        new voice: a caller who pauses every few syllables must not cost a decode per pause."""
+        if self._partials >= MAX_PARTIALS or self._voiced_since_decode < PARTIAL_AFTER_S * SAMPLE_RATE * 2:
+            return self._last_partial
+        self._partials += 1
+        self._voiced_since_decode = 0
         self._decoded = self._decode()
-        return self._decoded.text
+        self._last_partial = self._decoded.text
+        return self._last_partial
 
     def final(self) -> Recognition:
         heard = self._decoded if self._decoded is not None else self._decode()
-        self._audio, self._decoded = bytearray(), None
+        self._audio, self._decoded, self._voiced_since_decode, self._partials, self._last_partial = bytearray(), None, 0, 0, ""
         return heard
 
     def _decode(self) -> Recognition:

@@ -157,10 +157,13 @@ def test_each_language_has_its_measured_recogniser_and_settings_override_it(tmp_
 
     defaults = SpeechSettings()
     assert [recogniser_for(defaults, language) for language in ("ko", "en", "zh")] == ["vosk", "whisper", "whisper"]
-    chosen = SpeechSettings(recognisers={"ko": "whisper", "en": "vosk", "zh": "pocketsphinx"}, search_dirs=[tmp_path])
+    chosen = SpeechSettings(recognisers={"ko": "whisper", "en": "vosk"}, search_dirs=[tmp_path])
     assert recogniser_for(chosen, "ko") == "whisper"
-    with pytest.raises(ModelNotFound, match="no PocketSphinx model for `zh` \\(it ships en-us only\\)"):
-        find_model(chosen, "zh")
+    with pytest.raises(ValueError, match="PocketSphinx ships an English model only"):
+        SpeechSettings(recognisers={"zh": "pocketsphinx"})
+    with pytest.raises(ValueError, match="`cn` is not a flow language"):
+        SpeechSettings(recognisers={"cn": "whisper"})
+    assert recogniser_for(SpeechSettings(models={"en": tmp_path}), "en") == "vosk", "a configured Vosk model is what the operator meant"
     assert find_model(SpeechSettings(recognisers={"en": "pocketsphinx"}), "en").backend == "pocketsphinx"
     with pytest.raises(ModelNotFound, match="no speech model for language `en`"):
         find_model(chosen, "en")

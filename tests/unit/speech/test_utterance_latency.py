@@ -40,6 +40,7 @@ class PauseDecoder:
 class PauseDecoderModel:
     language = "zh"
     description = "fake"
+    cuts_unsure_words = False
 
     def __init__(self, recognizer: PauseDecoder) -> None:
         self._recognizer = recognizer
