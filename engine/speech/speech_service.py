@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.asterisk.caller_audio import TapRegistry
 from engine.settings import SpeechSettings
 from engine.speech.model_resolution import ModelNotFound, ResolvedModel, resolve_model
 from engine.speech.recognition import SAMPLE_RATE, SpeechModel
+
+if TYPE_CHECKING:
+    from engine.speech.whisper_engine import SharedWhisper
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,7 +37,7 @@ DEFAULT_RECOGNISERS = {"ko": "vosk", "en": "whisper", "zh": "whisper"}
 twice as often as PocketSphinx's grammars, with fewer wrong accepts, for four times the CPU
 (PocketSphinx stays a setting for boxes that need the streams); only Whisper knows Mandarin offline."""
 
-_shared_whisper: dict[Path, Any] = {}
+_shared_whisper: dict[Path, SharedWhisper] = {}
 _whisper_lock = threading.Lock()
 
 
@@ -55,7 +58,17 @@ def second_opinion_for(settings: SpeechSettings, language: str) -> ResolvedModel
     """Whisper's folder when the language's recogniser is a pair (`vosk+whisper`), else None."""
     if not recogniser_for(settings, language).endswith("+whisper"):
         return None
-    return find_model(settings.model_copy(update={"recognisers": {**settings.recognisers, language: "whisper"}}), language)
+    return find_whisper(settings, language)
+
+
+def find_whisper(settings: SpeechSettings, language: str) -> ResolvedModel:
+    from engine.speech.whisper_model import WhisperModelMissing, find_whisper_folder
+
+    try:
+        folder, how = find_whisper_folder(settings.whisper_model)
+    except (WhisperModelMissing, OSError) as exc:
+        raise ModelNotFound(f"no Whisper model for `{language}` (speech.recognisers {language} = {recogniser_for(settings, language)}): {exc}") from None
+    return ResolvedModel(language, folder, how, "whisper")
 
 
 def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
@@ -63,18 +76,15 @@ def find_model(settings: SpeechSettings, language: str) -> ResolvedModel:
     For a pair ("vosk+whisper"), the fast one's folder: load_speech_model finds Whisper's itself."""
     backend = recogniser_for(settings, language).split("+")[0]
     if backend == "whisper":
-        from engine.speech.whisper_model import WhisperModelMissing, find_whisper_folder
-
         try:
-            folder, how = find_whisper_folder(settings.whisper_model)
-        except (WhisperModelMissing, OSError) as exc:
+            return find_whisper(settings, language)
+        except ModelNotFound as missing:
             if language not in settings.recognisers:  # only the default chose Whisper: a Vosk model, if any, still serves
                 try:
                     return resolve_model(language, settings.models, settings.search_dirs)
                 except ModelNotFound:
                     pass
-            raise ModelNotFound(f"no Whisper model for `{language}` (speech.recognisers {language} = whisper): {exc}") from None
-        return ResolvedModel(language, folder, how, "whisper")
+            raise missing from None
     if backend == "pocketsphinx":
         from engine.speech.sphinx_engine import packaged_model_folder
 

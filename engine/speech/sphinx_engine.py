@@ -32,18 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.language.intent_matching import Hypothesis
-from engine.speech.filler_words import FILLER_WORDS
 from engine.speech.recognition import Recognition, TimedWord
 
 PHONES = "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH".split()
 GARBAGE_PREFIX = "garbage_"
 """Garbage words are single phones named garbage_aa...; the CMU dictionary has no word like it."""
 GARBAGE_WEIGHT = 0.001
-"""Transition weight of a garbage phone against 1 for a phrase or a filler: lower forces more speech onto phrases."""
-FILLER_WEIGHT = 0.01
-WITH_FILLERS = False
-"""Vosk's filler words are left out: in this acoustic model's loop they won over the phrases themselves
-("technical support" heard as "but it a got for at"); the garbage phones absorb other speech instead."""
+"""Transition weight of a garbage phone against 1 for a phrase: lower forces more speech onto phrases.
+
+Vosk's filler words are not in these grammars: in this acoustic model's loop they won over the phrases
+themselves ("technical support" heard as "but it a got for at"); the garbage phones absorb other speech instead."""
 LANGUAGE_WEIGHT = 15.0
 """PocketSphinx's -lw for grammars; the default 6.5 let garbage phones beat real phrases."""
 LLR_CENTRE = -4.0
@@ -118,24 +116,22 @@ class SphinxSpeechModel:
     def recognizer(self, phrases: Sequence[str], spotting: bool = False) -> SphinxRecognizer:
         if not phrases:
             return SphinxRecognizer(self._borrow_free_form, self._give_back_free_form, None, frozenset())
-        fillers = () if spotting or not WITH_FILLERS else FILLER_WORDS.get(self._language, ())
         kept = sphinx_phrases(phrases, self._vocabulary)
-        kept_fillers = [f for f in sphinx_phrases(fillers, self._vocabulary) if f not in kept]
-        grammar = self._grammar_decoder(kept, kept_fillers)
+        grammar = self._grammar_decoder(kept)
         phrase_words = frozenset(word for phrase in kept for word in phrase.split())
         return SphinxRecognizer(lambda: grammar, lambda decoder: None, self._phone_loop_decoder(), phrase_words)
 
     def _decoder(self, **settings: Any) -> Any:
         return self._sphinx.Decoder(hmm=str(self._acoustic), loglevel="FATAL", bestpath=False, cmninit=PHONE_LINE_CMN, **settings)
 
-    def _grammar_decoder(self, phrases: Sequence[str], fillers: Sequence[str]) -> Any:
+    def _grammar_decoder(self, phrases: Sequence[str]) -> Any:
         decoder = self._decoder(lm=None, dict=None, lw=LANGUAGE_WEIGHT)
-        for word in sorted({word for phrase in [*phrases, *fillers] for word in phrase.split()}):
+        for word in sorted({word for phrase in phrases for word in phrase.split()}):
             for number, phones in enumerate(self._pronunciations[word], start=1):
                 decoder.add_word(word if number == 1 else f"{word}({number})", phones, False)
         for phone in PHONES:
             decoder.add_word(GARBAGE_PREFIX + phone.lower(), phone, False)
-        decoder.add_jsgf_string("phrases", jsgf(phrases, fillers))
+        decoder.add_jsgf_string("phrases", jsgf(phrases))
         decoder.activate_search("phrases")
         return decoder
 
@@ -178,11 +174,9 @@ def sphinx_phrases(phrases: Iterable[str], vocabulary: frozenset[str]) -> list[s
     return list(kept)
 
 
-def jsgf(phrases: Sequence[str], fillers: Sequence[str]) -> str:
-    """A loop over phrases, fillers and single garbage phones, the phones made costly."""
+def jsgf(phrases: Sequence[str]) -> str:
+    """A loop over phrases and single garbage phones, the phones made costly."""
     choices = [f"/1/ ( {' | '.join(phrases)} )"] if phrases else []
-    if fillers:
-        choices.append(f"/{FILLER_WEIGHT:g}/ ( {' | '.join(fillers)} )")
     choices.append(f"/{GARBAGE_WEIGHT:g}/ ( {' | '.join(GARBAGE_PREFIX + phone.lower() for phone in PHONES)} )")
     return f"#JSGF V1.0;\ngrammar phrases;\npublic <utterance> = ( {' | '.join(choices)} )+;\n"
 

@@ -2,13 +2,13 @@
 
 Whisper is the only offline recogniser installable here that knows Mandarin (and it also knows
 English and Korean). It is not a streaming decoder: a recogniser keeps the utterance's audio and
-decodes it once, at `final()`, which costs about the same (0.6-1 s on one core) whatever the
+decodes all of it at once, which costs about the same (0.6-1 s on one core) whatever the
 utterance's length, because Whisper always encodes a 30 s window. The listener asks for a partial
 result only when the caller has paused (early_end_s of silence), so `partial()` decodes what was
-said so far there; if that already completes a phrase the utterance ends early, and `final()`
-reuses the decode when nothing but silence came after it. A caller who stops waits early_end_s
-plus one decode, or end_of_speech_s when the pause did not complete a phrase. `bench/speech.py`
-measures it.
+said so far there (at most MAX_PARTIALS times an utterance); if that already completes a phrase the
+utterance ends early, and `final()` reuses the decode when nothing but silence came after it. A
+caller who stops waits early_end_s plus one decode, and no less than end_of_speech_s when the pause
+did not complete a phrase. `bench/speech.py` measures it.
 
 Menus: the node's phrases go in as Whisper's `initial_prompt`, which biases the decoder towards
 the operator's vocabulary (measured on synthetic Mandarin: character errors 103% free-form, 7%
@@ -34,6 +34,7 @@ import numpy as np
 from engine.language.intent_matching import Hypothesis
 from engine.speech.endpointing import MIN_VOICE_DB
 from engine.speech.recognition import SAMPLE_RATE, Recognition, TimedWord
+from engine.speech.utterance import frame_level_db
 
 MAX_AUDIO_S = 30.0
 """Whisper's window: audio beyond it in one utterance is not kept (the endpointer caps speech at 15 s)."""
@@ -191,8 +192,4 @@ class WhisperRecognizer:
 
 def _voiced(pcm16: bytes) -> bool:
     """Anything louder than the quietest voice the endpointer accepts (MIN_VOICE_DB) is new speech."""
-    samples = np.frombuffer(pcm16[: len(pcm16) - len(pcm16) % 2], dtype="<i2").astype(np.float32)
-    return bool(samples.size) and float(np.sqrt(np.mean(samples * samples))) / 32768.0 > VOICE_RMS
-
-
-VOICE_RMS = 10 ** (MIN_VOICE_DB / 20)
+    return frame_level_db(pcm16[: len(pcm16) - len(pcm16) % 2]) > MIN_VOICE_DB
