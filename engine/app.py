@@ -394,6 +394,11 @@ class Engine:
         agent = acd.agents.get(agent_id) if acd is not None else None
         return frozenset(agent.roles) if agent is not None else None
 
+    def _language_of(self, agent_id: str) -> str | None:
+        acd = self._acd_config()
+        agent = acd.agents.get(agent_id) if acd is not None else None
+        return agent.language if agent is not None else None
+
     def _check_password(self, agent_id: str, password: str) -> bool:
         """Blocking (argon2, a file read): the web layer calls it in a thread."""
         try:
@@ -459,7 +464,7 @@ class Engine:
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
                           password_versions=self._password_versions, phone=PhoneGateway(
                               asterisk_ws_url, self.settings.asterisk.host,
-                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)))
+                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)), language_of=self._language_of)
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

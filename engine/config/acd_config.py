@@ -222,6 +222,7 @@ class AgentSettings(_Strict):
     extension: str = Field(pattern=r"^[0-9]{2,8}$", description="The agent's SIP user and phone extension.")
     skills: dict[Annotated[str, Field(pattern=NAME)], Proficiency] = Field(default_factory=dict)
     roles: list[Role] = Field(default_factory=_agent_role, min_length=1)
+    language: Literal["ko", "zh", "en"] | None = Field(default=None, description="The language of this person's pages; unset: their browser's.")
 
     @field_validator("name")
     @classmethod

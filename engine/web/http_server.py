@@ -40,6 +40,7 @@ from engine.settings import HttpSettings
 from engine.web.caller_page import CallerLine, add_caller_page_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
+from engine.web.page_language import LANGUAGE_COOKIE, LANGUAGE_NAMES, page_language
 from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, in_call, open_page_socket, relay_sip, sipjs_answer
 from engine.web.sip_relay_policy import AGENT_METHODS, RelayRules
 from engine.web.qa_routes import QaDesk, add_qa_routes
@@ -56,6 +57,8 @@ Reports = Callable[[datetime, datetime, str, str], Awaitable[list[dict[str, Any]
 """(start, end, interval, by) -> report rows (engine/acd/report_commands.py)."""
 Reload = Callable[[str], Awaitable["ReloadResult"]]
 STATIC = Path(__file__).with_name("static")
+MESSAGE_CATALOGUES = frozenset(path.name for path in (STATIC / "messages").glob("*.json"))
+"""The pages' catalogues (engine/web/static/messages): only these are served from that folder."""
 EVERYONE = frozenset({"agent", "supervisor", "qa", "admin"})
 SUPERVISORS = frozenset({"supervisor", "admin"})
 MAX_WS_MESSAGE = 4096
@@ -88,6 +91,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/login"): Access(public=True, page=True),
     ("POST", "/login"): Access(public=True),
     ("GET", "/static/{name}"): Access(public=True),
+    # Pages' text in the reader's language (engine/web/page_language.py): public, the login page needs it.
+    ("GET", "/language"): Access(public=True),
+    ("GET", "/static/messages/{name}"): Access(public=True),
     ("POST", "/logout"): Access(EVERYONE),
     ("GET", "/"): Access(EVERYONE, page=True),
     ("GET", "/agent"): Access(frozenset({"agent"}), page=True),
@@ -147,6 +153,8 @@ class Desktop:
     cannot be read now; a session whose fingerprint changed ends."""
     phone: PhoneGateway | None = None
     """Agents' browser phones: their login and the SIP relay to Asterisk; None: the page has no phone."""
+    language_of: Callable[[str], str | None] = lambda _agent: None
+    """Agent id -> their `language:` in the agents' file (ko, zh, en), or None."""
 
 
 def build_app(
@@ -269,9 +277,21 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
+
+    async def messages(request: web.Request) -> web.FileResponse:
+        name = request.match_info["name"]
+        if name not in MESSAGE_CATALOGUES:
+            raise web.HTTPNotFound()
+        return web.FileResponse(STATIC / "messages" / name, headers={"Content-Type": "application/json; charset=utf-8"})
+
+    async def language(request: web.Request) -> web.Response:
+        principal = gate.current(request.cookies.get(SESSION_COOKIE))
+        setting = desktop.language_of(principal.agent_id) if desktop is not None and principal is not None else None
+        chosen = page_language(request.cookies.get(LANGUAGE_COOKIE), setting, request.headers.get("Accept-Language"))
+        return web.json_response({"language": chosen, "languages": LANGUAGE_NAMES}, headers={"Cache-Control": "no-store"})
 
     async def supervisor_page(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "supervisor.html")
@@ -378,6 +398,8 @@ def build_app(
     app.router.add_get("/", home)
     app.router.add_get("/agent", agent_page)
     app.router.add_get("/static/{name}", static_file)
+    app.router.add_get("/static/messages/{name}", messages)
+    app.router.add_get("/language", language)
     app.router.add_get("/protocol", protocol)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/phone/config", phone_config)
