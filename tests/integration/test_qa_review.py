@@ -88,7 +88,7 @@ async def test_a_reviewer_finds_plays_and_scores_a_call_and_access_is_checked_an
             await page.click("#find button[type=submit]")
             await expect(page.locator("#find-result")).to_have_text("1 call(s)")
             row = page.locator(f'#calls tr[data-recording="{recording.id}"]')
-            await expect(row).to_contain_text("repeated_question")
+            await expect(row.locator('[data-flag="repeated_question"]')).to_have_text("Repeated question")  # a flag shown in the reader's words
             await row.click()
             await expect(page.locator("#transcript li.agent").first).to_contain_text("김민수")
             await expect(page.locator('#findings li[data-check="no_repeated_question"]')).to_have_attribute("data-passed", "false")

@@ -5,7 +5,6 @@ import { Web } from "/static/vendor/sip.js/index.js";
 
 const $ = (id) => document.getElementById(id);
 const keypad = [...document.querySelectorAll("#try-keypad button")];
-const BUSY = "The demo line is busy; try again in a minute";
 const KEYS = "0123456789*#";
 let manager = null;   // Web.SessionManager of the open line, made when Call is pressed
 let config = null;
@@ -13,15 +12,25 @@ let session = null;
 let target = "";
 let answeredAt = 0;
 let muted = false;
-let failure = "";     // why the current call attempt failed, kept over SIP.js's later hang-up report
+let failure = null;   // why the current call attempt failed ({key, vars}), kept over SIP.js's later hang-up report
 let retry = 2000;
 let pending = null;
+let shown = { key: "try.connecting", vars: undefined };  // the status line, kept as a message to re-say in another language
+let keysNote = null;                                    // the line under the keypad, likewise
 
 function say(id, value) { $(id).textContent = value ?? ""; }
 
-function callState(state, label) {
+/** Status messages are catalogue keys with their values, so a change of language re-says them. */
+function sayStatus() { say("try-state", I18N.t(shown.key, shown.vars)); }
+function sayKeys() { say("try-keys", keysNote ? I18N.t(keysNote.key, keysNote.vars) : ""); }
+function sayMute() { say("try-mute", I18N.t(muted ? "try.unmute" : "try.mute")); }
+function sayTimer() { say("try-timer", answeredAt ? I18N.t("try.talk_time", { time: I18N.seconds((Date.now() - answeredAt) / 1000 - 0.5) }) : ""); }
+function labelKeypad() { keypad.forEach((button) => button.setAttribute("aria-label", I18N.t("try.key", { key: button.dataset.key }))); }
+
+function callState(state, key, vars) {
   $("try-state").dataset.call = state;
-  say("try-state", label);
+  shown = { key, vars };
+  sayStatus();
   const inCall = state === "talking";
   $("try-call").disabled = state !== "ready";
   $("try-hangup").disabled = state !== "calling" && !inCall;
@@ -32,22 +41,22 @@ function callState(state, label) {
     answeredAt = 0;
     muted = false;
     $("try-mute").setAttribute("aria-pressed", "false");
-    say("try-mute", "Mute");
-    say("try-timer", "");
+    sayMute();
+    sayTimer();
   }
 }
 
-function retryLater(why) {
-  callState("offline", `${why}; retrying…`);
+function retryLater(whyKey) {
+  callState("offline", "try.retrying", { why: I18N.t(whyKey) });
   if (pending) return;
-  pending = setTimeout(() => { pending = null; start().catch(() => retryLater("Could not reach the demo line")); }, retry);
+  pending = setTimeout(() => { pending = null; start().catch(() => retryLater("try.unreachable")); }, retry);
   retry = Math.min(retry * 2, 60000);
 }
 
-// A refused WebSocket upgrade shows only as a closed socket: ask the relay's URL for the reason.
+// A refused WebSocket upgrade shows only as a closed socket: ask the relay's URL for the reason (a message key).
 async function relayRefusal() {
   const answer = await fetch("/try/sip", { credentials: "same-origin", signal: AbortSignal.timeout(10000) }).catch(() => null);
-  return answer && answer.status === 429 ? BUSY : "Could not reach the demo line";
+  return answer && answer.status === 429 ? "try.busy" : "try.unreachable";
 }
 
 // The page learns its login on load but opens the line only when Call is pressed: the engine closes
@@ -56,13 +65,13 @@ async function start() {
   const answer = await fetch("/try/config", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
   if (!answer.ok) {
     const why = (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}`;
-    callState("offline", `The demo line is not available: ${why}`);
+    callState("offline", "try.unavailable", { why });
     return;
   }
   config = await answer.json();
   target = config.target;
   retry = 2000;
-  callState("ready", "Ready to call");
+  callState("ready", "try.ready");
 }
 
 function closeLine() {
@@ -83,70 +92,76 @@ async function openLine() {
     userAgentOptions: { authorizationUsername: config.auth_user, authorizationPassword: config.password, displayName: "Browser caller", logBuiltinEnabled: false },
     delegate: {
       onCallCreated: (call) => { session = call; },
-      onCallAnswered: () => { answeredAt = Date.now(); callState("talking", "Connected: speak or use the keypad"); },
+      onCallAnswered: () => { answeredAt = Date.now(); callState("talking", "try.talking"); },
       onCallHangup: () => {
         if (phone !== manager) return;
-        callState("ready", failure || (answeredAt ? "Call ended. Call again?" : "The call did not go through; try again"));
+        if (failure) callState("ready", failure.key, failure.vars);
+        else callState("ready", answeredAt ? "try.ended_again" : "try.not_through");
         closeLine();  // one call per line: the next Call opens a new one, and an idle tab holds nothing
       },
       // A dropped line ends any call on it (SIP.js disposes it); the next Call opens a new one.
       onServerDisconnect: () => {
         if (phone !== manager) return;
         manager = null;
-        if ($("try-state").dataset.call !== "ready") callState("ready", "The line was cut; call again");
+        if ($("try-state").dataset.call !== "ready") callState("ready", "try.cut");
       },
     },
   });
   try {
     await phone.connect();
+    return null;
   } catch (error) {
     if (phone === manager) manager = null;
-    throw new Error(await relayRefusal());
+    return relayRefusal();
   }
 }
 
+/** What went wrong placing a call, as a status message (key and values). */
+function notThrough(error) { return { key: "try.failed", vars: { error: (error && error.message) || I18N.t("try.unknown_error") } }; }
+
 function microphoneProblem(error) {
-  if (error && error.name === "NotAllowedError") return "The microphone is blocked: allow the microphone for this page, then call again";
-  if (error && error.name === "NotFoundError") return "No microphone found: plug one in, then call again";
-  return `The call did not go through (${(error && error.message) || "unknown error"})`;
+  if (error && error.name === "NotAllowedError") return { key: "try.mic_blocked" };
+  if (error && error.name === "NotFoundError") return { key: "try.mic_missing" };
+  return notThrough(error);
 }
 
 $("try-call").addEventListener("click", async () => {
   if (!config) return;
-  failure = "";
-  callState("calling", "Calling…");
+  failure = null;
+  callState("calling", "try.calling");
   $("try-keys").dataset.keys = "";
-  say("try-keys", "");
+  keysNote = null;
+  sayKeys();
   try {
     (await navigator.mediaDevices.getUserMedia({ audio: true })).getTracks().forEach((track) => track.stop());
   } catch (error) {
-    callState("ready", microphoneProblem(error));
+    const problem = microphoneProblem(error);
+    callState("ready", problem.key, problem.vars);
     return;
   }
   if (!manager) {
-    try {
-      await openLine();
-    } catch (error) {
-      callState("ready", error.message);
+    const refused = await openLine();
+    if (refused) {
+      callState("ready", refused);
       return;
     }
   }
   try {
     await manager.call(target);  // onCallCreated keeps the session; a call already over stays forgotten
   } catch (error) {
-    failure = `The call did not go through (${(error && error.message) || "unknown error"})`;
-    if (manager) callState("ready", failure);
+    failure = notThrough(error);
+    if (manager) callState("ready", failure.key, failure.vars);
   }
 });
 $("try-hangup").addEventListener("click", () => {
-  if (manager && session) manager.hangup(session).catch(() => callState(manager ? "ready" : "offline", "Call ended"));
+  if (manager && session) manager.hangup(session).catch(() => callState(manager ? "ready" : "offline", "try.ended"));
 });
 $("try-mute").addEventListener("click", () => {
   if (!manager || !session) return;
   muted = !muted;
   if (muted) manager.mute(session); else manager.unmute(session);
   $("try-mute").setAttribute("aria-pressed", muted ? "true" : "false");
-  say("try-mute", muted ? "Unmute" : "Mute");
+  sayMute();
 });
 
 function sendKey(key) {
@@ -154,8 +169,9 @@ function sendKey(key) {
   manager.sendDTMF(session, key).then(() => {
     const sent = ($("try-keys").dataset.keys || "") + key;
     $("try-keys").dataset.keys = sent;
-    say("try-keys", `Keys sent: ${sent}`);
-  }, () => say("try-keys", `Key ${key} could not be sent`));
+    keysNote = { key: "try.keys_sent", vars: { keys: sent } };
+    sayKeys();
+  }, () => { keysNote = { key: "try.key_failed", vars: { key } }; sayKeys(); });
 }
 
 keypad.forEach((button) => button.addEventListener("click", () => sendKey(button.dataset.key)));
@@ -164,11 +180,10 @@ document.addEventListener("keydown", (event) => {
   if (event.repeat || event.ctrlKey || event.altKey || event.metaKey || event.key.length !== 1 || !KEYS.includes(event.key)) return;
   sendKey(event.key);
 });
-setInterval(() => {
-  if (answeredAt) {
-    const seconds = Math.floor((Date.now() - answeredAt) / 1000);
-    say("try-timer", `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`);
-  }
-}, 1000);
-callState("offline", "Connecting…");
-start().catch(() => retryLater("Could not reach the demo line"));
+setInterval(() => { if (answeredAt) sayTimer(); }, 1000);
+// The page's own words follow the language picker; the call and its state stay as they are.
+document.addEventListener("i18n:changed", () => { sayStatus(); sayKeys(); sayMute(); sayTimer(); labelKeypad(); });
+await I18N.ready;
+labelKeypad();
+callState("offline", "try.connecting");
+start().catch(() => retryLater("try.unreachable"));
