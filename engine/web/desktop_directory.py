@@ -28,6 +28,8 @@ def directory_entries(names: Mapping[str, str], states: Mapping[str, Mapping[str
 
 
 def directory_message(entries: tuple[tuple[str, str], ...], for_agent: str) -> str:
-    """The `directory` message (desktop_protocol.DirectoryMessage) for one agent's page, as JSON text."""
+    """The `directory` message (desktop_protocol.DirectoryMessage) for one agent's page, as JSON text:
+    the others in `agents`, the page's own agent (their name for the header) in `me`."""
     others = ",".join(encoded for agent_id, encoded in entries if agent_id != for_agent)
-    return f'{{"v": {PROTOCOL_VERSION}, "type": "directory", "agents": [{others}]}}'
+    me = next((encoded for agent_id, encoded in entries if agent_id == for_agent), "null")
+    return f'{{"v": {PROTOCOL_VERSION}, "type": "directory", "agents": [{others}], "me": {me}}}'

@@ -203,6 +203,7 @@ class DirectoryMessage(_Sent):
 
     type: Literal["directory"]
     agents: list[DirectoryAgent] = Field(description="Sorted by name; the page's own agent left out.")
+    me: DirectoryAgent | None = Field(default=None, description="The page's own agent (null if not in the team).")
 
 
 class FloorMessage(_Sent):

@@ -26,11 +26,13 @@ def test_each_page_lists_the_others_by_name_with_their_state_and_not_itself() ->
     assert isinstance(message, DirectoryMessage)
     assert [(a.id, a.name, a.status) for a in message.agents] == [("alex", "Alex Park", "logged_out"), ("jiyeon", "이지연", "on_call")], \
         "sorted by name; an agent not heard of is logged out; one no longer configured is left out"
+    assert message.me is not None and (message.me.id, message.me.name, message.me.status) == ("minsu", "김민수", "available")
 
 
 def test_an_empty_team_is_an_empty_directory() -> None:
     assert json.loads(directory_message(directory_entries({}, {}), "minsu"))["agents"] == []
     assert json.loads(directory_message(directory_entries({"minsu": ""}, {}), "minsu"))["agents"] == []
+    assert json.loads(directory_message(directory_entries({"alex": "Alex"}, {}), "minsu"))["me"] is None
     assert json.loads(directory_message(directory_entries({"alex": ""}, {}), "minsu"))["agents"][0]["name"] == "alex", "no name: the id"
 
 
