@@ -84,7 +84,7 @@ class Engine:
         self._ami: AmiConnection | None = None
         self.distributor: CallDistributor | None = None
         self.sessions = Sessions()
-        self.hub = DesktopHub()
+        self.hub = DesktopHub(agent_names=self._agent_names)
         self._reload_pjsip = asyncio.Event()
         self._events_connected = asyncio.Event()
         self._events_lost = asyncio.Event()

@@ -4,6 +4,8 @@ Built from the call's own journal (what the flow recorded, sensitive values alre
 the call's variables, so the agent sees exactly what the caller said and did: identity, customer
 record, intent, each recognised utterance with its confidence, collected fields, the
 troubleshooting steps already done and the next one to try (with the same text the IVR read).
+The same events also come as one `timeline`, in the order they happened, so the page can tell the
+caller's journey as a story (said, chose, keyed, step done) instead of separate lists.
 """
 
 from __future__ import annotations
@@ -39,21 +41,28 @@ def build_pop(
     utterances: list[dict[str, Any]] = []
     collected: dict[str, Any] = {}
     done: dict[str, list[dict[str, Any]]] = {}
+    timeline: list[dict[str, Any]] = []
     intent = None
     for kind, detail in journal:
         event = from_stored(kind, detail)
         if isinstance(event, NodeEntered):
             path.append({"node": event.node, "type": event.type})
+            timeline.append({"kind": "node", "node": event.node, "type": event.type})
         elif isinstance(event, SpeechHeard):
             utterances.append({"text": event.text, "confidence": event.confidence})
+            timeline.append({"kind": "said", "text": event.text, "confidence": event.confidence})
         elif isinstance(event, IntentChosen):
             intent = event.intent
             how = f"key {event.key}" if event.key else f"speech ({event.band or 'accept'})"
             path.append({"chose": intent, "how": how})
+            timeline.append({"kind": "chose", "intent": intent, "key": event.key, "confirmed": event.confirmed})
         elif isinstance(event, Collected):
             collected[event.into] = event.value
+            timeline.append({"kind": "collected", "field": event.into, "value": event.value, "keyed": event.length > 0})
         elif isinstance(event, StepDone):
             done.setdefault(event.procedure, []).append({"step": event.step, "fixed": event.fixed})
+            text = _text(procedures.get(event.procedure, ()), event.step)
+            timeline.append({"kind": "step", "procedure": event.procedure, "step": event.step, "text": text, "fixed": event.fixed})
     steps = []
     for procedure, finished in done.items():
         all_steps = list(procedures.get(procedure, ()))
@@ -79,6 +88,7 @@ def build_pop(
         "utterances": utterances,
         "collected": collected,
         "steps": steps,
+        "timeline": timeline,
         "previous_calls": list(previous_calls),
         "waited_s": round(waited_s, 1),
         "callback": callback,

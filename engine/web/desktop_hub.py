@@ -3,6 +3,8 @@
 The ACD tells the hub (AcdListener); the hub sends typed, versioned JSON to every page the agent
 has open. The last state and the current pop are kept, so a page that reconnects (a dropped
 websocket, a reload) shows them again at once: nothing is lost by a network blip.
+Agent pages also get the transfer directory (every colleague's name and state), at most once per
+DIRECTORY_EVERY_S however many agents change state: a busy floor changes states many times a second.
 Each send is a short task owned by one TaskOwner, so `close` cancels and awaits them all.
 """
 
@@ -11,20 +13,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from engine.task_owner import TaskOwner
+from engine.web.desktop_directory import directory_entries, directory_message
 from engine.web.desktop_protocol import PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 2.0
+DIRECTORY_EVERY_S = 1.0
 
 
 class DesktopHub:
-    def __init__(self) -> None:
+    def __init__(self, agent_names: Callable[[], Mapping[str, str]] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        """`agent_names`: {agent id: display name} of the configured agents, read when the directory is sent."""
+        self._agent_names = agent_names or dict
+        self._clock = clock
+        self._directory: tuple[tuple[str, str], ...] = ()
+        self._directory_sent_at = float("-inf")
+        self._directory_due = False
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._state: dict[str, dict[str, Any]] = {}
         self._pop: dict[str, dict[str, Any]] = {}
@@ -38,7 +49,10 @@ class DesktopHub:
 
     def agent_changed(self, agent_id: str, state: dict[str, Any]) -> None:
         message = {"v": PROTOCOL_VERSION, "type": "state", "agent": agent_id, **state}
+        previous = self._state.get(agent_id)
         self._state[agent_id] = message
+        if previous is None or previous.get("status") != message.get("status"):
+            self._directory_changed()
         if state.get("status") == "available":
             self._pop.pop(agent_id, None)  # ready for the next caller: the last one's pop is done
         self._send(agent_id, message)
@@ -100,6 +114,9 @@ class DesktopHub:
         for message in (self._state.get(agent_id), self._pop.get(agent_id), self._queues):
             if message is not None:
                 await self._deliver(socket, message)
+        entries = directory_entries(self._agent_names(), self._state)
+        if any(other != agent_id for other, _entry in entries):  # no colleagues (no team configured): nothing to pick
+            await self._deliver(socket, directory_message(entries, agent_id))
 
     def detach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
         sockets = self._sockets.get(agent_id)
@@ -118,6 +135,29 @@ class DesktopHub:
         await self._sends.aclose()
         pages = [*self._supervisors, *(s for sockets in self._sockets.values() for s in sockets)]
         await asyncio.gather(*(self._close_page(socket) for socket in pages))
+
+    def _directory_changed(self) -> None:
+        """An agent's state changed: the directory goes out now, or once the last one is a second old."""
+        if self._directory_due or not self._sockets or self._sends.closed:
+            return  # already on its way, or no page to tell (a page that attaches gets it then)
+        self._directory_due = True
+        self._spawn("desktop-directory", self._send_directory(max(0.0, self._directory_sent_at + DIRECTORY_EVERY_S - self._clock())))
+
+    async def _send_directory(self, after_s: float) -> None:
+        try:
+            if after_s > 0:
+                await asyncio.sleep(after_s)
+        finally:
+            self._directory_due = False
+        self._directory_sent_at = self._clock()
+        entries = directory_entries(self._agent_names(), self._state)
+        if entries == self._directory:
+            return
+        self._directory = entries
+        for agent_id, sockets in list(self._sockets.items()):
+            text = directory_message(entries, agent_id)
+            for socket in list(sockets):
+                self._spawn("desktop-directory", self._deliver(socket, text))
 
     def _send(self, agent_id: str, message: dict[str, Any]) -> None:
         for socket in list(self._sockets.get(agent_id, ())):

@@ -97,6 +97,47 @@ class Caller(BaseModel):
     verified: bool = Field(default=False, description="False: the number is the caller's unverified caller ID (spoofable); confirm who is calling before trusting the customer record or previous calls matched on it.")
 
 
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class NodeEntry(_Entry):
+    kind: Literal["node"]
+    node: str
+    type: str
+
+
+class SaidEntry(_Entry):
+    kind: Literal["said"]
+    text: str = Field(description="What the recogniser heard; **** while a sensitive value was spoken.")
+    confidence: float
+
+
+class ChoseEntry(_Entry):
+    kind: Literal["chose"]
+    intent: str
+    key: str = Field(default="", description="The key pressed; empty when chosen by speech.")
+    confirmed: bool = False
+
+
+class CollectedEntry(_Entry):
+    kind: Literal["collected"]
+    field: str
+    value: Any = Field(description="Masked by the server if sensitive.")
+    keyed: bool = Field(description="Keyed on the phone's keypad (else spoken or answered yes/no).")
+
+
+class StepEntry(_Entry):
+    kind: Literal["step"]
+    procedure: str
+    step: str
+    text: str = Field(description="The step as the IVR read it.")
+    fixed: bool
+
+
+TimelineEntry = Annotated[NodeEntry | SaidEntry | ChoseEntry | CollectedEntry | StepEntry, Field(discriminator="kind")]
+
+
 class PopMessage(_Sent):
     """Pushed as the agent's phone starts ringing, before the answer."""
 
@@ -110,6 +151,7 @@ class PopMessage(_Sent):
     utterances: list[dict[str, Any]] = Field(description="[{text, confidence}]")
     collected: dict[str, Any] = Field(description="Collected fields; sensitive ones masked.")
     steps: list[dict[str, Any]] = Field(description="[{procedure, done: [{step, text, fixed}], next: {step, text} | null}]")
+    timeline: list[TimelineEntry] = Field(default_factory=list, description="The IVR journey in the order it happened (the journal keeps no times).")
     previous_calls: list[dict[str, Any]] = Field(description="[{at, ended_by, intent, queue, disposition, notes, agent}]")
     waited_s: float
     callback: bool
@@ -148,6 +190,22 @@ class QueuesMessage(_Sent):
     queues: dict[str, QueueLine]
 
 
+class DirectoryAgent(BaseModel):
+    id: str
+    name: str
+    status: AgentStatus
+
+
+class DirectoryMessage(_Sent):
+    """Whom an agent can transfer to: every other agent with their name and state, sent on attach
+    and when an agent's state or the team changes. The queues' lines come in `queues` (each second);
+    the directory changes rarely, so it is kept out of that message."""
+
+    type: Literal["directory"]
+    agents: list[DirectoryAgent] = Field(description="Sorted by name; the page's own agent left out.")
+    me: DirectoryAgent | None = Field(default=None, description="The page's own agent (null if not in the team).")
+
+
 class FloorMessage(_Sent):
     """To supervisor pages once a second."""
 
@@ -172,7 +230,7 @@ class ErrorMessage(_Sent):
 
 
 ServerMessage = Annotated[
-    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | SecureEntryStarted | QueuesMessage | FloorMessage | AgentStateSet | ErrorMessage,
+    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | SecureEntryStarted | QueuesMessage | DirectoryMessage | FloorMessage | AgentStateSet | ErrorMessage,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE = TypeAdapter[ServerMessage](ServerMessage)

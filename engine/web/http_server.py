@@ -277,7 +277,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 

@@ -97,7 +97,7 @@ async def test_a_newcomer_calls_from_the_browser_and_reaches_the_billing_agent_b
             await expect(agent.locator("#pop")).to_be_visible()
             await expect(agent.locator("#pop-queue")).to_have_text("billing")
             await expect(agent.locator("#pop-intent")).to_have_text("billing")
-            await expect(agent.locator("#pop-utterances")).to_contain_text("요금")
+            await expect(agent.locator("#pop-timeline")).to_contain_text("요금")
             await agent.click("#phone-answer")
             await expect(agent.locator("#phone-call")).to_have_attribute("data-call", "talking", timeout=10_000)
             await wait_agents(engine, {"minsu": "on_call"}, timeout_s=10)

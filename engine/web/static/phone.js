@@ -1,7 +1,8 @@
 // The agent's browser phone: SIP.js (served from node_modules by the engine) registers over the
 // engine's own /phone/sip relay with the login GET /phone/config gives this agent's session.
 // It rings when the ACD offers a call (at the same time as the pop on /ws); caller data is shown
-// as text only. No toolchain: a plain ES module.
+// as text only. No toolchain: a plain ES module. Its text comes from messages/agent.json (I18N.t,
+// keys agent.phone.*): what it shows is kept as keys and said again on "i18n:changed".
 import { SessionState, Web } from "/static/vendor/sip.js/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,22 +22,33 @@ let muted = false;
 let ringer = null;
 let sound = null;     // one AudioContext for the ring, made on the first click or key (Chrome's autoplay rule)
 
+const shown = {};     // element id -> [key, vars]: what the phone says, said again in a new language
+
 function say(id, value) { $(id).textContent = value ?? ""; }
 
-function registered(yes, why) {
-  $("phone-registration").dataset.registered = yes ? "yes" : "no";
-  say("phone-registration", yes ? "Phone registered (browser)" : `Browser phone not registered${why ? `: ${why}` : ""}`);
+function sayKey(id, key, vars) {
+  shown[id] = [key, vars];
+  say(id, key ? I18N.t(key, vars) : "");
 }
 
-function problem(text) { say("phone-problem", text); }
+// `why` is [key, vars] of the reason, or nothing.
+function registered(yes, why) {
+  $("phone-registration").dataset.registered = yes ? "yes" : "no";
+  if (yes) sayKey("phone-registration", "agent.phone.registered");
+  else if (why) sayKey("phone-registration", "agent.phone.not_registered_why", { why: I18N.t(...why) });
+  else sayKey("phone-registration", "agent.phone.not_registered");
+  shown.why = yes ? null : why;
+}
+
+function problem(key, vars) { sayKey("phone-problem", key, vars); }
 
 function callState(state, label) {
   $("phone-call").dataset.call = state;
-  say("phone-call", label);
+  sayKey("phone-call", label);
   const inCall = state === "talking" || state === "held";
   $("phone-answer").disabled = state !== "ringing";
   $("phone-hangup").disabled = state === "idle";
-  $("phone-hangup").textContent = state === "ringing" ? "Decline" : "Hang up";
+  sayKey("phone-hangup", state === "ringing" ? "agent.phone.decline" : "agent.phone.hang_up");
   $("phone-hold").disabled = !inCall;
   $("phone-mute").disabled = !inCall;
   keypad.forEach((button) => { button.disabled = !inCall; });
@@ -47,8 +59,8 @@ function callState(state, label) {
     session = null;
     answeredAt = 0;
     held = muted = false;
-    pressed("phone-hold", false, "Hold", "Resume");
-    pressed("phone-mute", false, "Mute", "Unmute");
+    pressed("phone-hold", false, "agent.phone.hold", "agent.phone.resume");
+    pressed("phone-mute", false, "agent.phone.mute", "agent.phone.unmute");
     say("phone-number", "");
     say("phone-timer", "");
   }
@@ -56,7 +68,7 @@ function callState(state, label) {
 
 function pressed(id, on, offLabel, onLabel) {
   $(id).setAttribute("aria-pressed", on ? "true" : "false");
-  say(id, on ? onLabel : offLabel);
+  sayKey(id, on ? onLabel : offLabel);
 }
 
 // Chrome keeps an AudioContext made without a user gesture suspended: make (or resume) the one
@@ -114,14 +126,14 @@ function takenOver() {
   clearTimeout(pending);
   pending = null;
   dispose();
-  callState("idle", "No call");
-  registered(false, "Your phone is open in another tab");
+  callState("idle", "agent.phone.no_call");
+  registered(false, ["agent.phone.why.other_tab"]);
   $("phone-take-back").hidden = false;
 }
 
 function retryLater() {
   if (pending || stopped) return;  // one retry at a time, however many failures reported it
-  pending = setTimeout(() => { pending = null; start().catch(() => { registered(false, "could not start; retrying"); retryLater(); }); }, retry);
+  pending = setTimeout(() => { pending = null; start().catch(() => { registered(false, ["agent.phone.why.could_not_start"]); retryLater(); }); }, retry);
   retry = Math.min(retry * 2, 30000);
 }
 
@@ -137,15 +149,15 @@ function lost(error) {
   const code = closeCode(error);
   if (code === SESSION_ENDED) return toLogin();
   if (code === OPENED_ELSEWHERE) return takenOver();
-  registered(false, code === 1008 ? "the phone server refused a message; reconnecting…" : "connection lost; reconnecting…");
-  callState("idle", "No call");
+  registered(false, [code === 1008 ? "agent.phone.why.message_refused" : "agent.phone.why.connection_lost"]);
+  callState("idle", "agent.phone.no_call");
   dispose();
   retryLater();
 }
 
 function rejected(response) {
   const message = response && response.message;
-  registered(false, `the phone server refused this phone's login (${message ? `${message.statusCode} ${message.reasonPhrase}` : "no reason"}); fetching a new one…`);
+  registered(false, ["agent.phone.why.login_refused", { reason: message ? `${message.statusCode} ${message.reasonPhrase}` : "–" }]);
   dispose();
   retryLater();
 }
@@ -159,13 +171,13 @@ async function start() {
   try {
     answer = await fetch("/phone/config", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
   } catch (error) {
-    registered(false, "the engine did not answer; retrying");
+    registered(false, ["agent.phone.why.engine_silent"]);
     return retryLater();
   }
   if (mine !== generation) return;
   if (answer.status === 401) return toLogin();
   if (!answer.ok) {
-    registered(false, (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}`);
+    registered(false, ["agent.phone.why.engine_said", { text: (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}` }]);
     if (answer.status !== 404) retryLater();
     return;
   }
@@ -179,17 +191,17 @@ async function start() {
     userAgentOptions: { authorizationUsername: config.auth_user, authorizationPassword: config.password, displayName: config.display_name, logBuiltinEnabled: false },
     delegate: {
       onRegistered: () => { retry = 1000; $("phone-take-back").hidden = true; registered(true); },
-      onUnregistered: () => registered(false, "registering…"),
+      onUnregistered: () => registered(false, ["agent.phone.why.registering"]),
       onServerDisconnect: (error) => { if (error) lost(error); },
       onCallReceived: (call) => {
         // One call at a time: another INVITE while this phone has a call is declined (busy), never
         // put in the place of the call the agent is handling.
         if (session && session !== call) { phone.decline(call).catch(() => {}); return; }
-        session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "Ringing"); startRinging();
+        session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "agent.phone.ringing"); startRinging();
       },
-      onCallAnswered: () => { answeredAt = Date.now(); problem(""); callState("talking", "On call"); },
-      onCallHangup: (call) => { if (call === session) callState("idle", "No call"); },
-      onCallHold: (_call, isHeld) => { held = isHeld; pressed("phone-hold", held, "Hold", "Resume"); callState(held ? "held" : "talking", held ? "On hold" : "On call"); },
+      onCallAnswered: () => { answeredAt = Date.now(); problem(""); callState("talking", "agent.phone.on_call"); },
+      onCallHangup: (call) => { if (call === session) callState("idle", "agent.phone.no_call"); },
+      onCallHold: (_call, isHeld) => { held = isHeld; pressed("phone-hold", held, "agent.phone.hold", "agent.phone.resume"); callState(held ? "held" : "talking", held ? "agent.phone.on_hold" : "agent.phone.on_call"); },
     },
   });
   try {
@@ -198,17 +210,17 @@ async function start() {
   } catch (error) {
     if (phone !== manager) return;
     if ([SESSION_ENDED, OPENED_ELSEWHERE].includes(closeCode(error))) return lost(error);
-    registered(false, "the phone server did not answer; retrying");
+    registered(false, ["agent.phone.why.server_silent"]);
     dispose();
     retryLater();
   }
 }
 
 function microphoneProblem(error) {
-  if (error && error.name === "NotAllowedError") return "The microphone is blocked: allow the microphone for this page, then Answer again.";
-  if (error && error.name === "NotFoundError") return "No microphone found: plug one in, then Answer again.";
-  if (error && error.name === "NotReadableError") return "The microphone is in use by another program: close it, then Answer again.";
-  return `The microphone could not be opened (${(error && error.message) || "unknown error"}); Answer again.`;
+  if (error && error.name === "NotAllowedError") return ["agent.phone.mic.blocked"];
+  if (error && error.name === "NotFoundError") return ["agent.phone.mic.missing"];
+  if (error && error.name === "NotReadableError") return ["agent.phone.mic.busy"];
+  return ["agent.phone.mic.failed", { error: (error && error.message) || "–" }];
 }
 
 // The microphone is asked for before accepting: a refusal inside SIP.js's accept would reject the call.
@@ -222,7 +234,7 @@ async function answerCall() {
     (await navigator.mediaDevices.getUserMedia({ audio: true })).getTracks().forEach((track) => track.stop());
   } catch (error) {
     if (session === call && call.state === SessionState.Initial) { $("phone-answer").disabled = false; if (byKeyboard) $("phone-answer").focus(); }
-    problem(microphoneProblem(error));
+    problem(...microphoneProblem(error));
     return;
   }
   try {
@@ -231,27 +243,27 @@ async function answerCall() {
   } catch (error) {
     const ringing = session === call && call.state === SessionState.Initial;
     if (ringing) $("phone-answer").disabled = false;
-    problem(`Could not answer: ${(error && error.message) || "unknown error"}${ringing ? "; the call is still ringing" : ""}`);
+    problem(ringing ? "agent.phone.answer_failed_ringing" : "agent.phone.answer_failed", { error: (error && error.message) || "–" });
   }
 }
 
 $("phone-answer").addEventListener("click", answerCall);
 $("phone-hangup").addEventListener("click", () => {
-  if (manager && session) manager.hangup(session).catch(() => callState("idle", "No call"));
+  if (manager && session) manager.hangup(session).catch(() => callState("idle", "agent.phone.no_call"));
 });
 $("phone-hold").addEventListener("click", () => manager && session && (held ? manager.unhold(session) : manager.hold(session)).catch(() => {}));
 $("phone-mute").addEventListener("click", () => {
   if (!manager || !session) return;
   muted = !muted;
   if (muted) manager.mute(session); else manager.unmute(session);
-  pressed("phone-mute", muted, "Mute", "Unmute");
+  pressed("phone-mute", muted, "agent.phone.mute", "agent.phone.unmute");
 });
 keypad.forEach((button) => button.addEventListener("click", () => manager && session && manager.sendDTMF(session, button.dataset.key).catch(() => {})));
 $("phone-take-back").addEventListener("click", () => {
   $("phone-take-back").hidden = true;
-  registered(false, "taking the phone back to this tab…");
+  registered(false, ["agent.phone.why.taking_back"]);
   retry = 1000;
-  start().catch(() => { registered(false, "could not start; retrying"); retryLater(); });
+  start().catch(() => { registered(false, ["agent.phone.why.could_not_start"]); retryLater(); });
 });
 document.addEventListener("pointerdown", enableSound, true);
 document.addEventListener("keydown", enableSound, true);
@@ -261,5 +273,10 @@ setInterval(() => {
     say("phone-timer", `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`);
   }
 }, 1000);
-callState("idle", "No call");
-start().catch(() => { registered(false, "could not start; retrying"); retryLater(); });
+document.addEventListener("i18n:changed", () => {
+  for (const [id, said] of Object.entries(shown)) if (said && id !== "why" && id !== "phone-registration") sayKey(id, ...said);
+  if (shown["phone-registration"]) registered($("phone-registration").dataset.registered === "yes", shown.why);
+});
+await I18N.ready;  // the catalogue first: the phone's first words are in the reader's language
+callState("idle", "agent.phone.no_call");
+start().catch(() => { registered(false, ["agent.phone.why.could_not_start"]); retryLater(); });

@@ -29,8 +29,12 @@ def test_the_pop_carries_identity_intent_utterances_steps_and_masked_fields() ->
     assert steps["done"] == [{"step": "restart", "text": "Restart the router.", "fixed": False}]
     assert steps["next"] == {"step": "cable", "text": "Check the cable."}, "the agent resumes at the first unfinished step, in the IVR's words"
     assert {"chose": "technical", "how": "speech (accept)"} in pop["path"] and pop["previous_calls"][0]["intent"] == "billing"
+    assert [entry["kind"] for entry in pop["timeline"]] == ["node", "said", "chose", "collected", "node", "step"], "one journey, in the order it happened"
+    assert pop["timeline"][3] == {"kind": "collected", "field": "card", "value": "****", "keyed": False}
+    assert pop["timeline"][5] == {"kind": "step", "procedure": "internet_down", "step": "restart", "text": "Restart the router.", "fixed": False}
 
 
 def test_a_key_press_and_an_unidentified_caller_are_shown_as_such() -> None:
     pop = build_pop("c2", "billing", "0101", "", {}, [("intent_chosen", {"intent": "billing", "key": "1"})], {}, 0.0)
     assert pop["customer"] is None and pop["caller"]["name"] == "" and {"chose": "billing", "how": "key 1"} in pop["path"]
+    assert pop["timeline"] == [{"kind": "chose", "intent": "billing", "key": "1", "confirmed": False}]

@@ -19,11 +19,14 @@ STEPS = {"internet_down": (Step(id="restart", prompt="Restart the router.", ques
 def test_the_state_and_pop_the_engine_sends_match_the_documented_models() -> None:
     state = {"v": 1, "type": "state", "agent": "minsu", **_shown(AgentState(Status.WRAP_UP, since=10.0, call_id="c1", until=40.0), 20.0)}
     assert isinstance(SERVER_MESSAGE.validate_python(state), StateMessage)
-    journal: list[tuple[str, dict[str, Any]]] = [("speech_heard", {"text": "요금 문의요", "confidence": 0.9}), ("intent_chosen", {"node": "menu", "intent": "billing", "band": "accept"})]
+    journal: list[tuple[str, dict[str, Any]]] = [("speech_heard", {"text": "요금 문의요", "confidence": 0.9}), ("intent_chosen", {"node": "menu", "intent": "billing", "band": "accept"}),
+                                                 ("collected", {"into": "account", "value": "123456", "length": 6}), ("node_entered", {"node": "steps", "type": "steps"}),
+                                                 ("step_done", {"procedure": "internet_down", "step": "restart", "index": 1, "fixed": True})]
     pop = build_pop("c1", "billing", "0101234", "", {"intent": "billing"}, journal, STEPS, 3.0, [], callback=True)
     pop.update(dispositions=["resolved"], transferred_from="jiyeon")
     parsed = SERVER_MESSAGE.validate_python(pop)
     assert isinstance(parsed, PopMessage) and parsed.callback and parsed.transferred_from == "jiyeon"
+    assert [entry.kind for entry in parsed.timeline] == ["said", "chose", "collected", "node", "step"]
 
 
 @pytest.mark.parametrize(
