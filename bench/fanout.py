@@ -77,6 +77,8 @@ class FanoutResult:
     deflate: bool
     connected: int = 0
     connect_s: float = 0.0
+    compressed: int = 0
+    """Sessions the server agreed to compress (permessage-deflate)."""
     deliveries: list[tuple[int, float]] = field(default_factory=list)
     """(update number, ms from sent_at to receipt) for every delivery to every session."""
     dropped: int = 0
@@ -139,7 +141,7 @@ async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wa
 
         started = time.perf_counter()
         sockets = await asyncio.gather(*(connect(token) for token in tokens))
-        pipe.send(("ready", len(sockets), time.perf_counter() - started))
+        pipe.send(("ready", len(sockets), time.perf_counter() - started, sum(1 for socket in sockets if socket.compress)))
         cpu_at_start = cpu_s()
         readers = [asyncio.ensure_future(read(socket, mine)) for socket, mine in zip(sockets, deliveries)]
         done, pending = await asyncio.wait(readers, timeout=wait_s)
@@ -182,7 +184,8 @@ async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], update
 
     try:
         ready = await from_each("ready", 180)
-        result.connected, result.connect_s = sum(n for n, _ in ready), max(s for _, s in ready)
+        result.connected, result.connect_s = sum(n for n, _, _ in ready), max(s for _, s, _ in ready)
+        result.compressed = sum(c for _, _, c in ready)
         async with asyncio.timeout(30):
             while hub.connected < result.connected:  # the last sockets may still be attaching
                 await asyncio.sleep(0.01)
@@ -231,7 +234,7 @@ def fanout_summary(fanout: FanoutResult) -> str:
     clients = ", ".join(f"{pct:.0f}%" for pct in fanout.client_cpu_pct)
     return (
         f"fan-out: {fanout.connected} of {fanout.sessions} sessions connected in {fanout.connect_s:.1f} s (clients in {fanout.client_processes} other processes, "
-        f"{'permessage-deflate as browsers ask' if fanout.deflate else 'no compression'}); {fanout.updates} updates of {fanout.update_bytes} bytes at {fanout.rate:g}/s; "
+        f"{'asking for permessage-deflate as browsers do' if fanout.deflate else 'not asking for compression'}, {fanout.compressed} compressed by the server); {fanout.updates} updates of {fanout.update_bytes} bytes at {fanout.rate:g}/s; "
         f"{len(fanout.deliveries)} of {expected} delivered, {fanout.lost} lost, {fanout.dropped} sessions dropped\n"
         f"server: {fanout.server_cpu_pct:.0f}% of a core while broadcasting, RSS {fanout.rss_before_mb:.0f} MB before connecting, "
         f"{fanout.rss_connected_mb:.0f} MB connected, {fanout.rss_after_mb:.0f} MB after; clients' CPU {clients} of a core each"

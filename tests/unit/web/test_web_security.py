@@ -435,3 +435,21 @@ async def test_a_flood_of_made_up_ids_does_not_forget_a_real_agents_failures(wor
     for n in range(40):
         await log_in(client, f"junk-{n}", f"198.51.100.{n + 100}", "wrong-password")
     assert (await log_in(client, "minsu", "192.0.2.1")).status == 429, "minsu's 10 failures still count"
+
+
+async def test_agent_pages_decline_compression_and_supervisor_pages_take_it() -> None:
+    """A compressor per agent page costs the server about 200 KB: 2,000 pages would hold 400 MB for
+    small messages. The few supervisor pages, with large floor snapshots, keep it."""
+    sessions = Sessions()
+    hub = DesktopHub()
+    roles = frozenset({"agent", "supervisor"})
+    app = build_app(HealthBoard(("ari",)), lambda: {}, desktop=Desktop(sessions, hub, lambda a: roles, lambda a, p: False,
+                    lambda a: None, lambda a, b, c: None, wrap_up))
+    async with TestClient(TestServer(app)) as client:
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", roles)})
+        agent = await client.ws_connect("/ws", compress=15)
+        supervisor = await client.ws_connect("/ws/supervisor", compress=15)
+        assert (agent.compress, supervisor.compress) == (0, 15)
+        hub.broadcast({"v": 1, "type": "notice", "text": "fire drill at 3"})
+        for page in (agent, supervisor):
+            assert (await page.receive_json(timeout=2))["text"] == "fire drill at 3"
