@@ -85,7 +85,9 @@ class FanoutResult:
     update_bytes: int = 0
     written_ms: list[float] = field(default_factory=list)
     """Per update: until every page's sender had run once after the broadcast (server side)."""
-    server_cpu_pct: float = 0.0
+    server_cpu_s: float = 0.0
+    """The server's CPU time from the first update to the last delivery: the fan-out's work, whatever share of the cores it got."""
+    server_busy_s: float = 0.0
     rss_before_mb: float = 0.0
     rss_connected_mb: float = 0.0
     rss_after_mb: float = 0.0
@@ -149,6 +151,7 @@ async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wa
         for reader in pending:
             reader.cancel()
         dropped = sum(1 for reader in done if reader.exception() is not None or not reader.result()) + len(pending)
+        pipe.send(("received",))  # before closing: the server's CPU up to here is the fan-out's
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
     pipe.send(("done", [d for mine in deliveries for d in mine], dropped, cpu_used, wall))
 
@@ -205,9 +208,9 @@ async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], update
             written: asyncio.Future[float] = loop.create_future()
             loop.call_soon(lambda: written.set_result(time.time()) if not written.done() else None)
             result.written_ms.append((await written - message["sent_at"]) * 1000)
-        await asyncio.sleep(max(0.0, start + updates / rate - loop.time()))
-        result.server_cpu_pct = 100 * (cpu_s() - cpu_at_start) / (loop.time() - start)
-        done = await from_each("done", wait_s + 30)
+        await from_each("received", wait_s + 30)
+        result.server_cpu_s, result.server_busy_s = cpu_s() - cpu_at_start, loop.time() - start
+        done = await from_each("done", 60)
         result.rss_after_mb = rss_mb()
         for deliveries, dropped, cpu_used, wall in done:
             result.deliveries.extend(deliveries)
@@ -224,7 +227,7 @@ async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], update
 def fanout_rows(fanout: FanoutResult, row: Callable[[str, list[float]], str]) -> list[str]:
     return [
         row(f"floor update -> one of {fanout.sessions} sessions (every delivery)", fanout.latencies_ms),
-        row(f"floor update -> written to all {fanout.sessions} sockets (server side)", fanout.written_ms),
+        row(f"floor update -> written by all {fanout.sessions} pages' senders (server side)", fanout.written_ms),
         row(f"floor update -> the last of {fanout.sessions} sessions", fanout.slowest_per_update_ms()),
     ]
 
@@ -236,6 +239,7 @@ def fanout_summary(fanout: FanoutResult) -> str:
         f"fan-out: {fanout.connected} of {fanout.sessions} sessions connected in {fanout.connect_s:.1f} s (clients in {fanout.client_processes} other processes, "
         f"{'asking for permessage-deflate as browsers do' if fanout.deflate else 'not asking for compression'}, {fanout.compressed} compressed by the server); {fanout.updates} updates of {fanout.update_bytes} bytes at {fanout.rate:g}/s; "
         f"{len(fanout.deliveries)} of {expected} delivered, {fanout.lost} lost, {fanout.dropped} sessions dropped\n"
-        f"server: {fanout.server_cpu_pct:.0f}% of a core while broadcasting, RSS {fanout.rss_before_mb:.0f} MB before connecting, "
+        f"server: {1000 * fanout.server_cpu_s / fanout.updates:.0f} ms of CPU per update ({1e6 * fanout.server_cpu_s / max(1, expected):.0f} us per delivery), "
+        f"{100 * fanout.server_cpu_s / fanout.server_busy_s:.0f}% of a core from the first update to the last delivery; RSS {fanout.rss_before_mb:.0f} MB before connecting, "
         f"{fanout.rss_connected_mb:.0f} MB connected, {fanout.rss_after_mb:.0f} MB after; clients' CPU {clients} of a core each"
     )

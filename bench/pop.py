@@ -1,4 +1,4 @@
-"""Agent desktop: screen-pop latency in a real browser, and websocket fan-out to 500 agent pages.
+"""Agent desktop: screen-pop latency in a real browser, and websocket fan-out to 2,000 agent pages.
 
 The real aiohttp app (build_app with a DesktopHub) runs in this process on 127.0.0.1; sessions are
 minted directly (no argon2 login).
@@ -14,10 +14,11 @@ taken just before call_offered, after measuring the offset between the two clock
 sample with the shortest round trip, before and after). The time the page's report reaches Python
 through an exposed function needs no clock sync and is an upper bound.
 
-Fan-out: 500 websocket sessions for 500 agents, in a second process (its own core, as far as a
-2-core machine has one), receive supervisor-style floor updates (a few KB each) sent with
-hub.broadcast at 5 a second; every delivery is timed (receipt minus sent_at, both time.time())
-and counted, so a lost message shows. The server, Chromium and the clients share this noisy
+Fan-out (bench/fanout.py; --fanout-only runs it alone): 2,000 websocket sessions for 2,000 agents,
+in two client processes that ask for permessage-deflate as browsers do, receive supervisor-style
+floor updates (a few KB each) sent with hub.broadcast at 5 a second; every delivery is timed
+(receipt minus sent_at, both time.time()) and counted, so a lost message or a dropped page shows,
+and the server's CPU time and RSS are noted. The server, Chromium and the clients share this noisy
 2-core machine: read the percentiles, not single numbers. Target: pop p95 below 50 ms.
 
 --real-engine (root): the same pop, and the browser phone's ringing, through the real system. The

@@ -17,7 +17,7 @@ import socket as sockets
 from collections import deque
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from engine.task_owner import TaskOwner
 
@@ -103,21 +103,23 @@ class PageOutboxes:
             if isinstance(exc, asyncio.CancelledError) and cancelling():
                 raise
             log.info("page dropped: %s", str(exc) or type(exc).__name__)
+        except Exception:  # a bug, not the page: still closed, so it reconnects rather than hears nothing
+            log.exception("page dropped: its sender failed")
         outbox.dropped = True
         outbox.waiting.clear()
         if self._outboxes.get(outbox.socket) is outbox:
             del self._outboxes[outbox.socket]
-            await close_page(outbox.socket, self._send_timeout_s)
+            await close_page(outbox.socket, self._send_timeout_s, WSCloseCode.TRY_AGAIN_LATER)  # the page reconnects
             cut_off(outbox.socket)  # a page with unsent data is closed only once that data is sent: never, if it does not read
 
 
-async def close_page(socket: web.WebSocketResponse, timeout_s: float = SEND_TIMEOUT_S) -> None:
+async def close_page(socket: web.WebSocketResponse, timeout_s: float = SEND_TIMEOUT_S, code: int = WSCloseCode.OK) -> None:
     """Closes a page within `timeout_s`, so a page that does not answer cannot hold the caller. A page
     that does not even take the close frame (its socket's buffers full) is cut off: otherwise its
     connection, its handler and its heartbeat-less socket would stay until the peer's TCP gave up."""
     try:
         async with asyncio.timeout(timeout_s):
-            await socket.close()
+            await socket.close(code=code)
     except (TimeoutError, ConnectionError, RuntimeError, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError) and cancelling():
             raise
