@@ -1,4 +1,4 @@
-"""Agent desktop: screen-pop latency in a real browser, and websocket fan-out to 500 agent pages.
+"""Agent desktop: screen-pop latency in a real browser, and websocket fan-out to 2,000 agent pages.
 
 The real aiohttp app (build_app with a DesktopHub) runs in this process on 127.0.0.1; sessions are
 minted directly (no argon2 login).
@@ -14,10 +14,11 @@ taken just before call_offered, after measuring the offset between the two clock
 sample with the shortest round trip, before and after). The time the page's report reaches Python
 through an exposed function needs no clock sync and is an upper bound.
 
-Fan-out: 500 websocket sessions for 500 agents, in a second process (its own core, as far as a
-2-core machine has one), receive supervisor-style floor updates (a few KB each) sent with
-hub.broadcast at 5 a second; every delivery is timed (receipt minus sent_at, both time.time())
-and counted, so a lost message shows. The server, Chromium and the clients share this noisy
+Fan-out (bench/fanout.py; --fanout-only runs it alone): 2,000 websocket sessions for 2,000 agents,
+in two client processes that ask for permessage-deflate as browsers do, receive supervisor-style
+floor updates (a few KB each) sent with hub.broadcast at 5 a second; every delivery is timed
+(receipt minus sent_at, both time.time()) and counted, so a lost message or a dropped page shows,
+and the server's CPU time and RSS are noted. The server, Chromium and the clients share this noisy
 2-core machine: read the percentiles, not single numbers. Target: pop p95 below 50 ms.
 
 --real-engine (root): the same pop, and the browser phone's ringing, through the real system. The
@@ -35,17 +36,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 from playwright.async_api import Page, async_playwright, expect
 
@@ -54,9 +51,9 @@ from engine.config.flow_model import Step
 from engine.config.flow_validation import load_procedure
 from engine.health import HealthBoard
 from engine.web.desktop_hub import DesktopHub
-from engine.web.desktop_protocol import PROTOCOL_VERSION
 from engine.web.http_server import Desktop, build_app
 from engine.web.sessions import SESSION_COOKIE, Sessions
+from fanout import QUEUES, fanout_rows, fanout_summary, measure_fanout, percentile
 
 if TYPE_CHECKING:
     from real_engine import RealEngine
@@ -67,7 +64,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TARGET_P95_MS = 50.0
 REAL_TARGET_P95_MS = 100.0
 POP_AGENT = "pop-agent"
-CONNECT_CONCURRENCY = 50
 
 # In the page: when agent.js sets the pop's data-call-id (showPop), the observer runs once the
 # handler has finished filling the pop; the next frame's rAF, then the task after it (the frame has
@@ -88,11 +84,6 @@ OBSERVER_JS = """
 }
 """
 PAGE_CLOCK_JS = "performance.timeOrigin + performance.now()"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
 
 
 # -- the server -----------------------------------------------------------------------------
@@ -137,7 +128,6 @@ async def start_server(agent_ids: list[str]) -> Server:
 
 SURNAMES = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임"]
 GIVEN = ["민수", "서연", "지훈", "하은", "도윤", "수아", "예준", "지우", "현우", "유진"]
-QUEUES = ["billing", "technical", "sales", "general"]
 
 
 def internet_steps() -> dict[str, tuple[Step, ...]]:
@@ -174,25 +164,6 @@ def make_pop(call_id: str, procedures: dict[str, tuple[Step, ...]], rng: random.
     pop = build_pop(call_id, "technical", number, "", variables, journal, procedures, rng.uniform(5, 120), previous)
     pop["dispositions"] = ["resolved", "technician_booked", "follow_up", "escalated"]
     return pop
-
-
-def floor_snapshot(rng: random.Random, agents: int) -> dict[str, Any]:
-    """A supervisor's live view: every queue, every team, today's KPIs (a few KB of JSON)."""
-    queues = [
-        {"queue": f"{q}_{lang}", "waiting": rng.randint(0, 30), "longest_wait_s": round(rng.uniform(0, 400), 1), "available": rng.randint(0, 20), "on_call": rng.randint(0, 60),
-         "wrap_up": rng.randint(0, 10), "offered_today": rng.randint(100, 3000), "answered_today": rng.randint(100, 3000), "abandoned_today": rng.randint(0, 200),
-         "service_level_pct": round(rng.uniform(50, 99), 1), "avg_handle_s": round(rng.uniform(120, 600), 1), "callbacks_pending": rng.randint(0, 12)}
-        for q in QUEUES for lang in ("ko", "en")
-    ]
-    teams = [
-        {"team": f"team-{t}", "logged_in": rng.randint(10, 60), "available": rng.randint(0, 10), "on_call": rng.randint(0, 40), "wrap_up": rng.randint(0, 8),
-         "paused": {"break": rng.randint(0, 5), "lunch": rng.randint(0, 5), "training": rng.randint(0, 3), "meeting": rng.randint(0, 3)}}
-        for t in range(12)
-    ]
-    kpis = {"agents": agents, "calls_today": rng.randint(5000, 20000), "service_level_pct": round(rng.uniform(70, 95), 1), "abandon_pct": round(rng.uniform(1, 8), 1),
-            "avg_wait_s": round(rng.uniform(5, 60), 1), "avg_handle_s": round(rng.uniform(180, 420), 1), "first_contact_resolution_pct": round(rng.uniform(60, 90), 1)}
-    alerts = [{"queue": "technical_ko", "kind": "longest_wait", "detail": "a caller has waited over 5 minutes"}] if rng.random() < 0.5 else []
-    return {"v": PROTOCOL_VERSION, "type": "floor", "queues": queues, "teams": teams, "kpis": kpis, "alerts": alerts}
 
 
 # -- pop latency in Chromium ------------------------------------------------------------------------
@@ -411,118 +382,6 @@ async def bench_real_engine(args: argparse.Namespace) -> None:
         print(f"target {name} p95 < {REAL_TARGET_P95_MS:g} ms (ringing -> {name}): {'met' if p95 < REAL_TARGET_P95_MS else 'missed'} ({p95:.1f} ms)")
 
 
-# -- websocket fan-out -----------------------------------------------------------------------------
-
-
-@dataclass
-class FanoutResult:
-    sessions: int
-    updates: int
-    connected: int = 0
-    connect_s: float = 0.0
-    deliveries: list[tuple[int, float]] = field(default_factory=list)
-    """(update number, ms from sent_at to receipt) for every delivery to every session."""
-    dropped: int = 0
-    update_bytes: int = 0
-    written_ms: list[float] = field(default_factory=list)
-    """Per update: until the server had written it to every socket."""
-
-    @property
-    def latencies_ms(self) -> list[float]:
-        return [ms for _, ms in self.deliveries]
-
-    @property
-    def lost(self) -> int:
-        return self.sessions * self.updates - len(self.deliveries)
-
-    def slowest_per_update_ms(self) -> list[float]:
-        slowest: dict[int, float] = {}
-        for seq, ms in self.deliveries:
-            slowest[seq] = max(ms, slowest.get(seq, 0.0))
-        return list(slowest.values())
-
-
-async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wait_s: float, pipe: Connection) -> None:
-    """In the client process: connect every session, say so, record every update each one receives."""
-    deliveries: list[list[tuple[int, float]]] = [[] for _ in tokens]
-    dropped = 0
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
-
-        async def connect(token: str) -> aiohttp.ClientWebSocketResponse:
-            async with gate:
-                return await client.ws_connect(url, headers={"Cookie": f"{SESSION_COOKIE}={token}", "Origin": origin}, autoping=True, max_msg_size=0)
-
-        async def read(socket: aiohttp.ClientWebSocketResponse, mine: list[tuple[int, float]]) -> bool:
-            seen: set[int] = set()
-            while len(seen) < updates:
-                message = await socket.receive()
-                received = time.time()
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    return False
-                data = json.loads(message.data)
-                if data.get("type") == "floor" and data["seq"] not in seen:
-                    seen.add(data["seq"])
-                    mine.append((int(data["seq"]), (received - float(data["sent_at"])) * 1000))
-            return True
-
-        started = time.perf_counter()
-        sockets = await asyncio.gather(*(connect(token) for token in tokens))
-        readers = [asyncio.ensure_future(read(socket, mine)) for socket, mine in zip(sockets, deliveries)]
-        pipe.send(("ready", len(sockets), time.perf_counter() - started))
-        done, pending = await asyncio.wait(readers, timeout=wait_s)
-        for reader in pending:
-            reader.cancel()
-        dropped = sum(1 for reader in done if reader.exception() is not None or not reader.result()) + len(pending)
-        await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
-    pipe.send(("done", [d for mine in deliveries for d in mine], dropped))
-
-
-def client_process(url: str, origin: str, tokens: list[str], updates: int, wait_s: float, pipe: Connection) -> None:
-    asyncio.run(run_clients(url, origin, tokens, updates, wait_s, pipe))
-
-
-async def measure_fanout(server: Server, agent_ids: list[str], updates: int, rate: float, rng: random.Random) -> FanoutResult:
-    result = FanoutResult(len(agent_ids), updates)
-    tokens = [server.token(agent_id) for agent_id in agent_ids]
-    url = server.origin.replace("http://", "ws://") + "/ws"
-    ours, theirs = multiprocessing.get_context("spawn").Pipe()
-    wait_s = updates / rate + 30
-    process = multiprocessing.get_context("spawn").Process(target=client_process, args=(url, server.origin, tokens, updates, wait_s, theirs), daemon=True)
-    process.start()
-    theirs.close()
-    receive: Callable[[], Awaitable[Any]] = lambda: asyncio.to_thread(ours.recv)
-    try:
-        kind, connected, connect_s = await asyncio.wait_for(receive(), timeout=120)
-        assert kind == "ready"
-        result.connected, result.connect_s = connected, connect_s
-        while server.hub.connected < connected:  # the last sockets may still be attaching
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.5)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for seq in range(updates):
-            await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
-            message = floor_snapshot(rng, len(agent_ids))
-            message["seq"] = seq
-            message["sent_at"] = time.time()
-            result.update_bytes = len(json.dumps(message).encode())
-            server.hub.broadcast(message)
-            # broadcast queued one send task a socket; a callback queued after them runs once each has
-            # written its frame (a task waits only if its socket's send buffer is full: then this is a lower bound)
-            written: asyncio.Future[float] = loop.create_future()
-            loop.call_soon(lambda: written.set_result(time.time()))
-            result.written_ms.append((await written - message["sent_at"]) * 1000)
-        kind, deliveries, dropped = await asyncio.wait_for(receive(), timeout=wait_s + 30)
-        assert kind == "done"
-        result.deliveries, result.dropped = deliveries, dropped
-    finally:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-    return result
-
-
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -539,41 +398,48 @@ def row(name: str, values: list[float]) -> str:
 
 async def bench(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
-    agent_ids = [f"a{i:03d}" for i in range(args.sessions)]
+    agent_ids = [f"a{i:04d}" for i in range(args.sessions)]
     server = await start_server([POP_AGENT, *agent_ids])
     try:
-        pops = await measure_pops(server, args.pops, args.warmup, rng)
-        fanout = await measure_fanout(server, agent_ids, args.updates, args.rate, rng)
+        pops = None if args.fanout_only else await measure_pops(server, args.pops, args.warmup, rng)
+        tokens = [server.token(agent_id) for agent_id in agent_ids]
+        fanout = await measure_fanout(server.hub, server.origin, tokens, args.updates, args.rate, rng, args.client_processes, not args.no_deflate)
     finally:
         await server.hub.close()
         await server.runner.cleanup()
+    if pops is None:
+        table_head("agent desktop: websocket fan-out", "server and clients")
+    else:
+        table_head(f"agent desktop: screen-pop in {pops.browser} (headless, software rendering) and websocket fan-out", "server, browser and clients")
+        print(row("ringing -> pop filled in the page's DOM", pops.filled_ms))
+        print(row("ringing -> pop painted (next frame)", pops.painted_ms))
+        print(row("ringing -> page's report back in Python (no clock sync: upper bound)", pops.reported_ms))
+    print("\n".join(fanout_rows(fanout, row)))
+    print()
+    if pops is not None:
+        report_pops(args, pops)
+    print(fanout_summary(fanout))
+    print(f"\nfanout_sessions={fanout.connected} fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost} fanout_dropped={fanout.dropped}")
+
+
+def report_pops(args: argparse.Namespace, pops: PopResult) -> None:
     assert pops.clock_before is not None and pops.clock_after is not None
-    table_head(f"agent desktop: screen-pop in {pops.browser} (headless, software rendering) and websocket fan-out", "server, browser and clients")
-    print(row("ringing -> pop filled in the page's DOM", pops.filled_ms))
-    print(row("ringing -> pop painted (next frame)", pops.painted_ms))
-    print(row("ringing -> page's report back in Python (no clock sync: upper bound)", pops.reported_ms))
-    print(row(f"floor update -> one of {fanout.sessions} sessions (every delivery)", fanout.latencies_ms))
-    print(row(f"floor update -> written to all {fanout.sessions} sockets (server side)", fanout.written_ms))
-    print(row(f"floor update -> the last of {fanout.sessions} sessions", fanout.slowest_per_update_ms()))
     drift = pops.clock_after.offset_ms - pops.clock_before.offset_ms
-    print(f"\npop: {args.pops} rounds after {args.warmup} warm-up, {pops.pop_bytes} bytes of JSON each; page clock - time.time() "
+    print(f"pop: {args.pops} rounds after {args.warmup} warm-up, {pops.pop_bytes} bytes of JSON each; page clock - time.time() "
           f"{pops.clock_before.offset_ms:+.2f} ms (+-{pops.clock_before.uncertainty_ms:.2f}), drift {drift:+.2f} ms over the run")
-    print(f"fan-out: {fanout.connected} sessions connected in {fanout.connect_s:.1f} s (clients in a second process); {fanout.updates} updates of "
-          f"{fanout.update_bytes} bytes at {args.rate:g}/s; {len(fanout.deliveries)} of {fanout.sessions * fanout.updates} delivered, "
-          f"{fanout.lost} lost, {fanout.dropped} sessions dropped")
     p95 = percentile(pops.painted_ms, 0.95)
     print(f"target pop p95 < {TARGET_P95_MS:g} ms (ringing -> painted): {'met' if p95 < TARGET_P95_MS else 'missed'}")
-    print(
-        f"\npop p50_ms={statistics.median(pops.painted_ms):.1f} p95_ms={p95:.1f} fanout_sessions={fanout.connected} "
-        f"fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost}"
-    )
+    print(f"pop p50_ms={statistics.median(pops.painted_ms):.1f} p95_ms={p95:.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pops", type=int, default=200, help="timed screen-pops")
     parser.add_argument("--warmup", type=int, default=10, help="screen-pops first, not timed")
-    parser.add_argument("--sessions", type=int, default=500, help="agent websocket sessions for the fan-out")
+    parser.add_argument("--sessions", type=int, default=2000, help="agent websocket sessions for the fan-out")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes the fan-out's sessions are spread over")
+    parser.add_argument("--no-deflate", action="store_true", help="fan-out clients do not ask for permessage-deflate (browsers do)")
+    parser.add_argument("--fanout-only", action="store_true", help="only the fan-out, no screen-pops in Chromium")
     parser.add_argument("--updates", type=int, default=50, help="floor updates broadcast to every session")
     parser.add_argument("--rate", type=float, default=5.0, help="floor updates a second")
     parser.add_argument("--seed", type=int, default=7)

@@ -5,16 +5,16 @@ has open. The last state and the current pop are kept, so a page that reconnects
 websocket, a reload) shows them again at once: nothing is lost by a network blip.
 Agent pages also get the transfer directory (every colleague's name and state), at most once per
 DIRECTORY_EVERY_S however many agents change state: a busy floor changes states many times a second.
-Each send is a short task owned by one TaskOwner, so `close` cancels and awaits them all.
+Each page has one sender and a bounded outbox (PageOutboxes): messages are encoded once, reach each
+page in order, and a page that does not keep up is dropped; `close` cancels and awaits the senders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +22,8 @@ from aiohttp import web
 from engine.task_owner import TaskOwner
 from engine.web.desktop_directory import directory_entries, directory_message
 from engine.web.desktop_protocol import PROTOCOL_VERSION
+from engine.web.page_outbox import PageOutboxes, close_page
 
-log = logging.getLogger(__name__)
-SEND_TIMEOUT_S = 2.0
 DIRECTORY_EVERY_S = 1.0
 
 
@@ -43,7 +42,9 @@ class DesktopHub:
         self._floor: dict[str, Any] | None = None
         self._queues: dict[str, Any] | None = None
         """The latest supervisor snapshot, sent at once to a supervisor page that (re)connects."""
-        self._sends = TaskOwner("desktop-hub")
+        self._outboxes = PageOutboxes("desktop-hub")
+        self._timers = TaskOwner("desktop-directory")
+        """The directory's wait for its next turn (at most one at a time)."""
 
     # -- AcdListener -----------------------------------------------------------------------
 
@@ -74,8 +75,8 @@ class DesktopHub:
         message = {"v": PROTOCOL_VERSION, "type": "floor", **snapshot}
         self._floor = message
         text = json.dumps(message)  # once, not once per page
-        for socket in list(self._supervisors):
-            self._spawn("desktop-floor", self._deliver(socket, text))
+        for socket in self._supervisors:
+            self._outboxes.post(socket, text)
 
     def queues_changed(self, queues: dict[str, dict[str, Any]]) -> None:
         """Each queue's waiting count and longest wait (no caller details) to every agent page."""
@@ -84,41 +85,46 @@ class DesktopHub:
             return
         self._queues = message
         text = json.dumps(message)
-        for socket in {s for sockets in self._sockets.values() for s in sockets}:
-            self._spawn("desktop-queues", self._deliver(socket, text))
+        for sockets in self._sockets.values():
+            for socket in sockets:
+                self._outboxes.post(socket, text)
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """One message to every open page, agents' and supervisors' (a notice to the whole floor)."""
         text = json.dumps(message)  # once, not once per page: 500 pages cost 500 encodings otherwise
         for socket in {*self._supervisors, *(s for sockets in self._sockets.values() for s in sockets)}:
-            self._spawn("desktop-broadcast", self._deliver(socket, text))
+            self._outboxes.post(socket, text)
 
     async def attach_supervisor(self, socket: web.WebSocketResponse) -> None:
-        if self._sends.closed:  # the engine is stopping: the page reconnects to the next one
-            await socket.close()
+        if self._outboxes.closed:  # the engine is stopping: the page reconnects to the next one
+            await close_page(socket)
             return
         self._supervisors.add(socket)
+        self._outboxes.open(socket)
         if self._floor is not None:
-            await self._deliver(socket, self._floor)
+            self._outboxes.post(socket, json.dumps(self._floor))
 
     def detach_supervisor(self, socket: web.WebSocketResponse) -> None:
         self._supervisors.discard(socket)
+        self._outboxes.shut(socket)
 
     # -- pages -----------------------------------------------------------------------------
 
     async def attach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
-        if self._sends.closed:  # the engine is stopping: the page reconnects to the next one
-            await socket.close()
+        if self._outboxes.closed:  # the engine is stopping: the page reconnects to the next one
+            await close_page(socket)
             return
         self._sockets.setdefault(agent_id, set()).add(socket)
+        self._outboxes.open(socket)
         for message in (self._state.get(agent_id), self._pop.get(agent_id), self._queues):
             if message is not None:
-                await self._deliver(socket, message)
+                self._outboxes.post(socket, json.dumps(message))
         entries = directory_entries(self._agent_names(), self._state)
         if any(other != agent_id for other, _entry in entries):  # no colleagues (no team configured): nothing to pick
-            await self._deliver(socket, directory_message(entries, agent_id))
+            self._outboxes.post(socket, directory_message(entries, agent_id))
 
     def detach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
+        self._outboxes.shut(socket)
         sockets = self._sockets.get(agent_id)
         if sockets is not None:
             sockets.discard(socket)
@@ -130,18 +136,19 @@ class DesktopHub:
         return sum(len(sockets) for sockets in self._sockets.values()) + len(self._supervisors)
 
     async def close(self) -> None:
-        """The engine stops: sends in flight are cancelled (and awaited), then every page is closed,
+        """The engine stops: the senders are cancelled (and awaited), then every page is closed,
         all at once and each within SEND_TIMEOUT_S, so a slow page cannot hold the shutdown."""
-        await self._sends.aclose()
+        await self._timers.aclose()
+        await self._outboxes.aclose()
         pages = [*self._supervisors, *(s for sockets in self._sockets.values() for s in sockets)]
-        await asyncio.gather(*(self._close_page(socket) for socket in pages))
+        await asyncio.gather(*(close_page(socket) for socket in pages))
 
     def _directory_changed(self) -> None:
         """An agent's state changed: the directory goes out now, or once the last one is a second old."""
-        if self._directory_due or not self._sockets or self._sends.closed:
+        if self._directory_due or not self._sockets or self._timers.closed:
             return  # already on its way, or no page to tell (a page that attaches gets it then)
         self._directory_due = True
-        self._spawn("desktop-directory", self._send_directory(max(0.0, self._directory_sent_at + DIRECTORY_EVERY_S - self._clock())))
+        self._timers.spawn("desktop-directory", self._send_directory(max(0.0, self._directory_sent_at + DIRECTORY_EVERY_S - self._clock())))
 
     async def _send_directory(self, after_s: float) -> None:
         try:
@@ -156,32 +163,10 @@ class DesktopHub:
         self._directory = entries
         for agent_id, sockets in list(self._sockets.items()):
             text = directory_message(entries, agent_id)
-            for socket in list(sockets):
-                self._spawn("desktop-directory", self._deliver(socket, text))
+            for socket in sockets:
+                self._outboxes.post(socket, text)
 
     def _send(self, agent_id: str, message: dict[str, Any]) -> None:
-        for socket in list(self._sockets.get(agent_id, ())):
-            self._spawn(f"desktop-send-{agent_id}", self._deliver(socket, message))
-
-    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
-        if self._sends.closed:  # the engine is stopping and the pages are closed: nobody to tell
-            work.close()
-            return
-        self._sends.spawn(name, work)
-
-    @staticmethod
-    async def _close_page(socket: web.WebSocketResponse) -> None:
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await socket.close()
-        except (TimeoutError, ConnectionError, RuntimeError) as exc:
-            log.info("agent page dropped while closing: %s", exc or type(exc).__name__)
-
-    async def _deliver(self, socket: web.WebSocketResponse, message: dict[str, Any] | str) -> None:
-        """A slow or dead page is dropped, never waited on."""
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await socket.send_str(message if isinstance(message, str) else json.dumps(message))
-        except (TimeoutError, ConnectionError, RuntimeError) as exc:
-            log.info("agent page dropped: %s", exc or type(exc).__name__)
-            await socket.close()
+        text = json.dumps(message)
+        for socket in self._sockets.get(agent_id, ()):
+            self._outboxes.post(socket, text)

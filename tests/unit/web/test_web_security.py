@@ -435,3 +435,44 @@ async def test_a_flood_of_made_up_ids_does_not_forget_a_real_agents_failures(wor
     for n in range(40):
         await log_in(client, f"junk-{n}", f"198.51.100.{n + 100}", "wrong-password")
     assert (await log_in(client, "minsu", "192.0.2.1")).status == 429, "minsu's 10 failures still count"
+
+
+async def test_agent_pages_decline_compression_and_supervisor_pages_take_it() -> None:
+    """A compressor per agent page costs the server about 200 KB: 2,000 pages would hold 400 MB for
+    small messages. The few supervisor pages, with large floor snapshots, keep it."""
+    sessions = Sessions()
+    hub = DesktopHub()
+    roles = frozenset({"agent", "supervisor"})
+    app = build_app(HealthBoard(("ari",)), lambda: {}, desktop=Desktop(sessions, hub, lambda a: roles, lambda a, p: False,
+                    lambda a: None, lambda a, b, c: None, wrap_up))
+    async with TestClient(TestServer(app)) as client:
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", roles)})
+        agent = await client.ws_connect("/ws", compress=15)
+        supervisor = await client.ws_connect("/ws/supervisor", compress=15)
+        assert (agent.compress, supervisor.compress) == (0, 15)
+        hub.broadcast({"v": 1, "type": "notice", "text": "fire drill at 3"})
+        for page in (agent, supervisor):
+            assert (await page.receive_json(timeout=2))["text"] == "fire drill at 3"
+
+
+async def test_a_page_gets_the_hubs_messages_in_order_and_close_ends_every_page_and_sender() -> None:
+    sessions = Sessions()
+    hub = DesktopHub()
+    app = build_app(HealthBoard(("ari",)), lambda: {}, desktop=Desktop(sessions, hub, lambda a: frozenset({"agent"}), lambda a, p: False,
+                    lambda a: None, lambda a, b, c: None, wrap_up))
+    async with TestClient(TestServer(app)) as client:
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", frozenset({"agent"}))})
+        pages = [await client.ws_connect("/ws") for _ in range(2)]
+        async with asyncio.timeout(2):
+            while hub.connected < 2:
+                await asyncio.sleep(0.01)
+        for number in range(20):
+            hub.call_offered("minsu", {"v": 1, "type": "pop", "call_id": f"c{number}"})
+            hub.call_cleared("minsu", f"c{number}")
+        expected = [(kind, f"c{number}") for number in range(20) for kind in ("pop", "pop_cleared")]
+        for page in pages:
+            assert [(m["type"], m["call_id"]) for m in [await page.receive_json(timeout=2) for _ in expected]] == expected
+        await hub.close()
+        for page in pages:
+            assert (await page.receive(timeout=2)).type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
+        hub.call_offered("minsu", {"v": 1, "type": "pop", "call_id": "late"})  # nobody to tell, and no error
