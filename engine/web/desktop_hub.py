@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +32,8 @@ class DesktopHub:
         self._floor: dict[str, Any] | None = None
         self._queues: dict[str, Any] | None = None
         """The latest supervisor snapshot, sent at once to a supervisor page that (re)connects."""
+        self._history: Callable[[], dict[str, Any]] | None = None
+        """Today's floor history, minute by minute (engine/acd/floor_history.py), for a page that attaches."""
         self._sends = TaskOwner("desktop-hub")
 
     # -- AcdListener -----------------------------------------------------------------------
@@ -63,6 +65,15 @@ class DesktopHub:
         for socket in list(self._supervisors):
             self._spawn("desktop-floor", self._deliver(socket, text))
 
+    def floor_history_changed(self, history: Callable[[], dict[str, Any]], latest: dict[str, Any] | None) -> None:
+        """The day's wallboard series changed: `latest` is the minute that changed, or None when the
+        whole day did (a new day, a backfill from the database), which every page then gets again."""
+        self._history = history
+        body, replace = (latest, False) if latest is not None else (history(), True)
+        text = json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": replace, **body})
+        for socket in list(self._supervisors):
+            self._spawn("desktop-floor-history", self._deliver(socket, text))
+
     def queues_changed(self, queues: dict[str, dict[str, Any]]) -> None:
         """Each queue's waiting count and longest wait (no caller details) to every agent page."""
         message = {"v": PROTOCOL_VERSION, "type": "queues", "queues": queues}
@@ -86,6 +97,8 @@ class DesktopHub:
         self._supervisors.add(socket)
         if self._floor is not None:
             await self._deliver(socket, self._floor)
+        if self._history is not None:
+            await self._deliver(socket, {"v": PROTOCOL_VERSION, "type": "floor_history", "replace": True, **self._history()})
 
     def detach_supervisor(self, socket: web.WebSocketResponse) -> None:
         self._supervisors.discard(socket)
