@@ -94,7 +94,10 @@ class FloorHistory:
     def series(self, only_minute: float | None = None) -> dict[str, Any]:
         """Columns for a chart: `at` (minute starts, epoch seconds) and, per queue or state, one
         value per minute (null where unknown). `only_minute`: just that minute's column."""
-        minutes = [(at, m) for at, m in self._minutes.items() if only_minute is None or at == only_minute]
+        if only_minute is None:
+            minutes = list(self._minutes.items())
+        else:
+            minutes = [(only_minute, self._minutes[only_minute])] if only_minute in self._minutes else []
         queues = sorted({q for _, m in minutes for q in (*m.waiting, *m.service_level)})
         statuses = sorted({s for _, m in minutes for s in m.agents})
         return {

@@ -13,9 +13,8 @@
     Chart.defaults.maintainAspectRatio = false;
   }
 
-  function clock(ms, withDate) {
-    const options = withDate ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
-    return new Intl.DateTimeFormat(I18N.language, options).format(new Date(ms));
+  function clock(ms) {
+    return new Intl.DateTimeFormat(I18N.language, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
   }
 
   // A chart on `canvas`, or null with the canvas's box saying why (Chart.js not installed).
@@ -32,8 +31,13 @@
     return new Chart(canvas, config);
   }
 
-  function timeAxis(min, max, withDate) {
-    return { type: "linear", min, max, ticks: { maxTicksLimit: 8, callback: (value) => clock(value, withDate) }, grid: { color: "#eef0f3" } };
+  // An axis tick on a 24-hour clock, "14:00": short enough to stay level in every language (a wall's axis, not a sentence).
+  function tick(ms) {
+    return new Intl.DateTimeFormat(I18N.language, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(ms));
+  }
+
+  function timeAxis(min, max) {
+    return { type: "linear", min, max, ticks: { maxTicksLimit: 9, maxRotation: 0, callback: (value) => tick(value) }, grid: { color: "#eef0f3" } };
   }
 
   function color(index) { return PALETTE[index % PALETTE.length]; }

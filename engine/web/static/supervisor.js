@@ -120,7 +120,27 @@ function mergeHistory(message) {
   history.since = message.since;
 }
 
-function points(values) { return history.at.map((at, i) => ({ x: at * 1000, y: values[i] })); }
+// A day of minutes is too dense for a wall: the charts group them (1 to 15 minutes, so a day is
+// about a hundred points) — callers waiting by the group's peak, service level by its last value,
+// agents by their mean — so the shape reads from across the room and no peak is lost.
+const PEAK = (values) => (values.some((v) => v != null) ? Math.max(...values.filter((v) => v != null)) : null);
+const LAST = (values) => { const known = values.filter((v) => v != null); return known.length ? known[known.length - 1] : null; };
+const MEAN = (values) => (values.length ? Math.round((values.reduce((n, v) => n + (v || 0), 0) / values.length) * 10) / 10 : null);
+
+function groups(min) {
+  const first = history.at.findIndex((at) => at * 1000 >= min);
+  const span = (history.at[history.at.length - 1] - history.at[Math.max(first, 0)]) / 60;
+  const size = (span <= 120 ? 1 : span <= 360 ? 5 : span <= 720 ? 10 : 15) * 60;
+  const found = new Map();
+  history.at.forEach((at, i) => {
+    if (at * 1000 < min) return;
+    const start = Math.floor(at / size) * size;
+    if (!found.has(start)) found.set(start, []);
+    found.get(start).push(i);
+  });
+  return [...found].map(([start, indexes]) => ({ x: start * 1000, indexes }));
+}
+function points(grouped, values, reduce) { return grouped.map((group) => ({ x: group.x, y: reduce(group.indexes.map((i) => values[i])) })); }
 // Lines are drawn without dots, but a value with no neighbour (one minute after a quiet morning) and the latest one get a dot.
 function dotted(context) {
   const data = context.dataset.data;
@@ -137,6 +157,20 @@ function chartStart() {
   return Math.max(first, history.since ?? first, history.day_start) * 1000;
 }
 
+// Ticks on whole hours (or half hours on a short span), so the axis reads like a clock.
+function timeAxis(min, max) {
+  const hours = (max - min) / 3600000;
+  const step = (hours <= 3 ? 0.5 : hours <= 8 ? 1 : hours <= 16 ? 2 : 3) * 3600000;
+  const axis = Charts.timeAxis(min, max);
+  axis.afterBuildTicks = (scale) => {
+    const offset = new Date(min).getTimezoneOffset() * 60000;
+    const ticks = [];
+    for (let t = Math.ceil((min - offset) / step) * step + offset; t <= max; t += step) ticks.push({ value: t });
+    scale.ticks = ticks;
+  };
+  return axis;
+}
+
 function drawCharts() {
   if (!history || !window.Charts) return;
   const since = document.getElementById("history-since");
@@ -145,13 +179,15 @@ function drawCharts() {
   if (!history.at.length) return;
   const min = chartStart();
   const max = (history.at[history.at.length - 1] + history.minute_s) * 1000;
+  const grouped = groups(min);
   const queues = Object.keys(history.waiting);
   const legend = { position: "bottom", labels: { boxWidth: 14 } };
+  const title = (items) => Charts.clock(items[0].parsed.x);
   chart("chart-waiting", {
     type: "line",
-    data: { datasets: queues.map((queue, i) => ({ label: queue, data: points(history.waiting[queue]), stepped: "after", borderColor: Charts.color(i), backgroundColor: Charts.color(i), pointRadius: 0, borderWidth: 2 })) },
-    options: { scales: { x: Charts.timeAxis(min, max), y: { beginAtZero: true, ticks: { precision: 0, callback: (v) => I18N.number(v) }, title: { display: true, text: I18N.t("supervisor.axis_callers") } } },
-      plugins: { legend, tooltip: { callbacks: { title: (items) => Charts.clock(items[0].parsed.x), label: (item) => I18N.t("supervisor.tooltip_waiting", { queue: item.dataset.label, n: I18N.number(item.parsed.y) }) } } } },
+    data: { datasets: queues.map((queue, i) => ({ label: queue, data: points(grouped, history.waiting[queue], PEAK), borderColor: Charts.color(i), backgroundColor: Charts.color(i), pointRadius: dotted, borderWidth: 2, cubicInterpolationMode: "monotone" })) },
+    options: { scales: { x: timeAxis(min, max), y: { beginAtZero: true, suggestedMax: 3, ticks: { precision: 0, callback: (v) => I18N.number(v) }, title: { display: true, text: I18N.t("supervisor.axis_callers") } } },
+      plugins: { legend, tooltip: { callbacks: { title, label: (item) => I18N.t("supervisor.tooltip_waiting", { queue: item.dataset.label, n: I18N.number(item.parsed.y) }) } } } },
   });
   // One dashed target line per distinct target (queues usually share one), named by its queues when they differ.
   const byTarget = new Map();
@@ -165,17 +201,18 @@ function drawCharts() {
   }));
   chart("chart-service-level", {
     type: "line",
-    data: { datasets: [...queues.map((queue, i) => ({ label: queue, data: points(history.service_level[queue].map((v) => (v == null ? null : v * 100))), borderColor: Charts.color(i), backgroundColor: Charts.color(i), pointRadius: dotted, borderWidth: 2, spanGaps: false })), ...targetLines] },
-    options: { scales: { x: Charts.timeAxis(min, max), y: { min: 0, max: 100, ticks: { callback: (v) => I18N.percent(v / 100) } } },
-      plugins: { legend, tooltip: { callbacks: { title: (items) => Charts.clock(items[0].parsed.x), label: (item) => `${item.dataset.label}: ${I18N.percent(item.parsed.y / 100)}` } } } },
+    data: { datasets: [...queues.map((queue, i) => ({ label: queue, data: points(grouped, history.service_level[queue].map((v) => (v == null ? null : v * 100)), LAST),
+      borderColor: Charts.color(i), backgroundColor: Charts.color(i), pointRadius: dotted, borderWidth: 2, spanGaps: false })), ...targetLines] },
+    options: { scales: { x: timeAxis(min, max), y: { min: 0, max: 100, ticks: { callback: (v) => I18N.percent(v / 100) } } },
+      plugins: { legend, tooltip: { callbacks: { title, label: (item) => `${item.dataset.label}: ${I18N.percent(item.parsed.y / 100)}` } } } },
   });
   const states = SHOWN_STATES.filter((status) => status in history.agents);
   chart("chart-agents", {
     type: "line",
-    data: { datasets: states.map((status) => ({ label: state(status), data: points(history.agents[status]), fill: true, stepped: "after", pointRadius: 0, borderWidth: 1,
-      borderColor: Charts.STATUS_COLORS[status], backgroundColor: `${Charts.STATUS_COLORS[status]}99` })) },
-    options: { scales: { x: Charts.timeAxis(min, max), y: { stacked: true, beginAtZero: true, ticks: { precision: 0, callback: (v) => I18N.number(v) }, title: { display: true, text: I18N.t("supervisor.axis_agents") } } },
-      plugins: { legend, tooltip: { mode: "index", intersect: false, callbacks: { title: (items) => Charts.clock(items[0].parsed.x), label: (item) => I18N.t("supervisor.state_count", { state: item.dataset.label, n: I18N.number(item.parsed.y) }) } } } },
+    data: { datasets: states.map((status) => ({ label: state(status), data: points(grouped, history.agents[status], MEAN), fill: true, pointRadius: 0, borderWidth: 1, cubicInterpolationMode: "monotone",
+      borderColor: Charts.STATUS_COLORS[status], backgroundColor: `${Charts.STATUS_COLORS[status]}b3` })) },
+    options: { scales: { x: timeAxis(min, max), y: { stacked: true, beginAtZero: true, ticks: { precision: 0, callback: (v) => I18N.number(v) }, title: { display: true, text: I18N.t("supervisor.axis_agents") } } },
+      plugins: { legend, tooltip: { mode: "index", intersect: false, callbacks: { title, label: (item) => I18N.t("supervisor.state_count", { state: item.dataset.label, n: I18N.number(item.parsed.y) }) } } } },
   });
 }
 
