@@ -18,7 +18,7 @@ COPY pyproject.toml /tmp/pyproject.toml
 RUN python -c 'import tomllib; p = tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["ko"]))' \
       > /tmp/requirements.txt
 
-# SIP.js for the browser phone, exactly the tarball package-lock.json pins (its sha512 is checked): the
+# The browser libraries (SIP.js, Chart.js), exactly the tarballs package-lock.json pins (sha512 checked): the
 # same files `make install` gets with `npm ci`, without putting Node.js in the image.
 FROM python AS web-vendor
 COPY package-lock.json /tmp/package-lock.json

@@ -46,7 +46,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The browser phone's SIP.js (package-lock.json pins it with its integrity), served by the engine from node_modules/.
+# The browser libraries, SIP.js (the browser phone) and Chart.js (the supervisor's and reports' charts):
+# package-lock.json pins them with their integrity; the engine serves them from node_modules/.
 web-vendor: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json

@@ -190,7 +190,9 @@ class Engine:
             recent_callbacks=lambda since: store.events_of_kinds_since([CALLBACK_REQUESTED], since),
         )
         metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, lambda: live_floor(distributor)))
-        floor = FloorView(distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed)
+        floor = FloorView(
+            distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed, publish_history=self.hub.floor_history_changed
+        )
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)

@@ -5,6 +5,9 @@ CallDistributor's memory once a second; today's KPIs are computed from the journ
 state log in the database with the one shared implementation of the formulas
 (engine/acd/contact_metrics.py), which the historical reports use too. Agent state changes are
 written here as well, in batches off the call path, so occupancy survives an engine restart.
+Each published floor is also a sample of the day's history (engine/acd/floor_history.py) for the
+wallboard charts; the first KPI refresh of a day backfills that history from the same database
+reads, so a restarted engine still charts the morning.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from engine.acd.agent_board import shown
 from engine.acd.agent_state import Status
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.queued_call_facts import Phase
-from engine.acd.contact_metrics import FORMULAS, VISIT_KINDS, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
+from engine.acd.contact_metrics import FORMULAS, VISIT_KINDS, AgentInterval, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
+from engine.acd.floor_history import FloorHistory, FloorPoint, backfill_points
 from engine.store.agent_state_store import AgentStateChange, AgentStateStore
 from engine.store.journey_store import JourneyStore
 
@@ -88,6 +92,7 @@ class FloorView:
         config: Callable[[], AcdConfig | None],
         publish_queues: Callable[[dict[str, dict[str, Any]]], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        publish_history: Callable[[Callable[[], dict[str, Any]], dict[str, Any] | None], None] | None = None,
     ) -> None:
         self._distributor = distributor
         self._journeys = journeys
@@ -99,6 +104,10 @@ class FloorView:
         self._pending: list[AgentStateChange] = []
         self._kpis: dict[str, Any] = {"queues": {}, "occupancy": None, "agents": {}, "as_of": None}
         self._kpis_at = 0.0
+        self._publish_history = publish_history
+        self._history = FloorHistory(start_of_today(self._now()).timestamp())
+        self._backfilled_day: float | None = None
+        self._history_sent: dict[str, Any] | None = None
 
     def state_changed(self, agent_id: str, status: str, reason: str, call_id: str) -> None:
         """From the distributor (StateLog): queued for the database, never awaited on the call path."""
@@ -123,9 +132,25 @@ class FloorView:
                 self._publish(snapshot)
                 if self._publish_queues is not None:  # agents see their line, rounded to the second
                     self._publish_queues({name: {"waiting": len(q["waiting"]), "longest_wait_s": round(q["longest_wait_s"])} for name, q in snapshot["queues"].items()})
+                self._sample_history(snapshot)
                 await asyncio.sleep(PUBLISH_EVERY_S)
         finally:
             await asyncio.shield(self._write_states())
+
+    def _sample_history(self, snapshot: dict[str, Any]) -> None:
+        """The floor as a history sample; pages get the minute's column when it changed, or the
+        whole day when a new day began."""
+        if self._publish_history is None:
+            return
+        now = self._now()
+        if self._history.add(floor_sample(snapshot, now.timestamp()), start_of_today(now).timestamp()):
+            self._history_sent = None
+            self._publish_history(self._history.series, None)
+            return
+        latest = self._history.series(self._history.latest_minute())
+        if latest != self._history_sent:
+            self._history_sent = latest
+            self._publish_history(self._history.series, latest)
 
     async def _write_states(self) -> None:
         if not self._pending:
@@ -151,7 +176,15 @@ class FloorView:
         except Exception as exc:  # the database is down or slow: KPIs stay as they were; the live part goes on
             log.warning("supervisor KPIs not refreshed: %s", exc)
             return
-        self._kpis = await asyncio.to_thread(today_kpis, config, events, changes, start.timestamp(), now.timestamp())  # a busy day's journeys are CPU work
+        backfill = self._backfilled_day != start.timestamp()
+        self._kpis, points = await asyncio.to_thread(today_kpis, config, events, changes, start.timestamp(), now.timestamp(), backfill)  # a busy day's journeys are CPU work
+        if points is not None:
+            self._backfilled_day = start.timestamp()
+            if self._history.day_start == start.timestamp():
+                self._history.backfill(points, start.timestamp())
+                self._history_sent = None
+                if self._publish_history is not None:
+                    self._publish_history(self._history.series, None)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._wall_clock()).astimezone()
@@ -163,8 +196,10 @@ def today_kpis(
     changes: list[AgentStateChange],
     start: float,
     now: float,
-) -> dict[str, Any]:
-    """Per queue and per agent, from the day's journey events and agent state changes."""
+    backfill: bool = False,
+) -> tuple[dict[str, Any], list[FloorPoint] | None]:
+    """Per queue and per agent, from the day's journey events and agent state changes; with
+    `backfill`, also the day's history minute by minute from the same facts."""
     short = {name: queue.short_abandon_s for name, queue in config.queues.items()}
     per_call: dict[str, list[tuple[str, float, Mapping[str, Any]]]] = {}
     for channel_id, kind, at, detail in events:
@@ -177,7 +212,28 @@ def today_kpis(
     intervals = intervals_from_changes([(c.agent_id, c.at.timestamp(), c.status) for c in changes], now)
     overall = occupancy(intervals, start, now)
     agents = {agent: (round(value, 3) if value is not None else None) for agent, value in occupancy_by_agent(intervals, start, now).items()}
-    return {"queues": queues, "occupancy": round(overall, 3) if overall is not None else None, "agents": agents, "as_of": datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")}
+    kpis = {"queues": queues, "occupancy": round(overall, 3) if overall is not None else None, "agents": agents, "as_of": datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")}
+    return kpis, (_history_points(config, visits, intervals, start, now) if backfill else None)
+
+
+def _history_points(config: AcdConfig, visits: list[QueueVisit], intervals: list[AgentInterval], start: float, now: float) -> list[FloorPoint]:
+    thresholds = {name: float(queue.service_level.seconds) for name, queue in config.queues.items()}
+    return backfill_points([v for v in visits if v.queue in thresholds], intervals, thresholds, start, now)
+
+
+def floor_sample(snapshot: Mapping[str, Any], at: float) -> FloorPoint:
+    """A published floor as a history sample: waiting callers and today's service level per queue,
+    all agents by state."""
+    levels = snapshot.get("kpis", {}).get("queues", {})
+    by_state: dict[str, int] = {}
+    for agent in snapshot["agents"].values():
+        by_state[agent["status"]] = by_state.get(agent["status"], 0) + 1
+    return FloorPoint(
+        at,
+        {name: len(queue["waiting"]) for name, queue in snapshot["queues"].items()},
+        {name: levels.get(name, {}).get("service_level") for name in snapshot["queues"]},
+        by_state,
+    )
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:

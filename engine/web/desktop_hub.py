@@ -45,6 +45,8 @@ class DesktopHub:
         self._outboxes = PageOutboxes("desktop-hub")
         self._timers = TaskOwner("desktop-directory")
         """The directory's wait for its next turn (at most one at a time)."""
+        self._history: Callable[[], dict[str, Any]] | None = None
+        """Today's floor history, minute by minute (engine/acd/floor_history.py), for a page that attaches."""
 
     # -- AcdListener -----------------------------------------------------------------------
 
@@ -78,6 +80,15 @@ class DesktopHub:
         for socket in self._supervisors:
             self._outboxes.post(socket, text)
 
+    def floor_history_changed(self, history: Callable[[], dict[str, Any]], latest: dict[str, Any] | None) -> None:
+        """The day's wallboard series changed: `latest` is the minute that changed, or None when the
+        whole day did (a new day, a backfill from the database), which every page then gets again."""
+        self._history = history
+        body, replace = (latest, False) if latest is not None else (history(), True)
+        text = json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": replace, **body})
+        for socket in self._supervisors:
+            self._outboxes.post(socket, text)
+
     def queues_changed(self, queues: dict[str, dict[str, Any]]) -> None:
         """Each queue's waiting count and longest wait (no caller details) to every agent page."""
         message = {"v": PROTOCOL_VERSION, "type": "queues", "queues": queues}
@@ -103,6 +114,8 @@ class DesktopHub:
         self._outboxes.open(socket)
         if self._floor is not None:
             self._outboxes.post(socket, json.dumps(self._floor))
+        if self._history is not None:
+            self._outboxes.post(socket, json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": True, **self._history()}))
 
     def detach_supervisor(self, socket: web.WebSocketResponse) -> None:
         self._supervisors.discard(socket)

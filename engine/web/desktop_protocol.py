@@ -218,6 +218,24 @@ class FloorMessage(_Sent):
     at: str
 
 
+class FloorHistoryMessage(_Sent):
+    """To supervisor pages: today's floor a point a minute, for the wallboard charts
+    (engine/acd/floor_history.py). The whole day (`replace`: true) when a page attaches, a new day
+    begins or the morning was backfilled from the database after a restart; then, as it changes,
+    the current minute's column alone (`replace`: false), which replaces the page's column of the
+    same `at` or is appended."""
+
+    type: Literal["floor_history"]
+    replace: bool
+    day_start: float = Field(description="Local midnight of the day, epoch seconds.")
+    minute_s: int
+    since: float | None = Field(description="Known from here (epoch seconds): before it the engine has no data for today; null: nothing yet.")
+    at: list[float] = Field(description="Each column's minute start, epoch seconds, ascending.")
+    waiting: dict[str, list[int | None]] = Field(description="{queue: [the most callers waiting in the minute]}")
+    service_level: dict[str, list[float | None]] = Field(description="{queue: [today's service level as of the minute, 0-1; null before the first answer]}")
+    agents: dict[str, list[int]] = Field(description="{status: [agents in that state]}; logged-out agents are not counted.")
+
+
 class AgentStateSet(_Sent):
     type: Literal["agent_state_set"]
     agent: str
@@ -230,7 +248,7 @@ class ErrorMessage(_Sent):
 
 
 ServerMessage = Annotated[
-    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | SecureEntryStarted | QueuesMessage | DirectoryMessage | FloorMessage | AgentStateSet | ErrorMessage,
+    StateMessage | PopMessage | PopCleared | WrapUpSaved | TransferStarted | SecureEntryStarted | QueuesMessage | DirectoryMessage | FloorMessage | FloorHistoryMessage | AgentStateSet | ErrorMessage,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE = TypeAdapter[ServerMessage](ServerMessage)

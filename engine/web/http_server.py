@@ -43,6 +43,7 @@ from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrap
 from engine.web.page_language import LANGUAGE_COOKIE, LANGUAGE_NAMES, page_language
 from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, in_call, open_page_socket, relay_sip, sipjs_answer
 from engine.web.sip_relay_policy import AGENT_METHODS, RelayRules
+from engine.web.web_vendor import chartjs_answer
 from engine.web.qa_routes import QaDesk, add_qa_routes
 from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, refuse_cross_origin_socket, safe_next, same_origin_writes, trusted_networks
 from engine.web.session_gate import SESSION_ENDED, SessionGate
@@ -102,6 +103,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/phone/config"): Access(frozenset({"agent"})),
     ("GET", "/phone/sip"): Access(frozenset({"agent"})),
     ("GET", "/static/vendor/sip.js/{path}"): Access(public=True),
+    # Chart.js for the supervisor's wallboard and the reports' charts (engine/web/web_vendor.py).
+    ("GET", "/static/vendor/chart.js/{path}"): Access(public=True),
     # The caller page (engine/web/caller_page.py), only when http.caller_page is on: public, like a phone number.
     ("GET", "/try"): Access(public=True, page=True),
     ("GET", "/try/config"): Access(public=True),
@@ -277,7 +280,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -405,6 +408,7 @@ def build_app(
     app.router.add_get("/phone/config", phone_config)
     app.router.add_get("/phone/sip", phone_relay)
     app.router.add_get("/static/vendor/sip.js/{path:.+}", sipjs_answer)
+    app.router.add_get("/static/vendor/chart.js/{path:.+}", chartjs_answer)
     app.router.add_get("/supervisor", supervisor_page)
     app.router.add_get("/ws/supervisor", supervisor_socket)
     if qa is not None:

@@ -41,6 +41,7 @@ from engine.acd.agent_state import Status
 from engine.config.acd_config import AcdConfig
 from engine.web.request_policy import own_origin, refuse_cross_origin_socket
 from engine.web.sip_relay_policy import RelayPolicy, RelayRules
+from engine.web.web_vendor import NODE_MODULES, vendor_answer, vendor_file
 
 log = logging.getLogger(__name__)
 SIP_SUBPROTOCOL = "sip"
@@ -59,7 +60,7 @@ OTHER_TAB = 4409
 TIME_UP = 4408
 """A /try line closed by time: no call started soon enough, or open too long."""
 STOPPING = 1001
-SIPJS_LIB = Path(__file__).resolve().parents[2] / "node_modules" / "sip.js" / "lib"
+SIPJS_LIB = NODE_MODULES / "sip.js" / "lib"
 """Installed by `make install` (npm ci, pinned in package-lock.json)."""
 
 
@@ -299,21 +300,7 @@ async def _close(socket: web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 
 def sipjs_file(relative: str) -> Path | None:
     """A .js file of SIP.js's lib folder, or None (not there, not .js, or outside it)."""
-    if not relative.endswith(".js") or "\\" in relative or "\x00" in relative:
-        return None
-    library = SIPJS_LIB.resolve()  # node_modules may be a link to a shared install
-    candidate = (library / relative).resolve()
-    if not candidate.is_relative_to(library) or not candidate.is_file():
-        return None
-    return candidate
+    return vendor_file(SIPJS_LIB, relative)
 
 
-async def sipjs_answer(request: web.Request) -> web.FileResponse:
-    relative = request.match_info["path"]
-    found = await asyncio.to_thread(sipjs_file, relative)
-    if found is None:
-        if not await asyncio.to_thread(SIPJS_LIB.is_dir):
-            log.error("the browser phone's SIP.js is not installed (%s is missing): run `make install` (npm ci)", SIPJS_LIB)
-            raise web.HTTPNotFound(text="SIP.js is not installed on this server: the operator runs `make install`")
-        raise web.HTTPNotFound(text="no such SIP.js module")
-    return web.FileResponse(found, headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "public, max-age=3600"})
+sipjs_answer = vendor_answer(SIPJS_LIB, "SIP.js", "the browser phone's")

@@ -8,6 +8,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from engine.health import HealthBoard
 from engine.web.http_server import build_app
 from engine.web.caller_page import CallerLine
+from engine.web.web_vendor import CHARTJS_DIST
 from engine.web.phone_gateway import OTHER_TAB, REFUSED, SIPJS_LIB, STOPPING, BrowserPhone, PhoneGateway, on_ipv4_loopback, phone_config, relay_source, sipjs_file
 from engine.web.sessions import SESSION_COOKIE, Sessions
 from test_access import ROLES, desktop
@@ -77,16 +79,20 @@ async def test_a_relay_whose_asterisk_is_unreachable_closes_the_page_socket_with
     assert message.type == aiohttp.WSMsgType.CLOSE and socket.close_code == 1011
 
 
-async def test_sipjs_is_served_as_javascript_or_a_clear_404(client: Any) -> None:
+@pytest.mark.parametrize(("library", "folder", "name", "module", "inside"), [
+    ("sip.js", SIPJS_LIB, "SIP.js", "index.js", "export"),
+    ("chart.js", CHARTJS_DIST, "Chart.js", "chart.umd.min.js", "Chart"),
+])
+async def test_a_browser_library_is_served_as_javascript_or_a_clear_404(client: Any, library: str, folder: Path, name: str, module: str, inside: str) -> None:
     test_client, _ = client
-    answer = await test_client.get("/static/vendor/sip.js/index.js")
-    if SIPJS_LIB.is_dir():
+    answer = await test_client.get(f"/static/vendor/{library}/{module}")
+    if folder.is_dir():
         assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/javascript")
-        assert "export" in await answer.text()
+        assert inside in await answer.text()
     else:
-        assert answer.status == 404 and "make install" in await answer.text()
-    assert (await test_client.get("/static/vendor/sip.js/../../package.json")).status == 404
-    assert (await test_client.get("/static/vendor/sip.js/%2e%2e/package.json")).status == 404
+        assert answer.status == 404 and f"{name} is not installed" in await answer.text() and "make install" in await answer.text()
+    assert (await test_client.get(f"/static/vendor/{library}/../../package.json")).status == 404
+    assert (await test_client.get(f"/static/vendor/{library}/%2e%2e/package.json")).status == 404
 
 
 @pytest.mark.parametrize("url, source", [("ws://127.0.0.1:8088/ws", ("127.0.0.3", 0)), ("ws://localhost:8088/ws", ("127.0.0.3", 0)),
