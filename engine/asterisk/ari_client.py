@@ -145,11 +145,13 @@ class AriClient:
         variables = raw.get("channelvars", {}) if isinstance(raw, dict) else {}
         return {str(key): str(value) for key, value in variables.items()}
 
-    async def snoop(self, channel_id: str, snoop_id: str, spy: str = "in") -> None:
-        """A channel that hears what the caller sends (spy=in), never what is played to them."""
-        await self._request(
-            "POST", f"/channels/{quote(channel_id)}/snoop", params={"spy": spy, "app": self.endpoint.app_name, "snoopId": snoop_id}
-        )
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str = "in", whisper: str = "none") -> None:
+        """A channel that hears what the snooped channel sends (spy=in; out: what is sent to it) and,
+        with whisper, speaks into it (out: to its phone; in: as if it came from its phone)."""
+        params = {"spy": spy, "app": self.endpoint.app_name, "snoopId": snoop_id}
+        if whisper != "none":
+            params["whisper"] = whisper
+        await self._request("POST", f"/channels/{quote(channel_id)}/snoop", params=params)
 
     async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None:
         await self._request("POST", f"/bridges/{quote(bridge_id)}", params={"type": bridge_type})

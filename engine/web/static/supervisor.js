@@ -70,7 +70,7 @@ function connect() {
   socket.onopen = () => { retry = 500; document.getElementById("connection").textContent = "connected"; };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "floor") showFloor(message);
+    if (message.type === "floor") { showFloor(message); document.dispatchEvent(new CustomEvent("floor:update", { detail: message })); }
     else if (message.type === "agent_state_set") document.getElementById("action-result").textContent = `${message.agent} set to ${message.status.replace("_", " ")}`;
     else if (message.type === "error") document.getElementById("action-result").textContent = message.error;
   };

@@ -1,0 +1,119 @@
+// Monitoring live calls from the supervisor page: the live calls (from each floor message, passed on
+// by supervisor.js as the "floor:update" event) with Listen / Whisper / Barge, the supervisor's own
+// session with its mode and Stop. Commands are POST /monitor and POST /monitor/stop; the engine
+// rings the supervisor's phone (this page's phone answers such calls by itself). Caller-controlled
+// fields are shown as text only.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const MODES = ["listen", "whisper", "barge"];
+  let me = "";
+  let floor = { calls: [], monitoring: [] };
+  let mine = null;        // the supervisor's session as the engine last said
+  let busy = false;       // a command is on its way
+
+  function t(key, vars) { return window.I18N ? I18N.t(key, vars) : key; }
+  function clock(seconds) { const s = Math.max(0, Math.round(seconds || 0)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; }
+
+  function showError(text) { $("monitor-error").textContent = text || ""; }
+
+  async function command(path, body) {
+    busy = true;
+    render();
+    try {
+      const response = await fetch(path, {
+        method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body || {}), signal: AbortSignal.timeout(15000),
+      });
+      if (response.status === 401) { location.assign("/login?next=/supervisor"); return; }
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) { showError(t("monitor.failed", { error: answer.error || `HTTP ${response.status}` })); return; }
+      showError("");
+      mine = answer.session || null;
+    } catch (error) {
+      showError(t("monitor.offline"));
+    } finally {
+      busy = false;
+      render();
+    }
+  }
+
+  function modeButton(agent, mode, pressed) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.mode = mode;
+    button.textContent = t(`monitor.${mode}`);
+    button.setAttribute("aria-pressed", pressed ? "true" : "false");
+    button.disabled = busy || (mine !== null && mine.agent !== agent);
+    button.addEventListener("click", () => command("/monitor", { agent, mode }));
+    return button;
+  }
+
+  function cell(text) { const td = document.createElement("td"); td.textContent = text ?? "–"; return td; }
+
+  function renderCalls() {
+    const calls = floor.calls || [];
+    $("monitor-no-calls").hidden = calls.length > 0;
+    $("monitor-calls").hidden = calls.length === 0;
+    $("monitor-calls").querySelector("tbody").replaceChildren(...calls.map((call) => {
+      const tr = document.createElement("tr");
+      tr.dataset.agent = call.agent;
+      const watched = (floor.monitoring || []).find((s) => s.agent === call.agent);
+      const actions = document.createElement("td");
+      actions.className = "actions";
+      if (watched && watched.supervisor !== me) {
+        actions.textContent = t("monitor.busy", { supervisor: watched.supervisor, mode: t(`monitor.${watched.mode}`) });
+      } else {
+        actions.append(...MODES.map((mode) => modeButton(call.agent, mode, mine !== null && mine.agent === call.agent && mine.mode === mode)));
+      }
+      tr.append(cell(`${call.name} (${call.agent})`), cell(call.number || "–"), cell(call.queue), cell(clock(call.talk_s)), actions);
+      return tr;
+    }));
+  }
+
+  function renderSession() {
+    const box = $("monitor-session");
+    if (!mine || mine.phase === "ended") { box.hidden = true; box.dataset.phase = ""; box.dataset.mode = ""; return; }
+    box.hidden = false;
+    box.dataset.phase = mine.phase;
+    box.dataset.mode = mine.mode;
+    const call = (floor.calls || []).find((c) => c.agent === mine.agent);
+    $("monitor-session-line").textContent = t("monitor.session_line", {
+      mode: t(`monitor.${mine.mode}`), agent: call ? `${call.name} (${mine.agent})` : mine.agent,
+      number: call ? call.number || "–" : "–", time: clock(mine.for_s),
+    });
+    $("monitor-session-phase").textContent = t(`monitor.phase.${mine.phase}`);
+    for (const button of box.querySelectorAll("button[data-mode]")) {
+      button.setAttribute("aria-pressed", button.dataset.mode === mine.mode ? "true" : "false");
+      button.disabled = busy || mine.phase === "ringing";
+    }
+    $("monitor-stop").disabled = busy;
+  }
+
+  function render() { renderCalls(); renderSession(); }
+
+  document.addEventListener("floor:update", (event) => {
+    floor = event.detail || floor;
+    if (!busy) mine = (floor.monitoring || []).find((s) => s.supervisor === me) || null;
+    render();
+  });
+  document.addEventListener("i18n:changed", render);
+  for (const button of document.querySelectorAll("#monitor-session button[data-mode]")) {
+    button.addEventListener("click", () => mine && command("/monitor", { agent: mine.agent, mode: button.dataset.mode }));
+  }
+  $("monitor-stop").addEventListener("click", () => command("/monitor/stop", {}));
+
+  async function start() {
+    if (window.I18N) await I18N.ready;
+    try {
+      const answer = await (await fetch("/monitor", { credentials: "same-origin", signal: AbortSignal.timeout(10000) })).json();
+      me = answer.supervisor || "";
+      mine = answer.session || null;
+      floor = { ...floor, calls: answer.calls || [], monitoring: answer.sessions || [] };
+    } catch (error) {
+      showError(t("monitor.offline"));
+    }
+    render();
+  }
+  start();
+})();

@@ -1,0 +1,191 @@
+"""A supervisor listens to, whispers to and barges into a live call, on the real Asterisk.
+
+Three real SIP phones, three tones: the caller sends CALLER_HZ, the agent (minsu) MINSU_HZ, the
+supervisor (sora, a softphone registered as her extension 2009) SORA_HZ. What each one heard is
+measured in its own recording:
+
+- listen: sora hears caller and agent; neither hears sora;
+- whisper: sora hears both; minsu hears sora; the caller does not;
+- barge: minsu and the caller both hear sora.
+
+Monitoring is started and switched from the supervisor page in Chromium; every step is in the
+audit (started, each mode, ended with why), and nothing of it is left in Asterisk afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import wave
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from engine.localpbx.local_asterisk import LocalAsterisk
+from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
+from tests.integration.sip_peers import Baresip, write_speech_then_tone
+from tests.integration.test_acd_call import ADMIN_TOKEN, CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, wait_agents
+from tests.integration.test_agents import threadline
+
+pytestmark = pytest.mark.asterisk
+SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
+SORA_HZ = 2200.0
+CHROMIUM = "/usr/bin/chromium"
+PHASE_S = 3.5
+SHOTS = Path("/tmp/h3-shots")
+
+
+def tone_levels(path: Path, from_s: float, to_s: float, tones: tuple[float, ...]) -> dict[float, float]:
+    """Amplitude (0..1 of full scale) of each tone in a stretch of a 16-bit mono WAV."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64) / 32768.0
+    part = samples[int(from_s * rate) : int(to_s * rate)]
+    assert part.size > rate, f"{path.name}: only {part.size / rate:.2f} s recorded in {from_s:.1f}-{to_s:.1f} s"
+    window = np.hanning(part.size)
+    spectrum = np.abs(np.fft.rfft(part * window)) * 2 / window.sum()
+    freqs = np.fft.rfftfreq(part.size, 1 / rate)
+    return {hz: float(spectrum[(freqs > hz - 15) & (freqs < hz + 15)].max()) for hz in tones}
+
+
+class Clocked:
+    """When a phone's call was established (loop time): where its recording starts."""
+
+    def __init__(self, phone: Baresip) -> None:
+        self.phone = phone
+        self.at = 0.0
+        self.task = asyncio.create_task(self._wait())
+
+    async def _wait(self) -> None:
+        await self.phone.wait_event("CALL_ESTABLISHED", timeout_s=90)
+        self.at = asyncio.get_running_loop().time()
+
+    async def established(self, timeout_s: float = 30.0) -> float:
+        async with asyncio.timeout(timeout_s):
+            await self.task
+        return self.at
+
+
+async def audit(engine: RunningEngine) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/monitor/audit", headers=headers) as response:
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return list(body["sessions"])
+
+
+async def leftovers(pbx: LocalAsterisk) -> str:
+    channels = await asyncio.to_thread(pbx.rx, "core show channels concise")
+    bridges = await asyncio.to_thread(pbx.rx, "bridge show all")
+    return "\n".join(line for line in (channels + bridges).splitlines() if "tl-mon-" in line)
+
+
+async def log_in(page: Page, engine: RunningEngine) -> None:
+    await page.goto(f"{engine.http_url}/supervisor")
+    await expect(page).to_have_url(re.compile(r"/login"))
+    await page.fill("#agent", "sora")
+    await page.fill("#password", "sora-password-1")
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(re.compile(r"/supervisor$"))
+
+
+async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_what_it_should(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, secrets = await acd_setup(tmp_path, crm_url)
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
+    assert passwd.returncode == 0, passwd.stderr
+    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.sqlite3'}", **env)
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    sora = await agent_phone(tmp_path, "sora", "2009", secrets["sora"], SORA_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    clocks = {name: Clocked(phone) for name, phone in (("minsu", minsu), ("sora", sora), ("caller", caller))}
+    marks: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            await wait_agents(engine, {"minsu": "available"})
+            page = await browser.new_page()
+            await page.route("**/phone/config", lambda route: route.abort())  # sora's softphone takes the monitoring calls here
+            await log_in(page, engine)
+            await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
+            await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+            await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
+
+            row = page.locator('#monitor-calls tr[data-agent="minsu"]')
+            await expect(row).to_contain_text("minsu", timeout=10_000)
+            await row.locator('button[data-mode="listen"]').click()
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
+            await clocks["sora"].established()
+            marks["listen"] = loop.time()
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "listen")
+            await asyncio.sleep(PHASE_S)
+
+            await page.locator('#monitor-session button[data-mode="whisper"]').click()
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
+            marks["whisper"] = loop.time()
+            await asyncio.sleep(PHASE_S)
+
+            await page.locator('#monitor-session button[data-mode="barge"]').click()
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "barge", timeout=5_000)
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
+            marks["barge"] = loop.time()
+            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-barge.png"))
+            await asyncio.sleep(PHASE_S)
+            marks["end"] = loop.time()
+
+            await page.locator("#monitor-stop").click()
+            await sora.wait_event("CALL_CLOSED", timeout_s=10)
+            await expect(page.locator("#monitor-session")).to_be_hidden(timeout=5_000)
+
+            # A second session ends by itself when the monitored call ends.
+            await row.locator('button[data-mode="listen"]').click()
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
+            await caller.command("hangup")
+            await caller.wait_event("CALL_CLOSED")
+            await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
+            await wait_agents(engine, {"minsu": "wrap_up"})
+        finally:
+            await browser.close()
+            for phone in (caller, minsu, sora):
+                await phone.stop()
+
+    starts = {name: await clock.established() for name, clock in clocks.items()}
+
+    def heard(name: str, phone: Baresip, mode: str) -> dict[float, float]:
+        following = {"listen": "whisper", "whisper": "barge", "barge": "end"}[mode]
+        start, end = marks[mode] - starts[name] + 0.7, marks[following] - starts[name] - 0.3
+        return tone_levels(phone.recording("dec"), start, end, (CALLER_HZ, MINSU_HZ, SORA_HZ))
+
+    levels = {(name, mode): await asyncio.to_thread(heard, name, phone, mode)
+              for name, phone in (("caller", caller), ("minsu", minsu), ("sora", sora)) for mode in ("listen", "whisper", "barge")}
+    shown = "\n".join(f"{who:6} {mode:7} " + " ".join(f"{hz:.0f}Hz={level:.4f}" for hz, level in heard_levels.items()) for (who, mode), heard_levels in levels.items())
+    print(shown)
+    loud, quiet = 0.01, 0.002
+    for mode in ("listen", "whisper", "barge"):
+        assert levels[("sora", mode)][CALLER_HZ] > loud and levels[("sora", mode)][MINSU_HZ] > loud, f"sora hears caller and agent in {mode}\n{shown}"
+    assert levels[("minsu", "listen")][SORA_HZ] < quiet and levels[("caller", "listen")][SORA_HZ] < quiet, f"listen: nobody hears sora\n{shown}"
+    assert levels[("minsu", "whisper")][SORA_HZ] > loud, f"whisper: minsu hears sora\n{shown}"
+    assert levels[("caller", "whisper")][SORA_HZ] < quiet, f"whisper: the caller does not hear sora\n{shown}"
+    assert levels[("minsu", "barge")][SORA_HZ] > loud and levels[("caller", "barge")][SORA_HZ] > loud, f"barge: both hear sora\n{shown}"
+    assert levels[("caller", "barge")][MINSU_HZ] > loud and levels[("minsu", "barge")][CALLER_HZ] > loud, f"barge: caller and agent still hear each other\n{shown}"
+
+    sessions = await audit(engine)
+    assert [(s["supervisor"], s["agent"], s["end_reason"]) for s in sessions] == [("sora", "minsu", "stopped"), ("sora", "minsu", "call_ended")], sessions
+    assert [m["mode"] for m in sessions[0]["modes"]] == ["listen", "whisper", "barge"], sessions[0]
+    assert all(s["started_at"] and s["ended_at"] and s["call_id"] for s in sessions), sessions
+    assert await leftovers(pbx) == ""
+    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
+        metrics = await response.text()
+    assert 'threadline_monitoring_sessions_total{mode="listen"} 2.0' in metrics, [line for line in metrics.splitlines() if "monitoring" in line]
