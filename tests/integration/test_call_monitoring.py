@@ -53,22 +53,15 @@ def tone_levels(path: Path, from_s: float, to_s: float, tones: tuple[float, ...]
     return {hz: float(spectrum[(freqs > hz - 15) & (freqs < hz + 15)].max()) for hz in tones}
 
 
-class Clocked:
-    """When a phone's call was established (loop time): where its recording starts."""
+def recorded_s(phone: Baresip) -> float:
+    """How much the phone's current call has recorded so far (sndfile writes as it hears): where
+    "now" is in that recording, whatever gaps of no audio came before."""
+    found = sorted(phone.recordings.glob("*-dec.wav"))
+    return (found[-1].stat().st_size - 44) / 2 / 8000 if found else 0.0
 
-    def __init__(self, phone: Baresip) -> None:
-        self.phone = phone
-        self.at = 0.0
-        self.task = asyncio.create_task(self._wait())
 
-    async def _wait(self) -> None:
-        await self.phone.wait_event("CALL_ESTABLISHED", timeout_s=90)
-        self.at = asyncio.get_running_loop().time()
-
-    async def established(self, timeout_s: float = 30.0) -> float:
-        async with asyncio.timeout(timeout_s):
-            await self.task
-        return self.at
+async def mark(phones: dict[str, Baresip]) -> dict[str, float]:
+    return {name: await asyncio.to_thread(recorded_s, phone) for name, phone in phones.items()}
 
 
 async def audit(engine: RunningEngine) -> list[dict[str, Any]]:
@@ -107,10 +100,9 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
     sora = await agent_phone(tmp_path, "sora", "2009", secrets["sora"], SORA_HZ)
     caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
-    clocks = {name: Clocked(phone) for name, phone in (("minsu", minsu), ("sora", sora), ("caller", caller))}
-    marks: dict[str, float] = {}
-    loop = asyncio.get_running_loop()
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    phones = {"caller": caller, "minsu": minsu, "sora": sora}
+    marks: dict[str, dict[str, float]] = {}
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
@@ -124,33 +116,34 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
 
             row = page.locator('#monitor-calls tr[data-agent="minsu"]')
             await expect(row).to_contain_text("minsu", timeout=10_000)
-            await row.locator('button[data-mode="listen"]').click()
+            await row.locator('button[data-mode="listen"]').press("Enter")  # by keyboard: the floor above re-renders and moves it
             await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
-            await clocks["sora"].established()
-            marks["listen"] = loop.time()
+            await sora.wait_event("CALL_ESTABLISHED")
+            await asyncio.sleep(0.3)
+            marks["listen"] = await mark(phones)
             await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "listen")
             await asyncio.sleep(PHASE_S)
 
-            await page.locator('#monitor-session button[data-mode="whisper"]').click()
+            await page.locator('#monitor-session button[data-mode="whisper"]').press("Enter")
             await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
             await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
-            marks["whisper"] = loop.time()
+            marks["whisper"] = await mark(phones)
             await asyncio.sleep(PHASE_S)
 
-            await page.locator('#monitor-session button[data-mode="barge"]').click()
+            await page.locator('#monitor-session button[data-mode="barge"]').press("Enter")
             await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "barge", timeout=5_000)
             await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
-            marks["barge"] = loop.time()
+            marks["barge"] = await mark(phones)
             await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-barge.png"))
             await asyncio.sleep(PHASE_S)
-            marks["end"] = loop.time()
+            marks["end"] = await mark(phones)
 
-            await page.locator("#monitor-stop").click()
+            await page.locator("#monitor-stop").press("Enter")
             await sora.wait_event("CALL_CLOSED", timeout_s=10)
             await expect(page.locator("#monitor-session")).to_be_hidden(timeout=5_000)
 
             # A second session ends by itself when the monitored call ends.
-            await row.locator('button[data-mode="listen"]').click()
+            await row.locator('button[data-mode="listen"]').press("Enter")
             await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
             await caller.command("hangup")
             await caller.wait_event("CALL_CLOSED")
@@ -161,12 +154,11 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
             for phone in (caller, minsu, sora):
                 await phone.stop()
 
-    starts = {name: await clock.established() for name, clock in clocks.items()}
-
     def heard(name: str, phone: Baresip, mode: str) -> dict[float, float]:
         following = {"listen": "whisper", "whisper": "barge", "barge": "end"}[mode]
-        start, end = marks[mode] - starts[name] + 0.7, marks[following] - starts[name] - 0.3
-        return tone_levels(phone.recording("dec"), start, end, (CALLER_HZ, MINSU_HZ, SORA_HZ))
+        start, end = marks[mode][name] + 0.5, marks[following][name] - 0.2
+        first_call = sorted(phone.recordings.glob("*-dec.wav"))[0]  # sora's second monitoring call has its own
+        return tone_levels(first_call, start, end, (CALLER_HZ, MINSU_HZ, SORA_HZ))
 
     levels = {(name, mode): await asyncio.to_thread(heard, name, phone, mode)
               for name, phone in (("caller", caller), ("minsu", minsu), ("sora", sora)) for mode in ("listen", "whisper", "barge")}

@@ -38,37 +38,56 @@
     }
   }
 
-  function modeButton(agent, mode, pressed) {
+  function modeButton(agent, mode) {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.mode = mode;
-    button.textContent = t(`monitor.${mode}`);
-    button.setAttribute("aria-pressed", pressed ? "true" : "false");
-    button.disabled = busy || (mine !== null && mine.agent !== agent);
     button.addEventListener("click", () => command("/monitor", { agent, mode }));
     return button;
   }
 
-  function cell(text) { const td = document.createElement("td"); td.textContent = text ?? "–"; return td; }
+  // Rows are kept and updated in place (keyed by agent), so a button under the pointer or with the
+  // keyboard focus is never replaced by the floor message that arrives each second.
+  function callRow(agent) {
+    const tr = document.createElement("tr");
+    tr.dataset.agent = agent;
+    const cells = ["name", "number", "queue", "talk"].map((field) => Object.assign(document.createElement("td"), { className: `monitor-${field}` }));
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    const taken = Object.assign(document.createElement("span"), { className: "monitor-taken" });
+    actions.append(taken, ...MODES.map((mode) => modeButton(agent, mode)));
+    tr.append(...cells, actions);
+    return tr;
+  }
 
   function renderCalls() {
     const calls = floor.calls || [];
     $("monitor-no-calls").hidden = calls.length > 0;
     $("monitor-calls").hidden = calls.length === 0;
-    $("monitor-calls").querySelector("tbody").replaceChildren(...calls.map((call) => {
-      const tr = document.createElement("tr");
-      tr.dataset.agent = call.agent;
+    const body = $("monitor-calls").querySelector("tbody");
+    const rows = new Map([...body.children].map((tr) => [tr.dataset.agent, tr]));
+    calls.forEach((call, index) => {
+      const tr = rows.get(call.agent) || callRow(call.agent);
+      rows.delete(call.agent);
+      if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] || null);
+      tr.querySelector(".monitor-name").textContent = `${call.name} (${call.agent})`;
+      tr.querySelector(".monitor-number").textContent = call.number || "–";
+      tr.querySelector(".monitor-queue").textContent = call.queue;
+      tr.querySelector(".monitor-talk").textContent = clock(call.talk_s);
       const watched = (floor.monitoring || []).find((s) => s.agent === call.agent);
-      const actions = document.createElement("td");
-      actions.className = "actions";
-      if (watched && watched.supervisor !== me) {
-        actions.textContent = t("monitor.busy", { supervisor: watched.supervisor, mode: t(`monitor.${watched.mode}`) });
-      } else {
-        actions.append(...MODES.map((mode) => modeButton(call.agent, mode, mine !== null && mine.agent === call.agent && mine.mode === mode)));
+      const byOther = Boolean(watched && watched.supervisor !== me);
+      const taken = tr.querySelector(".monitor-taken");
+      taken.hidden = !byOther;
+      taken.textContent = byOther ? t("monitor.busy", { supervisor: watched.supervisor, mode: t(`monitor.${watched.mode}`) }) : "";
+      for (const button of tr.querySelectorAll("button[data-mode]")) {
+        const mode = button.dataset.mode;
+        button.hidden = byOther;
+        button.textContent = t(`monitor.${mode}`);
+        button.setAttribute("aria-pressed", mine !== null && mine.agent === call.agent && mine.mode === mode ? "true" : "false");
+        button.disabled = busy || (mine !== null && mine.agent !== call.agent);
       }
-      tr.append(cell(`${call.name} (${call.agent})`), cell(call.number || "–"), cell(call.queue), cell(clock(call.talk_s)), actions);
-      return tr;
-    }));
+    });
+    rows.forEach((tr) => tr.remove());
   }
 
   function renderSession() {
