@@ -29,6 +29,7 @@ from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, requir
 from tests.integration.sip_peers import Baresip, write_speech_then_tone
 from tests.integration.test_acd_call import ADMIN_TOKEN, CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, wait_agents
 from tests.integration.test_agents import threadline
+from tests.integration.test_browser_phone import write_microphone
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
@@ -181,3 +182,85 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
     async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
         metrics = await response.text()
     assert 'threadline_monitoring_sessions_total{mode="listen"} 2.0' in metrics, [line for line in metrics.splitlines() if "monitoring" in line]
+
+
+LEVELS_HEARD = """async ([audioId, tones]) => {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 8192;
+  context.createMediaStreamSource(document.getElementById(audioId).srcObject).connect(analyser);
+  await new Promise((done) => setTimeout(done, 1500));
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  const hzPerBin = context.sampleRate / analyser.fftSize;
+  const levels = {};
+  for (const hz of tones) {
+    const at = Math.round(hz / hzPerBin);
+    levels[hz] = Math.max(...bins.slice(at - 3, at + 4));
+  }
+  await context.close();
+  return levels;
+}"""
+"""dB at each tone of what an <audio> element of the page plays (its remote stream)."""
+
+
+async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_itself(
+    pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
+        require_tool(tool)
+    crm_url, _ = mock_crm
+    env, secrets = await acd_setup(tmp_path, crm_url)
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
+    assert passwd.returncode == 0, passwd.stderr
+    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor-web.sqlite3'}", **env)
+    microphone = await asyncio.to_thread(write_microphone, tmp_path / "sora-mic.wav", SORA_HZ)
+    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
+    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+    phones = {"caller": caller, "minsu": minsu}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}", "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = await browser.new_page()
+            await log_in(page, engine)
+            await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
+            await wait_agents(engine, {"minsu": "available"})
+            await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
+            await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+            await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
+            await asyncio.sleep(1.5)  # the caller's tone starts a second after its words
+
+            await page.locator('#monitor-calls tr[data-agent="minsu"] button[data-mode="listen"]').press("Enter")
+            await expect(page.locator("#phone-call")).to_have_attribute("data-call", "talking", timeout=15_000)  # answered by itself
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=10_000)
+            heard = await page.evaluate(LEVELS_HEARD, ["phone-audio", [CALLER_HZ, MINSU_HZ]])
+            assert heard[str(int(CALLER_HZ))] > -60 and heard[str(int(MINSU_HZ))] > -60, ("the page hears caller and agent", heard)
+
+            await page.locator('#monitor-session button[data-mode="whisper"]').press("Enter")
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
+            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
+            whisper_from = await mark(phones)
+            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-browser-phone-whisper.png"))
+            await asyncio.sleep(PHASE_S)
+            whisper_to = await mark(phones)
+
+            await page.locator("#phone-hangup").press("Enter")  # the supervisor hangs up: the session ends
+            await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
+            await caller.command("hangup")
+            await caller.wait_event("CALL_CLOSED")
+        finally:
+            await browser.close()
+            for phone in (caller, minsu):
+                await phone.stop()
+
+    def whispered(name: str, phone: Baresip) -> float:
+        return tone_levels(phone.recording("dec"), whisper_from[name] + 0.5, whisper_to[name] - 0.2, (SORA_HZ,))[SORA_HZ]
+
+    minsu_heard, caller_heard = await asyncio.to_thread(whispered, "minsu", minsu), await asyncio.to_thread(whispered, "caller", caller)
+    print(f"whisper from the browser phone: minsu heard {SORA_HZ:.0f} Hz at {minsu_heard:.4f}, the caller at {caller_heard:.4f}; the page heard {heard}")
+    assert minsu_heard > 0.01 and caller_heard < 0.002, (minsu_heard, caller_heard)
+    (session,) = await audit(engine)
+    assert session["end_reason"] == "supervisor_hung_up" and [m["mode"] for m in session["modes"]] == ["listen", "whisper"], session
+    assert await leftovers(pbx) == ""
