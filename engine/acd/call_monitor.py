@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from engine import metrics
 from engine.acd import monitoring as core
 from engine.acd.call_distributor import CallDistributor
+from engine.acd.queue_bridges import AGENT_LEG_PREFIX
 from engine.acd.queued_call_facts import Phase
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, StasisEnded, StasisStarted
 from engine.asterisk.errors import AriRequestFailed, AsteriskError
@@ -47,7 +48,8 @@ class MonitorControl(Protocol):
 
     async def originate(self, endpoint: str, channel_id: str, caller_id: str, timeout_s: int, app_args: str) -> None: ...
 
-    async def snoop(self, channel_id: str, snoop_id: str, spy: str = "in", whisper: str = "none") -> None: ...
+    async def snoop_leg(self, leg_id: str, snoop_id: str, spy: str, whisper: str) -> None:
+        """Only ever an agent's leg: the caller's channel is its CallSession's alone."""
 
     async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None: ...
 
@@ -170,7 +172,7 @@ class CallMonitor:
             await self._handle(current, core.ModeWanted(mode))
             return current.session.shown(self._clock())
         call = live_calls(self._distributor).get(agent)
-        if call is None:
+        if call is None or not call.agent_leg.startswith(AGENT_LEG_PREFIX):  # only ever the agent's own leg is snooped
             raise ValueError(f"agent: {agent[:64]!r} is not on a call now")
         if agent == supervisor:
             raise ValueError("agent: you cannot monitor your own call")
@@ -297,7 +299,7 @@ class CallMonitor:
         live.snoops += (command.snoop_id,)
         self._by_channel[command.snoop_id] = live
         try:
-            await self._ari.snoop(session.agent_leg, command.snoop_id, command.directions.spy, command.directions.whisper)
+            await self._ari.snoop_leg(session.agent_leg, command.snoop_id, command.directions.spy, command.directions.whisper)
             async with asyncio.timeout(SNOOP_WAIT_S):
                 await started
         finally:
@@ -321,10 +323,10 @@ class CallMonitor:
         session = live.session
         live.seq += 1
         at = datetime.now(UTC) - timedelta(seconds=max(0.0, self._clock() - audit.at))
-        self._audit.add(MonitoringStep(session.session_id, live.seq, at, audit.kind, session.supervisor, session.agent, session.call_id, audit.mode, audit.reason))
-        if audit.kind == "mode":
+        self._audit.add(MonitoringStep(session.session_id, live.seq, at, audit.action, session.supervisor, session.agent, session.call_id, audit.mode, audit.reason))
+        if audit.action == "mode":
             metrics.MONITORING_MODES.labels(audit.mode).inc()
-        elif audit.kind == "ended":
+        elif audit.action == "ended":
             log.info("supervisor %s stopped monitoring %s: %s", session.supervisor, session.agent, audit.reason)
 
 

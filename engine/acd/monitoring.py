@@ -130,7 +130,7 @@ class TearDown:
 class Audit:
     """One row of the audit: `started`, `mode` (each mode in force, the first included) or `ended`."""
 
-    kind: str
+    action: str
     mode: str
     at: float
     reason: str = ""
@@ -225,7 +225,7 @@ class AuditStep(Protocol):
     def at(self) -> datetime: ...
 
     @property
-    def kind(self) -> str: ...
+    def action(self) -> str: ...
 
     @property
     def supervisor(self) -> str: ...
@@ -253,10 +253,10 @@ def audit_sessions(steps: Iterable[AuditStep]) -> list[dict[str, object]]:
             "session_id": step.session_id, "supervisor": step.supervisor, "agent": step.agent, "call_id": step.call_id,
             "started_at": None, "ended_at": None, "end_reason": "", "modes": modes.setdefault(step.session_id, []),
         })
-        if step.kind == "started":
+        if step.action == "started":
             entry["started_at"] = step.at.isoformat()
-        elif step.kind == "mode":
+        elif step.action == "mode":
             modes[step.session_id].append({"mode": step.mode, "at": step.at.isoformat()})
-        elif step.kind == "ended":
+        elif step.action == "ended":
             entry["ended_at"], entry["end_reason"] = step.at.isoformat(), step.reason
     return list(sessions.values())

@@ -184,7 +184,7 @@ class MonitoringRow(Base):
     session_id: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
-    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
     supervisor: Mapped[str] = mapped_column(String(64))
     agent: Mapped[str] = mapped_column(String(64))
     call_id: Mapped[str] = mapped_column(String(64))

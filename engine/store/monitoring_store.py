@@ -19,7 +19,7 @@ class MonitoringStep:
     session_id: str
     seq: int
     at: datetime
-    kind: str
+    action: str
     """started, mode or ended."""
     supervisor: str
     agent: str
@@ -50,7 +50,7 @@ class MonitoringStore:
         async with self._sessions() as session, session.begin():
             session.add_all(
                 MonitoringRow(
-                    session_id=bounded_text(s.session_id, 32), seq=s.seq, at=s.at, kind=bounded_text(s.kind, 16),
+                    session_id=bounded_text(s.session_id, 32), seq=s.seq, at=s.at, action=bounded_text(s.action, 16),
                     supervisor=bounded_text(s.supervisor, 64), agent=bounded_text(s.agent, 64), call_id=bounded_text(s.call_id, 64),
                     mode=bounded_text(s.mode, 16), reason=bounded_text(s.reason, 32),
                 )
@@ -63,4 +63,4 @@ class MonitoringStore:
             rows = await session.scalars(
                 select(MonitoringRow).where(MonitoringRow.at >= start).order_by(MonitoringRow.at, MonitoringRow.id).limit(limit)
             )
-            return [MonitoringStep(r.session_id, r.seq, r.at, r.kind, r.supervisor, r.agent, r.call_id, r.mode, r.reason) for r in rows]
+            return [MonitoringStep(r.session_id, r.seq, r.at, r.action, r.supervisor, r.agent, r.call_id, r.mode, r.reason) for r in rows]

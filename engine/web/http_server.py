@@ -421,8 +421,7 @@ def build_app(
     app.router.add_get("/ws/supervisor", supervisor_socket)
     if qa is not None:
         add_qa_routes(app, qa, lambda request: request[PRINCIPAL])
-    if desktop is not None and desktop.monitor is not None:
-        add_monitor_routes(app, desktop.monitor, desktop.monitoring_audit, lambda request: request[PRINCIPAL])
+    add_monitor_routes(app, desktop.monitor if desktop is not None else None, desktop.monitoring_audit if desktop is not None else None, lambda request: request[PRINCIPAL])
     if caller_line is not None:
         add_caller_page_routes(app, caller_line, relays)
     return app

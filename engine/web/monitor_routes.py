@@ -48,14 +48,21 @@ def refused(message: str) -> web.Response:
 
 
 def add_monitor_routes(
-    app: web.Application, desk: MonitorDesk, audit: Callable[[datetime], Awaitable[list[MonitoringStep]]] | None,
+    app: web.Application, desk: MonitorDesk | None, audit: Callable[[datetime], Awaitable[list[MonitoringStep]]] | None,
     principal_of: Callable[[web.Request], Principal],
 ) -> None:
+    def unavailable() -> web.Response:
+        return web.json_response({"error": "monitoring needs the ACD: no agents are configured on this engine"}, status=404)
+
     async def overview(request: web.Request) -> web.Response:
+        if desk is None:
+            return unavailable()
         me = principal_of(request).agent_id
         return web.json_response({"supervisor": me, "session": desk.session_of(me), "calls": desk.calls(), "sessions": desk.sessions()})
 
     async def start(request: web.Request) -> web.Response:
+        if desk is None:
+            return unavailable()
         body = await _json_body(request)
         if isinstance(body, web.Response):
             return body
@@ -69,6 +76,8 @@ def add_monitor_routes(
         return web.json_response({"session": session})
 
     async def stop(request: web.Request) -> web.Response:
+        if desk is None:
+            return unavailable()
         try:
             await desk.stop(principal_of(request).agent_id)
         except ValueError as exc:

@@ -25,7 +25,7 @@ async def test_a_session_is_stored_step_by_step_and_a_retried_batch_lands_once(d
         await store.add([*first, step(3, "mode", "barge", 4)])  # the first commit's answer was lost: retried with more
         await store.add([step(4, "ended", "barge", 9, "call_ended")])
         steps = await store.since(T0 - timedelta(hours=1))
-        assert [(s.seq, s.kind, s.mode) for s in steps] == [(1, "started", "listen"), (2, "mode", "listen"), (3, "mode", "barge"), (4, "ended", "barge")]
+        assert [(s.seq, s.action, s.mode) for s in steps] == [(1, "started", "listen"), (2, "mode", "listen"), (3, "mode", "barge"), (4, "ended", "barge")]
         assert steps[0].at == T0 and steps[0].at.tzinfo is not None
         (session,) = audit_sessions(steps)
         assert session["end_reason"] == "call_ended" and [m["mode"] for m in session["modes"]] == ["listen", "barge"]  # type: ignore[union-attr]

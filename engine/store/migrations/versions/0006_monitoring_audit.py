@@ -21,7 +21,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(32), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
         sa.Column("supervisor", sa.String(64), nullable=False),
         sa.Column("agent", sa.String(64), nullable=False),
         sa.Column("call_id", sa.String(64), nullable=False),
