@@ -97,7 +97,8 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
     env, secrets = await acd_setup(tmp_path, crm_url)
     passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
     assert passwd.returncode == 0, passwd.stderr
-    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.sqlite3'}", **env)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.sqlite3'}"
+    engine: RunningEngine = await start_engine(database_url, **env)
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
     sora = await agent_phone(tmp_path, "sora", "2009", secrets["sora"], SORA_HZ)
     caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
@@ -178,6 +179,8 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
     assert [(s["supervisor"], s["agent"], s["end_reason"]) for s in sessions] == [("sora", "minsu", "stopped"), ("sora", "minsu", "call_ended")], sessions
     assert [m["mode"] for m in sessions[0]["modes"]] == ["listen", "whisper", "barge"], sessions[0]
     assert all(s["started_at"] and s["ended_at"] and s["call_id"] for s in sessions), sessions
+    printed = await asyncio.to_thread(threadline, "monitoring", "audit", env={**env, "THREADLINE_DATABASE__URL": database_url})
+    assert printed.returncode == 0 and "sora monitored minsu" in printed.stdout and "(call_ended)" in printed.stdout, printed
     assert await leftovers(pbx) == ""
     async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
         metrics = await response.text()
