@@ -35,6 +35,9 @@ pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
 SORA_HZ = 2200.0
 CHROMIUM = "/usr/bin/chromium"
+BROWSER = ("--no-sandbox", "--disable-gpu", "--disable-background-networking")
+FAKE_MEDIA = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required")
+"""The supervisor page's microphone: a file (its tone), allowed without asking, and sound without a click."""
 PHASE_S = 3.5
 SHOTS = Path("/tmp/h3-shots")
 
@@ -80,23 +83,27 @@ async def leftovers(pbx: LocalAsterisk) -> str:
 
 
 async def log_in(page: Page, engine: RunningEngine) -> None:
+    """sora's session cookie for the page's context (the login page itself is tested elsewhere), then the floor."""
+    answer = await page.request.post(f"{engine.http_url}/login", form={"agent": "sora", "password": "sora-password-1"}, headers={"Origin": engine.http_url})
+    assert answer.ok, await answer.text()
     await page.goto(f"{engine.http_url}/supervisor")
-    await expect(page).to_have_url(re.compile(r"/login"))
-    await page.fill("#agent", "sora")
-    await page.fill("#password", "sora-password-1")
-    await page.click("button[type=submit]")
     await expect(page).to_have_url(re.compile(r"/supervisor$"))
+
+
+async def monitoring_setup(tmp_path: Path, crm_url: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The sample flows and agents, sora (supervisor, extension 2009) with a web password."""
+    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
+        require_tool(tool)
+    env, secrets = await acd_setup(tmp_path, crm_url)
+    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
+    assert passwd.returncode == 0, passwd.stderr
+    return env, secrets
 
 
 async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_what_it_should(
     pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
 ) -> None:
-    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
-        require_tool(tool)
-    crm_url, _ = mock_crm
-    env, secrets = await acd_setup(tmp_path, crm_url)
-    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
-    assert passwd.returncode == 0, passwd.stderr
+    env, secrets = await monitoring_setup(tmp_path, mock_crm[0])
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.sqlite3'}"
     engine: RunningEngine = await start_engine(database_url, **env)
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
@@ -106,7 +113,7 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
     marks: dict[str, dict[str, float]] = {}
     await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER))
         try:
             await wait_agents(engine, {"minsu": "available"})
             page = await browser.new_page()
@@ -210,21 +217,14 @@ LEVELS_HEARD = """async ([audioId, tones]) => {
 async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_itself(
     pbx: LocalAsterisk, start_engine, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
 ) -> None:
-    for tool in ("baresip", "espeak-ng", "sox", "chromium"):
-        require_tool(tool)
-    crm_url, _ = mock_crm
-    env, secrets = await acd_setup(tmp_path, crm_url)
-    passwd = await asyncio.to_thread(threadline, "agents", "passwd", "sora", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env, stdin="sora-password-1\n")
-    assert passwd.returncode == 0, passwd.stderr
+    env, secrets = await monitoring_setup(tmp_path, mock_crm[0])
     engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor-web.sqlite3'}", **env)
     microphone = await asyncio.to_thread(write_microphone, tmp_path / "sora-mic.wav", SORA_HZ)
     minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
     caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
     phones = {"caller": caller, "minsu": minsu}
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}", "--autoplay-policy=no-user-gesture-required"])
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={microphone}"])
         try:
             page = await browser.new_page()
             await log_in(page, engine)
