@@ -25,6 +25,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from engine.localpbx.local_asterisk import LocalAsterisk
+from engine.web.page_language import LANGUAGE_COOKIE
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
 from tests.integration.sip_peers import Baresip, write_speech_then_tone
 from tests.integration.test_acd_call import ADMIN_TOKEN, CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, wait_agents
@@ -227,6 +228,7 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={microphone}"])
         try:
             page = await browser.new_page()
+            await page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": "ko", "url": engine.http_url}])  # this supervisor reads Korean
             await log_in(page, engine)
             await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
             await wait_agents(engine, {"minsu": "available"})
@@ -245,7 +247,8 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
             await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
             await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
             whisper_from = await mark(phones)
-            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-browser-phone-whisper.png"))
+            await expect(page.locator('#monitor-session button[data-mode="whisper"]')).to_have_text("코칭")
+            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-browser-phone-whisper-ko.png"))
             await asyncio.sleep(PHASE_S)
             whisper_to = await mark(phones)
 
