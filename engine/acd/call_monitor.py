@@ -35,6 +35,8 @@ RING_S = 30
 SNOOP_WAIT_S = 5.0
 AUDIT_EVERY_S = 1.0
 DATABASE_TIMEOUT_S = 5.0
+SHOW_ENDED_S = 8.0
+"""How long an ended session stays in the floor message, so its supervisor's page can say why it ended."""
 MONITOR_CALLER_ID = "monitor"
 """The caller ID number of the supervisor's leg: the supervisor page answers such calls by itself."""
 
@@ -146,6 +148,8 @@ class CallMonitor:
         self._clock = clock
         self._by_supervisor: dict[str, _Live] = {}
         self._by_channel: dict[str, _Live] = {}
+        self._ended: dict[str, tuple[core.MonitorSession, float]] = {}
+        """Supervisor -> their last ended session and when, shown for SHOW_ENDED_S."""
         self._snoop_started: dict[str, asyncio.Future[None]] = {}
 
     # -- from supervisor pages ----------------------------------------------------------------------
@@ -154,8 +158,12 @@ class CallMonitor:
         return [call.shown() for call in sorted(live_calls(self._distributor).values(), key=lambda c: c.agent)]
 
     def sessions(self) -> list[dict[str, Any]]:
+        """Running sessions, and each supervisor's session that ended in the last SHOW_ENDED_S."""
         now = self._clock()
-        return [live.session.shown(now) for live in self._by_supervisor.values()]
+        for supervisor, (_session, at) in list(self._ended.items()):
+            if now - at > SHOW_ENDED_S or supervisor in self._by_supervisor:
+                del self._ended[supervisor]
+        return [live.session.shown(now) for live in self._by_supervisor.values()] + [session.shown(now) for session, _at in self._ended.values()]
 
     def session_of(self, supervisor: str) -> dict[str, Any] | None:
         live = self._by_supervisor.get(supervisor)
@@ -318,6 +326,7 @@ class CallMonitor:
                 del self._by_channel[channel]
         if self._by_supervisor.get(session.supervisor) is live:
             del self._by_supervisor[session.supervisor]
+            self._ended[session.supervisor] = (session, self._clock())
 
     def _write(self, live: _Live, audit: core.Audit) -> None:
         session = live.session

@@ -157,6 +157,7 @@ class MonitorSession:
     """A mode asked for while a snoop was being made: applied once it is bridged."""
     started_at: float = 0.0
     snoops_made: int = field(default=0)
+    end_reason: str = ""
 
     def start(self, now: float) -> list[Command]:
         self.started_at = now
@@ -166,7 +167,7 @@ class MonitorSession:
         if self.phase is Phase.ENDED:
             return []
         if isinstance(fact, Ended):
-            self.phase = Phase.ENDED
+            self.phase, self.end_reason = Phase.ENDED, fact.reason
             return [TearDown(), Audit("ended", self.mode.value, now, fact.reason)]
         if isinstance(fact, SupervisorAnswered):
             if self.phase is not Phase.RINGING:
@@ -205,11 +206,14 @@ class MonitorSession:
         return MakeSnoop(f"{self.bridge.replace('bridge', 'snoop')}-{self.snoops_made}", snoop_for(self.mode))
 
     def shown(self, now: float) -> dict[str, object]:
-        """What supervisor pages see of the session."""
-        return {
+        """What supervisor pages see of the session (an ended one says why)."""
+        view: dict[str, object] = {
             "session_id": self.session_id, "supervisor": self.supervisor, "agent": self.agent, "call_id": self.call_id,
             "mode": self.mode.value, "phase": self.phase.value, "for_s": round(max(0.0, now - self.started_at), 1),
         }
+        if self.phase is Phase.ENDED:
+            view["end_reason"] = self.end_reason
+        return view
 
 
 class AuditStep(Protocol):

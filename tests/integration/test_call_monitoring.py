@@ -158,6 +158,7 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
             await caller.command("hangup")
             await caller.wait_event("CALL_CLOSED")
             await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
+            await expect(page.locator("#monitor-ended")).to_have_text("Monitoring ended: the call ended.")
             await wait_agents(engine, {"minsu": "wrap_up"})
         finally:
             await browser.close()
@@ -254,6 +255,7 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
 
             await page.locator("#phone-hangup").press("Enter")  # the supervisor hangs up: the session ends
             await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
+            await expect(page.locator("#monitor-ended")).to_have_text("전화를 끊어 모니터링이 종료되었습니다.")
             await caller.command("hangup")
             await caller.wait_event("CALL_CLOSED")
         finally:

@@ -62,6 +62,7 @@
 
   function renderCalls() {
     const calls = floor.calls || [];
+    const running = mine && mine.phase !== "ended" ? mine : null;
     $("monitor-no-calls").hidden = calls.length > 0;
     $("monitor-calls").hidden = calls.length === 0;
     const body = $("monitor-calls").querySelector("tbody");
@@ -74,7 +75,7 @@
       tr.querySelector(".monitor-number").textContent = call.number || "–";
       tr.querySelector(".monitor-queue").textContent = call.queue;
       tr.querySelector(".monitor-talk").textContent = clock(call.talk_s);
-      const watched = (floor.monitoring || []).find((s) => s.agent === call.agent);
+      const watched = (floor.monitoring || []).find((s) => s.agent === call.agent && s.phase !== "ended");
       const byOther = Boolean(watched && watched.supervisor !== me);
       const taken = tr.querySelector(".monitor-taken");
       taken.hidden = !byOther;
@@ -83,8 +84,8 @@
         const mode = button.dataset.mode;
         button.hidden = byOther;
         button.textContent = t(`monitor.${mode}`);
-        button.setAttribute("aria-pressed", mine !== null && mine.agent === call.agent && mine.mode === mode ? "true" : "false");
-        button.disabled = busy || (mine !== null && mine.agent !== call.agent);
+        button.setAttribute("aria-pressed", running !== null && running.agent === call.agent && running.mode === mode ? "true" : "false");
+        button.disabled = busy || (running !== null && running.agent !== call.agent);
       }
     });
     rows.forEach((tr) => tr.remove());
@@ -111,9 +112,21 @@
 
   function render() { renderCalls(); renderSession(); }
 
+  // An ended session stays in the floor a few seconds with its reason: said once, then gone.
+  let told = "";
+  function sayEnded(session) {
+    if (!session || session.phase !== "ended" || told === session.session_id) return;
+    told = session.session_id;
+    $("monitor-ended").textContent = t(`monitor.ended.${session.end_reason}`);
+  }
+
   document.addEventListener("floor:update", (event) => {
     floor = event.detail || floor;
-    if (!busy) mine = (floor.monitoring || []).find((s) => s.supervisor === me) || null;
+    if (!busy) {
+      mine = (floor.monitoring || []).find((s) => s.supervisor === me) || null;
+      sayEnded(mine);
+      if (mine && mine.phase !== "ended") $("monitor-ended").textContent = "";
+    }
     render();
   });
   document.addEventListener("i18n:changed", render);
