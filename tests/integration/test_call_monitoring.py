@@ -159,6 +159,10 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
             await caller.wait_event("CALL_CLOSED")
             await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
             await expect(page.locator("#monitor-ended")).to_have_text("Monitoring ended: the call ended.")
+            audit_list = page.locator("#monitor-audit li")
+            await expect(audit_list.first).to_contain_text("sora → minsu · Listen · call ended", timeout=5_000)
+            await expect(audit_list.nth(1)).to_contain_text("sora → minsu · Listen → Whisper → Barge · stopped")
+            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-after-the-call.png"))
             await wait_agents(engine, {"minsu": "wrap_up"})
         finally:
             await browser.close()

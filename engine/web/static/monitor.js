@@ -30,6 +30,7 @@
       if (!response.ok) { showError(t("monitor.failed", { error: answer.error || `HTTP ${response.status}` })); return; }
       showError("");
       mine = answer.session || null;
+      setTimeout(loadAudit, 1500);
     } catch (error) {
       showError(t("monitor.offline"));
     } finally {
@@ -110,7 +111,34 @@
     $("monitor-stop").disabled = busy;
   }
 
-  function render() { renderCalls(); renderSession(); }
+  // The audit (GET /monitor/audit): newest first, each session's modes in order and how it ended.
+  let audit = [];
+  async function loadAudit() {
+    try {
+      const answer = await fetch("/monitor/audit?hours=24", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
+      if (answer.ok) audit = (await answer.json()).sessions || [];
+    } catch (error) { /* the list stays as it was; the next ended session tries again */ }
+    renderAudit();
+  }
+
+  function renderAudit() {
+    const list = $("monitor-audit");
+    const newest = audit.slice(-20).reverse();
+    if (!newest.length) {
+      list.replaceChildren(Object.assign(document.createElement("li"), { className: "quiet", textContent: t("monitor.audit_none") }));
+      return;
+    }
+    list.replaceChildren(...newest.map((session) => Object.assign(document.createElement("li"), {
+      textContent: t("monitor.audit_line", {
+        time: session.started_at ? new Date(session.started_at).toLocaleTimeString() : "–",
+        supervisor: session.supervisor, agent: session.agent,
+        modes: session.modes.map((m) => t(`monitor.${m.mode}`)).join(" → ") || "–",
+        end: session.ended_at ? t(`monitor.reason.${session.end_reason}`) : t("monitor.audit_running"),
+      }),
+    })));
+  }
+
+  function render() { renderCalls(); renderSession(); renderAudit(); }
 
   // An ended session stays in the floor a few seconds with its reason: said once, then gone.
   let told = "";
@@ -118,6 +146,7 @@
     if (!session || session.phase !== "ended" || told === session.session_id) return;
     told = session.session_id;
     $("monitor-ended").textContent = t(`monitor.ended.${session.end_reason}`);
+    setTimeout(loadAudit, 1500);  // its last row is written within about a second
   }
 
   document.addEventListener("floor:update", (event) => {
@@ -146,6 +175,7 @@
       showError(t("monitor.offline"));
     }
     render();
+    loadAudit();
   }
   start();
 })();
