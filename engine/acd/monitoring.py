@@ -10,6 +10,11 @@ on Asterisk 22 (tests/integration/test_call_monitoring.py):
 - whisper: spy both, whisper out: the agent hears the supervisor, the caller does not.
 - barge: spy both, whisper both: agent and caller hear the supervisor.
 
+Measured with three tones at 0.24 of full scale (G.711): the supervisor heard caller and agent at
+0.20-0.24 in every mode and never their own voice (0.001); the supervisor's tone reached the agent at
+0.24 in whisper and barge and 0.0004 in listen, and the caller at 0.24 in barge and 0.0000 in listen
+and whisper.
+
 ARI cannot change a snoop's directions, so a mode change replaces the snoop while the supervisor's
 leg stays in its bridge. Pure: facts in, commands out; time comes in as `now`.
 """
