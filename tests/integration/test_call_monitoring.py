@@ -15,8 +15,10 @@ audit (started, each mode, ended with why), and nothing of it is left in Asteris
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import wave
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,12 @@ def recorded_s(phone: Baresip) -> float:
     return (found[-1].stat().st_size - 44) / 2 / 8000 if found else 0.0
 
 
+async def stopped_at_exit(stack: contextlib.AsyncExitStack, starting: Awaitable[Baresip]) -> Baresip:
+    phone = await starting
+    stack.push_async_callback(phone.stop)
+    return phone
+
+
 async def mark(phones: dict[str, Baresip]) -> dict[str, float]:
     return {name: await asyncio.to_thread(recorded_s, phone) for name, phone in phones.items()}
 
@@ -107,67 +115,67 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
     env, secrets = await monitoring_setup(tmp_path, mock_crm[0])
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.sqlite3'}"
     engine: RunningEngine = await start_engine(database_url, **env)
-    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
-    sora = await agent_phone(tmp_path, "sora", "2009", secrets["sora"], SORA_HZ)
-    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
-    phones = {"caller": caller, "minsu": minsu, "sora": sora}
     marks: dict[str, dict[str, float]] = {}
     await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER))
-        try:
-            await wait_agents(engine, {"minsu": "available"})
-            page = await browser.new_page()
-            await page.route("**/phone/config", lambda route: route.abort())  # sora's softphone takes the monitoring calls here
-            await log_in(page, engine)
-            await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
-            await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
-            await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
+    async with contextlib.AsyncExitStack() as stack:  # every phone stops (and finishes its recording) before the measuring
+        minsu = await stopped_at_exit(stack, agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ))
+        sora = await stopped_at_exit(stack, agent_phone(tmp_path, "sora", "2009", secrets["sora"], SORA_HZ))
+        caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+        stack.push_async_callback(caller.stop)
+        phones = {"caller": caller, "minsu": minsu, "sora": sora}
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER))
+            try:
+                await wait_agents(engine, {"minsu": "available"})
+                page = await browser.new_page()
+                await page.route("**/phone/config", lambda route: route.abort())  # sora's softphone takes the monitoring calls here
+                await log_in(page, engine)
+                await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
+                await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+                await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
 
-            row = page.locator('#monitor-calls tr[data-agent="minsu"]')
-            await expect(row).to_contain_text("minsu", timeout=10_000)
-            await row.locator('button[data-mode="listen"]').press("Enter")  # by keyboard: the floor above re-renders and moves it
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
-            await sora.wait_event("CALL_ESTABLISHED")
-            await asyncio.sleep(0.3)
-            marks["listen"] = await mark(phones)
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "listen")
-            await asyncio.sleep(PHASE_S)
+                row = page.locator('#monitor-calls tr[data-agent="minsu"]')
+                await expect(row).to_contain_text("minsu", timeout=10_000)
+                await row.locator('button[data-mode="listen"]').press("Enter")  # by keyboard: the floor above re-renders and moves it
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
+                await sora.wait_event("CALL_ESTABLISHED")
+                await asyncio.sleep(0.3)
+                marks["listen"] = await mark(phones)
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "listen")
+                await asyncio.sleep(PHASE_S)
 
-            await page.locator('#monitor-session button[data-mode="whisper"]').press("Enter")
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
-            marks["whisper"] = await mark(phones)
-            await asyncio.sleep(PHASE_S)
+                await page.locator('#monitor-session button[data-mode="whisper"]').press("Enter")
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
+                marks["whisper"] = await mark(phones)
+                await asyncio.sleep(PHASE_S)
 
-            await page.locator('#monitor-session button[data-mode="barge"]').press("Enter")
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "barge", timeout=5_000)
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
-            marks["barge"] = await mark(phones)
-            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-barge.png"))
-            await asyncio.sleep(PHASE_S)
-            marks["end"] = await mark(phones)
+                await page.locator('#monitor-session button[data-mode="barge"]').press("Enter")
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "barge", timeout=5_000)
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
+                marks["barge"] = await mark(phones)
+                await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-barge.png"))
+                await asyncio.sleep(PHASE_S)
+                marks["end"] = await mark(phones)
 
-            await page.locator("#monitor-stop").press("Enter")
-            await sora.wait_event("CALL_CLOSED", timeout_s=10)
-            await expect(page.locator("#monitor-session")).to_be_hidden(timeout=5_000)
+                await page.locator("#monitor-stop").press("Enter")
+                await sora.wait_event("CALL_CLOSED", timeout_s=10)
+                await expect(page.locator("#monitor-session")).to_be_hidden(timeout=5_000)
 
-            # A second session ends by itself when the monitored call ends.
-            await row.locator('button[data-mode="listen"]').press("Enter")
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
-            await caller.command("hangup")
-            await caller.wait_event("CALL_CLOSED")
-            await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
-            await expect(page.locator("#monitor-ended")).to_have_text("Monitoring ended: the call ended.")
-            audit_list = page.locator("#monitor-audit li")
-            await expect(audit_list.first).to_contain_text("sora → minsu · Listen · call ended", timeout=5_000)
-            await expect(audit_list.nth(1)).to_contain_text("sora → minsu · Listen → Whisper → Barge · stopped")
-            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-after-the-call.png"))
-            await wait_agents(engine, {"minsu": "wrap_up"})
-        finally:
-            await browser.close()
-            for phone in (caller, minsu, sora):
-                await phone.stop()
+                # A second session ends by itself when the monitored call ends.
+                await row.locator('button[data-mode="listen"]').press("Enter")
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=15_000)
+                await caller.command("hangup")
+                await caller.wait_event("CALL_CLOSED")
+                await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
+                await expect(page.locator("#monitor-ended")).to_have_text("Monitoring ended: the call ended.")
+                audit_list = page.locator("#monitor-audit li")
+                await expect(audit_list.first).to_contain_text("sora → minsu · Listen · call ended", timeout=5_000)
+                await expect(audit_list.nth(1)).to_contain_text("sora → minsu · Listen → Whisper → Barge · stopped")
+                await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-after-the-call.png"))
+                await wait_agents(engine, {"minsu": "wrap_up"})
+            finally:
+                await browser.close()
 
     def heard(name: str, phone: Baresip, mode: str) -> dict[float, float]:
         following = {"listen": "whisper", "whisper": "barge", "barge": "end"}[mode]
@@ -226,46 +234,46 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
     env, secrets = await monitoring_setup(tmp_path, mock_crm[0])
     engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor-web.sqlite3'}", **env)
     microphone = await asyncio.to_thread(write_microphone, tmp_path / "sora-mic.wav", SORA_HZ)
-    minsu = await agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ)
-    caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
-    phones = {"caller": caller, "minsu": minsu}
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={microphone}"])
-        try:
-            page = await browser.new_page()
-            await page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": "ko", "url": engine.http_url}])  # this supervisor reads Korean
-            await log_in(page, engine)
-            await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
-            await wait_agents(engine, {"minsu": "available"})
-            await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
-            await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
-            await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
-            await asyncio.sleep(1.5)  # the caller's tone starts a second after its words
+    async with contextlib.AsyncExitStack() as stack:  # every phone stops (and finishes its recording) before the measuring
+        minsu = await stopped_at_exit(stack, agent_phone(tmp_path, "minsu", "2001", secrets["minsu"], MINSU_HZ))
+        caller = Baresip(tmp_path / "caller", free_port(), free_port(), (47000, 47999))
+        stack.push_async_callback(caller.stop)
+        phones = {"caller": caller, "minsu": minsu}
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={microphone}"])
+            try:
+                page = await browser.new_page()
+                await page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": "ko", "url": engine.http_url}])  # this supervisor reads Korean
+                await log_in(page, engine)
+                await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
+                await wait_agents(engine, {"minsu": "available"})
+                await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
+                await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+                await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
+                await asyncio.sleep(1.5)  # the caller's tone starts a second after its words
 
-            await page.locator('#monitor-calls tr[data-agent="minsu"] button[data-mode="listen"]').press("Enter")
-            await expect(page.locator("#phone-call")).to_have_attribute("data-call", "talking", timeout=15_000)  # answered by itself
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=10_000)
-            heard = await page.evaluate(LEVELS_HEARD, ["phone-audio", [CALLER_HZ, MINSU_HZ]])
-            assert heard[str(int(CALLER_HZ))] > -60 and heard[str(int(MINSU_HZ))] > -60, ("the page hears caller and agent", heard)
+                await page.locator('#monitor-calls tr[data-agent="minsu"] button[data-mode="listen"]').press("Enter")
+                await expect(page.locator("#phone-call")).to_have_attribute("data-call", "talking", timeout=15_000)  # answered by itself
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=10_000)
+                heard = await page.evaluate(LEVELS_HEARD, ["phone-audio", [CALLER_HZ, MINSU_HZ]])
+                assert heard[str(int(CALLER_HZ))] > -60 and heard[str(int(MINSU_HZ))] > -60, ("the page hears caller and agent", heard)
 
-            await page.locator('#monitor-session button[data-mode="whisper"]').press("Enter")
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
-            await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
-            whisper_from = await mark(phones)
-            await expect(page.locator('#monitor-session button[data-mode="whisper"]')).to_have_text("코칭")
-            await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-browser-phone-whisper-ko.png"))
-            await asyncio.sleep(PHASE_S)
-            whisper_to = await mark(phones)
+                await page.locator('#monitor-session button[data-mode="whisper"]').press("Enter")
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-mode", "whisper", timeout=5_000)
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active", timeout=5_000)
+                whisper_from = await mark(phones)
+                await expect(page.locator('#monitor-session button[data-mode="whisper"]')).to_have_text("코칭")
+                await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-browser-phone-whisper-ko.png"))
+                await asyncio.sleep(PHASE_S)
+                whisper_to = await mark(phones)
 
-            await page.locator("#phone-hangup").press("Enter")  # the supervisor hangs up: the session ends
-            await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
-            await expect(page.locator("#monitor-ended")).to_have_text("전화를 끊어 모니터링이 종료되었습니다.")
-            await caller.command("hangup")
-            await caller.wait_event("CALL_CLOSED")
-        finally:
-            await browser.close()
-            for phone in (caller, minsu):
-                await phone.stop()
+                await page.locator("#phone-hangup").press("Enter")  # the supervisor hangs up: the session ends
+                await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)
+                await expect(page.locator("#monitor-ended")).to_have_text("전화를 끊어 모니터링이 종료되었습니다.")
+                await caller.command("hangup")
+                await caller.wait_event("CALL_CLOSED")
+            finally:
+                await browser.close()
 
     def whispered(name: str, phone: Baresip) -> float:
         return tone_levels(phone.recording("dec"), whisper_from[name] + 0.5, whisper_to[name] - 0.2, (SORA_HZ,))[SORA_HZ]
