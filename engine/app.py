@@ -28,6 +28,7 @@ from engine.acd.agent_provisioning import ProvisionResult, provision_agents, wri
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
 from engine.acd.acd_ports import CallSnapshot
 from engine.acd.call_distributor import CallDistributor
+from engine.acd.call_monitor import CallMonitor, MonitoringAudit
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
 from engine.acd.report_commands import report_rows
@@ -42,6 +43,7 @@ from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
+from engine.store.monitoring_store import MonitoringStore
 from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
 from engine.recording.retention import purge
@@ -90,6 +92,7 @@ class Engine:
         self._events_lost = asyncio.Event()
         self.qa_desk: QaDesk | None = None
         self._database: AsyncEngine | None = None
+        self.monitor: CallMonitor | None = None
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -190,11 +193,14 @@ class Engine:
             recent_callbacks=lambda since: store.events_of_kinds_since([CALLBACK_REQUESTED], since),
         )
         metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, lambda: live_floor(distributor)))
+        audit = MonitoringAudit(MonitoringStore(database))
+        monitor = self.monitor = CallMonitor(ari, distributor, audit)
         floor = FloorView(
-            distributor, store, AgentStateStore(database), self.hub.floor_changed, self._acd_config, self.hub.queues_changed, publish_history=self.hub.floor_history_changed
+            distributor, store, AgentStateStore(database), lambda snapshot: self.hub.floor_changed({**snapshot, "calls": monitor.calls(), "monitoring": monitor.sessions()}),
+            self._acd_config, self.hub.queues_changed, publish_history=self.hub.floor_history_changed,
         )
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
-        stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor)
+        stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor, monitor=monitor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
         if flows is not None:
             flows.on_swap = self._provision_agents
@@ -226,6 +232,7 @@ class Engine:
                     ("agent-endpoints", self._apply_agent_endpoints),
                     ("acd-agents", distributor.watch_agents),
                     ("supervisor-floor", floor.run),
+                    ("monitoring-audit", audit.run),
                     ("retention-purge", lambda: self._purge_daily(database)),  # journeys too, recorded or not
                 ]
                 if recorder is not None:
@@ -245,6 +252,8 @@ class Engine:
                 for task in (*running, calls):
                     task.cancel()
         finally:
+            await monitor.aclose()  # supervisors' legs and snoops go; their audit rows are written
+            await audit.flush()
             await distributor.aclose()
             if recorder is not None:
                 await recorder.close()
@@ -466,7 +475,8 @@ class Engine:
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
                           password_versions=self._password_versions, phone=PhoneGateway(
                               asterisk_ws_url, self.settings.asterisk.host,
-                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)), language_of=self._language_of)
+                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)), language_of=self._language_of,
+                          monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -37,6 +37,8 @@ RECOGNITION_CONFIDENCE = Histogram(
     "threadline_recognition_confidence", "Confidence of the best alternative (0-1) of each utterance", ["language"], registry=REGISTRY,
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
 )
+MONITORING_SESSIONS = Counter("threadline_monitoring_sessions", "Supervisors' monitoring sessions started, by the mode they started in", ["mode"], registry=REGISTRY)
+MONITORING_MODES = Counter("threadline_monitoring_modes", "Modes put in force in monitoring sessions (the first and each change)", ["mode"], registry=REGISTRY)
 
 
 def journey_event(kind: str, detail: Mapping[str, Any]) -> None:

@@ -151,6 +151,15 @@ class AriClient:
             "POST", f"/channels/{quote(channel_id)}/snoop", params={"spy": spy, "app": self.endpoint.app_name, "snoopId": snoop_id}
         )
 
+    async def snoop_leg(self, leg_id: str, snoop_id: str, spy: str, whisper: str) -> None:
+        """A snoop on one of the ACD's own legs (an agent's, for a supervisor), never a caller's:
+        spy hears what the leg sends (in), what is sent to it (out) or both; whisper speaks into it
+        the same way (out: to the leg's phone; in: as if from it; none)."""
+        params = {"spy": spy, "app": self.endpoint.app_name, "snoopId": snoop_id}
+        if whisper != "none":
+            params["whisper"] = whisper
+        await self._request("POST", f"/channels/{quote(leg_id)}/snoop", params=params)
+
     async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None:
         await self._request("POST", f"/bridges/{quote(bridge_id)}", params={"type": bridge_type})
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.asterisk.ari_client import AriClient
 from engine.acd.call_distributor import CallDistributor
+from engine.acd.call_monitor import CallMonitor, is_monitor_resource
 from engine.acd.queue_bridges import is_acd_resource
 from engine.asterisk.caller_audio import TapRegistry, is_tap_resource
 from engine.asterisk.ari_events import (
@@ -56,6 +57,7 @@ class StasisApp:
         flows: FlowLibrary | None = None,
         taps: TapRegistry | None = None,
         distributor: CallDistributor | None = None,
+        monitor: CallMonitor | None = None,
     ) -> None:
         self._ari = ari
         self._store = store
@@ -66,6 +68,8 @@ class StasisApp:
         self._flows = flows
         self._taps = taps
         self._distributor = distributor
+        self._monitor = monitor
+        """Supervisors' monitoring: its own channels' events, and it sees monitored agents' legs end."""
         self._sessions: dict[str, CallSession] = {}
         self._journeys: dict[str, JourneyWriter] = {}
         """Writers outlive their session: the end of a call may still be on its way to the database."""
@@ -103,6 +107,8 @@ class StasisApp:
     async def on_event(self, event: AriEvent) -> None:
         """Called by the events websocket, in order. Never blocks: events are queued per call."""
         log.debug("ARI event %s", event)
+        if self._monitor is not None and self._monitor.on_event(event):
+            return  # a supervisor's monitoring leg or snoop
         if self._distributor is not None and self._distributor.on_event(event):
             return  # an agent's leg or softphone: the ACD's, not a call of its own
         if isinstance(event, StasisStarted):
@@ -171,7 +177,7 @@ class StasisApp:
             if channel_id not in live and self._sessions.get(channel_id) is session:
                 session.inbox.put_nowait(CallLost("channel ended while the engine was disconnected from Asterisk"))
         ours = sorted(
-            (channel for channel in live.values() if channel.in_stasis_app(self._app_name) and not is_tap_resource(channel.id) and not is_acd_resource(channel.id)),
+            (channel for channel in live.values() if channel.in_stasis_app(self._app_name) and not is_tap_resource(channel.id) and not is_acd_resource(channel.id) and not is_monitor_resource(channel.id)),
             key=lambda channel: (channel.created_at or UNKNOWN_TIME, channel.id),
         )
         closed = await self._closed_in_store([c.id for c in ours if c.id not in self._sessions])
@@ -182,6 +188,8 @@ class StasisApp:
             removed = await self._taps.sweep(set(live))
             if removed:
                 log.info("removed %d audio-tap channels and bridges left by an earlier engine", removed)
+        if self._monitor is not None and await self._monitor.sweep(set(live)):
+            log.info("removed monitoring channels and bridges left by an earlier engine")
 
     async def _adopt(self, channel: Channel, closed_in_store: set[str]) -> None:
         try:  # a re-created app is not subscribed to channels that entered before it

@@ -170,3 +170,23 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(255), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MonitoringRow(Base):
+    """One step of a supervisor's monitoring of an agent's call: `started`, each `mode` in force
+    (listen, whisper, barge) and `ended` with why. Rows are only added, never changed; the unique
+    (session, seq) makes a retried write land once."""
+
+    __tablename__ = "monitoring_audit"
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_monitoring_audit_session_seq"), Index("ix_monitoring_audit_at", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    action: Mapped[str] = mapped_column(String(16))
+    supervisor: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32), default="")

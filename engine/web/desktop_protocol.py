@@ -216,6 +216,9 @@ class FloorMessage(_Sent):
     kpis: dict[str, Any] = Field(description="{queues: {queue: {offered, answered, abandoned, short_abandoned, callbacks, overflowed, asa_s, aht_s, abandon_rate, service_level, service_level_2, ...}}, occupancy, agents: {agent: occupancy}, as_of}")
     formulas: dict[str, str]
     at: str
+    calls: list[dict[str, Any]] = Field(default_factory=list, description="agents on a call, which a supervisor may monitor: [{agent, name, call_id, number, queue, talk_s}]")
+    monitoring: list[dict[str, Any]] = Field(
+        default_factory=list, description="monitoring sessions running (POST /monitor): [{session_id, supervisor, agent, call_id, mode: listen|whisper|barge, phase, for_s}]")
 
 
 class FloorHistoryMessage(_Sent):

@@ -43,8 +43,10 @@ from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrap
 from engine.web.page_language import LANGUAGE_COOKIE, LANGUAGE_NAMES, page_language
 from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, in_call, open_page_socket, relay_sip, sipjs_answer
 from engine.web.sip_relay_policy import AGENT_METHODS, RelayRules
+from engine.web.monitor_routes import MonitorDesk, add_monitor_routes
 from engine.web.web_vendor import chartjs_answer
 from engine.web.qa_routes import QaDesk, add_qa_routes
+from engine.store.monitoring_store import MonitoringStep
 from engine.web.request_policy import BODY_TIMEOUT_S, add_security_headers, forwarded_middleware, is_local_host, no_tracebacks, refuse_cross_origin_socket, safe_next, same_origin_writes, trusted_networks
 from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
@@ -100,8 +102,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/agent"): Access(frozenset({"agent"}), page=True),
     ("GET", "/ws"): Access(frozenset({"agent"})),
     # The browser phone (engine/web/phone_gateway.py): its login, and SIP relayed to Asterisk.
-    ("GET", "/phone/config"): Access(frozenset({"agent"})),
-    ("GET", "/phone/sip"): Access(frozenset({"agent"})),
+    # Supervisors have it too: the supervisor page's phone takes their monitoring calls (the same endpoint, the same relay rules).
+    ("GET", "/phone/config"): Access(frozenset({"agent"}) | SUPERVISORS),
+    ("GET", "/phone/sip"): Access(frozenset({"agent"}) | SUPERVISORS),
     ("GET", "/static/vendor/sip.js/{path}"): Access(public=True),
     # Chart.js for the supervisor's wallboard and the reports' charts (engine/web/web_vendor.py).
     ("GET", "/static/vendor/chart.js/{path}"): Access(public=True),
@@ -111,6 +114,11 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/try/sip"): Access(public=True),
     ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
     ("GET", "/ws/supervisor"): Access(SUPERVISORS),
+    # Monitoring agents' calls (engine/web/monitor_routes.py): listen, whisper, barge, stop, the audit.
+    ("GET", "/monitor"): Access(SUPERVISORS),
+    ("POST", "/monitor"): Access(SUPERVISORS),
+    ("POST", "/monitor/stop"): Access(SUPERVISORS),
+    ("GET", "/monitor/audit"): Access(SUPERVISORS, admin_token=True),
     ("GET", "/protocol"): Access(EVERYONE),
     ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
     ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
@@ -158,6 +166,10 @@ class Desktop:
     """Agents' browser phones: their login and the SIP relay to Asterisk; None: the page has no phone."""
     language_of: Callable[[str], str | None] = lambda _agent: None
     """Agent id -> their `language:` in the agents' file (ko, zh, en), or None."""
+    monitor: MonitorDesk | None = None
+    """Supervisors monitoring agents' calls; None: not offered."""
+    monitoring_audit: Callable[[datetime], Awaitable[list[MonitoringStep]]] | None = None
+    """The monitoring audit's rows since a time."""
 
 
 def build_app(
@@ -280,7 +292,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js", "monitor.js"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -413,6 +425,7 @@ def build_app(
     app.router.add_get("/ws/supervisor", supervisor_socket)
     if qa is not None:
         add_qa_routes(app, qa, lambda request: request[PRINCIPAL])
+    add_monitor_routes(app, desktop.monitor if desktop is not None else None, desktop.monitoring_audit if desktop is not None else None, lambda request: request[PRINCIPAL])
     if caller_line is not None:
         add_caller_page_routes(app, caller_line, relays)
     return app

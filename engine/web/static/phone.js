@@ -118,7 +118,15 @@ function closeCode(error) {
   return found ? Number(found[1]) : 0;
 }
 
-function toLogin() { location.assign("/login?next=/agent"); }
+function toLogin() { location.assign(`/login?next=${location.pathname}`); }
+
+// A page may answer some calls by itself: the supervisor page takes the engine's monitoring calls
+// (caller ID user `monitor`, named in <audio id="phone-audio" data-auto-answer="monitor">).
+function answersByItself(call) {
+  const wanted = $("phone-audio").dataset.autoAnswer;
+  const identity = call && call.remoteIdentity;
+  return Boolean(wanted && identity && identity.uri && identity.uri.user === wanted);
+}
 
 // Another tab of this agent opened the phone: this one stays quiet until asked to take it back.
 function takenOver() {
@@ -197,7 +205,8 @@ async function start() {
         // One call at a time: another INVITE while this phone has a call is declined (busy), never
         // put in the place of the call the agent is handling.
         if (session && session !== call) { phone.decline(call).catch(() => {}); return; }
-        session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "agent.phone.ringing"); startRinging();
+        session = call; problem(""); say("phone-number", callerOf(call)); callState("ringing", "agent.phone.ringing");
+        if (answersByItself(call)) answerCall(); else startRinging();
       },
       onCallAnswered: () => { answeredAt = Date.now(); problem(""); callState("talking", "agent.phone.on_call"); },
       onCallHangup: (call) => { if (call === session) callState("idle", "agent.phone.no_call"); },

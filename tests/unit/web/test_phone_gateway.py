@@ -48,7 +48,7 @@ def closed_port() -> int:
 @pytest.fixture
 async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Sessions]]:
     sessions = Sessions()
-    phones = {"minsu": BrowserPhone("web2001", "minsu-phone-secret", "Minsu")}
+    phones = {"minsu": BrowserPhone("web2001", "minsu-phone-secret", "Minsu"), "sora": BrowserPhone("web2009", "sora-phone-secret", "Sora")}
     with_phone = desktop(sessions, [])
     with_phone.phone = PhoneGateway(f"ws://127.0.0.1:{closed_port()}/ws", "127.0.0.1", phones.get)
     async with TestClient(TestServer(build_app(HealthBoard(("ari",)), lambda: {}, desktop=with_phone))) as test_client:
@@ -67,7 +67,11 @@ async def test_an_agent_gets_only_their_own_phone_and_a_cross_origin_relay_is_re
     assert refused.value.status == 403
     test_client.session.cookie_jar.clear()
     test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("sora", ROLES["sora"])})
-    assert (await test_client.get("/phone/config")).status == 403, "a supervisor has no phone here"
+    supervisor = await test_client.get("/phone/config")  # the supervisor page's phone takes monitoring calls
+    assert supervisor.status == 200 and (await supervisor.json())["auth_user"] == "web2009", "a supervisor gets their own phone only"
+    test_client.session.cookie_jar.clear()
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("qa1", ROLES["qa1"])})
+    assert (await test_client.get("/phone/config")).status == 403, "QA staff have no phone here"
 
 
 async def test_a_relay_whose_asterisk_is_unreachable_closes_the_page_socket_with_1011(client: Any) -> None:
