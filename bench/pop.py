@@ -101,7 +101,8 @@ class Server:
 
 
 async def start_server(agent_ids: list[str]) -> Server:
-    sessions, hub = Sessions(), DesktopHub()
+    names = {agent_id: f"상담원 {number:04d}" for number, agent_id in enumerate(agent_ids)}  # the transfer directory's team
+    sessions, hub = Sessions(), DesktopHub(agent_names=lambda: names)
     roles = {agent_id: frozenset({"agent"}) for agent_id in agent_ids}
 
     async def wrap_up(_agent: str, _call_id: str, _disposition: str, _notes: str) -> str | None:
@@ -403,7 +404,7 @@ async def bench(args: argparse.Namespace) -> None:
     try:
         pops = None if args.fanout_only else await measure_pops(server, args.pops, args.warmup, rng)
         tokens = [server.token(agent_id) for agent_id in agent_ids]
-        fanout = await measure_fanout(server.hub, server.origin, tokens, args.updates, args.rate, rng, args.client_processes, not args.no_deflate)
+        fanout = await measure_fanout(server.hub, server.origin, tokens, agent_ids, args.updates, args.rate, rng, args.client_processes, not args.no_deflate)
     finally:
         await server.hub.close()
         await server.runner.cleanup()
@@ -419,7 +420,8 @@ async def bench(args: argparse.Namespace) -> None:
     if pops is not None:
         report_pops(args, pops)
     print(fanout_summary(fanout))
-    print(f"\nfanout_sessions={fanout.connected} fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost} fanout_dropped={fanout.dropped}")
+    print(f"\nfanout_sessions={fanout.connected} fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost} fanout_dropped={fanout.dropped} "
+          f"directory_converged={fanout.directory_converged}")
 
 
 def report_pops(args: argparse.Namespace, pops: PopResult) -> None:
