@@ -18,7 +18,9 @@ Fan-out (bench/fanout.py; --fanout-only runs it alone): 2,000 websocket sessions
 in two client processes that ask for permessage-deflate as browsers do, receive supervisor-style
 floor updates (a few KB each) sent with hub.broadcast at 5 a second; every delivery is timed
 (receipt minus sent_at, both time.time()) and counted, so a lost message or a dropped page shows,
-and the server's CPU time and RSS are noted. The server, Chromium and the clients share this noisy
+and the server's CPU time and RSS are noted. The 2,000 agents are named in the hub's transfer
+directory and 20 of them change state with each update: every page applies the directory it gets,
+and at the end each page's directory is compared with the true states. The server, Chromium and the clients share this noisy
 2-core machine: read the percentiles, not single numbers. Target: pop p95 below 50 ms.
 
 --real-engine (root): the same pop, and the browser phone's ringing, through the real system. The
