@@ -1,19 +1,25 @@
-"""Websocket fan-out for bench/pop.py: supervisor-style floor updates broadcast to every agent page.
+"""Websocket fan-out for bench/pop.py: supervisor-style floor updates broadcast to every agent page,
+and the transfer directory of 2,000 named agents whose states change during the run.
 
 The sessions live in client processes (two by default, so that one client event loop is not what
 gets measured), each page asking for permessage-deflate as browsers do. Every update carries its
 seq and time.time() at sending; each client notes its receipt, so a lost update shows, and so does
 a page the server dropped. The server's CPU and RSS are this process's; the clients' CPU is theirs.
+Meanwhile CHANGES_PER_UPDATE agents change state with every update (hub.agent_changed, as the ACD
+does) until SETTLE_UPDATES before the end; each page applies the directory it gets (the whole team
+on attach, then the deltas), and at the end every page's view is compared with the true states.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import multiprocessing
 import random
 import resource
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -29,6 +35,17 @@ CONNECT_CONCURRENCY = 50
 DEFLATE_WINDOW_BITS = 15
 """What Chromium asks for (permessage-deflate, client_max_window_bits): the server then compresses every frame."""
 QUEUES = ["billing", "technical", "sales", "general"]
+CHANGES_PER_UPDATE = 20
+"""Agents whose state changes with each floor update: 100 a second at 5 updates a second."""
+SETTLE_UPDATES = 10
+"""No changes in the last updates (2 s at 5/s): the last directory delta (at most 1 s after the last
+change) reaches each page before the last floor update, so a page that has that update has it all."""
+CHANGED_STATES = ["available", "reserved", "on_call", "wrap_up", "paused"]
+
+
+def view_digest(view: dict[str, str], agents: list[str]) -> str:
+    """One page's directory as it would show it, for the agents compared, as a short digest."""
+    return hashlib.sha1(json.dumps([view.get(agent, "") for agent in agents]).encode()).hexdigest()[:12]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -92,6 +109,14 @@ class FanoutResult:
     rss_connected_mb: float = 0.0
     rss_after_mb: float = 0.0
     client_cpu_pct: list[float] = field(default_factory=list)
+    state_changes: int = 0
+    directory_messages: int = 0
+    """Directory messages received, all pages (one on attach each, then the deltas)."""
+    directory_bytes: int = 0
+    directory_attach_bytes: int = 0
+    """One page's whole directory, sent on attach."""
+    directory_converged: int = 0
+    """Pages whose directory at the end equals the true states."""
 
     @property
     def latencies_ms(self) -> list[float]:
@@ -117,9 +142,22 @@ def receipt(text: str) -> tuple[int, float] | None:
     return int(tail["seq"]), float(tail["sent_at"])
 
 
-async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wait_s: float, deflate: bool, pipe: Connection) -> None:
-    """In a client process: connect its sessions, say so, record every update each one receives."""
+def apply_directory(view: dict[str, str], text: str) -> None:
+    """What agent.js does with a `directory` message: the whole team, or the changed entries."""
+    message = json.loads(text)
+    if message["replace"]:
+        view.clear()
+    view.update({agent["id"]: agent["status"] for agent in message["agents"]})
+    for gone in message.get("removed", []):
+        view.pop(gone, None)
+
+
+async def run_clients(url: str, origin: str, tokens: list[str], agents: list[str], updates: int, wait_s: float, deflate: bool, pipe: Connection) -> None:
+    """In a client process: connect its sessions, say so, record every update each one receives
+    and apply every directory message; at the end, each page's directory as a digest."""
     deliveries: list[list[tuple[int, float]]] = [[] for _ in tokens]
+    views: list[dict[str, str]] = [{} for _ in tokens]
+    directory = [0, 0, 0]  # messages, bytes, the largest (the whole team on attach)
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
 
@@ -128,13 +166,19 @@ async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wa
                 return await client.ws_connect(url, headers={"Cookie": f"{SESSION_COOKIE}={token}", "Origin": origin}, autoping=True,
                                                max_msg_size=0, compress=DEFLATE_WINDOW_BITS if deflate else 0, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10))
 
-        async def read(socket: aiohttp.ClientWebSocketResponse, mine: list[tuple[int, float]]) -> bool:
+        async def read(socket: aiohttp.ClientWebSocketResponse, mine: list[tuple[int, float]], view: dict[str, str]) -> bool:
             seen: set[int] = set()
             while len(seen) < updates:
                 message = await socket.receive()
                 received = time.time()
                 if message.type != aiohttp.WSMsgType.TEXT:
                     return False
+                if '"type": "directory"' in message.data[:64]:
+                    apply_directory(view, message.data)
+                    directory[0] += 1
+                    directory[1] += len(message.data)
+                    directory[2] = max(directory[2], len(message.data))
+                    continue
                 got = receipt(message.data)
                 if got is not None and got[0] not in seen:
                     seen.add(got[0])
@@ -142,10 +186,21 @@ async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wa
             return True
 
         started = time.perf_counter()
-        sockets = await asyncio.gather(*(connect(token) for token in tokens))
+        sockets: list[aiohttp.ClientWebSocketResponse] = []
+        all_connected = asyncio.Event()
+
+        async def page(token: str, mine: list[tuple[int, float]], view: dict[str, str]) -> bool:
+            """Reads from the moment it connects, as a browser does (the whole directory comes then)."""
+            socket = await connect(token)
+            sockets.append(socket)
+            if len(sockets) == len(tokens):
+                all_connected.set()
+            return await read(socket, mine, view)
+
+        readers = [asyncio.ensure_future(page(token, mine, view)) for token, mine, view in zip(tokens, deliveries, views)]
+        await asyncio.wait_for(all_connected.wait(), 180)
         pipe.send(("ready", len(sockets), time.perf_counter() - started, sum(1 for socket in sockets if socket.compress)))
         cpu_at_start = cpu_s()
-        readers = [asyncio.ensure_future(read(socket, mine)) for socket, mine in zip(sockets, deliveries)]
         done, pending = await asyncio.wait(readers, timeout=wait_s)
         cpu_used, wall = cpu_s() - cpu_at_start, time.perf_counter() - started
         for reader in pending:
@@ -153,17 +208,19 @@ async def run_clients(url: str, origin: str, tokens: list[str], updates: int, wa
         dropped = sum(1 for reader in done if reader.exception() is not None or not reader.result()) + len(pending)
         pipe.send(("received",))  # before closing: the server's CPU up to here is the fan-out's
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
-    pipe.send(("done", [d for mine in deliveries for d in mine], dropped, cpu_used, wall))
+    digests = Counter(view_digest(view, agents) for view in views)
+    pipe.send(("done", [d for mine in deliveries for d in mine], dropped, cpu_used, wall, dict(digests), directory))
 
 
-def client_process(url: str, origin: str, tokens: list[str], updates: int, wait_s: float, deflate: bool, pipe: Connection) -> None:
-    asyncio.run(run_clients(url, origin, tokens, updates, wait_s, deflate, pipe))
+def client_process(url: str, origin: str, tokens: list[str], agents: list[str], updates: int, wait_s: float, deflate: bool, pipe: Connection) -> None:
+    asyncio.run(run_clients(url, origin, tokens, agents, updates, wait_s, deflate, pipe))
 
 
-async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], updates: int, rate: float, rng: random.Random,
+async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], agents: list[str], updates: int, rate: float, rng: random.Random,
                          client_processes: int = 2, deflate: bool = True) -> FanoutResult:
     """Connects len(tokens) agent pages (spread over client_processes), then broadcasts `updates` floor
-    snapshots at `rate` a second with hub.broadcast, exactly as the engine would."""
+    snapshots at `rate` a second with hub.broadcast, exactly as the engine would, while `agents`
+    (named in the hub's directory, logged out at the start) change state."""
     result = FanoutResult(len(tokens), updates, rate, client_processes, deflate, rss_before_mb=rss_mb())
     url = origin.replace("http://", "ws://") + "/ws"
     wait_s = updates / rate + 30
@@ -172,7 +229,7 @@ async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], update
     processes = []
     for share in range(client_processes):
         ours, theirs = spawn.Pipe()
-        process = spawn.Process(target=client_process, args=(url, origin, tokens[share::client_processes], updates, wait_s, deflate, theirs), daemon=True)
+        process = spawn.Process(target=client_process, args=(url, origin, tokens[share::client_processes], agents, updates, wait_s, deflate, theirs), daemon=True)
         process.start()
         theirs.close()
         pipes.append(ours)
@@ -196,8 +253,14 @@ async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], update
         result.rss_connected_mb = rss_mb()
         loop = asyncio.get_running_loop()
         start, cpu_at_start = loop.time(), cpu_s()
+        truth = {agent: "logged_out" for agent in agents}
         for seq in range(updates):
             await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
+            if seq < updates - SETTLE_UPDATES:
+                for agent in rng.sample(agents, CHANGES_PER_UPDATE):
+                    truth[agent] = rng.choice([status for status in CHANGED_STATES if status != truth[agent]])
+                    hub.agent_changed(agent, {"status": truth[agent], "reason": "", "registered": True, "call_id": ""})
+                    result.state_changes += 1
             message = floor_snapshot(rng, len(tokens))
             message["seq"] = seq
             message["sent_at"] = time.time()
@@ -212,10 +275,15 @@ async def measure_fanout(hub: DesktopHub, origin: str, tokens: list[str], update
         result.server_cpu_s, result.server_busy_s = cpu_s() - cpu_at_start, loop.time() - start
         done = await from_each("done", 60)
         result.rss_after_mb = rss_mb()
-        for deliveries, dropped, cpu_used, wall in done:
+        expected = view_digest(truth, agents)
+        for deliveries, dropped, cpu_used, wall, digests, directory in done:
             result.deliveries.extend(deliveries)
             result.dropped += dropped
             result.client_cpu_pct.append(100 * cpu_used / wall)
+            result.directory_converged += digests.get(expected, 0)
+            result.directory_messages += directory[0]
+            result.directory_bytes += directory[1]
+            result.directory_attach_bytes = max(result.directory_attach_bytes, directory[2])
     finally:
         for process in processes:
             process.join(timeout=10)
@@ -239,6 +307,9 @@ def fanout_summary(fanout: FanoutResult) -> str:
         f"fan-out: {fanout.connected} of {fanout.sessions} sessions connected in {fanout.connect_s:.1f} s (clients in {fanout.client_processes} other processes, "
         f"{'asking for permessage-deflate as browsers do' if fanout.deflate else 'not asking for compression'}, {fanout.compressed} compressed by the server); {fanout.updates} updates of {fanout.update_bytes} bytes at {fanout.rate:g}/s; "
         f"{len(fanout.deliveries)} of {expected} delivered, {fanout.lost} lost, {fanout.dropped} sessions dropped\n"
+        f"directory: {fanout.state_changes} state changes of {fanout.sessions} named agents; {fanout.directory_messages} directory messages received "
+        f"({fanout.directory_bytes / 1e6:.1f} MB in all, the whole team on attach {fanout.directory_attach_bytes / 1e3:.0f} KB); "
+        f"{fanout.directory_converged} of {fanout.sessions} pages ended with the true states\n"
         f"server: {1000 * fanout.server_cpu_s / fanout.updates:.0f} ms of CPU per update ({1e6 * fanout.server_cpu_s / max(1, expected):.0f} us per delivery), "
         f"{100 * fanout.server_cpu_s / fanout.server_busy_s:.0f}% of a core from the first update to the last delivery; RSS {fanout.rss_before_mb:.0f} MB before connecting, "
         f"{fanout.rss_connected_mb:.0f} MB connected, {fanout.rss_after_mb:.0f} MB after; clients' CPU {clients} of a core each"

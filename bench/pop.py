@@ -18,7 +18,9 @@ Fan-out (bench/fanout.py; --fanout-only runs it alone): 2,000 websocket sessions
 in two client processes that ask for permessage-deflate as browsers do, receive supervisor-style
 floor updates (a few KB each) sent with hub.broadcast at 5 a second; every delivery is timed
 (receipt minus sent_at, both time.time()) and counted, so a lost message or a dropped page shows,
-and the server's CPU time and RSS are noted. The server, Chromium and the clients share this noisy
+and the server's CPU time and RSS are noted. The 2,000 agents are named in the hub's transfer
+directory and 20 of them change state with each update: every page applies the directory it gets,
+and at the end each page's directory is compared with the true states. The server, Chromium and the clients share this noisy
 2-core machine: read the percentiles, not single numbers. Target: pop p95 below 50 ms.
 
 --real-engine (root): the same pop, and the browser phone's ringing, through the real system. The
@@ -101,7 +103,8 @@ class Server:
 
 
 async def start_server(agent_ids: list[str]) -> Server:
-    sessions, hub = Sessions(), DesktopHub()
+    names = {agent_id: f"상담원 {number:04d}" for number, agent_id in enumerate(agent_ids)}  # the transfer directory's team
+    sessions, hub = Sessions(), DesktopHub(agent_names=lambda: names)
     roles = {agent_id: frozenset({"agent"}) for agent_id in agent_ids}
 
     async def wrap_up(_agent: str, _call_id: str, _disposition: str, _notes: str) -> str | None:
@@ -403,7 +406,7 @@ async def bench(args: argparse.Namespace) -> None:
     try:
         pops = None if args.fanout_only else await measure_pops(server, args.pops, args.warmup, rng)
         tokens = [server.token(agent_id) for agent_id in agent_ids]
-        fanout = await measure_fanout(server.hub, server.origin, tokens, args.updates, args.rate, rng, args.client_processes, not args.no_deflate)
+        fanout = await measure_fanout(server.hub, server.origin, tokens, agent_ids, args.updates, args.rate, rng, args.client_processes, not args.no_deflate)
     finally:
         await server.hub.close()
         await server.runner.cleanup()
@@ -419,7 +422,8 @@ async def bench(args: argparse.Namespace) -> None:
     if pops is not None:
         report_pops(args, pops)
     print(fanout_summary(fanout))
-    print(f"\nfanout_sessions={fanout.connected} fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost} fanout_dropped={fanout.dropped}")
+    print(f"\nfanout_sessions={fanout.connected} fanout_p95_ms={percentile(fanout.latencies_ms, 0.95):.1f} fanout_lost={fanout.lost} fanout_dropped={fanout.dropped} "
+          f"directory_converged={fanout.directory_converged}")
 
 
 def report_pops(args: argparse.Namespace, pops: PopResult) -> None:

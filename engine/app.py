@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine import metrics
+from engine.acd.refusal import Refusal
 from engine.background_supervisor import HEALTH_COMPONENT, BackgroundSupervisor
 from engine.asterisk.ami_client import AmiConnection, AmiEndpoint
 from engine.asterisk.ari_client import AriClient, AriEndpoint
@@ -64,6 +65,7 @@ HAND_OVER_S = 5.0
 """At SIGTERM, how long putting live callers on hold for the next engine may take."""
 CALLER_PAGE_NUMBER = "1588"
 """What the caller page (/try) dials; every inbound number runs flows.inbound. The demo prints the same."""
+NO_DISTRIBUTOR = Refusal("not_available", "no calls are distributed")
 
 
 class Engine:
@@ -208,6 +210,7 @@ class Engine:
             await _restore_callbacks(store, distributor, flows.current)
         else:
             self.staff = StaffFiles(settings.flows.folder, settings.flows.watch_s)
+            self.staff.on_load = self.hub.team_changed
             await self.staff.refresh("start")
         http_runner = await self._start_http(credentials)
         try:
@@ -294,6 +297,7 @@ class Engine:
         Asterisk; a new agent's secret goes to a 0600 file, shown once."""
         if runtime.bundle.acd is not None and runtime.distributor is not None:
             runtime.distributor.configure(runtime.bundle.acd)
+        self.hub.team_changed()  # names, agents added or removed: the agent pages' directory
         if runtime.bundle.acd is None or not runtime.bundle.acd.agents:
             return
         try:
@@ -435,22 +439,22 @@ class Engine:
         """A supervisor sets an agent's state from the floor page; logged with who did it."""
         acd = self._acd_config()
         if acd is None or self.distributor is None or agent_id not in acd.agents:
-            return f"no agent `{agent_id}`"
+            return Refusal("no_such_agent", f"no agent `{agent_id}`")
         log.info("supervisor %s set agent %s to %s%s", supervisor, agent_id, status, f" ({reason})" if reason else "")
         self.distributor.agents.action(agent_id, status, reason)
         return None
 
     def _extend_wrap_up(self, agent_id: str, seconds: float) -> str | None:
-        return self.distributor.agents.extend_wrap_up(agent_id, seconds) if self.distributor is not None else "no calls are distributed"
+        return self.distributor.agents.extend_wrap_up(agent_id, seconds) if self.distributor is not None else NO_DISTRIBUTOR
 
     async def _transfer(self, agent_id: str, call_id: str, target: str) -> str | None:
         if self.distributor is None:
-            return "no calls are distributed"
+            return NO_DISTRIBUTOR
         return await self.distributor.transfer(agent_id, call_id, target)
 
     async def _secure_entry(self, agent_id: str, call_id: str) -> str | None:
         if self.distributor is None:
-            return "no calls are distributed"
+            return NO_DISTRIBUTOR
         return await self.distributor.secure_entry(agent_id, call_id)
 
     def _agent_state(self, agent_id: str) -> dict[str, Any] | None:
@@ -462,7 +466,7 @@ class Engine:
 
     async def _wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> str | None:
         if self.distributor is None:
-            return "no calls are distributed"
+            return NO_DISTRIBUTOR
         return await self.distributor.wrap_up(agent_id, call_id, disposition, notes)
 
     async def _start_http(self, credentials: AsteriskCredentials) -> web.AppRunner:

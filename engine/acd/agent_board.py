@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from engine.acd.agent_phones import PhoneRegistrations, agent_endpoints
 from engine.acd.agent_state import AgentEvent, AgentLedger, AgentState, EventKind, Status
+from engine.acd.refusal import Refusal
 from engine.acd.router import Offer, Router
 from engine.acd.wait_estimate import expected_remaining
 from engine.config.acd_config import AcdConfig, AgentSettings
@@ -151,7 +152,7 @@ class AgentBoard:
         """The agent needs longer for their notes: wrap-up ends `seconds` later (at most 10 minutes more)."""
         state = self.state(agent_id)
         if state is None or state.status is not Status.WRAP_UP:
-            return "you are not in wrap-up"
+            return Refusal("not_in_wrap_up", "you are not in wrap-up")
         self.note(agent_id, EventKind.WRAP_UP_EXTENDED, seconds=max(1.0, min(seconds, 600.0)))
         return None
 

@@ -32,6 +32,7 @@ from engine.acd.pop_sender import PopSender
 from engine.acd.queue_bridges import AGENT_LEG_PREFIX, CALL_BRIDGE_PREFIX, CALLBACK_LEG_PREFIX, BridgeControl
 from engine.acd.queued_call import QueuedCall, adopted_conversation, restored_callback
 from engine.acd.queued_call_facts import Fact, Phase
+from engine.acd.refusal import Refusal
 from engine.acd.router import Offer, QueueRule, Relaxation, Router
 from engine.acd.wait_estimate import HandleTimes, estimate_wait, spoken_wait
 from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointStateChanged, StasisStarted
@@ -243,14 +244,14 @@ class CallDistributor:
         """The agent's disposition and notes for their latest call, into that call's journey; an error or None."""
         last = self.side.last_call.get(agent_id)
         if last is None or last[0] != call_id:
-            return "that is not your latest call"
+            return Refusal("not_latest_call", "that is not your latest call")
         allowed = self._config.queues[last[1]].dispositions if self._config and last[1] in self._config.queues else []
         if disposition not in allowed:
-            return f"disposition must be one of: {', '.join(allowed)}"
+            return Refusal("bad_disposition", f"disposition must be one of: {', '.join(allowed)}")
         if len(notes) > MAX_NOTES:
-            return f"notes are limited to {MAX_NOTES} characters"
+            return Refusal("notes_too_long", f"notes are limited to {MAX_NOTES} characters")
         if self._save is None or not await self._save(call_id, *to_stored(journey.DispositionSet(agent=agent_id, disposition=disposition, notes=notes))):
-            return "the call's record was not found"
+            return Refusal("call_record_missing", "the call's record was not found")
         return None
 
     async def transfer(self, agent_id: str, call_id: str, target: str) -> str | None:
@@ -259,22 +260,22 @@ class CallDistributor:
         journey stays the call's one journey. Returns an error for the agent, or None once started."""
         actor = self._calls.get(call_id)
         if actor is None or not actor.core.can_transfer(agent_id):
-            return "you are not talking to that caller"
+            return Refusal("not_your_call", "you are not talking to that caller")
         assert self._config is not None
         kind, _, name = target.partition(":")
         if kind == "queue":
             if name not in self._config.queues:
-                return f"no queue `{name}`"
+                return Refusal("no_such_queue", f"no queue `{name}`")
             actor.post(core.TransferAsked(agent_id, to_queue=name))
         elif kind == "agent":
             if name == agent_id or name not in self.agents.ledgers:
-                return f"no other agent `{name}`"
+                return Refusal("no_such_agent", f"no other agent `{name}`")
             if not self.agents.routable(name):
-                return f"{name} is not available"
+                return Refusal("agent_not_available", f"{name} is not available")
             self.router.agent_busy(name)
             actor.post(core.TransferAsked(agent_id, to_agent=name))
         else:
-            return "transfer to queue:NAME or agent:ID"
+            return Refusal("bad_transfer_target", "transfer to queue:NAME or agent:ID")
         return None
 
     async def secure_entry(self, agent_id: str, call_id: str) -> str | None:
@@ -284,7 +285,7 @@ class CallDistributor:
         back. Returns an error for the agent, or None once started."""
         actor = self._calls.get(call_id)
         if actor is None:
-            return "you are not talking to that caller"
+            return Refusal("not_your_call", "you are not talking to that caller")
         refused = actor.core.can_enter_securely(agent_id)
         if refused is not None:
             return refused

@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.acd.agent_state import EventKind
 from engine.acd.callback_numbers import MAX_NUMBER_LENGTH, CallbackAllowed, CallbackRefused, NumberSource, RefusalReason, Verdict, normalize
+from engine.acd.refusal import Refusal
 from engine.config.acd_config import QueueSettings
 from engine.acd.wait_announcements import callback_confirmed, callback_question, callback_refused, wait_announcement
 from engine.acd.queued_call_facts import (
@@ -267,11 +268,11 @@ class QueuedCall:
     def can_enter_securely(self, agent_id: str) -> str | None:
         """Why the agent cannot send this caller to secure entry, or None."""
         if self.phase is Phase.SECURE_ENTRY and self.agent_id == agent_id:
-            return "the caller is in secure entry already"
+            return Refusal("already_in_secure_entry", "the caller is in secure entry already")
         if self.phase is not Phase.TALKING or self.agent_id != agent_id or self.callback_leg or not self.has_voice:
-            return "you are not talking to that caller"
+            return Refusal("not_your_call", "you are not talking to that caller")
         if self.settings.secure_entry is None:
-            return f"queue {self.queue} has no secure_entry flow"
+            return Refusal("no_secure_entry_flow", f"queue {self.queue} has no secure_entry flow")
         return None
 
     def _secure_entry(self, fact: SecureEntryAsked, now: float) -> list[Command]:

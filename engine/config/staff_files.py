@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +45,17 @@ class StaffFiles:
         self.current: StaffConfig | None = None
         self._seen: tuple[tuple[str, int, int], ...] | None = None
         self._lock = asyncio.Lock()
+        self.on_load: Callable[[], None] | None = None
+        """Called (on the loop) after a new set is loaded: the agent pages' directory follows a reload."""
 
     async def refresh(self, why: str = "changed", force: bool = False) -> tuple[str, ...]:
         """Re-read the files in a thread (one reader at a time); see `read`."""
         async with self._lock:
-            return await asyncio.to_thread(self.read, why, force)
+            before = self.current
+            problems = await asyncio.to_thread(self.read, why, force)
+        if self.current is not before and self.on_load is not None:
+            self.on_load()
+        return problems
 
     def read(self, why: str = "changed", force: bool = False) -> tuple[str, ...]:
         """Read the files if they changed (or `force`: an operator asked); returns the problems, none

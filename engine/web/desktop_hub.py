@@ -3,8 +3,10 @@
 The ACD tells the hub (AcdListener); the hub sends typed, versioned JSON to every page the agent
 has open. The last state and the current pop are kept, so a page that reconnects (a dropped
 websocket, a reload) shows them again at once: nothing is lost by a network blip.
-Agent pages also get the transfer directory (every colleague's name and state), at most once per
-DIRECTORY_EVERY_S however many agents change state: a busy floor changes states many times a second.
+Agent pages also get the transfer directory (every colleague's name and state): the whole list on
+attach, then the entries that changed (engine/web/desktop_directory.py), one text for every page, at
+most once per DIRECTORY_EVERY_S however many agents change state (a busy floor changes many times a
+second), and when the team is reloaded (`team_changed`).
 Each page has one sender and a bounded outbox (PageOutboxes): messages are encoded once, reach each
 page in order, and a page that does not keep up is dropped; `close` cancels and awaits the senders.
 """
@@ -20,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.task_owner import TaskOwner
-from engine.web.desktop_directory import directory_entries, directory_message
+from engine.web.desktop_directory import Directory
 from engine.web.desktop_protocol import PROTOCOL_VERSION
 from engine.web.page_outbox import PageOutboxes, close_page
 
@@ -32,7 +34,10 @@ class DesktopHub:
         """`agent_names`: {agent id: display name} of the configured agents, read when the directory is sent."""
         self._agent_names = agent_names or dict
         self._clock = clock
-        self._directory: tuple[tuple[str, str], ...] = ()
+        self._directory = Directory()
+        self._team_changed = False
+        self._directory_started = False
+        """Whether the directory has read the team once (the first page or change does)."""
         self._directory_sent_at = float("-inf")
         self._directory_due = False
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
@@ -55,6 +60,7 @@ class DesktopHub:
         previous = self._state.get(agent_id)
         self._state[agent_id] = message
         if previous is None or previous.get("status") != message.get("status"):
+            self._directory.mark(agent_id)
             self._directory_changed()
         if state.get("status") == "available":
             self._pop.pop(agent_id, None)  # ready for the next caller: the last one's pop is done
@@ -129,12 +135,17 @@ class DesktopHub:
             return
         self._sockets.setdefault(agent_id, set()).add(socket)
         self._outboxes.open(socket)
-        for message in (self._state.get(agent_id), self._pop.get(agent_id), self._queues):
+        # The pop, or that there is none: one cleared while the page was away must not stay on it.
+        pop = self._pop.get(agent_id) or {"v": PROTOCOL_VERSION, "type": "pop_cleared", "call_id": None}
+        for message in (self._state.get(agent_id), pop, self._queues):
             if message is not None:
                 self._outboxes.post(socket, json.dumps(message))
-        entries = directory_entries(self._agent_names(), self._state)
-        if any(other != agent_id for other, _entry in entries):  # no colleagues (no team configured): nothing to pick
-            self._outboxes.post(socket, directory_message(entries, agent_id))
+        if not self._directory_started:  # the first page: the team as configured now
+            self._directory_started = True
+            self._directory.refresh(self._agent_names(), self._state, team_changed=True)
+        directory = self._directory.full(agent_id)  # as last sent to open pages; what changed since follows
+        if directory is not None:
+            self._outboxes.post(socket, directory)
 
     def detach(self, agent_id: str, socket: web.WebSocketResponse) -> None:
         self._outboxes.shut(socket)
@@ -156,10 +167,16 @@ class DesktopHub:
         pages = [*self._supervisors, *(s for sockets in self._sockets.values() for s in sockets)]
         await asyncio.gather(*(close_page(socket) for socket in pages))
 
+    def team_changed(self) -> None:
+        """The agents' file was reloaded (names, agents added or removed): pages get the changes."""
+        self._team_changed = True
+        self._directory_changed()
+
     def _directory_changed(self) -> None:
-        """An agent's state changed: the directory goes out now, or once the last one is a second old."""
-        if self._directory_due or not self._sockets or self._timers.closed:
-            return  # already on its way, or no page to tell (a page that attaches gets it then)
+        """An agent's state changed: the directory goes out now, or once the last one is a second old.
+        Also with no page open: the cache then stays true, and a page that attaches gets it whole."""
+        if self._directory_due or self._timers.closed:
+            return  # already on its way
         self._directory_due = True
         self._timers.spawn("desktop-directory", self._send_directory(max(0.0, self._directory_sent_at + DIRECTORY_EVERY_S - self._clock())))
 
@@ -170,12 +187,12 @@ class DesktopHub:
         finally:
             self._directory_due = False
         self._directory_sent_at = self._clock()
-        entries = directory_entries(self._agent_names(), self._state)
-        if entries == self._directory:
+        team_changed, self._team_changed = self._team_changed, False
+        self._directory_started = True
+        text = self._directory.refresh(self._agent_names(), self._state, team_changed)
+        if text is None:
             return
-        self._directory = entries
-        for agent_id, sockets in list(self._sockets.items()):
-            text = directory_message(entries, agent_id)
+        for sockets in self._sockets.values():  # one text, encoded once, for every agent page
             for socket in sockets:
                 self._outboxes.post(socket, text)
 

@@ -160,8 +160,11 @@ class PopMessage(_Sent):
 
 
 class PopCleared(_Sent):
+    """The pop of `call_id` is over. Also sent to a page that attaches while the agent has no pop,
+    with call_id null: any pop the page still shows (from before a reconnect) is gone."""
+
     type: Literal["pop_cleared"]
-    call_id: str
+    call_id: str | None
 
 
 class WrapUpSaved(_Sent):
@@ -197,13 +200,17 @@ class DirectoryAgent(BaseModel):
 
 
 class DirectoryMessage(_Sent):
-    """Whom an agent can transfer to: every other agent with their name and state, sent on attach
-    and when an agent's state or the team changes. The queues' lines come in `queues` (each second);
-    the directory changes rarely, so it is kept out of that message."""
+    """Whom an agent can transfer to: every agent with their name and state. On attach the whole
+    team (`replace`: true, with `me`); then, at most once a second, the entries that changed since
+    (`replace`: false), when an agent's state changes or the team is reloaded. Every page gets the
+    same text (encoded once): a page leaves its own agent out by the `agent` of its `state`
+    message (or `me`). The queues' lines come in `queues` (each second)."""
 
     type: Literal["directory"]
-    agents: list[DirectoryAgent] = Field(description="Sorted by name; the page's own agent left out.")
-    me: DirectoryAgent | None = Field(default=None, description="The page's own agent (null if not in the team).")
+    replace: bool = Field(description="true: `agents` is the whole team; false: only the agents whose entry changed.")
+    agents: list[DirectoryAgent] = Field(description="Sorted by name (pages sort again after a change); includes the page's own agent.")
+    removed: list[str] = Field(default_factory=list, description="With replace false: ids of agents no longer in the team.")
+    me: DirectoryAgent | None = Field(default=None, description="With replace true: the page's own agent (null if not in the team).")
 
 
 class FloorMessage(_Sent):
@@ -246,8 +253,12 @@ class AgentStateSet(_Sent):
 
 
 class ErrorMessage(_Sent):
+    """A refused or malformed request. Pages show `code` in the reader's language; `error` is the
+    engine's English detail, shown (marked as English) only when the page does not know the code."""
+
     type: Literal["error"]
     error: str
+    code: str = Field(default="error", description="Stable, e.g. `invalid_message`, `not_your_call`, `wrap_up_refused` (see ERROR_CODES).")
 
 
 ServerMessage = Annotated[
@@ -257,8 +268,19 @@ ServerMessage = Annotated[
 SERVER_MESSAGE = TypeAdapter[ServerMessage](ServerMessage)
 
 
-def error(text: str) -> dict[str, Any]:
-    return {"v": PROTOCOL_VERSION, "type": "error", "error": text}
+ERROR_CODES: Final = frozenset({
+    "error", "invalid_message", "internal_error", "not_available", "phone_not_set_up", "no_phone_yet",
+    "wrap_up_refused", "extend_wrap_up_refused", "transfer_refused", "secure_entry_refused", "set_state_refused",
+    "not_your_call", "not_latest_call", "not_in_wrap_up", "bad_disposition", "notes_too_long", "call_record_missing",
+    "no_such_queue", "no_such_agent", "agent_not_available", "bad_transfer_target", "already_in_secure_entry", "no_secure_entry_flow",
+})
+"""Codes the engine puts next to its English `error` text; the pages translate each (messages/common.json `common.error_code.*`)."""
+
+
+def error(text: str, code: str | None = None) -> dict[str, Any]:
+    """An error message: `code` for the page to translate (a refusal's own code when it has one:
+    engine/acd/refusal.py), `text` the English detail."""
+    return {"v": PROTOCOL_VERSION, "type": "error", "error": str(text), "code": getattr(text, "code", None) or code or "error"}
 
 
 def problem(exc: Exception, tagged: bool = True) -> str:

@@ -34,6 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from engine import metrics
 from engine.acd.contact_metrics import FORMULAS
 from engine.acd.historical_report import INTERVALS
+from engine.acd.refusal import Refusal
 from engine.acd.report_commands import ReportPeriodInvalid, as_csv, period
 from engine.health import HealthBoard
 from engine.settings import HttpSettings
@@ -324,8 +325,8 @@ def build_app(
         if not gate.attach(token, socket):
             await gate.close_page(socket, SESSION_ENDED, "your session ended; log in again")
             return socket
-        await desktop.hub.attach(agent_id, socket)
-        try:
+        try:  # attach inside: a failing attach still detaches the page
+            await desktop.hub.attach(agent_id, socket)
             await _serve_page(socket, lambda: gate.current(token), lambda principal, raw: _page_message(principal, raw, desktop))
         finally:
             desktop.hub.detach(agent_id, socket)
@@ -334,7 +335,7 @@ def build_app(
 
     async def phone_config(request: web.Request) -> web.Response:
         if desktop is None or desktop.phone is None:
-            return web.json_response({"error": "browser phones are not set up on this engine"}, status=404)
+            return web.json_response({"error": "browser phones are not set up on this engine", "code": "phone_not_set_up"}, status=404)
         return await config_answer(request, desktop.phone, request[PRINCIPAL].agent_id)
 
     async def phone_relay(request: web.Request) -> web.WebSocketResponse:
@@ -369,8 +370,8 @@ def build_app(
         if not gate.attach(token, socket):
             await gate.close_page(socket, SESSION_ENDED, "your session ended; log in again")
             return socket
-        await desktop.hub.attach_supervisor(socket)
-        try:
+        try:  # attach inside: a failing attach still detaches the page
+            await desktop.hub.attach_supervisor(socket)
             await _serve_page(socket, lambda: gate.current(token), lambda principal, raw: _supervisor_message(principal, raw, desktop))
         finally:
             desktop.hub.detach_supervisor(socket)
@@ -483,7 +484,7 @@ async def _serve_page(
             except Exception:  # a bug behind one message: the page gets a reference, never a traceback, and stays open
                 reference = secrets.token_hex(4)
                 log.exception("internal error %s answering %s's page", reference, principal.agent_id)
-                reply = error(f"internal error (reference {reference} in the engine log)")
+                reply = error(f"internal error (reference {reference} in the engine log)", "internal_error")
             if reply is not None:
                 await socket.send_json(reply)
 
@@ -493,10 +494,10 @@ async def _supervisor_message(principal: Principal, raw: str, desktop: Desktop) 
     try:
         message = SetAgentState.model_validate_json(raw)
     except ValueError as exc:
-        return error(problem(exc, tagged=False))
+        return error(problem(exc, tagged=False), "invalid_message")
     failed = desktop.supervise(principal.agent_id, message.agent, message.status, message.reason or ("supervisor" if message.status == "paused" else ""))
     if failed is not None:
-        return error(failed)
+        return error(failed, "set_state_refused")
     return {"v": PROTOCOL_VERSION, "type": "agent_state_set", "agent": message.agent, "status": message.status}
 
 
@@ -519,19 +520,19 @@ async def _page_message(principal: Principal, raw: str, desktop: Desktop) -> dic
     try:
         message = AGENT_PAGE.validate_json(raw)
     except ValueError as exc:
-        return error(problem(exc))
+        return error(problem(exc), "invalid_message")
     agent = principal.agent_id
     if isinstance(message, WrapUp):
         failed = await desktop.wrap_up(agent, message.call_id, message.disposition, message.notes)
-        return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.call_id}
+        return error(failed, "wrap_up_refused") if failed is not None else {"v": PROTOCOL_VERSION, "type": "wrap_up_saved", "call_id": message.call_id}
     if isinstance(message, ExtendWrapUp):
-        failed = desktop.extend_wrap_up(agent, message.seconds) if desktop.extend_wrap_up is not None else "wrap-up cannot be extended here"
-        return error(failed) if failed is not None else None
+        failed = desktop.extend_wrap_up(agent, message.seconds) if desktop.extend_wrap_up is not None else Refusal("not_available", "wrap-up cannot be extended here")
+        return error(failed, "extend_wrap_up_refused") if failed is not None else None
     if isinstance(message, Transfer):
-        failed = await desktop.transfer(agent, message.call_id, message.to) if desktop.transfer is not None else "transfers are not available"
-        return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "transfer_started", "call_id": message.call_id, "to": message.to}
+        failed = await desktop.transfer(agent, message.call_id, message.to) if desktop.transfer is not None else Refusal("not_available", "transfers are not available")
+        return error(failed, "transfer_refused") if failed is not None else {"v": PROTOCOL_VERSION, "type": "transfer_started", "call_id": message.call_id, "to": message.to}
     if isinstance(message, SecureEntry):
-        failed = await desktop.secure_entry(agent, message.call_id) if desktop.secure_entry is not None else "secure entry is not available"
-        return error(failed) if failed is not None else {"v": PROTOCOL_VERSION, "type": "secure_entry_started", "call_id": message.call_id}
+        failed = await desktop.secure_entry(agent, message.call_id) if desktop.secure_entry is not None else Refusal("not_available", "secure entry is not available")
+        return error(failed, "secure_entry_refused") if failed is not None else {"v": PROTOCOL_VERSION, "type": "secure_entry_started", "call_id": message.call_id}
     desktop.agent_action(agent, message.status, message.reason or ("break" if message.status == "paused" else ""))
     return None

@@ -123,7 +123,7 @@ def phone_config(phone: BrowserPhone, sip_domain: str, page_origin: str) -> dict
 async def config_answer(request: web.Request, gateway: PhoneGateway, agent_id: str) -> web.Response:
     phone = await asyncio.to_thread(gateway.phone_of, agent_id)
     if phone is None:
-        return web.json_response({"error": "no browser phone for you yet: an administrator runs `threadline agents provision`"}, status=404)
+        return web.json_response({"error": "no browser phone for you yet: an administrator runs `threadline agents provision`", "code": "no_phone_yet"}, status=404)
     return web.json_response(phone_config(phone, gateway.sip_domain, own_origin(request)))
 
 

@@ -8,7 +8,8 @@ let retry = 500;
 let current = {};        // the last state message
 let stateAt = Date.now(); // when it arrived
 let pop = null;          // the pop on screen, or null
-let directory = [];      // the other agents: [{id, name, status}]
+let directory = [];      // the other agents: [{id, name, status}], sorted by name
+let team = new Map();    // every agent of the directory, this one too: id -> {id, name, status}
 let me = null;           // this agent's {id, name, status} from the directory
 let queues = {};         // {queue: {waiting, longest_wait_s}}
 let picked = "";         // the transfer target: "agent:ID" or "queue:NAME"
@@ -20,7 +21,6 @@ const $ = (id) => document.getElementById(id);
 const KNOWN_FIELDS = ["account", "plan", "tier", "since", "segment", "status", "language", "city", "email", "balance", "vip", "birth_date"];
 const NOT_SHOWN = new Set(["found", "name"]);
 const KNOWN_DISPOSITIONS = new Set(["resolved", "refund_issued", "follow_up", "escalated", "technician_booked"]);
-const KNOWN_REASONS = new Set(["break", "lunch", "training", "meeting"]);
 const SHORTCUTS = { KeyA: "phone-answer", KeyH: "phone-hangup", KeyO: "phone-hold", KeyV: "go-available" };
 
 function text(id, value) { $(id).textContent = value ?? ""; }
@@ -32,9 +32,12 @@ function element(tag, className, content) {
   return made;
 }
 
-function say(id, key, vars) {
-  results[id] = key ? [key, vars] : null;
-  text(id, key ? I18N.t(key, vars) : "");
+// `vars` may be a function (its values are translated too: said again in a new language);
+// `note`: the engine's English detail, shown after the text (see I18N.note).
+function say(id, key, vars, note) {
+  results[id] = key ? [key, vars, note] : null;
+  text(id, key ? I18N.t(key, typeof vars === "function" ? vars() : vars) : "");
+  if (key) I18N.note($(id), note);
 }
 
 function humanise(name) {
@@ -54,7 +57,7 @@ function shownValue(value) {
 }
 
 function statusName(status) { return status ? I18N.t(`status.${status}`) : "…"; }
-function reasonName(reason) { return KNOWN_REASONS.has(reason) ? I18N.t(`agent.reason.${reason}`) : reason; }
+function reasonName(reason) { return I18N.reason(reason); }
 function dispositionName(code) { return KNOWN_DISPOSITIONS.has(code) ? I18N.t(`agent.disposition.${code}`) : humanise(code); }
 function agentName(id) { const found = directory.find((agent) => agent.id === id); return found ? `${found.name} (${id})` : id; }
 
@@ -341,11 +344,31 @@ function received(message) {
   else if (message.type === "pop") showPop(message);
   else if (message.type === "pop_cleared") clearPop(message.call_id);
   else if (message.type === "queues") { queues = message.queues; renderQueues(); if (pop) renderPicker(); }
-  else if (message.type === "directory") { directory = message.agents; me = message.me || null; renderState(); if (pop) { renderPicker(); renderBadges(); } }
+  else if (message.type === "directory") { showDirectory(message); renderState(); if (pop) { renderPicker(); renderBadges(); } }
   else if (message.type === "wrap_up_saved") say("wrap-up-result", "agent.wrap_up.saved");
   else if (message.type === "transfer_started") say("transfer-result", "agent.transfer.started", { target: targetName(message.to) });
   else if (message.type === "secure_entry_started") say("secure-result", "agent.secure.started");
-  else if (message.type === "error") say(lastAction, "agent.error", { error: message.error });
+  else if (message.type === "error") showError(message);
+}
+
+// An engine error in the reader's language; its English detail only when this page cannot say the code.
+function showError(message) {
+  const key = I18N.errorKey(message.code);
+  if (key) say(lastAction, "common.not_done_because", () => ({ error: I18N.t(key) }));
+  else say(lastAction, "common.not_done", {}, message.error);
+}
+
+// Every page gets the same directory: the whole team on (re)connect, then the agents that changed.
+// This agent is left out by its own id (the state message's `agent`, or `me`).
+function showDirectory(message) {
+  if (message.replace) { team = new Map(); me = message.me || null; }
+  for (const agent of message.agents || []) team.set(agent.id, agent);
+  for (const id of message.removed || []) team.delete(id);
+  const own = current.agent || (me && me.id);
+  if (own && team.has(own)) me = team.get(own);
+  const key = (agent) => agent.name.toLowerCase();
+  directory = [...team.values()].filter((agent) => agent.id !== own)
+    .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a.id < b.id ? -1 : 1));
 }
 
 function connect() {
@@ -357,9 +380,10 @@ function connect() {
     connection = "common.reconnecting";
     say("connection", connection);
     if (event.code === 1008 || event.code === 4401) { location.assign("/login?next=/agent"); return; }
-    // A refused reconnect (the session ended while the page was away) shows only as 1006: ask the engine.
-    fetch("/protocol", { credentials: "same-origin" }).then((r) => { if (r.status === 401 || r.status === 403) location.assign("/login?next=/agent"); }, () => {});
-    setTimeout(connect, retry);
+    // A refused reconnect (the session ended while the page was away) shows only as 1006: ask the engine then.
+    if (event.code === 1006) fetch("/protocol", { credentials: "same-origin" }).then((r) => { if (r.status === 401 || r.status === 403) location.assign("/login?next=/agent"); }, () => {});
+    // Jittered: after an engine restart 2,000 pages must not all come back in the same instant.
+    setTimeout(connect, retry / 2 + Math.random() * retry);
     retry = Math.min(retry * 2, 8000);
   };
 }

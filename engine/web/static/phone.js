@@ -31,13 +31,16 @@ function sayKey(id, key, vars) {
   say(id, key ? I18N.t(key, vars) : "");
 }
 
-// `why` is [key, vars] of the reason, or nothing.
-function registered(yes, why) {
+// `why` is [key, vars] of the reason, or nothing; `detail`: the engine's English words, shown
+// (marked as English) only when the page cannot say the engine's error code.
+function registered(yes, why, detail) {
   $("phone-registration").dataset.registered = yes ? "yes" : "no";
   if (yes) sayKey("phone-registration", "agent.phone.registered");
   else if (why) sayKey("phone-registration", "agent.phone.not_registered_why", { why: I18N.t(...why) });
   else sayKey("phone-registration", "agent.phone.not_registered");
+  if (!yes) I18N.note($("phone-registration"), detail);
   shown.why = yes ? null : why;
+  shown.detail = yes ? null : detail;
 }
 
 function problem(key, vars) { sayKey("phone-problem", key, vars); }
@@ -185,7 +188,10 @@ async function start() {
   if (mine !== generation) return;
   if (answer.status === 401) return toLogin();
   if (!answer.ok) {
-    registered(false, ["agent.phone.why.engine_said", { text: (await answer.json().catch(() => ({}))).error || `HTTP ${answer.status}` }]);
+    const refused = await answer.json().catch(() => ({}));
+    const key = I18N.errorKey(refused.code);
+    if (key) registered(false, [key]);
+    else registered(false, ["agent.phone.why.engine_refused"], refused.error || `HTTP ${answer.status}`);
     if (answer.status !== 404) retryLater();
     return;
   }
@@ -284,7 +290,7 @@ setInterval(() => {
 }, 1000);
 document.addEventListener("i18n:changed", () => {
   for (const [id, said] of Object.entries(shown)) if (said && id !== "why" && id !== "phone-registration") sayKey(id, ...said);
-  if (shown["phone-registration"]) registered($("phone-registration").dataset.registered === "yes", shown.why);
+  if (shown["phone-registration"]) registered($("phone-registration").dataset.registered === "yes", shown.why, shown.detail);
 });
 await I18N.ready;  // the catalogue first: the phone's first words are in the reader's language
 callState("idle", "agent.phone.no_call");

@@ -99,7 +99,7 @@ function showFloor(floor) {
       button.addEventListener("click", () => send({ type: "set_agent_state", agent: id, status }));
       actions.append(button);
     }
-    const shown = cell(`${state(a.status)}${a.reason ? ` (${a.reason})` : ""}`, { field: "status", status: a.status });
+    const shown = cell(`${state(a.status)}${a.reason ? ` (${I18N.reason(a.reason)})` : ""}`, { field: "status", status: a.status });
     shown.className = "status";
     const phone = a.registered === false ? I18N.t("supervisor.not_registered") : I18N.t("supervisor.registered");
     return row([cell(`${a.name} (${id})`), shown, cell(I18N.seconds(a.since_s)), cell(phone), cell(I18N.percent(occupancy[id])), actions], { agent: id });
@@ -249,15 +249,18 @@ function connect() {
     } else if (message.type === "agent_state_set") {
       document.getElementById("action-result").textContent = I18N.t("supervisor.agent_set", { agent: message.agent, state: state(message.status) });
     } else if (message.type === "error") {
-      document.getElementById("action-result").textContent = message.error;
+      const key = I18N.errorKey(message.code);  // the English detail only when this page cannot say the code
+      const result = document.getElementById("action-result");
+      result.textContent = key ? I18N.t("common.not_done_because", { error: I18N.t(key) }) : I18N.t("common.not_done");
+      if (!key) I18N.note(result, message.error);
     }
   };
   socket.onclose = (event) => {
     document.getElementById("connection").textContent = I18N.t("common.reconnecting");
     if (event.code === 1008 || event.code === 4401) { location.assign("/login?next=/supervisor"); return; }
-    // A refused reconnect (the session ended while the page was away) shows only as 1006: ask the engine.
-    fetch("/protocol", { credentials: "same-origin" }).then((r) => { if (r.status === 401 || r.status === 403) location.assign("/login?next=/supervisor"); }, () => {});
-    setTimeout(connect, retry);
+    // A refused reconnect (the session ended while the page was away) shows only as 1006: ask the engine then.
+    if (event.code === 1006) fetch("/protocol", { credentials: "same-origin" }).then((r) => { if (r.status === 401 || r.status === 403) location.assign("/login?next=/supervisor"); }, () => {});
+    setTimeout(connect, retry / 2 + Math.random() * retry);  // jittered: pages dropped together come back spread out
     retry = Math.min(retry * 2, 8000);
   };
 }

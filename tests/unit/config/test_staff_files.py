@@ -61,3 +61,16 @@ def test_after_a_failed_read_the_same_files_are_read_at_the_next_look(folder: Pa
     assert staff.current is None and "Permission denied" in problems[0]
     monkeypatch.undo()
     assert staff.read() == () and staff.current is not None, "read again without waiting for another edit"
+
+
+async def test_a_new_set_is_told_so_the_agent_pages_directory_follows_a_reload(folder: Path) -> None:
+    staff = StaffFiles(folder, watch_s=0)
+    loads: list[str] = []
+    staff.on_load = lambda: loads.append("loaded")
+    await staff.refresh("start")
+    await staff.refresh()
+    assert loads == ["loaded"], "unchanged files: nothing to tell"
+    team = folder / "agents" / "team.yaml"
+    team.write_text(team.read_text().replace("roles: [agent, supervisor, qa]", "roles: [agent]"))
+    await staff.refresh()
+    assert loads == ["loaded", "loaded"]

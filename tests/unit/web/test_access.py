@@ -107,6 +107,9 @@ async def test_login_sets_a_strict_http_only_cookie_and_failures_are_rate_limite
     statuses = [(await test_client.post("/login", data={"agent": "minsu", "password": "nope"})).status for _ in range(11)]
     assert statuses[:10] == [401] * 10 and statuses[10] == 429
 
+NO_POP = {"v": 1, "type": "pop_cleared", "call_id": None}
+"""What an agent page gets first when the agent has no pop (one it still shows is gone)."""
+
 
 async def test_the_websocket_checks_origin_and_closes_on_a_flood_or_a_huge_frame(client: Any) -> None:
     test_client, sessions, actions = client
@@ -115,6 +118,7 @@ async def test_the_websocket_checks_origin_and_closes_on_a_flood_or_a_huge_frame
         await test_client.ws_connect("/ws", headers={"Origin": "http://evil.example"})
     assert refused.value.status == 403
     socket = await test_client.ws_connect("/ws")
+    assert await socket.receive_json(timeout=2) == NO_POP, "on attach: the page shows no pop"
     await socket.send_json({"v": 1, "type": "set_state", "status": "paused", "reason": "lunch"})
     await socket.send_json({"v": 1, "type": "dance"})
     reply = await socket.receive_json(timeout=2)
@@ -126,6 +130,7 @@ async def test_the_websocket_checks_origin_and_closes_on_a_flood_or_a_huge_frame
         closed = await socket.receive(timeout=2)
     assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and socket.close_code == 1008
     big = await test_client.ws_connect("/ws")
+    assert await big.receive_json(timeout=2) == NO_POP
     await big.send_str("x" * 100_000)
     message = await big.receive(timeout=2)
     assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
@@ -136,6 +141,7 @@ async def test_a_disposition_is_saved_or_refused_with_the_reason(client: Any) ->
     test_client, sessions, _ = client
     test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
     socket = await test_client.ws_connect("/ws")
+    assert await socket.receive_json(timeout=2) == NO_POP
     await socket.send_json({"v": 1, "type": "wrap_up", "call_id": "c1", "disposition": "resolved", "notes": "refund sent"})
     assert (await socket.receive_json(timeout=2)) == {"v": 1, "type": "wrap_up_saved", "call_id": "c1"}
     await socket.send_json({"v": 1, "type": "wrap_up", "call_id": "c1", "disposition": "whatever"})

@@ -50,3 +50,13 @@ def test_the_schema_is_served_for_both_directions() -> None:
     assert served["version"] == 1
     assert {"set_state", "wrap_up", "extend_wrap_up", "transfer"} <= set(served["page_to_server"]["discriminator"]["mapping"])
     assert {"state", "pop", "pop_cleared", "floor", "queues", "error"} <= set(served["server_to_page"]["discriminator"]["mapping"])
+
+
+def test_an_error_carries_the_refusals_own_code_or_the_actions() -> None:
+    from engine.acd.refusal import Refusal
+    from engine.web.desktop_protocol import ERROR_CODES, ErrorMessage, error
+
+    specific = error(Refusal("not_your_call", "you are not talking to that caller"), "transfer_refused")
+    assert (specific["code"], specific["error"]) == ("not_your_call", "you are not talking to that caller")
+    assert error("no agents are configured", "set_state_refused")["code"] == "set_state_refused", "a plain text: the action's code"
+    assert isinstance(SERVER_MESSAGE.validate_python(specific), ErrorMessage) and specific["code"] in ERROR_CODES

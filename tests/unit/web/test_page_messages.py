@@ -123,3 +123,78 @@ def test_every_page_reads_from_its_catalogues_and_names_only_keys_they_have(page
 )
 def test_the_pick_then_the_agent_setting_then_the_browser_choose_the_language(picked: str | None, setting: str | None, header: str | None, expected: str) -> None:
     assert page_language(picked, setting, header) == expected
+
+
+LITERAL = re.compile(r'"([^"\\\n]*)"|\'([^\'\\\n]*)\'|`([^`\\$]*)`')
+KEY_LIKE = re.compile(r"^(agent|qa|try|common|status|supervisor|reports|login|monitor)\.[a-z_][\w.]*$")
+TEMPLATE_KEY = re.compile(r"`((?:agent|qa|try|common|status|supervisor|reports|login|monitor)\.[\w.]*)\$\{")
+
+
+def _script(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def _js_strings(script: str, const: str) -> list[str]:
+    """The string literals of `const NAME = [...]`, `new Set([...])` or `{ key: ... }` (its keys)."""
+    found = re.search(rf"const {const} = (?:new Set\()?([\[{{][^;]*?[\]}}])\)?;", _script(script))
+    assert found, f"{script}: const {const} not found"
+    body = found.group(1)
+    if body.startswith("{"):
+        return re.findall(r"(\w+):", body)
+    return re.findall(r'"([^"]+)"', body)
+
+
+def _statuses() -> list[str]:
+    from typing import get_args
+
+    from engine.web.desktop_protocol import AgentStatus
+
+    return list(get_args(AgentStatus))
+
+
+TEMPLATE_VALUES = {
+    ("agent.js", "agent.field."): lambda: _js_strings("agent.js", "KNOWN_FIELDS"),
+    ("agent.js", "status."): _statuses,
+    ("agent.js", "agent.disposition."): lambda: _js_strings("agent.js", "KNOWN_DISPOSITIONS"),
+    ("agent.js", "agent.idle."): _statuses,
+    ("agent.js", "agent.previous.by_"): lambda: ["caller", "agent"],  # guarded by ["caller", "agent"].includes(call.ended_by)
+    ("qa.js", "qa.check_"): lambda: _js_strings("qa.js", "CHECKS"),
+    ("reports.js", "supervisor.formula."): lambda: _js_strings("reports.js", "FORMULAS"),
+    ("supervisor.js", "supervisor.formula."): lambda: _js_strings("supervisor.js", "FORMULA_TITLES"),
+    ("supervisor.js", "status."): _statuses,
+}
+"""Keys a script builds from a value (`agent.idle.${status}`): each with the values it is built from."""
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_key_like_string_in_a_pages_scripts_exists(page: Path) -> None:
+    """Keys kept in tables (ERROR_KEYS, REASON_KEYS, SHORTCUTS...) or passed around before I18N.t
+    are string literals too: each one that looks like a key must be in the page's catalogues."""
+    reader = parsed(page)
+    known = set(CATALOGUES["common"]["en"]).union(*(CATALOGUES[name]["en"] for name in reader.messages if name in CATALOGUES))
+    for script in reader.scripts:
+        for match in LITERAL.finditer(_script(script)):
+            literal = next(group for group in match.groups() if group is not None)
+            if KEY_LIKE.match(literal) and not literal.endswith((".js", ".json", ".html")):
+                assert literal in known, f"{script} (on {page.name}): {literal!r} looks like a key and is in none of the page's catalogues"
+        for prefix in TEMPLATE_KEY.findall(_script(script)):
+            assert (script, prefix) in TEMPLATE_VALUES, f"{script}: `{prefix}${{...}}` is built from a value: list its values in TEMPLATE_VALUES"
+            for value in TEMPLATE_VALUES[(script, prefix)]():
+                assert f"{prefix}{value}" in known, f"{script} (on {page.name}): {prefix}{value} is in none of the page's catalogues"
+
+
+def test_every_engine_error_code_and_pause_reason_has_words_on_the_pages() -> None:
+    """The codes the engine puts on its refusals (engine/acd/refusal.py, desktop_protocol.error) and
+    the pause reasons it sets: i18n.js maps each to a key, so no page shows an English code."""
+    from engine.web.desktop_protocol import ERROR_CODES
+
+    engine = Path(__file__).parents[3] / "engine"
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in engine.rglob("*.py"))
+    codes = set(re.findall(r'Refusal\("(\w+)"', sources)) | set(re.findall(r'"code": "(\w+)"', sources))
+    assert codes <= ERROR_CODES, f"codes not in desktop_protocol.ERROR_CODES: {codes - ERROR_CODES}"
+    mapped = set(_js_strings("i18n.js", "ERROR_KEYS"))
+    generic = {"error", "invalid_message", "wrap_up_refused", "extend_wrap_up_refused", "transfer_refused", "secure_entry_refused", "set_state_refused"}
+    assert ERROR_CODES - generic <= mapped, f"i18n.js ERROR_KEYS lacks {ERROR_CODES - generic - mapped}"
+    reasons = set(re.findall(r'reason="([\w-]+)"', sources)) | set(re.findall(r'RING_FAIL_REASONS = \{([^}]*)\}', sources)[0].replace('"', "").replace(" ", "").split(","))
+    reasons |= {"break", "lunch", "training", "meeting", "supervisor"}
+    assert {reason.replace("-", "_") for reason in reasons} <= set(_js_strings("i18n.js", "REASON_KEYS"))

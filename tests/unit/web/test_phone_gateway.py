@@ -216,3 +216,16 @@ async def test_a_second_tab_cannot_take_the_phone_while_it_carries_a_call(fake_a
 def sip_request(method: str, user: str) -> str:
     return (f"{method} sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bK{method}\r\nTo: <sip:{user}@127.0.0.1>\r\n"
             f"From: <sip:{user}@127.0.0.1>;tag=1\r\nCall-ID: {method}-1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize(("phones", "code"), [(None, "phone_not_set_up"), ({}, "no_phone_yet")])
+async def test_a_refused_phone_config_carries_a_code_the_page_translates(phones: dict[str, BrowserPhone] | None, code: str) -> None:
+    """The page says the code in the reader's language (common.error_code.*), not the engine's English."""
+    sessions = Sessions()
+    agent_desktop = desktop(sessions, [])
+    if phones is not None:
+        agent_desktop.phone = PhoneGateway(f"ws://127.0.0.1:{closed_port()}/ws", "127.0.0.1", phones.get)
+    async with TestClient(TestServer(build_app(HealthBoard(("ari",)), lambda: {}, desktop=agent_desktop))) as test_client:
+        test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+        answer = await test_client.get("/phone/config")
+        assert answer.status == 404 and (await answer.json())["code"] == code

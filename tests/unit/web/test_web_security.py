@@ -37,6 +37,9 @@ from engine.web.sessions import MAX_SESSIONS_PER_PERSON, MAX_SOCKETS_PER_SESSION
 PASSWORD = "correct horse battery"
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
 
+NO_POP = {"v": 1, "type": "pop_cleared", "call_id": None}
+"""An agent page's first message when the agent has no pop."""
+
 
 @dataclass
 class World:
@@ -168,6 +171,7 @@ async def test_a_session_has_at_most_eight_pages_open_the_oldest_is_closed(world
     pages = [await client.ws_connect("/ws") for _ in range(MAX_SOCKETS_PER_SESSION)]
     await client.ws_connect("/ws")
     assert await closed_with(pages[0]) == 1008
+    assert await pages[1].receive_json(timeout=2) == NO_POP
     await pages[1].send_json({"v": 1, "type": "set_state", "status": "dancing"})
     assert (await pages[1].receive_json(timeout=2))["type"] == "error", "the others stay open"
 
@@ -341,6 +345,7 @@ async def test_a_bug_behind_a_page_message_is_an_error_message_and_the_page_stay
     async with TestClient(TestServer(app)) as client:
         client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", frozenset({"agent"}))})
         socket = await client.ws_connect("/ws")
+        assert await socket.receive_json(timeout=2) == NO_POP
         await socket.send_json({"v": 1, "type": "wrap_up", "call_id": "c1", "disposition": "resolved"})
         reply = await socket.receive_json(timeout=2)
         assert reply["type"] == "error" and "reference" in reply["error"] and "internals" not in reply["error"]
@@ -450,6 +455,7 @@ async def test_agent_pages_decline_compression_and_supervisor_pages_take_it() ->
         agent = await client.ws_connect("/ws", compress=15)
         supervisor = await client.ws_connect("/ws/supervisor", compress=15)
         assert (agent.compress, supervisor.compress) == (0, 15)
+        assert await agent.receive_json(timeout=2) == NO_POP
         hub.broadcast({"v": 1, "type": "notice", "text": "fire drill at 3"})
         for page in (agent, supervisor):
             assert (await page.receive_json(timeout=2))["text"] == "fire drill at 3"
@@ -463,6 +469,8 @@ async def test_a_page_gets_the_hubs_messages_in_order_and_close_ends_every_page_
     async with TestClient(TestServer(app)) as client:
         client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", frozenset({"agent"}))})
         pages = [await client.ws_connect("/ws") for _ in range(2)]
+        for page in pages:
+            assert await page.receive_json(timeout=2) == NO_POP
         async with asyncio.timeout(2):
             while hub.connected < 2:
                 await asyncio.sleep(0.01)
