@@ -97,9 +97,17 @@ class ModeWanted:
 @dataclass(frozen=True)
 class Ended:
     """The supervisor hung up (`supervisor_hung_up`), pressed Stop (`stopped`), the call ended
-    (`call_ended`), the phone was not answered (`not_answered`) or a step failed (`failed`)."""
+    (`call_ended`), the phone was not answered (`not_answered`), a step failed (`failed`) or the
+    engine stopped (`engine_stopped`): one of END_REASONS, which the supervisor page has words for."""
 
     reason: str
+
+    def __post_init__(self) -> None:
+        if self.reason not in END_REASONS:
+            raise ValueError(f"reason: one of {', '.join(END_REASONS)} (got {self.reason!r})")
+
+
+END_REASONS = ("supervisor_hung_up", "stopped", "call_ended", "not_answered", "failed", "engine_stopped")
 
 
 Fact = SupervisorAnswered | SnoopBridged | ModeWanted | Ended

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.acd.monitoring import END_REASONS, Phase
 from engine.web.page_language import PAGE_LANGUAGES, page_language
 
 STATIC = Path(__file__).parents[3] / "engine" / "web" / "static"
@@ -162,6 +163,10 @@ TEMPLATE_VALUES = {
     ("reports.js", "supervisor.formula."): lambda: _js_strings("reports.js", "FORMULAS"),
     ("supervisor.js", "supervisor.formula."): lambda: _js_strings("supervisor.js", "FORMULA_TITLES"),
     ("supervisor.js", "status."): _statuses,
+    ("monitor.js", "monitor."): lambda: _js_strings("monitor.js", "MODES"),
+    ("monitor.js", "monitor.phase."): lambda: [phase.value for phase in Phase],
+    ("monitor.js", "monitor.reason."): lambda: list(END_REASONS),
+    ("monitor.js", "monitor.ended."): lambda: list(END_REASONS),
 }
 """Keys a script builds from a value (`agent.idle.${status}`): each with the values it is built from."""
 
