@@ -35,6 +35,7 @@ MESSAGES = Path(__file__).parents[2] / "engine" / "web" / "static" / "messages"
 CATALOGUES = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in MESSAGES.glob("*.json")}
 LANGUAGES = ("ko", "zh", "en")
 VIEWPORT = {"width": 1440, "height": 900}
+SCREENSHOTS = os.environ.pop("THREADLINE_SCREENSHOTS", "")  # popped: the engine refuses unknown THREADLINE_ variables
 CHECKED = "h1[data-i18n], h2[data-i18n], h3[data-i18n], th[data-i18n], label[data-i18n], legend[data-i18n], dt[data-i18n], label > span[data-i18n]"
 """Static text a page's own script never rewrites: each must read exactly as its catalogue says."""
 
@@ -78,7 +79,7 @@ def write_microphone(path: Path, hz: float, seconds: float = 120.0) -> Path:
 
 
 def screenshot_folder(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("THREADLINE_SCREENSHOTS") or tmp_path / "screenshots").resolve()
+    folder = Path(SCREENSHOTS or tmp_path / "screenshots").resolve()
     for sub in ("", "idle", "ringing", "talking"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return folder
