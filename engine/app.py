@@ -233,6 +233,7 @@ class Engine:
                     ("acd-agents", distributor.watch_agents),
                     ("supervisor-floor", floor.run),
                     ("monitoring-audit", audit.run),
+                    ("monitoring-cleanup", monitor.clean_up_forever),
                     ("retention-purge", lambda: self._purge_daily(database)),  # journeys too, recorded or not
                 ]
                 if recorder is not None:

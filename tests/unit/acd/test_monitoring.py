@@ -77,7 +77,7 @@ def test_a_mode_chosen_while_the_phone_rings_is_the_first_snoops() -> None:
 @pytest.mark.parametrize("reason", ["stopped", "call_ended", "supervisor_hung_up", "not_answered", "failed"])
 def test_every_end_tears_down_once_and_is_audited_with_why(reason: str) -> None:
     s, _ = connected()
-    assert s.handle(core.Ended(reason), 9.0) == [core.TearDown(), core.Audit("ended", "listen", 9.0, reason)]
+    assert s.handle(core.Ended(reason), 9.0) == [core.Audit("ended", "listen", 9.0, reason), core.TearDown()]
     assert s.phase is core.Phase.ENDED and s.shown(9.5)["end_reason"] == reason
     assert s.handle(core.Ended("call_ended"), 9.1) == [] and s.handle(core.ModeWanted(Mode.BARGE), 9.2) == []
     assert s.handle(core.SupervisorAnswered(), 9.3) == []
