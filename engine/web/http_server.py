@@ -168,7 +168,7 @@ class Desktop:
     """Agent id -> their `language:` in the agents' file (ko, zh, en), or None."""
     monitor: MonitorDesk | None = None
     """Supervisors monitoring agents' calls; None: not offered."""
-    monitoring_audit: Callable[[datetime], Awaitable[list[MonitoringStep]]] | None = None
+    monitoring_audit: Callable[[datetime, int], Awaitable[list[MonitoringStep]]] | None = None
     """The monitoring audit's rows since a time."""
 
 
