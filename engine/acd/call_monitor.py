@@ -200,7 +200,10 @@ class CallMonitor:
             if current.session.agent != agent:
                 raise ValueError(f"agent: you are monitoring {current.session.agent}; stop that first")
             await self._handle(current, core.ModeWanted(mode))
-            return current.session.shown(self._clock())
+            kept = current.session
+            if kept.phase is core.Phase.ACTIVE and kept.mode is not mode and kept.wanted is None:
+                raise ValueError(f"mode: {mode.value} could not be set (see the engine log); still {kept.mode.value}")
+            return kept.shown(self._clock())
         call = live_calls(self._distributor).get(agent)
         if call is None or not call.agent_leg.startswith(AGENT_LEG_PREFIX):  # only ever the agent's own leg is snooped
             raise ValueError(f"agent: {agent[:64]!r} is not on a call now")

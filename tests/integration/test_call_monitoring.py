@@ -242,7 +242,7 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={microphone}"])
             try:
-                page = await browser.new_page()
+                page = await (await browser.new_context()).new_page()  # one context: the agent page opened later shares the login
                 await page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": "ko", "url": engine.http_url}])  # this supervisor reads Korean
                 await log_in(page, engine)
                 await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)

@@ -200,8 +200,10 @@ async def test_a_failed_mode_switch_keeps_the_old_mode(setup: tuple[FakeAri, Cal
     live = await active(monitor)
     old_snoop = live.session.snoop_id
     ari.snoop_fails = 500
-    shown = await monitor.monitor("sora", "minsu", "barge")
-    assert (shown["phase"], shown["mode"], live.session.snoop_id) == ("active", "listen", old_snoop)
+    with pytest.raises(ValueError, match="mode: barge could not be set"):
+        await monitor.monitor("sora", "minsu", "barge")
+    shown = monitor.session_of("sora")
+    assert shown is not None and (shown["phase"], shown["mode"], live.session.snoop_id) == ("active", "listen", old_snoop)
     assert old_snoop in ari.channels
 
 

@@ -99,3 +99,16 @@ def test_the_audit_rows_make_sessions_with_their_modes_and_end() -> None:
         "modes": [{"mode": "listen", "at": (t0 + timedelta(seconds=2)).isoformat()}, {"mode": "whisper", "at": (t0 + timedelta(seconds=5)).isoformat()}],
     }
     assert second["agent"] == "jiyeon" and second["ended_at"] is None and second["modes"] == []
+
+
+def test_a_failed_switch_keeps_the_old_snoop_and_mode_and_a_failed_first_snoop_ends_the_session() -> None:
+    s, first = connected()
+    (switch,) = s.handle(core.ModeWanted(Mode.BARGE), 2.0)
+    assert isinstance(switch, core.MakeSnoop) and s.phase is core.Phase.SWITCHING
+    assert s.handle(core.SnoopFailed(switch.snoop_id), 2.5) == []
+    assert (s.phase, s.mode, s.snoop_id) == (core.Phase.ACTIVE, Mode.LISTEN, first)
+    fresh = session(Mode.LISTEN)
+    fresh.start(0.0)
+    (snoop,) = fresh.handle(core.SupervisorAnswered(), 1.0)
+    assert isinstance(snoop, core.MakeSnoop)
+    assert fresh.handle(core.SnoopFailed(snoop.snoop_id), 1.5) == [core.Audit("ended", "listen", 1.5, "failed"), core.TearDown()]
