@@ -204,20 +204,9 @@ class CallMonitor:
             if kept.phase is core.Phase.ACTIVE and kept.mode is not mode and kept.wanted is None:
                 raise ValueError(f"mode: {mode.value} could not be set (see the engine log); still {kept.mode.value}")
             return kept.shown(self._clock())
-        call = live_calls(self._distributor).get(agent)
-        if call is None or not call.agent_leg.startswith(AGENT_LEG_PREFIX):  # only ever the agent's own leg is snooped
-            raise ValueError(f"agent: {agent[:64]!r} is not on a call now")
-        if agent == supervisor:
-            raise ValueError("agent: you cannot monitor your own call")
-        taken = next((live.session.supervisor for live in self._by_supervisor.values() if live.session.agent == agent), None)
-        if taken is not None:
-            raise ValueError(f"agent: {agent} is being monitored by {taken} already")
-        own = self._distributor.agents.state(supervisor)
-        if own is not None and own.status in (Status.RESERVED, Status.ON_CALL):
-            raise ValueError("supervisor: an ACD call rings your phone or is connected to it; monitor after it")
+        self._monitorable(supervisor, agent)
         endpoint = await self._endpoint_of(supervisor)
-        if self._closed or supervisor in self._by_supervisor:
-            raise ValueError("supervisor: the engine is stopping, or you started monitoring meanwhile")
+        call = self._monitorable(supervisor, agent)  # again after the await: nothing can change between this and the session
         token = secrets.token_hex(6)
         session = core.MonitorSession(
             token, supervisor, agent, call.call_id, call.agent_leg, f"{MONITOR_PREFIX}sup-{token}", f"{MONITOR_PREFIX}bridge-{token}", mode,
@@ -234,6 +223,25 @@ class CallMonitor:
         if session.phase is core.Phase.ENDED:
             raise ValueError(f"supervisor: your phone ({endpoint}) could not be rung; see the engine log")
         return session.shown(self._clock())
+
+    def _monitorable(self, supervisor: str, agent: str) -> LiveCall:
+        """The agent's live call, if `supervisor` may start monitoring it now; else ValueError."""
+        if self._closed:
+            raise ValueError("supervisor: the engine is stopping; monitoring is not available")
+        if supervisor in self._by_supervisor:
+            raise ValueError("supervisor: you started monitoring meanwhile")
+        call = live_calls(self._distributor).get(agent)
+        if call is None or not call.agent_leg.startswith(AGENT_LEG_PREFIX):  # only ever the agent's own leg is snooped
+            raise ValueError(f"agent: {agent[:64]!r} is not on a call now")
+        if agent == supervisor:
+            raise ValueError("agent: you cannot monitor your own call")
+        taken = next((live.session.supervisor for live in self._by_supervisor.values() if live.session.agent == agent), None)
+        if taken is not None:
+            raise ValueError(f"agent: {agent} is being monitored by {taken} already")
+        own = self._distributor.agents.state(supervisor)
+        if own is not None and own.status in (Status.RESERVED, Status.ON_CALL):
+            raise ValueError("supervisor: an ACD call rings your phone or is connected to it; monitor after it")
+        return call
 
     async def stop(self, supervisor: str) -> None:
         live = self._by_supervisor.get(supervisor)

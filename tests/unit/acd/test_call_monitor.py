@@ -14,6 +14,7 @@ import pytest
 from engine.acd.acd_ports import CallSnapshot
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.call_monitor import CallMonitor, MonitoringAudit
+from engine.acd.agent_state import Status
 from engine.acd.queued_call_facts import Phase
 from engine.asterisk.ari_events import Channel, EndpointStateChanged, StasisStarted
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable
@@ -261,3 +262,11 @@ async def test_a_supervisor_who_is_an_agent_is_offered_no_queue_call_while_monit
     await monitor.stop("sora")
     await settle()
     assert [args[0] for args in ari.named("originate") if not str(args[1]).startswith("tl-mon-")][-1] == "PJSIP/web2009"  # offered again
+
+
+async def test_a_supervisor_whose_own_acd_call_rings_or_talks_cannot_start_monitoring(setup: tuple[FakeAri, CallMonitor]) -> None:
+    ari, monitor = setup
+    monitor._distributor.agents.state = lambda agent: SimpleNamespace(status=Status.RESERVED)
+    with pytest.raises(ValueError, match="supervisor: an ACD call rings your phone"):
+        await monitor.monitor("sora", "minsu", "listen")
+    assert not ari.originated and monitor.sessions() == []
