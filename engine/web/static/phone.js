@@ -110,6 +110,7 @@ function callerOf(call) {
   const identity = call && call.remoteIdentity;
   if (!identity) return "";
   const number = identity.uri ? identity.uri.user : "";
+  if (identity.displayName && /^monitor-/.test(number)) return identity.displayName;  // a monitoring call: its token says nothing to a person
   return identity.displayName && identity.displayName !== number ? `${identity.displayName} ${number}` : number;
 }
 
