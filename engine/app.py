@@ -236,6 +236,7 @@ class Engine:
                     ("acd-agents", distributor.watch_agents),
                     ("supervisor-floor", floor.run),
                     ("monitoring-audit", audit.run),
+                    ("monitoring-cleanup", monitor.clean_up_forever),
                     ("retention-purge", lambda: self._purge_daily(database)),  # journeys too, recorded or not
                 ]
                 if recorder is not None:
@@ -479,7 +480,8 @@ class Engine:
                           extend_wrap_up=self._extend_wrap_up, log_out_with_page=self.settings.acd.login == "desktop", secure_entry=self._secure_entry,
                           password_versions=self._password_versions, phone=PhoneGateway(
                               asterisk_ws_url, self.settings.asterisk.host,
-                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config)), language_of=self._language_of,
+                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config),
+                              browser_phone_reader(self.settings.agent_secrets_path, self._acd_config, supervisor_page=True)), language_of=self._language_of,
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line), http)
         await runner.setup()

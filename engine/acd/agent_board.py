@@ -73,6 +73,9 @@ class AgentBoard:
         """The state each agent was last reported in: a change (also one that came by time) is logged once."""
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._sequence = 0
+        self.monitoring: set[str] = set()
+        """People monitoring a call (engine/acd/call_monitor.py): an agent among them is offered no
+        queue call until their session ends; their state is otherwise unchanged."""
 
     def configure(self, config: AcdConfig, router: Router) -> None:
         """Agents of a (re)loaded configuration; removed agents are logged out."""
@@ -107,7 +110,15 @@ class AgentBoard:
     def routable(self, agent_id: str) -> bool:
         now = self._clock()
         ledger = self.ledgers.get(agent_id)
-        return ledger is not None and ledger.state(now).routable(now)
+        return ledger is not None and ledger.state(now).routable(now) and agent_id not in self.monitoring
+
+    def set_monitoring(self, agent_id: str, monitoring: bool) -> None:
+        """A person's monitoring session started or ended: while it runs they are not routable."""
+        if monitoring:
+            self.monitoring.add(agent_id)
+        else:
+            self.monitoring.discard(agent_id)
+        self.sync(agent_id)
 
     def endpoint_state(self, endpoint: str, state: str) -> bool:
         """One of an agent's phones went online or offline; the agent is registered while either is.
@@ -175,7 +186,7 @@ class AgentBoard:
         handle = self._timers.pop(agent_id, None)
         if handle is not None:
             handle.cancel()
-        if state.routable(now):
+        if state.routable(now) and agent_id not in self.monitoring:
             self.router.agent_available(agent_id, self._config.agents[agent_id].skills, state.idle_since)
             offer = self.router.offer_for_agent(agent_id, now)
             if offer is not None:

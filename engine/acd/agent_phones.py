@@ -1,5 +1,6 @@
 """An agent's two phones: the SIP softphone (endpoint `<extension>`) and the browser phone in the
-agent page (endpoint `web<extension>`). Which endpoint names belong to whom, whether the agent is
+agent page (endpoint `web<extension>`); a supervisor's third, the supervisor page's phone
+(`mon<extension>`), is not an agent phone. Which endpoint names belong to whom, whether the agent is
 registered, and which phone the engine rings. Pure; no I/O.
 """
 
@@ -9,6 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 BROWSER_PHONE_PREFIX = "web"
+MONITOR_PHONE_PREFIX = "mon"
+
+
+def monitor_phone_endpoint(extension: str) -> str:
+    """The supervisor page's browser phone: `mon2009` for extension 2009. It is no agent phone: the
+    ACD never maps it to an agent nor rings it with a queue call; only monitoring calls ring it."""
+    return f"{MONITOR_PHONE_PREFIX}{extension}"
 
 
 def browser_phone_endpoint(extension: str) -> str:

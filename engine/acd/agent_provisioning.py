@@ -9,6 +9,8 @@ dropping calls. The file holds MD5 digests only (auth_type = md5), never secrets
 
 Each agent has two endpoints: `<extension>` for a SIP softphone and `web<extension>` for the
 browser phone in the agent page (template agent-web-defaults: WebRTC), each with its own secret.
+A supervisor (role supervisor) also has `mon<extension>`, the supervisor page's phone (WebRTC too):
+only monitoring calls ring it; the ACD never counts it as an agent phone.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config.acd_config import UNSAFE_NAME_CATEGORIES, AgentSettings
-from engine.acd.agent_phones import browser_phone_endpoint
-from engine.acd.agent_secrets import SIP_REALM, AgentSecrets
+from engine.acd.agent_phones import browser_phone_endpoint, monitor_phone_endpoint
+from engine.acd.agent_secrets import SIP_REALM, AgentSecrets, sip_digest
 
 log = logging.getLogger(__name__)
 AGENTS_CONF = "pjsip_agents.conf"
@@ -55,17 +57,22 @@ def render_agents_conf(agents: Mapping[str, AgentSettings], secrets: AgentSecret
         web_digest = secrets.browser_phone_digest(agent_id)
         if web_digest is not None:
             lines += [f"; {agent_id}'s browser phone (the agent page)", *_endpoint_lines(browser_phone_endpoint(ext), "agent-web-defaults", ext, agent_id, name, web_digest)]
+        page_phone = secrets.monitor_phone(agent_id) if "supervisor" in agent.roles else None
+        if page_phone is not None:
+            monitor_digest = sip_digest(*page_phone)
+            lines += [f"; {agent_id}'s supervisor page phone (monitoring calls only)",
+                      *_endpoint_lines(monitor_phone_endpoint(ext), "agent-web-defaults", ext, agent_id, name, monitor_digest, "THREADLINE_SUPERVISOR")]
     return "\n".join(lines)
 
 
-def _endpoint_lines(endpoint: str, template: str, extension: str, agent_id: str, name: str, digest: str) -> list[str]:
+def _endpoint_lines(endpoint: str, template: str, extension: str, agent_id: str, name: str, digest: str, who: str = "THREADLINE_AGENT") -> list[str]:
     """One phone of an agent: endpoint, md5 auth and a one-contact AOR, all named `endpoint`."""
     return [
         f"[{endpoint}]({template})",
         f"auth = {endpoint}",
         f"aors = {endpoint}",
         f'callerid = "{name}" <{extension}>',
-        f"set_var = THREADLINE_AGENT={agent_id}",
+        f"set_var = {who}={agent_id}",
         "",
         f"[{endpoint}]",
         "type = auth",
@@ -104,6 +111,10 @@ browser phone, and write the config if it changed."""
         phone = secrets.browser_phone(agent_id)
         if phone is None or phone[0] != browser_phone_endpoint(agent.extension):
             secrets.issue_browser_phone_secret(agent_id, browser_phone_endpoint(agent.extension))  # the page fetches it: nothing to show
+            browser_phones = True
+        monitor = secrets.monitor_phone(agent_id)
+        if "supervisor" in agent.roles and (monitor is None or monitor[0] != monitor_phone_endpoint(agent.extension)):
+            secrets.issue_monitor_phone_secret(agent_id, monitor_phone_endpoint(agent.extension))
             browser_phones = True
     if issued or browser_phones:
         secrets.save()

@@ -73,9 +73,7 @@ class AgentSecrets:
 
     def browser_phone(self, agent_id: str) -> tuple[str, str] | None:
         """(SIP user, secret) of the agent's browser phone, or None before one was issued."""
-        entry = self._data.get(agent_id, {})
-        user, secret = entry.get("web_sip_user"), entry.get("web_sip_secret")
-        return (user, secret) if user and secret else None
+        return self._page_phone(agent_id, "web")
 
     def browser_phone_digest(self, agent_id: str) -> str | None:
         phone = self.browser_phone(agent_id)
@@ -83,7 +81,25 @@ class AgentSecrets:
 
     def issue_browser_phone_secret(self, agent_id: str, user: str) -> None:
         """A new secret for the agent's browser phone (SIP user `user`). Call save() after."""
-        self._data.setdefault(agent_id, {}).update({"web_sip_user": user, "web_sip_secret": secrets.token_urlsafe(18)})
+        self._issue_page_phone(agent_id, "web", user)
+
+    # -- the supervisor page's phone (monitoring calls only) -------------------------------
+
+    def monitor_phone(self, agent_id: str) -> tuple[str, str] | None:
+        """(SIP user, secret) of the supervisor page's phone, or None before one was issued."""
+        return self._page_phone(agent_id, "mon")
+
+    def issue_monitor_phone_secret(self, agent_id: str, user: str) -> None:
+        """A new secret for the supervisor page's phone (SIP user `user`). Call save() after."""
+        self._issue_page_phone(agent_id, "mon", user)
+
+    def _page_phone(self, agent_id: str, page: str) -> tuple[str, str] | None:
+        entry = self._data.get(agent_id, {})
+        user, secret = entry.get(f"{page}_sip_user"), entry.get(f"{page}_sip_secret")
+        return (user, secret) if user and secret else None
+
+    def _issue_page_phone(self, agent_id: str, page: str, user: str) -> None:
+        self._data.setdefault(agent_id, {}).update({f"{page}_sip_user": user, f"{page}_sip_secret": secrets.token_urlsafe(18)})
 
     # -- web ------------------------------------------------------------------------------
 

@@ -110,7 +110,15 @@ class Ended:
 END_REASONS = ("supervisor_hung_up", "stopped", "call_ended", "not_answered", "failed", "engine_stopped")
 
 
-Fact = SupervisorAnswered | SnoopBridged | ModeWanted | Ended
+@dataclass(frozen=True)
+class SnoopFailed:
+    """A snoop could not be made or bridged. While switching modes the old snoop still works: the
+    session stays in the mode it had; the first snoop failing ends the session (`failed`)."""
+
+    snoop_id: str
+
+
+Fact = SupervisorAnswered | SnoopBridged | ModeWanted | Ended | SnoopFailed
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -171,6 +179,8 @@ class MonitorSession:
     started_at: float = 0.0
     snoops_made: int = field(default=0)
     end_reason: str = ""
+    bridged_mode: Mode | None = None
+    """The mode of the snoop in the bridge now: kept when a switch fails."""
 
     def start(self, now: float) -> list[Command]:
         self.started_at = now
@@ -181,7 +191,7 @@ class MonitorSession:
             return []
         if isinstance(fact, Ended):
             self.phase, self.end_reason = Phase.ENDED, fact.reason
-            return [TearDown(), Audit("ended", self.mode.value, now, fact.reason)]
+            return [Audit("ended", self.mode.value, now, fact.reason), TearDown()]
         if isinstance(fact, SupervisorAnswered):
             if self.phase is not Phase.RINGING:
                 return []
@@ -189,11 +199,19 @@ class MonitorSession:
             return [self._new_snoop()]
         if isinstance(fact, SnoopBridged):
             return self._bridged(fact, now)
+        if isinstance(fact, SnoopFailed):
+            return self._snoop_failed(now)
         return self._mode_wanted(fact.mode, now)
+
+    def _snoop_failed(self, now: float) -> list[Command]:
+        if self.phase is Phase.SWITCHING and self.bridged_mode is not None and self.snoop_id:
+            self.mode, self.phase, self.wanted = self.bridged_mode, Phase.ACTIVE, None
+            return []
+        return self.handle(Ended("failed"), now)
 
     def _bridged(self, fact: SnoopBridged, now: float) -> list[Command]:
         old, self.snoop_id = self.snoop_id, fact.snoop_id
-        self.phase = Phase.ACTIVE
+        self.phase, self.bridged_mode = Phase.ACTIVE, self.mode
         commands: list[Command] = [DropSnoop(old)] if old and old != fact.snoop_id else []
         commands.append(Audit("mode", self.mode.value, now))
         if self.wanted is not None and self.wanted is not self.mode:

@@ -172,6 +172,7 @@ class StasisApp:
         that arrived while the list was in flight is not in it, and must not be closed as lost.
         """
         before = dict(self._sessions)
+        monitoring_before = self._monitor.snapshot() if self._monitor is not None else []
         live = {channel.id: channel for channel in await self._ari.list_channels()}
         for channel_id, session in before.items():
             if channel_id not in live and self._sessions.get(channel_id) is session:
@@ -188,7 +189,7 @@ class StasisApp:
             removed = await self._taps.sweep(set(live))
             if removed:
                 log.info("removed %d audio-tap channels and bridges left by an earlier engine", removed)
-        if self._monitor is not None and await self._monitor.sweep(set(live)):
+        if self._monitor is not None and await self._monitor.sweep(set(live), monitoring_before):
             log.info("removed monitoring channels and bridges left by an earlier engine")
 
     async def _adopt(self, channel: Channel, closed_in_store: set[str]) -> None:

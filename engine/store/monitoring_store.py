@@ -58,9 +58,9 @@ class MonitoringStore:
             )
 
     async def since(self, start: datetime, limit: int = 1000) -> list[MonitoringStep]:
-        """Steps from `start` on, oldest first."""
+        """The newest `limit` steps from `start` on, oldest first (a page wants the latest sessions)."""
         async with self._sessions() as session:
             rows = await session.scalars(
-                select(MonitoringRow).where(MonitoringRow.at >= start).order_by(MonitoringRow.at, MonitoringRow.id).limit(limit)
+                select(MonitoringRow).where(MonitoringRow.at >= start).order_by(MonitoringRow.at.desc(), MonitoringRow.id.desc()).limit(limit)
             )
-            return [MonitoringStep(r.session_id, r.seq, r.at, r.action, r.supervisor, r.agent, r.call_id, r.mode, r.reason) for r in rows]
+            return [MonitoringStep(r.session_id, r.seq, r.at, r.action, r.supervisor, r.agent, r.call_id, r.mode, r.reason) for r in reversed(list(rows))]

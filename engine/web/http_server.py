@@ -42,7 +42,7 @@ from engine.web.caller_page import CallerLine, add_caller_page_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.page_language import LANGUAGE_COOKIE, LANGUAGE_NAMES, page_language
-from engine.web.phone_gateway import OpenRelays, PhoneGateway, config_answer, in_call, open_page_socket, relay_sip, sipjs_answer
+from engine.web.phone_gateway import SUPERVISOR_PAGE, OpenRelays, PhoneGateway, config_answer, in_call, open_page_socket, phone_reader, relay_sip, sipjs_answer
 from engine.web.sip_relay_policy import AGENT_METHODS, RelayRules
 from engine.web.monitor_routes import MonitorDesk, add_monitor_routes
 from engine.web.web_vendor import chartjs_answer
@@ -169,7 +169,7 @@ class Desktop:
     """Agent id -> their `language:` in the agents' file (ko, zh, en), or None."""
     monitor: MonitorDesk | None = None
     """Supervisors monitoring agents' calls; None: not offered."""
-    monitoring_audit: Callable[[datetime], Awaitable[list[MonitoringStep]]] | None = None
+    monitoring_audit: Callable[[datetime, int], Awaitable[list[MonitoringStep]]] | None = None
     """The monitoring audit's rows since a time."""
 
 
@@ -336,16 +336,23 @@ def build_app(
     async def phone_config(request: web.Request) -> web.Response:
         if desktop is None or desktop.phone is None:
             return web.json_response({"error": "browser phones are not set up on this engine", "code": "phone_not_set_up"}, status=404)
+        if request.query.get("for") == SUPERVISOR_PAGE and not request[PRINCIPAL].roles & SUPERVISORS:
+            return web.json_response({"error": "for: the supervisor page's phone is for supervisors"}, status=403)
         return await config_answer(request, desktop.phone, request[PRINCIPAL].agent_id)
 
     async def phone_relay(request: web.Request) -> web.WebSocketResponse:
         """The agent's SIP relay lives only as long as their session (logging out closes it), one per
         agent (a newer tab closes the older, or is refused while the agent rings or talks), and speaks
-        only as the agent's own browser phone."""
+        only as the agent's own browser phone. `?for=supervisor`: the supervisor page's phone (its
+        own endpoint, one per supervisor beside the agent page's, never a queue call's phone)."""
         if desktop is None or desktop.phone is None:
             raise web.HTTPNotFound(text="browser phones are not set up on this engine")
         agent_id = request[PRINCIPAL].agent_id
-        phone = await asyncio.to_thread(desktop.phone.phone_of, agent_id)
+        reader, _ = phone_reader(desktop.phone, request)
+        supervisor_page = request.query.get("for") == SUPERVISOR_PAGE
+        if supervisor_page and not request[PRINCIPAL].roles & SUPERVISORS:
+            raise web.HTTPForbidden(text="for: the supervisor page's phone is for supervisors")
+        phone = await asyncio.to_thread(reader, agent_id) if reader is not None else None
         if phone is None:
             raise web.HTTPNotFound(text="no browser phone for you yet: an administrator runs `threadline agents provision`")
         token = request.cookies.get(SESSION_COOKIE, "")
@@ -353,11 +360,12 @@ def build_app(
         if not gate.attach(token, page):
             await gate.close_page(page, SESSION_ENDED, "your session ended; log in again")
             return page
+        relay_key = f"{agent_id}#{SUPERVISOR_PAGE}" if supervisor_page else agent_id
         try:
-            if await relays.open(page, agent_id, in_call=in_call(desktop.agent_state(agent_id))):
-                await relay_sip(page, desktop.phone.asterisk_ws_url, agent_id, RelayRules(phone.sip_user, AGENT_METHODS))
+            if await relays.open(page, relay_key, in_call=not supervisor_page and in_call(desktop.agent_state(agent_id))):
+                await relay_sip(page, desktop.phone.asterisk_ws_url, relay_key, RelayRules(phone.sip_user, AGENT_METHODS))
         finally:
-            relays.closed(page, agent_id)
+            relays.closed(page, relay_key)
             gate.detach(token, page)
         return page
 

@@ -5,7 +5,8 @@ Routes (each has its ACCESS entry in http_server.py: supervisors and admins only
 - GET  /monitor        the supervisor's own session, the live calls and every running session;
 - POST /monitor        JSON {"agent": ID, "mode": "listen"|"whisper"|"barge"}: start, or change mode;
 - POST /monitor/stop   end the supervisor's session;
-- GET  /monitor/audit  the audit's sessions of the last `hours` (default 24, at most 720).
+- GET  /monitor/audit  the audit's sessions of the last `hours` (default 24, at most 720): the
+  newest AUDIT_ROWS rows; `truncated` says older ones were left out.
 Bad input answers 422 with {"error", "field"}.
 """
 
@@ -25,6 +26,7 @@ from engine.web.request_policy import BODY_TIMEOUT_S
 from engine.web.sessions import Principal
 
 MAX_AUDIT_HOURS = 720
+AUDIT_ROWS = 1000
 
 
 class MonitorDesk(Protocol):
@@ -48,7 +50,7 @@ def refused(message: str) -> web.Response:
 
 
 def add_monitor_routes(
-    app: web.Application, desk: MonitorDesk | None, audit: Callable[[datetime], Awaitable[list[MonitoringStep]]] | None,
+    app: web.Application, desk: MonitorDesk | None, audit: Callable[[datetime, int], Awaitable[list[MonitoringStep]]] | None,
     principal_of: Callable[[web.Request], Principal],
 ) -> None:
     def unavailable() -> web.Response:
@@ -94,8 +96,9 @@ def add_monitor_routes(
                 raise ValueError
         except ValueError:
             return refused(f"hours: a number of hours from 0 to {MAX_AUDIT_HOURS} (got {raw[:20]!r})")
-        steps = await audit(datetime.now(UTC) - timedelta(hours=hours))
-        return web.json_response({"sessions": audit_sessions(steps)})
+        steps = await audit(datetime.now(UTC) - timedelta(hours=hours), AUDIT_ROWS + 1)
+        truncated = len(steps) > AUDIT_ROWS
+        return web.json_response({"sessions": audit_sessions(steps[1:] if truncated else steps), "truncated": truncated})
 
     app.router.add_get("/monitor", overview)
     app.router.add_post("/monitor", start)

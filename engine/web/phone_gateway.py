@@ -82,11 +82,13 @@ class PhoneGateway:
     sip_domain: str
     phone_of: Callable[[str], BrowserPhone | None]
     """Blocking (a file read): agent id -> their browser phone, or None before provisioning."""
+    monitor_phone_of: Callable[[str], BrowserPhone | None] | None = None
+    """The same for the supervisor page's phone (`mon<extension>`: monitoring calls only)."""
 
 
-def browser_phone_reader(secrets_path: Path, acd: Callable[[], AcdConfig | None]) -> Callable[[str], BrowserPhone | None]:
-    """Reads an agent's browser phone from the agents' secrets file (0600) at each request, so a
-    re-provisioned secret is the one the page gets next."""
+def browser_phone_reader(secrets_path: Path, acd: Callable[[], AcdConfig | None], supervisor_page: bool = False) -> Callable[[str], BrowserPhone | None]:
+    """Reads an agent's browser phone (or with `supervisor_page` the supervisor page's phone) from
+    the agents' secrets file (0600) at each request, so a re-provisioned secret is the one the page gets next."""
 
     def read(agent_id: str) -> BrowserPhone | None:
         config = acd()
@@ -94,7 +96,8 @@ def browser_phone_reader(secrets_path: Path, acd: Callable[[], AcdConfig | None]
         if agent is None:
             return None
         try:
-            phone = AgentSecrets(secrets_path).browser_phone(agent_id)
+            stored = AgentSecrets(secrets_path)
+            phone = stored.monitor_phone(agent_id) if supervisor_page else stored.browser_phone(agent_id)
         except SecretsError as exc:
             log.error("browser phone of %s not given to the page: %s", agent_id, exc)
             return None
@@ -109,10 +112,14 @@ def relay_url(page_origin: str, path: str) -> str:
     return f"{'wss' if scheme == 'https' else 'ws'}://{host}{path}"
 
 
-def phone_config(phone: BrowserPhone, sip_domain: str, page_origin: str) -> dict[str, str]:
+SUPERVISOR_PAGE = "supervisor"
+"""`?for=supervisor`: the supervisor page's phone, not the agent page's."""
+
+
+def phone_config(phone: BrowserPhone, sip_domain: str, page_origin: str, relay_path: str = "/phone/sip") -> dict[str, str]:
     """What the page registers with: the relay on the page's own origin, its AOR and login."""
     return {
-        "websocket_url": relay_url(page_origin, "/phone/sip"),
+        "websocket_url": relay_url(page_origin, relay_path),
         "aor": f"sip:{phone.sip_user}@{sip_domain}",
         "auth_user": phone.sip_user,
         "password": phone.password,
@@ -120,11 +127,19 @@ def phone_config(phone: BrowserPhone, sip_domain: str, page_origin: str) -> dict
     }
 
 
+def phone_reader(gateway: PhoneGateway, request: web.Request) -> tuple[Callable[[str], BrowserPhone | None] | None, str]:
+    """Which phone a page asks for (`?for=supervisor`: the supervisor page's) and its relay path."""
+    if request.query.get("for") == SUPERVISOR_PAGE:
+        return gateway.monitor_phone_of, f"/phone/sip?for={SUPERVISOR_PAGE}"
+    return gateway.phone_of, "/phone/sip"
+
+
 async def config_answer(request: web.Request, gateway: PhoneGateway, agent_id: str) -> web.Response:
-    phone = await asyncio.to_thread(gateway.phone_of, agent_id)
+    reader, relay_path = phone_reader(gateway, request)
+    phone = await asyncio.to_thread(reader, agent_id) if reader is not None else None
     if phone is None:
         return web.json_response({"error": "no browser phone for you yet: an administrator runs `threadline agents provision`", "code": "no_phone_yet"}, status=404)
-    return web.json_response(phone_config(phone, gateway.sip_domain, own_origin(request)))
+    return web.json_response(phone_config(phone, gateway.sip_domain, own_origin(request), relay_path))
 
 
 async def open_page_socket(request: web.Request) -> web.WebSocketResponse:

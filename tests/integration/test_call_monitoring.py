@@ -30,7 +30,7 @@ from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.web.page_language import LANGUAGE_COOKIE
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool
 from tests.integration.sip_peers import Baresip, write_speech_then_tone
-from tests.integration.test_acd_call import ADMIN_TOKEN, CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, wait_agents
+from tests.integration.test_acd_call import ADMIN_TOKEN, CALLER_HZ, MINSU_HZ, acd_setup, agent_phone, status, wait_agents
 from tests.integration.test_agents import threadline
 from tests.integration.test_browser_phone import write_microphone
 
@@ -78,11 +78,17 @@ async def mark(phones: dict[str, Baresip]) -> dict[str, float]:
 
 
 async def audit(engine: RunningEngine) -> list[dict[str, Any]]:
+    """The audit's sessions once every one has its end (rows are written in batches about each second)."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/monitor/audit", headers=headers) as response:
-        assert response.status == 200, await response.text()
-        body: dict[str, Any] = await response.json()
-        return list(body["sessions"])
+    for _ in range(25):
+        async with aiohttp.ClientSession() as session, session.get(f"{engine.http_url}/monitor/audit", headers=headers) as response:
+            assert response.status == 200, await response.text()
+            body: dict[str, Any] = await response.json()
+        if body["sessions"] and all(entry["ended_at"] for entry in body["sessions"]):
+            break
+        await asyncio.sleep(0.2)
+    assert body["truncated"] is False
+    return list(body["sessions"])
 
 
 async def leftovers(pbx: LocalAsterisk) -> str:
@@ -128,7 +134,7 @@ async def test_a_supervisor_listens_whispers_and_barges_and_each_party_hears_wha
             try:
                 await wait_agents(engine, {"minsu": "available"})
                 page = await browser.new_page()
-                await page.route("**/phone/config", lambda route: route.abort())  # sora's softphone takes the monitoring calls here
+                await page.route("**/phone/config*", lambda route: route.abort())  # sora's softphone takes the monitoring calls here
                 await log_in(page, engine)
                 await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
                 await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
@@ -242,11 +248,15 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={microphone}"])
             try:
-                page = await browser.new_page()
+                page = await (await browser.new_context()).new_page()  # one context: the agent page opened later shares the login
                 await page.context.add_cookies([{"name": LANGUAGE_COOKIE, "value": "ko", "url": engine.http_url}])  # this supervisor reads Korean
                 await log_in(page, engine)
                 await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
                 await wait_agents(engine, {"minsu": "available"})
+                own = await page.evaluate("fetch('/phone/config?for=supervisor').then((r) => r.json())")
+                assert own["auth_user"] == "mon2009", own  # the supervisor page's own phone, not the agent page's web2009
+                await asyncio.sleep(1.0)
+                assert (await status(engine))["agents"]["sora"]["status"] == "logged_out"  # opening /supervisor logs nobody in
                 await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 1.0, CALLER_HZ, 90.0))
                 await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
                 await wait_agents(engine, {"minsu": "on_call"}, timeout_s=40)
@@ -266,6 +276,15 @@ async def test_the_supervisor_pages_own_phone_answers_the_monitoring_call_by_its
                 await page.locator("#monitor").screenshot(path=str(SHOTS / "monitor-browser-phone-whisper-ko.png"))
                 await asyncio.sleep(PHASE_S)
                 whisper_to = await mark(phones)
+
+                agent_page = await page.context.new_page()  # sora opens her agent page too: it takes no phone from this one
+                await agent_page.goto(f"{engine.http_url}/agent")
+                await expect(agent_page.locator("#phone-registration")).to_have_attribute("data-registered", "yes", timeout=20_000)
+                await wait_agents(engine, {"sora": "available"})
+                await asyncio.sleep(1.0)
+                await expect(page.locator("#phone-registration")).to_have_attribute("data-registered", "yes")
+                await expect(page.locator("#monitor-session")).to_have_attribute("data-phase", "active")
+                await agent_page.close()
 
                 await page.locator("#phone-hangup").press("Enter")  # the supervisor hangs up: the session ends
                 await expect(page.locator("#monitor-session")).to_be_hidden(timeout=10_000)

@@ -32,3 +32,18 @@ async def test_a_session_is_stored_step_by_step_and_a_retried_batch_lands_once(d
         assert await store.since(T0 + timedelta(seconds=5)) == steps[3:]
     finally:
         await engine.dispose()
+
+
+async def test_a_window_with_more_rows_than_the_limit_gives_the_newest(database_url: str) -> None:
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        store = MonitoringStore(engine)
+        steps = [MonitoringStep(f"n{i:03d}", seq, T0 + timedelta(minutes=4 * i, seconds=seq), action, "sora", "minsu", "c", "listen", "stopped" if action == "ended" else "")
+                 for i in range(60) for seq, action in ((1, "started"), (2, "mode"), (3, "ended"))]
+        await store.add(steps)
+        newest = await store.since(T0 - timedelta(hours=1), limit=30)
+        assert [(s.session_id, s.seq) for s in newest] == [(s.session_id, s.seq) for s in steps[-30:]]  # the newest 30, oldest first
+        assert audit_sessions(newest)[-1]["session_id"] == "n059"
+    finally:
+        await engine.dispose()

@@ -1,8 +1,9 @@
 // Monitoring live calls from the supervisor page: the live calls (from each floor message, passed on
 // by supervisor.js as the "floor:update" event) with Listen / Whisper / Barge, the supervisor's own
 // session with its mode and Stop. Commands are POST /monitor and POST /monitor/stop; the engine
-// rings the supervisor's phone (this page's phone answers such calls by itself). Caller-controlled
-// fields are shown as text only.
+// rings the supervisor's phone: this page's own phone (GET /phone/config?for=supervisor, not the
+// agent page's) answers by itself only the call whose caller ID is `monitor-<session id>` of the
+// session this page started. Caller-controlled fields are shown as text only.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -30,6 +31,7 @@
       if (!response.ok) { showError(t("monitor.failed", { error: answer.error || `HTTP ${response.status}` })); return; }
       showError("");
       mine = answer.session || null;
+      expectCall(mine);
       setTimeout(loadAudit, 1500);
     } catch (error) {
       showError(t("monitor.offline"));
@@ -140,6 +142,15 @@
 
   function render() { renderCalls(); renderSession(); renderAudit(); }
 
+  // The phone answers only the monitoring call of the session this page started.
+  function expectCall(session) {
+    const audio = $("phone-audio");
+    const wanted = session && session.phase !== "ended" && session.session_id ? `monitor-${session.session_id}` : "";
+    if (!audio || audio.dataset.autoAnswer === wanted) return;
+    audio.dataset.autoAnswer = wanted;
+    if (wanted) document.dispatchEvent(new CustomEvent("phone:auto-answer"));
+  }
+
   // An ended session stays in the floor a few seconds with its reason: said once, then gone.
   let told = "";
   function sayEnded(session) {
@@ -154,6 +165,7 @@
     if (!busy) {
       mine = (floor.monitoring || []).find((s) => s.supervisor === me) || null;
       sayEnded(mine);
+      if (!mine || mine.phase === "ended") expectCall(null);
       if (mine && mine.phase !== "ended") $("monitor-ended").textContent = "";
     }
     render();

@@ -113,6 +113,7 @@ function callerOf(call) {
   const identity = call && call.remoteIdentity;
   if (!identity) return "";
   const number = identity.uri ? identity.uri.user : "";
+  if (identity.displayName && /^monitor-/.test(number)) return identity.displayName;  // a monitoring call: its token says nothing to a person
   return identity.displayName && identity.displayName !== number ? `${identity.displayName} ${number}` : number;
 }
 
@@ -123,13 +124,17 @@ function closeCode(error) {
 
 function toLogin() { location.assign(`/login?next=${location.pathname}`); }
 
-// A page may answer some calls by itself: the supervisor page takes the engine's monitoring calls
-// (caller ID user `monitor`, named in <audio id="phone-audio" data-auto-answer="monitor">).
+// A page may answer some calls by itself: the supervisor page takes the monitoring call of the
+// session it started itself (caller ID user `monitor-<session id>`: monitor.js puts it in
+// <audio id="phone-audio" data-auto-answer> and says "phone:auto-answer", also when the call rang first).
 function answersByItself(call) {
   const wanted = $("phone-audio").dataset.autoAnswer;
   const identity = call && call.remoteIdentity;
   return Boolean(wanted && identity && identity.uri && identity.uri.user === wanted);
 }
+document.addEventListener("phone:auto-answer", () => {
+  if (session && session.state === SessionState.Initial && answersByItself(session)) answerCall();
+});
 
 // Another tab of this agent opened the phone: this one stays quiet until asked to take it back.
 function takenOver() {
@@ -180,7 +185,8 @@ async function start() {
   dispose();
   let answer;
   try {
-    answer = await fetch("/phone/config", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
+    const forPage = $("phone-audio").dataset.phoneFor;  // the supervisor page has a phone of its own
+    answer = await fetch(forPage ? `/phone/config?for=${encodeURIComponent(forPage)}` : "/phone/config", { credentials: "same-origin", signal: AbortSignal.timeout(10000) });
   } catch (error) {
     registered(false, ["agent.phone.why.engine_silent"]);
     return retryLater();

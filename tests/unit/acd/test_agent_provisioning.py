@@ -113,3 +113,17 @@ def test_validation_and_the_writer_agree_on_every_unsafe_character(char: str) ->
 def test_safe_names_pass_both_unchanged() -> None:
     name = "김민수 (Minsu) Park-Lee"
     assert unsafe_name_character(name) is None and config_safe_name(name) == name
+
+
+def test_a_supervisor_gets_a_supervisor_page_phone_that_is_no_agent_phone(tmp_path: Path) -> None:
+    agents = {**AGENTS, "sora": AgentSettings(name="Sora", extension="2009", roles=["agent", "supervisor"])}
+    provision_agents(agents, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc")
+    conf = (tmp_path / "etc" / AGENTS_CONF).read_text()
+    stored = AgentSecrets(tmp_path / "agents.json")
+    phone = stored.monitor_phone("sora")
+    assert phone is not None and phone[0] == "mon2009" and stored.monitor_phone("minsu") is None
+    assert "[mon2009](agent-web-defaults)" in conf and "set_var = THREADLINE_SUPERVISOR=sora" in conf and "mon2001" not in conf
+    assert f"md5_cred = {hashlib.md5(f'mon2009:asterisk:{phone[1]}'.encode()).hexdigest()}" in conf and phone[1] not in conf
+    assert not provision_agents(agents, AgentSecrets(tmp_path / "agents.json"), tmp_path / "etc").changed
+    registrations = PhoneRegistrations()
+    assert registrations.changed("mon2009", "online", "sora", "2009") is False and dial_target("2009", frozenset({"mon2009"})) == "PJSIP/2009"

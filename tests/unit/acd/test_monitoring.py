@@ -77,7 +77,7 @@ def test_a_mode_chosen_while_the_phone_rings_is_the_first_snoops() -> None:
 @pytest.mark.parametrize("reason", ["stopped", "call_ended", "supervisor_hung_up", "not_answered", "failed"])
 def test_every_end_tears_down_once_and_is_audited_with_why(reason: str) -> None:
     s, _ = connected()
-    assert s.handle(core.Ended(reason), 9.0) == [core.TearDown(), core.Audit("ended", "listen", 9.0, reason)]
+    assert s.handle(core.Ended(reason), 9.0) == [core.Audit("ended", "listen", 9.0, reason), core.TearDown()]
     assert s.phase is core.Phase.ENDED and s.shown(9.5)["end_reason"] == reason
     assert s.handle(core.Ended("call_ended"), 9.1) == [] and s.handle(core.ModeWanted(Mode.BARGE), 9.2) == []
     assert s.handle(core.SupervisorAnswered(), 9.3) == []
@@ -99,3 +99,16 @@ def test_the_audit_rows_make_sessions_with_their_modes_and_end() -> None:
         "modes": [{"mode": "listen", "at": (t0 + timedelta(seconds=2)).isoformat()}, {"mode": "whisper", "at": (t0 + timedelta(seconds=5)).isoformat()}],
     }
     assert second["agent"] == "jiyeon" and second["ended_at"] is None and second["modes"] == []
+
+
+def test_a_failed_switch_keeps_the_old_snoop_and_mode_and_a_failed_first_snoop_ends_the_session() -> None:
+    s, first = connected()
+    (switch,) = s.handle(core.ModeWanted(Mode.BARGE), 2.0)
+    assert isinstance(switch, core.MakeSnoop) and s.phase is core.Phase.SWITCHING
+    assert s.handle(core.SnoopFailed(switch.snoop_id), 2.5) == []
+    assert (s.phase, s.mode, s.snoop_id) == (core.Phase.ACTIVE, Mode.LISTEN, first)
+    fresh = session(Mode.LISTEN)
+    fresh.start(0.0)
+    (snoop,) = fresh.handle(core.SupervisorAnswered(), 1.0)
+    assert isinstance(snoop, core.MakeSnoop)
+    assert fresh.handle(core.SnoopFailed(snoop.snoop_id), 1.5) == [core.Audit("ended", "listen", 1.5, "failed"), core.TearDown()]

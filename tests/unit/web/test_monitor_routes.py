@@ -46,7 +46,7 @@ class Desk:
         self.session = None
 
 
-async def steps_since(_since: datetime) -> list[MonitoringStep]:
+async def steps_since(_since: datetime, _limit: int) -> list[MonitoringStep]:
     at = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
     return [MonitoringStep("s1", 1, at, "started", "sora", "minsu", "c1", "listen")]
 

@@ -50,7 +50,8 @@ async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Sessions]]:
     sessions = Sessions()
     phones = {"minsu": BrowserPhone("web2001", "minsu-phone-secret", "Minsu"), "sora": BrowserPhone("web2009", "sora-phone-secret", "Sora")}
     with_phone = desktop(sessions, [])
-    with_phone.phone = PhoneGateway(f"ws://127.0.0.1:{closed_port()}/ws", "127.0.0.1", phones.get)
+    page_phones = {"sora": BrowserPhone("mon2009", "sora-page-secret", "Sora"), "minsu": BrowserPhone("mon2001", "stale", "Minsu")}
+    with_phone.phone = PhoneGateway(f"ws://127.0.0.1:{closed_port()}/ws", "127.0.0.1", phones.get, page_phones.get)
     async with TestClient(TestServer(build_app(HealthBoard(("ari",)), lambda: {}, desktop=with_phone))) as test_client:
         yield test_client, sessions
 
@@ -67,8 +68,13 @@ async def test_an_agent_gets_only_their_own_phone_and_a_cross_origin_relay_is_re
     assert refused.value.status == 403
     test_client.session.cookie_jar.clear()
     test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("sora", ROLES["sora"])})
-    supervisor = await test_client.get("/phone/config")  # the supervisor page's phone takes monitoring calls
+    supervisor = await test_client.get("/phone/config")
     assert supervisor.status == 200 and (await supervisor.json())["auth_user"] == "web2009", "a supervisor gets their own phone only"
+    page = await (await test_client.get("/phone/config?for=supervisor")).json()  # the supervisor page's phone: monitoring calls only
+    assert (page["auth_user"], page["password"]) == ("mon2009", "sora-page-secret") and page["websocket_url"].endswith("/phone/sip?for=supervisor")
+    test_client.session.cookie_jar.clear()
+    test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("minsu", ROLES["minsu"])})
+    assert (await test_client.get("/phone/config?for=supervisor")).status == 403, "an agent has no supervisor page phone"
     test_client.session.cookie_jar.clear()
     test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("qa1", ROLES["qa1"])})
     assert (await test_client.get("/phone/config")).status == 403, "QA staff have no phone here"
