@@ -49,6 +49,11 @@ DISPOSITIONS = {
     "sales": ("sold", "quote_sent", "not_interested", "follow_up"),
     "general": (),
 }
+LIVE_AGENTS = ("minsu", "sora")
+"""The demo's agent and supervisor: they log in to the live engine, so their seeded day runs on to now."""
+SHIFT_HOURS = {"jiyeon": 9.0, "alex": 9.5, "wei": 11.0}
+"""The others go home this long after opening (or, on a shorter day, just before now): the live floor,
+where they are logged out, and their seeded day agree."""
 WRAP_UP_S = {"billing": 30.0, "technical": 45.0, "sales": 30.0, "general": 30.0}
 NOTES = ("", "", "", "청구서 재발송", "다음 주 재확인", "고객 만족", "요금제 안내")
 CALLER_PREFIXES = ("010", "010", "010", "02", "031", "051")
@@ -74,6 +79,8 @@ class _Agent:
     lunch: tuple[datetime, timedelta]
     """When the agent wants to go to lunch, and for how long."""
     lunch_taken: bool = False
+    leaves: datetime | None = None
+    """When the agent logs out; None: still in at the end of the day."""
     changes: list[AgentStateChange] = field(default_factory=list)
 
     def set(self, at: datetime, status: str, call_id: str = "", reason: str = "") -> None:
@@ -87,9 +94,10 @@ def opening_of(now: datetime) -> datetime:
     return opening if local.hour >= OPENING_HOUR + 1 else local - timedelta(hours=8)
 
 
-def calls_per_minute(at: datetime) -> float:
-    """Arrivals: a morning peak near 11:00, a second after lunch near 14:30, quiet evenings."""
-    hour = at.hour + at.minute / 60
+def calls_per_minute(since_opening: timedelta) -> float:
+    """Arrivals: a morning peak near 11:00, a second after lunch near 14:30, quiet evenings (as if the
+    day opened at 08:00, so a day seeded in the small hours is as busy)."""
+    hour = OPENING_HOUR + since_opening.total_seconds() / 3600
     return 0.25 + 0.9 * max(0.0, 1 - abs(hour - 11) / 2.5) + 0.7 * max(0.0, 1 - abs(hour - 14.5) / 2) - 0.15 * (hour > 18)
 
 
@@ -109,12 +117,12 @@ async def seed_busy_day(database_url: str, now: datetime, seed: int = 1588, regu
 async def _write_day(store: JourneyStore, states: AgentStateStore, now: datetime, rng: random.Random, regular_caller: str) -> SeededDay:
     opened_at = opening_of(now)
     end = now - timedelta(minutes=3)  # every call of the seeded day is over before the live one
-    agents = {agent_id: _agent(agent_id, opened_at, rng) for agent_id in ("minsu", "jiyeon", "alex", "wei", "sora")}
+    agents = {agent_id: _agent(agent_id, opened_at, end, rng) for agent_id in ("minsu", "jiyeon", "alex", "wei", "sora")}
     regular_times = sorted(opened_at + (end - opened_at) * share for share in (0.3, 0.7)) if regular_caller else []
     counts = {"calls": 0, "answered": 0, "abandoned": 0}
     at = opened_at + timedelta(minutes=2)
     while True:
-        at += timedelta(minutes=rng.expovariate(calls_per_minute(at)))
+        at += timedelta(minutes=rng.expovariate(calls_per_minute(at - opened_at)))
         regular = bool(regular_times) and regular_times[0] <= at
         if regular:
             at = max(at, regular_times.pop(0))
@@ -125,16 +133,21 @@ async def _write_day(store: JourneyStore, states: AgentStateStore, now: datetime
         counts["calls"] += 1
         answered = await _write_call(store, agents, counts["calls"], number, queue, at, rng)
         counts["answered" if answered else "abandoned"] += 1
+    for agent in agents.values():
+        if agent.leaves is not None:
+            agent.set(max(agent.leaves, agent.free_at), "logged_out")
     changes = [change for agent in agents.values() for change in agent.changes if change.at < now]
     await states.add(sorted(changes, key=lambda change: change.at))
     return SeededDay(counts["calls"], counts["answered"], counts["abandoned"], len(changes), opened_at)
 
 
-def _agent(agent_id: str, opened_at: datetime, rng: random.Random) -> _Agent:
-    """Logged in within the first half hour; a lunch break of 40-60 minutes, staggered from 3.5 hours in."""
+def _agent(agent_id: str, opened_at: datetime, end: datetime, rng: random.Random) -> _Agent:
+    """Logged in within the first half hour; a lunch break of 40-60 minutes, staggered from 3.5 hours
+    in; the agents not in the live demo leave at their shift's end, or at the end of the seeded day."""
     login = opened_at + timedelta(minutes=rng.uniform(0, 30))
     lunch = (opened_at + timedelta(hours=3.5, minutes=rng.uniform(0, 90)), timedelta(minutes=rng.uniform(40, 60)))
-    agent = _Agent(agent_id, login, lunch)
+    leaves = None if agent_id in LIVE_AGENTS else min(end, opened_at + timedelta(hours=SHIFT_HOURS.get(agent_id, 9.0), minutes=rng.uniform(0, 20)))
+    agent = _Agent(agent_id, login, lunch, leaves=leaves)
     agent.set(login, "available")
     return agent
 
@@ -151,13 +164,14 @@ def _go_to_lunch_if_due(agent: _Agent, at: datetime) -> None:
 
 
 def _free_agent(agents: dict[str, _Agent], queue: str, at: datetime) -> tuple[_Agent, datetime]:
-    """The agent who can take a call queued at `at` soonest, the best skilled first."""
-    options = []
+    """The agent who can take a call queued at `at` soonest, the best skilled first; when all of the
+    queue's agents have gone home, whoever is still in (the caller overflows to the general queue)."""
     for agent in agents.values():
         _go_to_lunch_if_due(agent, at)
-    for rank, agent_id in enumerate(AGENTS_OF[queue]):
-        agent = agents[agent_id]
-        options.append((max(agent.free_at, at), rank, agent))
+    staying = [agent for agent in agents.values() if agent.leaves is None]
+    skilled = [agents[agent_id] for agent_id in AGENTS_OF[queue]]
+    on_shift = [agent for agent in skilled if agent.leaves is None or max(agent.free_at, at) < agent.leaves]
+    options = [(max(agent.free_at, at), rank, agent) for rank, agent in enumerate(on_shift or staying)]
     ready, _rank, agent = min(options, key=lambda option: option[:2])
     return agent, ready
 
