@@ -5,7 +5,8 @@ Live samples (the floor FloorView publishes every second) fold into their minute
 are the most seen in the minute (a wall should show the peak, not whatever the last second held),
 service level and agents by state the last seen. After an engine restart the part of the day before
 the first live minute is backfilled from the database (`backfill_points`, from the day's queue
-visits and agent state changes); a live minute always wins over a backfilled one. What is known
+visits and agent state changes); a live minute wins over a backfilled one, except that its callers-waiting
+peak also counts those the database saw waiting in that minute (a restart in the minute of a wait). What is known
 starts at `since`: a page draws nothing before it (and says "since 10:42") rather than false zeros.
 Memory is bounded: at most MAX_MINUTES points, and a new day starts a new history.
 """
@@ -68,7 +69,8 @@ class FloorHistory:
         minute = minute_of(sample.minute)
         current = self._minutes.get(minute)
         if current is None or not current.live:
-            current = self._minutes[minute] = _Minute(live=True)
+            # A backfilled minute keeps its waiting peaks: the callers who waited in it before a restart in that same minute.
+            current = self._minutes[minute] = _Minute(dict(current.waiting) if current is not None else {}, live=True)
             self._bound()
         for queue, waiting in sample.waiting.items():
             current.waiting[queue] = max(waiting, current.waiting.get(queue, 0))
@@ -84,7 +86,12 @@ class FloorHistory:
         start = max(covered_from, self.day_start)
         for point in points:
             minute = minute_of(point.minute)
-            if minute < start or (minute in self._minutes and self._minutes[minute].live):
+            if minute < start:
+                continue
+            live = self._minutes.get(minute)
+            if live is not None and live.live:  # the live sample wins, but the minute's peak counts who waited before it
+                for queue, waiting in point.waiting.items():
+                    live.waiting[queue] = max(waiting, live.waiting.get(queue, 0))
                 continue
             self._minutes[minute] = _Minute(dict(point.waiting), dict(point.service_level), {s: n for s, n in point.agents.items() if s not in NOT_SHOWN_STATUSES})
         self._minutes = dict(sorted(self._minutes.items()))

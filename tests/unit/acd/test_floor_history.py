@@ -86,3 +86,19 @@ def test_the_series_the_engine_sends_match_the_documented_message() -> None:
     history.add(sample(DAY + 60, 1, None, available=1), DAY)
     message = {"v": 1, "type": "floor_history", "replace": True, **history.series()}
     assert isinstance(SERVER_MESSAGE.validate_python(message), FloorHistoryMessage)
+
+
+def test_a_caller_who_waited_in_the_minute_of_the_restart_stays_on_the_chart() -> None:
+    """The restart's first live sample sees nobody waiting; the database saw a caller in that same
+    minute. The minute's peak is the caller, in whichever order the sample and the backfill come."""
+    restarted = DAY + 14 * 3600 + 5 * 60 + 30
+    minute = restarted - 30
+    for backfill_first in (False, True):
+        history = FloorHistory(DAY)
+        steps = [lambda: history.add(sample(restarted, 0, 1.0, available=1), DAY),
+                 lambda: history.backfill([FloorPoint(minute, {"billing": 1}, {"billing": 0.9}, {"on_call": 1})], DAY)]
+        for step in reversed(steps) if backfill_first else steps:
+            step()
+        series = history.series()
+        assert series["waiting"]["billing"][-1] == 1, f"backfill first: {backfill_first}"
+        assert series["service_level"]["billing"][-1] == 1.0 and series["agents"]["available"][-1] == 1, "otherwise the live sample wins"
