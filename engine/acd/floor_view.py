@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime, time as time_of_day, timedelta
 from typing import Any
 
 from engine.config.acd_config import AcdConfig
@@ -38,9 +38,10 @@ MAX_PENDING_STATES = 100_000
 
 
 def start_of_today(now: datetime) -> datetime:
-    """Local midnight: "today" is the contact centre's day, in the engine's time zone."""
-    local = now.astimezone()
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+    """Local midnight: "today" is the contact centre's day, in the engine's time zone. Combined
+    afresh so it carries midnight's own UTC offset, not now's: on a daylight-saving day they differ
+    by an hour, and a midnight that moved would look like a new day (history wiped mid-day)."""
+    return datetime.combine(now.astimezone().date(), time_of_day()).astimezone()
 
 
 def live_floor(distributor: CallDistributor) -> dict[str, Any]:
