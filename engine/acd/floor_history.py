@@ -111,7 +111,7 @@ class FloorHistory:
             "day_start": self.day_start,
             "minute_s": MINUTE_S,
             "since": self.since,
-            "at": [at for at, _ in minutes],
+            "at": [int(at) for at, _ in minutes],
             "waiting": {q: [m.waiting.get(q) for _, m in minutes] for q in queues},
             "service_level": {q: [m.service_level.get(q) for _, m in minutes] for q in queues},
             "agents": {s: [m.agents.get(s, 0) for _, m in minutes] for s in statuses},
@@ -180,7 +180,7 @@ def _service_levels(visits: list[QueueVisit], threshold_s: float, minutes: list[
             answered += 1
             in_time += answers[index][1]
             index += 1
-        levels.append(in_time / answered if answered else None)
+        levels.append(round(in_time / answered, 3) if answered else None)  # as the live KPIs are rounded
     return levels
 
 

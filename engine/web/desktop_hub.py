@@ -44,14 +44,17 @@ class DesktopHub:
         self._state: dict[str, dict[str, Any]] = {}
         self._pop: dict[str, dict[str, Any]] = {}
         self._supervisors: set[web.WebSocketResponse] = set()
-        self._floor: dict[str, Any] | None = None
+        self._floor: str | None = None
+        """The latest supervisor snapshot, encoded, sent at once to a supervisor page that (re)connects."""
         self._queues: dict[str, Any] | None = None
-        """The latest supervisor snapshot, sent at once to a supervisor page that (re)connects."""
         self._outboxes = PageOutboxes("desktop-hub")
         self._timers = TaskOwner("desktop-directory")
         """The directory's wait for its next turn (at most one at a time)."""
         self._history: Callable[[], dict[str, Any]] | None = None
         """Today's floor history, minute by minute (engine/acd/floor_history.py), for a page that attaches."""
+        self._history_text: str | None = None
+        """The whole day's `replace` message, encoded once per version of the history: a busy day is
+        0.4-1.7 MB and 20-100 ms to encode, too much to repeat for every page that attaches."""
 
     # -- AcdListener -----------------------------------------------------------------------
 
@@ -80,9 +83,8 @@ class DesktopHub:
 
     def floor_changed(self, snapshot: dict[str, Any]) -> None:
         """A new live view of queues, agents and today's KPIs: to every supervisor page."""
-        message = {"v": PROTOCOL_VERSION, "type": "floor", **snapshot}
-        self._floor = message
-        text = json.dumps(message)  # once, not once per page
+        text = json.dumps({"v": PROTOCOL_VERSION, "type": "floor", **snapshot})  # once, not once per page
+        self._floor = text
         for socket in self._supervisors:
             self._outboxes.post(socket, text)
 
@@ -90,8 +92,11 @@ class DesktopHub:
         """The day's wallboard series changed: `latest` is the minute that changed, or None when the
         whole day did (a new day, a backfill from the database), which every page then gets again."""
         self._history = history
-        body, replace = (latest, False) if latest is not None else (history(), True)
-        text = json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": replace, **body})
+        self._history_text = None
+        if latest is None:
+            text = self._whole_history_text(history)
+        else:
+            text = json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": False, **latest})
         for socket in self._supervisors:
             self._outboxes.post(socket, text)
 
@@ -119,9 +124,15 @@ class DesktopHub:
         self._supervisors.add(socket)
         self._outboxes.open(socket)
         if self._floor is not None:
-            self._outboxes.post(socket, json.dumps(self._floor))
+            self._outboxes.post(socket, self._floor)
         if self._history is not None:
-            self._outboxes.post(socket, json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": True, **self._history()}))
+            self._outboxes.post(socket, self._whole_history_text(self._history))
+
+    def _whole_history_text(self, history: Callable[[], dict[str, Any]]) -> str:
+        """The day's `replace` message, encoded at most once until the history changes again."""
+        if self._history_text is None:
+            self._history_text = json.dumps({"v": PROTOCOL_VERSION, "type": "floor_history", "replace": True, **history()})
+        return self._history_text
 
     def detach_supervisor(self, socket: web.WebSocketResponse) -> None:
         self._supervisors.discard(socket)

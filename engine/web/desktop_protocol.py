@@ -240,7 +240,7 @@ class FloorHistoryMessage(_Sent):
     day_start: float = Field(description="Local midnight of the day, epoch seconds.")
     minute_s: int
     since: float | None = Field(description="Known from here (epoch seconds): before it the engine has no data for today; null: nothing yet.")
-    at: list[float] = Field(description="Each column's minute start, epoch seconds, ascending.")
+    at: list[int] = Field(description="Each column's minute start, epoch seconds (whole), ascending.")
     waiting: dict[str, list[int | None]] = Field(description="{queue: [the most callers waiting in the minute]}")
     service_level: dict[str, list[float | None]] = Field(description="{queue: [today's service level as of the minute, 0-1; null before the first answer]}")
     agents: dict[str, list[int]] = Field(description="{status: [agents in that state]}; logged-out agents are not counted.")

@@ -102,3 +102,13 @@ def test_a_caller_who_waited_in_the_minute_of_the_restart_stays_on_the_chart() -
         series = history.series()
         assert series["waiting"]["billing"][-1] == 1, f"backfill first: {backfill_first}"
         assert series["service_level"]["billing"][-1] == 1.0 and series["agents"]["available"][-1] == 1, "otherwise the live sample wins"
+
+
+def test_backfilled_levels_are_rounded_as_live_ones_and_minutes_are_whole_seconds() -> None:
+    """2 of 3 in time is 0.667 on the wire, as the live KPIs send it, not 0.6666666666666666."""
+    visits = [visit(DAY + 1, 5, VisitOutcome.ANSWERED), visit(DAY + 2, 5, VisitOutcome.ANSWERED), visit(DAY + 3, 70, VisitOutcome.ANSWERED)]
+    points = backfill_points(visits, [], {"billing": 20.0}, DAY, DAY + 120)
+    assert [p.service_level["billing"] for p in points] == [1.0, 0.667]
+    history = FloorHistory(DAY)
+    history.backfill(points, DAY)
+    assert all(type(at) is int for at in history.series()["at"])
