@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -381,6 +382,11 @@ class AgentInterval:
     """A `Status` value: logged_out, available, reserved, on_call, wrap_up, paused."""
     start: float
     end: float
+
+
+STATE_LOOKBACK = timedelta(days=1)
+"""Agent states are read from this long before a period, so each agent's state at its start is known
+(an agent on a break since before midnight changed nothing today)."""
 
 
 def intervals_from_changes(changes: Sequence[StatusChange], until: float) -> list[AgentInterval]:

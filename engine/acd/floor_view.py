@@ -25,7 +25,7 @@ from engine.acd.agent_board import shown
 from engine.acd.agent_state import Status
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.queued_call_facts import Phase
-from engine.acd.contact_metrics import FORMULAS, VISIT_KINDS, AgentInterval, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
+from engine.acd.contact_metrics import FORMULAS, STATE_LOOKBACK, VISIT_KINDS, AgentInterval, QueueVisit, intervals_from_changes, occupancy, occupancy_by_agent, queue_kpis, visits_from_journey
 from engine.acd.floor_history import FloorHistory, FloorPoint, backfill_points
 from engine.store.agent_state_store import AgentStateChange, AgentStateStore
 from engine.store.journey_store import JourneyStore
@@ -173,7 +173,7 @@ class FloorView:
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT_S):
                 events = await self._journeys.events_of_kinds_since(VISIT_KINDS, start)
-                changes = await self._agent_states.changes_between(start, now + timedelta(seconds=1))
+                changes = await self._agent_states.changes_between(start - STATE_LOOKBACK, now + timedelta(seconds=1))  # each agent's state at midnight
         except Exception as exc:  # the database is down or slow: KPIs stay as they were; the live part goes on
             log.warning("supervisor KPIs not refreshed: %s", exc)
             return
@@ -210,11 +210,21 @@ def today_kpis(
         name: _rounded(asdict(queue_kpis([v for v in visits if v.queue == name], settings.service_level.seconds)))
         for name, settings in config.queues.items()
     }
-    intervals = intervals_from_changes([(c.agent_id, c.at.timestamp(), c.status) for c in changes], now)
+    intervals = today_intervals([(c.agent_id, c.at.timestamp(), c.status) for c in changes], start, now)
     overall = occupancy(intervals, start, now)
     agents = {agent: (round(value, 3) if value is not None else None) for agent, value in occupancy_by_agent(intervals, start, now).items()}
     kpis = {"queues": queues, "occupancy": round(overall, 3) if overall is not None else None, "agents": agents, "as_of": datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")}
     return kpis, (_history_points(config, visits, intervals, start, now) if backfill else None)
+
+
+def today_intervals(changes: list[tuple[str, float, str]], start: float, now: float) -> list[AgentInterval]:
+    """Each agent's states from `start` (midnight) to `now`, from changes read with a look-back: an
+    agent whose last change was yesterday is in that state from midnight, not missing from the day."""
+    return [
+        AgentInterval(i.agent, i.status, max(i.start, start), i.end)
+        for i in intervals_from_changes(changes, now)
+        if i.end > start
+    ]
 
 
 def _history_points(config: AcdConfig, visits: list[QueueVisit], intervals: list[AgentInterval], start: float, now: float) -> list[FloorPoint]:

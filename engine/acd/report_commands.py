@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.config.acd_config import AcdConfig, load_acd
-from engine.acd.contact_metrics import JourneyEvent
+from engine.acd.contact_metrics import STATE_LOOKBACK, JourneyEvent
 from engine.acd.historical_report import INTERVALS, REPORT_KINDS, build_report
 from engine.config.problems import FlowInvalid
 from engine.settings import Settings
@@ -27,8 +27,6 @@ from engine.store.journey_store import JourneyStore
 MAX_DAYS = {"15m": 31, "hour": 92, "day": 732}
 """The longest period a report covers, by interval: about 3,000 intervals at most."""
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
-STATE_LOOKBACK = timedelta(days=1)
-"""Agent states are read from this long before the period, so each agent's state at its start is known."""
 COLUMNS = (
     "interval_start", "interval_end", "by", "key", "offered", "answered", "abandoned", "short_abandoned", "callbacks", "overflowed", "asa_s", "aht_s",
     "abandon_rate", "service_level", "service_level_2", "service_level_s", "occupancy", "csat", "nps", "surveys", "containment", "calls_arrived",

@@ -1,4 +1,4 @@
-"""The floor adapter's day: midnight across a daylight-saving change."""
+"""The floor adapter's day: midnight across a daylight-saving change, agents' states from before it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from engine.acd.contact_metrics import AgentInterval
 from engine.acd.floor_history import FloorHistory, FloorPoint
-from engine.acd.floor_view import start_of_today
+from engine.acd.floor_view import start_of_today, today_intervals, today_kpis
+from engine.config.acd_config import load_acd
+from engine.store.agent_state_store import AgentStateChange
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -41,3 +47,18 @@ def test_midnight_stays_put_on_a_daylight_saving_day(berlin: None) -> None:
     assert not history.add(FloorPoint(before.timestamp(), {"billing": 1}, {"billing": None}, {}), start_of_today(before).timestamp())
     assert not history.add(FloorPoint(after.timestamp(), {"billing": 2}, {"billing": None}, {}), start_of_today(after).timestamp()), "the same day"
     assert len(history) == 2
+
+
+def test_an_agent_unchanged_since_before_midnight_is_on_the_charts_from_midnight() -> None:
+    """minsu went on a break at 23:00 yesterday, jiyeon became available then and took a call at
+    00:01:40: both are in today's agents by state from midnight, and only today counts for occupancy."""
+    config = load_acd(REPO / "ivr_flows")
+    day = 1_800_000_000.0 - 1_800_000_000.0 % 86400
+    yesterday = datetime.fromtimestamp(day - 3600, timezone.utc)
+    changes = [AgentStateChange("minsu", yesterday, "paused"), AgentStateChange("jiyeon", yesterday, "available"),
+               AgentStateChange("jiyeon", datetime.fromtimestamp(day + 100, timezone.utc), "on_call")]
+    kpis, points = today_kpis(config, [], changes, day, day + 300, backfill=True)
+    assert points is not None
+    assert [p.agents for p in points] == [{"available": 1, "paused": 1}] + [{"on_call": 1, "paused": 1}] * 4
+    assert kpis["agents"] == {"jiyeon": 0.667, "minsu": None}, "yesterday's hour of availability is not today's"
+    assert today_intervals([("minsu", day - 7200, "available"), ("minsu", day - 3600, "logged_out")], day, day + 60) == [AgentInterval("minsu", "logged_out", day, day + 60)]
