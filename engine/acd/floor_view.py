@@ -8,6 +8,9 @@ written here as well, in batches off the call path, so occupancy survives an eng
 Each published floor is also a sample of the day's history (engine/acd/floor_history.py) for the
 wallboard charts; the first KPI refresh of a day backfills that history from the same database
 reads, so a restarted engine still charts the morning.
+"Callers waiting" on the charts means callers on the line now, ringing an agent included: a callback
+owed is not a caller waiting (the caller hung up; the backfill ends a callback's wait at its request),
+so the live samples leave the floor's callback entries out and both halves of the chart agree.
 """
 
 from __future__ import annotations
@@ -233,15 +236,15 @@ def _history_points(config: AcdConfig, visits: list[QueueVisit], intervals: list
 
 
 def floor_sample(snapshot: Mapping[str, Any], at: float) -> FloorPoint:
-    """A published floor as a history sample: waiting callers and today's service level per queue,
-    all agents by state."""
+    """A published floor as a history sample: callers waiting (on the line now; callbacks owed are
+    not) and today's service level per queue, all agents by state."""
     levels = snapshot.get("kpis", {}).get("queues", {})
     by_state: dict[str, int] = {}
     for agent in snapshot["agents"].values():
         by_state[agent["status"]] = by_state.get(agent["status"], 0) + 1
     return FloorPoint(
         at,
-        {name: len(queue["waiting"]) for name, queue in snapshot["queues"].items()},
+        {name: sum(1 for entry in queue["waiting"] if not entry.get("callback")) for name, queue in snapshot["queues"].items()},
         {name: levels.get(name, {}).get("service_level") for name in snapshot["queues"]},
         by_state,
     )

@@ -12,7 +12,7 @@ import pytest
 
 from engine.acd.contact_metrics import AgentInterval
 from engine.acd.floor_history import FloorHistory, FloorPoint
-from engine.acd.floor_view import start_of_today, today_intervals, today_kpis
+from engine.acd.floor_view import floor_sample, start_of_today, today_intervals, today_kpis
 from engine.config.acd_config import load_acd
 from engine.store.agent_state_store import AgentStateChange
 
@@ -62,3 +62,11 @@ def test_an_agent_unchanged_since_before_midnight_is_on_the_charts_from_midnight
     assert [p.agents for p in points] == [{"available": 1, "paused": 1}] + [{"on_call": 1, "paused": 1}] * 4
     assert kpis["agents"] == {"jiyeon": 0.667, "minsu": None}, "yesterday's hour of availability is not today's"
     assert today_intervals([("minsu", day - 7200, "available"), ("minsu", day - 3600, "logged_out")], day, day + 60) == [AgentInterval("minsu", "logged_out", day, day + 60)]
+
+
+def test_callers_waiting_on_the_chart_leave_out_the_callbacks_owed() -> None:
+    """As the backfill does: a callback's wait ended when the caller asked for it and hung up."""
+    entry = {"call_id": "c", "number": "", "waited_s": 3.0, "position": 1, "ringing": "", "callback": False}
+    floor = {"queues": {"billing": {"waiting": [entry, {**entry, "position": 2, "callback": True}, {**entry, "position": 0, "ringing": "minsu"}]}},
+             "agents": {"minsu": {"status": "reserved"}}, "kpis": {"queues": {"billing": {"service_level": 0.5}}}}
+    assert floor_sample(floor, 60.0) == FloorPoint(60.0, {"billing": 2}, {"billing": 0.5}, {"reserved": 1})
