@@ -138,7 +138,8 @@ function groups(min) {
     if (!found.has(start)) found.set(start, []);
     found.get(start).push(i);
   });
-  return [...found].map(([start, indexes]) => ({ x: start * 1000, indexes }));
+  // Plotted at the group's last minute: its value is that minute's (service level) or a peak up to it, not the group's start.
+  return [...found].map(([, indexes]) => ({ x: history.at[indexes[indexes.length - 1]] * 1000, indexes }));
 }
 function points(grouped, values, reduce) { return grouped.map((group) => ({ x: group.x, y: reduce(group.indexes.map((i) => values[i])) })); }
 // Lines are drawn without dots, but a value with no neighbour (one minute after a quiet morning) and the latest one get a dot.
@@ -209,7 +210,7 @@ function drawCharts() {
   const states = SHOWN_STATES.filter((status) => status in history.agents);
   chart("chart-agents", {
     type: "line",
-    data: { datasets: states.map((status) => ({ label: state(status), data: points(grouped, history.agents[status], MEAN), fill: true, pointRadius: 0, borderWidth: 1, cubicInterpolationMode: "monotone",
+    data: { datasets: states.map((status) => ({ label: state(status), data: points(grouped, history.agents[status], MEAN), fill: "stack", pointRadius: 0, borderWidth: 1, cubicInterpolationMode: "monotone",
       borderColor: Charts.STATUS_COLORS[status], backgroundColor: `${Charts.STATUS_COLORS[status]}b3` })) },
     options: { scales: { x: timeAxis(min, max), y: { stacked: true, beginAtZero: true, ticks: { precision: 0, callback: (v) => I18N.number(v) }, title: { display: true, text: I18N.t("supervisor.axis_agents") } } },
       plugins: { legend, tooltip: { mode: "index", intersect: false, callbacks: { title, label: (item) => I18N.t("supervisor.state_count", { state: item.dataset.label, n: I18N.number(item.parsed.y) }) } } } },
