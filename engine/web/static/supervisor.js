@@ -48,6 +48,7 @@ function showTiles(floor) {
     const figure = Object.assign(document.createElement("span"), { className: "tile-value", textContent: value });
     const caption = Object.assign(document.createElement("span"), { className: "tile-label", textContent: I18N.t(label) });
     tile.append(figure, caption);
+    if (mark === "below") tile.append(Object.assign(document.createElement("span"), { className: "tile-note", textContent: I18N.t("supervisor.below_target") }));  // not by colour alone
     return tile;
   }));
 }
@@ -177,6 +178,7 @@ function drawCharts() {
   const since = document.getElementById("history-since");
   if (history.since == null) since.textContent = I18N.t("supervisor.no_history");
   else since.textContent = history.since > history.day_start ? I18N.t("supervisor.since", { time: Charts.clock(history.since * 1000) }) : "";
+  describeCharts();
   if (!history.at.length) return;
   const min = chartStart();
   const max = (history.at[history.at.length - 1] + history.minute_s) * 1000;
@@ -215,6 +217,33 @@ function drawCharts() {
     options: { scales: { x: timeAxis(min, max), y: { stacked: true, beginAtZero: true, ticks: { precision: 0, callback: (v) => I18N.number(v) }, title: { display: true, text: I18N.t("supervisor.axis_agents") } } },
       plugins: { legend, tooltip: { mode: "index", intersect: false, callbacks: { title, label: (item) => I18N.t("supervisor.state_count", { state: item.dataset.label, n: I18N.number(item.parsed.y) }) } } } },
   });
+}
+
+// Each chart's text alternative (WCAG 1.1.1), the paragraph its canvas is described by: what the
+// chart shows, in words, from the same history, redrawn with it.
+function describeCharts() {
+  const queues = Object.keys(history.waiting);
+  const last = history.at.length - 1;
+  const waiting = queues.map((queue) => {
+    const values = history.waiting[queue].map((v) => v || 0);
+    const peak = Math.max(0, ...values);
+    if (!peak) return I18N.t("supervisor.summary_waiting_quiet", { queue });
+    return I18N.t("supervisor.summary_waiting", { queue, now: I18N.number(values[last]), peak: I18N.number(peak), time: Charts.clock(history.at[values.indexOf(peak)] * 1000) });
+  });
+  const levels = queues.map((queue) => {
+    const target = lastFloor && lastFloor.queues[queue] ? lastFloor.queues[queue].target_percent : null;
+    const level = LAST(history.service_level[queue]);
+    const words = { queue, level: I18N.percent(level), target: target == null ? "–" : I18N.percent(target / 100) };
+    if (level == null) return I18N.t("supervisor.summary_no_answer", words);
+    return I18N.t(target != null && level * 100 < target ? "supervisor.summary_service_level_below" : "supervisor.summary_service_level", words);
+  });
+  const now = SHOWN_STATES.filter((status) => (history.agents[status] || [])[last] > 0)
+    .map((status) => I18N.t("supervisor.state_count", { state: state(status), n: I18N.number(history.agents[status][last]) }));
+  const agents = now.length ? I18N.t("supervisor.summary_agents", { states: now.join(", ") }) : I18N.t("supervisor.summary_agents_none");
+  for (const [id, text] of [["chart-waiting-summary", waiting.join(" ")], ["chart-service-level-summary", levels.join(" ")], ["chart-agents-summary", agents]]) {
+    const paragraph = document.getElementById(id);
+    if (paragraph) paragraph.textContent = text;
+  }
 }
 
 // One chart per canvas, updated in place (a wall screen redraws every minute all day).
