@@ -117,7 +117,7 @@ async def test_a_caller_who_says_billing_reaches_the_billing_agent_and_they_hear
         assert login.status == 200
         socket = await desk.ws_connect(f"{engine.http_url.replace('http', 'ws')}/ws", origin=engine.http_url)
         await socket.send_json({"v": 1, "type": "wrap_up", "call_id": call.channel_id, "disposition": "refund_issued", "notes": "두 번 결제된 요금 환불"})
-        while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop", "queues"):
+        while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop", "queues", "directory", "pop_cleared"):
             pass
         assert reply == {"v": 1, "type": "wrap_up_saved", "call_id": call.channel_id}, reply
         await socket.close()

@@ -251,7 +251,7 @@ async def test_secure_entry_pauses_the_recording_and_no_key_tone_or_digit_is_kep
             call_id = str(message["call_id"])
             await asyncio.sleep(4.0)  # talk, with the leaky key tones on the line
             await socket.send_json({"v": 1, "type": "secure_entry", "call_id": call_id})
-            while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop", "queues"):
+            while (reply := await socket.receive_json(timeout=5))["type"] in ("state", "pop", "queues", "directory", "pop_cleared"):
                 pass
             assert reply == {"v": 1, "type": "secure_entry_started", "call_id": call_id}, reply
             await wait_for_event(engine, "recording_paused", timeout_s=10)
