@@ -70,13 +70,14 @@ async def test_the_agent_sees_the_pop_with_the_ivr_context_before_answering(
             await caller.start(await asyncio.to_thread(write_speech_then_tone, tmp_path / "caller.wav", "요금 문의요", 6.0, 2.0, CALLER_HZ, 60.0))
             await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
             await caller.wait_event("CALL_ESTABLISHED")
-            await expect(page.locator("#pop")).to_be_visible(timeout=40_000)
+            await expect(page.locator("#pop")).to_be_visible(timeout=60_000)  # a misheard first try costs a re-ask
             agents = (await status(engine))["agents"]
             assert agents["minsu"]["status"] == "reserved", "the pop is on screen while the phone still rings"
             await expect(page.locator("#pop-intent")).to_have_text("billing")
             await expect(page.locator("#pop-customer")).to_contain_text("김민수")
             await expect(page.locator("#pop-queue")).to_have_text("billing")
-            await expect(page.locator("#pop-timeline li.said").first).to_contain_text("요금")
+            # What the caller said reaches the pop (a misheard first try stays in the timeline too).
+            await expect(page.locator("#pop-timeline li.said").filter(has_text="요금")).not_to_have_count(0)
             await expect(page.locator("#pop-path")).to_contain_text("billing by speech")
             await expect(page.locator("#pop-customer")).to_have_text("김민수")
             await expect(page.locator("#pop")).not_to_contain_text("found")  # a customer card, not the lookup's dump
