@@ -19,7 +19,7 @@ from engine.acd.queued_call_facts import Phase
 from engine.asterisk.ari_events import Channel, EndpointStateChanged, StasisStarted
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable
 from engine.config.acd_config import AcdConfig, AgentSettings, QueueSettings
-from tests.unit.acd.test_call_distributor import CallerSession, MemoryBridges, agent_leg, settle, started
+from test_call_distributor import CallerSession, MemoryBridges, agent_leg, settle, started
 
 
 def channel(channel_id: str) -> Channel:
