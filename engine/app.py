@@ -44,6 +44,8 @@ from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
+from engine.api.api_service import JourneyApi, journey_api
+from engine.store.contact_store import ContactStore
 from engine.store.monitoring_store import MonitoringStore
 from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
@@ -95,6 +97,7 @@ class Engine:
         self.qa_desk: QaDesk | None = None
         self._database: AsyncEngine | None = None
         self.monitor: CallMonitor | None = None
+        self.api: JourneyApi | None = None
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -182,6 +185,7 @@ class Engine:
         recorder = self._recorder(ami, ari, database)
         transcriber = self._transcriber(database, store)
         self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names)
+        api = self.api = journey_api(database, store, ContactStore(database, store), settings.api, utc_now)
         if recorder is not None and transcriber is not None:
             recorder.on_filed = transcriber.submit
         distributor = self.distributor = CallDistributor(
@@ -248,6 +252,7 @@ class Engine:
                 if flows is not None:
                     background.append(("flow-watch", flows.watch))
                 background.append(("reload-on-sighup", self._reload_on_signal))
+                background.append(("api-webhooks", api.deliver_webhooks))
                 running = [self.background.start(tasks, name, factory) for name, factory in background]
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
@@ -483,7 +488,7 @@ class Engine:
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config),
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config, supervisor_page=True)), language_of=self._language_of,
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
-        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line), http)
+        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

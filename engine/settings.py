@@ -231,6 +231,41 @@ class HttpSettings(_Section):
         return tuple(items) if isinstance(items, list) else items
 
 
+WebhookEventType = Literal["contact.created", "journey.event_appended"]
+WEBHOOK_EVENT_TYPES: tuple[WebhookEventType, ...] = ("contact.created", "journey.event_appended")
+"""What a webhook may subscribe to (engine/api/api_schema.py describes each)."""
+
+
+class WebhookSettings(_Section):
+    """One receiver of the Journey API's events. In this file, not in the API: a token holder could
+    otherwise make the engine POST to any address it can reach, and the secret would live in the database."""
+
+    url: str = Field(pattern=r"^https?://", max_length=500)
+    secret: str = Field(min_length=16, max_length=200)
+    """Signs every delivery (Threadline-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">)."""
+    events: tuple[WebhookEventType, ...] = WEBHOOK_EVENT_TYPES
+
+
+class ApiSettings(_Section):
+    """The Journey API (/api/v1): tokens are made with `threadline tokens create`; webhooks are set here."""
+
+    webhooks: tuple[WebhookSettings, ...] = ()
+    rate_per_minute: int = Field(default=120, ge=1, le=100_000)
+    """Requests a token may make per minute; more are answered 429 with Retry-After."""
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    webhook_max_attempts: int = Field(default=20, ge=1, le=100)
+    """With the back-off (1 s doubling, capped at webhook_max_delay_s) about a day before a delivery is given up."""
+    webhook_max_delay_s: float = Field(default=3600.0, ge=1, le=86_400)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _distinct_urls(cls, hooks: tuple[WebhookSettings, ...]) -> tuple[WebhookSettings, ...]:
+        urls = [hook.url for hook in hooks]
+        if len(set(urls)) != len(urls):
+            raise ValueError("each webhook url once (deliveries are kept per url)")
+        return hooks
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///data/threadline.sqlite3"
 
@@ -266,6 +301,7 @@ class Settings(_Section):
     acd: AcdSettings = AcdSettings()
     recording: RecordingSettings = RecordingSettings()
     transcripts: TranscriptSettings = TranscriptSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:

@@ -35,6 +35,8 @@ from engine import metrics
 from engine.acd.contact_metrics import FORMULAS
 from engine.acd.historical_report import INTERVALS
 from engine.acd.refusal import Refusal
+from engine.api.api_auth import api_guarded
+from engine.api.api_routes import add_api_routes
 from engine.acd.report_commands import ReportPeriodInvalid, as_csv, period
 from engine.health import HealthBoard
 from engine.settings import HttpSettings
@@ -53,6 +55,7 @@ from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
+    from engine.api.api_service import JourneyApi
     from engine.call.flow_services import ReloadResult
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,8 @@ class Access:
     """A browser page: strangers are sent to the login page instead of getting 401."""
     loopback: bool = False
     """Open to clients on this machine (a local Prometheus) without logging in."""
+    api_scope: str = ""
+    """A Journey API route: only an API token with this scope opens it (engine/api/api_auth.py)."""
 
 
 ACCESS: dict[tuple[str, str], Access] = {
@@ -124,6 +129,13 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
     ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
     ("GET", "/metrics"): Access(SUPERVISORS, admin_token=True, loopback=True),
+    # The Journey API (engine/api/): API tokens with scopes, never sessions; its OpenAPI document is public (no data in it).
+    ("GET", "/api/openapi.json"): Access(public=True),
+    ("POST", "/api/v1/contacts"): Access(api_scope="journey:write"),
+    ("GET", "/api/v1/contacts"): Access(api_scope="journey:read"),
+    ("GET", "/api/v1/contacts/{contact_id}"): Access(api_scope="journey:read"),
+    ("POST", "/api/v1/contacts/{contact_id}/events"): Access(api_scope="journey:write"),
+    ("GET", "/api/v1/events"): Access(api_scope="journey:read"),
     ("GET", "/reports"): Access(SUPERVISORS, page=True),
     ("GET", "/reports/data"): Access(SUPERVISORS, admin_token=True),
     # QA review (engine/web/qa_routes.py): agents see only their own calls and scores there.
@@ -176,6 +188,7 @@ class Desktop:
 def build_app(
     board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
     qa: QaDesk | None = None, reports: Reports | None = None, http: HttpSettings | None = None, caller_line: CallerLine | None = None,
+    api: JourneyApi | None = None,
 ) -> web.Application:
     http = http or HttpSettings()
     sessions = desktop.sessions if desktop is not None else Sessions()
@@ -195,6 +208,8 @@ def build_app(
             if isinstance(request.match_info.http_exception, web.HTTPException):
                 raise request.match_info.http_exception  # 404/405 for what does not exist
             return web.json_response({"error": "this endpoint has no access rule"}, status=403)
+        if rule.api_scope:
+            return await api_guarded(request, handler, rule.api_scope)
         if rule.public or (rule.loopback and _local_client(request, http.host)):
             return await handler(request)
         if rule.admin_token and admin_token is not None and _bearer_ok(request, admin_token):
@@ -437,6 +452,7 @@ def build_app(
     add_monitor_routes(app, desktop.monitor if desktop is not None else None, desktop.monitoring_audit if desktop is not None else None, lambda request: request[PRINCIPAL])
     if caller_line is not None:
         add_caller_page_routes(app, caller_line, relays)
+    add_api_routes(app, api)
     return app
 
 
