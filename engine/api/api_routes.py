@@ -110,7 +110,7 @@ def add_api_routes(app: web.Application, api: JourneyApi | None) -> None:
         return socket
 
     async def document_answer(_request: web.Request) -> web.StreamResponse:
-        return web.Response(body=document, content_type="application/json", headers={"Cache-Control": "public, max-age=300"})
+        return web.Response(body=document, content_type="application/json")
 
     handlers: dict[str, Handler] = {
         "createContact": create_contact, "listContacts": list_contacts, "getContact": get_contact,

@@ -34,8 +34,8 @@ FieldName = Annotated[str, StringConstraints(min_length=1, max_length=40, patter
 
 
 Line80 = Annotated[str, StringConstraints(max_length=80, pattern=r"^[^\x00-\x1f\x7f]*$")]
-PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{2,32}$")]
-"""Digits as the phone network gives them (a leading + allowed): the next call from it finds the contact."""
+PhoneNumber = Annotated[str, StringConstraints(max_length=33, pattern=r"^(\+?[0-9]{2,32})?$")]
+"""Digits as the phone network gives them (a leading + allowed), or empty: the next call from it finds the contact."""
 ContactRef = Annotated[str, StringConstraints(pattern=r"^ct_[A-Za-z0-9_-]{8,36}$")]
 
 
@@ -57,7 +57,7 @@ class ContactCreate(ApiModel):
     """A customer contact started by another system (an email, a web form, a CRM). At least a
     number or an account: the journey is found again by them."""
 
-    customer_number: PhoneNumber | Literal[""] = ""
+    customer_number: PhoneNumber = ""
     customer_account: Line80 = ""
     customer_name: Line80 = ""
 

@@ -173,9 +173,10 @@ async def add_owed(session: AsyncSession, events: Sequence[OwedEvent], now: date
     """Add outbox rows in the caller's transaction (with the events themselves); one already owed is skipped."""
     if not events:
         return
-    seen = set((await session.execute(
+    rows = await session.execute(
         select(WebhookDeliveryRow.url, WebhookDeliveryRow.event_id).where(WebhookDeliveryRow.event_id.in_([e.event_id for e in events]))
-    )).tuples().all())
+    )
+    seen = {(url, event_id) for url, event_id in rows.all()}
     for event in events:
         if (event.url, event.event_id) in seen:
             continue
