@@ -24,6 +24,10 @@ from engine.store.api_store import Delivery, WebhookOutbox
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 5.0
 """With nothing due and no wake-up, the outbox is looked at again this often (another engine may have written it)."""
+KEEP_FINISHED = timedelta(days=7)
+"""Delivered and given-up deliveries are kept this long (to look into a receiver's trouble), then deleted:
+their payloads hold customers' numbers and texts."""
+FORGET_EVERY_S = 3600.0
 BATCH = 50
 CONCURRENCY = 8
 
@@ -46,8 +50,12 @@ class WebhookSender:
         """Forever: deliver what is due, then sleep until woken or the next delivery is due."""
         if not self._settings.webhooks:
             await asyncio.Event().wait()  # no webhooks: nothing will ever be owed
+        forgotten_at = -FORGET_EVERY_S
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s)) as session:
             while True:
+                if asyncio.get_running_loop().time() - forgotten_at >= FORGET_EVERY_S:
+                    forgotten_at = asyncio.get_running_loop().time()
+                    await self._outbox.forget_finished(self._clock() - KEEP_FINISHED)
                 self._wake.clear()
                 due = await self._outbox.due(self._clock(), BATCH)
                 await self.deliver(session, due)

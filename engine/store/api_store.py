@@ -7,23 +7,25 @@ enough: nobody can guess their way to a preimage, and every request can be check
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from engine.store.api_models import ApiTokenRow, WebhookDeliveryRow
+from engine.store.contact_store import token_hash
 from engine.store.field_limits import bounded_detail, bounded_text, event_kind
 from engine.store.models import JourneyEventRow
 
 TOKEN_PREFIX = "tl_"
+SECRET_SHAPE = re.compile(r"^tl_[A-Za-z0-9_-]{43}$")
 APPEND_TRIES = 3
 """Two requests appending to one leg at once: the one whose numbers were taken tries again."""
 LAST_USED_EVERY = timedelta(minutes=1)
@@ -67,7 +69,8 @@ def new_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+    """What is stored of a token: the same sha256 as chat tokens and hand-off codes."""
+    return token_hash(secret)
 
 
 def _token(row: ApiTokenRow) -> ApiToken:
@@ -103,8 +106,8 @@ class ApiTokenStore:
 
     async def authenticate(self, secret: str, now: datetime) -> ApiToken | None:
         """The live token with this secret, or None. Looked up by hash, then compared in constant time."""
-        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-            return None
+        if not SECRET_SHAPE.match(secret):
+            return None  # not one of ours (and never hashed: a header may hold anything)
         wanted = hash_secret(secret)
         async with self._sessions() as session:
             row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == wanted))
@@ -163,6 +166,14 @@ class WebhookOutbox:
             "delivered": sum(1 for done, _ in rows if done is not None),
             "given_up": sum(1 for _, gone in rows if gone is not None),
         }
+
+    async def forget_finished(self, before: datetime) -> int:
+        """Delete deliveries delivered or given up before `before`: their payloads hold customers' data."""
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(delete(WebhookDeliveryRow).where(or_(
+                WebhookDeliveryRow.delivered_at < before, WebhookDeliveryRow.given_up_at < before,
+            )))
+            return int(getattr(done, "rowcount", 0) or 0)
 
     async def _set(self, delivery_id: int, **values: Any) -> None:
         async with self._sessions() as session, session.begin():

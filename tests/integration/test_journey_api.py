@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,8 @@ async def test_events_reach_the_journey_the_websocket_and_a_signed_retried_webho
             break
         await asyncio.sleep(0.1)
     assert counts == {"pending": 0, "delivered": 3, "given_up": 0}
+    assert await rig.outbox.forget_finished(datetime.now(UTC) - timedelta(days=7)) == 0, "kept a week"
+    assert await rig.outbox.forget_finished(datetime.now(UTC) + timedelta(seconds=1)) == 3
 
     calls = await rig.journeys.previous_calls(NUMBER, "some-new-call")
     assert [(c.channel, c.caller_number) for c in calls] == [("api", NUMBER)], "the next call from the number finds the API leg"
@@ -328,3 +330,25 @@ async def test_the_running_engine_serves_the_api_and_delivers_webhooks(start_eng
             assert appended.status == 201
     await receiver.wait_for(2)
     assert [json.loads(body)["type"] for _, body in receiver.got] == ["contact.created", "journey.event_appended"]
+
+
+async def test_migration_0008_matches_the_api_tables_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from engine.store.api_models import ApiTokenRow, WebhookDeliveryRow
+    from engine.store.models import Base
+
+    await upgrade_database(database_url)
+    database = create_engine(database_url)
+    ours = {ApiTokenRow.__tablename__, WebhookDeliveryRow.__tablename__}
+
+    def differences(connection: Any) -> list[Any]:
+        found = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        return [d for d in found if any(name in repr(d) for name in ours)]
+
+    try:
+        async with database.connect() as connection:
+            assert await connection.run_sync(differences) == []
+    finally:
+        await database.dispose()
