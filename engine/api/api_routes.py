@@ -19,7 +19,7 @@ from typing import TypeVar
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
-from engine.api.api_auth import API_CLIENT, bearer, refusal
+from engine.api.api_auth import API_CLIENT, API_GUARD, bearer, refusal
 from engine.api.api_schema import ApiEvent, AppendEvents, ContactCreate
 from engine.api.api_service import EventRefused, JourneyApi
 from engine.api.event_hub import HubFull, Subscription
@@ -50,8 +50,6 @@ def add_api_routes(app: web.Application, api: JourneyApi | None) -> None:
     """Every operation of OPERATIONS, the document and the websocket. Without `api` (no database) the
     routes still exist, in the access table like the rest, and answer 503 behind the token check."""
     if api is not None:
-        from engine.api.api_auth import API_GUARD
-
         app[API_GUARD] = api.guard
     document = json.dumps(openapi_document(), ensure_ascii=False).encode()
 

@@ -114,9 +114,7 @@ async def rig_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
         store = ApiTokenStore(database)
         tokens = {}
         for name, scopes in (("reader", ["journey:read"]), ("writer", ["journey:write"]), ("both", ["journey:read", "journey:write"])):
-            existing = {token.name for token in await store.tokens()}
-            suffix = f"-{len(started)}" if name in existing or f"{name}" in existing else ""
-            tokens[name] = await store.create(name + suffix, scopes, datetime.now(UTC))
+            tokens[name] = await store.create(f"{name}-{len(started)}", scopes, datetime.now(UTC))  # a restart's rig: new names
         return ApiRig(client, api, tokens, journeys, WebhookOutbox(database))
 
     yield start
@@ -161,7 +159,7 @@ async def test_every_operation_in_the_document_answers_as_documented(rig_factory
         body = good_body if op.body is not None else None
         for headers, status in (({}, 401), (bad, 401), (rig.auth(wrong), 403)):
             refusal = await checked(rig, document, op.method, op.path, url, status, headers=headers, params=query, json=body)
-            assert refusal["field"] == ("Authorization" if status != 403 or True else None)
+            assert refusal["field"] == "Authorization"
         await checked(rig, document, op.method, op.path, url, op.success, headers=rig.auth("both"), params=query, json=body)
         if op.body is not None:
             huge = await checked(rig, document, op.method, op.path, url, 413, headers={**rig.auth("both"), "Content-Type": "application/json"},
