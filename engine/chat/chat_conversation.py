@@ -136,6 +136,12 @@ class ChatConversation:
         """Go on at the node of the checkpoint (the leg's last CheckpointSaved): its question is asked again."""
         return self._run(self.interpreter.resume(checkpoint))
 
+    def handed_off(self, transfer: Transfer) -> None:
+        """A chat read back after it had reached the hand-off: the flow's part is done, the choices stay."""
+        self.interpreter.finished = True
+        self.transfer = transfer
+        self.input = ChatInput("handoff")
+
     def fact(self, fact: FlowFact) -> ChatTurn:
         """A lookup's answer or a kept timer's firing, from the adapter."""
         return self._run(self.interpreter.decide(fact))
