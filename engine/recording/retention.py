@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.config.acd_config import AcdConfig
 from engine.journey.events import (
     Arrived, CallbackDialing, CallbackFailed, CallbackRefused, CallbackRequested, CallbackRestored, CheckpointSaved, Collected, DispositionSet,
-    DtmfReceived, FellBack, IntentChosen, LookedUp, Recognised, SpeechHeard, StepDone, VariablesSet, kinds,
+    ChatSent, DtmfReceived, FellBack, HandoffOffered, IntentChosen, LookedUp, Recognised, SpeechHeard, StepDone, Typed, VariablesSet, kinds,
 )
 from engine.settings import Settings
 from engine.store.journey_store import JourneyStore
@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 PERSONAL_KINDS = frozenset(kinds(
     Arrived, SpeechHeard, Recognised, Collected, LookedUp, CheckpointSaved, VariablesSet, DispositionSet, DtmfReceived,
     CallbackRequested, CallbackRestored, CallbackDialing, CallbackFailed, CallbackRefused, IntentChosen, StepDone, FellBack,
+    Typed, ChatSent, HandoffOffered,
 ))
 """Journey events whose detail can hold what a caller said, keyed or is (erased); the others hold
-only steps, queues, agents and times."""
+only steps, queues, agents and times. A chat's transcript (what was typed, what it was told, the
+hand-off's number) is a leg's journey like a call's and goes the same way."""
 
 
 @dataclass(frozen=True)
