@@ -106,6 +106,11 @@ class ChatService:
         """The chat of a token: live here, or read back from its journey (a restart, another engine)."""
         held = self._live.get(token)
         if held is not None:
+            runtime = self._runtime()
+            if runtime is not None and runtime.bundle is not held.chat.runtime.bundle:
+                old = held.chat.conversation
+                flow = old.flow_name if old.flow_name in runtime.bundle.flow_set.flows else self.flow_of(runtime.bundle)
+                await held.chat.go_on_with(runtime, ChatConversation(runtime.bundle.flow_set, flow, old.interpreter.variables))
             return held.chat
         async with self._restoring:
             held = self._live.get(token)

@@ -21,7 +21,7 @@ from typing import Any
 from engine.call.flow_services import FlowRuntime, answer_lookup
 from engine.chat.chat_conversation import ChatConversation, ChatInput, ChatTurn
 from engine.chat.chat_limits import Bucket
-from engine.chat.chat_transcript import transcript
+from engine.chat.chat_transcript import last_checkpoint, transcript
 from engine.flows.flow_facts import CancelTimer, HangUp, Lookup, StartTimer, TimerFired, Transfer
 from engine.flows.interpreter import MASK
 from engine.handoff import handoff_port as port
@@ -83,6 +83,20 @@ class LiveChat:
         async with self._lock:
             turn = self.conversation.resume(checkpoint) if checkpoint is not None else self.conversation.start()
             await self._apply(turn)
+
+    @property
+    def runtime(self) -> FlowRuntime:
+        return self._runtime
+
+    async def go_on_with(self, runtime: FlowRuntime, conversation: ChatConversation) -> None:
+        """The flows were reloaded since this chat began: it goes on from its last checkpoint with the
+        new ones (one flow file, two channels: an edit reaches a chat in progress at its next visit)."""
+        async with self._lock:
+            checkpoint = last_checkpoint(self.journal)
+            if self.ended or self.conversation.interpreter.finished or checkpoint is None:
+                return
+            self._runtime, self.conversation = runtime, conversation
+            await self._apply(conversation.resume(checkpoint))
 
     async def typed(self, text: str) -> None:
         async with self._lock:
@@ -178,7 +192,8 @@ class LiveChat:
         self._writer.add(kind, self._now(), detail)
 
     def _state(self, shown: ChatInput) -> dict[str, Any]:
-        return {"input": asdict(shown), "handoff": self.handoff_shown, "ended": self.ended, "language": self.conversation.language}
+        return {"input": asdict(shown), "handoff": self.handoff_shown, "ended": self.ended, "language": self.conversation.language,
+                "node": self.conversation.node_name}
 
     async def _tell(self, message: dict[str, Any]) -> None:
         for send in list(self._pages):
