@@ -73,7 +73,7 @@ def add_chat_routes(app: web.Application, service: ChatService) -> None:
 
     async def socket(request: web.Request) -> web.WebSocketResponse:
         refuse_cross_origin_socket(request)
-        ws = web.WebSocketResponse(max_msg_size=settings.max_message_chars * 4 + 200, heartbeat=20, compress=False)
+        ws = web.WebSocketResponse(max_msg_size=settings.max_message_chars * 6 + 256, heartbeat=20, compress=False)
         await ws.prepare(request)
         chat = await _hello(ws, service)
         if chat is None:
@@ -116,6 +116,8 @@ async def _hello(ws: web.WebSocketResponse, service: ChatService) -> LiveChat | 
         message = json.loads(first.data) if first.type == WSMsgType.TEXT else {}
     except (TimeoutError, ValueError):
         message = {}
+    if ws.closed:
+        return None  # a frame over the size limit: aiohttp has closed the socket (1009)
     token = message.get("token") if isinstance(message, dict) and message.get("type") == "hello" else None
     chat = await service.find(token) if isinstance(token, str) and 20 <= len(token) <= 100 else None
     if chat is None:

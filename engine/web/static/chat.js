@@ -83,9 +83,9 @@
       return line(item.who, item.text, item.who === "bot" ? state.language : "");
     });
     log.replaceChildren(...shown, ...later.map(laterItem));
-    log.scrollTop = log.scrollHeight;
     renderInput();
     renderHandoff();
+    log.scrollTop = log.scrollHeight;  // after the hand-off box took its room: the newest message stays in view
   }
 
   function renderInput() {
