@@ -31,6 +31,9 @@ from engine.journey.acd_events import (
 from engine.journey.recording_events import (
     RecordingStarted, RecordingFailed, RecordingPaused, RecordingResumed,
 )
+from engine.journey.channel_events import (
+    Typed, ChatSent, HandoffOffered, HandoffClaimed, HandoffRefused, ContinuedFrom, ExternalEvent,
+)
 from engine.journey.event_model import JourneyEventModel, UnknownEvent
 
 
@@ -101,6 +104,13 @@ __all__ = [
     "RecordingFailed",
     "RecordingPaused",
     "RecordingResumed",
+    "Typed",
+    "ChatSent",
+    "HandoffOffered",
+    "HandoffClaimed",
+    "HandoffRefused",
+    "ContinuedFrom",
+    "ExternalEvent",
     "JourneyEventModel",
     "UnknownEvent",
     "StoredEvent",
@@ -129,6 +139,7 @@ MODELS: Mapping[str, type[JourneyEventModel]] = {
         Transferred, SecureEntryStarted, SecureEntryEnded, CallbackOfferTaken, Overflowed, CallbackRequested, CallbackRefused,
         CallbackDialing, CallbackAnswered, CallbackAttemptFailed, CallbackFailed, WaitAnnounced, DispositionSet, WrapUpEnded,
         RecordingStarted, RecordingFailed, RecordingPaused, RecordingResumed,
+        Typed, ChatSent, HandoffOffered, HandoffClaimed, HandoffRefused, ContinuedFrom, ExternalEvent,
     )
 }
 """Every known kind and its model."""

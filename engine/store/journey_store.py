@@ -54,14 +54,19 @@ class CallRecord:
     hung_up_by: str | None
     hangup_cause: int | None
     events: tuple[JourneyEvent, ...]
+    channel: str = "phone"
+    """phone, chat or api: which kind of leg of its contact this is."""
+    contact_id: int | None = None
 
 
 class JourneyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def open_call(self, caller: CallerInfo, at: datetime, detail: dict[str, Any]) -> OpenedCall:
-        """Create the call row and its `arrived` event.
+    async def open_call(
+        self, caller: CallerInfo, at: datetime, detail: dict[str, Any], channel: str = "phone", contact_id: int | None = None, first_kind: str = "arrived",
+    ) -> OpenedCall:
+        """Create the call row (a leg of `channel`, in a contact or not yet) and its first event (`arrived`).
 
         Idempotent on the channel id: a call seen again (after a reconnect, or a write retried after
         a timeout that had in fact committed) keeps its one row, and the caller learns where its
@@ -77,8 +82,10 @@ class JourneyStore:
                 caller_name=bounded_text(caller.caller_name, CALLER_FIELD_CHARS),
                 dialed=bounded_text(caller.dialed, CALLER_FIELD_CHARS),
                 arrived_at=at,
+                channel=channel,
+                contact_id=contact_id,
             )
-            row.events.append(JourneyEventRow(seq=1, kind="arrived", at=at, detail=bounded_detail(detail)))
+            row.events.append(JourneyEventRow(seq=1, kind=event_kind(first_kind), at=at, detail=bounded_detail(detail)))
             session.add(row)
             try:
                 await session.commit()
@@ -140,9 +147,10 @@ class JourneyStore:
             return True
 
     async def open_calls(self) -> dict[str, int]:
-        """Calls with no end yet, by channel id: checked against Asterisk after every reconnect."""
+        """Phone calls with no end yet, by channel id: checked against Asterisk after every reconnect
+        (a chat or an API leg has no channel in Asterisk)."""
         async with self._sessions() as session:
-            rows = await session.execute(select(CallRow.channel_id, CallRow.id).where(CallRow.ended_at.is_(None)))
+            rows = await session.execute(select(CallRow.channel_id, CallRow.id).where(CallRow.ended_at.is_(None), CallRow.channel == "phone"))
             return {channel_id: call_id for channel_id, call_id in rows.all()}
 
     async def ended_channels(self, channel_ids: list[str]) -> set[str]:
@@ -160,7 +168,7 @@ class JourneyStore:
             row = await session.scalar(
                 select(CallRow).where(CallRow.channel_id == channel_id).options(selectinload(CallRow.events))
             )
-            return _record(row) if row else None
+            return call_record(row) if row else None
 
     async def add_event_for_channel(self, channel_id: str, kind: str, at: datetime, detail: dict[str, Any]) -> bool:
         """Append to a call's journey by its channel, also after the call ended (an agent's disposition)."""
@@ -181,14 +189,14 @@ class JourneyStore:
                 .limit(limit)
                 .options(selectinload(CallRow.events))
             )
-            return [_record(row) for row in rows]
+            return [call_record(row) for row in rows]
 
     async def recent_calls(self, limit: int = 50) -> list[CallRecord]:
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(CallRow).order_by(CallRow.id.desc()).limit(limit).options(selectinload(CallRow.events))
             )
-            return [_record(row) for row in rows]
+            return [call_record(row) for row in rows]
 
     async def events_of_kinds_since(self, kinds: Sequence[str], start: datetime) -> list[tuple[str, str, datetime, dict[str, Any]]]:
         """(channel id, kind, at, detail) of every event of these kinds since `start`, per call in
@@ -262,7 +270,7 @@ class JourneyStore:
         return int(last or 0) + 1
 
 
-def _record(row: CallRow) -> CallRecord:
+def call_record(row: CallRow) -> CallRecord:
     return CallRecord(
         id=row.id,
         channel_id=row.channel_id,
@@ -275,6 +283,8 @@ def _record(row: CallRow) -> CallRecord:
         hung_up_by=row.hung_up_by,
         hangup_cause=row.hangup_cause,
         events=tuple(JourneyEvent(e.seq, e.kind, e.at, dict(e.detail)) for e in row.events),
+        channel=row.channel or "phone",
+        contact_id=row.contact_id,
     )
 
 

@@ -1,11 +1,11 @@
-"""Tables for calls and their journey: one row a call, and one ordered event log a call."""
+"""Tables for contacts, their legs (calls, chats, API threads) and each leg's journey: one row a leg, and one ordered event log a leg."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -33,8 +33,29 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime}
 
 
+class ContactRow(Base):
+    """One customer's matter across channels: a phone call, a chat and an API thread are its legs
+    (calls.contact_id). Created with its first leg that needs one (a chat, an API contact, a hand-off)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    """The public id (ct_...): what the Journey API and the chat name it by, never the row id."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    origin: Mapped[str] = mapped_column(String(16), default="")
+    """The channel of its first leg: phone, chat or api."""
+    customer_number: Mapped[str] = mapped_column(String(80), default="", index=True)
+    customer_account: Mapped[str] = mapped_column(String(80), default="", index=True)
+    customer_name: Mapped[str] = mapped_column(String(80), default="")
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The identity came signed by the company's site (chat) or from an API client, not typed by the customer."""
+
+
 class CallRow(Base):
-    """One inbound call, from the moment it reached the engine until it ended."""
+    """One leg of a contact: an inbound or callback phone call, a chat or an API thread, from its start until it ended.
+
+    The table keeps its first name, `calls`: a phone call was the only kind of leg when it was made."""
 
     __tablename__ = "calls"
 
@@ -50,6 +71,9 @@ class CallRow(Base):
     """caller, engine, system (Asterisk hung up), or lost (ended while the engine could not see it)."""
     hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
     hangup_cause_txt: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    channel: Mapped[str] = mapped_column(String(8), default="phone", server_default="phone")
+    """phone, chat or api."""
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True, index=True)
 
     events: Mapped[list[JourneyEventRow]] = relationship(
         back_populates="call", order_by="JourneyEventRow.seq", cascade="all, delete-orphan"
@@ -190,3 +214,43 @@ class MonitoringRow(Base):
     call_id: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(32), default="")
+
+
+class ChatSessionRow(Base):
+    """A chat customer's session: the token (hashed) their browser keeps, and the chat leg it writes.
+    A reload or a new connection with the token goes on in that leg at the same node."""
+
+    __tablename__ = "chat_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    channel_id: Mapped[str] = mapped_column(String(64), index=True)
+    """The chat leg (calls.channel_id)."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What the chat needs to go on that the journey does not hold (never a sensitive value)."""
+
+
+class HandoffCodeRow(Base):
+    """A one-time code a chat gave its customer to call with: the call that keys it goes on from the chat.
+
+    Only the code's hash is kept; a code works once, until expires_at."""
+
+    __tablename__ = "handoff_codes"
+    __table_args__ = (Index("ix_handoff_codes_code_hash", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    from_leg: Mapped[str] = mapped_column(String(64))
+    """The chat leg (calls.channel_id) the call goes on from."""
+    queue: Mapped[str] = mapped_column(String(64))
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    """The phone leg that keyed it."""

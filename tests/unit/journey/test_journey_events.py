@@ -182,6 +182,14 @@ SAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("recording_failed", {"agent": "minsu", "reason": "refused"}),
     ("recording_paused", {"at_s": 12.5}),
     ("recording_resumed", {"at_s": 20.25}),
+    # engine/journey/channel_events.py: the chat, hand-offs between channels, the Journey API
+    ("typed", {"text": "인터넷이 안 돼요", "node": "menu"}),
+    ("chat_sent", {"text": "무엇을 도와드릴까요?", "node": "menu"}),
+    ("handoff_offered", {"how": "code", "queue": "technical", "number": "1600-0000", "expires_at": "2026-12-07T09:10:00+00:00"}),
+    ("handoff_claimed", {"leg": "1795.1", "how": "code"}),
+    ("handoff_refused", {"reason": "expired"}),
+    ("continued_from", {"leg": "chat-abc", "channel": "chat", "how": "code"}),
+    ("external_event", {"type": "order_update", "text": "order 123 delayed", "source": "crm", "data": {"order": "123"}}),
 ]
 
 

@@ -23,12 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.acd.contact_metrics import VISIT_KINDS, JourneyEvent, kpis_by_queue, visits_from_journey
 from engine.acd.report_commands import report_rows
-from engine.journey.events import MODELS, UnknownEvent, from_stored, to_stored
+from engine.journey.events import (
+    MODELS, ChatSent, ContinuedFrom, ExternalEvent, HandoffClaimed, HandoffOffered, HandoffRefused, Typed, UnknownEvent, from_stored, kinds, to_stored,
+)
 from engine.store.database import create_engine, require_current, upgrade_database
 from engine.store.journey_store import JourneyStore
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "journey_v17.sqlite"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NEWER_THAN_FIXTURE = frozenset(kinds(Typed, ChatSent, HandoffOffered, HandoffClaimed, HandoffRefused, ContinuedFrom, ExternalEvent))
+"""Kinds the fixture's version could not write (the contact's channels, migration 0007): their stored
+form is pinned by tests/unit/journey/test_journey_events.py's samples instead."""
 
 
 @pytest.fixture
@@ -51,7 +56,7 @@ async def test_every_row_decodes_to_its_model_and_encodes_back_to_the_same_row(d
         event = from_stored(row.kind, row.detail)
         assert not isinstance(event, UnknownEvent), f"{row.kind} {row.detail}"
         assert to_stored(event) == (row.kind, row.detail)
-    assert {row.kind for row in rows} == set(MODELS), "the fixture has every kind: regenerate it when a kind is added"
+    assert {row.kind for row in rows} == set(MODELS) - NEWER_THAN_FIXTURE, "the fixture has every kind its version wrote"
 
 
 async def test_the_live_kpis_from_the_previous_database(database: AsyncEngine) -> None:

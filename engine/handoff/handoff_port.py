@@ -1,0 +1,71 @@
+"""What a chat asks of the hand-off to the phone, and what it gets back: the boundary between the chat
+(engine/chat) and the hand-off service (engine/handoff) that arranges callbacks and issues codes.
+
+The chat hands over exactly what the phone's flow would hand to a queue (the interpreter's Transfer),
+plus its leg and journal, so the agent's pop shows the chat as it shows an IVR call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatLeg:
+    """The chat as it stands when the customer asks for a person."""
+
+    channel_id: str
+    """The chat leg (calls.channel_id, chat-...)."""
+    contact_id: int
+    language: str
+    """The flow's language: the callback's prompts and the call's flow speak it."""
+    variables: Mapping[str, Any]
+    """What the flow collected (sensitive values already masked)."""
+    journal: Sequence[tuple[str, Mapping[str, Any]]]
+    """The chat leg's journey so far, as (kind, detail): what the agent's pop is built from."""
+    customer_number: str = ""
+    """A number the company's site signed for this customer (verified), if any."""
+
+
+@dataclass(frozen=True)
+class HandoffTarget:
+    """Where the phone leg queues: the flow's Transfer."""
+
+    queue: str
+    skills: tuple[str, ...] = ()
+    priority: int = 5
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallbackArranged:
+    number: str
+    """As shown to the customer (middle digits masked)."""
+    queue: str
+    call_id: str
+    """The callback's phone leg."""
+
+
+@dataclass(frozen=True)
+class CodeIssued:
+    code: str
+    dial: str
+    """The number to call."""
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class HandoffRefused:
+    reason: str
+    """A stable code the page words in the reader's language (the callback rules' reasons, or
+    no_callbacks, not_now, ...)."""
+    detail: str = ""
+
+
+class Handoff(Protocol):
+    async def call_me_back(self, leg: ChatLeg, number: str, target: HandoffTarget) -> CallbackArranged | HandoffRefused: ...
+
+    async def i_will_call(self, leg: ChatLeg, target: HandoffTarget) -> CodeIssued | HandoffRefused: ...

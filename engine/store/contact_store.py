@@ -1,0 +1,210 @@
+"""Contacts and their legs, chat sessions and hand-off codes: what ties a customer's chat, calls and
+API threads into one journey. Each leg's own journey is written by JourneyStore as before.
+
+Only hashes of chat tokens and hand-off codes are kept. A code is claimed in one transaction, so two
+calls keying the same code cannot both take the chat over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from engine.store.field_limits import CALLER_FIELD_CHARS, bounded_detail, bounded_text
+from engine.store.journey_store import CallerInfo, CallRecord, JourneyStore, OpenedCall, call_record
+from engine.store.models import CallRow, ChatSessionRow, ContactRow, HandoffCodeRow
+
+CHANNELS = ("phone", "chat", "api")
+
+
+def token_hash(secret: str) -> str:
+    """What is stored of a chat token or a hand-off code: a browser's token or a customer's code
+    read from the database opens nothing."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    ref: str
+    created_at: datetime
+    origin: str
+    customer_number: str
+    customer_account: str
+    customer_name: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    channel_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClaimedCode:
+    """A hand-off code the calling leg has just taken: the chat it goes on from and where it queues."""
+
+    contact_id: int
+    from_leg: str
+    queue: str
+    skills: tuple[str, ...]
+    priority: int
+
+
+@dataclass(frozen=True)
+class CodeRefused:
+    reason: str
+    """unknown, expired or used."""
+
+
+class ContactStore:
+    def __init__(self, engine: AsyncEngine, journeys: JourneyStore) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._journeys = journeys
+
+    # -- contacts and legs -------------------------------------------------------------------
+
+    async def create_contact(self, origin: str, at: datetime, number: str = "", account: str = "", name: str = "", verified: bool = False) -> Contact:
+        row = ContactRow(ref=f"ct_{secrets.token_urlsafe(12)}", created_at=at, origin=origin, customer_number=bounded_text(number, CALLER_FIELD_CHARS),
+                         customer_account=bounded_text(account, CALLER_FIELD_CHARS), customer_name=bounded_text(name, CALLER_FIELD_CHARS), verified=verified)
+        async with self._sessions() as session, session.begin():
+            session.add(row)
+        return _contact(row)
+
+    async def contact_by_ref(self, ref: str) -> Contact | None:
+        async with self._sessions() as session:
+            row = await session.scalar(select(ContactRow).where(ContactRow.ref == ref[:40]))
+            return _contact(row) if row else None
+
+    async def contact(self, contact_id: int) -> Contact | None:
+        async with self._sessions() as session:
+            row = await session.get(ContactRow, contact_id)
+            return _contact(row) if row else None
+
+    async def contact_of_leg(self, channel_id: str) -> Contact | None:
+        async with self._sessions() as session:
+            row = await session.scalar(select(ContactRow).join(CallRow, CallRow.contact_id == ContactRow.id).where(CallRow.channel_id == channel_id[:64]))
+            return _contact(row) if row else None
+
+    async def contacts_of_customer(self, number: str = "", account: str = "", limit: int = 20) -> list[Contact]:
+        """A customer's contacts, newest first: by the number or account the contact was made with,
+        or by the number any of its legs came from."""
+        if not number and not account:
+            return []
+        wanted = []
+        if number:
+            wanted += [ContactRow.customer_number == number, ContactRow.id.in_(select(CallRow.contact_id).where(CallRow.caller_number == number))]
+        if account:
+            wanted.append(ContactRow.customer_account == account)
+        async with self._sessions() as session:
+            rows = await session.scalars(select(ContactRow).where(or_(*wanted)).order_by(ContactRow.id.desc()).limit(limit))
+            return [_contact(row) for row in rows]
+
+    async def open_leg(self, contact: Contact, channel: str, caller: CallerInfo, at: datetime, first: tuple[str, dict[str, Any]]) -> OpenedCall:
+        """A new leg of the contact (a chat, an API thread, a callback's call), with its first event."""
+        if channel not in CHANNELS:
+            raise ValueError(f"channel: one of {', '.join(CHANNELS)} (got {channel!r})")
+        kind, detail = first
+        return await self._journeys.open_call(caller, at, detail, channel=channel, contact_id=contact.id, first_kind=kind)
+
+    async def attach_leg(self, channel_id: str, contact_id: int) -> bool:
+        """Put an existing leg (an inbound call that keyed a code) into a contact; False if there is no such leg."""
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(update(CallRow).where(CallRow.channel_id == channel_id[:64]).values(contact_id=contact_id))
+            return bool(_changed(done))
+
+    async def legs_of_contact(self, contact_id: int) -> list[CallRecord]:
+        """The contact's legs in the order they started, each with its journey."""
+        async with self._sessions() as session:
+            rows = await session.scalars(select(CallRow).where(CallRow.contact_id == contact_id).order_by(CallRow.id).options(selectinload(CallRow.events)))
+            return [call_record(row) for row in rows]
+
+    async def erase_customer(self, number: str = "", account: str = "") -> list[str]:
+        """Blank who the customer's contacts are (number, account, name); returns the channel ids of
+        those contacts' legs, whose journeys the caller erases too (a chat typed under a signed identity
+        may come from no number at all)."""
+        contacts = await self.contacts_of_customer(number, account, limit=100_000)
+        ids = [contact.id for contact in contacts]
+        if not ids:
+            return []
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(ContactRow).where(ContactRow.id.in_(ids)).values(customer_number="erased", customer_account="erased", customer_name="erased"))
+            legs = await session.scalars(select(CallRow.channel_id).where(CallRow.contact_id.in_(ids)))
+            return sorted(set(legs))
+
+    async def blank_contacts_before(self, cutoff: datetime) -> int:
+        """Retention: contacts made before `cutoff` forget who the customer was (their legs' journeys are blanked by JourneyStore)."""
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(update(ContactRow).where(ContactRow.created_at < cutoff, ContactRow.customer_name != "erased")
+                                         .values(customer_number="erased", customer_account="erased", customer_name="erased"))
+            return _changed(done)
+
+    # -- chat sessions -----------------------------------------------------------------------
+
+    async def open_chat_session(self, token: str, channel_id: str, at: datetime, state: dict[str, Any] | None = None) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(ChatSessionRow(token_hash=token_hash(token), channel_id=channel_id, created_at=at, last_seen_at=at, state=bounded_detail(state or {})))
+
+    async def chat_session(self, token: str) -> ChatSession | None:
+        async with self._sessions() as session:
+            row = await session.scalar(select(ChatSessionRow).where(ChatSessionRow.token_hash == token_hash(token)))
+            return ChatSession(row.channel_id, row.created_at, row.last_seen_at, row.ended_at, dict(row.state or {})) if row else None
+
+    async def touch_chat_session(self, token: str, at: datetime, state: dict[str, Any] | None = None, ended: bool = False) -> None:
+        values: dict[str, Any] = {"last_seen_at": at}
+        if state is not None:
+            values["state"] = bounded_detail(state)
+        if ended:
+            values["ended_at"] = at
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(ChatSessionRow).where(ChatSessionRow.token_hash == token_hash(token)).values(**values))
+
+    # -- hand-off codes ----------------------------------------------------------------------
+
+    async def code_is_live(self, code: str, now: datetime) -> bool:
+        """Whether an unexpired, unclaimed code with this value exists (a new code must not collide)."""
+        async with self._sessions() as session:
+            found = await session.scalar(select(HandoffCodeRow.id).where(
+                HandoffCodeRow.code_hash == token_hash(code), HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now).limit(1))
+            return found is not None
+
+    async def issue_code(self, code: str, contact_id: int, from_leg: str, queue: str, skills: Sequence[str], priority: int, at: datetime, expires_at: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(HandoffCodeRow(code_hash=token_hash(code), contact_id=contact_id, from_leg=from_leg, queue=queue, skills=list(skills), priority=priority,
+                                       created_at=at, expires_at=expires_at))
+
+    async def claim_code(self, code: str, by_leg: str, now: datetime) -> ClaimedCode | CodeRefused:
+        """Take a code for a calling leg: once, before it expires."""
+        async with self._sessions() as session, session.begin():
+            rows = list(await session.scalars(select(HandoffCodeRow).where(HandoffCodeRow.code_hash == token_hash(code)).order_by(HandoffCodeRow.id.desc())))
+            live = next((row for row in rows if row.claimed_at is None and row.expires_at > now), None)
+            if live is None:
+                if not rows:
+                    return CodeRefused("unknown")
+                return CodeRefused("used" if any(row.claimed_at is not None for row in rows) else "expired")
+            taken = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.id == live.id, HandoffCodeRow.claimed_at.is_(None))
+                                          .values(claimed_at=now, claimed_by=by_leg[:64]))
+            if not _changed(taken):
+                return CodeRefused("used")
+            return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
+
+
+def _contact(row: ContactRow) -> Contact:
+    return Contact(row.id, row.ref, row.created_at, row.origin, row.customer_number, row.customer_account, row.customer_name, bool(row.verified))
+
+
+def _changed(result: Any) -> int:
+    """Rows an UPDATE changed (its result is a CursorResult; the session's execute is typed wider)."""
+    return result.rowcount if isinstance(result, CursorResult) else 0

@@ -1,0 +1,105 @@
+"""Contacts, their legs, chat sessions and hand-off codes on a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engine.journey.channel_events import ContinuedFrom, Typed
+from engine.journey.events import to_stored
+from engine.recording.retention import erase
+from engine.settings import RecordingSettings, Settings
+from engine.store.contact_store import ClaimedCode, CodeRefused, ContactStore
+from engine.store.database import create_engine, upgrade_database
+from engine.store.journey_store import CallerInfo, JourneyStore
+
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+async def test_a_chat_and_a_call_are_legs_of_one_contact_and_only_the_phone_leg_is_checked_against_asterisk(database_url: str) -> None:
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        journeys = JourneyStore(engine)
+        contacts = ContactStore(engine, journeys)
+        contact = await contacts.create_contact("chat", T0, number="01012345678", name="김민수", verified=True)
+        chat = await contacts.open_leg(contact, "chat", CallerInfo("chat-abc", "01012345678", "김민수", "chat"), T0, to_stored(Typed(text="인터넷이 안 돼요")))
+        call = await journeys.open_call(CallerInfo("1795.1", "01012345678", "", "1600"), T0 + timedelta(minutes=3), {})
+        assert chat.created and call.created
+        assert await contacts.attach_leg("1795.1", contact.id)
+        kind, detail = to_stored(ContinuedFrom(leg="chat-abc", channel="chat", how="code"))
+        await journeys.add_event(call.call_id, kind, T0 + timedelta(minutes=3), detail, seq=2)
+        legs = await contacts.legs_of_contact(contact.id)
+        assert [(leg.channel_id, leg.channel) for leg in legs] == [("chat-abc", "chat"), ("1795.1", "phone")]
+        assert legs[0].events[0].kind == "typed" and legs[0].events[0].detail == {"text": "인터넷이 안 돼요"}
+        assert (await contacts.contact_of_leg("1795.1")) == contact
+        assert await contacts.contact_by_ref(contact.ref) == contact and contact.verified
+        assert [c.ref for c in await contacts.contacts_of_customer(number="01012345678")] == [contact.ref]
+        assert await contacts.contacts_of_customer() == []
+        assert set(await journeys.open_calls()) == {"1795.1"}  # the chat has no channel in Asterisk
+    finally:
+        await engine.dispose()
+
+
+async def test_a_code_is_claimed_once_before_it_expires_and_only_its_hash_is_kept(database_url: str) -> None:
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        journeys = JourneyStore(engine)
+        contacts = ContactStore(engine, journeys)
+        contact = await contacts.create_contact("chat", T0)
+        await contacts.issue_code("482913", contact.id, "chat-abc", "technical", ["internet"], 3, T0, T0 + timedelta(minutes=10))
+        await contacts.issue_code("111111", contact.id, "chat-abc", "technical", [], 5, T0, T0 + timedelta(minutes=10))
+        assert await contacts.code_is_live("482913", T0) and not await contacts.code_is_live("482913", T0 + timedelta(minutes=11))
+        assert await contacts.claim_code("000000", "1795.1", T0) == CodeRefused("unknown")
+        assert await contacts.claim_code("111111", "1795.1", T0 + timedelta(minutes=11)) == CodeRefused("expired")
+        both = await asyncio.gather(contacts.claim_code("482913", "1795.1", T0 + timedelta(minutes=1)), contacts.claim_code("482913", "1795.2", T0 + timedelta(minutes=1)))
+        assert sorted(type(result).__name__ for result in both) == ["ClaimedCode", "CodeRefused"]
+        claimed = next(result for result in both if isinstance(result, ClaimedCode))
+        assert (claimed.from_leg, claimed.queue, claimed.skills, claimed.priority) == ("chat-abc", "technical", ("internet",), 3)
+        assert await contacts.claim_code("482913", "1795.3", T0 + timedelta(minutes=2)) == CodeRefused("used")
+        async with engine.connect() as connection:
+            stored = (await connection.exec_driver_sql("SELECT code_hash FROM handoff_codes")).scalars().all()
+        assert "482913" not in stored and all(len(value) == 64 for value in stored)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_chat_session_is_found_by_its_token_and_keeps_its_state(database_url: str) -> None:
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        contacts = ContactStore(engine, JourneyStore(engine))
+        await contacts.open_chat_session("secret-token", "chat-abc", T0, {"node": "menu"})
+        assert await contacts.chat_session("other") is None
+        await contacts.touch_chat_session("secret-token", T0 + timedelta(minutes=1), {"node": "steps"})
+        session = await contacts.chat_session("secret-token")
+        assert session is not None and session.channel_id == "chat-abc" and session.state == {"node": "steps"} and session.ended_at is None
+        assert session.last_seen_at == T0 + timedelta(minutes=1)
+    finally:
+        await engine.dispose()
+
+
+async def test_erasing_a_customer_erases_their_chat_legs_and_contacts_too(database_url: str, tmp_path: Path) -> None:
+    """A chat under a signed identity came from no number: the contact knows the customer, so erasure finds its legs."""
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        journeys = JourneyStore(engine)
+        contacts = ContactStore(engine, journeys)
+        contact = await contacts.create_contact("chat", T0, number="01012345678", account="A-77", name="김민수", verified=True)
+        await contacts.open_leg(contact, "chat", CallerInfo("chat-abc", "", "", "chat"), T0, to_stored(Typed(text="제 계좌는 A-77 이에요")))
+        other = await contacts.create_contact("chat", T0, number="01099999999")
+        await contacts.open_leg(other, "chat", CallerInfo("chat-other", "", "", "chat"), T0, to_stored(Typed(text="안녕하세요")))
+        settings = Settings(recording=RecordingSettings(folder=tmp_path))  # type: ignore[call-arg]
+        erased = await erase(engine, settings, number="01012345678")
+        assert erased.calls == ("chat-abc",)
+        chat = await journeys.get_call("chat-abc")
+        assert chat is not None and chat.events[0].detail == {"erased": True}
+        assert (await contacts.contact_by_ref(contact.ref)) == replace(contact, customer_number="erased", customer_account="erased", customer_name="erased")
+        untouched = await journeys.get_call("chat-other")
+        assert untouched is not None and untouched.events[0].detail == {"text": "안녕하세요"}
+    finally:
+        await engine.dispose()
