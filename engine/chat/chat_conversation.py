@@ -62,6 +62,11 @@ class ChatInput:
     min_digits: int = 0
     max_digits: int = 0
 
+    @property
+    def takes_input(self) -> bool:
+        """Typing and the buttons are taken now (free text, or a digit entry)."""
+        return self.kind in ("text", "digits")
+
 
 @dataclass(frozen=True)
 class BotMessage:
@@ -148,7 +153,7 @@ class ChatConversation:
 
     def typed(self, raw: str) -> ChatTurn:
         text = " ".join(raw.split())
-        if not text or self.input.kind not in ("text", "digits"):
+        if not text or not self.input.takes_input:
             return ChatTurn((), (), (), self.input, "not_now")
         node = self._node()
         sensitive = isinstance(node, CollectNode) and node.sensitive
@@ -165,7 +170,7 @@ class ChatConversation:
 
     def pressed(self, index: int) -> ChatTurn:
         """A quick reply of the input now shown, by its place."""
-        if not 0 <= index < len(self.input.replies) or self.input.kind != "text":
+        if not 0 <= index < len(self.input.replies) or not self.input.takes_input:
             return ChatTurn((), (), (), self.input, "not_now")
         reply = self.input.replies[index]
         typed = Typed(text=reply.label, node=self.node_name, button=True)
