@@ -33,6 +33,7 @@ from engine.acd.call_monitor import CallMonitor, MonitoringAudit
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
 from engine.acd.report_commands import report_rows
+from engine.chat.chat_service import ChatService
 from engine.call.flow_services import FlowLibrary, FlowRuntime, ReloadResult, lookup_session
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
@@ -488,7 +489,9 @@ class Engine:
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config),
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config, supervisor_page=True)), language_of=self._language_of,
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
-        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api), http)
+        database = self._database if self.settings.chat.enabled else None  # the web chat: the same flows, in text
+        chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, JourneyStore(database), ContactStore(database, JourneyStore(database))) if database else None
+        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api, chat), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

@@ -264,6 +264,45 @@ class ApiSettings(_Section):
         if len(set(urls)) != len(urls):
             raise ValueError("each webhook url once (deliveries are kept per url)")
         return hooks
+class ChatSettings(_Section):
+    """The customer web chat (/chat) and the script other sites embed: the same flows as the phone, in text."""
+
+    enabled: bool = False
+    """Off, /chat and its script answer 404. The chat is public, like a published number."""
+    flow: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    """The flow a chat runs; unset: flows.inbound, the one the phone runs."""
+    allowed_origins: tuple[str, ...] = ()
+    """Sites (https://shop.example) that may embed the chat (CSP frame-ancestors) and create chat
+    sessions from their pages (CORS). A comma-separated list in THREADLINE_CHAT__ALLOWED_ORIGINS."""
+    identity_secret: str | None = None
+    """The HMAC-SHA256 key a site signs its customer's identity with (at least 32 characters);
+    unset, signed identities are refused and every chat is anonymous."""
+    max_sessions: int = Field(default=500, ge=1, le=100_000)
+    """Chats open at once on this engine; more are refused (429)."""
+    sessions_per_client_per_minute: int = Field(default=10, ge=1, le=10_000)
+    messages_per_second: float = Field(default=2.0, gt=0, le=100)
+    """What one chat may send, on average; a burst of `message_burst` is allowed."""
+    message_burst: int = Field(default=5, ge=1, le=1000)
+    max_message_chars: int = Field(default=500, ge=20, le=4000)
+    idle_timeout_s: float = Field(default=1800.0, ge=30, le=7 * 86400)
+    """A chat nobody has typed in or looked at for this long ends; its token stops working."""
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        items = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        for item in items if isinstance(items, (list, tuple)) else ():
+            text = str(item)
+            if not text.startswith(("https://", "http://")) or text.rstrip("/").count("/") != 2:
+                raise ValueError(f"{text!r} is not an origin: scheme and host only, such as https://shop.example")
+        return tuple(str(item).rstrip("/") for item in items) if isinstance(items, (list, tuple)) else items
+
+    @field_validator("identity_secret")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError(f"at least 32 characters (it has {len(value)}); a short key lets anyone sign an identity. `openssl rand -hex 32` makes one")
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -302,6 +341,7 @@ class Settings(_Section):
     recording: RecordingSettings = RecordingSettings()
     transcripts: TranscriptSettings = TranscriptSettings()
     api: ApiSettings = ApiSettings()
+    chat: ChatSettings = ChatSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:

@@ -40,7 +40,9 @@ from engine.api.api_routes import add_api_routes
 from engine.acd.report_commands import ReportPeriodInvalid, as_csv, period
 from engine.health import HealthBoard
 from engine.settings import HttpSettings
+from engine.chat.chat_service import ChatService
 from engine.web.caller_page import CallerLine, add_caller_page_routes
+from engine.web.chat_routes import add_chat_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.page_language import LANGUAGE_COOKIE, LANGUAGE_NAMES, page_language
@@ -118,6 +120,12 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/try"): Access(public=True, page=True),
     ("GET", "/try/config"): Access(public=True),
     ("GET", "/try/sip"): Access(public=True),
+    # The customer web chat (engine/web/chat_routes.py), only when chat.enabled is on: public, like a published number.
+    ("GET", "/chat"): Access(public=True, page=True),
+    ("POST", "/chat/session"): Access(public=True),
+    ("OPTIONS", "/chat/session"): Access(public=True),
+    ("GET", "/chat/ws"): Access(public=True),
+    ("GET", "/chat/embed.js"): Access(public=True),
     ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
     ("GET", "/ws/supervisor"): Access(SUPERVISORS),
     # Monitoring agents' calls (engine/web/monitor_routes.py): listen, whisper, barge, stop, the audit.
@@ -189,6 +197,7 @@ def build_app(
     board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
     qa: QaDesk | None = None, reports: Reports | None = None, http: HttpSettings | None = None, caller_line: CallerLine | None = None,
     api: JourneyApi | None = None,
+    chat: ChatService | None = None,
 ) -> web.Application:
     http = http or HttpSettings()
     sessions = desktop.sessions if desktop is not None else Sessions()
@@ -308,7 +317,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js", "monitor.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js", "monitor.js", "chat.js", "chat.css"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -453,6 +462,8 @@ def build_app(
     if caller_line is not None:
         add_caller_page_routes(app, caller_line, relays)
     add_api_routes(app, api)
+    if chat is not None:
+        add_chat_routes(app, chat)
     return app
 
 
