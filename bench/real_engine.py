@@ -61,8 +61,9 @@ class RealEngine:
 
 
 @contextlib.asynccontextmanager
-async def real_engine() -> AsyncIterator[RealEngine]:
-    """Asterisk of this slot up, the engine running with the sample flows and minsu able to log in; all stopped after."""
+async def real_engine(extra_env: dict[str, str] | None = None) -> AsyncIterator[RealEngine]:
+    """Asterisk of this slot up, the engine running with the sample flows and minsu able to log in; all stopped after.
+    `extra_env` adds THREADLINE_* settings (bench/chat.py turns the chat on)."""
     pbx = LocalAsterisk(load_settings(None, environ=PBX_ENV))
     print(f"asterisk {PBX_ENV['THREADLINE_LOCALPBX__INSTANCE']}: {await asyncio.to_thread(pbx.up)}")
     engine: RunningEngine | None = None
@@ -78,7 +79,7 @@ async def real_engine() -> AsyncIterator[RealEngine]:
                 port = free_port()
                 database_url = f"sqlite+aiosqlite:///{workdir / 'pop.sqlite3'}"
                 environ = {**os.environ, **PBX_ENV, "THREADLINE_DATABASE__URL": database_url, "THREADLINE_HTTP__PORT": str(port),
-                           "THREADLINE_RECORDING__FOLDER": str(workdir / "recordings"), **env}
+                           "THREADLINE_RECORDING__FOLDER": str(workdir / "recordings"), **env, **(extra_env or {})}
                 log_path = workdir / "engine.log"
                 engine = RunningEngine(await asyncio.to_thread(_spawn_engine, environ, log_path), f"http://127.0.0.1:{port}", database_url, log_path)
                 try:

@@ -37,6 +37,10 @@ RECOGNITION_CONFIDENCE = Histogram(
     "threadline_recognition_confidence", "Confidence of the best alternative (0-1) of each utterance", ["language"], registry=REGISTRY,
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
 )
+CHAT_REPLY_SECONDS = Histogram(
+    "threadline_chat_reply_seconds", "A chat customer's message (text or quick reply) received to the bot's turn sent to the page", registry=REGISTRY,
+    buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5),
+)
 MONITORING_SESSIONS = Counter("threadline_monitoring_sessions", "Supervisors' monitoring sessions started, by the mode they started in", ["mode"], registry=REGISTRY)
 MONITORING_MODES = Counter("threadline_monitoring_modes", "Modes put in force in monitoring sessions (the first and each change)", ["mode"], registry=REGISTRY)
 

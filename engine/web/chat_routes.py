@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from engine import metrics
 from engine.chat.chat_service import ChatRefused, ChatService
 from engine.chat.live_chat import LiveChat
 from engine.web.request_policy import BODY_TIMEOUT_S, CROSS_ORIGIN_WRITES, framed_page_policy, refuse_cross_origin_socket
@@ -139,37 +140,43 @@ async def _serve(ws: web.WebSocketResponse, chat: LiveChat, max_chars: int) -> N
             await ws.send_json(_error("too_fast"))
             continue
         too_fast = 0
+        received = time.perf_counter()
         try:
-            await _message(ws, chat, frame.data, max_chars)
+            if await _message(ws, chat, frame.data, max_chars):
+                metrics.CHAT_REPLY_SECONDS.observe(time.perf_counter() - received)
         except Exception:  # a bug behind one message: the page gets a reference, never a traceback, and the chat goes on
             reference = secrets.token_hex(4)
             log.exception("internal error %s in chat %s", reference, chat.channel_id)
             await ws.send_json({**_error("internal_error"), "reference": reference})
 
 
-async def _message(ws: web.WebSocketResponse, chat: LiveChat, raw: str, max_chars: int) -> None:
+async def _message(ws: web.WebSocketResponse, chat: LiveChat, raw: str, max_chars: int) -> bool:
+    """Carry one page message out; True when it was a turn the bot answered (what the reply time measures)."""
     try:
         message = json.loads(raw)
     except ValueError:
         message = None
     if not isinstance(message, dict):
         await ws.send_json(_error("invalid"))
-        return
+        return False
     kind = message.get("type")
     if kind == "text" and isinstance(message.get("text"), str):
         text = message["text"]
         if len(text) > max_chars:
             await ws.send_json({**_error("too_long"), "max": max_chars})
-            return
+            return False
         await chat.typed(text)
-    elif kind == "reply" and isinstance(message.get("index"), int):
+        return True
+    if kind == "reply" and isinstance(message.get("index"), int):
         await chat.pressed(message["index"])
-    elif kind == "callback" and isinstance(message.get("number"), str) and len(message["number"]) <= MAX_NUMBER_CHARS:
+        return True
+    if kind == "callback" and isinstance(message.get("number"), str) and len(message["number"]) <= MAX_NUMBER_CHARS:
         await chat.call_me_back(message["number"])
     elif kind == "code":
         await chat.i_will_call()
     else:
         await ws.send_json(_error("invalid"))
+    return False
 
 
 def _error(code: str) -> dict[str, str]:
