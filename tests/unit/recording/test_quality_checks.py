@@ -104,7 +104,7 @@ def step(seq: int, kind: str, minute: float, **detail: Any) -> JourneyEvent:
     return JourneyEvent(seq, kind, AT + timedelta(minutes=minute), detail)
 
 
-CHAT = [step(1, "arrived", 0), step(2, "typed", 1, text="인터넷이 안 돼요", node="menu"), step(3, "intent", 1, node="menu", intent="technical"),
+CHAT = [step(1, "arrived", 0), step(2, "typed", 1, text="인터넷이 안 돼요", node="menu"), step(3, "intent_chosen", 1, node="menu", intent="technical", into="reason"),
         step(4, "typed", 2, text="****", node="ask_account"), step(5, "collected", 2, node="ask_account", into="account", length=8),
         step(6, "typed", 3, text="네", node="ask_name", button=True), step(7, "handoff_offered", 4, how="code", queue="technical"),
         step(8, "collected", 30, node="ask_birthday", into="birthday")]
@@ -115,7 +115,7 @@ PHONE = [step(1, "arrived", 5), step(2, "continued_from", 5, leg="chat-1", chann
 def test_a_call_that_goes_on_from_a_chat_knows_what_the_chat_was_told() -> None:
     assert continued_legs(PHONE) == ["chat-1"]
     told = earlier_leg_fields({"chat-1": ("chat", CHAT)}, before=AT + timedelta(minutes=6))
-    assert told == {"menu": "chat", "account": "chat", "ask_account": "chat", "ask_name": "chat"}, "typed answers by node, fields by name; the birthday came later"
+    assert told == {"menu": "chat", "reason": "chat", "account": "chat", "ask_account": "chat", "ask_name": "chat"}, "typed answers and intents by node, fields by name; the birthday came later"
     assert earlier_leg_fields({}, before=AT) == {} and continued_legs(CHAT) == []
 
 
