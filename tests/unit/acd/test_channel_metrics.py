@@ -131,3 +131,20 @@ def test_a_contact_with_two_checked_phone_legs_repeats_if_either_did() -> None:
     ]
     chat = channel_figures(legs, T9, T9 + 3600)["chat"]
     assert (chat.handoffs_completed, chat.handed_off_contacts, chat.repeat_checked, chat.repeated) == (1, 1, 1, 1)
+
+
+def test_metrics_show_the_figures_the_report_shows() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from engine.metrics import ChannelGauges
+
+    registry = CollectorRegistry()
+    registry.register(ChannelGauges(lambda: channel_figures(LEGS, T9, T9 + 7200)))
+    text = generate_latest(registry).decode()
+    for line in ('threadline_contacts_today{channel="chat"} 6.0', 'threadline_legs_today{channel="phone"} 7.0', 'threadline_containment_ratio{channel="api"} 0.0',
+                 'threadline_handoffs_today{stage="offered"} 5.0', 'threadline_handoffs_today{stage="completed"} 3.0',
+                 'threadline_handed_off_contacts_today{state="repeated"} 1.0', "threadline_handoff_repeat_ratio 0.5"):
+        assert line in text, text
+    before_first_refresh = CollectorRegistry()
+    before_first_refresh.register(ChannelGauges(lambda: None))
+    assert "threadline_contacts_today" not in generate_latest(before_first_refresh).decode()
