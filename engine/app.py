@@ -44,6 +44,7 @@ from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
+from engine.store.contact_store import ContactStore
 from engine.store.monitoring_store import MonitoringStore
 from engine.store.recording_store import RecordingStore
 from engine.recording.call_recorder import CallRecorder
@@ -181,7 +182,7 @@ class Engine:
         self._ami = ami
         recorder = self._recorder(ami, ari, database)
         transcriber = self._transcriber(database, store)
-        self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names)
+        self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names, ContactStore(database, store))
         if recorder is not None and transcriber is not None:
             recorder.on_filed = transcriber.submit
         distributor = self.distributor = CallDistributor(
