@@ -161,7 +161,7 @@ class Transcriber:
             call = await self._journeys.get_call(recording.call_id)
             events = call.events if call is not None else ()
             waited = _waited_for_agent(events, recording.started_at + ANSWER_SLACK)
-            earlier = earlier_leg_fields(await self._earlier_legs(recording.call_id, events), recording.started_at)
+            earlier = earlier_leg_fields(await self.earlier_legs(recording.call_id, events), recording.started_at)
             facts = CallFacts(transcript.segments, transcript.audio_s, agent_names.get(recording.agent_id, ""), known_fields(events, recording.started_at), waited, recording.pauses,
                               earlier)
             review = review_call(quality, facts)
@@ -175,7 +175,7 @@ class Transcriber:
         log.info("recording %s transcribed: %d segments, RTF %.2f, flags %s", recording.id, len(transcript.segments), transcript.real_time_factor, flags or "none")
         return stored
 
-    async def _earlier_legs(self, call_id: str, events: Sequence[JourneyEvent]) -> dict[str, EarlierLeg]:
+    async def earlier_legs(self, call_id: str, events: Sequence[JourneyEvent]) -> dict[str, EarlierLeg]:
         """The legs this call goes on from (a chat it took over), and theirs, read back by call id."""
         found: dict[str, EarlierLeg] = {}
         todo = continued_legs(events)

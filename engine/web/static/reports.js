@@ -78,7 +78,7 @@ function render() {
     : Object.entries(report.formulas).map(([name, text]) => (FORMULAS.has(name) ? I18N.t(`supervisor.formula.${name}`) : text));
   document.getElementById("formulas").replaceChildren(...formulas.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
   document.getElementById("note").hidden = byChannel();
-  document.getElementById("chart-key").closest("p").hidden = byChannel();
+  document.getElementById("chart-key").closest("p").style.display = byChannel() ? "none" : "";
   document.getElementById("caption-volume").textContent = I18N.t(byChannel() ? "reports.chart_contacts" : "reports.chart_volume");
   document.getElementById("caption-quality").textContent = I18N.t(byChannel() ? "reports.chart_channels" : "reports.chart_quality");
   document.getElementById("result").textContent = I18N.t("reports.rows", { n: I18N.number(report.rows.length) });
@@ -136,7 +136,7 @@ function drawChannelCharts() {
       plugins: { legend, tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${I18N.number(item.parsed.y)}` } } } },
   });
   chart("chart-quality", {
-    type: "line",
+    type: slots.length > 2 ? "line" : "bar",  // one or two intervals: bars side by side, not points on an edge
     data: { labels, datasets: [
       ...channels.map((key) => ({ label: `${I18N.t("reports.channel_containment")} · ${keyName(key)}`, data: value(key, "containment", 100), borderColor: color(key), backgroundColor: color(key), spanGaps: true })),
       { label: I18N.t("reports.repeat_rate"), data: value("all", "repeat_rate", 100), borderColor: "#c0392b", backgroundColor: "#c0392b", borderDash: [6, 4], spanGaps: true },
