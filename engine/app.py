@@ -33,6 +33,7 @@ from engine.acd.call_monitor import CallMonitor, MonitoringAudit
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
 from engine.acd.report_commands import ChannelFiguresToday, report_rows
+from engine.chat.chat_service import ChatService
 from engine.call.flow_services import FlowLibrary, FlowRuntime, ReloadResult, lookup_session
 from engine.speech.speech_service import SpeechService
 from engine.health import HealthBoard
@@ -44,6 +45,7 @@ from engine.settings import Settings, SettingsError
 from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
+from engine.api.api_service import JourneyApi, journey_api
 from engine.store.contact_store import ContactStore
 from engine.store.monitoring_store import MonitoringStore
 from engine.store.recording_store import RecordingStore
@@ -96,6 +98,7 @@ class Engine:
         self.qa_desk: QaDesk | None = None
         self._database: AsyncEngine | None = None
         self.monitor: CallMonitor | None = None
+        self.api: JourneyApi | None = None
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -183,6 +186,7 @@ class Engine:
         recorder = self._recorder(ami, ari, database)
         transcriber = self._transcriber(database, store)
         self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names, ContactStore(database, store))
+        api = self.api = journey_api(database, store, ContactStore(database, store), settings.api, utc_now)
         if recorder is not None and transcriber is not None:
             recorder.on_filed = transcriber.submit
         distributor = self.distributor = CallDistributor(
@@ -252,6 +256,7 @@ class Engine:
                 if flows is not None:
                     background.append(("flow-watch", flows.watch))
                 background.append(("reload-on-sighup", self._reload_on_signal))
+                background.append(("api-webhooks", api.deliver_webhooks))
                 running = [self.background.start(tasks, name, factory) for name, factory in background]
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
@@ -487,7 +492,9 @@ class Engine:
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config),
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config, supervisor_page=True)), language_of=self._language_of,
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
-        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line), http)
+        database = self._database if self.settings.chat.enabled else None  # the web chat: the same flows, in text
+        chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, JourneyStore(database), ContactStore(database, JourneyStore(database))) if database else None
+        runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api, chat), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
         try:

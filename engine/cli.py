@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.acd import monitoring_commands
 
     monitoring_commands.add_parser(commands)
+    from engine.api import token_commands
+
+    token_commands.add_parser(commands)
 
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -139,6 +142,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from engine.acd import monitoring_commands
 
         return monitoring_commands.dispatch(args, settings)
+    if args.command == "tokens":
+        from engine.api import token_commands
+
+        return token_commands.dispatch(args, settings)
     if args.command in ("purge", "erase"):
         from engine.recording import recording_commands
 

@@ -231,6 +231,80 @@ class HttpSettings(_Section):
         return tuple(items) if isinstance(items, list) else items
 
 
+WebhookEventType = Literal["contact.created", "journey.event_appended"]
+WEBHOOK_EVENT_TYPES: tuple[WebhookEventType, ...] = ("contact.created", "journey.event_appended")
+"""What a webhook may subscribe to (engine/api/api_schema.py describes each)."""
+
+
+class WebhookSettings(_Section):
+    """One receiver of the Journey API's events. In this file, not in the API: a token holder could
+    otherwise make the engine POST to any address it can reach, and the secret would live in the database."""
+
+    url: str = Field(pattern=r"^https?://", max_length=500)
+    secret: str = Field(min_length=16, max_length=200)
+    """Signs every delivery (Threadline-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">)."""
+    events: tuple[WebhookEventType, ...] = WEBHOOK_EVENT_TYPES
+
+
+class ApiSettings(_Section):
+    """The Journey API (/api/v1): tokens are made with `threadline tokens create`; webhooks are set here."""
+
+    webhooks: tuple[WebhookSettings, ...] = ()
+    rate_per_minute: int = Field(default=120, ge=1, le=100_000)
+    """Requests a token may make per minute; more are answered 429 with Retry-After."""
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    webhook_max_attempts: int = Field(default=20, ge=1, le=100)
+    """With the back-off (1 s doubling, capped at webhook_max_delay_s) about a day before a delivery is given up."""
+    webhook_max_delay_s: float = Field(default=3600.0, ge=1, le=86_400)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _distinct_urls(cls, hooks: tuple[WebhookSettings, ...]) -> tuple[WebhookSettings, ...]:
+        urls = [hook.url for hook in hooks]
+        if len(set(urls)) != len(urls):
+            raise ValueError("each webhook url once (deliveries are kept per url)")
+        return hooks
+class ChatSettings(_Section):
+    """The customer web chat (/chat) and the script other sites embed: the same flows as the phone, in text."""
+
+    enabled: bool = False
+    """Off, /chat and its script answer 404. The chat is public, like a published number."""
+    flow: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    """The flow a chat runs; unset: flows.inbound, the one the phone runs."""
+    allowed_origins: tuple[str, ...] = ()
+    """Sites (https://shop.example) that may embed the chat (CSP frame-ancestors) and create chat
+    sessions from their pages (CORS). A comma-separated list in THREADLINE_CHAT__ALLOWED_ORIGINS."""
+    identity_secret: str | None = None
+    """The HMAC-SHA256 key a site signs its customer's identity with (at least 32 characters);
+    unset, signed identities are refused and every chat is anonymous."""
+    max_sessions: int = Field(default=500, ge=1, le=100_000)
+    """Chats open at once on this engine; more are refused (429)."""
+    sessions_per_client_per_minute: int = Field(default=10, ge=1, le=10_000)
+    messages_per_second: float = Field(default=2.0, gt=0, le=100)
+    """What one chat may send, on average; a burst of `message_burst` is allowed."""
+    message_burst: int = Field(default=5, ge=1, le=1000)
+    max_message_chars: int = Field(default=500, ge=20, le=4000)
+    idle_timeout_s: float = Field(default=1800.0, ge=30, le=7 * 86400)
+    """A chat nobody has typed in or looked at for this long ends; its token stops working."""
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        items = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        for item in items if isinstance(items, (list, tuple)) else ():
+            text = str(item)
+            if not text.startswith(("https://", "http://")) or text.rstrip("/").count("/") != 2:
+                raise ValueError(f"{text!r} is not an origin: scheme and host only, such as https://shop.example")
+        return tuple(str(item).rstrip("/") for item in items) if isinstance(items, (list, tuple)) else items
+
+    @field_validator("identity_secret")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError(f"at least 32 characters (it has {len(value)}); a short key lets anyone sign an identity. `openssl rand -hex 32` makes one")
+        return value
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///data/threadline.sqlite3"
 
@@ -266,6 +340,8 @@ class Settings(_Section):
     acd: AcdSettings = AcdSettings()
     recording: RecordingSettings = RecordingSettings()
     transcripts: TranscriptSettings = TranscriptSettings()
+    api: ApiSettings = ApiSettings()
+    chat: ChatSettings = ChatSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:

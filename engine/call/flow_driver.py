@@ -10,15 +10,12 @@ of its own: Journal commands and its own events go to the call's journey writer 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-
-import aiohttp
 
 from engine import metrics
 from engine.asterisk.errors import AriRequestFailed, AsteriskError
@@ -50,11 +47,10 @@ from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.acd_link import AcdLink
 from engine.call.call_control import CallControl
-from engine.call.flow_services import FlowRuntime
+from engine.call.flow_services import FlowRuntime, answer_lookup
 from engine.flows.interpreter import FlowInterpreter
 from engine.flows.survey_answers import survey_answer
 from engine.language.answer_words import NO_WORDS, YES_WORDS
-from engine.settings import LookupEndpoint
 from engine.speech.prompt_audio import PromptRenderFailed
 from engine.store.journey_store import JourneyEvent
 from engine.speech.call_listening import CallListening, HeardSpeech
@@ -66,7 +62,6 @@ from engine.task_owner import TaskOwner
 log = logging.getLogger(__name__)
 Decoded = TypeVar("Decoded", bound=events.JourneyEventModel)
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
-MAX_LOOKUP_BYTES = 64 * 1024
 SENSITIVE_TAIL_S = 3.0
 
 
@@ -428,37 +423,7 @@ class FlowDriver:
             self._inbox.put_nowait(TimerFired(timer_id))
 
     async def _lookup(self, command: Lookup) -> None:
-        endpoint = self._runtime.lookups.get(command.endpoint)
-        if endpoint is None:
-            self._inbox.put_nowait(LookupAnswered(command.request_id, None, f"endpoint `{command.endpoint}` is not configured under [lookups]"))
-            return
-        try:
-            async with asyncio.timeout(min(command.timeout_s, endpoint.timeout_s)):
-                data = await self._request(endpoint, command)
-        except TimeoutError:
-            answer = LookupAnswered(command.request_id, None, "timed out")
-        except (aiohttp.ClientError, ValueError) as exc:
-            answer = LookupAnswered(command.request_id, None, str(exc)[:200] or type(exc).__name__)
-        else:
-            answer = LookupAnswered(command.request_id, data)
-        self._inbox.put_nowait(answer)
-
-    async def _request(self, endpoint: LookupEndpoint, command: Lookup) -> dict[str, Any]:
-        params = dict(command.params)
-        if command.method == "GET":
-            request = self._runtime.http.get(endpoint.url, params=params, headers=endpoint.headers)
-        else:
-            request = self._runtime.http.post(endpoint.url, json=params, headers=endpoint.headers)
-        async with request as response:
-            body = await response.content.read(MAX_LOOKUP_BYTES + 1)
-            if response.status >= 300:
-                raise ValueError(f"HTTP {response.status}")
-        if len(body) > MAX_LOOKUP_BYTES:
-            raise ValueError(f"answer larger than {MAX_LOOKUP_BYTES} bytes")
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("answer is not a JSON object")
-        return data
+        self._inbox.put_nowait(await answer_lookup(self._runtime, command))
 
 
 def _decoded(row: JourneyEvent, model: type[Decoded]) -> Decoded:

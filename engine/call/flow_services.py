@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp.client import _RequestContextManager
 
 from engine.acd.call_distributor import CallDistributor
 from engine.config.config_bundle import ConfigBundle, FlowsNotReady, load_bundle, source_fingerprint
-from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED
+from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED, Lookup, LookupAnswered
 from engine.flows.prompt_inventory import static_prompts
 from engine.settings import LookupEndpoint, Settings
 from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
 from engine.speech.speech_service import SpeechService
 
 log = logging.getLogger(__name__)
+MAX_LOOKUP_BYTES = 64 * 1024
 STALE_CALL_PROMPTS_S = 3600.0
 """At start, per-call prompts and unused renders older than this are deleted (younger ones may be
 another engine's, still playing during a hand-over)."""
@@ -94,6 +97,40 @@ class FlowRuntime:
 
     def file_media(self, file: str) -> str:
         return f"sound:{self.asterisk_prompt_dir}/{self.files.get(file, file)}"
+
+
+async def answer_lookup(runtime: FlowRuntime, command: Lookup) -> LookupAnswered:
+    """A flow's `lookup`, as the interpreter hears its answer: the same CRM call for a phone call and
+    a chat. Never raises (but for cancellation): a failure is the answer's error."""
+    endpoint = runtime.lookups.get(command.endpoint)
+    if endpoint is None:
+        return LookupAnswered(command.request_id, None, f"endpoint `{command.endpoint}` is not configured under [lookups]")
+    try:
+        async with asyncio.timeout(min(command.timeout_s, endpoint.timeout_s)):
+            data = await _request(runtime.http, endpoint, command)
+    except TimeoutError:
+        return LookupAnswered(command.request_id, None, "timed out")
+    except (aiohttp.ClientError, ValueError) as exc:
+        return LookupAnswered(command.request_id, None, str(exc)[:200] or type(exc).__name__)
+    return LookupAnswered(command.request_id, data)
+
+
+async def _request(http: LookupClient, endpoint: LookupEndpoint, command: Lookup) -> dict[str, Any]:
+    params = dict(command.params)
+    if command.method == "GET":
+        request = http.get(endpoint.url, params=params, headers=endpoint.headers)
+    else:
+        request = http.post(endpoint.url, json=params, headers=endpoint.headers)
+    async with request as response:
+        body = await response.content.read(MAX_LOOKUP_BYTES + 1)
+        if response.status >= 300:
+            raise ValueError(f"HTTP {response.status}")
+    if len(body) > MAX_LOOKUP_BYTES:
+        raise ValueError(f"answer larger than {MAX_LOOKUP_BYTES} bytes")
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("answer is not a JSON object")
+    return data
 
 
 async def build_flow_runtime(

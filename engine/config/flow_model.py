@@ -27,6 +27,8 @@ class PromptFile(_Strict):
     """A recorded prompt instead of text-to-speech; the path is relative to the flow file."""
 
     file: str = Field(min_length=1, max_length=255)
+    text: str | None = Field(default=None, min_length=1, max_length=2000, description=(
+        "What the recording says, shown in the web chat (which cannot play it); the phone plays the file."))
 
 
 Prompt = Annotated[str, Field(min_length=1, max_length=2000)] | PromptFile

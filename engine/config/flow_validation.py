@@ -362,6 +362,40 @@ def _prompt_files(flow: Flow) -> Iterator[tuple[PathKey, PromptFile]]:
                 yield ("nodes", name, field), value
 
 
+def chat_text_problems(flows: Mapping[str, LoadedFlow], procedures: Mapping[str, LoadedProcedure]) -> list[FlowProblem]:
+    """Recorded prompts the web chat cannot show: a file prompt there needs its words as `text:`."""
+    problems: list[FlowProblem] = []
+    fix = "the web chat cannot play a recording: add `text:` beside `file:` with what it says"
+    for loaded in flows.values():
+        for path, prompt in _every_prompt(loaded.flow):
+            if isinstance(prompt, PromptFile) and prompt.text is None:
+                problems.append(loaded.source.at(path, f"prompt file {prompt.file}: {fix}"))
+    for shared in procedures.values():
+        for index, step in enumerate(shared.procedure.steps):
+            for field in ("prompt", "question"):
+                prompt = getattr(step, field)
+                if isinstance(prompt, PromptFile) and prompt.text is None:
+                    source = load_flow_file(shared.path)[1]
+                    problems.append(source.at(("steps", index, field), f"prompt file {prompt.file}: {fix}"))
+    return problems
+
+
+def _every_prompt(flow: Flow) -> Iterator[tuple[PathKey, object]]:
+    """Every prompt of a flow where it is written: nodes, reprompts, steps, the help handler."""
+    if flow.globals.help is not None:
+        yield ("globals", "help", "prompt"), flow.globals.help.prompt
+    for name, node in flow.nodes.items():
+        for field in ("prompt", "confirm_prompt", "hold_prompt"):
+            yield ("nodes", name, field), getattr(node, field, None)
+        reprompts = getattr(node, "reprompts", None)
+        for kind in ("no_input", "no_match"):
+            for index, prompt in enumerate(getattr(reprompts, kind, ())):
+                yield ("nodes", name, "reprompts", kind, index), prompt
+        for index, step in enumerate(node.steps if isinstance(node, StepsNode) else ()):
+            yield ("nodes", name, "steps", index, "prompt"), step.prompt
+            yield ("nodes", name, "steps", index, "question"), step.question
+
+
 def load_flow_set(paths: Iterable[Path]) -> tuple[dict[str, LoadedFlow], dict[str, LoadedProcedure]]:
     """The flows and every procedure they use; raises FlowInvalid if anything is wrong."""
     flows = load_flows(paths)
@@ -409,4 +443,4 @@ def unknown_word(word: str, phrase: str, language: str, vocabulary: frozenset[st
     return f"`{word}` (in the phrase `{phrase}`) is not a word the {language} speech model knows, so the recogniser would drop it; rephrase with known words{hint}"
 
 
-__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "vocabulary_problems", "unknown_word", "BUILT_IN_VARIABLES", "SayNode"]
+__all__ = ["LoadedFlow", "LoadedProcedure", "load_flows", "load_flow_set", "load_procedure", "check_flow", "chat_text_problems", "vocabulary_problems", "unknown_word", "BUILT_IN_VARIABLES", "SayNode"]

@@ -8,8 +8,9 @@ way an erasure blanks them (steps and times stay). The engine purges daily; `thr
 
 Erasure (`threadline erase --number N` or `--account A`): every call of that customer loses its
 recordings (files and rows), transcripts, kept utterance audio, and the personal parts of its
-journey (number, name, what was said or keyed, lookup answers, notes); the steps and times stay,
-so KPIs do not change. The audit log keeps a record of the erasure itself, never the number.
+journey (number, name, what was said, typed or keyed, lookup answers, notes); the steps and times stay,
+so KPIs do not change. Chats and API threads are legs like calls: the customer's contacts forget who
+they were, and every leg of them is erased with the calls. The audit log keeps a record of the erasure itself, never the number.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from engine.config.acd_config import AcdConfig
 from engine.journey.events import (
     Arrived, CallbackDialing, CallbackFailed, CallbackRefused, CallbackRequested, CallbackRestored, CheckpointSaved, Collected, DispositionSet,
     DtmfReceived, FellBack, IntentChosen, LookedUp, Recognised, SpeechHeard, StepDone, VariablesSet, kinds,
+    ChatSent, ExternalEvent, HandoffOffered, Typed,
 )
 from engine.settings import Settings
+from engine.store.contact_store import ContactStore
 from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import Recording, RecordingStore
 
@@ -36,9 +39,10 @@ log = logging.getLogger(__name__)
 PERSONAL_KINDS = frozenset(kinds(
     Arrived, SpeechHeard, Recognised, Collected, LookedUp, CheckpointSaved, VariablesSet, DispositionSet, DtmfReceived,
     CallbackRequested, CallbackRestored, CallbackDialing, CallbackFailed, CallbackRefused, IntentChosen, StepDone, FellBack,
+    Typed, ChatSent, HandoffOffered, ExternalEvent,
 ))
-"""Journey events whose detail can hold what a caller said, keyed or is (erased); the others hold
-only steps, queues, agents and times."""
+"""Journey events whose detail can hold what a caller said, typed, keyed or is (erased); the others hold
+only steps, queues, agents and times. A chat's transcript and an API thread's events are personal like a call's."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ async def purge(database: AsyncEngine, settings: Settings, config: AcdConfig | N
     plan = plan_purge(await store.all_recordings(), await store.transcript_dates(), config, settings.recording.keep_days, settings.transcripts.keep_days, now)
     journeys = JourneyStore(database)
     cutoff = now - timedelta(days=settings.calls.keep_personal_days)
+    if not dry_run:
+        await ContactStore(database, journeys).blank_contacts_before(cutoff)
     if dry_run:
         return replace(plan, journeys=tuple(await journeys.calls_with_personal_data_before(cutoff, limit=1_000_000)))
     if plan.recordings or plan.transcripts:
@@ -112,7 +118,8 @@ async def erase(database: AsyncEngine, settings: Settings, number: str = "", acc
     if not number and not account:
         raise ValueError("give --number or --account")
     journeys, store = JourneyStore(database), RecordingStore(database)
-    calls = await journeys.calls_of_customer(number, account)
+    contact_legs = await ContactStore(database, journeys).erase_customer(number, account)
+    calls = sorted(set(await journeys.calls_of_customer(number, account)) | set(contact_legs))
     recordings = [r for call_id in calls for r in await store.for_call(call_id)]
     await asyncio.to_thread(_remove_files, [settings.recording.folder / r.path for r in recordings])
     await store.delete_recordings([r.id for r in recordings])

@@ -148,6 +148,26 @@ class ContactStore:
                                          .where(CallRow.arrived_at >= start, CallRow.arrived_at < end).order_by(CallRow.id))
             return [LegStart(channel_id, channel or "phone", contact_id, at) for channel_id, channel, contact_id, at in rows.all()]
 
+    async def erase_customer(self, number: str = "", account: str = "") -> list[str]:
+        """Blank who the customer's contacts are (number, account, name); returns the channel ids of
+        those contacts' legs, whose journeys the caller erases too (a chat typed under a signed identity
+        may come from no number at all)."""
+        contacts = await self.contacts_of_customer(number, account, limit=100_000)
+        ids = [contact.id for contact in contacts]
+        if not ids:
+            return []
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(ContactRow).where(ContactRow.id.in_(ids)).values(customer_number="erased", customer_account="erased", customer_name="erased"))
+            legs = await session.scalars(select(CallRow.channel_id).where(CallRow.contact_id.in_(ids)))
+            return sorted(set(legs))
+
+    async def blank_contacts_before(self, cutoff: datetime) -> int:
+        """Retention: contacts made before `cutoff` forget who the customer was (their legs' journeys are blanked by JourneyStore)."""
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(update(ContactRow).where(ContactRow.created_at < cutoff, ContactRow.customer_name != "erased")
+                                         .values(customer_number="erased", customer_account="erased", customer_name="erased"))
+            return _changed(done)
+
     # -- chat sessions -----------------------------------------------------------------------
 
     async def open_chat_session(self, token: str, channel_id: str, at: datetime, state: dict[str, Any] | None = None) -> None:

@@ -35,10 +35,14 @@ from engine import metrics
 from engine.acd.contact_metrics import FORMULAS
 from engine.acd.historical_report import BY, INTERVALS
 from engine.acd.refusal import Refusal
+from engine.api.api_auth import api_guarded
+from engine.api.api_routes import add_api_routes
 from engine.acd.report_commands import ReportPeriodInvalid, as_csv, period
 from engine.health import HealthBoard
 from engine.settings import HttpSettings
+from engine.chat.chat_service import ChatService
 from engine.web.caller_page import CallerLine, add_caller_page_routes
+from engine.web.chat_routes import add_chat_routes
 from engine.web.desktop_hub import DesktopHub
 from engine.web.desktop_protocol import AGENT_PAGE, PROTOCOL_VERSION, ExtendWrapUp, SecureEntry, SetAgentState, Transfer, WrapUp, error, problem, schema
 from engine.web.page_language import LANGUAGE_COOKIE, LANGUAGE_NAMES, page_language
@@ -53,6 +57,7 @@ from engine.web.session_gate import SESSION_ENDED, SessionGate
 from engine.web.sessions import SESSION_COOKIE, SESSION_TTL_S, Principal, Sessions
 
 if TYPE_CHECKING:
+    from engine.api.api_service import JourneyApi
     from engine.call.flow_services import ReloadResult
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,8 @@ class Access:
     """A browser page: strangers are sent to the login page instead of getting 401."""
     loopback: bool = False
     """Open to clients on this machine (a local Prometheus) without logging in."""
+    api_scope: str = ""
+    """A Journey API route: only an API token with this scope opens it (engine/api/api_auth.py)."""
 
 
 ACCESS: dict[tuple[str, str], Access] = {
@@ -113,6 +120,12 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/try"): Access(public=True, page=True),
     ("GET", "/try/config"): Access(public=True),
     ("GET", "/try/sip"): Access(public=True),
+    # The customer web chat (engine/web/chat_routes.py), only when chat.enabled is on: public, like a published number.
+    ("GET", "/chat"): Access(public=True, page=True),
+    ("POST", "/chat/session"): Access(public=True),
+    ("OPTIONS", "/chat/session"): Access(public=True),
+    ("GET", "/chat/ws"): Access(public=True),
+    ("GET", "/chat/embed.js"): Access(public=True),
     ("GET", "/supervisor"): Access(SUPERVISORS, page=True),
     ("GET", "/ws/supervisor"): Access(SUPERVISORS),
     # Monitoring agents' calls (engine/web/monitor_routes.py): listen, whisper, barge, stop, the audit.
@@ -124,6 +137,13 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/status"): Access(frozenset({"supervisor", "admin"}), admin_token=True),
     ("POST", "/flows/reload"): Access(frozenset({"admin"}), admin_token=True),
     ("GET", "/metrics"): Access(SUPERVISORS, admin_token=True, loopback=True),
+    # The Journey API (engine/api/): API tokens with scopes, never sessions; its OpenAPI document is public (no data in it).
+    ("GET", "/api/openapi.json"): Access(public=True),
+    ("POST", "/api/v1/contacts"): Access(api_scope="journey:write"),
+    ("GET", "/api/v1/contacts"): Access(api_scope="journey:read"),
+    ("GET", "/api/v1/contacts/{contact_id}"): Access(api_scope="journey:read"),
+    ("POST", "/api/v1/contacts/{contact_id}/events"): Access(api_scope="journey:write"),
+    ("GET", "/api/v1/events"): Access(api_scope="journey:read"),
     ("GET", "/reports"): Access(SUPERVISORS, page=True),
     ("GET", "/reports/data"): Access(SUPERVISORS, admin_token=True),
     # QA review (engine/web/qa_routes.py): agents see only their own calls and scores there.
@@ -176,6 +196,8 @@ class Desktop:
 def build_app(
     board: HealthBoard, status: StatusSource, reload: Reload | None = None, admin_token: str | None = None, desktop: Desktop | None = None,
     qa: QaDesk | None = None, reports: Reports | None = None, http: HttpSettings | None = None, caller_line: CallerLine | None = None,
+    api: JourneyApi | None = None,
+    chat: ChatService | None = None,
 ) -> web.Application:
     http = http or HttpSettings()
     sessions = desktop.sessions if desktop is not None else Sessions()
@@ -195,6 +217,8 @@ def build_app(
             if isinstance(request.match_info.http_exception, web.HTTPException):
                 raise request.match_info.http_exception  # 404/405 for what does not exist
             return web.json_response({"error": "this endpoint has no access rule"}, status=403)
+        if rule.api_scope:
+            return await api_guarded(request, handler, rule.api_scope)
         if rule.public or (rule.loopback and _local_client(request, http.host)):
             return await handler(request)
         if rule.admin_token and admin_token is not None and _bearer_ok(request, admin_token):
@@ -293,7 +317,7 @@ def build_app(
 
     async def static_file(request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js", "monitor.js"}:
+        if name not in {"agent.js", "phone.js", "try.js", "desktop.css", "agent.css", "login.js", "supervisor.js", "qa.js", "reports.js", "i18n.js", "charts.js", "monitor.js", "chat.js", "chat.css"}:
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC / name)
 
@@ -437,6 +461,9 @@ def build_app(
     add_monitor_routes(app, desktop.monitor if desktop is not None else None, desktop.monitoring_audit if desktop is not None else None, lambda request: request[PRINCIPAL])
     if caller_line is not None:
         add_caller_page_routes(app, caller_line, relays)
+    add_api_routes(app, api)
+    if chat is not None:
+        add_chat_routes(app, chat)
     return app
 
 

@@ -38,6 +38,8 @@ PRIVATE_TYPES = ("application/json", "text/csv", "text/plain")
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 BODY_TIMEOUT_S = 10.0
 """A request body (login form, QA score) must arrive within this; a trickle is answered 408."""
+CROSS_ORIGIN_WRITES = web.AppKey("cross_origin_writes", dict[str, frozenset[str]])
+"""Paths other sites may POST to from their pages (the chat's sessions), each with the origins allowed."""
 CLIENT_SCHEME = web.RequestKey("client_scheme", str)
 """The scheme the client used, as a trusted proxy reports it. Kept on the request aiohttp received:
 it prepares most answers (and runs on_response_prepare) with that one, not the forwarded clone."""
@@ -82,11 +84,12 @@ def client_view(scheme: str, host: str, remote: str, headers: Mapping[str, str],
     return ClientView(proto if proto in ("http", "https") else scheme, forwarded_host or host, client)
 
 
-def cross_origin_refusal(method: str, headers: Mapping[str, str], own_origin: str) -> str | None:
+def cross_origin_refusal(method: str, headers: Mapping[str, str], own_origin: str, allowed: frozenset[str] = frozenset()) -> str | None:
     """Why a state-changing request is refused as cross-origin, or None. Browsers send Sec-Fetch-Site
     and Origin with every POST; a script without either (curl, the admin token) is not a browser that
-    a page elsewhere could drive. Same-site is not enough: another port on this host is same-site."""
-    if method in SAFE_METHODS:
+    a page elsewhere could drive. Same-site is not enough: another port on this host is same-site.
+    `allowed`: origins whose pages may make this request (a route that is public anyway)."""
+    if method in SAFE_METHODS or headers.get("Origin") in allowed:
         return None
     site = headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
@@ -95,6 +98,12 @@ def cross_origin_refusal(method: str, headers: Mapping[str, str], own_origin: st
     if origin is not None and origin != own_origin:
         return f"cross-origin request refused: Origin {origin[:100]} is not {own_origin}"
     return None
+
+
+def framed_page_policy(ancestors: tuple[str, ...]) -> str:
+    """The pages' CSP for a page other sites may frame (the chat): only those sites, never any other."""
+    allowed = " ".join(("'self'", *ancestors))
+    return CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", f"frame-ancestors {allowed}")
 
 
 def safe_next(value: str | None) -> str | None:
@@ -146,7 +155,8 @@ def forwarded_middleware(trusted: tuple[Network, ...]) -> Middleware:
 
 @web.middleware
 async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    refused = cross_origin_refusal(request.method, request.headers, own_origin(request))
+    allowed = request.app.get(CROSS_ORIGIN_WRITES, {}).get(request.path, frozenset())
+    refused = cross_origin_refusal(request.method, request.headers, own_origin(request), allowed)
     if refused is not None:
         log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, refused)
         return web.json_response({"error": refused}, status=403)
@@ -167,8 +177,10 @@ async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 async def add_security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    framed = "frame-ancestors 'none'" not in response.headers.get("Content-Security-Policy", "frame-ancestors 'none'")
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if not (framed and name == "X-Frame-Options"):  # a page that sets its own frame-ancestors (the chat) may be framed there
+            response.headers.setdefault(name, value)
     if response.content_type in PRIVATE_TYPES or response.status in (401, 403):
         response.headers.setdefault("Cache-Control", "no-store")
     if request.get(CLIENT_SCHEME, request.scheme) == "https":  # through a trusted proxy, the client's scheme

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from engine.journey.channel_events import ContinuedFrom, Typed
 from engine.journey.events import to_stored
+from engine.recording.retention import erase
+from engine.settings import RecordingSettings, Settings
 from engine.store.contact_store import ClaimedCode, CodeRefused, ContactStore
 from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import CallerInfo, JourneyStore
@@ -74,5 +78,28 @@ async def test_a_chat_session_is_found_by_its_token_and_keeps_its_state(database
         session = await contacts.chat_session("secret-token")
         assert session is not None and session.channel_id == "chat-abc" and session.state == {"node": "steps"} and session.ended_at is None
         assert session.last_seen_at == T0 + timedelta(minutes=1)
+    finally:
+        await engine.dispose()
+
+
+async def test_erasing_a_customer_erases_their_chat_legs_and_contacts_too(database_url: str, tmp_path: Path) -> None:
+    """A chat under a signed identity came from no number: the contact knows the customer, so erasure finds its legs."""
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        journeys = JourneyStore(engine)
+        contacts = ContactStore(engine, journeys)
+        contact = await contacts.create_contact("chat", T0, number="01012345678", account="A-77", name="김민수", verified=True)
+        await contacts.open_leg(contact, "chat", CallerInfo("chat-abc", "", "", "chat"), T0, to_stored(Typed(text="제 계좌는 A-77 이에요")))
+        other = await contacts.create_contact("chat", T0, number="01099999999")
+        await contacts.open_leg(other, "chat", CallerInfo("chat-other", "", "", "chat"), T0, to_stored(Typed(text="안녕하세요")))
+        settings = Settings(recording=RecordingSettings(folder=tmp_path))  # type: ignore[call-arg]
+        erased = await erase(engine, settings, number="01012345678")
+        assert erased.calls == ("chat-abc",)
+        chat = await journeys.get_call("chat-abc")
+        assert chat is not None and chat.events[0].detail == {"erased": True}
+        assert (await contacts.contact_by_ref(contact.ref)) == replace(contact, customer_number="erased", customer_account="erased", customer_name="erased")
+        untouched = await journeys.get_call("chat-other")
+        assert untouched is not None and untouched.events[0].detail == {"text": "안녕하세요"}
     finally:
         await engine.dispose()

@@ -3,6 +3,7 @@
 from alembic import context
 
 from engine.store.models import Base
+from engine.store import api_models  # noqa: F401  (the Journey API tables join Base.metadata)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

@@ -12,7 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from engine.chat.chat_service import ChatService
 from engine.health import HealthBoard
+from engine.settings import ChatSettings
+from engine.store.contact_store import ContactStore
 from engine.web.desktop_hub import DesktopHub
 from engine.config.qa_config import QualityConfig
 from engine.store.database import create_engine
@@ -70,8 +73,15 @@ def routes(app: web.Application) -> list[tuple[str, str]]:
     return sorted({(r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD" and r.resource is not None})
 
 
+def chat_service() -> ChatService:
+    """Never reached in the route walk; an unopened in-memory database."""
+    database = create_engine(f"sqlite+aiosqlite:///{tempfile.gettempdir()}/threadline-unit-never-opened.sqlite3")
+    return ChatService(ChatSettings(enabled=True), lambda: None, JourneyStore(database), ContactStore(database, JourneyStore(database)))
+
+
 def test_every_route_has_an_access_rule() -> None:
-    app = build_app(HealthBoard(("ari",)), lambda: {}, qa=qa_desk(), caller_line=CallerLine("ws://127.0.0.1:8088/ws", "127.0.0.1", "try-caller", "pw", "1588"))
+    app = build_app(HealthBoard(("ari",)), lambda: {}, qa=qa_desk(), caller_line=CallerLine("ws://127.0.0.1:8088/ws", "127.0.0.1", "try-caller", "pw", "1588"),
+                    chat=chat_service())
     assert set(routes(app)) == set(ACCESS), "a route without a rule would answer 403; a rule without a route is stale"
 
 
@@ -81,8 +91,14 @@ async def test_strangers_and_wrong_roles_are_refused_everywhere_but_healthz(clie
         rule = ACCESS[(method, path)]
         if rule.public or rule.loopback:
             continue  # loopback rules: see the /metrics test
-        url = path.replace("{name}", "agent.js").replace("{recording_id}", "1")
+        url = path.replace("{name}", "agent.js").replace("{recording_id}", "1").replace("{contact_id}", "ct_0123456789ab")
         response = await test_client.request(method, url, allow_redirects=False)
+        if rule.api_scope:  # Journey API: only an API token opens it (tests/unit/api/test_api_access.py walks the tokens and scopes)
+            test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("sora", ROLES["sora"])})
+            with_session = await test_client.request(method, url, allow_redirects=False)
+            test_client.session.cookie_jar.clear()
+            assert (response.status, with_session.status) == (401, 401), (method, path, "a session does not open the API")
+            continue
         if rule.page:
             assert response.status == 303 and response.headers["Location"].startswith("/login"), (method, path)
         else:

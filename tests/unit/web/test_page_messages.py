@@ -127,8 +127,8 @@ def test_the_pick_then_the_agent_setting_then_the_browser_choose_the_language(pi
 
 
 LITERAL = re.compile(r'"([^"\\\n]*)"|\'([^\'\\\n]*)\'|`([^`\\$]*)`')
-KEY_LIKE = re.compile(r"^(agent|qa|try|common|status|supervisor|reports|login|monitor)\.[a-z_][\w.]*$")
-TEMPLATE_KEY = re.compile(r"`((?:agent|qa|try|common|status|supervisor|reports|login|monitor)\.[\w.]*)\$\{")
+KEY_LIKE = re.compile(r"^(agent|qa|try|common|status|supervisor|reports|login|monitor|chat)\.[a-z_][\w.]*$")
+TEMPLATE_KEY = re.compile(r"`((?:agent|qa|try|common|status|supervisor|reports|login|monitor|chat)\.[\w.]*)\$\{")
 
 
 def _script(name: str) -> str:

@@ -1,0 +1,193 @@
+"""The customer web chat over HTTP: the page, its sessions, its websocket and the script other sites embed.
+
+Routes (each has its ACCESS entry in http_server.py, public like /try; only when chat.enabled is on):
+- GET  /chat            the chat page; framed only by chat.allowed_origins (CSP frame-ancestors);
+- POST /chat/session    a new chat: JSON {} or {"identity", "signature"} (a site's signed customer,
+  engine/chat/chat_identity.py) -> {"token"}; CORS for chat.allowed_origins; a bad identity is 400
+  naming the field, too many new chats from one address 429;
+- GET  /chat/ws         the chat itself: the page's first message is {"type": "hello", "token"} (never
+  the URL, which logs keep); then {"type": "text", "text"}, {"type": "reply", "index"},
+  {"type": "callback", "number"} or {"type": "code"}; the engine sends turns (engine/chat/live_chat.py);
+- GET  /chat/embed.js   the floating button and the iframe a site puts on its pages.
+Bounded: frames of at most the chat's message size (bigger close the socket, 1009), a token bucket per
+chat (a flood is answered `too_fast`, a long one closes the socket, 1008), text shown as text by the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from engine.chat.chat_service import ChatRefused, ChatService
+from engine.chat.live_chat import LiveChat
+from engine.web.request_policy import BODY_TIMEOUT_S, CROSS_ORIGIN_WRITES, framed_page_policy, refuse_cross_origin_socket
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+HELLO_WITHIN_S = 10.0
+FLOOD_CLOSE_AFTER = 30
+"""Messages refused in a row for speed before the socket is closed."""
+MAX_NUMBER_CHARS = 32
+
+
+def add_chat_routes(app: web.Application, service: ChatService) -> None:
+    settings = service.settings
+    origins = frozenset(settings.allowed_origins)
+    writes: dict[str, frozenset[str]] = app[CROSS_ORIGIN_WRITES] if CROSS_ORIGIN_WRITES in app else {}
+    app[CROSS_ORIGIN_WRITES] = {**writes, "/chat/session": origins}
+
+    def cors(request: web.Request) -> dict[str, str]:
+        origin = request.headers.get("Origin", "")
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin in origins else {"Vary": "Origin"}
+
+    async def page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "chat.html", headers={"Content-Security-Policy": framed_page_policy(settings.allowed_origins)})
+
+    async def embed(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "chat-embed.js", headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "max-age=300"})
+
+    async def preflight(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={**cors(request), "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type",
+                                                 "Access-Control-Max-Age": "600"})
+
+    async def session(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if isinstance(body, str):
+            return web.json_response({"error": body, "field": "body"}, status=400, headers=cors(request))
+        identity, signature = body.get("identity", ""), body.get("signature", "")
+        if not isinstance(identity, str) or not isinstance(signature, str):
+            return web.json_response({"error": "identity and signature: text", "field": "identity"}, status=400, headers=cors(request))
+        try:
+            token = await service.open(request.remote or "", identity, signature)
+        except ChatRefused as refused:
+            log.info("chat session refused for %s: %s", request.remote, refused)
+            return web.json_response({"error": str(refused), "code": refused.code, "field": refused.field}, status=refused.status, headers=cors(request))
+        return web.json_response({"token": token}, headers={**cors(request), "Cache-Control": "no-store"})
+
+    async def socket(request: web.Request) -> web.WebSocketResponse:
+        refuse_cross_origin_socket(request)
+        ws = web.WebSocketResponse(max_msg_size=settings.max_message_chars * 6 + 256, heartbeat=20, compress=False)
+        await ws.prepare(request)
+        chat = await _hello(ws, service)
+        if chat is None:
+            return ws
+
+        async def send(message: dict[str, Any]) -> None:
+            await ws.send_json(message)
+
+        try:
+            await send(chat.attach(send))
+            await chat.later(await service.later_legs(chat))
+            await _serve(ws, chat, settings.max_message_chars)
+        finally:
+            chat.detach(send)
+        return ws
+
+    async def run_sweeps(_app: web.Application) -> Any:
+        sweeps = asyncio.create_task(service.run(), name="chat-sweeps")
+        yield
+        sweeps.cancel()
+        try:
+            await sweeps
+        except asyncio.CancelledError:
+            pass
+        await service.aclose()
+
+    app.cleanup_ctx.append(run_sweeps)
+    app.router.add_get("/chat", page)
+    app.router.add_get("/chat/embed.js", embed)
+    app.router.add_route("OPTIONS", "/chat/session", preflight)
+    app.router.add_post("/chat/session", session)
+    app.router.add_get("/chat/ws", socket)
+
+
+async def _hello(ws: web.WebSocketResponse, service: ChatService) -> LiveChat | None:
+    """The page's first message names its chat by token; no chat, and the socket closes (4404)."""
+    try:
+        async with asyncio.timeout(HELLO_WITHIN_S):
+            first = await ws.receive()
+        message = json.loads(first.data) if first.type == WSMsgType.TEXT else {}
+    except (TimeoutError, ValueError):
+        message = {}
+    if ws.closed:
+        return None  # a frame over the size limit: aiohttp has closed the socket (1009)
+    token = message.get("token") if isinstance(message, dict) and message.get("type") == "hello" else None
+    chat = await service.find(token) if isinstance(token, str) and 20 <= len(token) <= 100 else None
+    if chat is None:
+        await ws.send_json(_error("no_chat"))
+        await ws.close(code=4404, message=b"no such chat: start a new one")
+    return chat
+
+
+async def _serve(ws: web.WebSocketResponse, chat: LiveChat, max_chars: int) -> None:
+    too_fast = 0
+    async for frame in ws:
+        if frame.type != WSMsgType.TEXT:
+            continue
+        if not chat.bucket.take(time.monotonic()):
+            too_fast += 1
+            if too_fast > FLOOD_CLOSE_AFTER:
+                await ws.close(code=1008, message=b"too many messages")
+                break
+            await ws.send_json(_error("too_fast"))
+            continue
+        too_fast = 0
+        try:
+            await _message(ws, chat, frame.data, max_chars)
+        except Exception:  # a bug behind one message: the page gets a reference, never a traceback, and the chat goes on
+            reference = secrets.token_hex(4)
+            log.exception("internal error %s in chat %s", reference, chat.channel_id)
+            await ws.send_json({**_error("internal_error"), "reference": reference})
+
+
+async def _message(ws: web.WebSocketResponse, chat: LiveChat, raw: str, max_chars: int) -> None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        await ws.send_json(_error("invalid"))
+        return
+    kind = message.get("type")
+    if kind == "text" and isinstance(message.get("text"), str):
+        text = message["text"]
+        if len(text) > max_chars:
+            await ws.send_json({**_error("too_long"), "max": max_chars})
+            return
+        await chat.typed(text)
+    elif kind == "reply" and isinstance(message.get("index"), int):
+        await chat.pressed(message["index"])
+    elif kind == "callback" and isinstance(message.get("number"), str) and len(message["number"]) <= MAX_NUMBER_CHARS:
+        await chat.call_me_back(message["number"])
+    elif kind == "code":
+        await chat.i_will_call()
+    else:
+        await ws.send_json(_error("invalid"))
+
+
+def _error(code: str) -> dict[str, str]:
+    """A chat refusal for the page, by code (chat.js words each in the reader's language)."""
+    return {"type": "error", "code": code}
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | str:
+    """The posted JSON object (empty allowed), or what is wrong with it."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            raw = await request.text()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text=f"the body did not arrive within {BODY_TIMEOUT_S:.0f} s") from None
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return "a JSON object: {} or {\"identity\": ..., \"signature\": ...}"
+    return body if isinstance(body, dict) else "a JSON object: {} or {\"identity\": ..., \"signature\": ...}"
