@@ -32,7 +32,7 @@ from engine.acd.call_distributor import CallDistributor
 from engine.acd.call_monitor import CallMonitor, MonitoringAudit
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
-from engine.acd.report_commands import report_rows
+from engine.acd.report_commands import ChannelFiguresToday, report_rows
 from engine.chat.chat_service import ChatService
 from engine.call.flow_services import FlowLibrary, FlowRuntime, ReloadResult, lookup_session
 from engine.speech.speech_service import SpeechService
@@ -185,7 +185,7 @@ class Engine:
         self._ami = ami
         recorder = self._recorder(ami, ari, database)
         transcriber = self._transcriber(database, store)
-        self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names)
+        self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names, ContactStore(database, store))
         api = self.api = journey_api(database, store, ContactStore(database, store), settings.api, utc_now)
         if recorder is not None and transcriber is not None:
             recorder.on_filed = transcriber.submit
@@ -200,6 +200,8 @@ class Engine:
             recent_callbacks=lambda since: store.events_of_kinds_since([CALLBACK_REQUESTED], since),
         )
         metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, lambda: live_floor(distributor)))
+        channel_figures = ChannelFiguresToday(database)  # today's contacts, containment and hand-offs per channel on /metrics
+        metrics.REGISTRY.register(metrics.ChannelGauges(lambda: channel_figures.latest))
         audit = MonitoringAudit(MonitoringStore(database))
         monitor = self.monitor = CallMonitor(ari, distributor, audit)
         floor = FloorView(
@@ -240,6 +242,7 @@ class Engine:
                     ("agent-endpoints", self._apply_agent_endpoints),
                     ("acd-agents", distributor.watch_agents),
                     ("supervisor-floor", floor.run),
+                    ("channel-figures", channel_figures.run),
                     ("monitoring-audit", audit.run),
                     ("monitoring-cleanup", monitor.clean_up_forever),
                     ("retention-purge", lambda: self._purge_daily(database)),  # journeys too, recorded or not

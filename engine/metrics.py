@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.acd.channel_metrics import ChannelFigures, by_channel
 from engine.journey.events import Abandoned, CallbackFailed, CallbackRequested, CallEnded, JourneyEventModel, Overflowed, from_stored
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -91,6 +92,42 @@ class LiveGauges(Collector):
         for state, count in counts.items():
             states.add_metric([state], float(count))
         yield states
+
+
+class ChannelGauges(Collector):
+    """Today's figures across channels (engine/acd/channel_metrics.py, the reports' formulas), as the
+    last refresh left them (engine/acd/report_commands.py ChannelFiguresToday); nothing before the first."""
+
+    def __init__(self, figures: Callable[[], Mapping[str, ChannelFigures] | None]) -> None:
+        self._figures = figures
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self._figures()
+        if figures is None:
+            return
+        shown = by_channel(figures)
+        contacts = GaugeMetricFamily("threadline_contacts_today", "Contacts since midnight, by the channel of their first leg (phone, chat, api, all)", labels=["channel"])
+        legs = GaugeMetricFamily("threadline_legs_today", "Legs (calls, chats, API threads) started since midnight, by channel", labels=["channel"])
+        containment = GaugeMetricFamily(
+            "threadline_containment_ratio", "Legs started since midnight that ended without a queue, a callback or a hand-off, ÷ legs started, by channel", labels=["channel"])
+        for channel, figured in shown.items():
+            contacts.add_metric([channel], float(figured.contacts))
+            legs.add_metric([channel], float(figured.legs))
+            if figured.containment is not None:
+                containment.add_metric([channel], figured.containment)
+        everyone = shown["all"]
+        handoffs = GaugeMetricFamily("threadline_handoffs_today", "Chat-to-phone hand-offs of chats started since midnight: offered, and completed (a phone leg took the chat)", labels=["stage"])
+        handoffs.add_metric(["offered"], float(everyone.handoffs_offered))
+        handoffs.add_metric(["completed"], float(everyone.handoffs_completed))
+        handed_off = GaugeMetricFamily("threadline_handed_off_contacts_today", "Contacts handed off from chat to phone since midnight: all, QA-checked, and with a question asked again", labels=["state"])
+        for state, count in (("handed_off", everyone.handed_off_contacts), ("checked", everyone.repeat_checked), ("repeated", everyone.repeated)):
+            handed_off.add_metric([state], float(count))
+        yield from (contacts, legs, containment, handoffs, handed_off)
+        if everyone.repeat_rate is not None:
+            yield GaugeMetricFamily("threadline_handoff_repeat_ratio", "Handed-off contacts since midnight where QA found a question asked again ÷ those QA checked", value=everyone.repeat_rate)
 
 
 def exposition() -> bytes:

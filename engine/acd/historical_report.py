@@ -5,10 +5,13 @@ report and the live page can never disagree on the same calls. A visit belongs t
 was offered in. Added here:
 
 - containment = calls that ended in the IVR without being queued ÷ calls that arrived (per
-  interval; a contained call has no queue, so it is reported on the interval's `all` row);
+  interval; a contained call has no queue, so it is reported on the interval's `all` row; "contained"
+  is engine/acd/channel_metrics.py's, the same as per channel);
 - CSAT = mean of 1-5 answers; NPS = % promoters (9-10) − % detractors (0-6), from post-call
   surveys (`survey_answered` events), by the queue and agent of the call;
-- occupancy per agent (and over all agents on the `all` row), from agent state intervals.
+- occupancy per agent (and over all agents on the `all` row), from agent state intervals;
+- by channel (`channel_rows`): contacts, containment, chat-to-phone hand-offs and the repeat rate per
+  channel, from engine/acd/channel_metrics.py.
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ from engine.acd.contact_metrics import (
     queue_kpis,
     visits_from_events,
 )
-from engine.journey.events import AgentAnswered, Arrived, CallbackAnswered, CallbackRequested, HungUp, Queued, SurveyAnswered, from_stored, kinds
+from engine.acd.channel_metrics import CHANNEL_KINDS, ChannelFigures, Leg, channel_figures, channel_figures_by_interval, contained
+from engine.journey.events import AgentAnswered, Arrived, CallbackAnswered, Queued, SurveyAnswered, from_stored, kinds
 
 INTERVALS = {"15m": 900, "hour": 3600, "day": 86400}
 MAX_SLOTS = 3000
 """Intervals one report may have (engine/acd/report_commands.py caps the period per interval to fit)."""
-REPORT_KINDS = tuple(dict.fromkeys((*VISIT_KINDS, *kinds(Arrived, HungUp, SurveyAnswered))))
+REPORT_KINDS = tuple(dict.fromkeys((*VISIT_KINDS, *CHANNEL_KINDS, *kinds(Arrived, SurveyAnswered))))
 """The journey events a report is computed from: the queue visits', arrivals and IVR endings (for
 containment) and survey answers."""
 ALL = "all"
+BY = ("queue", "agent", "channel")
+"""What a report's rows are per: `build_report` gives queue and agent rows, `channel_rows` channel rows."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def build_report(
     visits = [v for call_id, events in decoded.items() for v in visits_from_events(call_id, events, short_abandon_s) if start <= v.enqueued_at < end]
     surveys = [s for call_id, events in decoded.items() for s in surveys_from_events(call_id, events) if start <= s.at < end]
     arrivals = {call_id: _arrival(events) for call_id, events in decoded.items()}
-    contained = {call_id for call_id, events in decoded.items() if _contained(events)}
+    ended_in_ivr = {call_id for call_id, events in decoded.items() if contained(events)}
     agent_intervals = intervals_from_changes(changes, end)
     rows: list[dict[str, Any]] = []
     for slot in _slots(start, end, interval_s):
@@ -119,7 +125,7 @@ def build_report(
             their_surveys = [s for s in slot_surveys if (s.queue if by == "queue" else s.agent) == key]
             sl = _for(service_level_s, mine[0].queue) if by == "queue" and mine else _single(service_level_s)
             rows.append(_row(slot, slot_end, by, key, mine, sl, their_surveys, by_agent_occupancy.get(key) if by == "agent" else None, None))
-        containment = len([c for c in arrived if c in contained]) / len(arrived) if arrived else None
+        containment = len([c for c in arrived if c in ended_in_ivr]) / len(arrived) if arrived else None
         rows.append(_row(slot, slot_end, by, ALL, in_slot, _single(service_level_s), slot_surveys, occupancy(agent_intervals, slot, slot_end), containment, len(arrived)))
     return rows
 
@@ -133,6 +139,23 @@ def _row(slot: float, slot_end: float, by: str, key: str, visits: list[QueueVisi
         "csat": _rounded(csat(surveys)), "nps": _rounded(nps(surveys)), "surveys": len(surveys),
         "occupancy": _rounded(occupied), "containment": _rounded(containment), "calls_arrived": arrived,
     }
+
+
+def channel_rows(legs: Sequence[Leg], start: float, end: float, interval_s: float) -> list[dict[str, Any]]:
+    """Rows of (interval start, channel, figures) for [start, end): a row per channel that had a leg
+    or a contact in the interval, and an `all` row for every interval."""
+    by_slot = channel_figures_by_interval(legs, start, end, interval_s)
+    rows: list[dict[str, Any]] = []
+    for slot in _slots(start, end, interval_s):
+        figures = by_slot.get(slot) or {ALL: channel_figures([], start, end)[ALL]}
+        rows += [{"interval_start": slot, "interval_end": min(slot + interval_s, end), "by": "channel", "key": key, **_channel_row(figured)}
+                 for key, figured in figures.items()]
+    return rows
+
+
+def _channel_row(figures: ChannelFigures) -> dict[str, Any]:
+    found = {name: value for name, value in asdict(figures).items() if name != "channel"}
+    return {**found, "containment": _rounded(figures.containment), "repeat_rate": _rounded(figures.repeat_rate)}
 
 
 def _slots(start: float, end: float, interval_s: float) -> list[float]:
@@ -151,12 +174,6 @@ def _decoded(events: Sequence[JourneyEvent]) -> list[TimedEvent]:
 
 def _arrival(events: Sequence[TimedEvent]) -> float | None:
     return next((at for at, event in events if isinstance(event, Arrived)), None)
-
-
-def _contained(events: Sequence[TimedEvent]) -> bool:
-    """Ended in the IVR: the call hung up and was never queued for an agent."""
-    queued = any(isinstance(event, (Queued, CallbackRequested)) for _, event in events)
-    return not queued and any(isinstance(event, HungUp) for _, event in events)
 
 
 def _score(value: int | None, low: int, high: int) -> int | None:

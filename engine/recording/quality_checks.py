@@ -3,7 +3,9 @@
 The repeated-question check is the product's promise made measurable: an agent who asks for
 something the IVR already collected (an account number, the caller's identity) made the caller
 repeat themselves. The journey says what the IVR had before the agent answered; the agent's side
-of the transcript says what the agent asked for, and when.
+of the transcript says what the agent asked for, and when. A call that goes on from a chat (or any
+earlier leg of the contact, `continued_from`) also knows what that leg was told: its collected
+fields, its chosen intents and the questions the customer typed an answer to.
 
 Sentiment is a lexicon count on the caller's side: (positive - negative) / (positive + negative),
 0 when neither occurs. It sees only the lexicon's phrases, not negation, irony or tone of voice;
@@ -12,11 +14,17 @@ it is a pointer for reviewers, not a measurement (see README).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from engine.config.qa_config import AutoCheck, QualityFile
+from engine.journey.events import Collected, ContinuedFrom, IntentChosen, LookedUp, Typed, from_stored
 from engine.recording.transcription import TranscriptSegment
+from engine.store.journey_store import JourneyEvent
+
+EarlierLeg = tuple[str, Sequence[JourneyEvent]]
+"""(channel, journey) of a leg an agent's call goes on from."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class CallFacts:
     """Variables the IVR had collected or looked up before the agent answered."""
     waited_s: float
     pauses: Sequence[tuple[float, float]] = ()
+    earlier_fields: Mapping[str, str] = field(default_factory=dict)
+    """Fields (and answered questions) of earlier legs this call goes on from -> that leg's channel."""
 
 
 @dataclass(frozen=True)
@@ -119,16 +129,68 @@ def _forbidden(quality: QualityFile, facts: CallFacts) -> Finding:
 
 
 def _repeated_question(quality: QualityFile, facts: CallFacts) -> Finding:
+    had = {**{name: f"the {channel} (an earlier leg)" for name, channel in facts.earlier_fields.items()}, **{name: "the IVR" for name in facts.known_fields}}
     for segment in facts.segments:
         if segment.speaker != "agent":
             continue
-        for field, asked in quality.checks.identity_questions.items():
-            if field not in facts.known_fields:
+        for name, asked in quality.checks.identity_questions.items():
+            if name not in had:
                 continue
             for phrase in asked:
                 if _contains(segment.text, phrase):
-                    return Finding("no_repeated_question", False, f"the agent asked for `{field}` (“{phrase}”) at {segment.start_s:.1f} s; the IVR had it already", segment.start_s)
-    return Finding("no_repeated_question", True, "the agent asked for nothing the IVR had collected")
+                    return Finding("no_repeated_question", False, f"the agent asked for `{name}` (“{phrase}”) at {segment.start_s:.1f} s; {had[name]} had it already", segment.start_s)
+    where = "the IVR or an earlier leg" if facts.earlier_fields else "the IVR"
+    return Finding("no_repeated_question", True, f"the agent asked for nothing {where} had collected")
+
+
+def known_fields(events: Sequence[JourneyEvent], before: datetime) -> frozenset[str]:
+    """Variables the IVR had before `before` (the agent's answer): collected, or looked up."""
+    known = set()
+    for event in events:
+        if event.at > before:
+            break
+        happened = from_stored(event.kind, event.detail)
+        if isinstance(happened, Collected) and happened.into:
+            known.add(happened.into)
+        elif isinstance(happened, LookedUp) and happened.ok and happened.into and _identified(happened.result):
+            known.add(happened.into)
+    return frozenset(known)
+
+
+def continued_legs(events: Sequence[JourneyEvent]) -> list[str]:
+    """The earlier legs (call ids) a leg goes on from, in its journey's order."""
+    found = [event for event in (from_stored(e.kind, e.detail) for e in events) if isinstance(event, ContinuedFrom) and event.leg]
+    return list(dict.fromkeys(event.leg for event in found if isinstance(event, ContinuedFrom)))
+
+
+def earlier_leg_fields(legs: Mapping[str, EarlierLeg], before: datetime) -> dict[str, str]:
+    """What earlier legs were told before `before` -> the channel that was told it (the first leg
+    named wins): each collected or identified field (`into`), each chosen intent's `into`, and each
+    node the customer answered (an intent chosen there, or text typed there). QA files name a
+    question by the field or by the node that asks it."""
+    told: dict[str, str] = {}
+    for channel, events in legs.values():
+        for name in _fields_told(events, before) - told.keys():
+            told[name] = channel
+    return told
+
+
+def _fields_told(events: Sequence[JourneyEvent], before: datetime) -> set[str]:
+    told = set(known_fields(events, before))
+    for event in events:
+        if event.at > before:
+            break
+        happened = from_stored(event.kind, event.detail)
+        if isinstance(happened, IntentChosen):
+            told |= {name for name in (happened.into, happened.node) if name}
+        elif isinstance(happened, Typed) and happened.node:
+            told.add(happened.node)
+    return told
+
+
+def _identified(result: object) -> bool:
+    """A lookup answer that found someone (an answer saying `found: false` identifies nobody)."""
+    return isinstance(result, dict) and bool(result) and result.get("found", True) is not False
 
 
 def _said(phrase: str, segments: Iterable[TranscriptSegment]) -> bool:

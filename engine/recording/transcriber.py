@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config.qa_config import QualityConfig
-from engine.journey.events import AgentAnswered, CallbackAnswered, Collected, LookedUp, from_stored
-from engine.recording.quality_checks import CallFacts, review_call
+from engine.journey.events import AgentAnswered, CallbackAnswered, from_stored
+from engine.recording.quality_checks import CallFacts, EarlierLeg, continued_legs, earlier_leg_fields, known_fields, review_call
 from engine.recording.transcription import Transcript, TranscriptSegment, transcribe_wav
 from engine.settings import SpeechSettings, TranscriptSettings
 from engine.speech.model_resolution import ModelNotFound, ResolvedModel, resolve_model
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 BACKLOG_BATCH = 200
 ANSWER_SLACK = timedelta(seconds=5)
 """A recording starts just after the answer it records is journaled (bridging takes a moment)."""
+MAX_EARLIER_LEGS = 10
+"""Earlier legs read back through `continued_from` for one call: a contact's chain is short; a loop or
+a runaway chain stops here."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +80,6 @@ def load_transcript_model(language: str, path: Path, factory: str | None, backen
     module_name, _, function = factory.partition(":")
     made: SpeechModel = getattr(importlib.import_module(module_name), function)(language, path)
     return made
-
-
-def known_fields(events: Sequence[JourneyEvent], before: datetime) -> frozenset[str]:
-    """Variables the IVR had before `before` (the agent's answer): collected, or looked up."""
-    known = set()
-    for event in events:
-        if event.at > before:
-            break
-        happened = from_stored(event.kind, event.detail)
-        if isinstance(happened, Collected) and happened.into:
-            known.add(happened.into)
-        elif isinstance(happened, LookedUp) and happened.ok and happened.into and _identified(happened.result):
-            known.add(happened.into)
-    return frozenset(known)
 
 
 def _waited_for_agent(events: Sequence[JourneyEvent], answered_by: datetime) -> float:
@@ -172,7 +161,9 @@ class Transcriber:
             call = await self._journeys.get_call(recording.call_id)
             events = call.events if call is not None else ()
             waited = _waited_for_agent(events, recording.started_at + ANSWER_SLACK)
-            facts = CallFacts(transcript.segments, transcript.audio_s, agent_names.get(recording.agent_id, ""), known_fields(events, recording.started_at), waited, recording.pauses)
+            earlier = earlier_leg_fields(await self.earlier_legs(recording.call_id, events), recording.started_at)
+            facts = CallFacts(transcript.segments, transcript.audio_s, agent_names.get(recording.agent_id, ""), known_fields(events, recording.started_at), waited, recording.pauses,
+                              earlier)
             review = review_call(quality, facts)
             findings = {check: asdict(finding) for check, finding in review.findings.items()}
             flags, mood = list(review.flags), review.sentiment
@@ -183,6 +174,20 @@ class Transcriber:
         await self._qa.save_transcript(stored)
         log.info("recording %s transcribed: %d segments, RTF %.2f, flags %s", recording.id, len(transcript.segments), transcript.real_time_factor, flags or "none")
         return stored
+
+    async def earlier_legs(self, call_id: str, events: Sequence[JourneyEvent]) -> dict[str, EarlierLeg]:
+        """The legs this call goes on from (a chat it took over), and theirs, read back by call id."""
+        found: dict[str, EarlierLeg] = {}
+        todo = continued_legs(events)
+        while todo and len(found) < MAX_EARLIER_LEGS:
+            leg = todo.pop(0)
+            if leg in found or leg == call_id:
+                continue
+            record = await self._journeys.get_call(leg)
+            if record is not None:
+                found[leg] = (record.channel, record.events)
+                todo += continued_legs(record.events)
+        return found
 
     async def _model(self, language: str) -> ResolvedModel | None:
         if language not in self._models:
@@ -205,11 +210,6 @@ class Transcriber:
     def _default_language(self) -> str:
         languages = list(self._quality().by_language)
         return languages[0] if languages else "en"
-
-
-def _identified(result: object) -> bool:
-    """A lookup answer that found someone (an answer saying `found: false` identifies nobody)."""
-    return isinstance(result, dict) and bool(result) and result.get("found", True) is not False
 
 
 def _segment(segment: TranscriptSegment) -> dict[str, Any]:

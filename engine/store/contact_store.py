@@ -44,6 +44,16 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class LegStart:
+    """A leg as the channel figures count it: its channel, its contact and when it started."""
+
+    channel_id: str
+    channel: str
+    contact_id: int | None
+    started_at: datetime
+
+
+@dataclass(frozen=True)
 class ChatSession:
     channel_id: str
     created_at: datetime
@@ -130,6 +140,13 @@ class ContactStore:
         async with self._sessions() as session:
             rows = await session.scalars(select(CallRow).where(CallRow.contact_id == contact_id).order_by(CallRow.id).options(selectinload(CallRow.events)))
             return [call_record(row) for row in rows]
+
+    async def legs_started_between(self, start: datetime, end: datetime) -> list[LegStart]:
+        """Every leg (of any channel, in a contact or not) that started in [start, end), in order."""
+        async with self._sessions() as session:
+            rows = await session.execute(select(CallRow.channel_id, CallRow.channel, CallRow.contact_id, CallRow.arrived_at)
+                                         .where(CallRow.arrived_at >= start, CallRow.arrived_at < end).order_by(CallRow.id))
+            return [LegStart(channel_id, channel or "phone", contact_id, at) for channel_id, channel, contact_id, at in rows.all()]
 
     async def erase_customer(self, number: str = "", account: str = "") -> list[str]:
         """Blank who the customer's contacts are (number, account, name); returns the channel ids of

@@ -8,6 +8,7 @@ Chinese as well as English, at the price of exact word forms; prefix queries aga
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,8 @@ from engine.store.models import QaScoreRow, RecordingRow, TranscriptRow
 from engine.store.recording_store import Recording, recording_from_row
 
 SEARCH_LIMIT = 200
+IDS_PER_QUERY = 500
+"""Call ids per IN (...) query: well under SQLite's and PostgreSQL's bound-parameter limits."""
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -123,6 +126,19 @@ class QaStore:
         ]
         if wanted.flag:
             found = [(r, t) for r, t in found if t is not None and any(f == wanted.flag or f.startswith(wanted.flag + ":") for f in t.flags)]
+        return found
+
+    async def repeated_question_results(self, call_ids: Sequence[str]) -> dict[str, bool]:
+        """Call id -> whether the repeated-question check found a question asked again on any of its
+        transcribed recordings; calls without a transcript (or without that check) are absent."""
+        found: dict[str, bool] = {}
+        async with self._sessions() as session:
+            for first in range(0, len(call_ids), IDS_PER_QUERY):
+                rows = await session.execute(select(TranscriptRow.call_id, TranscriptRow.findings).where(TranscriptRow.call_id.in_(list(call_ids[first:first + IDS_PER_QUERY]))))
+                for call_id, findings in rows.all():
+                    check = findings.get("no_repeated_question") if isinstance(findings, dict) else None
+                    if isinstance(check, dict) and "passed" in check:
+                        found[call_id] = found.get(call_id, False) or not check["passed"]
         return found
 
     def _matching(self, words: list[str]) -> Any:

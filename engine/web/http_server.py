@@ -33,7 +33,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from engine import metrics
 from engine.acd.contact_metrics import FORMULAS
-from engine.acd.historical_report import INTERVALS
+from engine.acd.historical_report import BY, INTERVALS
 from engine.acd.refusal import Refusal
 from engine.api.api_auth import api_guarded
 from engine.api.api_routes import add_api_routes
@@ -422,7 +422,7 @@ def build_app(
             return web.json_response({"error": "reports need the database"}, status=503)
         query = request.query
         interval, by, kind = query.get("interval", "hour"), query.get("by", "queue"), query.get("format", "json")
-        for field, value, allowed in (("interval", interval, tuple(INTERVALS)), ("by", by, ("queue", "agent")), ("format", kind, ("json", "csv"))):
+        for field, value, allowed in (("interval", interval, tuple(INTERVALS)), ("by", by, BY), ("format", kind, ("json", "csv"))):
             if value not in allowed:
                 return web.json_response({"error": f"{field}: one of {', '.join(allowed)} (got {value[:40]!r})", "field": field}, status=422)
         try:

@@ -22,7 +22,8 @@ from aiohttp import web
 from engine.config.qa_config import QualityConfig, ScoreInvalid, score_total
 from engine.journey.events import DispositionSet, IntentChosen, SurveyAnswered, decoded
 from engine.recording.recording_files import sha256_of
-from engine.store.journey_store import JourneyStore
+from engine.store.contact_store import ContactStore
+from engine.store.journey_store import CallRecord, JourneyStore
 from engine.store.qa_store import CallFilter, QaStore, Score, StoredTranscript
 from engine.store.recording_store import Recording, RecordingStore
 from engine.web.request_policy import BODY_TIMEOUT_S
@@ -43,6 +44,8 @@ class QaDesk:
     folder: Path
     quality: Callable[[], QualityConfig]
     agent_names: Callable[[], Mapping[str, str]]
+    contacts: ContactStore | None = None
+    """A call's other legs (its chat before it, a later call) for the history; None lists none."""
     _verified: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Recording id -> (mtime_ns, size) of the file last found to match its sha256."""
 
@@ -199,7 +202,17 @@ async def _journey_summary(desk: QaDesk, call_id: str) -> dict[str, Any]:
     surveys = [e for e in reversed(events) if isinstance(e, SurveyAnswered)]
     csat = next((e.csat for e in surveys if e.csat is not None), None)
     nps = next((e.nps for e in surveys if e.nps is not None), None)
-    return {"intent": intent, "disposition": disposition, "csat": csat, "nps": nps, "caller_number": call.caller_number if call is not None else ""}
+    return {"intent": intent, "disposition": disposition, "csat": csat, "nps": nps, "caller_number": call.caller_number if call is not None else "",
+            "channel": call.channel if call is not None else "phone", "legs": await _other_legs(desk, call)}
+
+
+async def _other_legs(desk: QaDesk, call: CallRecord | None) -> list[dict[str, Any]]:
+    """The contact's other legs, in the order they started, with their channel: the call's history."""
+    if call is None or call.contact_id is None or desk.contacts is None:
+        return []
+    return [{"call_id": leg.channel_id, "channel": leg.channel, "started_at": leg.arrived_at.isoformat(timespec="seconds"),
+             "ended_at": leg.ended_at.isoformat(timespec="seconds") if leg.ended_at else None}
+            for leg in await desk.contacts.legs_of_contact(call.contact_id) if leg.channel_id != call.channel_id]
 
 
 def _listed(recording: Recording, transcript: StoredTranscript | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ let searches = 0;    // only the latest search's answer is shown (the first one 
 
 const FLAG_KEYS = { repeated_question: "qa.flag_repeated_question", forbidden_words: "qa.flag_forbidden_words", long_hold: "qa.flag_long_hold", negative_sentiment: "qa.flag_negative_sentiment" };
 const CHECKS = new Set(["greeted_with_name", "no_long_silence", "no_talk_over", "no_forbidden_words", "no_repeated_question"]);
+const CHANNEL_KEYS = { phone: "qa.channel_phone", chat: "qa.channel_chat", api: "qa.channel_api" };
 const ANSWER_KEYS = { yes: "qa.answer_yes", no: "qa.answer_no", na: "qa.answer_na" };
 
 function el(tag, text, attributes = {}) {
@@ -35,6 +36,16 @@ function orDash(value) { return value === null || value === undefined || value =
 function flagName(flag) {
   if (flag.startsWith("keyword:")) return I18N.t("qa.flag_keyword", { word: flag.slice("keyword:".length) });
   return FLAG_KEYS[flag] ? I18N.t(FLAG_KEYS[flag]) : flag;
+}
+function channelName(channel) { return CHANNEL_KEYS[channel] ? I18N.t(CHANNEL_KEYS[channel]) : String(channel || "–"); }
+/** The contact's other legs, oldest first: "chat 10:02 · phone 10:30", each with its channel. */
+function history(legs) {
+  const list = el("span", undefined, { class: "legs" });
+  legs.forEach((leg, index) => {
+    if (index) list.append(" · ");
+    list.append(el("span", `${channelName(leg.channel)} ${when(leg.started_at)}`, { "data-channel": leg.channel, "data-call": leg.call_id }));
+  });
+  return list;
 }
 function signed(value) { return value === null || value === undefined ? "–" : I18N.number(value, { signDisplay: "exceptZero", maximumFractionDigits: 2 }); }
 function total(value) { return value === null || value === undefined ? "–" : I18N.number(value, { maximumFractionDigits: 1 }); }
@@ -76,8 +87,13 @@ function showCalls() {
     const flags = el("td");
     for (const flag of call.flags) flags.append(el("span", flagName(flag), { class: "flag", "data-flag": flag }), " ");
     if (!call.flags.length) flags.textContent = "–";
+    const channel = el("td", undefined, { "data-channel": call.channel || "phone" });
+    channel.append(el("span", channelName(call.channel || "phone")));
+    if (call.legs && call.legs.length) {
+      channel.append(el("br"), el("small", I18N.t("qa.other_legs"), { class: "quiet" }), " ", history(call.legs));
+    }
     row.append(
-      el("td", when(call.started_at)), el("td", call.agent), el("td", call.queue), el("td", I18N.seconds(call.duration_s), { class: "number" }),
+      el("td", when(call.started_at)), channel, el("td", call.agent), el("td", call.queue), el("td", I18N.seconds(call.duration_s), { class: "number" }),
       el("td", orDash(call.intent)), el("td", orDash(call.disposition)), flags,
       el("td", signed(call.sentiment), { class: "number" }), el("td", call.csat == null ? "–" : I18N.number(call.csat), { class: "number" }),
       el("td", total(call.score), { class: "number" }),
@@ -124,7 +140,7 @@ function showCall(answers) {
   const facts = document.getElementById("call-facts");
   facts.replaceChildren();
   const rows = [
-    ["qa.fact_started", when(recording.started_at)], ["qa.fact_agent", recording.agent], ["qa.fact_queue", recording.queue],
+    ["qa.fact_started", when(recording.started_at)], ["qa.fact_channel", channelName(body.journey.channel || "phone")], ["qa.fact_agent", recording.agent], ["qa.fact_queue", recording.queue],
     ["qa.fact_length", I18N.seconds(recording.duration_s)], ["qa.fact_intent", orDash(body.journey.intent)],
     ["qa.fact_disposition", orDash(body.journey.disposition)], ["qa.fact_csat", body.journey.csat == null ? "–" : I18N.number(body.journey.csat)],
   ];
@@ -132,6 +148,13 @@ function showCall(answers) {
   for (const [key, value] of rows) {
     const pair = el("div", undefined, { class: "fact" });
     pair.append(el("dt", I18N.t(key)), el("dd", value));
+    facts.append(pair);
+  }
+  if (body.journey.legs && body.journey.legs.length) {
+    const pair = el("div", undefined, { class: "fact", id: "contact-history" });
+    const legs = el("dd");
+    legs.append(history(body.journey.legs));
+    pair.append(el("dt", I18N.t("qa.fact_history")), legs);
     facts.append(pair);
   }
   const integrity = document.getElementById("integrity");

@@ -3,14 +3,17 @@ stays quiet otherwise, above all the repeated question."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.config.problems import FlowInvalid
 from engine.config.qa_config import QualityFile, load_quality, quality_vocabulary_problems
-from engine.recording.quality_checks import CallFacts, review_call
+from engine.recording.quality_checks import CallFacts, continued_legs, earlier_leg_fields, review_call
 from engine.recording.transcription import TranscriptSegment
+from engine.store.journey_store import JourneyEvent
 
 REPO = Path(__file__).resolve().parents[3]
 QUALITY = QualityFile.model_validate({
@@ -92,3 +95,41 @@ def test_a_phrase_word_the_model_does_not_know_is_reported_at_its_line(tmp_path:
     problems = quality_vocabulary_problems(load_quality(tmp_path), {"ko": frozenset({"환불", "바보", "짜증", "나요"})})
     assert [str(p).split(": ", 1)[0] for p in problems] == [f"{tmp_path / 'qa' / 'ko.yaml'}:6:7"], problems
     assert "`나네요`" in str(problems[0]) and "rephrase" in str(problems[0])
+
+
+AT = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def step(seq: int, kind: str, minute: float, **detail: Any) -> JourneyEvent:
+    return JourneyEvent(seq, kind, AT + timedelta(minutes=minute), detail)
+
+
+CHAT = [step(1, "arrived", 0), step(2, "typed", 1, text="인터넷이 안 돼요", node="menu"), step(3, "intent_chosen", 1, node="menu", intent="technical", into="reason"),
+        step(4, "typed", 2, text="****", node="ask_account"), step(5, "collected", 2, node="ask_account", into="account", length=8),
+        step(6, "typed", 3, text="네", node="ask_name", button=True), step(7, "handoff_offered", 4, how="code", queue="technical"),
+        step(8, "collected", 30, node="ask_birthday", into="birthday")]
+"""A chat: the customer typed the problem (menu), the account and an answer at ask_name; a field collected after the call's agent answered does not count."""
+PHONE = [step(1, "arrived", 5), step(2, "continued_from", 5, leg="chat-1", channel="chat", how="code"), step(3, "queued", 5, queue="technical")]
+
+
+def test_a_call_that_goes_on_from_a_chat_knows_what_the_chat_was_told() -> None:
+    assert continued_legs(PHONE) == ["chat-1"]
+    told = earlier_leg_fields({"chat-1": ("chat", CHAT)}, before=AT + timedelta(minutes=6))
+    assert told == {"menu": "chat", "reason": "chat", "account": "chat", "ask_account": "chat", "ask_name": "chat"}, "typed answers and intents by node, fields by name; the birthday came later"
+    assert earlier_leg_fields({}, before=AT) == {} and continued_legs(CHAT) == []
+
+
+def test_asking_for_what_the_chat_collected_is_a_repeated_question() -> None:
+    asks = [*GOOD_CALL, said("agent", 11.5, 13.0, "고객 번호 알려 주세요")]
+    review = review_call(QUALITY, CallFacts(asks, 14, "김민수", frozenset(), 10.0, (), {"account": "chat"}))
+    finding = review.findings["no_repeated_question"]
+    assert not finding.passed and finding.at_s == 11.5 and "the chat (an earlier leg) had it already" in finding.detail, finding.detail
+    assert "repeated_question" in review.flags
+    ivr_too = review_call(QUALITY, CallFacts(asks, 14, "김민수", frozenset({"account"}), 10.0, (), {"account": "chat"})).findings["no_repeated_question"]
+    assert "the IVR had it already" in ivr_too.detail, "the leg's own IVR is named first"
+    clean = review_call(QUALITY, CallFacts(GOOD_CALL, 12, "김민수", frozenset(), 10.0, (), {"account": "chat"})).findings["no_repeated_question"]
+    assert clean.passed and "earlier leg" in clean.detail
+    by_node = QualityFile.model_validate({"language": "ko", "checks": {"identity_questions": {"menu": ["무슨 문제 인가요"]}}})
+    asked_again = [said("agent", 1.0, 3.0, "무슨 문제 인가요")]
+    assert not review_call(by_node, CallFacts(asked_again, 4, "김민수", frozenset(), 1.0, (), {"menu": "chat"})).findings["no_repeated_question"].passed, \
+        "a question named by the chat's node: the customer typed the problem there"
