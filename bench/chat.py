@@ -188,7 +188,9 @@ async def main() -> None:
     parser.add_argument("--think", type=float, nargs=2, default=(5.0, 15.0), metavar=("MIN_S", "MAX_S"))
     arguments = parser.parse_args()
     extra = {"THREADLINE_CHAT__ENABLED": "true", "THREADLINE_CHAT__IDENTITY_SECRET": CHAT_SECRET,
-             "THREADLINE_CHAT__MAX_SESSIONS": str(max(arguments.sessions * 2, 500)), "THREADLINE_CHAT__SESSIONS_PER_CLIENT_PER_MINUTE": "10000"}
+             "THREADLINE_CHAT__MAX_SESSIONS": str(max(arguments.sessions * 2, 500)), "THREADLINE_CHAT__SESSIONS_PER_CLIENT_PER_MINUTE": "10000",
+             # every open chat holds a connection: the listener's cap (http.max_connections, 256 by default) must be above them
+             "THREADLINE_HTTP__MAX_CONNECTIONS": str(arguments.sessions * 2 + 100)}
     async with real_engine(extra) as bench:
         stats, before, after, took = await chat_load(bench.engine.http_url, arguments.sessions, arguments.messages, tuple(arguments.think))  # type: ignore[arg-type]
         print_chat_table(arguments.sessions, stats, before, after, took)
