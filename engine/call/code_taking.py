@@ -16,7 +16,7 @@ from typing import Protocol
 
 from engine.acd.callback_numbers import is_plain_number, is_withheld
 from engine.handoff.handoff_codes import (
-    DIGIT_WORDS, ArmTimer, CancelTimer, Claim, CodeEntry, EntryCommand, PassKey, Refuse, ReleaseFlow, code_spoken, refused_prompt,
+    DIGIT_WORDS, ArmTimer, CancelTimer, Claim, CodeEntry, EntryCommand, EntryState, PassKey, Refuse, ReleaseFlow, code_spoken, refused_prompt,
 )
 from engine.handoff.handoff_port import ChatHandedOver, CodeClaims
 from engine.journey.channel_events import HandoffRefused
@@ -64,6 +64,11 @@ class CodeTaking:
     def holding(self) -> bool:
         """The flow's facts wait (a code is being keyed, checked or may be keyed again)."""
         return self.entry.holding
+
+    @property
+    def takes_keys(self) -> bool:
+        """A key now would be a code's: the journey must not keep it."""
+        return self._claims is not None and self.entry.state is not EntryState.CLOSED
 
     @property
     def listening(self) -> bool:

@@ -136,7 +136,7 @@ class FlowDriver:
         digit keyed after the entry was complete), and throughout an agent's secure entry."""
         if self.interpreter.keys_are_sensitive or asyncio.get_running_loop().time() < self._sensitive_tail_until:
             return True
-        return self.acd_link.in_secure_entry
+        return self.acd_link.in_secure_entry or self.codes.takes_keys  # a hand-off code is never journaled
 
     async def stop_prompts(self) -> None:
         for prompt_id in self.interpreter.playing:
@@ -161,7 +161,8 @@ class FlowDriver:
             return
         if isinstance(fact, QueueLeft):
             self.codes.flow_asks()  # back from the ACD (an overflow, a secure entry): keys are the flow's
-        elif isinstance(fact, DigitPressed) and not self.interpreter.finished and not self.keys_are_sensitive and await self.codes.key(fact.digit):
+        elif isinstance(fact, DigitPressed) and not self.interpreter.finished and not self.interpreter.keys_are_sensitive \
+                and not self.acd_link.in_secure_entry and await self.codes.key(fact.digit):
             return  # a hand-off code's key
         if self.codes.holding and not isinstance(fact, (DigitPressed, QueueLeft)):
             self._held.append(fact)
