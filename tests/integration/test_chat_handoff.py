@@ -18,16 +18,24 @@ from typing import Any
 import aiohttp
 import pytest
 
+from engine.acd.call_distributor import CallDistributor
+from engine.acd.owed_callbacks import restore_callbacks
+from engine.config.acd_config import AcdConfig, AgentSettings, CallbackOffer, QueueSettings
+from engine.handoff.handoff_port import CallbackArranged, ChatLeg, CodeIssued, HandoffRefused, HandoffTarget
+from engine.handoff.handoff_service import HandoffService
+from engine.settings import HandoffSettings
+
 from engine.journey.channel_events import Typed
 from engine.journey.events import CheckpointSaved, FlowStarted, IntentChosen, JourneyEventModel, NodeEntered, StepDone, to_stored
 from engine.localpbx.local_asterisk import LocalAsterisk
 from engine.store.contact_store import ContactStore
-from engine.store.database import create_engine
+from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import CallerInfo, JourneyStore
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool, wait_for_event
 from tests.integration.sip_peers import Baresip, write_tone
 from tests.integration.test_acd_call import CALLER_HZ, JIYEON_HZ, acd_setup, agent_phone, wait_agents
 from tests.integration.test_agents import threadline
+from tests.unit.acd.test_call_distributor import MemoryBridges
 
 pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
@@ -162,3 +170,100 @@ async def test_an_expired_code_and_a_wrong_code_are_refused_and_the_call_goes_on
     assert (chosen["intent"], chosen["key"]) == ("billing", "1"), "the menu took its key as always"
     shown = str([event.detail for event in call.events])
     assert EXPIRED not in shown and WRONG not in shown, "refused codes are never in the journey"
+
+
+# -- the callback path, at the store and distributor level (the chat is wired by the lead) ------------
+
+def technical_queue() -> AcdConfig:
+    return AcdConfig({"technical": QueueSettings(skills={"internet": 2}, priority=6, callback=CallbackOffer())},
+                     {"jiyeon": AgentSettings(name="Jiyeon", extension="2002", skills={"internet": 5, "korean": 5})}, {})
+
+
+async def chat_leg(database_url: str) -> ChatLeg:
+    await seed_chat(database_url)
+    database = create_engine(database_url)
+    try:
+        journeys = JourneyStore(database)
+        record = await journeys.get_call(CHAT_LEG)
+    finally:
+        await database.dispose()
+    assert record is not None and record.contact_id is not None
+    return ChatLeg(CHAT_LEG, record.contact_id, "ko", {"intent": "technical", "account": "123456"}, [(e.kind, e.detail) for e in record.events])
+
+
+async def test_a_chat_becomes_a_callback_in_its_queue_with_the_chat_on_the_pop_and_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'callback.sqlite3'}"
+    await upgrade_database(url)
+    leg = await chat_leg(url)
+    database = create_engine(url)
+    journeys = JourneyStore(database)
+    distributor = CallDistributor(MemoryBridges(), recent_callbacks=lambda since: journeys.events_of_kinds_since(["callback_requested"], since))  # as app.py
+    distributor.configure(technical_queue())
+    try:
+        service = HandoffService.for_engine(database, journeys, distributor, HandoffSettings(), lambda: {})
+        target = HandoffTarget("technical", ("internet", "korean"), 6)
+        assert await service.call_me_back(leg, "+4420123456", target) == HandoffRefused("international")
+        assert await service.call_me_back(leg, "010-1234-5678", target) == HandoffRefused("not_digits")
+        assert await service.call_me_back(leg, "01012345678", HandoffTarget("nowhere")) == HandoffRefused("no_queue")
+        arranged = await service.call_me_back(leg, "01012345678", target)
+        assert isinstance(arranged, CallbackArranged) and arranged.number == "010****5678" and arranged.queue == "technical"
+
+        ((call, snapshot),) = distributor.calls()
+        assert call.caller_id == arranged.call_id and call.callback and call.priority == 6 and call.extra_skills == {"korean": 1}
+        kinds = [kind for kind, _ in snapshot.journal]
+        assert kinds[:3] == ["flow_started", "node_entered", "typed"] and kinds[-3:] == ["continued_from", "queued", "callback_requested"]
+        assert snapshot.variables["account"] == "123456", "the pop shows what the chat collected"
+
+        record = await journeys.get_call(arranged.call_id)
+        assert record is not None and record.channel == "phone" and record.contact_id == leg.contact_id and record.ended_at is not None
+        assert [e.kind for e in record.events] == ["continued_from", "queued", "callback_requested", "hung_up"]
+        assert record.events[2].detail["source"] == "chat"
+
+        for _ in range(2):  # the per-number limit counts chat callbacks like keyed ones (3 an hour)
+            assert isinstance(await service.call_me_back(leg, "01012345678", target), CallbackArranged)
+        assert await service.call_me_back(leg, "01012345678", target) == HandoffRefused("rate_limited")
+
+        restarted = CallDistributor(MemoryBridges())
+        restarted.configure(technical_queue())
+        await restore_callbacks(journeys, restarted, {}, {"support_ko": "ko"}, datetime.now(UTC))
+        restored = {call.caller_id: (call, snap) for call, snap in restarted.calls()}
+        again, snap = restored[arranged.call_id]
+        assert again.callback and again.callback_number == "01012345678" and snap.language == "ko"
+        assert ("typed", {"text": "인터넷이 안 돼요", "node": "menu"}) in [(k, dict(d)) for k, d in snap.journal], "a restart keeps the chat on the pop"
+        assert snap.variables == {"intent": "technical", "account": "123456"}
+        await restarted.aclose()
+    finally:
+        await distributor.aclose()
+        await database.dispose()
+
+
+async def test_a_code_is_issued_hashed_and_claimed_once_by_a_call(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'code.sqlite3'}"
+    await upgrade_database(url)
+    leg = await chat_leg(url)
+    database = create_engine(url)
+    distributor = CallDistributor(MemoryBridges())
+    distributor.configure(technical_queue())
+    draws = iter([482913, 7])  # the first collides with the seeded live code
+    try:
+        journeys = JourneyStore(database)
+        service = HandoffService(ContactStore(database, journeys), journeys, distributor, HandoffSettings(code_ttl_s=300, dial_number="1588"), lambda: {},
+                                 draw=lambda _: next(draws))
+        issued = await service.i_will_call(leg, HandoffTarget("technical", ("internet",), 6))
+        assert isinstance(issued, CodeIssued) and issued.code == "000007" and issued.dial == "1588"
+        assert 299 <= (issued.expires_at - datetime.now(UTC)).total_seconds() <= 300
+        assert await service.codes_waiting()
+        now = datetime.now(UTC)
+        await journeys.open_call(CallerInfo("call-1", "01099998888", "", "1588"), now, {})
+        handed = await service.claim("000007", "call-1", "code")
+        assert not isinstance(handed, str)
+        assert (handed.chat_leg, handed.queue, handed.skills, handed.priority) == (CHAT_LEG, "technical", ("internet",), 6)
+        assert handed.variables == {"intent": "technical", "account": "123456"} and ("typed", {"text": "인터넷이 안 돼요", "node": "menu"}) in handed.journal
+        assert await service.claim("000007", "call-2", "code") == "used"
+        assert await service.claim(EXPIRED, "call-2", "code") == "expired"
+        assert await service.claim("123123", "call-2", "code") == "unknown"
+        call = await journeys.get_call("call-1")
+        assert call is not None and call.contact_id == leg.contact_id
+    finally:
+        await distributor.aclose()
+        await database.dispose()
