@@ -8,7 +8,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -27,11 +27,12 @@ from engine.asterisk.caller_audio import TapRegistry
 from engine.config.acd_config import AcdConfig, AgentSettings
 from engine.acd.agent_provisioning import ProvisionResult, provision_agents, write_new_secret
 from engine.acd.agent_secrets import AgentSecrets, SecretsError
-from engine.acd.acd_ports import CallSnapshot
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.call_monitor import CallMonitor, MonitoringAudit
 from engine.acd.floor_view import FloorView, live_floor
-from engine.acd.journey_marks import CALLBACK_REQUESTED, owed_callback_of, previous_call
+from engine.acd.journey_marks import CALLBACK_REQUESTED, previous_call
+from engine.acd.owed_callbacks import restore_callbacks
+from engine.handoff.handoff_service import HandoffService
 from engine.acd.report_commands import ChannelFiguresToday, report_rows
 from engine.chat.chat_service import ChatService
 from engine.call.flow_services import FlowLibrary, FlowRuntime, ReloadResult, lookup_session
@@ -99,6 +100,8 @@ class Engine:
         self._database: AsyncEngine | None = None
         self.monitor: CallMonitor | None = None
         self.api: JourneyApi | None = None
+        self.handoff: HandoffService | None = None
+        """Chat to phone: the chat's ChatService takes it (call_me_back, i_will_call); calls claim codes through it."""
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -208,13 +211,15 @@ class Engine:
             distributor, store, AgentStateStore(database), lambda snapshot: self.hub.floor_changed({**snapshot, "calls": monitor.calls(), "monitoring": monitor.sessions()}),
             self._acd_config, self.hub.queues_changed, publish_history=self.hub.floor_history_changed,
         )
-        flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor)
+        self.handoff = HandoffService.for_engine(database, store, distributor, settings.handoff, lambda: self.flows.current.bundle.flow_set.procedures if self.flows else {})
+        flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor, self.handoff)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor, monitor=monitor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)
         if flows is not None:
             flows.on_swap = self._provision_agents
             await self._provision_agents(flows.current)
-            await _restore_callbacks(store, distributor, flows.current)
+            flow_set = flows.current.bundle.flow_set
+            await restore_callbacks(store, distributor, flow_set.procedures, {name: flow.language for name, flow in flow_set.flows.items()}, utc_now())
         else:
             self.staff = StaffFiles(settings.flows.folder, settings.flows.watch_s)
             self.staff.on_load = self.hub.team_changed
@@ -493,7 +498,8 @@ class Engine:
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config, supervisor_page=True)), language_of=self._language_of,
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
         database = self._database if self.settings.chat.enabled else None  # the web chat: the same flows, in text
-        chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, JourneyStore(database), ContactStore(database, JourneyStore(database))) if database else None
+        journeys = JourneyStore(database) if database else None
+        chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, journeys, ContactStore(database, journeys), self.handoff) if database and journeys else None
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api, chat), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)
@@ -553,33 +559,7 @@ async def _run_until_stopped(engine: Engine) -> int:
     return 0
 
 
-CALLBACKS_KEPT_S = 7 * 24 * 3600.0
-"""How far back an owed callback is looked for at start."""
-
-
-async def _restore_callbacks(store: JourneyStore, distributor: CallDistributor, runtime: FlowRuntime) -> None:
-    """Callbacks the last engine still owed (requested, never connected nor given up) go back in
-    line at their place, with what the IVR learned for the pop."""
-    now = utc_now()
-    try:
-        requested = await store.events_of_kinds_since([CALLBACK_REQUESTED], now - timedelta(seconds=CALLBACKS_KEPT_S))
-    except Exception as exc:  # the database is down at start: the engine runs; those callers are owed still
-        log.error("owed callbacks not read: %s", exc)
-        return
-    for channel_id in dict.fromkeys(channel for channel, *_ in requested):
-        record = await store.get_call(channel_id)
-        owed = owed_callback_of(record.events) if record is not None else None
-        if record is None or owed is None:
-            continue
-        flows = runtime.bundle.flow_set.flows
-        language = flows[owed.flow].language if owed.flow in flows else ""
-        snapshot = CallSnapshot(record.caller_number, record.caller_name, owed.variables, [(e.kind, e.detail) for e in record.events],
-                                runtime.bundle.flow_set.procedures, language)
-        if distributor.restore_callback(channel_id, owed.queue, owed.number, (now - owed.queued_at).total_seconds(), owed.attempts, snapshot):
-            log.info("callback for call %s (%s) restored at its place in %s", channel_id, owed.number, owed.queue)
-
-
 async def _previous_calls(store: JourneyStore, caller_number: str, current: str) -> list[dict[str, Any]]:
     """The number's earlier calls for the screen-pop: when, what about, how it ended."""
-    return [previous_call(call.arrived_at, call.hung_up_by, call.events) for call in await store.previous_calls(caller_number, current)]
+    return [previous_call(call.arrived_at, call.hung_up_by, call.events, call.channel) for call in await store.previous_calls(caller_number, current)]
 

@@ -158,6 +158,21 @@ class AcdSettings(_Section):
     logging out of the page logs them out of the queues. Either way an unregistered phone is never routed."""
 
 
+class HandoffSettings(_Section):
+    """A chat handed to the phone: the one-time code the customer calls with (engine/handoff/)."""
+
+    code_ttl_s: int = Field(default=600, ge=60, le=3600)
+    """How long a code given in the chat works."""
+    dial_number: str = Field(default="1588", min_length=1, max_length=32, pattern=r"^[0-9+ ()-]+$")
+    """The number the chat tells the customer to call."""
+    max_code_tries: int = Field(default=3, ge=0, le=10)
+    """Codes refused on one call before that call takes no more (0: calls take no codes)."""
+    key_timeout_s: float = Field(default=4.0, ge=1.0, le=15.0)
+    """How long a code being keyed waits for its next key (and a refused one for another try)."""
+    spoken_codes: bool = True
+    """Listen for a code said in digit words during the greeting (needs a speech model for the flow's language)."""
+
+
 class RecordingSettings(_Section):
     """Agent calls are recorded by Asterisk (MixMonitor, stereo: caller left, agent right) into a
     spool folder, then checked, hashed and filed here by the engine."""
@@ -342,6 +357,7 @@ class Settings(_Section):
     transcripts: TranscriptSettings = TranscriptSettings()
     api: ApiSettings = ApiSettings()
     chat: ChatSettings = ChatSettings()
+    handoff: HandoffSettings = HandoffSettings()
 
     @property
     def prompt_dirs(self) -> tuple[Path, str]:

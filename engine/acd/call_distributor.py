@@ -28,6 +28,7 @@ from engine.acd.acd_ports import CallerInbox, CallSnapshot, ConversationRecorder
 from engine.acd.agent_board import MAX_NOTES, AgentBoard, AgentListener, StateLog
 from engine.acd.agent_side import AcdCall, AgentSide, waiting_call
 from engine.acd.callback_limits import CallbackLimits, RecentCallbacks
+from engine.acd.callback_numbers import NumberSource, Verdict
 from engine.acd.pop_sender import PopSender
 from engine.acd.queue_bridges import AGENT_LEG_PREFIX, CALL_BRIDGE_PREFIX, CALLBACK_LEG_PREFIX, BridgeControl
 from engine.acd.queued_call import QueuedCall, adopted_conversation, restored_callback
@@ -39,6 +40,7 @@ from engine.asterisk.ari_events import AriEvent, ChannelDestroyed, EndpointState
 from engine.asterisk.errors import AsteriskError
 from engine.config.acd_config import AcdConfig, QueueSettings
 import engine.journey.events as journey
+from engine.journey.channel_events import HandoffClaimed
 from engine.journey.events import to_stored
 from engine.task_owner import TaskOwner
 
@@ -70,12 +72,15 @@ class CallDistributor:
         self._save = save
         self._tasks = TaskOwner("acd")
         self.agents = AgentBoard(clock, self._offer, self._ring_ran_out, self._spawn, listener, state_log, self._wrap_up_ended, login_by_phone)
-        self.side = AgentSide(ari, self.agents, PopSender(listener, history), CallbackLimits(recent_callbacks, wall_clock), self._spawn, clock,
+        self._limits = CallbackLimits(recent_callbacks, wall_clock)
+        self.side = AgentSide(ari, self.agents, PopSender(listener, history), self._limits, self._spawn, clock,
                               self._offer, self.serves, self._still_holding, recorder, save)
         self.bridges = self.side.bridges
         self.recorder = recorder
         self._config: AcdConfig | None = None
         self._calls: dict[str, AcdCall] = {}
+        self._continues: dict[str, str] = {}
+        """Callback leg -> the chat leg it goes on from (told when the callback connects)."""
         self._closing = False
 
     @property
@@ -319,12 +324,34 @@ class CallDistributor:
             self.recorder.conversation_adopted(caller_id, caller_id, agent_id, queue, snapshot.language, record)
         return True
 
-    def restore_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot) -> bool:
+    def restore_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot,
+                         skills: Sequence[str] = (), priority: int | None = None, continues_from: str = "") -> bool:
         """A callback the last engine still owed (from the journey): back in line at its place, if
         its number passes the queue's rules of today; a refused one is closed in the journey."""
+        return self._owed_callback(caller_id, queue, number, waited_s, attempts, snapshot, skills, priority, NumberSource.RESTORED, continues_from)
+
+    async def check_callback_number(self, leg: str, queue: str, raw: str, source: NumberSource) -> Verdict:
+        """Whether `raw` may be called back for `queue` now: its dialling rules and the per-number
+        limit (the journey's last hour and this engine's own), as for a number keyed in the queue."""
+        settings = self._config.queues.get(queue) if self._config is not None else None
+        return await self._limits.check(leg, settings.callback if settings is not None else None, raw, source)
+
+    def arrange_callback(self, caller_id: str, queue: str, number: str, skills: Sequence[str], priority: int | None, snapshot: CallSnapshot,
+                         waited_s: float = 0.0, continues_from: str = "") -> bool:
+        """A callback asked for outside a call (the web chat): in line without a caller, its place the
+        time the customer asked (`waited_s` ago). Its `queued` and `callback_requested` are in its
+        journey already, written by whoever arranged it; when an agent takes it, the number is dialled.
+        `continues_from`: the chat leg, told (`handoff_claimed`) when the customer answers."""
+        return self._owed_callback(caller_id, queue, number, waited_s, 0, snapshot, skills, priority, NumberSource.CHAT, continues_from)
+
+    def _owed_callback(self, caller_id: str, queue: str, number: str, waited_s: float, attempts: int, snapshot: CallSnapshot,
+                       skills: Sequence[str], priority: int | None, source: NumberSource, continues_from: str = "") -> bool:
         if self._config is None or queue not in self._config.queues or caller_id in self._calls:
             return False
-        call, commands = restored_callback(caller_id, queue, self._config.queues, snapshot.language, number, waited_s, attempts, self._clock())
+        if continues_from:
+            self._continues[caller_id] = continues_from
+        call, commands = restored_callback(caller_id, queue, self._config.queues, snapshot.language, number, waited_s, attempts, self._clock(),
+                                           skills, priority, source)
         if call is None:
             record = self.side.record_after_hangup(caller_id)
             for command in commands:
@@ -332,7 +359,7 @@ class CallDistributor:
                     record(command.kind, dict(command.detail))
                 elif isinstance(command, core.CallbackFailed):
                     self.side.callback_failed(caller_id, queue, command)
-            log.warning("call %s: owed callback not restored: refused by queue %s's callback rules", caller_id, queue)
+            log.warning("call %s: owed callback not put in line: refused by queue %s's callback rules", caller_id, queue)
             return False
         self._start(call, snapshot, self.side.record_after_hangup(caller_id), None, commands).journal_stored = True
         return True
@@ -379,6 +406,7 @@ class CallDistributor:
                     if not commands:
                         self._dropped(fact)  # e.g. the call went meanwhile: the agent is free again
                     await self.side.carry_out(actor, commands)
+                    await self._tell_chat(actor.core.caller_id, commands)
                 except Exception as exc:  # a bug, not Asterisk (carry_out turns its refusals into facts): the call keeps its owner
                     log.exception("call %s: the ACD failed on %s", actor.core.caller_id, type(fact).__name__)
                     if not isinstance(fact, core.StepFailed):
@@ -391,11 +419,23 @@ class CallDistributor:
         finally:
             if self._calls.get(actor.core.caller_id) is actor and actor.core.phase is Phase.ENDED:
                 del self._calls[actor.core.caller_id]
+                self._continues.pop(actor.core.caller_id, None)
             while not actor.inbox.empty():
                 fact, done = actor.inbox.get_nowait()
                 self._dropped(fact)
                 if done is not None and not done.done():
                     done.set_result(None)
+
+    async def _tell_chat(self, caller_id: str, commands: Sequence[core.Command]) -> None:
+        """A callback arranged in a chat connected: the chat leg's journey says which call took it over."""
+        chat = self._continues.get(caller_id)
+        if chat and self._save is not None and any(isinstance(c, core.Journal) and c.kind == journey.CallbackAnswered.KIND for c in commands):
+            del self._continues[caller_id]
+            try:
+                async with asyncio.timeout(CALLER_LEFT_WAIT_S):
+                    await self._save(chat, *to_stored(HandoffClaimed(leg=caller_id, how="callback")))
+            except Exception as exc:  # the database is slow or down: the callback's own journey says it connected
+                log.warning("call %s: the chat %s was not told the callback connected: %s", caller_id, chat, exc or type(exc).__name__)
 
     def _dropped(self, fact: Fact) -> None:
         """A fact the call will never handle: an agent the router set aside for it is free again."""

@@ -5,8 +5,8 @@ asserted) or the digits it keyed. Neither is trustworthy. A caller whose From us
 extension would make the engine ring that agent; `/`, `@`, `&` or `,` would let it pick another
 channel technology, trunk or dialplan context in the dial string; keyed digits may be a premium or
 international number. So every number is checked here, at every place one enters (the caller ID
-offered, keyed digits, the automatic callback of a queue's overflow, a callback restored after a
-restart), against the queue's dialling rules:
+offered, keyed digits, the automatic callback of a queue's overflow, a number typed in the web
+chat, a callback restored after a restart), against the queue's dialling rules:
 
 - only ASCII digits, with one leading `+`; anything else (letters, `/`, `&`, `２`, `٣`, spaces) is
   refused, never escaped or stripped;
@@ -48,6 +48,8 @@ class NumberSource(StrEnum):
     """The queue's max_wait overflow called back the caller ID by itself."""
     RESTORED = "restored"
     """An owed callback read back from the journey after a restart (checked against today's rules)."""
+    CHAT = "chat"
+    """A number the customer typed (or confirmed) in the web chat, asking to be called back."""
 
 
 class RefusalReason(StrEnum):

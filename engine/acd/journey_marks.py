@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from engine.journey.channel_events import ContinuedFrom, ExternalEvent
 from engine.journey.events import (
     Abandoned, AgentAnswered, CallbackAnswered, CallbackAttemptFailed, CallbackFailed, CallbackRefused, CallbackRequested, CallEnded, CheckpointSaved,
     DispositionSet, FlowStarted, IntentChosen, JourneyEventModel, Queued, from_stored,
@@ -67,6 +68,9 @@ class OwedCallback:
     """What the IVR learned (the last checkpoint), for the pop."""
     flow: str
     """The flow the call started in (its language is the callback's)."""
+    skills: tuple[str, ...] = ()
+    priority: int | None = None
+    """As it queued (a callback keeps the skills its flow asked for)."""
 
 
 def owed_callback_of(rows: Sequence[StoredRow]) -> OwedCallback | None:
@@ -76,20 +80,33 @@ def owed_callback_of(rows: Sequence[StoredRow]) -> OwedCallback | None:
     request_row = next(row for row in reversed(rows) if row.kind == CallbackRequested.KIND)
     request = _as(request_row, CallbackRequested)
     queued = next((row for row in rows if row.kind == Queued.KIND and _as(row, Queued).queue == request.queue), request_row)
+    lined_up = _as(queued, Queued) if queued.kind == Queued.KIND else Queued(priority=None)
     attempts = sum(1 for row in rows if row.kind == CallbackAttemptFailed.KIND and row.seq > request_row.seq)
     checkpoint = next((_as(row, CheckpointSaved) for row in reversed(rows) if row.kind == CheckpointSaved.KIND), CheckpointSaved())
     flow = next((_as(row, FlowStarted).flow for row in rows if row.kind == FlowStarted.KIND), "")
-    return OwedCallback(request.queue, request.number, queued.at, attempts, dict(checkpoint.variables), flow)
+    return OwedCallback(request.queue, request.number, queued.at, attempts, dict(checkpoint.variables), flow, tuple(lined_up.skills), lined_up.priority)
 
 
-def previous_call(arrived_at: datetime, ended_by: str | None, rows: Sequence[StoredRow]) -> dict[str, Any]:
-    """One earlier call of the same number, as the screen-pop shows it: when, what about, how it ended."""
+def continued_from(rows: Sequence[StoredRow]) -> str | None:
+    """The earlier leg (a chat) this leg goes on from, if it does: what that leg learned is this leg's too."""
+    return next((_as(row, ContinuedFrom).leg or None for row in rows if row.kind == ContinuedFrom.KIND), None)
+
+
+MAX_EXTERNAL_SHOWN = 3
+"""An API leg's events shown in one history entry (its newest)."""
+
+
+def previous_call(arrived_at: datetime, ended_by: str | None, rows: Sequence[StoredRow], channel: str = "phone") -> dict[str, Any]:
+    """One earlier leg of the same customer (a call, a chat, an API thread), as the screen-pop shows
+    it: when, which channel, what about, how it ended; an API leg's events by type and text."""
     intent = next((_as(row, IntentChosen).intent for row in rows if row.kind == IntentChosen.KIND), None)
     queue = next((_as(row, Queued).queue for row in rows if row.kind == Queued.KIND), None)
     wrap_up = next((_as(row, DispositionSet) for row in reversed(rows) if row.kind == DispositionSet.KIND), None)
+    external = [_as(row, ExternalEvent) for row in rows if row.kind == ExternalEvent.KIND][-MAX_EXTERNAL_SHOWN:]
     return {
-        "at": arrived_at.isoformat(timespec="minutes"), "intent": intent, "queue": queue, "ended_by": ended_by,
+        "at": arrived_at.isoformat(timespec="minutes"), "channel": channel, "intent": intent, "queue": queue, "ended_by": ended_by,
         "disposition": wrap_up.disposition if wrap_up else None, "notes": wrap_up.notes if wrap_up else None, "agent": wrap_up.agent if wrap_up else None,
+        "events": [{"type": event.type, "text": event.text} for event in external],
     }
 
 

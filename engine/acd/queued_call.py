@@ -532,20 +532,23 @@ class QueuedCall:
 
 
 def restored_callback(caller_id: str, queue: str, queues: Mapping[str, QueueSettings], language: str, number: str, waited_s: float, attempts: int,
-                      now: float) -> tuple[QueuedCall | None, list[Command]]:
-    """A callback the last engine still owed (from the journey): back in line at its place if its
-    number passes the queue's rules of today (an older engine may have accepted anything); a refused
-    one is closed in the journey (`callback_refused`) and shown as failed."""
+                      now: float, skills: Sequence[str] = (), priority: int | None = None,
+                      source: NumberSource = NumberSource.RESTORED) -> tuple[QueuedCall | None, list[Command]]:
+    """A callback owed without a live caller, back in line at its place if its number passes the
+    queue's rules of today: one the last engine still owed (from the journey: an older engine may have
+    accepted anything), or one a chat arranged (`source` CHAT: its request is journaled already). A
+    refused one is closed in the journey (`callback_refused`) and shown as failed."""
     offer = queues[queue].callback
-    verdict: Verdict = normalize(number, NumberSource.RESTORED, offer.numbers.rules()) if offer is not None else CallbackRefused(RefusalReason.NO_CALLBACKS, "")
+    verdict: Verdict = normalize(number, source, offer.numbers.rules()) if offer is not None else CallbackRefused(RefusalReason.NO_CALLBACKS, "")
     if isinstance(verdict, CallbackRefused):
-        return None, [Journal(journey.CallbackRefused(queue=queue, source=NumberSource.RESTORED.value, reason=verdict.reason.value,
+        return None, [Journal(journey.CallbackRefused(queue=queue, source=source.value, reason=verdict.reason.value,
                                                       number=verdict.shown, detail=verdict.detail[:80])),
                       CallbackFailed(verdict.shown, attempts, refused=verdict.reason.value)]
+    extra = {skill: 1 for skill in skills if skill not in queues[queue].skills}
     call = QueuedCall(caller_id, queue, queues, language, has_voice=False, phase=Phase.CALLBACK_OWED, enqueued_at=now - max(0.0, waited_s), queued_once=True,
-                      callback_number=verdict.number, attempts=attempts)
-    return call, [RememberCallback(verdict.number, waited_s),
-                  Journal(journey.CallbackRestored(queue=queue, number=verdict.number, waited_s=round(waited_s, 1), attempts=attempts)), JoinLine()]
+                      callback_number=verdict.number, attempts=attempts, priority=priority, extra_skills=extra)
+    restored = [Journal(journey.CallbackRestored(queue=queue, number=verdict.number, waited_s=round(waited_s, 1), attempts=attempts))]
+    return call, [RememberCallback(verdict.number, waited_s), *(restored if source is NumberSource.RESTORED else []), JoinLine()]
 
 
 def adopted_conversation(caller_id: str, queue: str, queues: Mapping[str, QueueSettings], language: str, agent_id: str, leg: str, bridge: str,

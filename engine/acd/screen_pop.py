@@ -5,7 +5,9 @@ the call's variables, so the agent sees exactly what the caller said and did: id
 record, intent, each recognised utterance with its confidence, collected fields, the
 troubleshooting steps already done and the next one to try (with the same text the IVR read).
 The same events also come as one `timeline`, in the order they happened, so the page can tell the
-caller's journey as a story (said, chose, keyed, step done) instead of separate lists.
+caller's journey as a story (said, typed, chose, keyed, step done) instead of separate lists. A call
+that goes on from a web chat has the chat's journal first: what was typed, and the chat's steps
+done, count as the call's own (the next step is the first the chat did not finish).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.config.flow_model import Step
+from engine.journey.channel_events import ContinuedFrom, Typed
 from engine.journey.events import Collected, IntentChosen, NodeEntered, SpeechHeard, StepDone, from_stored
 
 POP_VERSION = 1
@@ -43,6 +46,7 @@ def build_pop(
     done: dict[str, list[dict[str, Any]]] = {}
     timeline: list[dict[str, Any]] = []
     intent = None
+    continued: dict[str, str] | None = None
     for kind, detail in journal:
         event = from_stored(kind, detail)
         if isinstance(event, NodeEntered):
@@ -51,6 +55,11 @@ def build_pop(
         elif isinstance(event, SpeechHeard):
             utterances.append({"text": event.text, "confidence": event.confidence})
             timeline.append({"kind": "said", "text": event.text, "confidence": event.confidence})
+        elif isinstance(event, Typed):
+            timeline.append({"kind": "typed", "text": event.text, "button": event.button})
+        elif isinstance(event, ContinuedFrom):
+            continued = {"leg": event.leg, "channel": event.channel, "how": event.how}
+            timeline.append({"kind": "continued", **continued})
         elif isinstance(event, IntentChosen):
             intent = event.intent
             how = f"key {event.key}" if event.key else f"speech ({event.band or 'accept'})"
@@ -92,6 +101,7 @@ def build_pop(
         "previous_calls": list(previous_calls),
         "waited_s": round(waited_s, 1),
         "callback": callback,
+        "continued_from": continued,
     }
 
 

@@ -47,6 +47,7 @@ from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.acd_link import AcdLink
 from engine.call.call_control import CallControl
+from engine.call.code_taking import CODE_TIMER, SPOKEN_CODE_END_OF_SPEECH_S, SPOKEN_CODE_MAX_SPEECH_S, CodeTaking
 from engine.call.flow_services import FlowRuntime, answer_lookup
 from engine.flows.interpreter import FlowInterpreter
 from engine.flows.survey_answers import survey_answer
@@ -54,7 +55,9 @@ from engine.language.answer_words import NO_WORDS, YES_WORDS
 from engine.speech.prompt_audio import PromptRenderFailed
 from engine.store.journey_store import JourneyEvent
 from engine.speech.call_listening import CallListening, HeardSpeech
+from engine.handoff.handoff_port import ChatHandedOver
 from engine.journey import events
+from engine.journey.channel_events import ContinuedFrom
 from engine.speech.endpointing import EndpointSettings
 from engine.speech.utterance import SpeechBegan
 from engine.task_owner import TaskOwner
@@ -63,6 +66,8 @@ log = logging.getLogger(__name__)
 Decoded = TypeVar("Decoded", bound=events.JourneyEventModel)
 ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S = 0.6, 8.0
 SENSITIVE_TAIL_S = 3.0
+CALL_VARIABLES = ("caller_number", "caller_name", "dialed", "channel")
+"""The call's own variables: a chat's values never replace them."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,11 @@ class FlowDriver:
         self._survey_for: tuple[str, str] | None = None
         """(queue, agent) while the caller answers a post-call survey."""
         self.journal: list[tuple[str, dict[str, Any]]] = []
-        """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked)."""
+        """What the flow recorded, kept for the agent's screen-pop (sensitive values already masked);
+        a call that goes on from a chat has the chat's journal first."""
+        self.codes = CodeTaking(runtime.handoff, channel_id, self)
+        self._held: list[FlowFact] = []
+        """The flow's facts that wait while a hand-off code is keyed or checked."""
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -122,7 +131,7 @@ class FlowDriver:
         digit keyed after the entry was complete), and throughout an agent's secure entry."""
         if self.interpreter.keys_are_sensitive or asyncio.get_running_loop().time() < self._sensitive_tail_until:
             return True
-        return self.acd_link.in_secure_entry
+        return self.acd_link.in_secure_entry or self.codes.takes_keys  # a hand-off code is never journaled
 
     async def stop_prompts(self) -> None:
         for prompt_id in self.interpreter.playing:
@@ -135,12 +144,23 @@ class FlowDriver:
         """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint."""
         if checkpoint is not None:
             await self._execute(self.interpreter.resume(checkpoint))
-        else:
+        elif not await self.codes.at_start(str(self.interpreter.variables.get("caller_number", ""))):
             await self._execute(self.interpreter.decide(CallStarted()))
 
     async def on_fact(self, fact: FlowFact) -> None:
+        if isinstance(fact, TimerFired) and fact.timer_id == CODE_TIMER:
+            await self.codes.timer_fired()
+            return
         if isinstance(fact, DigitPressed) and self.acd_link.has_caller:
             self.acd_link.key(fact.digit)
+            return
+        if isinstance(fact, QueueLeft):
+            self.codes.flow_asks()  # back from the ACD (an overflow, a secure entry): keys are the flow's
+        elif isinstance(fact, DigitPressed) and not self.interpreter.finished and not self.interpreter.keys_are_sensitive \
+                and not self.acd_link.in_secure_entry and await self.codes.key(fact.digit):
+            return  # a hand-off code's key
+        if self.codes.holding and not isinstance(fact, (DigitPressed, QueueLeft)):
+            self._held.append(fact)
             return
         if isinstance(fact, QueueLeft):  # the ACD let the caller go (the flow has it again), or lent it for a secure entry
             self.acd_link.flow_has_caller()
@@ -172,7 +192,9 @@ class FlowDriver:
             await self.on_fact(SpeechStarted())
             return
         utterance = heard.event
-        sensitive = self.keys_are_sensitive
+        said = [h.text for h in utterance.recognition.alternatives] or [utterance.recognition.text]
+        code = self.codes.is_code(said)
+        sensitive = self.keys_are_sensitive or code
         detail: dict[str, Any] = {
             "text": "****" if sensitive and utterance.recognition.text else utterance.recognition.text,
             "confidence": utterance.recognition.confidence,
@@ -187,6 +209,8 @@ class FlowDriver:
         metrics.RECOGNITION_CONFIDENCE.labels(self.language).observe(utterance.recognition.confidence)
         if self.acd_link.has_caller:
             self.acd_link.heard(tuple((h.text, h.confidence) for h in utterance.recognition.alternatives))
+            return
+        if code and await self.codes.heard(said):
             return
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
@@ -346,6 +370,8 @@ class FlowDriver:
         self._sensitive_now = sensitive
 
     async def _carry_out(self, command: FlowCommand) -> None:
+        if isinstance(command, (Transfer, HangUp)):
+            self.codes.flow_asks()  # the flow is over: no code any more
         if isinstance(command, Journal):
             self._keep(command.kind, dict(command.detail))
         elif isinstance(command, Play):
@@ -381,11 +407,46 @@ class FlowDriver:
         elif isinstance(command, HangUp):
             await self._hang_up(command.reason)
         elif isinstance(command, Listen):
+            self.codes.flow_asks()  # the flow asks something: a code is no longer taken
             self._listen(command)
         elif isinstance(command, StopListening):
             self._listen_generation += 1
             if self._listening is not None:
                 self._listening.stop()
+
+    # -- a call that goes on from a chat (engine/call/code_taking.py's host) --------------------
+
+    def write(self, event: events.JourneyEventModel) -> None:
+        self._keep(*events.to_stored(event))
+
+    def start_timer(self, timer_id: str, seconds: float) -> None:
+        self.cancel_timer(timer_id)
+        self._timers[timer_id] = asyncio.get_running_loop().call_later(seconds, self._fire, timer_id)
+
+    def cancel_timer(self, timer_id: str) -> None:
+        handle = self._timers.pop(timer_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def listen_for_code(self, phrases: Sequence[str]) -> None:
+        language = self.interpreter.language
+        self._listen(Listen(tuple(phrases), language, SPOKEN_CODE_END_OF_SPEECH_S, SPOKEN_CODE_MAX_SPEECH_S))
+
+    async def release_flow(self) -> None:
+        """No code (any more): the flow goes on with the facts that waited, in order."""
+        held, self._held = self._held, []
+        for fact in held:
+            await self._execute(self.interpreter.decide(fact))
+
+    async def take_over(self, handed: ChatHandedOver) -> None:
+        """This call goes on from the chat: no menu, straight to the chat's queue, with what the chat
+        learned in the flow's variables and the chat's journal first on the agent's pop."""
+        self._held.clear()
+        self.write(ContinuedFrom(leg=handed.chat_leg, channel="chat", how=handed.how))
+        self.journal[:0] = [(kind, dict(detail)) for kind, detail in handed.journal]
+        own = {name: self.interpreter.variables.get(name) for name in CALL_VARIABLES}
+        self.interpreter.variables.update({**handed.variables, **own})
+        await self._execute(self.interpreter.hand_over(handed.queue, handed.skills, handed.priority, f"goes on from chat ({handed.how})"))
 
     def _snapshot(self) -> CallSnapshot:
         """What the IVR learned, as live references (the pop reads them when the agent's phone rings)."""

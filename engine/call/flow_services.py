@@ -26,6 +26,8 @@ from engine.acd.call_distributor import CallDistributor
 from engine.config.config_bundle import ConfigBundle, FlowsNotReady, load_bundle, source_fingerprint
 from engine.flows.flow_facts import QUEUE_NOT_CONFIGURED, Lookup, LookupAnswered
 from engine.flows.prompt_inventory import static_prompts
+from engine.handoff.handoff_codes import refused_prompt
+from engine.handoff.handoff_port import CodeClaims
 from engine.settings import LookupEndpoint, Settings
 from engine.speech.prompt_audio import EspeakNg, PromptCache, PromptRenderFailed
 from engine.speech.speech_service import SpeechService
@@ -74,6 +76,8 @@ class FlowRuntime:
 
     static_prompts: frozenset[tuple[str, str]] = frozenset()
     """(text, language) of the prompts rendered at load: the same for every caller, so cached."""
+    handoff: CodeClaims | None = None
+    """Hand-off codes from the web chat: a call that keys one goes on from the chat."""
 
     async def media_for(self, text: str, language: str, call_id: str) -> str:
         """An ARI media URI for a text prompt; rendering runs off the loop. A static prompt is a cache
@@ -134,7 +138,8 @@ async def _request(http: LookupClient, endpoint: LookupEndpoint, command: Lookup
 
 
 async def build_flow_runtime(
-    settings: Settings, inbound: str, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None
+    settings: Settings, inbound: str, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None,
+    handoff: CodeClaims | None = None,
 ) -> FlowRuntime:
     """Validate the folder and prepare every prompt; raises FlowsNotReady naming what to fix."""
     folder = settings.flows.folder
@@ -151,12 +156,13 @@ async def build_flow_runtime(
     try:
         prompts = static_prompts(flow_set.flows, flow_set.procedures)
         prompts += [(QUEUE_NOT_CONFIGURED.get(flow.language, QUEUE_NOT_CONFIGURED["en"]), flow.language) for flow in flow_set.flows.values()]
+        prompts += [(refused_prompt(flow.language), flow.language) for flow in flow_set.flows.values()] if handoff is not None else []
         report = await asyncio.to_thread(cache.ensure_all, prompts)
         files = await asyncio.to_thread(_copy_prompt_files, bundle.prompt_sources(), cache)
     except (PromptRenderFailed, OSError) as exc:
         raise FlowsNotReady(f"prompts: cannot prepare prompt audio in {host_dir}: {exc}") from None
     log.info("flows ready: %s runs inbound calls; %d prompts rendered, %d reused from %s", inbound, report.rendered, report.reused, host_dir)
-    return FlowRuntime(bundle, cache, asterisk_dir, dict(settings.lookups), LookupClient(http), files, speech, distributor, frozenset(prompts))
+    return FlowRuntime(bundle, cache, asterisk_dir, dict(settings.lookups), LookupClient(http), files, speech, distributor, frozenset(prompts), handoff)
 
 
 async def _clean_prompt_folder(runtime: FlowRuntime) -> None:
@@ -211,10 +217,12 @@ class FlowLibrary:
         seen: tuple[tuple[str, int, int], ...],
         speech: SpeechService | None = None,
         distributor: CallDistributor | None = None,
+        handoff: CodeClaims | None = None,
     ) -> None:
         self._settings = settings
         self._speech = speech
         self._distributor = distributor
+        self._handoff = handoff
         self.on_swap: Callable[[FlowRuntime], Awaitable[None]] | None = None
         """Called after a reload swapped a new set in (the agents' endpoints follow the agent files)."""
         self._inbound = inbound
@@ -225,23 +233,24 @@ class FlowLibrary:
 
     @classmethod
     async def load(
-        cls, settings: Settings, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None
+        cls, settings: Settings, http: aiohttp.ClientSession, speech: SpeechService | None = None, distributor: CallDistributor | None = None,
+        handoff: CodeClaims | None = None,
     ) -> FlowLibrary | None:
         """None when no flow runs inbound calls (they hear calls.greeting); raises FlowsNotReady."""
         inbound = settings.flows.inbound
         if inbound is None:
             return None
         seen = await asyncio.to_thread(source_fingerprint, settings.flows.folder)
-        runtime = await build_flow_runtime(settings, inbound, http, speech, distributor)
+        runtime = await build_flow_runtime(settings, inbound, http, speech, distributor, handoff)
         await _clean_prompt_folder(runtime)
-        return cls(settings, inbound, http, runtime, seen, speech, distributor)
+        return cls(settings, inbound, http, runtime, seen, speech, distributor, handoff)
 
     async def reload(self, why: str) -> ReloadResult:
         """Never raises (but for cancellation): whatever goes wrong is logged and the running set stays."""
         async with self._lock:
             try:
                 self._seen = await asyncio.to_thread(source_fingerprint, self._settings.flows.folder)
-                runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech, self._distributor)
+                runtime = await build_flow_runtime(self._settings, self._inbound, self._http, self._speech, self._distributor, self._handoff)
             except FlowsNotReady as refused:
                 log.error("flow reload (%s) refused; the running flows stay:\n%s", why, "\n".join(refused.problems))
                 return ReloadResult(False, refused.problems, dict(self.current.bundle.flow_set.versions))

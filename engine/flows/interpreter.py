@@ -123,6 +123,10 @@ class FlowInterpreter:
             self._first_step = step  # an agent-facing procedure resumes at the first unfinished step
         return [resumed, *self._enter(node_name)]
 
+    def hand_over(self, queue: str, skills: tuple[str, ...], priority: int, reason: str) -> list[FlowCommand]:
+        """Straight to a queue from wherever the flow is (a call that goes on from a chat): its prompts stop."""
+        return [*self._stop_prompts(), *self._transfer(queue, skills, priority, reason)]
+
     def listen_phrases(self, node_name: str) -> tuple[str, ...]:
         """The grammar a node listens with: its intents' phrases and the global handlers' phrases."""
         node = self._flow.nodes[node_name]

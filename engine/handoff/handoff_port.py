@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from engine.settings import HandoffSettings
+
 
 @dataclass(frozen=True)
 class ChatLeg:
@@ -69,3 +71,39 @@ class Handoff(Protocol):
     async def call_me_back(self, leg: ChatLeg, number: str, target: HandoffTarget) -> CallbackArranged | HandoffRefused: ...
 
     async def i_will_call(self, leg: ChatLeg, target: HandoffTarget) -> CodeIssued | HandoffRefused: ...
+
+
+# -- the phone side: a call that goes on from a chat ------------------------------------------------
+
+@dataclass(frozen=True)
+class ChatHandedOver:
+    """A call took a chat over (by its code, or the customer's verified number): where it queues and
+    what the chat learned, for the call's flow variables and the agent's pop."""
+
+    chat_leg: str
+    queue: str
+    skills: tuple[str, ...]
+    priority: int
+    journal: Sequence[tuple[str, Mapping[str, Any]]]
+    """The chat leg's journey: the pop shows it before the call's own."""
+    variables: Mapping[str, Any]
+    """The chat's last checkpoint: the call's flow goes on with them."""
+    how: str
+    """code, spoken_code or number."""
+
+
+class CodeClaims(Protocol):
+    """What a call asks of the hand-off service (engine/call runs it as a step of the call's session)."""
+
+    @property
+    def settings(self) -> HandoffSettings:
+        """How codes are taken on a call: tries, key timeout, spoken codes."""
+
+    async def claim(self, code: str, call_id: str, how: str) -> ChatHandedOver | str:
+        """The chat the code opens, taken for this call; or why not (unknown, expired, used)."""
+
+    async def claim_by_number(self, number: str, call_id: str) -> ChatHandedOver | None:
+        """The chat waiting for a call from this verified customer number, if any."""
+
+    async def codes_waiting(self) -> bool:
+        """Whether any chat's code waits for a call now."""

@@ -197,6 +197,12 @@ class ContactStore:
                 HandoffCodeRow.code_hash == token_hash(code), HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now).limit(1))
             return found is not None
 
+    async def any_live_code(self, now: datetime) -> bool:
+        """Whether any code waits for a call now (a call listens for a spoken one only then)."""
+        async with self._sessions() as session:
+            found = await session.scalar(select(HandoffCodeRow.id).where(HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now).limit(1))
+            return found is not None
+
     async def issue_code(self, code: str, contact_id: int, from_leg: str, queue: str, skills: Sequence[str], priority: int, at: datetime, expires_at: datetime) -> None:
         async with self._sessions() as session, session.begin():
             session.add(HandoffCodeRow(code_hash=token_hash(code), contact_id=contact_id, from_leg=from_leg, queue=queue, skills=list(skills), priority=priority,
@@ -215,6 +221,25 @@ class ContactStore:
                                           .values(claimed_at=now, claimed_by=by_leg[:64]))
             if not _changed(taken):
                 return CodeRefused("used")
+            return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
+
+    async def claim_code_for_number(self, number: str, by_leg: str, now: datetime) -> ClaimedCode | None:
+        """Take the newest live code whose contact has this number as its verified customer number
+        (the chat's signed identity): a call from that number goes on from the chat without keying it."""
+        if not number:
+            return None
+        async with self._sessions() as session, session.begin():
+            live = await session.scalar(
+                select(HandoffCodeRow).join(ContactRow, ContactRow.id == HandoffCodeRow.contact_id)
+                .where(ContactRow.verified.is_(True), ContactRow.customer_number == number[:CALLER_FIELD_CHARS],
+                       HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now)
+                .order_by(HandoffCodeRow.id.desc()).limit(1))
+            if live is None:
+                return None
+            taken = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.id == live.id, HandoffCodeRow.claimed_at.is_(None))
+                                          .values(claimed_at=now, claimed_by=by_leg[:64]))
+            if not _changed(taken):
+                return None
             return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from engine.store.field_limits import CALLER_FIELD_CHARS, bounded_detail, bounded_text, event_kind
-from engine.store.models import CallRow, JourneyEventRow
+from engine.store.models import CallRow, ContactRow, JourneyEventRow
 
 
 @dataclass(frozen=True)
@@ -180,11 +180,13 @@ class JourneyStore:
         return True
 
     async def previous_calls(self, caller_number: str, exclude_channel: str, limit: int = 5) -> list[CallRecord]:
-        """Earlier calls from the same number, newest first (for the agent's screen-pop)."""
+        """Earlier legs of the same customer number, newest first (for the agent's screen-pop): calls
+        from it, and the chat and API legs of contacts made with it (each record says its channel)."""
+        same_customer = select(ContactRow.id).where(ContactRow.customer_number == caller_number)
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(CallRow)
-                .where(CallRow.caller_number == caller_number, CallRow.channel_id != exclude_channel)
+                .where(or_(CallRow.caller_number == caller_number, CallRow.contact_id.in_(same_customer)), CallRow.channel_id != exclude_channel)
                 .order_by(CallRow.id.desc())
                 .limit(limit)
                 .options(selectinload(CallRow.events))

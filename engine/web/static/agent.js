@@ -182,11 +182,19 @@ function renderSteps() {
       next.textContent = I18N.t("agent.steps.all_tried");
     }
     const fixed = procedure.done.find((step) => step.fixed);
-    const summary = fixed ? I18N.t("agent.steps.fixed_by", { step: fixed.text }) : I18N.t("agent.steps.done_count", { n: procedure.done.length });
+    const counted = pop.continued_from ? "agent.steps.done_in_chat" : "agent.steps.done_count";
+    const summary = fixed ? I18N.t("agent.steps.fixed_by", { step: fixed.text }) : I18N.t(counted, { n: procedure.done.length });
     if (procedures.length > 1) block.append(element("p", "procedure-name", humanise(procedure.procedure)));  // which one, when there are several
     block.append(next, element("p", "quiet", summary));
     return block;
   }));
+}
+
+const CHANNEL_KEYS = { phone: "agent.channel.phone", chat: "agent.channel.chat", api: "agent.channel.api" };
+const HOW_KEYS = { code: "agent.how.code", spoken_code: "agent.how.spoken_code", number: "agent.how.number", callback: "agent.how.callback" };
+
+function channelName(channel) {
+  return CHANNEL_KEYS[channel] ? I18N.t(CHANNEL_KEYS[channel]) : channel || I18N.t(CHANNEL_KEYS.phone);
 }
 
 function timelineOf(message) {
@@ -203,6 +211,15 @@ function journeyItem(entry) {
     const chip = element("span", entry.confidence < 0.6 ? "chip low" : "chip", I18N.t("agent.journey.confidence", { n: Math.round((entry.confidence || 0) * 100) }));
     chip.title = I18N.t("agent.journey.confidence_title");
     body.append(element("span", "kind", I18N.t("agent.journey.said")), element("q", "said-text", entry.text), chip);
+  } else if (entry.kind === "typed") {
+    mark = "⌨";
+    body.append(element("span", "kind", I18N.t("agent.journey.typed")), element("q", "said-text", entry.text));
+    if (entry.button) body.append(element("span", "chip", I18N.t("agent.journey.button")));
+  } else if (entry.kind === "continued") {
+    mark = "⇄";
+    item.classList.add("continued");
+    body.append(element("span", "kind", I18N.t("agent.journey.continued", { channel: channelName(entry.channel) })),
+      element("span", "chip", HOW_KEYS[entry.how] ? I18N.t(HOW_KEYS[entry.how]) : entry.how || ""));
   } else if (entry.kind === "chose") {
     mark = entry.key ? "#" : "→";
     const how = entry.key ? I18N.t("agent.journey.by_key", { key: entry.key }) : I18N.t(entry.confirmed ? "agent.journey.by_speech_confirmed" : "agent.journey.by_speech");
@@ -241,11 +258,13 @@ function renderPrevious() {
     const when = new Date(call.at);
     const item = element("li", "", "");
     item.append(element("time", "", Number.isNaN(when.getTime()) ? call.at : new Intl.DateTimeFormat(I18N.language, { dateStyle: "medium", timeStyle: "short" }).format(when)),
+      " ", element("span", `chip channel ${CHANNEL_KEYS[call.channel] ? call.channel : "phone"}`, channelName(call.channel)),
       " ", element("strong", "", call.intent || I18N.t("agent.previous.no_intent")),
       " ", element("span", "quiet", I18N.t("agent.previous.ended_by", { who: ["caller", "agent"].includes(call.ended_by) ? I18N.t(`agent.previous.by_${call.ended_by}`) : call.ended_by || "–" })));
     if (call.agent) item.append(" ", element("span", "chip", agentName(call.agent)));
     if (call.disposition) item.append(" ", element("span", "chip", dispositionName(call.disposition)));
     if (call.notes) item.append(element("p", "notes-text", call.notes));
+    for (const event of call.events || []) item.append(element("p", "notes-text external", `${event.type}: ${event.text}`));
     return item;
   }));
 }

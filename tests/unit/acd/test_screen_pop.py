@@ -38,3 +38,34 @@ def test_a_key_press_and_an_unidentified_caller_are_shown_as_such() -> None:
     pop = build_pop("c2", "billing", "0101", "", {}, [("intent_chosen", {"intent": "billing", "key": "1"})], {}, 0.0)
     assert pop["customer"] is None and pop["caller"]["name"] == "" and {"chose": "billing", "how": "key 1"} in pop["path"]
     assert pop["timeline"] == [{"kind": "chose", "intent": "billing", "key": "1", "confirmed": False}]
+
+
+def chat_then_call() -> list[tuple[str, dict[str, Any]]]:
+    """A chat's journal (typed, chose, two steps done), then the call that went on from it by a code."""
+    return [
+        ("flow_started", {"flow": "support_ko", "version": "v1"}),
+        ("typed", {"text": "인터넷이 안 돼요", "node": "menu"}),
+        ("intent_chosen", {"node": "menu", "intent": "technical", "band": "accept"}),
+        ("step_done", {"procedure": "internet_down", "step": "restart", "index": 1, "fixed": False}),
+        ("step_done", {"procedure": "internet_down", "step": "cable", "index": 2, "fixed": False}),
+        ("handoff_offered", {"how": "code", "queue": "technical"}),
+        ("arrived", {"caller_number": "01012345678"}),
+        ("continued_from", {"leg": "chat-1", "channel": "chat", "how": "code"}),
+        ("transfer", {"queue": "technical"}),
+    ]
+
+
+def test_a_call_that_goes_on_from_a_chat_shows_what_was_typed_and_the_chats_steps() -> None:
+    pop = build_pop("c3", "technical", "01012345678", "", {"intent": "technical"}, chat_then_call(), STEPS, 3.0)
+    assert [entry["kind"] for entry in pop["timeline"]] == ["typed", "chose", "step", "step", "continued"]
+    assert pop["timeline"][0] == {"kind": "typed", "text": "인터넷이 안 돼요", "button": False}
+    assert pop["timeline"][-1] == {"kind": "continued", "leg": "chat-1", "channel": "chat", "how": "code"}
+    assert pop["continued_from"] == {"leg": "chat-1", "channel": "chat", "how": "code"}
+    (steps,) = pop["steps"]
+    assert [done["step"] for done in steps["done"]] == ["restart", "cable"]
+    assert steps["next"] == {"step": "lights", "text": "Check the lights."}, "steps 1-2 done in the chat, next: step 3"
+    assert pop["intent"] == "technical"
+
+
+def test_a_plain_call_has_no_chat() -> None:
+    assert build_pop("c4", "billing", "0101", "", {}, [], {}, 0.0)["continued_from"] is None
