@@ -74,41 +74,53 @@ async def one_chat(http: aiohttp.ClientSession, base: str, messages: int, think:
         token = (await answer.json())["token"]
     try:
         async with http.ws_connect(f"{base.replace('http', 'ws', 1)}/chat/ws", timeout=aiohttp.ClientWSTimeout(ws_close=5.0), heartbeat=None) as ws:
-            await ws.send_json({"type": "hello", "token": token})
-            state = await _next_state(ws, 30.0)
-            stats.opened += 1
-            await start_gate.wait()
-            for _ in range(messages):
-                await asyncio.sleep(random.uniform(*think))
-                sending = answer_for(state) if state else None
-                if sending is None:
-                    break
-                sent_at = time.perf_counter()
-                await ws.send_json(sending)
-                turn = await _next_state(ws, 30.0)
-                if turn is None:
-                    stats.unanswered += 1
-                    return
-                stats.round_trips.append(time.perf_counter() - sent_at)
-                state = turn
-            stats.finished += 1
+            states: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+            reader = asyncio.create_task(_read(ws, states))  # always reading, as a browser is: the server's pings are answered while the customer thinks
+            try:
+                await ws.send_json({"type": "hello", "token": token})
+                state = await _next_state(states, 30.0)
+                stats.opened += 1
+                await start_gate.wait()
+                for _ in range(messages):
+                    await asyncio.sleep(random.uniform(*think))
+                    sending = answer_for(state) if state else None
+                    if sending is None:
+                        break
+                    sent_at = time.perf_counter()
+                    await ws.send_json(sending)
+                    turn = await _next_state(states, 30.0)
+                    if turn is None:
+                        stats.unanswered += 1
+                        return
+                    stats.round_trips.append(time.perf_counter() - sent_at)
+                    state = turn
+                stats.finished += 1
+            finally:
+                reader.cancel()
     except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
         stats.dropped += 1
         stats.errors.append(type(exc).__name__)
 
 
-async def _next_state(ws: aiohttp.ClientWebSocketResponse, within_s: float) -> dict[str, Any] | None:
-    """The next message that carries the chat's state (hello or turn); errors and notices are skipped."""
+async def _read(ws: aiohttp.ClientWebSocketResponse, states: asyncio.Queue[dict[str, Any] | None]) -> None:
+    """Every message that carries the chat's state (hello or turn) into the queue; None when the socket closes."""
+    async for frame in ws:
+        if frame.type != aiohttp.WSMsgType.TEXT:
+            break
+        message = json.loads(frame.data)
+        if message.get("type") == "error":
+            await states.put({"error": message.get("code")})
+        elif message.get("type") in ("hello", "turn"):
+            await states.put(dict(message))
+    await states.put(None)
+
+
+async def _next_state(states: asyncio.Queue[dict[str, Any] | None], within_s: float) -> dict[str, Any] | None:
     async with asyncio.timeout(within_s):
-        async for frame in ws:
-            if frame.type != aiohttp.WSMsgType.TEXT:
-                break
-            message = json.loads(frame.data)
-            if message.get("type") == "error":
-                raise ConnectionError(f"chat error {message.get('code')}")
-            if message.get("type") in ("hello", "turn"):
-                return dict(message)
-    return None
+        state = await states.get()
+    if state is not None and "error" in state:
+        raise ConnectionError(f"chat error {state['error']}")
+    return state
 
 
 async def reply_histogram(http: aiohttp.ClientSession, base: str) -> dict[float, float]:

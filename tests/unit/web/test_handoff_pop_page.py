@@ -11,7 +11,7 @@ from typing import Any
 from engine.acd.screen_pop import build_pop
 from engine.config.flow_model import Step
 from engine.web.desktop_hub import DesktopHub
-from tests.unit.web.test_agent_page_browser import IDLE, agent_page, pytestmark  # noqa: F401  (the page fixture, and skipped without chromium)
+from test_agent_page_browser import IDLE, agent_page, pytestmark  # noqa: F401  (the page fixture, and skipped without chromium)
 
 STEPS = {"internet_down_ko": (Step(id="restart_router", prompt="공유기 전원을 껐다가 다시 켜 주세요.", question="해결되었나요?"),
                               Step(id="check_cable", prompt="인터넷 선이 잘 꽂혀 있는지 확인해 주세요.", question="해결되었나요?"),
