@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.config.flow_model import Step
-from engine.journey.channel_events import ContinuedFrom, Typed
+from engine.journey.channel_events import ChatSent, ContinuedFrom, Typed
 from engine.journey.events import Collected, IntentChosen, NodeEntered, SpeechHeard, StepDone, from_stored
 
 POP_VERSION = 1
@@ -47,6 +47,8 @@ def build_pop(
     timeline: list[dict[str, Any]] = []
     intent = None
     continued: dict[str, str] | None = None
+    in_chat = False
+    """Whether the events read so far are a chat's (typed, chat_sent), until a leg continues it: a choice there was typed, not spoken."""
     for kind, detail in journal:
         event = from_stored(kind, detail)
         if isinstance(event, NodeEntered):
@@ -55,16 +57,21 @@ def build_pop(
         elif isinstance(event, SpeechHeard):
             utterances.append({"text": event.text, "confidence": event.confidence})
             timeline.append({"kind": "said", "text": event.text, "confidence": event.confidence})
-        elif isinstance(event, Typed):
+        elif isinstance(event, (Typed, ChatSent)):
+            in_chat = True
+            if isinstance(event, ChatSent):
+                continue
             timeline.append({"kind": "typed", "text": event.text, "button": event.button})
         elif isinstance(event, ContinuedFrom):
+            in_chat = False
             continued = {"leg": event.leg, "channel": event.channel, "how": event.how}
             timeline.append({"kind": "continued", **continued})
         elif isinstance(event, IntentChosen):
             intent = event.intent
-            how = f"key {event.key}" if event.key else f"speech ({event.band or 'accept'})"
+            how = f"key {event.key}" if event.key else f"{'typed' if in_chat else 'speech'} ({event.band or 'accept'})"
             path.append({"chose": intent, "how": how})
-            timeline.append({"kind": "chose", "intent": intent, "key": event.key, "confirmed": event.confirmed})
+            timeline.append({"kind": "chose", "intent": intent, "key": event.key, "confirmed": event.confirmed,
+                             **({"typed": True} if in_chat and not event.key else {})})
         elif isinstance(event, Collected):
             collected[event.into] = event.value
             timeline.append({"kind": "collected", "field": event.into, "value": event.value, "keyed": event.length > 0})

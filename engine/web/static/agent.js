@@ -222,7 +222,10 @@ function journeyItem(entry) {
       element("span", "chip", HOW_KEYS[entry.how] ? I18N.t(HOW_KEYS[entry.how]) : entry.how || ""));
   } else if (entry.kind === "chose") {
     mark = entry.key ? "#" : "→";
-    const how = entry.key ? I18N.t("agent.journey.by_key", { key: entry.key }) : I18N.t(entry.confirmed ? "agent.journey.by_speech_confirmed" : "agent.journey.by_speech");
+    const spoken = entry.typed
+      ? (entry.confirmed ? "agent.journey.by_typing_confirmed" : "agent.journey.by_typing")
+      : (entry.confirmed ? "agent.journey.by_speech_confirmed" : "agent.journey.by_speech");
+    const how = entry.key ? I18N.t("agent.journey.by_key", { key: entry.key }) : I18N.t(spoken);
     body.append(element("span", "kind", I18N.t("agent.journey.chose")), element("strong", "", entry.intent), element("span", "chip", how));
   } else if (entry.kind === "collected") {
     mark = entry.keyed ? "#" : "✎";

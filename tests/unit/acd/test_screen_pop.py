@@ -69,3 +69,19 @@ def test_a_call_that_goes_on_from_a_chat_shows_what_was_typed_and_the_chats_step
 
 def test_a_plain_call_has_no_chat() -> None:
     assert build_pop("c4", "billing", "0101", "", {}, [], {}, 0.0)["continued_from"] is None
+
+
+def test_a_choice_typed_in_the_chat_is_shown_as_typed_and_the_call_s_own_as_spoken() -> None:
+    """The chat's intent came from text, not a recogniser; once a leg continues the chat, choices are the call's again."""
+    journal = [
+        ("chat_sent", {"text": "무엇을 도와드릴까요?", "node": "menu"}),
+        ("typed", {"text": "인터넷이 안 돼요", "node": "menu"}),
+        ("intent_chosen", {"node": "menu", "intent": "technical", "into": "intent", "band": "accept", "confidence": 1.0}),
+        ("continued_from", {"leg": "chat-abc", "channel": "chat", "how": "code"}),
+        ("intent_chosen", {"node": "menu", "intent": "billing", "into": "intent", "band": "accept", "confidence": 0.9}),
+    ]
+    pop = build_pop("c1", "technical", "", "", {}, journal, {}, 0.0)
+    chosen = [entry for entry in pop["timeline"] if entry["kind"] == "chose"]
+    assert [entry.get("typed", False) for entry in chosen] == [True, False]
+    assert [entry["how"] for entry in pop["path"] if "chose" in entry] == ["typed (accept)", "speech (accept)"]
+    assert [entry["kind"] for entry in pop["timeline"]] == ["typed", "chose", "continued", "chose"]  # the chat's own messages are not the customer's
