@@ -21,7 +21,9 @@ from engine.store.api_store import ApiToken, ApiTokenStore
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FAILED_PER_MINUTE = 30
-"""Requests with a wrong token per client address a minute: more are refused before the database is asked."""
+"""Requests with a wrong token per client address a minute; further wrong ones are answered 429. Only
+failures count and only failures are refused: a valid token behind the same address (a proxy, a NAT)
+is never locked out by someone else's mistakes."""
 REALM = 'Bearer realm="threadline-api"'
 
 
@@ -37,12 +39,11 @@ class ApiGuard:
         secret = bearer(request)
         if secret is None:
             return refusal(401, "send Authorization: Bearer <token> (an administrator makes one with `threadline tokens create`)", "Authorization")
-        address = request.remote or ""
-        if not self._failures.would_admit(address, self._monotonic()):
-            return refusal(429, "too many requests with a wrong token; wait a minute", None, retry_after=60)
-        token = await self.tokens.authenticate(secret, self._clock())
+        token = await self.tokens.authenticate(secret, self._clock())  # a wrong shape is refused without the database
         if token is None:
-            self._failures.admit(address, self._monotonic())
+            wait = self._failures.admit(request.remote or "", self._monotonic())
+            if wait is not None:
+                return refusal(429, "too many requests with a wrong token from this address; wait", "Authorization", retry_after=max(1, round(wait)))
             return refusal(401, "this token is not valid (revoked, or never made here)", "Authorization")
         if scope not in token.scopes:
             return refusal(403, f"this token lacks the scope {scope} (it has: {', '.join(token.scopes) or 'none'})", "Authorization")

@@ -5,6 +5,9 @@ Authentication and scopes are checked before any handler here, by the web server
 (engine/api/api_auth.py `api_guarded`, for every ACCESS rule with an `api_scope`). Handlers read
 bounded bodies (MAX_BODY_BYTES, within BODY_TIMEOUT_S), validate them with the pydantic models and
 answer refusals as `{"error": ..., "field": ...}`.
+
+Open event sockets re-check their token every RECHECK_S whether or not events flow, and are closed
+with 1001 when the web server stops (before it waits for its handlers).
 """
 
 from __future__ import annotations
@@ -13,28 +16,34 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
 from engine.api.api_auth import API_CLIENT, API_GUARD, bearer, refusal
 from engine.api.api_schema import ApiEvent, AppendEvents, ContactCreate
 from engine.api.api_service import EventRefused, JourneyApi
-from engine.api.event_hub import HubFull, Subscription
-from engine.api.openapi_document import EVENTS_PATH, MAX_BODY_BYTES, OPENAPI_PATH, OPERATIONS, openapi_document
+from engine.api.event_hub import HubFull, Subscription, TokenFull
+from engine.api.openapi_document import BODY_TIMEOUT_S, EVENTS_PATH, MAX_BODY_BYTES, OPENAPI_PATH, OPERATIONS, openapi_document
+from engine.store.api_store import BusyLeg
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Model = TypeVar("Model", bound=BaseModel)
-BODY_TIMEOUT_S = 10.0
 RECHECK_S = 30.0
-"""An events socket re-checks its token this often: a revoked token's socket closes within it."""
+"""An events socket re-checks its token this often, events flowing or not: a revoked token's socket closes within it."""
+CLOSE_S = 5.0
 TOO_SLOW = 1013
 TOKEN_ENDED = 4401
 CONTACT_REF = re.compile(r"^ct_[A-Za-z0-9_-]{8,36}$")
 PHONE = re.compile(r"^\+?[0-9]{2,32}$")
+LIMIT = re.compile(r"^([1-9]|1[0-9]|20)$")
+"""1-20 in ASCII digits only (str.isdigit takes "²", which int() refuses)."""
+ERASED = "erased"
+"""What an erasure leaves in a contact's number and account: never a customer to look up."""
 EVENT_TYPES = frozenset({"contact.created", "journey.event_appended"})
 
 
@@ -69,14 +78,16 @@ def add_api_routes(app: web.Application, api: JourneyApi | None) -> None:
             raise Refused(422, "number: digits as the phone network gives them (2-32, a leading + allowed)", "number")
         if len(account) > 80 or any(not ch.isprintable() for ch in account):
             raise Refused(422, "account: at most 80 printable characters", "account")
+        if account.strip().lower() == ERASED:
+            raise Refused(422, f"account: {ERASED!r} is what an erasure leaves, not a customer's account", "account")
         if not number and not account:
             raise Refused(422, "number or account: give at least one", "number")
-        if not limit.isdigit() or not 1 <= int(limit) <= 20:
+        if not LIMIT.match(limit):
             raise Refused(422, "limit: a whole number from 1 to 20", "limit")
-        return _answer(await need().customer(number, account, int(limit)))
+        return _answer(await need().customer(number, account, int(limit), request[API_CLIENT]))
 
     async def get_contact(request: web.Request) -> web.StreamResponse:
-        found = await need().journey(_contact_ref(request))
+        found = await need().journey(_contact_ref(request), request[API_CLIENT])
         if found is None:
             raise Refused(404, "no contact with this id", "contact_id")
         return _answer(found)
@@ -88,6 +99,8 @@ def add_api_routes(app: web.Application, api: JourneyApi | None) -> None:
             result = await need().append(ref, body, request[API_CLIENT])
         except EventRefused as refused:
             raise Refused(422, str(refused), refused.field) from None
+        except BusyLeg:
+            raise Refused(503, "this contact is being written by other requests; send the events again") from None
         if result is None:
             raise Refused(404, "no contact with this id", "contact_id")
         return _answer(result, 201)
@@ -95,17 +108,31 @@ def add_api_routes(app: web.Application, api: JourneyApi | None) -> None:
     async def events_socket(request: web.Request) -> web.StreamResponse:
         service = need()
         wanted = _event_filter(request)
+        socket = web.WebSocketResponse(heartbeat=20, max_msg_size=1024)
+        if not socket.can_prepare(request).ok:
+            raise Refused(400, "this is a websocket: send a GET with Connection: Upgrade and Upgrade: websocket", "Upgrade")
         try:
-            subscription = service.publisher.hub.subscribe(wanted)
+            subscription = service.publisher.hub.subscribe(wanted, request[API_CLIENT].name)
+        except TokenFull as full:
+            raise Refused(429, str(full)) from None
         except HubFull as full:
             raise Refused(503, str(full)) from None
-        socket = web.WebSocketResponse(heartbeat=20, max_msg_size=1024)
+        open_sockets.add(socket)
         try:
             await socket.prepare(request)
             await _stream(socket, subscription, service, bearer(request) or "")
         finally:
+            open_sockets.discard(socket)
             service.publisher.hub.unsubscribe(subscription)
         return socket
+
+    open_sockets: set[web.WebSocketResponse] = set()
+
+    async def close_sockets(_app: web.Application) -> None:
+        """Before the server waits for its handlers: the event sockets end now (1001), not at its timeout."""
+        await asyncio.gather(*(_going_away(socket) for socket in list(open_sockets)))
+
+    app.on_shutdown.append(close_sockets)
 
     async def document_answer(_request: web.Request) -> web.StreamResponse:
         return web.Response(body=document, content_type="application/json")
@@ -186,6 +213,15 @@ def _event_filter(request: web.Request) -> Callable[[ApiEvent], bool]:
     return lambda event: (not contact or event.contact.id == contact) and (not types or event.type in types)
 
 
+async def _going_away(socket: web.WebSocketResponse) -> None:
+    """Close with 1001 within CLOSE_S; a client that does not answer is left to the server's own shutdown."""
+    try:
+        async with asyncio.timeout(CLOSE_S):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"the engine is stopping")
+    except (TimeoutError, ConnectionError, RuntimeError) as exc:
+        log.info("api events socket dropped while closing: %s", exc or type(exc).__name__)
+
+
 async def _stream(socket: web.WebSocketResponse, subscription: Subscription, api: JourneyApi, secret: str) -> None:
     """Events to the socket until the client closes it, the token is revoked, or the reader falls behind.
     Messages from the client are not expected: any is ignored (reading them lets the close arrive)."""
@@ -196,17 +232,19 @@ async def _stream(socket: web.WebSocketResponse, subscription: Subscription, api
                 return
 
     async def send() -> None:
+        recheck_at = time.monotonic() + RECHECK_S
         while True:
-            event = await subscription.next(RECHECK_S)
+            event = await subscription.next(max(recheck_at - time.monotonic(), 0.0))
             if subscription.dropped:
                 await socket.close(code=TOO_SLOW, message=b"too slow: more than 256 events behind; read what you missed with GET /api/v1/contacts")
                 return
-            if event is None:
+            if time.monotonic() >= recheck_at:
                 if await api.tokens.authenticate(secret, api.clock()) is None:
                     await socket.close(code=TOKEN_ENDED, message=b"the token was revoked")
                     return
-                continue
-            await socket.send_str(event.model_dump_json())
+                recheck_at = time.monotonic() + RECHECK_S
+            if event is not None:
+                await socket.send_str(event.model_dump_json())
 
     reader = asyncio.create_task(read(), name="api-events-read")
     sender = asyncio.create_task(send(), name="api-events-send")

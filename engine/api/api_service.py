@@ -3,7 +3,12 @@ each operation does with them. engine/app.py makes one with `journey_api(...)`, 
 as a background task and hands it to the web server (engine/api/api_routes.py answers HTTP).
 
 An API contact gets one `api` leg (a calls row, channel "api", caller_number = the customer's
-number): the next call from that number finds it in the pop's history like any earlier call.
+number): the next call from that number finds it in the pop's history like any earlier call. The
+contact, its leg and its contact.created deliveries are one commit (engine/store/api_store.py ApiLegs).
+
+A customer is found by the contacts' own number and account (and the number a leg came from), never
+by matching values collected in journeys: an account typed into one call is not another customer's
+key. Every read of a contact leaves an audit row naming the token and the contacts (never the number).
 """
 
 from __future__ import annotations
@@ -24,13 +29,13 @@ from engine.api.journey_publisher import JourneyPublisher, contact_created, cont
 from engine.api.webhook_sender import WebhookSender
 from engine.journey.events import Arrived, ExternalEvent, from_stored, to_stored
 from engine.settings import ApiSettings
-from engine.store.api_store import ApiToken, ApiTokenStore, LegAppender, NewEvent, OwedEvent, StoredNew, WebhookOutbox
+from engine.store.api_store import API_CHANNEL, ApiLegs, ApiToken, ApiTokenStore, NewEvent, OwedEvent, StoredNew, WebhookOutbox, api_leg_id
 from engine.store.contact_store import Contact as StoredContact
 from engine.store.contact_store import ContactStore
 from engine.store.field_limits import DETAIL_JSON_BYTES
-from engine.store.journey_store import CallerInfo, CallRecord, JourneyStore
+from engine.store.journey_store import CallRecord, JourneyStore
+from engine.store.recording_store import RecordingStore
 
-API_CHANNEL = "api"
 FUTURE_SLACK = timedelta(minutes=5)
 """An event's `at` may be this far ahead of the engine's clock (clocks differ); further is refused."""
 MAX_OTHER_LEGS = 20
@@ -40,11 +45,6 @@ class EventRefused(ValueError):
     def __init__(self, field: str, error: str) -> None:
         super().__init__(f"{field}: {error}")
         self.field = field
-
-
-def api_leg_id(contact_ref: str) -> str:
-    """The channel id of a contact's API leg: one per contact, found again by it."""
-    return f"api-{contact_ref}"
 
 
 def external_event(event: EventIn, source: str) -> ExternalEvent:
@@ -66,10 +66,12 @@ class JourneyApi:
     tokens: ApiTokenStore
     contacts: ContactStore
     journeys: JourneyStore
-    appender: LegAppender
+    legs: ApiLegs
     publisher: JourneyPublisher
     sender: WebhookSender
     guard: ApiGuard
+    audit: RecordingStore
+    """Where reads of contacts are recorded (the audit log)."""
     clock: Callable[[], datetime]
 
     async def deliver_webhooks(self) -> None:
@@ -77,13 +79,11 @@ class JourneyApi:
 
     async def create_contact(self, body: ContactCreate, token: ApiToken) -> ContactJourney:
         now = self.clock()
-        stored = await self.contacts.create_contact(API_CHANNEL, now, body.customer_number, body.customer_account, body.customer_name)
-        await self._api_leg(stored, now)
-        contact = contact_out(stored)
-        await self.publisher.publish(contact_created(contact))
-        found = await self.journey(contact.id)
-        assert found is not None
-        return found
+        first = to_stored(Arrived(caller_number=body.customer_number))
+        stored = await self.legs.create_contact(body.customer_number, body.customer_account, body.customer_name, first,
+                                                lambda made: self.publisher.owed(contact_created(contact_out(made))), now)
+        self.publisher.sent(contact_created(contact_out(stored)))
+        return await self._journey(stored)
 
     async def append(self, ref: str, body: AppendEvents, token: ApiToken) -> AppendResult | None:
         """None: no such contact. Raises EventRefused naming the event that cannot be stored."""
@@ -92,13 +92,13 @@ class JourneyApi:
             return None
         now = self.clock()
         news = [self._new_event(n, event, token, now) for n, event in enumerate(body.events)]
-        leg_id = await self._api_leg(stored_contact, now)
         contact, leg = contact_out(stored_contact), LegRef(id=api_leg_id(stored_contact.ref), channel=API_CHANNEL)
 
         def owed_for(new: StoredNew) -> list[OwedEvent]:
             return self.publisher.owed(event_appended(contact, leg, JourneyEvent(seq=new.seq, kind=new.kind, at=new.at, detail=new.detail)))
 
-        stored = await self.appender.append(leg_id, news, owed_for, now)
+        first = to_stored(Arrived(caller_number=stored_contact.customer_number))
+        stored = await self.legs.append(stored_contact, first, news, owed_for, now)
         appended = []
         for new, event in zip(stored, body.events, strict=True):
             out = event_appended(contact, leg, JourneyEvent(seq=new.seq, kind=new.kind, at=new.at, detail=new.detail))
@@ -106,30 +106,28 @@ class JourneyApi:
             appended.append(AppendedEvent(event_id=out.id, seq=new.seq, kind=new.kind, type=event.type, at=new.at))
         return AppendResult(contact=contact.id, leg=leg.id, appended=appended)
 
-    async def journey(self, ref: str) -> ContactJourney | None:
+    async def journey(self, ref: str, token: ApiToken) -> ContactJourney | None:
         stored = await self.contacts.contact_by_ref(ref)
         if stored is None:
             return None
+        await self._audit(token, "api_read_contact", stored.ref, {"contacts": [stored.ref]})
+        return await self._journey(stored)
+
+    async def customer(self, number: str, account: str, limit: int, token: ApiToken) -> ContactList:
+        """The contacts made with this number or account (or with a leg from this number), and the
+        number's legs in no contact. Never "erased" (the routes refuse it): that is every erased customer."""
+        contacts = [await self._journey(stored) for stored in await self.contacts.contacts_of_customer(number, account, limit)]
+        others = [leg_out(record) for record in await self.legs.loose_legs(number, MAX_OTHER_LEGS)] if number else []
+        refs = [contact.id for contact in contacts]
+        await self._audit(token, "api_list_contacts", f"contacts:{len(refs)}", {"by": "number" if number else "account", "contacts": refs, "other_legs": len(others)})
+        return ContactList(contacts=contacts, other_legs=others)
+
+    async def _journey(self, stored: StoredContact) -> ContactJourney:
         legs = [leg_out(record) for record in await self.contacts.legs_of_contact(stored.id)]
         return ContactJourney(**contact_out(stored).model_dump(), legs=legs)
 
-    async def customer(self, number: str, account: str, limit: int) -> ContactList:
-        contacts = []
-        in_contacts: set[str] = set()
-        for stored in await self.contacts.contacts_of_customer(number, account, limit):
-            legs = [leg_out(record) for record in await self.contacts.legs_of_contact(stored.id)]
-            in_contacts.update(leg.id for leg in legs)
-            contacts.append(ContactJourney(**contact_out(stored).model_dump(), legs=legs))
-        others = []
-        for channel_id in reversed(await self.journeys.calls_of_customer(number, account)):
-            if channel_id in in_contacts:
-                continue
-            record = await self.journeys.get_call(channel_id)
-            if record is not None and record.contact_id is None:
-                others.append(leg_out(record))
-            if len(others) >= MAX_OTHER_LEGS:
-                break
-        return ContactList(contacts=contacts, other_legs=others)
+    async def _audit(self, token: ApiToken, action: str, target: str, detail: dict[str, object]) -> None:
+        await self.audit.audit(self.clock(), f"api:{token.name}", action, target, detail)
 
     def _new_event(self, n: int, event: EventIn, token: ApiToken, now: datetime) -> NewEvent:
         at = event.at or now
@@ -141,11 +139,6 @@ class JourneyApi:
             raise EventRefused(f"events.{n}", f"{size} bytes once stored; at most {DETAIL_JSON_BYTES} (shorten its texts or fields)")
         return NewEvent(kind, at, detail)
 
-    async def _api_leg(self, contact: StoredContact, now: datetime) -> int:
-        caller = CallerInfo(api_leg_id(contact.ref), contact.customer_number, contact.customer_name, "")
-        opened = await self.contacts.open_leg(contact, API_CHANNEL, caller, now, to_stored(Arrived(caller_number=contact.customer_number)))
-        return opened.call_id
-
 
 def journey_api(database: AsyncEngine, journeys: JourneyStore, contacts: ContactStore, settings: ApiSettings, clock: Callable[[], datetime]) -> JourneyApi:
     tokens = ApiTokenStore(database)
@@ -153,4 +146,5 @@ def journey_api(database: AsyncEngine, journeys: JourneyStore, contacts: Contact
     sender = WebhookSender(outbox, settings, clock)
     publisher = JourneyPublisher(EventHub(), outbox, settings.webhooks, clock)
     publisher.on_owed = sender.wake
-    return JourneyApi(tokens, contacts, journeys, LegAppender(database), publisher, sender, ApiGuard(tokens, settings.rate_per_minute, clock), clock)
+    return JourneyApi(tokens, contacts, journeys, ApiLegs(database), publisher, sender, ApiGuard(tokens, settings.rate_per_minute, clock),
+                      RecordingStore(database), clock)

@@ -15,15 +15,22 @@ from engine.api.api_schema import ApiEvent
 
 QUEUE_SIZE = 256
 MAX_SUBSCRIBERS = 200
+MAX_PER_TOKEN = 10
+"""Sockets one token may hold open: one leaking client must not take every place."""
 
 
 class HubFull(RuntimeError):
     pass
 
 
+class TokenFull(HubFull):
+    """This token holds MAX_PER_TOKEN sockets already."""
+
+
 class Subscription:
-    def __init__(self, wanted: Callable[[ApiEvent], bool], size: int) -> None:
+    def __init__(self, wanted: Callable[[ApiEvent], bool], size: int, owner: str = "") -> None:
         self.wanted = wanted
+        self.owner = owner
         self.dropped = False
         self._queue: asyncio.Queue[ApiEvent | None] = asyncio.Queue(size + 1)  # +1: room for the drop mark
         self._size = size
@@ -49,10 +56,11 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, queue_size: int = QUEUE_SIZE, max_subscribers: int = MAX_SUBSCRIBERS) -> None:
+    def __init__(self, queue_size: int = QUEUE_SIZE, max_subscribers: int = MAX_SUBSCRIBERS, max_per_token: int = MAX_PER_TOKEN) -> None:
         self._subscribers: set[Subscription] = set()
         self._queue_size = queue_size
         self._max = max_subscribers
+        self._max_per_token = max_per_token
         self.dropped = 0
         """Subscribers dropped for being too slow, since start."""
 
@@ -60,10 +68,13 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, wanted: Callable[[ApiEvent], bool] = lambda _event: True) -> Subscription:
+    def subscribe(self, wanted: Callable[[ApiEvent], bool] = lambda _event: True, owner: str = "") -> Subscription:
+        """A new subscriber for the token named `owner`; HubFull when the engine, TokenFull when that token, has no room."""
         if len(self._subscribers) >= self._max:
             raise HubFull(f"at most {self._max} event sockets at once")
-        subscription = Subscription(wanted, self._queue_size)
+        if owner and sum(1 for held in self._subscribers if held.owner == owner) >= self._max_per_token:
+            raise TokenFull(f"at most {self._max_per_token} event sockets per token; close one first")
+        subscription = Subscription(wanted, self._queue_size, owner)
         self._subscribers.add(subscription)
         return subscription
 

@@ -47,7 +47,7 @@ class JourneyPublisher:
     def owed(self, event: ApiEvent) -> list[OwedEvent]:
         """The outbox rows this event is owed as: one per webhook subscribed to its type."""
         payload = event.model_dump(mode="json")
-        return [OwedEvent(hook.url, event.id, event.type, payload) for hook in self._webhooks if event.type in hook.events]
+        return [OwedEvent(hook.url, event.id, event.type, event.contact.id, payload) for hook in self._webhooks if event.type in hook.events]
 
     async def publish(self, event: ApiEvent) -> None:
         owed = self.owed(event)

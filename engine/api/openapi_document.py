@@ -25,14 +25,17 @@ REF = "#/components/schemas/{model}"
 OPENAPI_PATH = "/api/openapi.json"
 EVENTS_PATH = "/api/v1/events"
 MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_S = 10
 ERROR_TEXTS = {
+    400: "Not a websocket upgrade (send Connection: Upgrade and Upgrade: websocket).",
     401: "No token, or not a live one.",
     403: "The token lacks the operation's scope.",
     404: "No such contact.",
+    408: f"The body did not arrive within {BODY_TIMEOUT_S} s.",
     413: f"The body is over {MAX_BODY_BYTES} bytes.",
     422: "A field is missing, too long or wrong; `field` names it (e.g. events.0.text).",
-    429: "Over the token's rate; wait Retry-After seconds.",
-    503: "The engine runs without the API (no database).",
+    429: "Over the token's rate, or too many wrong tokens from this address (or, for the websocket, too many sockets for this token); wait Retry-After seconds.",
+    503: "The engine runs without the API (no database), or has no room for it now (sockets, a contact written by many at once); try again.",
 }
 
 
@@ -66,7 +69,7 @@ CONTACT_ID = Param("contact_id", "path", "The contact's public id (ct_...).", r"
 OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/v1/contacts", "createContact", "journey:write",
               "Create a contact for a customer (number and/or account); it gets an `api` leg that the next call from that number finds.",
-              201, ContactJourney, ContactCreate, errors=(401, 403, 413, 422, 429, 503)),
+              201, ContactJourney, ContactCreate, errors=(401, 403, 408, 413, 422, 429, 503)),
     Operation("GET", "/api/v1/contacts", "listContacts", "journey:read",
               "A customer's contacts (newest first) with every leg's journey, by number or account; and their legs in no contact.",
               200, ContactList, params=(
@@ -79,14 +82,14 @@ OPERATIONS: tuple[Operation, ...] = (
               200, ContactJourney, params=(CONTACT_ID,), errors=(401, 403, 404, 422, 429, 503)),
     Operation("POST", "/api/v1/contacts/{contact_id}/events", "appendEvents", "journey:write",
               f"Append 1-{MAX_EVENTS_PER_REQUEST} typed events (email, web_form, social_message, crm_update, note) to the contact's api leg, in order.",
-              201, AppendResult, AppendEvents, params=(CONTACT_ID,), errors=(401, 403, 404, 413, 422, 429, 503)),
+              201, AppendResult, AppendEvents, params=(CONTACT_ID,), errors=(401, 403, 404, 408, 413, 422, 429, 503)),
     Operation("GET", EVENTS_PATH, "eventsSocket", "journey:read",
               "A websocket (send the token in the Authorization header of the upgrade request): one JSON ApiEvent a message, as contacts are "
               "created and events appended. A reader more than 256 events behind is closed with code 1013; catch up with listContacts.",
               101, None, params=(
                   Param("contact", "query", "Only this contact's events.", r"^ct_[A-Za-z0-9_-]{8,36}$", 40),
                   Param("types", "query", "Comma-separated event types (contact.created, journey.event_appended).", r"^[a-z._,]*$", 80),
-              ), errors=(401, 403, 422, 429, 503)),
+              ), errors=(400, 401, 403, 422, 429, 503)),
 )
 
 

@@ -27,11 +27,6 @@ class RateWindow:
         times.append(now)
         return None
 
-    def would_admit(self, key: str, now: float) -> bool:
-        """Whether `admit` would admit now, without counting a request."""
-        times = self._seen.get(key)
-        return times is None or sum(1 for at in times if at > now - WINDOW_S) < self._limit
-
     def _forget(self, now: float) -> None:
         """Drop keys that made no request in the window (tokens are few; this bounds memory anyway)."""
         for key in [key for key, times in self._seen.items() if not times or times[-1] <= now - WINDOW_S]:

@@ -1,9 +1,12 @@
 """Delivers the webhook outbox: takes due deliveries from the database, POSTs each signed, and marks
 it delivered or schedules the next try (engine/api/webhook_policy.py decides when, and when to give up).
 
-Runs as one background task under the engine's supervisor. A delivery is marked only after its
-answer, so an engine stopped mid-way sends it again after the restart: at least once, with the
-event's id in the body and the Threadline-Event-Id header for the receiver to drop repeats.
+Runs as one background task under the engine's supervisor, with one worker per webhook url: a
+receiver that hangs holds up only its own deliveries. A worker claims a few deliveries at a time for
+a lease (engine/store/api_store.py `take_due`), so two engines during a hand-over do not both send
+one. A delivery is marked only after its answer, so an engine stopped mid-way sends it again after
+its lease: at least once, with the event's id in the body and the Threadline-Event-Id header for the
+receiver to drop repeats. Finished deliveries are deleted after KEEP_FINISHED, with or without webhooks.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ KEEP_FINISHED = timedelta(days=7)
 """Delivered and given-up deliveries are kept this long (to look into a receiver's trouble), then deleted:
 their payloads hold customers' numbers and texts."""
 FORGET_EVERY_S = 3600.0
-BATCH = 50
 CONCURRENCY = 8
+BATCH = CONCURRENCY
+"""Deliveries a url's worker claims at once: all sent side by side, so the lease covers one request's timeout."""
+LEASE_MARGIN_S = 60.0
+"""A claim lasts the request timeout plus this; a sender stopped mid-way leaves its deliveries to another after it."""
 
 
 class WebhookSender:
@@ -39,47 +45,48 @@ class WebhookSender:
         self._secrets = {hook.url: hook.secret for hook in settings.webhooks}
         self._clock = clock
         self._jitter = jitter
-        self._wake = asyncio.Event()
+        self._wakes = {url: asyncio.Event() for url in self._secrets}
+        self._lease = timedelta(seconds=settings.webhook_timeout_s + LEASE_MARGIN_S)
         self.sent = 0
         self.failed = 0
 
     def wake(self) -> None:
-        self._wake.set()
+        for wake in self._wakes.values():
+            wake.set()
 
     async def run(self) -> None:
-        """Forever: deliver what is due, then sleep until woken or the next delivery is due."""
-        if not self._settings.webhooks:
-            await asyncio.Event().wait()  # no webhooks: nothing will ever be owed
-        forgotten_at = -FORGET_EVERY_S
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s)) as session:
-            while True:
-                if asyncio.get_running_loop().time() - forgotten_at >= FORGET_EVERY_S:
-                    forgotten_at = asyncio.get_running_loop().time()
-                    await self._outbox.forget_finished(self._clock() - KEEP_FINISHED)
-                self._wake.clear()
-                due = await self._outbox.due(self._clock(), BATCH)
-                await self.deliver(session, due)
-                if len(due) == BATCH:
-                    continue
-                await self._sleep()
+        """Forever: the clean-up, and one worker per webhook url."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s)) as session, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._tidy(), name="webhooks-tidy")
+            for n, url in enumerate(self._secrets):
+                tasks.create_task(self._serve(session, url), name=f"webhooks-{n}")
+
+    async def _tidy(self) -> None:
+        """Hourly: finished deliveries older than KEEP_FINISHED go, and pending ones to a url no longer configured are given up."""
+        while True:
+            now = self._clock()
+            await self._outbox.forget_finished(now - KEEP_FINISHED)
+            await self._outbox.give_up_other_urls(list(self._secrets), now)
+            await asyncio.sleep(FORGET_EVERY_S)
+
+    async def _serve(self, session: aiohttp.ClientSession, url: str) -> None:
+        """One url's deliveries: what is due, then sleep until woken or the next one is due."""
+        while True:
+            self._wakes[url].clear()
+            now = self._clock()
+            due = await self._outbox.take_due(url, now, now + self._lease, BATCH)
+            await self.deliver(session, due)
+            if len(due) < BATCH:
+                await self._sleep(url)
 
     async def deliver(self, session: aiohttp.ClientSession, due: list[Delivery]) -> None:
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(delivery: Delivery) -> None:
-            async with gate:
-                await self._deliver_one(session, delivery)
-
         async with asyncio.TaskGroup() as tasks:
             for delivery in due:
-                tasks.create_task(one(delivery), name=f"webhook-{delivery.id}")
+                tasks.create_task(self._deliver_one(session, delivery), name=f"webhook-{delivery.id}")
 
     async def _deliver_one(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
-        secret = self._secrets.get(delivery.url)
+        secret = self._secrets[delivery.url]
         now = self._clock()
-        if secret is None:
-            await self._outbox.failed(delivery.id, "this url is no longer in api.webhooks", None, now)
-            return
         body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json", SIGNATURE_HEADER: signature(secret, int(now.timestamp()), body),
@@ -108,11 +115,11 @@ class WebhookSender:
             log.info("webhook %s: event %s attempt %d failed (%s); next in %.0f s", delivery.url, delivery.event_id, attempts, error, delay)
         await self._outbox.failed(delivery.id, error, now + timedelta(seconds=delay) if delay is not None else None, now)
 
-    async def _sleep(self) -> None:
-        next_at = await self._outbox.next_due_at()
+    async def _sleep(self, url: str) -> None:
+        next_at = await self._outbox.next_due_at(url)
         wait = IDLE_POLL_S if next_at is None else min(max((next_at - self._clock()).total_seconds(), 0.05), IDLE_POLL_S)
         try:
             async with asyncio.timeout(wait):
-                await self._wake.wait()
+                await self._wakes[url].wait()
         except TimeoutError:
             pass

@@ -10,7 +10,9 @@ Erasure (`threadline erase --number N` or `--account A`): every call of that cus
 recordings (files and rows), transcripts, kept utterance audio, and the personal parts of its
 journey (number, name, what was said, typed or keyed, lookup answers, notes); the steps and times stay,
 so KPIs do not change. Chats and API threads are legs like calls: the customer's contacts forget who
-they were, and every leg of them is erased with the calls. The audit log keeps a record of the erasure itself, never the number.
+they were, and every leg of them is erased with the calls; the webhook deliveries about those contacts
+(sent or still owed) are deleted, so no receiver is sent them afterwards. The audit log keeps a record of
+the erasure itself, never the number.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from engine.journey.events import (
     ChatSent, ExternalEvent, HandoffOffered, Typed,
 )
 from engine.settings import Settings
+from engine.store.api_store import WebhookOutbox
 from engine.store.contact_store import ContactStore
 from engine.store.journey_store import JourneyStore
 from engine.store.recording_store import Recording, RecordingStore
@@ -118,7 +121,10 @@ async def erase(database: AsyncEngine, settings: Settings, number: str = "", acc
     if not number and not account:
         raise ValueError("give --number or --account")
     journeys, store = JourneyStore(database), RecordingStore(database)
-    contact_legs = await ContactStore(database, journeys).erase_customer(number, account)
+    contacts = ContactStore(database, journeys)
+    refs = [contact.ref for contact in await contacts.contacts_of_customer(number, account, limit=100_000)]
+    deliveries = await WebhookOutbox(database).forget_contacts(refs)
+    contact_legs = await contacts.erase_customer(number, account)
     calls = sorted(set(await journeys.calls_of_customer(number, account)) | set(contact_legs))
     recordings = [r for call_id in calls for r in await store.for_call(call_id)]
     await asyncio.to_thread(_remove_files, [settings.recording.folder / r.path for r in recordings])
@@ -130,7 +136,8 @@ async def erase(database: AsyncEngine, settings: Settings, number: str = "", acc
         audio_files += await asyncio.to_thread(lambda: [p for call_id in calls for p in keep_dir.glob(f"*/*-{call_id}.wav")])
     removed_audio = await asyncio.to_thread(_remove_files, audio_files)
     by = "number" if number else "account"
-    await store.audit(datetime.now(UTC), actor, "erase", f"calls:{len(calls)}", {"by": by, "calls": calls, "recordings": len(recordings), "audio_files": removed_audio})
+    await store.audit(datetime.now(UTC), actor, "erase", f"calls:{len(calls)}", {"by": by, "calls": calls, "recordings": len(recordings), "audio_files": removed_audio,
+                                                                                   "webhook_deliveries": deliveries})
     log.warning("erasure by %s: %d calls, %d recordings, %d kept utterances", by, len(calls), len(recordings), removed_audio)
     return Erased(tuple(calls), len(recordings), removed_audio)
 

@@ -34,16 +34,20 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("url", "event_id", name="uq_webhook_deliveries_url_event"),
         Index("ix_webhook_deliveries_due", "delivered_at", "given_up_at", "next_at"),
+        Index("ix_webhook_deliveries_contact_ref", "contact_ref"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(String(500))
     event_id: Mapped[str] = mapped_column(String(80))
     event_type: Mapped[str] = mapped_column(String(40))
+    contact_ref: Mapped[str] = mapped_column(String(40), default="")
+    """The contact the event is about: an erasure deletes its deliveries (their payloads name the customer)."""
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    """When it is next tried; while a sender holds it, when that sender's lease ends (then another may take it)."""
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     given_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_error: Mapped[str] = mapped_column(String(200), default="")

@@ -1,4 +1,4 @@
-"""The Journey API's tokens and webhook outbox in the database.
+"""The Journey API's tokens, webhook outbox and legs in the database.
 
 A token's secret is 32 random bytes (`tl_` + urlsafe base64), shown once by `threadline tokens
 create`; only its sha256 is stored. The secret is high-entropy, so a plain sha256 (no slow hash) is
@@ -18,16 +18,18 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from engine.store.api_models import ApiTokenRow, WebhookDeliveryRow
-from engine.store.contact_store import token_hash
+from engine.store.contact_store import Contact, ContactStore, token_hash
 from engine.store.field_limits import bounded_detail, bounded_text, event_kind
-from engine.store.models import JourneyEventRow
+from engine.store.journey_store import CallRecord, call_record
+from engine.store.models import CallRow, JourneyEventRow
 
 TOKEN_PREFIX = "tl_"
 SECRET_SHAPE = re.compile(r"^tl_[A-Za-z0-9_-]{43}$")
 APPEND_TRIES = 3
-"""Two requests appending to one leg at once: the one whose numbers were taken tries again."""
+"""Two requests making a contact's missing API leg at once: the one that lost uses the other's."""
 LAST_USED_EVERY = timedelta(minutes=1)
 """last_used_at is written at most this often per token: not a database write per request."""
 
@@ -52,6 +54,8 @@ class OwedEvent:
     url: str
     event_id: str
     event_type: str
+    contact_ref: str
+    """The contact it is about (its deliveries go when the customer is erased)."""
     payload: dict[str, Any]
 
 
@@ -120,7 +124,8 @@ class ApiTokenStore:
 
 
 class WebhookOutbox:
-    """Deliveries owed to webhooks: written before anyone is told, taken when due, marked when done."""
+    """Deliveries owed to webhooks: written before anyone is told, claimed for a lease when due, marked
+    when done, deleted a week after (or at once when their customer is erased)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -129,24 +134,49 @@ class WebhookOutbox:
         async with self._sessions() as session, session.begin():
             await add_owed(session, events, now)
 
-    async def due(self, now: datetime, limit: int = 50) -> list[Delivery]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.delivered_at.is_(None), WebhookDeliveryRow.given_up_at.is_(None), WebhookDeliveryRow.next_at <= now)
-                .order_by(WebhookDeliveryRow.next_at, WebhookDeliveryRow.id)
-                .limit(limit)
-            )
-            return [Delivery(row.id, row.url, row.event_id, dict(row.payload), row.attempts) for row in rows]
+    async def take_due(self, url: str, now: datetime, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+        """Claim up to `limit` deliveries to `url` that are due: their next_at moves to `lease_until`, so
+        a second engine (during a hand-over) does not send them too, and a sender that dies mid-way
+        leaves them to be sent again once the lease ends. PostgreSQL skips rows another engine is
+        claiming; SQLite writes one transaction at a time anyway."""
+        pending = (
+            WebhookDeliveryRow.url == url, WebhookDeliveryRow.delivered_at.is_(None), WebhookDeliveryRow.given_up_at.is_(None),
+            WebhookDeliveryRow.next_at <= now,
+        )
+        chosen = (select(WebhookDeliveryRow.id).where(*pending).order_by(WebhookDeliveryRow.next_at, WebhookDeliveryRow.id).limit(limit)
+                  .with_for_update(skip_locked=True))
+        claim = (update(WebhookDeliveryRow).where(WebhookDeliveryRow.id.in_(chosen), *pending).values(next_at=lease_until)
+                 .returning(WebhookDeliveryRow.id, WebhookDeliveryRow.event_id, WebhookDeliveryRow.payload, WebhookDeliveryRow.attempts))
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(claim, execution_options={"synchronize_session": False})).all()
+        return sorted((Delivery(row_id, url, event_id, dict(payload), attempts) for row_id, event_id, payload, attempts in rows), key=lambda d: d.id)
 
-    async def next_due_at(self) -> datetime | None:
+    async def next_due_at(self, url: str) -> datetime | None:
         async with self._sessions() as session:
             return await session.scalar(
                 select(WebhookDeliveryRow.next_at)
-                .where(WebhookDeliveryRow.delivered_at.is_(None), WebhookDeliveryRow.given_up_at.is_(None))
+                .where(WebhookDeliveryRow.url == url, WebhookDeliveryRow.delivered_at.is_(None), WebhookDeliveryRow.given_up_at.is_(None))
                 .order_by(WebhookDeliveryRow.next_at)
                 .limit(1)
             )
+
+    async def give_up_other_urls(self, urls: Sequence[str], now: datetime) -> int:
+        """Pending deliveries to a url no longer in api.webhooks are given up (and so deleted a week later)."""
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.delivered_at.is_(None), WebhookDeliveryRow.given_up_at.is_(None), WebhookDeliveryRow.url.not_in(list(urls)))
+                .values(given_up_at=now, last_error="this url is no longer in api.webhooks")
+            )
+            return int(getattr(done, "rowcount", 0) or 0)
+
+    async def forget_contacts(self, refs: Sequence[str]) -> int:
+        """An erasure: every delivery about these contacts is deleted, sent or not (their payloads name the customer)."""
+        if not refs:
+            return 0
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.contact_ref.in_(list(refs))))
+            return int(getattr(done, "rowcount", 0) or 0)
 
     async def delivered(self, delivery_id: int, now: datetime) -> None:
         await self._set(delivery_id, delivered_at=now, attempts=WebhookDeliveryRow.attempts + 1, last_error="")
@@ -193,7 +223,8 @@ async def add_owed(session: AsyncSession, events: Sequence[OwedEvent], now: date
             continue
         seen.add((event.url, event.event_id))
         session.add(WebhookDeliveryRow(
-            url=event.url, event_id=event.event_id, event_type=event.event_type, payload=event.payload, created_at=now, attempts=0, next_at=now,
+            url=event.url, event_id=event.event_id, event_type=event.event_type, contact_ref=event.contact_ref, payload=event.payload, created_at=now,
+            attempts=0, next_at=now,
         ))
 
 
@@ -215,29 +246,74 @@ class StoredNew:
 
 OwedFor = Callable[[StoredNew], Sequence[OwedEvent]]
 """The outbox rows an event stored with these numbers is owed to (none without webhooks)."""
+API_CHANNEL = "api"
 
 
-class LegAppender:
-    """Appends events to one leg of a contact (an API thread) and writes what webhooks are owed in the
-    same transaction: an event is stored with its deliveries or not at all."""
+def api_leg_id(contact_ref: str) -> str:
+    """The channel id of a contact's API leg: one per contact, found again by it."""
+    return f"api-{contact_ref}"
+
+
+class BusyLeg(RuntimeError):
+    """Appends to one leg kept colliding (they are serialised; this is a last resort, answered 503)."""
+
+
+class ApiLegs:
+    """A contact's API leg (a calls row, channel "api", caller_number = the customer's number): made
+    with its contact, appended to, and what webhooks are owed written in the same transaction, so an
+    event is stored with its deliveries or not at all."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def append(self, call_id: int, events: Sequence[NewEvent], owed_for: OwedFor, now: datetime) -> list[StoredNew]:
+    async def create_contact(self, number: str, account: str, name: str, first: tuple[str, dict[str, Any]],
+                             owed_for: Callable[[Contact], Sequence[OwedEvent]], now: datetime) -> Contact:
+        """A contact, its API leg with its `first` event, and its contact.created deliveries: one commit."""
+        async with self._sessions() as session, session.begin():
+            contact = await ContactStore.add_contact(session, API_CHANNEL, now, number, account, name)
+            session.add(_leg_row(contact, first, now))
+            await add_owed(session, owed_for(contact), now)
+        return contact
+
+    async def append(self, contact: Contact, first: tuple[str, dict[str, Any]], events: Sequence[NewEvent], owed_for: OwedFor, now: datetime) -> list[StoredNew]:
+        """Append to the contact's API leg (made, with `first`, if the contact began elsewhere)."""
         for attempt in range(APPEND_TRIES):
             try:
-                return await self._append(call_id, events, owed_for, now)
-            except IntegrityError:
+                return await self._append(contact, first, events, owed_for, now)
+            except IntegrityError:  # two requests made the missing leg at once: the other's is used now
                 if attempt == APPEND_TRIES - 1:
-                    raise
+                    raise BusyLeg(f"appends to {api_leg_id(contact.ref)} kept colliding") from None
         raise AssertionError("unreachable")
 
-    async def _append(self, call_id: int, events: Sequence[NewEvent], owed_for: OwedFor, now: datetime) -> list[StoredNew]:
+    async def _append(self, contact: Contact, first: tuple[str, dict[str, Any]], events: Sequence[NewEvent], owed_for: OwedFor, now: datetime) -> list[StoredNew]:
         async with self._sessions() as session, session.begin():
+            # The leg's row is locked (PostgreSQL; SQLite writes one transaction at a time): appends to one leg take turns for their numbers.
+            call_id = await session.scalar(select(CallRow.id).where(CallRow.channel_id == api_leg_id(contact.ref)).with_for_update())
+            if call_id is None:
+                leg = _leg_row(contact, first, now)
+                session.add(leg)
+                await session.flush()
+                call_id = leg.id
             last = int(await session.scalar(select(func.max(JourneyEventRow.seq)).where(JourneyEventRow.call_id == call_id)) or 0)
             stored = [StoredNew(last + n, event_kind(event.kind), event.at, bounded_detail(event.detail)) for n, event in enumerate(events, start=1)]
             session.add_all(JourneyEventRow(call_id=call_id, seq=s.seq, kind=s.kind, at=s.at, detail=s.detail) for s in stored)
             await session.flush()
             await add_owed(session, [owed for s in stored for owed in owed_for(s)], now)
         return stored
+
+    async def loose_legs(self, number: str, limit: int) -> list[CallRecord]:
+        """The legs from this number that belong to no contact (calls from before contacts), newest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CallRow).where(CallRow.caller_number == number, CallRow.contact_id.is_(None))
+                .order_by(CallRow.id.desc()).limit(limit).options(selectinload(CallRow.events))
+            )
+            return [call_record(row) for row in rows]
+
+
+def _leg_row(contact: Contact, first: tuple[str, dict[str, Any]], at: datetime) -> CallRow:
+    kind, detail = first
+    leg = CallRow(channel_id=api_leg_id(contact.ref), caller_number=contact.customer_number, caller_name=contact.customer_name, dialed="",
+                  arrived_at=at, channel=API_CHANNEL, contact_id=contact.id)
+    leg.events.append(JourneyEventRow(seq=1, kind=event_kind(kind), at=at, detail=bounded_detail(detail)))
+    return leg

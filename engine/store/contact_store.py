@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from engine.store.field_limits import CALLER_FIELD_CHARS, bounded_detail, bounded_text
@@ -87,11 +87,8 @@ class ContactStore:
     # -- contacts and legs -------------------------------------------------------------------
 
     async def create_contact(self, origin: str, at: datetime, number: str = "", account: str = "", name: str = "", verified: bool = False) -> Contact:
-        row = ContactRow(ref=f"ct_{secrets.token_urlsafe(12)}", created_at=at, origin=origin, customer_number=bounded_text(number, CALLER_FIELD_CHARS),
-                         customer_account=bounded_text(account, CALLER_FIELD_CHARS), customer_name=bounded_text(name, CALLER_FIELD_CHARS), verified=verified)
         async with self._sessions() as session, session.begin():
-            session.add(row)
-        return _contact(row)
+            return await self.add_contact(session, origin, at, number, account, name, verified)
 
     async def contact_by_ref(self, ref: str) -> Contact | None:
         async with self._sessions() as session:
@@ -241,6 +238,18 @@ class ContactStore:
             if not _changed(taken):
                 return None
             return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
+
+    # -- inside a caller's transaction --------------------------------------------------------
+
+    @staticmethod
+    async def add_contact(session: AsyncSession, origin: str, at: datetime, number: str = "", account: str = "", name: str = "", verified: bool = False) -> Contact:
+        """A new contact in the caller's transaction, so it commits with what must come with it (the
+        Journey API's leg and webhook deliveries) or not at all."""
+        row = ContactRow(ref=f"ct_{secrets.token_urlsafe(12)}", created_at=at, origin=origin, customer_number=bounded_text(number, CALLER_FIELD_CHARS),
+                         customer_account=bounded_text(account, CALLER_FIELD_CHARS), customer_name=bounded_text(name, CALLER_FIELD_CHARS), verified=verified)
+        session.add(row)
+        await session.flush()
+        return _contact(row)
 
 
 def _contact(row: ContactRow) -> Contact:

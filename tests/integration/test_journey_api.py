@@ -7,6 +7,7 @@ webhooks signed, retried and kept across a restart; the websocket; and the CLI a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -20,18 +21,24 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 from aiohttp.test_utils import TestClient, TestServer
 
+import engine.api.api_routes as api_routes
+from engine.api.api_auth import FAILED_PER_MINUTE
 from engine.api.api_service import JourneyApi, journey_api
 from engine.api.openapi_document import OPENAPI_PATH, OPERATIONS
 from engine.api.webhook_policy import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from engine.health import HealthBoard
-from engine.journey.events import ExternalEvent, from_stored
-from engine.settings import ApiSettings, WebhookSettings
+from engine.journey.events import Arrived, Collected, ExternalEvent, from_stored, to_stored
+from engine.recording.retention import erase
+from engine.settings import ApiSettings, Settings, WebhookSettings
+from engine.store.api_models import WebhookDeliveryRow
 from engine.store.api_store import ApiTokenStore, WebhookOutbox
 from engine.store.contact_store import ContactStore
 from engine.store.database import create_engine, upgrade_database
-from engine.store.journey_store import JourneyStore
+from engine.store.journey_store import CallerInfo, JourneyStore
+from engine.store.models import AuditRow
 from engine.web.http_server import build_app
 from tests.integration.conftest import REPO, THREADLINE, RunningEngine, free_port
 from tests.unit.api.openapi_check import answer_schema, validate
@@ -48,10 +55,14 @@ class Receiver:
     failures: int = 0
     got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None
+    """When set: every request hangs until this is set (a receiver that stopped answering)."""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.got.append((dict(request.headers), await request.read()))
         self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         if self.failures > 0:
             self.failures -= 1
             return web.Response(status=500)
@@ -69,9 +80,8 @@ class Receiver:
                 pass
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    hook = Receiver()
+@contextlib.asynccontextmanager
+async def serving(hook: Receiver) -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -83,6 +93,12 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield hook
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serving(Receiver()) as hook:
+        yield hook
 
 
 @dataclass
@@ -350,3 +366,185 @@ async def test_migration_0008_matches_the_api_tables_models(database_url: str) -
             assert await connection.run_sync(differences) == []
     finally:
         await database.dispose()
+
+
+# -- found by the contacts' own keys; erasure; the socket's token; limits; concurrency; shutdown ------------------
+
+
+async def _database_rows(database_url: str, statement: Any) -> list[Any]:
+    database = create_engine(database_url)
+    try:
+        async with database.connect() as connection:
+            return list((await connection.execute(statement)).all())
+    finally:
+        await database.dispose()
+
+
+async def test_a_customer_is_found_by_the_contacts_number_or_account_never_by_values_in_journeys(rig_factory: Callable[..., Any], database_url: str) -> None:
+    rig = await rig_factory(ApiSettings())
+    for n, (number, account) in enumerate((("0101111111", "ACC-1"), ("0102222222", "ACC-2"))):  # two callers typing their accounts into the IVR
+        opened = await rig.journeys.open_call(CallerInfo(f"1700000000.{n}", number, "someone", "1500"), datetime.now(UTC), to_stored(Arrived(caller_number=number))[1])
+        kind, detail = to_stored(Collected(node="ask_account", into="account", value=account))
+        await rig.journeys.add_event(opened.call_id, kind, datetime.now(UTC), detail)
+    made = await (await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_account": "ACC-9", "customer_name": "김민수"})).json()
+    for account in ("account", "ACC-1", "ask_account"):
+        listed = await (await rig.client.get("/api/v1/contacts", params={"account": account}, headers=rig.auth("reader"))).json()
+        assert listed == {"contacts": [], "other_legs": []}, (account, "a value typed into a call is not a key to it")
+    listed = await (await rig.client.get("/api/v1/contacts", params={"account": "ACC-9"}, headers=rig.auth("reader"))).json()
+    assert [c["id"] for c in listed["contacts"]] == [made["id"]] and listed["other_legs"] == []
+    by_number = await (await rig.client.get("/api/v1/contacts", params={"number": "0101111111"}, headers=rig.auth("reader"))).json()
+    assert [leg["id"] for leg in by_number["other_legs"]] == ["1700000000.0"], "the number's own calls in no contact, and only its"
+    for query in ({"account": "erased"}, {"account": "Erased"}, {"number": "erased"}):
+        refused = await rig.client.get("/api/v1/contacts", params=query, headers=rig.auth("reader"))
+        assert refused.status == 422 and (await refused.json())["field"] == next(iter(query)), query
+    assert (await rig.client.get(f"/api/v1/contacts/{made['id']}", headers=rig.auth("reader"))).status == 200
+    audit = await _database_rows(database_url, select(AuditRow.actor, AuditRow.action, AuditRow.target, AuditRow.detail).order_by(AuditRow.id))
+    reads = [(actor, action, target) for actor, action, target, _ in audit if actor.startswith("api:")]
+    assert reads[-1] == ("api:reader-1", "api_read_contact", made["id"]) and ("api:reader-1", "api_list_contacts", "contacts:1") in reads
+    assert "0101111111" not in json.dumps([row[3] for row in audit]), "the audit names contacts, never a number"
+
+
+async def test_erasure_deletes_the_customers_webhook_deliveries(rig_factory: Callable[..., Any], database_url: str, receiver: Receiver) -> None:
+    rig = await rig_factory(ApiSettings(webhooks=(WebhookSettings(url=receiver.url, secret=SECRET),)), deliver=False)
+    ref = (await (await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": NUMBER, "customer_name": "김민수"})).json())["id"]
+    await rig.client.post(f"/api/v1/contacts/{ref}/events", headers=rig.auth("writer"), json={"events": [{"type": "note", "text": "secret diagnosis"}]})
+    other = (await (await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": "0299999999"})).json())["id"]
+    assert (await rig.outbox.counts())["pending"] == 3
+    database = create_engine(database_url)
+    try:
+        await erase(database, Settings(), number=NUMBER)
+    finally:
+        await database.dispose()
+    left = await _database_rows(database_url, select(WebhookDeliveryRow.contact_ref, WebhookDeliveryRow.payload))
+    assert [ref_ for ref_, _ in left] == [other], "only the other customer's delivery stays"
+    dumped = json.dumps([payload for _, payload in left], ensure_ascii=False)
+    assert NUMBER not in dumped and "김민수" not in dumped and "secret diagnosis" not in dumped
+
+
+async def test_finished_deliveries_are_deleted_even_with_no_webhooks_configured(rig_factory: Callable[..., Any]) -> None:
+    first = await rig_factory(ApiSettings(webhooks=(WebhookSettings(url="http://127.0.0.1:9/hook", secret=SECRET),)), deliver=False)
+    await first.client.post("/api/v1/contacts", headers=first.auth("writer"), json={"customer_number": NUMBER})
+    (delivery,) = await first.outbox.take_due("http://127.0.0.1:9/hook", datetime.now(UTC), datetime.now(UTC) + timedelta(minutes=1))
+    await first.outbox.delivered(delivery.id, datetime.now(UTC) - timedelta(days=8))
+    await first.client.post("/api/v1/contacts", headers=first.auth("writer"), json={"customer_number": "0299999999"})
+    assert await first.outbox.counts() == {"pending": 1, "delivered": 1, "given_up": 0}
+    second = await rig_factory(ApiSettings())  # the webhook was removed from the settings
+    for _ in range(100):
+        if await second.outbox.counts() == {"pending": 0, "delivered": 0, "given_up": 1}:
+            break
+        await asyncio.sleep(0.1)
+    assert await second.outbox.counts() == {"pending": 0, "delivered": 0, "given_up": 1}, "the old one deleted, the one to a removed url given up"
+
+
+async def test_two_engines_never_take_the_same_delivery(rig_factory: Callable[..., Any], database_url: str, receiver: Receiver) -> None:
+    rig = await rig_factory(ApiSettings(webhooks=(WebhookSettings(url=receiver.url, secret=SECRET),)), deliver=False)
+    for n in range(6):
+        await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": f"02000000{n:02d}"})
+    engines = [create_engine(database_url) for _ in range(2)]
+    try:
+        now = datetime.now(UTC)
+        taken = await asyncio.gather(*(WebhookOutbox(engine).take_due(receiver.url, now, now + timedelta(minutes=1), 4) for engine in engines))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    ids = [d.id for batch in taken for d in batch]
+    assert len(ids) == 6 and len(set(ids)) == 6, [[d.id for d in batch] for batch in taken]
+    assert await rig.outbox.take_due(receiver.url, now, now + timedelta(minutes=1)) == [], "claimed until the lease ends"
+    assert len(await rig.outbox.take_due(receiver.url, now + timedelta(minutes=2), now + timedelta(minutes=3))) == 6, "then taken again"
+
+
+async def test_a_hanging_receiver_does_not_hold_up_a_healthy_one(rig_factory: Callable[..., Any], receiver: Receiver) -> None:
+    release = asyncio.Event()
+    async with serving(Receiver(hold=release)) as hanging:
+        try:
+            hooks = (WebhookSettings(url=hanging.url, secret=SECRET), WebhookSettings(url=receiver.url, secret=SECRET))
+            rig = await rig_factory(ApiSettings(webhooks=hooks, webhook_timeout_s=30))
+            ref = (await (await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": NUMBER})).json())["id"]
+            await rig.client.post(f"/api/v1/contacts/{ref}/events", headers=rig.auth("writer"), json={"events": [{"type": "note", "text": f"n{n}"} for n in range(20)]})
+            await receiver.wait_for(21)  # while every request to the other url hangs
+            assert len(hanging.got) < 21
+        finally:
+            release.set()
+
+
+async def test_a_revoked_tokens_socket_closes_while_events_keep_coming(rig_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_routes, "RECHECK_S", 0.5)
+    rig = await rig_factory(ApiSettings(rate_per_minute=1000))
+    socket = await rig.client.ws_connect("/api/v1/events", headers=rig.auth("both"))
+    assert await rig.api.tokens.revoke("both-1", datetime.now(UTC))
+    ref = (await (await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": NUMBER})).json())["id"]
+    for _ in range(50):  # an event every 0.1 s: the socket is never idle for RECHECK_S
+        await rig.client.post(f"/api/v1/contacts/{ref}/events", headers=rig.auth("writer"), json={"events": [{"type": "note", "text": "x"}]})
+        message = await socket.receive(timeout=5)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            break
+        await asyncio.sleep(0.1)
+    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == api_routes.TOKEN_ENDED
+
+
+async def test_wrong_tokens_from_an_address_do_not_lock_out_a_valid_token(rig_factory: Callable[..., Any]) -> None:
+    rig = await rig_factory(ApiSettings())
+    bad = {"Authorization": "Bearer tl_" + "A" * 43}
+    statuses = [(await rig.client.get("/api/v1/contacts", params={"number": NUMBER}, headers=bad)).status for _ in range(FAILED_PER_MINUTE)]
+    assert set(statuses) == {401}
+    assert (await rig.client.get("/api/v1/contacts", params={"number": NUMBER}, headers=rig.auth("reader"))).status == 200
+    refused = await rig.client.get("/api/v1/contacts", params={"number": NUMBER}, headers=bad)
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1, "only further failures are refused"
+    assert (await rig.client.get("/api/v1/contacts", params={"number": NUMBER}, headers=rig.auth("reader"))).status == 200
+
+
+async def test_concurrent_appends_to_one_contact_all_land_in_order(rig_factory: Callable[..., Any]) -> None:
+    rig = await rig_factory(ApiSettings(rate_per_minute=1000))
+    ref = (await (await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": NUMBER})).json())["id"]
+
+    async def one(n: int) -> tuple[int, list[int]]:
+        answer = await rig.client.post(f"/api/v1/contacts/{ref}/events", headers=rig.auth("writer"), json={"events": [{"type": "note", "text": f"n{n}"}] * 2})
+        return answer.status, [a["seq"] for a in (await answer.json()).get("appended", [])]
+
+    results = await asyncio.gather(*(one(n) for n in range(12)))
+    assert {status for status, _ in results} == {201}, results
+    assert sorted(seq for _, seqs in results for seq in seqs) == list(range(2, 26))
+    assert all(seqs[1] == seqs[0] + 1 for _, seqs in results), "one request's events stay together"
+
+
+async def test_a_contact_is_stored_with_its_leg_and_deliveries_or_not_at_all(rig_factory: Callable[..., Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig = await rig_factory(ApiSettings(webhooks=(WebhookSettings(url=receiver.url, secret=SECRET),)), deliver=False)
+
+    def broken(_event: Any) -> list[Any]:
+        raise RuntimeError("the outbox row cannot be made")
+
+    monkeypatch.setattr(rig.api.publisher, "owed", broken)
+    failed = await rig.client.post("/api/v1/contacts", headers=rig.auth("writer"), json={"customer_number": NUMBER})
+    assert failed.status == 500
+    monkeypatch.undo()
+    listed = await (await rig.client.get("/api/v1/contacts", params={"number": NUMBER}, headers=rig.auth("reader"))).json()
+    assert listed == {"contacts": [], "other_legs": []}, "no contact and no leg without its deliveries"
+
+
+async def test_odd_requests_get_the_documented_json_refusals(rig_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    rig = await rig_factory(ApiSettings())
+    document = await (await rig.client.get(OPENAPI_PATH)).json()
+    refused = await checked(rig, document, "GET", "/api/v1/contacts", "/api/v1/contacts", 422, headers=rig.auth("reader"), params={"number": NUMBER, "limit": "²"})
+    assert refused["field"] == "limit"
+    plain = await checked(rig, document, "GET", "/api/v1/events", "/api/v1/events", 400, headers=rig.auth("reader"))
+    assert plain["field"] == "Upgrade"
+    monkeypatch.setattr(api_routes, "BODY_TIMEOUT_S", 0.3)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"customer_number": "'
+        await asyncio.sleep(2)
+        yield b'0212345678"}'
+
+    slow = await checked(rig, document, "POST", "/api/v1/contacts", "/api/v1/contacts", 408, headers={**rig.auth("writer"), "Content-Type": "application/json"}, data=trickle())
+    assert slow["field"] == "body"
+
+
+async def test_open_event_sockets_are_closed_going_away_when_the_server_stops(rig_factory: Callable[..., Any]) -> None:
+    rig = await rig_factory(ApiSettings())
+    socket = await rig.client.ws_connect("/api/v1/events", headers=rig.auth("reader"))
+    stopping = asyncio.create_task(rig.client.server.close(), name="test-stop")
+    try:
+        message = await socket.receive(timeout=10)
+        assert message.type == aiohttp.WSMsgType.CLOSE and message.data == aiohttp.WSCloseCode.GOING_AWAY
+    finally:
+        await stopping

@@ -44,6 +44,10 @@ def test_every_operation_needs_a_bearer_scope_and_errors_use_one_schema(document
             if status.startswith(("4", "5")):
                 assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ApiError"}
     assert document["paths"][OPENAPI_PATH]["get"]["security"] == [], "the document itself is public"
+    for op in OPERATIONS:
+        documented = set(document["paths"][op.path][op.method.lower()]["responses"])
+        assert op.body is None or "408" in documented, f"{op.operation_id}: a body that trickles is answered 408"
+    assert "400" in document["paths"]["/api/v1/events"]["get"]["responses"], "a plain GET of the websocket is answered 400"
 
 
 def test_the_request_schemas_are_the_models_own(document: dict[str, Any]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from engine.api.api_schema import ApiEvent, Contact
-from engine.api.event_hub import EventHub
+from engine.api.event_hub import EventHub, HubFull, TokenFull
 from engine.api.rate_window import RateWindow
 
 T0 = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)
@@ -21,7 +23,7 @@ def test_a_token_gets_its_rate_per_minute_and_then_a_wait() -> None:
     assert [window.admit("crm", 100.0 + n) for n in range(3)] == [None, None, None]
     assert window.admit("crm", 110.0) == 50.0, "the oldest request leaves the window at 160 s"
     assert window.admit("web", 110.0) is None, "another token has its own window"
-    assert not window.would_admit("crm", 159.0) and window.would_admit("crm", 160.5)
+    assert window.admit("crm", 159.0) == 1.0, "a refused request is not counted"
     assert window.admit("crm", 160.5) is None
 
 
@@ -47,3 +49,23 @@ async def test_subscribers_get_what_they_want_and_a_slow_one_is_dropped_not_the_
     assert [e.id for e in received if e is not None] == ["evt_2", "evt_3", "evt_4"] and received[-1] is None, "then the drop mark"
     hub.unsubscribe(one_contact)
     assert hub.subscribers == 0
+
+
+def test_one_token_holds_a_bounded_number_of_sockets() -> None:
+    hub = EventHub(max_subscribers=5, max_per_token=2)
+    held = [hub.subscribe(owner="crm"), hub.subscribe(owner="crm")]
+    with pytest.raises(TokenFull, match="per token"):
+        hub.subscribe(owner="crm")
+    hub.subscribe(owner="web")
+    hub.unsubscribe(held[0])
+    hub.subscribe(owner="crm")
+    hub.subscribe(owner="web")
+    hub.subscribe(owner="other")
+    with pytest.raises(HubFull, match="at most 5"):
+        hub.subscribe(owner="other")
+
+
+def test_wrong_tokens_are_counted_and_refused_alone() -> None:
+    window = RateWindow(2)
+    assert [window.admit("10.0.0.1", 0.0), window.admit("10.0.0.1", 1.0)] == [None, None]
+    assert window.admit("10.0.0.1", 2.0) == 58.0, "the third wrong token within the minute waits"

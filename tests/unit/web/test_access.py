@@ -93,7 +93,7 @@ async def test_strangers_and_wrong_roles_are_refused_everywhere_but_healthz(clie
             continue  # loopback rules: see the /metrics test
         url = path.replace("{name}", "agent.js").replace("{recording_id}", "1").replace("{contact_id}", "ct_0123456789ab")
         response = await test_client.request(method, url, allow_redirects=False)
-        if rule.api_scope:  # Journey API: only an API token opens it (tests/unit/api/test_api_access.py walks the tokens and scopes)
+        if rule.api_scope:  # Journey API: only an API token opens it (tests/integration/test_journey_api.py walks the tokens and scopes on every operation)
             test_client.session.cookie_jar.update_cookies({SESSION_COOKIE: sessions.open("sora", ROLES["sora"])})
             with_session = await test_client.request(method, url, allow_redirects=False)
             test_client.session.cookie_jar.clear()

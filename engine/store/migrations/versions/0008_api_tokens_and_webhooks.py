@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(500), nullable=False),
         sa.Column("event_id", sa.String(80), nullable=False),
         sa.Column("event_type", sa.String(40), nullable=False),
+        sa.Column("contact_ref", sa.String(40), nullable=False, server_default=""),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
@@ -43,9 +44,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("url", "event_id", name="uq_webhook_deliveries_url_event"),
     )
     op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["delivered_at", "given_up_at", "next_at"])
+    op.create_index("ix_webhook_deliveries_contact_ref", "webhook_deliveries", ["contact_ref"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_contact_ref", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_table("api_tokens")
