@@ -47,6 +47,7 @@ from engine.store.database import create_engine, ping, upgrade_database
 from engine.store.agent_state_store import AgentStateStore
 from engine.store.journey_store import JourneyStore
 from engine.api.api_service import JourneyApi, journey_api
+from engine.api.leg_events import LegEventRelay
 from engine.store.contact_store import ContactStore
 from engine.store.monitoring_store import MonitoringStore
 from engine.store.recording_store import RecordingStore
@@ -100,6 +101,7 @@ class Engine:
         self._database: AsyncEngine | None = None
         self.monitor: CallMonitor | None = None
         self.api: JourneyApi | None = None
+        self._journeys: JourneyStore | None = None
         self.handoff: HandoffService | None = None
         """Chat to phone: the chat's ChatService takes it (call_me_back, i_will_call); calls claim codes through it."""
 
@@ -190,6 +192,8 @@ class Engine:
         transcriber = self._transcriber(database, store)
         self.qa_desk = QaDesk(RecordingStore(database), QaStore(database), store, settings.recording.folder, self._quality, self._agent_names, ContactStore(database, store))
         api = self.api = journey_api(database, store, ContactStore(database, store), settings.api, utc_now)
+        relay = LegEventRelay(ContactStore(database, store), api.publisher)  # contacts' chat and call legs to the API's webhooks and socket
+        store.on_stored, self._journeys = relay.stored, store
         if recorder is not None and transcriber is not None:
             recorder.on_filed = transcriber.submit
         distributor = self.distributor = CallDistributor(
@@ -262,6 +266,7 @@ class Engine:
                     background.append(("flow-watch", flows.watch))
                 background.append(("reload-on-sighup", self._reload_on_signal))
                 background.append(("api-webhooks", api.deliver_webhooks))
+                background.append(("api-leg-events", relay.run))
                 running = [self.background.start(tasks, name, factory) for name, factory in background]
                 await self._stop.wait()
                 log.info("stopping: leaving %d live calls to the next engine", stasis.active_calls)
@@ -498,7 +503,7 @@ class Engine:
                               browser_phone_reader(self.settings.agent_secrets_path, self._acd_config, supervisor_page=True)), language_of=self._language_of,
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
         database = self._database if self.settings.chat.enabled else None  # the web chat: the same flows, in text
-        journeys = JourneyStore(database) if database else None
+        journeys = self._journeys if database else None
         chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, journeys, ContactStore(database, journeys), self.handoff) if database and journeys else None
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api, chat), http)
         await runner.setup()

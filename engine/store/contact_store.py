@@ -132,6 +132,12 @@ class ContactStore:
             done = await session.execute(update(CallRow).where(CallRow.channel_id == channel_id[:64]).values(contact_id=contact_id))
             return bool(_changed(done))
 
+    async def leg_of_row(self, call_id: int) -> tuple[str, str, int | None] | None:
+        """(channel id, channel, contact id) of a leg by its row id: who a stored event belongs to."""
+        async with self._sessions() as session:
+            row = (await session.execute(select(CallRow.channel_id, CallRow.channel, CallRow.contact_id).where(CallRow.id == call_id))).first()
+            return (row.channel_id, row.channel or "phone", row.contact_id) if row else None
+
     async def legs_of_contact(self, contact_id: int) -> list[CallRecord]:
         """The contact's legs in the order they started, each with its journey."""
         async with self._sessions() as session:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy.orm import selectinload
 
 from engine.store.field_limits import CALLER_FIELD_CHARS, bounded_detail, bounded_text, event_kind
 from engine.store.models import CallRow, ContactRow, JourneyEventRow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,22 @@ class CallRecord:
     contact_id: int | None = None
 
 
+Stored = Callable[[int, int, str, datetime, dict[str, Any]], None]
+"""(call row id, seq, kind, at, detail) of an event just committed: what a listener is told."""
+
+
 class JourneyStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, on_stored: Stored | None = None) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.on_stored = on_stored
+        """Told of every event after it is committed (the Journey API relays contacts' legs); it must not block or raise."""
+
+    def _told(self, call_id: int, seq: int, kind: str, at: datetime, detail: dict[str, Any]) -> None:
+        if self.on_stored is not None:
+            try:
+                self.on_stored(call_id, seq, kind, at, detail)
+            except Exception:  # a listener's bug never loses or fails a journey write
+                log.exception("journey listener failed on %s of call row %s", kind, call_id)
 
     async def open_call(
         self, caller: CallerInfo, at: datetime, detail: dict[str, Any], channel: str = "phone", contact_id: int | None = None, first_kind: str = "arrived",
@@ -95,6 +111,7 @@ class JourneyStore:
                 if found is None:
                     raise
                 return found
+            self._told(row.id, 1, event_kind(first_kind), at, row.events[0].detail)
             return OpenedCall(row.id, True, 1, False)
 
     async def add_event(
@@ -127,7 +144,8 @@ class JourneyStore:
             if kind == "answered":
                 call = await session.get_one(CallRow, call_id)
                 call.answered_at = call.answered_at or at
-            return number
+        self._told(call_id, number, kind, at, detail)
+        return number
 
     async def close_call(
         self, call_id: int, at: datetime, hung_up_by: str, cause: int | None, cause_txt: str | None, kind: str = "hung_up"
@@ -144,7 +162,8 @@ class JourneyStore:
             seq = await self._next_seq(session, call_id)
             detail = bounded_detail({"by": hung_up_by, "cause": cause, "cause_txt": cause_txt})
             session.add(JourneyEventRow(call_id=call_id, seq=seq, kind=event_kind(kind), at=at, detail=detail))
-            return True
+        self._told(call_id, seq, event_kind(kind), at, detail)
+        return True
 
     async def open_calls(self) -> dict[str, int]:
         """Phone calls with no end yet, by channel id: checked against Asterisk after every reconnect

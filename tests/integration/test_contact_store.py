@@ -7,10 +7,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from engine.api.event_hub import EventHub
+from engine.api.journey_publisher import JourneyPublisher
+from engine.api.leg_events import LegEventRelay
 from engine.journey.channel_events import ContinuedFrom, Typed
 from engine.journey.events import to_stored
 from engine.recording.retention import erase
-from engine.settings import RecordingSettings, Settings
+from engine.settings import RecordingSettings, Settings, WebhookSettings
+from engine.store.api_store import WebhookOutbox
 from engine.store.contact_store import ClaimedCode, CodeRefused, ContactStore
 from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import CallerInfo, JourneyStore
@@ -101,5 +105,45 @@ async def test_erasing_a_customer_erases_their_chat_legs_and_contacts_too(databa
         assert (await contacts.contact_by_ref(contact.ref)) == replace(contact, customer_number="erased", customer_account="erased", customer_name="erased")
         untouched = await journeys.get_call("chat-other")
         assert untouched is not None and untouched.events[0].detail == {"text": "안녕하세요"}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_contact_s_chat_and_call_legs_reach_the_api_s_subscribers_in_order_and_a_plain_call_does_not(database_url: str) -> None:
+    """The journey store tells the relay of each committed event; a subscriber (the events websocket)
+    and a webhook's outbox get the contact's chat and call events, with their leg."""
+    await upgrade_database(database_url)
+    engine = create_engine(database_url)
+    try:
+        hub = EventHub()
+        publisher = JourneyPublisher(hub, WebhookOutbox(engine), [WebhookSettings(url="https://crm.example/hook", secret="s" * 20)], lambda: T0)
+        journeys = JourneyStore(engine)
+        contacts = ContactStore(engine, journeys)
+        relay = LegEventRelay(contacts, publisher)
+        journeys.on_stored = relay.stored
+        listening = hub.subscribe()
+        contact = await contacts.create_contact("chat", T0, number="01012345678")
+        chat = await contacts.open_leg(contact, "chat", CallerInfo("chat-abc", "", "", "chat"), T0, to_stored(Typed(text="인터넷이 안 돼요")))
+        await journeys.add_event(chat.call_id, "chat_sent", T0, {"text": "네", "node": "menu"})
+        await journeys.add_event(chat.call_id, "prompt_started", T0, {"media": "sound:x"})  # not for other systems
+        plain = await journeys.open_call(CallerInfo("1795.9", "0109", "", "1600"), T0, {})
+        await journeys.add_event(plain.call_id, "queued", T0, {"queue": "billing"})  # in no contact: not relayed
+        call = await journeys.open_call(CallerInfo("1795.1", "01012345678", "", "1600"), T0, {})
+        await contacts.attach_leg("1795.1", contact.id)
+        kind, detail = to_stored(ContinuedFrom(leg="chat-abc", channel="chat", how="code"))
+        await journeys.add_event(call.call_id, kind, T0, detail)
+        await journeys.close_call(call.call_id, T0, "caller", 16, "Normal Clearing")
+        running = asyncio.create_task(relay.run())
+        try:
+            got = [await listening.next(5.0) for _ in range(5)]
+        finally:
+            running.cancel()
+        assert [(event.leg.id, event.event.kind) for event in got if event and event.leg and event.event] == [
+            ("chat-abc", "typed"), ("chat-abc", "chat_sent"), ("1795.1", "continued_from"), ("1795.1", "hung_up")]
+        assert got[4] is None and all(event.contact.id == contact.ref for event in got if event)
+        assert relay.dropped == 0
+        async with engine.connect() as connection:
+            owed = (await connection.exec_driver_sql("SELECT count(*) FROM webhook_deliveries")).scalar()
+        assert owed == 4
     finally:
         await engine.dispose()
