@@ -185,13 +185,14 @@ class ChatConversation:
         ends as the phone's inter-digit pause would end it."""
         node_name = self.node_name
         commands: list[FlowCommand] = []
-        for key in keys:
+        last = len(keys) - 1
+        for place, key in enumerate(keys):
             if self.node_name != node_name or self.interpreter.finished:
                 break
             step = self.interpreter.decide(DigitPressed(key))
             commands += step
             pause = next((c.timer_id for c in step if isinstance(c, StartTimer) and c.timer_id.startswith("inter_digit-")), None)
-            if pause is not None and key == keys[-1]:
+            if pause is not None and place == last:  # by place: the last key's value may well come earlier too
                 commands += self.interpreter.decide(TimerFired(pause))
         return self._run(commands, [typed])
 
