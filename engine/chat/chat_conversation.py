@@ -116,6 +116,10 @@ def file_texts(flow_set: FlowSet) -> dict[str, str]:
 class ChatConversation:
     def __init__(self, flow_set: FlowSet, flow_name: str, variables: Mapping[str, Any]) -> None:
         self.interpreter = FlowInterpreter(flow_set, flow_name, variables)
+        self.seed: dict[str, Any] = dict(variables)
+        """What the chat began with (who, which channel): never a value collected since, so a
+        conversation rebuilt on new flows starts from this and its checkpoint, where sensitive
+        values were never written."""
         self._set = flow_set
         self._texts = file_texts(flow_set)
         self.flow_name = flow_name
