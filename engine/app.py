@@ -505,6 +505,7 @@ class Engine:
         database = self._database if self.settings.chat.enabled else None  # the web chat: the same flows, in text
         journeys = self._journeys if database else None
         chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, journeys, ContactStore(database, journeys), self.handoff) if database and journeys else None
+        if self.settings.chat.enabled and chat is None: log.warning("chat.enabled is on but this engine has no database (database.url): /chat stays off")  # noqa: E701
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api, chat), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -181,7 +181,7 @@ def _warn_if_demo_overridden(settings: Settings) -> None:
 def _validate(paths: list[Path], settings: Settings) -> int:
     from engine.config.problems import FlowInvalid
     from engine.config.acd_config import callback_phrase_problems, flow_queue_uses, load_acd
-    from engine.config.flow_validation import load_flows, vocabulary_problems
+    from engine.config.flow_validation import chat_text_problems, load_flow_set, vocabulary_problems
     from engine.config.qa_config import QualityConfig, load_quality, quality_vocabulary_problems
 
     missing = [path for path in paths if not path.exists()]
@@ -189,7 +189,7 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         print(f"threadline validate: {', '.join(map(str, missing))}: no such file or folder", file=sys.stderr)
         return 2
     try:
-        flows = load_flows(paths)
+        flows, procedures = load_flow_set(paths)  # the procedures too, as the engine loads them
         vocabularies = _vocabularies({loaded.flow.language for loaded in flows.values()}, settings)
         problems = vocabulary_problems(flows, {}, vocabularies)
         acd = None
@@ -215,6 +215,8 @@ def _validate(paths: list[Path], settings: Settings) -> int:
         print(f"threadline validate: checking {', '.join(map(str, paths))} failed ({type(exc).__name__}: {exc}); "
               "this is a bug in threadline, please report it with the file", file=sys.stderr)
         return 2
+    for problem in chat_text_problems(flows, procedures):  # the phone plays these; the web chat needs their words
+        print(f"warning: {problem}", file=sys.stderr)
     for name, loaded in sorted(flows.items()):
         print(f"{loaded.path}: flow {name} ok ({len(loaded.flow.nodes)} nodes, version {loaded.version})")
     if acd is not None and (acd.queues or acd.agents):

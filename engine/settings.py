@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -279,6 +281,38 @@ class ApiSettings(_Section):
         if len(set(urls)) != len(urls):
             raise ValueError("each webhook url once (deliveries are kept per url)")
         return hooks
+HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(text: str) -> str:
+    """An origin as browsers send it (scheme://host[:port], lowercase, default port left out), or
+    ValueError saying why not. The chat's allow-list and its CORS compare both go through here, so
+    a value can never carry a wildcard or a `;` into the CSP header."""
+    fix = "scheme and host only, such as https://shop.example"
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} is not an origin: {fix}") from None
+    host = (parts.hostname or "").rstrip(".")
+    is_ip = _is_ip(host)
+    if parts.scheme.lower() not in DEFAULT_PORTS or parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc \
+            or not host or not (is_ip or all(HOST_LABEL.match(label) for label in host.split("."))):
+        raise ValueError(f"{text!r} is not an origin: {fix} (no `*`, path or other characters)")
+    scheme = parts.scheme.lower()
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if port in (None, DEFAULT_PORTS[scheme]) else f"{scheme}://{shown}:{port}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class ChatSettings(_Section):
     """The customer web chat (/chat) and the script other sites embed: the same flows as the phone, in text."""
 
@@ -300,17 +334,31 @@ class ChatSettings(_Section):
     message_burst: int = Field(default=5, ge=1, le=1000)
     max_message_chars: int = Field(default=500, ge=20, le=4000)
     idle_timeout_s: float = Field(default=1800.0, ge=30, le=7 * 86400)
-    """A chat nobody has typed in or looked at for this long ends; its token stops working."""
+    """A chat no page has looked at for this long ends; its token stops working."""
+    attach_within_s: float = Field(default=60.0, ge=5, le=3600)
+    """A chat no page opens within this long of its session's creation ends (a token made and never used)."""
+    quiet_timeout_s: float = Field(default=7200.0, ge=30, le=7 * 86400)
+    """A chat whose page stays open but sends nothing for this long ends."""
+    max_lifetime_s: float = Field(default=8 * 3600.0, ge=60, le=7 * 86400)
+    """No chat lives longer than this on one engine, whatever its page does."""
+    max_messages_per_chat: int = Field(default=300, ge=10, le=10_000)
+    """What one customer may send in one chat (its transcript stays bounded); more are refused."""
+    max_pages_per_chat: int = Field(default=4, ge=1, le=50)
+    """Pages (tabs, devices) attached to one chat at once; another is refused."""
+    new_chats_per_second: float = Field(default=100.0, gt=0, le=100_000)
+    """New chats this engine opens a second on average, from all addresses together (a burst of
+    `new_chats_burst` at once); more are refused (429). IPv6 clients count by their /64."""
+    new_chats_burst: int = Field(default=1000, ge=1, le=1_000_000)
+    identity_max_s: float = Field(default=3600.0, ge=60, le=7 * 86400)
+    """A signed identity whose `exp` is further ahead than this is refused: sign one when the page is served."""
+    database_wait_s: float = Field(default=10.0, gt=0, le=120)
+    """How long opening or finding a chat waits for the database before it is refused (503)."""
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
         items = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-        for item in items if isinstance(items, (list, tuple)) else ():
-            text = str(item)
-            if not text.startswith(("https://", "http://")) or text.rstrip("/").count("/") != 2:
-                raise ValueError(f"{text!r} is not an origin: scheme and host only, such as https://shop.example")
-        return tuple(str(item).rstrip("/") for item in items) if isinstance(items, (list, tuple)) else items
+        return tuple(origin_of(str(item)) for item in items) if isinstance(items, (list, tuple)) else items
 
     @field_validator("identity_secret")
     @classmethod

@@ -116,6 +116,10 @@ def file_texts(flow_set: FlowSet) -> dict[str, str]:
 class ChatConversation:
     def __init__(self, flow_set: FlowSet, flow_name: str, variables: Mapping[str, Any]) -> None:
         self.interpreter = FlowInterpreter(flow_set, flow_name, variables)
+        self.seed: dict[str, Any] = dict(variables)
+        """What the chat began with (who, which channel): never a value collected since, so a
+        conversation rebuilt on new flows starts from this and its checkpoint, where sensitive
+        values were never written."""
         self._set = flow_set
         self._texts = file_texts(flow_set)
         self.flow_name = flow_name
@@ -185,13 +189,14 @@ class ChatConversation:
         ends as the phone's inter-digit pause would end it."""
         node_name = self.node_name
         commands: list[FlowCommand] = []
-        for key in keys:
+        last = len(keys) - 1
+        for place, key in enumerate(keys):
             if self.node_name != node_name or self.interpreter.finished:
                 break
             step = self.interpreter.decide(DigitPressed(key))
             commands += step
             pause = next((c.timer_id for c in step if isinstance(c, StartTimer) and c.timer_id.startswith("inter_digit-")), None)
-            if pause is not None and key == keys[-1]:
+            if pause is not None and place == last:  # by place: the last key's value may well come earlier too
                 commands += self.interpreter.decide(TimerFired(pause))
         return self._run(commands, [typed])
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from engine.call.flow_services import FlowRuntime
 from engine.chat.chat_conversation import ChatConversation
-from engine.chat.chat_identity import Identity, verified_identity
-from engine.chat.chat_limits import Bucket, Openings
+from engine.chat.chat_identity import Identity, IdentityRefused, customer_key, verified_identity
+from engine.chat.chat_limits import Bucket, ChatBounds, EndReason, Openings, SlotLimits, client_key, why_end
 from engine.chat.chat_transcript import last_checkpoint, later_legs
 from engine.chat.live_chat import LiveChat
 from engine.config.config_bundle import ConfigBundle
@@ -34,9 +36,14 @@ from engine.journey.journey_writer import JourneyWriter
 from engine.settings import ChatSettings
 from engine.store.contact_store import ContactStore
 from engine.store.journey_store import CallerInfo, JourneyStore
+from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
 SWEEP_S = 15.0
+TOUCH_EVERY_S = 60.0
+"""How often a live chat's last_seen_at is stored (at most; a quarter of idle_timeout_s if shorter)."""
+CLOSE_WITHIN_S = 10.0
+"""The engine stops: every chat's journey is flushed, concurrently, within this long in all."""
 
 
 class ChatRefused(Exception):
@@ -66,6 +73,8 @@ class ChatService:
         self._now = now
         self._live: dict[str, _Held] = {}
         self._openings = Openings(settings.sessions_per_client_per_minute)
+        self._new_chats = Bucket(settings.new_chats_per_second, settings.new_chats_burst)
+        self._limits = SlotLimits(settings.attach_within_s, settings.idle_timeout_s, settings.quiet_timeout_s, settings.max_lifetime_s)
         self._restoring = asyncio.Lock()
         self._checked: ConfigBundle | None = None
 
@@ -77,49 +86,55 @@ class ChatService:
         return self.settings.flow or bundle.inbound
 
     async def open(self, client: str, identity: str = "", signature: str = "") -> str:
-        """A new chat; returns its token. Raises ChatRefused (429 too many, 400 a bad identity, 503 no flows)."""
-        if not self._openings.admit(client, time.monotonic()):
+        """A new chat; returns its token. Raises ChatRefused (429 too many, 400 a bad identity, 503 no
+        flows or a slow database)."""
+        if not self._openings.admit(client_key(client), time.monotonic()):
             raise ChatRefused(429, "too_many_chats", f"at most {self.settings.sessions_per_client_per_minute} new chats a minute from one address; wait a minute")
         if len(self._live) >= self.settings.max_sessions:
             raise ChatRefused(429, "chat_busy", f"this engine serves {self.settings.max_sessions} chats at once; try again soon")
-        who: Identity | None = None
-        if identity or signature:
-            try:
-                who = verified_identity(identity, signature, self.settings.identity_secret, self._now())
-            except ValueError as exc:
-                raise ChatRefused(400, "bad_identity", str(exc), getattr(exc, "field", "identity")) from None
+        who = self._identity(identity, signature) if identity or signature else None
         runtime = self._current()
+        if not self._new_chats.take(time.monotonic()):
+            raise ChatRefused(429, "chat_busy", f"this engine opens at most {self.settings.new_chats_per_second:g} new chats a second; try again soon")
         now, token, channel_id = self._now(), secrets.token_urlsafe(32), f"chat-{secrets.token_hex(8)}"
         number, name = (who.number, who.name) if who else ("", "")
-        contact = await self._contacts.create_contact("chat", now, number, who.customer if who else "", name, verified=who is not None)
+        flow = self.flow_of(runtime.bundle)
         arrived = Arrived(channel="chat", caller_number=number, dialed="chat")
-        opened = await self._contacts.open_leg(contact, "chat", CallerInfo(channel_id, number, name, "chat"), now, to_stored(arrived))
-        await self._contacts.open_chat_session(token, channel_id, now, {"flow": self.flow_of(runtime.bundle)})
+        try:
+            async with asyncio.timeout(self.settings.database_wait_s):
+                contact = await self._contacts.create_contact("chat", now, number, who.customer if who else "", name, verified=who is not None)
+                opened = await self._contacts.open_leg(contact, "chat", CallerInfo(channel_id, number, name, "chat"), now, to_stored(arrived))
+                await self._contacts.open_chat_session(token, channel_id, now, {"flow": flow, "customer": customer_key(who)})
+        except TimeoutError:
+            raise self._slow("opening a chat") from None
         variables = {"caller_number": number, "caller_name": name, "dialed": "chat", "channel": channel_id, "customer_id": who.customer if who else ""}
-        conversation = ChatConversation(runtime.bundle.flow_set, self.flow_of(runtime.bundle), variables)
+        conversation = ChatConversation(runtime.bundle.flow_set, flow, variables)
         chat = self._hold(token, channel_id, contact.id, conversation, runtime, opened.call_id, opened.last_seq, number, [to_stored(arrived)])
+        chat.customer_key = customer_key(who)
         log.info("chat_event call_id=%s event=chat_opened verified=%s", channel_id, who is not None)
         await chat.begin(None)
         return token
 
-    async def find(self, token: str) -> LiveChat | None:
-        """The chat of a token: live here, or read back from its journey (a restart, another engine)."""
-        held = self._live.get(token)
-        if held is not None:
-            runtime = self._runtime()
-            if runtime is not None and runtime.bundle is not held.chat.runtime.bundle:
-                old = held.chat.conversation
-                flow = old.flow_name if old.flow_name in runtime.bundle.flow_set.flows else self.flow_of(runtime.bundle)
-                await held.chat.go_on_with(runtime, ChatConversation(runtime.bundle.flow_set, flow, old.interpreter.variables))
-            return held.chat
-        async with self._restoring:
-            held = self._live.get(token)
-            return held.chat if held is not None else await self._restore(token)
+    async def find(self, token: str, identity: str = "", signature: str = "") -> LiveChat | None:
+        """The chat of a token: live here, or read back from its journey (a restart, another engine).
+        A page that brings a signed identity finds only a chat opened for that same customer (a
+        shared browser: the next customer never resumes the last one's chat). Raises ChatRefused
+        (503) when the database is slow."""
+        chat = await self._found(token)
+        if chat is not None and identity and chat.customer_key != self._customer_of(identity, signature):
+            log.info("chat_event call_id=%s event=chat_not_resumed reason=another_customer", chat.channel_id)
+            return None
+        return chat
 
     async def later_legs(self, chat: LiveChat) -> list[dict[str, Any]]:
-        """What the contact's later legs did ("and back"), for the chat's page."""
+        """What the contact's later legs did ("and back"), for the chat's page; nothing if the database is slow."""
         runtime = self._current()
-        legs = await self._contacts.legs_of_contact(chat.contact_id)
+        try:
+            async with asyncio.timeout(self.settings.database_wait_s):
+                legs = await self._contacts.legs_of_contact(chat.contact_id)
+        except (TimeoutError, OSError) as exc:
+            log.warning("chat %s: its contact's later legs were not read (%s)", chat.channel_id, type(exc).__name__)
+            return []
         return later_legs(legs, chat.channel_id, runtime.bundle.flow_set.procedures)
 
     async def legs_changed(self, contact_id: int) -> None:
@@ -129,31 +144,81 @@ class ChatService:
                 await held.chat.later(await self.later_legs(held.chat))
 
     async def run(self) -> None:
-        """Sweeps: idle chats end, last-seen times are stored, recorded prompts without text are named."""
+        """Sweeps: chats that hold a slot for nothing end, last-seen times are stored, recorded prompts
+        without text are named. A failed pass (the database away) is logged and the next one comes."""
         while True:
-            await self._warn_recordings()
-            await self.sweep()
+            try:
+                await self._warn_recordings()
+                await self.sweep()
+            except Exception as exc:  # one pass failed: the chats are swept again at the next (a bug gets its traceback)
+                known = isinstance(exc, (OSError, TimeoutError, SQLAlchemyError))
+                log.warning("chat sweep failed (%s: %s); the next is in %.0f s", type(exc).__name__, exc, SWEEP_S, exc_info=None if known else exc)
             await asyncio.sleep(SWEEP_S)
 
     async def sweep(self) -> None:
-        now, idle = time.monotonic(), self.settings.idle_timeout_s
+        now = time.monotonic()
+        every = min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 4)
+        ending: list[tuple[_Held, EndReason]] = []
         for token, held in list(self._live.items()):
-            chat = held.chat
-            if chat.pages == 0 and (chat.ended or now - chat.last_seen > idle):
-                del self._live[token]
-                await chat.end("idle" if not chat.ended else "engine")
-                await self._contacts.touch_chat_session(token, self._now(), ended=True)
-            elif chat.last_seen > held.touched:
+            times = held.chat.times(now)
+            reason = why_end(times, now, self._limits)
+            if reason is not None:
+                del self._live[token]  # the slot is free at once, whatever the database does
+                ending.append((held, reason))
+            elif times.last_seen > held.touched and now - held.touched >= every:
+                async with asyncio.timeout(self.settings.database_wait_s):  # a quiet page still attached counts too:
+                    await self._contacts.touch_chat_session(token, self._now())  # a restart must not find the chat stale
                 held.touched = now
-                await self._contacts.touch_chat_session(token, self._now())
+        for held, why in ending:
+            log.info("chat_event call_id=%s event=chat_ended reason=%s", held.chat.channel_id, why)
+            await held.chat.end("engine" if why == "engine" else "idle", why)
+            async with asyncio.timeout(self.settings.database_wait_s):
+                await self._contacts.touch_chat_session(held.token, self._now(), ended=True)
 
     async def aclose(self) -> None:
-        """The engine stops: every chat's journey is flushed; the chats stay open for the next engine."""
+        """The engine stops: every chat's journey is flushed, all at once within CLOSE_WITHIN_S; the
+        chats stay open for the next engine."""
+        closing = TaskOwner("chats closing")
         for held in list(self._live.values()):
-            await held.chat.aclose()
+            closing.spawn(f"close-{held.chat.channel_id}", held.chat.aclose())
         self._live.clear()
+        await closing.aclose(timeout_s=CLOSE_WITHIN_S)
 
     # -- inside ----------------------------------------------------------------------------------
+
+    async def _found(self, token: str) -> LiveChat | None:
+        held = self._live.get(token)
+        if held is not None:
+            runtime = self._runtime()
+            if runtime is not None and runtime.bundle is not held.chat.runtime.bundle:
+                old = held.chat.conversation
+                flow = old.flow_name if old.flow_name in runtime.bundle.flow_set.flows else self.flow_of(runtime.bundle)
+                # seeded as a restore is: what it began with, then its checkpoint (no sensitive value is in either)
+                await held.chat.go_on_with(runtime, ChatConversation(runtime.bundle.flow_set, flow, old.seed))
+            return held.chat
+        try:
+            async with self._restoring, asyncio.timeout(self.settings.database_wait_s):
+                held = self._live.get(token)
+                return held.chat if held is not None else await self._restore(token)
+        except TimeoutError:
+            raise self._slow("finding a chat") from None
+
+    def _identity(self, identity: str, signature: str) -> Identity:
+        try:
+            return verified_identity(identity, signature, self.settings.identity_secret, self._now(), self.settings.identity_max_s)
+        except IdentityRefused as refused:
+            raise ChatRefused(400, "bad_identity", str(refused), refused.field) from None
+
+    def _customer_of(self, identity: str, signature: str) -> str:
+        """The customer a page's identity names; one that does not verify names nobody's chat."""
+        try:
+            return customer_key(self._identity(identity, signature))
+        except ChatRefused:
+            return "!unverified"
+
+    def _slow(self, doing: str) -> ChatRefused:
+        log.warning("chat: the database did not answer within %.0f s while %s", self.settings.database_wait_s, doing)
+        return ChatRefused(503, "database_slow", "the chat cannot be reached right now; try again soon")
 
     def _current(self) -> FlowRuntime:
         runtime = self._runtime()
@@ -165,7 +230,8 @@ class ChatService:
               number: str, earlier: list[tuple[str, dict[str, Any]]]) -> LiveChat:
         writer = JourneyWriter(self._journeys, channel_id, call_id=call_id, _seq=seq)
         bucket = Bucket(self.settings.messages_per_second, self.settings.message_burst)
-        chat = LiveChat(channel_id, contact_id, conversation, runtime, writer, self.handoff, bucket, self._now, number, earlier)
+        bounds = ChatBounds(self.settings.max_pages_per_chat, self.settings.max_messages_per_chat)
+        chat = LiveChat(channel_id, contact_id, conversation, runtime, writer, self.handoff, bucket, self._now, number, earlier, bounds)
         self._live[token] = _Held(chat, token, time.monotonic())
         return chat
 
@@ -185,6 +251,7 @@ class ChatService:
         conversation = ChatConversation(runtime.bundle.flow_set, flow, variables)
         seq = max((e.seq for e in record.events), default=0)
         chat = self._hold(token, record.channel_id, contact.id, conversation, runtime, record.id, seq, record.caller_number, rows)
+        chat.customer_key = str(session.state.get("customer", ""))
         handed = _handed_off(rows)
         if handed is not None:
             conversation.handed_off(handed)

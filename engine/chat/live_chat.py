@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.call.flow_services import FlowRuntime, answer_lookup
 from engine.chat.chat_conversation import ChatConversation, ChatInput, ChatTurn
-from engine.chat.chat_limits import Bucket
+from engine.chat.chat_limits import Bucket, ChatBounds, ChatTimes
 from engine.chat.chat_transcript import last_checkpoint, transcript
 from engine.flows.flow_facts import CancelTimer, HangUp, Lookup, StartTimer, TimerFired, Transfer
 from engine.flows.interpreter import MASK
@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def page_error(code: str) -> dict[str, str]:
+    """A chat refusal for the page, by code (chat.js words each in the reader's language)."""
+    return {"type": "error", "code": code}
+
+
 def shown_number(number: str) -> str:
     """A phone number with its middle digits hidden, as a chat shows it back."""
     digits = "".join(c for c in number if c.isdigit())
@@ -43,7 +48,7 @@ def shown_number(number: str) -> str:
 class LiveChat:
     def __init__(self, channel_id: str, contact_id: int, conversation: ChatConversation, runtime: FlowRuntime, writer: JourneyWriter,
                  handoff: port.Handoff | None, bucket: Bucket, now: Callable[[], datetime], customer_number: str = "",
-                 earlier: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+                 earlier: list[tuple[str, dict[str, Any]]] | None = None, bounds: ChatBounds = ChatBounds()) -> None:
         self.channel_id = channel_id
         self.contact_id = contact_id
         self.conversation = conversation
@@ -62,22 +67,38 @@ class LiveChat:
         self._tasks.spawn(f"journey-{channel_id}", writer.run())
         self.handoff_shown: dict[str, Any] | None = None
         """The hand-off as the page shows it (a code lives only here, never in the journey)."""
-        self.last_seen = time.monotonic()
+        self._bounds = bounds
+        self.opened = self.last_seen = self.last_message = time.monotonic()
+        self.ever_attached = False
+        self.sent = 0
+        """Messages the customer has sent (typed or a button), bounded by `bounds.max_messages`."""
+        self.customer_key = ""
+        """The customer the chat was opened for (chat_identity.customer_key; "" anonymous)."""
         self.ended = False
 
     @property
     def pages(self) -> int:
         return len(self._pages)
 
-    def attach(self, send: Send) -> dict[str, Any]:
-        """A page opened (or reopened) this chat: what it shows first, from the leg's journey."""
+    def attach(self, send: Send) -> dict[str, Any] | None:
+        """A page opened (or reopened) this chat: what it shows first, from the leg's journey; None
+        when the chat has as many pages as it may have."""
+        if len(self._pages) >= self._bounds.max_pages:
+            return None
         self._pages.add(send)
+        self.ever_attached = True
         self.last_seen = time.monotonic()
         return {"type": "hello", "items": transcript(self.journal), **self._state(self.conversation.input)}
 
     def detach(self, send: Send) -> None:
         self._pages.discard(send)
         self.last_seen = time.monotonic()
+
+    def times(self, now: float) -> ChatTimes:
+        """For the sweep; a page still attached counts as looking now."""
+        if self._pages:
+            self.last_seen = now
+        return ChatTimes(self.opened, self.last_seen, self.last_message, len(self._pages), self.ever_attached, self.ended)
 
     async def begin(self, checkpoint: Mapping[str, Any] | None) -> None:
         async with self._lock:
@@ -95,18 +116,30 @@ class LiveChat:
             checkpoint = last_checkpoint(self.journal)
             if self.ended or self.conversation.interpreter.finished or checkpoint is None:
                 return
+            self._cancel_timers()  # the old conversation's timers would fire into the new one
             self._runtime, self.conversation = runtime, conversation
             await self._apply(conversation.resume(checkpoint))
 
     async def typed(self, text: str) -> None:
         async with self._lock:
-            self.last_seen = time.monotonic()
-            await self._apply(self.conversation.typed(text))
+            if await self._counted():
+                await self._apply(self.conversation.typed(text))
 
     async def pressed(self, index: int) -> None:
         async with self._lock:
-            self.last_seen = time.monotonic()
-            await self._apply(self.conversation.pressed(index))
+            if await self._counted():
+                await self._apply(self.conversation.pressed(index))
+
+    async def _counted(self) -> bool:
+        """One more message from the customer, if the chat still takes them (its transcript is bounded)."""
+        self.last_seen = self.last_message = time.monotonic()
+        if self.ended:
+            return False  # ended by the sweep while a page was open: it shows the end already
+        if self.sent >= self._bounds.max_messages:
+            await self._tell(page_error("chat_full"))
+            return False
+        self.sent += 1
+        return True
 
     async def call_me_back(self, number: str) -> None:
         async with self._lock:
@@ -137,23 +170,19 @@ class LiveChat:
             self.handoff_shown = {"how": "code", "code": answer.code, "dial": answer.dial, "expires_at": expires, "queue": target.queue}
             await self._tell({"type": "handoff", **self.handoff_shown})
 
-    async def end(self, by: str) -> None:
+    async def end(self, by: str, why: str | None = None) -> None:
         """The chat is over (its flow hung up, or nobody came back): the leg is closed and its tasks stop."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         if not self.ended:
             self.ended = True
-            self._writer.close(self._now(), by, None, None)
+            self._writer.close(self._now(), by, None, why)
             await self._tell({"type": "ended"})
         await self._tasks.aclose(timeout_s=5.0)  # the writer stores what is queued, then its close
 
     async def aclose(self) -> None:
         """The engine is stopping: the chat stays open for the next engine (the customer's token
         resumes it there); what is queued for the journey is stored first."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         if not self.ended:
             self._writer.finish()
         await self._tasks.aclose(timeout_s=5.0)
@@ -185,6 +214,11 @@ class LiveChat:
             self.ended = True
             self._writer.close(self._now(), "engine", None, None)
             await self._tell({"type": "ended"})
+
+    def _cancel_timers(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
 
     def _write(self, event: JourneyEventModel) -> None:
         kind, detail = to_stored(event)

@@ -6,11 +6,14 @@ Routes (each has its ACCESS entry in http_server.py, public like /try; only when
   engine/chat/chat_identity.py) -> {"token"}; CORS for chat.allowed_origins; a bad identity is 400
   naming the field, too many new chats from one address 429;
 - GET  /chat/ws         the chat itself: the page's first message is {"type": "hello", "token"} (never
-  the URL, which logs keep); then {"type": "text", "text"}, {"type": "reply", "index"},
+  the URL, which logs keep), with the site's "identity" and "signature" when the page has them (a
+  chat opened for another customer is not resumed: 4404, and the page starts its own); then {"type": "text", "text"}, {"type": "reply", "index"},
   {"type": "callback", "number"} or {"type": "code"}; the engine sends turns (engine/chat/live_chat.py);
 - GET  /chat/embed.js   the floating button and the iframe a site puts on its pages.
 Bounded: frames of at most the chat's message size (bigger close the socket, 1009), a token bucket per
-chat (a flood is answered `too_fast`, a long one closes the socket, 1008), text shown as text by the page.
+chat (a flood is answered `too_fast`, a long one closes the socket, 1008), pages per chat (another
+closes with 4429), text shown as text by the page. The sweeps run supervised: a failure is logged and
+they are restarted with back-off (engine/background_supervisor.py).
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from engine import metrics
+from engine.background_supervisor import BackgroundSupervisor
 from engine.chat.chat_service import ChatRefused, ChatService
-from engine.chat.live_chat import LiveChat
+from engine.chat.live_chat import LiveChat, page_error
+from engine.settings import origin_of
+from engine.task_owner import TaskOwner
 from engine.web.request_policy import BODY_TIMEOUT_S, CROSS_ORIGIN_WRITES, framed_page_policy, refuse_cross_origin_socket
 
 log = logging.getLogger(__name__)
@@ -45,7 +51,7 @@ def add_chat_routes(app: web.Application, service: ChatService) -> None:
     app[CROSS_ORIGIN_WRITES] = {**writes, "/chat/session": origins}
 
     def cors(request: web.Request) -> dict[str, str]:
-        origin = request.headers.get("Origin", "")
+        origin = _origin(request.headers.get("Origin", ""))
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin in origins else {"Vary": "Origin"}
 
     async def page(_request: web.Request) -> web.FileResponse:
@@ -83,8 +89,13 @@ def add_chat_routes(app: web.Application, service: ChatService) -> None:
         async def send(message: dict[str, Any]) -> None:
             await ws.send_json(message)
 
+        hello = chat.attach(send)
+        if hello is None:
+            await ws.send_json(page_error("too_many_pages"))
+            await ws.close(code=4429, message=b"this chat is open in too many pages")
+            return ws
         try:
-            await send(chat.attach(send))
+            await send(hello)
             await chat.later(await service.later_legs(chat))
             await _serve(ws, chat, settings.max_message_chars)
         finally:
@@ -92,13 +103,10 @@ def add_chat_routes(app: web.Application, service: ChatService) -> None:
         return ws
 
     async def run_sweeps(_app: web.Application) -> Any:
-        sweeps = asyncio.create_task(service.run(), name="chat-sweeps")
+        owner = TaskOwner("chat")
+        owner.spawn("chat-sweeps", _supervised(service))
         yield
-        sweeps.cancel()
-        try:
-            await sweeps
-        except asyncio.CancelledError:
-            pass
+        await owner.aclose()  # cancels the sweeps and awaits them
         await service.aclose()
 
     app.cleanup_ctx.append(run_sweeps)
@@ -109,8 +117,23 @@ def add_chat_routes(app: web.Application, service: ChatService) -> None:
     app.router.add_get("/chat/ws", socket)
 
 
+async def _supervised(service: ChatService) -> None:
+    """The sweeps under the engine's background policy: a failure is logged and they start again after a back-off."""
+    async with asyncio.TaskGroup() as group:
+        BackgroundSupervisor(lambda ok, detail: None if ok else log.warning("chat sweeps: %s", detail)).start(group, "chat-sweeps", service.run)
+
+
+def _origin(header: str) -> str:
+    """A request's Origin in the allow-list's form (engine/settings.py origin_of); "" if it is none."""
+    try:
+        return origin_of(header) if header else ""
+    except ValueError:
+        return ""
+
+
 async def _hello(ws: web.WebSocketResponse, service: ChatService) -> LiveChat | None:
-    """The page's first message names its chat by token; no chat, and the socket closes (4404)."""
+    """The page's first message names its chat by token; no chat, and the socket closes (4404); a
+    slow database closes it with 1013 (the page tries again)."""
     try:
         async with asyncio.timeout(HELLO_WITHIN_S):
             first = await ws.receive()
@@ -119,10 +142,18 @@ async def _hello(ws: web.WebSocketResponse, service: ChatService) -> LiveChat | 
         message = {}
     if ws.closed:
         return None  # a frame over the size limit: aiohttp has closed the socket (1009)
-    token = message.get("token") if isinstance(message, dict) and message.get("type") == "hello" else None
-    chat = await service.find(token) if isinstance(token, str) and 20 <= len(token) <= 100 else None
+    hello = message if isinstance(message, dict) and message.get("type") == "hello" else {}
+    token, identity, signature = hello.get("token"), hello.get("identity", ""), hello.get("signature", "")
+    if not isinstance(identity, str) or not isinstance(signature, str):
+        identity, signature = "?", ""  # not text: names nobody, so no chat is resumed with it
+    try:
+        chat = await service.find(token, identity, signature) if isinstance(token, str) and 20 <= len(token) <= 100 else None
+    except ChatRefused as refused:
+        await ws.send_json(page_error(refused.code))
+        await ws.close(code=1013, message=b"try again later")
+        return None
     if chat is None:
-        await ws.send_json(_error("no_chat"))
+        await ws.send_json(page_error("no_chat"))
         await ws.close(code=4404, message=b"no such chat: start a new one")
     return chat
 
@@ -137,7 +168,7 @@ async def _serve(ws: web.WebSocketResponse, chat: LiveChat, max_chars: int) -> N
             if too_fast > FLOOD_CLOSE_AFTER:
                 await ws.close(code=1008, message=b"too many messages")
                 break
-            await ws.send_json(_error("too_fast"))
+            await ws.send_json(page_error("too_fast"))
             continue
         too_fast = 0
         received = time.perf_counter()
@@ -147,7 +178,7 @@ async def _serve(ws: web.WebSocketResponse, chat: LiveChat, max_chars: int) -> N
         except Exception:  # a bug behind one message: the page gets a reference, never a traceback, and the chat goes on
             reference = secrets.token_hex(4)
             log.exception("internal error %s in chat %s", reference, chat.channel_id)
-            await ws.send_json({**_error("internal_error"), "reference": reference})
+            await ws.send_json({**page_error("internal_error"), "reference": reference})
 
 
 async def _message(ws: web.WebSocketResponse, chat: LiveChat, raw: str, max_chars: int) -> bool:
@@ -157,13 +188,13 @@ async def _message(ws: web.WebSocketResponse, chat: LiveChat, raw: str, max_char
     except ValueError:
         message = None
     if not isinstance(message, dict):
-        await ws.send_json(_error("invalid"))
+        await ws.send_json(page_error("invalid"))
         return False
     kind = message.get("type")
     if kind == "text" and isinstance(message.get("text"), str):
         text = message["text"]
         if len(text) > max_chars:
-            await ws.send_json({**_error("too_long"), "max": max_chars})
+            await ws.send_json({**page_error("too_long"), "max": max_chars})
             return False
         await chat.typed(text)
         return True
@@ -175,13 +206,8 @@ async def _message(ws: web.WebSocketResponse, chat: LiveChat, raw: str, max_char
     elif kind == "code":
         await chat.i_will_call()
     else:
-        await ws.send_json(_error("invalid"))
+        await ws.send_json(page_error("invalid"))
     return False
-
-
-def _error(code: str) -> dict[str, str]:
-    """A chat refusal for the page, by code (chat.js words each in the reader's language)."""
-    return {"type": "error", "code": code}
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | str:

@@ -5,13 +5,15 @@ troubleshooting steps with the buttons, reloads the page mid-flow and goes on at
 the transcript; the step texts are the procedure file's. An edit to that file, reloaded, reaches a
 chat in progress. Hostile input (oversized messages, a flood, HTML, bad signatures, strangers'
 origins, too many new chats) is refused cleanly and the engine keeps serving. The page is
-photographed in Korean, Chinese and English (docs/screenshots/chat-*.png).
+photographed in Korean, Chinese and English into $THREADLINE_SCREENSHOTS when it is set (the
+README's: `THREADLINE_SCREENSHOTS=docs/screenshots`), like tests/integration/test_page_languages.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,13 @@ pytestmark = pytest.mark.asterisk
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "chat-test-identity-secret-0123456789abcdef"
 SITE = "https://shop.example"
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ["THREADLINE_SCREENSHOTS"]).resolve() if os.environ.get("THREADLINE_SCREENSHOTS") else None
+"""Read, not popped, at import: test_page_languages.py pops it when collected in the same run (and
+reads it then); chat_engine removes it before an engine starts (unknown THREADLINE_ variables are refused)."""
 
 
 async def chat_engine(tmp_path: Path, start_engine: Any, crm_url: str, **extra: str) -> tuple[RunningEngine, Path]:
+    os.environ.pop("THREADLINE_SCREENSHOTS", None)
     env, _ = await acd_setup(tmp_path, crm_url)
     env.update({"THREADLINE_CHAT__ENABLED": "true", "THREADLINE_CHAT__IDENTITY_SECRET": SECRET, "THREADLINE_CHAT__ALLOWED_ORIGINS": SITE,
                 "THREADLINE_FLOWS__WATCH_S": "0", **extra})
@@ -112,7 +117,7 @@ async def test_a_customer_types_through_the_steps_reloads_and_goes_on_and_an_edi
             for language in ("ko", "zh", "en"):
                 await page.select_option("#language", language)
                 await expect(page.locator("html")).to_have_attribute("lang", language)
-                await page.screenshot(path=str(SCREENSHOTS / f"chat-{language}.png"))
+                await page.screenshot(path=str((SCREENSHOTS or tmp_path) / f"chat-{language}.png"))
 
             await page.click("#chat-replies button:has-text('아니요')")
             await expect(page.locator("#chat-log li[data-who=bot]").last).to_have_text(steps[2]["question"])
@@ -148,7 +153,7 @@ async def open_chat(http: aiohttp.ClientSession, url: str, **body: str) -> tuple
 async def test_hostile_input_is_refused_cleanly_and_the_engine_keeps_serving(
     pbx: LocalAsterisk, start_engine: Any, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
 ) -> None:
-    engine, _flows = await chat_engine(tmp_path, start_engine, mock_crm[0], THREADLINE_CHAT__SESSIONS_PER_CLIENT_PER_MINUTE="6")
+    engine, _flows = await chat_engine(tmp_path, start_engine, mock_crm[0], THREADLINE_CHAT__SESSIONS_PER_CLIENT_PER_MINUTE="8")
     url = engine.http_url
     figures: dict[str, Any] = {}
     async with aiohttp.ClientSession() as http:
@@ -165,6 +170,11 @@ async def test_hostile_input_is_refused_cleanly_and_the_engine_keeps_serving(
         assert (status, body["field"]) == (400, "signature"), body
         stale, stale_signature = sign({"customer": "C-1", "exp": int(time.time()) - 5}, SECRET)
         status, body = await open_chat(http, url, identity=stale, signature=stale_signature)
+        assert (status, body["field"]) == (400, "identity.exp"), body
+        status, body = await open_chat(http, url, identity=identity, signature="é" * 64)  # not hex: refused by name, never a 500
+        assert (status, body["field"]) == (400, "signature"), body
+        lasting, lasting_signature = sign({"customer": "C-1", "exp": int(time.time()) + 86_400}, SECRET)  # a day ahead: more than chat.identity_max_s
+        status, body = await open_chat(http, url, identity=lasting, signature=lasting_signature)
         assert (status, body["field"]) == (400, "identity.exp"), body
         async with http.post(f"{url}/chat/session", data="not json", headers={"Content-Type": "application/json"}) as answer:
             assert answer.status == 400 and (await answer.json())["field"] == "body"
@@ -202,7 +212,7 @@ async def test_hostile_input_is_refused_cleanly_and_the_engine_keeps_serving(
             await socket.send_json({"type": "hello", "token": "made-up-token-0123456789"})
             assert (await socket.receive_json(timeout=5))["code"] == "no_chat"
 
-        opened = [await open_chat(http, url) for _ in range(8)]
+        opened = [await open_chat(http, url) for _ in range(9)]
         figures["sessions"] = [status for status, _ in opened]
         assert 429 in figures["sessions"], figures
         async with http.get(f"{url}/healthz") as health:
@@ -213,4 +223,46 @@ async def test_hostile_input_is_refused_cleanly_and_the_engine_keeps_serving(
         chats = [call for call in await store.recent_calls(limit=50) if call.channel_id.startswith("chat-")]
     verified = [call for call in chats if call.caller_number == "0212345678"]
     assert len(verified) == 1 and verified[0].caller_name == "김민수"
+    assert "Traceback" not in engine.log_text(), engine.log_tail()
+
+
+async def test_a_shared_browser_never_resumes_the_last_customers_chat(
+    pbx: LocalAsterisk, start_engine: Any, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """Customer A's signed page, then customer B's in the same browser: B gets a chat of their own;
+    the identity leaves the address bar at once; A's page, reloaded without it, still resumes A's."""
+    engine, _flows = await chat_engine(tmp_path, start_engine, mock_crm[0])
+    signed = {who: sign({"customer": who, "exp": int(time.time()) + 600}, SECRET) for who in ("C-A", "C-B")}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = await (await browser.new_context(locale="ko-KR")).new_page()
+            chat = page.locator("#chat")
+
+            async def visit(who: str) -> str:
+                identity, signature = signed[who]
+                await page.goto("about:blank")  # a new page load, as a site's next page is (not a same-document fragment change)
+                await page.goto(f"{engine.http_url}/chat#identity={identity}&signature={signature}")
+                await expect(chat).to_have_attribute("data-connection", "connected", timeout=15_000)
+                assert await page.evaluate("location.hash") == "", "the identity is cleared from the address bar"
+                kept = json.loads(await page.evaluate("localStorage.getItem('threadline.chat.token')"))
+                assert len(kept["customer"]) == 64 and identity not in json.dumps(kept)
+                return str(kept["token"])
+
+            first = await visit("C-A")
+            await page.reload()  # A reloads: no identity in the fragment now, A's chat goes on
+            await expect(chat).to_have_attribute("data-connection", "connected", timeout=10_000)
+            assert json.loads(await page.evaluate("localStorage.getItem('threadline.chat.token')"))["token"] == first
+            second = await visit("C-B")
+            assert second != first, "customer B got a chat of their own"
+            again = await visit("C-A")  # A comes back with a fresh identity: a new chat too (B's token was last), never B's
+            assert again not in (first, second)
+        finally:
+            await browser.close()
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{engine.http_url}/chat/ws") as socket:
+        await socket.send_json({"type": "hello", "token": second, "identity": signed["C-A"][0], "signature": signed["C-A"][1]})
+        assert (await socket.receive_json(timeout=5))["code"] == "no_chat", "the engine checks it too: A's identity never opens B's chat"
+    async with engine.store() as store:
+        chats = [call for call in await store.recent_calls(limit=20) if call.channel_id.startswith("chat-")]
+    assert len(chats) == 3
     assert "Traceback" not in engine.log_text(), engine.log_tail()

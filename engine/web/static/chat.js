@@ -1,12 +1,17 @@
 // The customer chat (/chat): the engine runs the flow; this page shows its messages and sends what
 // the customer types or picks. Everything shown is set with textContent: a message can never become
-// markup. The token (localStorage) brings a reload or a reconnect back to the same chat.
+// markup. The token (localStorage) brings a reload or a reconnect back to the same chat, and only
+// for the customer it was opened for: it is kept with a hash of that customer (from the site's signed
+// identity), so on a shared browser the next customer's identity starts their own chat (the engine
+// checks the same in its hello). The identity is read from the fragment once and the fragment cleared.
 "use strict";
 (function () {
   const TOKEN = "threadline.chat.token";
+  const TAB = "threadline.chat.customer";  // sessionStorage: this tab had the customer's identity
   const NOTICES = {
     too_fast: "chat.error.too_fast", too_long: "chat.error.too_long", invalid: "chat.error.invalid", not_now: "chat.error.not_now",
-    digits_expected: "chat.error.digits_expected", internal_error: "chat.error.internal_error",
+    digits_expected: "chat.error.digits_expected", internal_error: "chat.error.internal_error", chat_full: "chat.error.chat_full",
+    too_many_pages: "chat.error.too_many_pages", database_slow: "chat.unavailable",
   };
   const REFUSALS = { bad_number: "chat.refused.bad_number", not_now: "chat.refused.not_now", no_handoff: "chat.refused.no_handoff" };
   const main = document.getElementById("chat");
@@ -27,6 +32,36 @@
   let retry = 0;
   let countdown = null;
   let fresh = false;
+  const signed = readFragment();
+
+  function readFragment() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const identity = hash.get("identity");
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);  // not left in the address bar or the history
+    return identity ? { identity, signature: hash.get("signature") || "" } : null;
+  }
+
+  async function customerOf(identity) {
+    // Which customer a signed identity names, as a hash kept beside the token (never the identity itself).
+    let named = identity;
+    try {
+      const data = JSON.parse(atob(identity.replace(/-/g, "+").replace(/_/g, "/")));
+      named = `${data.customer || ""}\u0000${data.number || ""}`;
+    } catch (error) { /* the engine refuses it; the hash of the text still tells two apart */ }
+    if (!window.crypto || !crypto.subtle) return `unhashed:${named.length}`;
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(named));
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function stored() {
+    const raw = localStorage.getItem(TOKEN);
+    if (!raw) return null;
+    try {
+      const kept = JSON.parse(raw);
+      if (kept && typeof kept.token === "string") return { token: kept.token, customer: kept.customer || "" };
+    } catch (error) { /* an older page kept the token alone */ }
+    return { token: raw, customer: "" };
+  }
 
   function say(key, vars, detail) {
     notice.textContent = key ? I18N.t(key, vars) : "";
@@ -171,29 +206,34 @@
     }
   }
 
-  async function newToken() {
-    const hash = new URLSearchParams(location.hash.slice(1));
-    const body = hash.get("identity") ? { identity: hash.get("identity"), signature: hash.get("signature") || "" } : {};
+  async function newToken(customer) {
+    const body = signed ? { identity: signed.identity, signature: signed.signature } : {};
     const answer = await fetch("/chat/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), credentials: "same-origin" });
     const data = await answer.json().catch(() => ({}));
     if (!answer.ok || !data.token) {
       say("chat.error.session", null, data.error);
       return null;
     }
-    localStorage.setItem(TOKEN, data.token);
+    localStorage.setItem(TOKEN, JSON.stringify({ token: data.token, customer }));
     return data.token;
   }
 
   async function connect() {
-    let token = localStorage.getItem(TOKEN);
+    const customer = signed ? await customerOf(signed.identity) : "";
+    if (customer) sessionStorage.setItem(TAB, customer);
+    const kept = stored();
+    // Another customer's chat (or a signed chat in a tab that never had its identity) is not resumed.
+    const theirs = kept && (signed ? kept.customer === customer : !kept.customer || sessionStorage.getItem(TAB) === kept.customer);
+    let token = theirs ? kept.token : null;
     if (!token) {
+      localStorage.removeItem(TOKEN);
       fresh = true;
-      token = await newToken();
+      token = await newToken(customer);
       if (!token) { main.dataset.connection = "refused"; return; }
     }
     main.dataset.connection = "connecting";
     socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/chat/ws`);
-    socket.addEventListener("open", () => { socket.send(JSON.stringify({ type: "hello", token })); });
+    socket.addEventListener("open", () => { socket.send(JSON.stringify({ type: "hello", token, ...(signed || {}) })); });
     socket.addEventListener("message", (event) => {
       main.dataset.connection = "connected";
       retry = 0;
@@ -207,6 +247,7 @@
         return;
       }
       if (event.code === 4404) { main.dataset.connection = "refused"; say("chat.unavailable"); return; }
+      if (event.code === 4429) { main.dataset.connection = "refused"; say("chat.error.too_many_pages"); return; }
       main.dataset.connection = "reconnecting";
       say("chat.reconnecting");
       retry += 1;

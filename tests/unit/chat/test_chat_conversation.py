@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from engine.chat.chat_conversation import ChatConversation, ChatTurn, QuickReply
@@ -222,3 +223,16 @@ def test_a_recording_shows_its_text_alternative_and_validation_names_one_without
     (problem,) = chat_text_problems(flows, procedures)
     assert (Path(problem.file).name, problem.line) == ("recorded.yaml", 9)
     assert "menu.wav" in problem.message and "add `text:`" in problem.message
+
+
+def test_validate_warns_of_a_recording_the_chat_cannot_show_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.cli import main
+
+    monkeypatch.setenv("THREADLINE_SPEECH__ENABLED", "false")
+    (tmp_path / "recorded.yaml").write_text(RECORDED, encoding="utf-8")
+    for name in ("hello.wav", "menu.wav"):
+        (tmp_path / name).write_bytes(b"RIFF")
+    assert main(["validate", str(tmp_path)]) == 0, "a warning: the phone still plays it"
+    out = capsys.readouterr()
+    assert f"warning: {tmp_path / 'recorded.yaml'}:9:" in out.err and "menu.wav" in out.err and "hello.wav" not in out.err
+    assert "flow recorded ok" in out.out
