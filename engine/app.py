@@ -104,6 +104,7 @@ class Engine:
         self._journeys: JourneyStore | None = None
         self.handoff: HandoffService | None = None
         """Chat to phone: the chat's ChatService takes it (call_me_back, i_will_call); calls claim codes through it."""
+        self.chat: ChatService | None = None
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: hand live callers over to the next engine, then exit."""
@@ -205,6 +206,7 @@ class Engine:
             login_by_phone=settings.acd.login == "phone",
             recorder=recorder,
             recent_callbacks=lambda since: store.events_of_kinds_since([CALLBACK_REQUESTED], since),
+            call_ended=self._legs_changed,
         )
         metrics.REGISTRY.register(metrics.LiveGauges(lambda: {name: s.ok for name, s in self.board.snapshot().items()}, lambda: live_floor(distributor)))
         channel_figures = ChannelFiguresToday(database)  # today's contacts, containment and hand-offs per channel on /metrics
@@ -487,7 +489,16 @@ class Engine:
     async def _wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> str | None:
         if self.distributor is None:
             return NO_DISTRIBUTOR
-        return await self.distributor.wrap_up(agent_id, call_id, disposition, notes)
+        refused = await self.distributor.wrap_up(agent_id, call_id, disposition, notes)
+        if refused is None:
+            await self._legs_changed(call_id)
+        return refused
+
+    async def _legs_changed(self, channel_id: str) -> None:
+        """A phone leg ended or got its disposition: its contact's open chat pages hear it ("and back")."""
+        contact = await ContactStore(self._database, JourneyStore(self._database)).contact_of_leg(channel_id) if self.chat and self._database else None
+        if contact is not None and self.chat is not None:
+            await self.chat.legs_changed(contact.id)
 
     async def _start_http(self, credentials: AsteriskCredentials) -> web.AppRunner:
         http = self.settings.http
@@ -504,8 +515,9 @@ class Engine:
                           monitor=self.monitor, monitoring_audit=MonitoringStore(self._database).since if self._database is not None else None)
         database = self._database if self.settings.chat.enabled else None  # the web chat: the same flows, in text
         journeys = self._journeys if database else None
-        chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, journeys, ContactStore(database, journeys), self.handoff) if database and journeys else None
-        if self.settings.chat.enabled and chat is None: log.warning("chat.enabled is on but this engine has no database (database.url): /chat stays off")  # noqa: E701
+        chat = self.chat = ChatService(self.settings.chat, lambda: self.flows.current if self.flows else None, journeys, ContactStore(database, journeys), self.handoff) if database and journeys else None
+        if self.settings.chat.enabled and chat is None:
+            log.warning("chat.enabled is on but this engine has no database (database.url): /chat stays off")
         runner = http_runner(build_app(self.board, self.status, reload, http.admin_token, desktop, self.qa_desk, self._report, http, caller_line, self.api, chat), http)
         await runner.setup()
         site = web.TCPSite(runner, http.host, http.port)

@@ -65,8 +65,11 @@ class CallDistributor:
         recorder: ConversationRecorder | None = None,
         recent_callbacks: RecentCallbacks | None = None,
         wall_clock: Callable[[], float] = time.time,
+        call_ended: Callable[[str], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._ari = ari
+        self._call_ended = call_ended
+        """Told (in a task of its own) each call the ACD is done with: a chat of its contact hears it."""
         self._clock = clock
         self._wall_clock = wall_clock
         self._save = save
@@ -420,6 +423,8 @@ class CallDistributor:
             if self._calls.get(actor.core.caller_id) is actor and actor.core.phase is Phase.ENDED:
                 del self._calls[actor.core.caller_id]
                 self._continues.pop(actor.core.caller_id, None)
+                if self._call_ended is not None:
+                    self._spawn(f"acd-ended-{actor.core.caller_id}", self._call_ended(actor.core.caller_id))
             while not actor.inbox.empty():
                 fact, done = actor.inbox.get_nowait()
                 self._dropped(fact)
