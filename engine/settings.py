@@ -330,8 +330,8 @@ class ChatSettings(_Section):
     """Chats open at once on this engine; more are refused (429)."""
     sessions_per_client_per_minute: int = Field(default=10, ge=1, le=10_000)
     messages_per_second: float = Field(default=2.0, gt=0, le=100)
-    """What one chat may send, on average; a burst of `message_burst` is allowed."""
-    message_burst: int = Field(default=5, ge=1, le=1000)
+    """What one chat may send, on average; a burst of `message_burst` is allowed (a quick customer clicking through quick replies sends ten in a few seconds)."""
+    message_burst: int = Field(default=10, ge=1, le=1000)
     max_message_chars: int = Field(default=500, ge=20, le=4000)
     idle_timeout_s: float = Field(default=1800.0, ge=30, le=7 * 86400)
     """A chat no page has looked at for this long ends; its token stops working."""

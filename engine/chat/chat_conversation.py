@@ -256,7 +256,9 @@ class ChatConversation:
         node = self._node()
         yes, no = YES_NO.get(self.language, YES_NO["en"])
         yes_no = (QuickReply(yes, key="1"), QuickReply(no, key="2"))
-        if self._confirming or isinstance(node, StepsNode) or (isinstance(node, CollectNode) and node.yes_no):
+        if isinstance(node, StepsNode) and not self._confirming:
+            return ChatInput("text", yes_no + self._agent_reply(node))  # mid-procedure the customer may still ask for a person
+        if self._confirming or (isinstance(node, CollectNode) and node.yes_no):
             return ChatInput("text", yes_no)
         if isinstance(node, CollectNode) and node.digits is not None:
             return ChatInput("digits", self._agent_reply(node), node.sensitive, node.digits.min, node.digits.max)
@@ -265,10 +267,11 @@ class ChatConversation:
             return ChatInput("text", replies + self._agent_reply(node))
         return ChatInput("waiting")  # a lookup, or a prompt the flow has not moved past
 
-    def _agent_reply(self, node: AskNode | CollectNode) -> tuple[QuickReply, ...]:
-        """"Talk to someone": the flow's global agent handler, where the node lets globals apply."""
+    def _agent_reply(self, node: AskNode | CollectNode | StepsNode) -> tuple[QuickReply, ...]:
+        """"Talk to someone": the flow's global agent handler, where the node lets globals apply (a
+        procedure's question always does, as on the phone)."""
         flow = self._set.flows.get(self.flow_name)
-        agent = flow.globals.agent if flow is not None and node.globals else None
+        agent = flow.globals.agent if flow is not None and (isinstance(node, StepsNode) or node.globals) else None
         if agent is None or (isinstance(node, AskNode) and any(set(agent.keys) & set(i.keys) for i in node.intents.values())):
             return ()
         if isinstance(node, CollectNode):  # keys are data there: the agent is asked for in words

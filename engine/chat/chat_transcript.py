@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.config.flow_model import PromptFile, Step
 from engine.journey.channel_events import ChatSent, HandoffOffered, Typed
-from engine.journey.events import CheckpointSaved, DispositionSet, StepDone, StepsUnsolved, from_stored
+from engine.journey.events import CheckpointSaved, DispositionSet, StepDone, from_stored
 from engine.store.journey_store import CallRecord
 
 Row = tuple[str, Mapping[str, Any]]
@@ -39,22 +39,29 @@ def last_checkpoint(rows: Iterable[Row]) -> dict[str, Any] | None:
 
 
 def later_legs(legs: Sequence[CallRecord], own: str, procedures: Mapping[str, tuple[Step, ...]]) -> list[dict[str, Any]]:
-    """The contact's legs after this chat: their channel, the steps done, the next step, the disposition."""
+    """The contact's legs after this chat: their channel, the steps done, the next step, the disposition.
+
+    The next step counts the steps of the whole contact so far (the chat's too), as the agent's pop
+    does: a call that went on from the chat after two steps says the third is next."""
     mine = next((leg.id for leg in legs if leg.channel_id == own), None)
     shown: list[dict[str, Any]] = []
+    done_so_far: dict[str, set[str]] = {}
     for leg in legs:
-        if mine is None or leg.id <= mine:
-            continue
         events = [from_stored(e.kind, e.detail) for e in leg.events]
         done = [e for e in events if isinstance(e, StepDone)]
+        for event in done:
+            done_so_far.setdefault(event.procedure, set()).add(event.step)
+        if mine is None or leg.id <= mine:
+            continue
         disposition = next((e.disposition for e in reversed(events) if isinstance(e, DispositionSet) and e.disposition), "")
-        steps = procedures.get(done[-1].procedure, ()) if done else ()
-        unsolved = any(isinstance(e, StepsUnsolved) for e in events)
-        upcoming = steps[done[-1].index] if done and not done[-1].fixed and not unsolved and done[-1].index < len(steps) else None
+        procedure = done[-1].procedure if done else next(reversed(done_so_far), "")
+        steps = procedures.get(procedure, ())
+        fixed = any(e.fixed for e in done)
+        upcoming = None if fixed else next((step for step in steps if step.id not in done_so_far.get(procedure, set())), None)
         shown.append({
             "channel": leg.channel, "at": leg.arrived_at.isoformat(), "ended": leg.ended_at is not None, "disposition": disposition,
             "steps_done": [_said(steps[e.index - 1].prompt) if 0 < e.index <= len(steps) else e.step for e in done],
-            "fixed": any(e.fixed for e in done), "next_step": _said(upcoming.prompt) if upcoming is not None else "",
+            "fixed": fixed, "next_step": _said(upcoming.prompt) if upcoming is not None else "",
         })
     return shown
 

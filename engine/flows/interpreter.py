@@ -285,7 +285,7 @@ class FlowInterpreter:
         if digit == swallow:
             return []
         if isinstance(node, StepsNode) and self._wait.phase == "step_question":
-            return self._step_answer(node, {"1": True, "2": False}.get(digit))
+            return self._step_agent(node, digit in (self._flow.globals.agent.keys if self._flow.globals.agent else ())) or self._step_answer(node, {"1": True, "2": False}.get(digit))
         if not isinstance(node, (AskNode, CollectNode)):
             return []
         commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input")]
@@ -325,7 +325,9 @@ class FlowInterpreter:
 
     def _speech(self, node: Node | None, fact: SpeechRecognised) -> list[FlowCommand]:
         if isinstance(node, StepsNode) and self._wait.phase == "step_question":
-            return self._step_answer(node, self._yes_no_words(fact))
+            agent = self._flow.globals.agent
+            asked = agent is not None and any(s.confidence >= GLOBAL_BY_SPEECH for s in score_intents(fact.alternatives[:1], {"agent": tuple(agent.phrases)}))
+            return self._step_agent(node, asked) or self._step_answer(node, self._yes_no_words(fact))
         if not isinstance(node, (AskNode, CollectNode)):
             return []
         sensitive = isinstance(node, CollectNode) and node.sensitive
@@ -481,9 +483,15 @@ class FlowInterpreter:
         if self._wait.phase == "step_prompt":
             self._wait.phase = "step_question"
             step = self._steps(node)[self._wait.step]
-            listen = Listen((*YES_WORDS[self._flow.language], *NO_WORDS[self._flow.language]), self._flow.language, 0.6, 10.0)
+            agent = tuple(self._flow.globals.agent.phrases) if self._flow.globals.agent else ()
+            listen = Listen((*YES_WORDS[self._flow.language], *NO_WORDS[self._flow.language], *agent), self._flow.language, 0.6, 10.0)
             return [*self._play_prompts([step.question], barge_in=True), listen]
         return [self._arm("no_input", self._flow.timing.no_input_s)]
+
+    def _step_agent(self, node: StepsNode, asked: bool) -> list[FlowCommand]:
+        """Mid-procedure, the agent's key or words go where the steps' failure goes (`unsolved`: the
+        queue that knows the problem, not the general line), with the steps done so far; [] if not asked."""
+        return [*self._stop_prompts(), *self._cancel("no_input"), Journal(HelpAsked(node=self.node_name)), *self._enter(node.unsolved)] if asked else []
 
     def _step_answer(self, node: StepsNode, fixed: bool | None, miss: type[NoMatch | NoInput] = NoMatch) -> list[FlowCommand]:
         commands: list[FlowCommand] = [*self._stop_prompts(), *self._cancel("no_input")]

@@ -170,7 +170,7 @@ def test_a_sensitive_entry_is_masked_and_never_in_a_message_or_the_journal() -> 
 def test_steps_show_the_procedures_texts_and_ask_did_that_fix_it() -> None:
     chat = at_the_menu()
     chat.typed("인터넷이 안 돼요")
-    assert [reply.key for reply in chat.input.replies] == ["1", "2"]
+    assert [reply.key for reply in chat.input.replies] == ["1", "2", "0"]  # yes, no, and the agent: a person is one button away mid-procedure too
     second = chat.pressed(1)  # 아니요: the next step
     assert texts(second) == [STEPS[1].prompt, STEPS[1].question]
     assert next(e for e in second.events if isinstance(e, StepDone)).fixed is False
@@ -188,7 +188,7 @@ def test_a_chat_resumes_at_the_step_it_was_on() -> None:
     turn = again.resume(to_stored(checkpoint)[1])
     assert again.node_name == "internet_steps" and texts(turn) == [STEPS[1].prompt, STEPS[1].question]
     assert again.interpreter.variables["account"] == "123456"
-    assert [reply.key for reply in turn.input.replies] == ["1", "2"]
+    assert [reply.key for reply in turn.input.replies] == ["1", "2", "0"]
 
 
 def test_no_input_timers_are_the_phones_and_are_not_run_in_a_chat() -> None:
@@ -236,3 +236,16 @@ def test_validate_warns_of_a_recording_the_chat_cannot_show_at_its_line(tmp_path
     out = capsys.readouterr()
     assert f"warning: {tmp_path / 'recorded.yaml'}:9:" in out.err and "menu.wav" in out.err and "hello.wav" not in out.err
     assert "flow recorded ok" in out.out
+
+
+def test_mid_procedure_the_agent_button_hands_over_with_the_steps_done_so_far() -> None:
+    """"Steps 1-2 done, next: step 3": the customer asks for a person at the third step's question."""
+    chat = at_the_menu()
+    chat.typed("인터넷이 안 돼요")
+    first, second = chat.pressed(1), chat.pressed(1)  # no, no
+    done = [event for turn in (first, second) for event in turn.events if isinstance(event, StepDone)]
+    assert [event.step for event in done] == [STEPS[0].id, STEPS[1].id]
+    agent = next(index for index, reply in enumerate(chat.input.replies) if reply.key == "0")
+    turn = chat.pressed(agent)
+    assert chat.transfer is not None and chat.transfer.queue == "technical" and turn.input.kind == "handoff"  # the steps' unsolved queue
+    assert not [event for event in turn.events if isinstance(event, StepDone)]  # the third step was not done

@@ -10,7 +10,7 @@ import pytest
 from engine.chat.chat_conversation import ChatConversation
 from engine.flows.flow_facts import Lookup, LookupAnswered, Transfer
 from engine.journey.events import FellBack, NoMatch, to_stored
-from tests.unit.chat.test_chat_conversation import BUNDLE, sample, small, texts
+from test_chat_conversation import BUNDLE, sample, small, texts
 
 AMOUNT = """
 flow: n

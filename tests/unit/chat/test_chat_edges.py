@@ -75,6 +75,12 @@ def test_a_reload_shows_the_transcript_goes_on_at_the_checkpoint_and_shows_later
     (later,) = later_legs(legs, "chat-1", {"p": steps})
     assert (later["channel"], later["steps_done"], later["next_step"], later["disposition"], later["fixed"]) == ("phone", ["Restart it."], "Check the cable.", "follow_up", False)
     assert later_legs(legs, "call-2", {"p": steps}) == []
+    chat_steps = [JourneyEvent(seq, kind, NOW, detail) for seq, (kind, detail) in enumerate(
+        (to_stored(StepDone(procedure="p", step="a", index=1, fixed=False)), to_stored(StepDone(procedure="p", step="b", index=2, fixed=False))), start=1)]
+    disposition_kind, disposition_detail = to_stored(DispositionSet(disposition="technician_booked"))
+    disposed = [JourneyEvent(1, disposition_kind, NOW, disposition_detail)]
+    (after_chat,) = later_legs([leg(1, "chat-1", "chat", chat_steps), leg(2, "call-2", "phone", disposed)], "chat-1", {"p": steps})
+    assert (after_chat["steps_done"], after_chat["next_step"], after_chat["disposition"]) == ([], "Call us.", "technician_booked")  # the chat's two steps count
 
 
 def test_the_chat_transcript_is_personal_data() -> None:

@@ -28,7 +28,7 @@ from engine.settings import ChatSettings
 from engine.store.contact_store import ContactStore
 from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import JourneyStore
-from tests.unit.chat.test_chat_conversation import small
+from test_chat_conversation import small
 
 PIN = "4321"
 CARD = """

@@ -432,6 +432,29 @@ def test_steps_that_never_fix_it_hand_over_with_the_steps_done() -> None:
     assert of(last, Transfer)[0].queue == "technical"
 
 
+def test_mid_procedure_the_agent_key_or_words_hand_over_with_the_steps_done_so_far() -> None:
+    """A caller (or a chat customer) may ask for a person at a step's question; the step they were at is not done."""
+    with_agent = STEPS.replace("flow: fix\n", "flow: fix\nglobals:\n  agent: {phrases: [상담원 연결], keys: [\"0\"], queue: general}\n")
+    flow = interpreter(with_agent, procedures={"internet": PROCEDURE})
+    second = answer_step(flow, flow.decide(CallStarted()), "2")
+    (step_prompt,) = of(second, Play)
+    asking = flow.decide(PromptFinished(step_prompt.prompt_id))
+    assert "상담원 연결" in of(asking, Listen)[0].phrases  # the step's question listens for it too
+    flow.decide(PromptFinished(of(asking, Play)[0].prompt_id))
+    by_words = flow.decide(speech("상담원 연결 해 주세요", 0.9))
+    assert of(by_words, Transfer)[0].queue == "technical" and flow.finished  # where the steps' failure goes, not the general line
+    assert journal(by_words, "help") == {"node": "steps"}
+    assert not [c for c in by_words if isinstance(c, Journal) and c.kind == "step_done"]
+    keyed = interpreter(with_agent, procedures={"internet": PROCEDURE})
+    (step_prompt,) = of(keyed.decide(CallStarted()), Play)
+    keyed.decide(PromptFinished(of(keyed.decide(PromptFinished(step_prompt.prompt_id)), Play)[0].prompt_id))
+    assert of(keyed.decide(DigitPressed("0")), Transfer)[0].queue == "technical"
+    plain = interpreter(STEPS, procedures={"internet": PROCEDURE})
+    (step_prompt,) = of(plain.decide(CallStarted()), Play)
+    plain.decide(PromptFinished(of(plain.decide(PromptFinished(step_prompt.prompt_id)), Play)[0].prompt_id))
+    assert not of(plain.decide(DigitPressed("0")), Transfer)  # no agent handler: 0 is no answer, the question is asked again
+
+
 def test_goto_another_flow_records_its_version() -> None:
     other = Flow.model_validate(yaml.safe_load("flow: other\nstart: bye\nnodes:\n  bye: {type: hangup}\n"))
     text = "flow: first\nstart: jump\nnodes:\n  jump: {type: goto, target: other.bye}\n"
