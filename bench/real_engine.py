@@ -15,7 +15,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
@@ -37,6 +37,8 @@ class RealEngine:
     engine: RunningEngine
     pbx: LocalAsterisk
     workdir: Path
+    secrets: dict[str, str] = field(default_factory=dict)
+    """The agents' SIP secrets by agent (minsu's phone registers with his)."""
 
     async def ringing_at(self, call_id: str, timeout_s: float = 15.0) -> float:
         """When the engine decided to ring the agent (the journey's agent_ringing, written just before
@@ -49,15 +51,20 @@ class RealEngine:
                     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
                 await asyncio.sleep(0.1)
 
-    async def place_call(self, number: int) -> asyncio.subprocess.Process:
-        """One SIPp caller to the inbound number; it keys 1 and waits for the agent's hang-up."""
-        workdir = self.workdir / f"caller-{number:03d}"
-        workdir.mkdir()
+    def caller_dir(self, number: int) -> Path:
+        """Caller `number`'s SIPp folder (its scenario's relative files, its -trace_msg file)."""
+        path = self.workdir / f"caller-{number:03d}"
+        path.mkdir(exist_ok=True)
+        return path
+
+    async def place_call(self, number: int, scenario: Path = CALLER_SCENARIO, *sipp_args: str) -> asyncio.subprocess.Process:
+        """One SIPp caller to the inbound number; by default it keys 1 and waits for the agent's hang-up
+        (bench/chat.py gives its own scenario, and -trace_msg)."""
         port = free_port()
         return await asyncio.create_subprocess_exec(
-            "sipp", f"127.0.0.1:{SIP_PORT}", "-i", "127.0.0.1", "-nostdin", "-sf", str(CALLER_SCENARIO), "-s", SERVICE, "-m", "1",
-            "-p", str(port), "-mp", str(port + 2), "-timeout", "120s",
-            cwd=workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            "sipp", f"127.0.0.1:{SIP_PORT}", "-i", "127.0.0.1", "-nostdin", "-sf", str(scenario), "-s", SERVICE, "-m", "1",
+            "-p", str(port), "-mp", str(port + 2), "-timeout", "120s", *sipp_args,
+            cwd=self.caller_dir(number), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +78,7 @@ async def real_engine(extra_env: dict[str, str] | None = None) -> AsyncIterator[
         with tempfile.TemporaryDirectory(prefix="threadline-pop-") as tmp:
             workdir = Path(tmp)
             async with serve_demo_crm() as crm_url:
-                env, _secrets = await acd_setup(workdir, crm_url, "wrap_up_s: 0")
+                env, secrets = await acd_setup(workdir, crm_url, "wrap_up_s: 0")
                 passwd = await asyncio.to_thread(threadline, "agents", "passwd", AGENT, "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"],
                                                  env=env, stdin=f"{AGENT_PASSWORD}\n")
                 if passwd.returncode != 0:
@@ -84,7 +91,7 @@ async def real_engine(extra_env: dict[str, str] | None = None) -> AsyncIterator[
                 engine = RunningEngine(await asyncio.to_thread(_spawn_engine, environ, log_path), f"http://127.0.0.1:{port}", database_url, log_path)
                 try:
                     await engine.wait_health(200)
-                    yield RealEngine(engine, pbx, workdir)
+                    yield RealEngine(engine, pbx, workdir, secrets)
                 finally:
                     code = await _stop(engine)
                     print(f"engine stopped ({code}); log tail:\n{engine.log_tail(800)}")
