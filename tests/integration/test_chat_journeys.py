@@ -189,9 +189,9 @@ async def test_callback_from_the_chat_rings_the_agent_with_the_chat_on_the_pop_t
                 page = await chat_page(browser, engine)
                 await answer_no(page, steps[1]["question"])
                 await answer_no(page, steps[2]["question"])
-                # A steps node takes no global handler (interpreter: ask and collect only), so "상담원"
-                # mid-procedure is just not a yes or no: every step is tried, and the flow queues.
-                await page.click("#chat-replies button:has-text('아니요')")
+                # Two steps tried, then the customer asks for a person at the third step's question: the
+                # steps' unsolved queue (technical), with steps 1-2 done and step 3 next.
+                await page.click("#chat-replies button:has-text('상담원')")
                 await expect(page.locator("#chat")).to_have_attribute("data-input", "handoff", timeout=15_000)
                 await page.click("#handoff-callback")
                 await page.fill("#callback-number", CUSTOMER)
@@ -206,7 +206,8 @@ async def test_callback_from_the_chat_rings_the_agent_with_the_chat_on_the_pop_t
                 ringing = [event.kind for event in (await phone_leg(engine, ended=False)).events]
                 assert "callback_answered" not in ringing, f"the pop was read while the customer's phone rang: {ringing}"
                 assert "인터넷이 안 돼요" in timeline, timeline
-                assert "1–3단계" in shown_steps, f"steps 1–3 done in the chat: {shown_steps}"
+                assert "1–2단계" in shown_steps, f"steps 1–2 done in the chat: {shown_steps}"
+                assert steps[2]["prompt"] in await desk.inner_text("#pop-steps .next-text"), shown_steps  # next: step 3, the text the IVR reads
                 if SCREENSHOTS:
                     await desk.screenshot(path=str(Path(SCREENSHOTS) / "agent-chat-pop-ko.png"), full_page=True)
                 await desk.screenshot(path=str(tmp_path / "agent-chat-pop-ko.png"), full_page=True)
@@ -311,7 +312,7 @@ async def test_a_chat_code_keyed_on_a_call_skips_the_menu_and_the_agents_disposi
     assert chat.contact_id is not None and [leg.channel for leg in await legs(engine, chat.contact_id)] == ["chat", "phone"]
 
 
-async def test_one_edit_to_a_step_and_one_reload_reach_the_chat_and_the_phones_prompt(
+async def test_one_edit_to_a_step_and_one_reload_reach_the_chat_the_phones_prompt_and_the_agents_pop(
     pbx: LocalAsterisk, start_engine: Any, mock_crm: tuple[str, list[dict[str, str]]], tmp_path: Path
 ) -> None:
     for tool in ("baresip", "espeak-ng", "sox"):
@@ -331,24 +332,28 @@ async def test_one_edit_to_a_step_and_one_reload_reach_the_chat_and_the_phones_p
             page = await chat_page(browser, engine)
             await answer_no(page, steps[1]["question"])
             assert edited in await page.locator("#chat-log li[data-who=bot]").all_text_contents(), "the chat says the edited step"
+            desk = await agent_desk(browser, engine)
+            caller = await caller_phone(tmp_path, "caller", number=CUSTOMER, amplitude=0)  # the CRM knows the number: straight to the menu
+            try:
+                await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
+                await caller.wait_event("CALL_ESTABLISHED")
+                await phone_reaches(engine, "node_entered", lambda detail: detail.get("node") == "menu")
+                await caller.command("sndcode", "2")  # technical: the steps
+                question = media_of(steps[0]["question"])
+                await phone_reaches(engine, "prompt_started", lambda detail: str(detail.get("media", "")).endswith(question))
+                await caller.command("sndcode", "2")  # no, still broken
+                said = media_of(edited)
+                await phone_reaches(engine, "prompt_started", lambda detail: str(detail.get("media", "")).endswith(said))
+                second = media_of(steps[1]["question"])
+                await phone_reaches(engine, "prompt_started", lambda detail: str(detail.get("media", "")).endswith(second))
+                await caller.command("sndcode", "0")  # a person, at step 2's question: the technical queue, step 2 next
+                await expect(desk.locator("#pop-steps .next-text")).to_have_text(edited, timeout=60_000)  # the agent's page says the edit too
+                await caller.command("hangup")
+                await caller.wait_event("CALL_CLOSED")
+            finally:
+                await caller.stop()
         finally:
             await browser.close()
-
-    caller = await caller_phone(tmp_path, "caller", number=CUSTOMER, amplitude=0)  # the CRM knows the number: straight to the menu
-    try:
-        await caller.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
-        await caller.wait_event("CALL_ESTABLISHED")
-        await phone_reaches(engine, "node_entered", lambda detail: detail.get("node") == "menu")
-        await caller.command("sndcode", "2")  # technical: the steps
-        question = media_of(steps[0]["question"])
-        await phone_reaches(engine, "prompt_started", lambda detail: str(detail.get("media", "")).endswith(question))
-        await caller.command("sndcode", "2")  # no, still broken
-        said = media_of(edited)
-        await phone_reaches(engine, "prompt_started", lambda detail: str(detail.get("media", "")).endswith(said))
-        await caller.command("hangup")
-        await caller.wait_event("CALL_CLOSED")
-    finally:
-        await caller.stop()
     call = await phone_leg(engine)
     played = [str(e.detail.get("media", "")) for e in call.events if e.kind == "prompt_started"]
     assert not any(m.endswith(media_of(steps[1]["prompt"])) for m in played), "the old text is never played"

@@ -249,7 +249,7 @@ function renderJourney() {
   const events = [...timeline.filter((entry) => entry.kind !== "node"), { kind: "queued", queue: pop.queue, waited_s: pop.waited_s }];
   $("pop-timeline").replaceChildren(...events.map(journeyItem));
   const path = timeline.filter((entry) => entry.kind === "node" || entry.kind === "chose").map((entry) => (entry.kind === "node" ? entry.node
-    : I18N.t(entry.key ? "agent.journey.path_key" : "agent.journey.path_speech", { intent: entry.intent, key: entry.key })));
+    : I18N.t(entry.key ? "agent.journey.path_key" : (entry.typed ? "agent.journey.path_typed" : "agent.journey.path_speech"), { intent: entry.intent, key: entry.key })));
   text("pop-path", path.join(" › "));
   $("pop-path").parentElement.hidden = path.length === 0;
 }
