@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -47,7 +47,7 @@ from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.acd_link import AcdLink
 from engine.call.call_control import CallControl
-from engine.call.code_taking import CODE_TIMER, SPOKEN_CODE_END_OF_SPEECH_S, SPOKEN_CODE_MAX_SPEECH_S, CodeTaking
+from engine.call.code_taking import CODE_TIMER, SPOKEN_CODE_END_OF_SPEECH_S, SPOKEN_CODE_MAX_SPEECH_S, CodeTaking, HandoffChecked
 from engine.call.flow_services import FlowRuntime, answer_lookup
 from engine.flows.interpreter import FlowInterpreter
 from engine.flows.survey_answers import survey_answer
@@ -141,11 +141,23 @@ class FlowDriver:
         return playback_id.startswith(self._playback_prefix) or playback_id == announcement_playback_id(self._channel_id)
 
     async def start(self, checkpoint: Mapping[str, Any] | None = None) -> None:
-        """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint."""
+        """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint.
+        The greeting starts at once; whether a chat waits for this call is checked beside it."""
         if checkpoint is not None:
+            self.codes.flow_asks()  # an adopted call is past its greeting
             await self._execute(self.interpreter.resume(checkpoint))
-        elif not await self.codes.at_start(str(self.interpreter.variables.get("caller_number", ""))):
-            await self._execute(self.interpreter.decide(CallStarted()))
+            return
+        if self.codes.checks_at_start:
+            self._lookups.spawn(f"handoff-check-{self._channel_id}", self._check_handoff())
+        await self._execute(self.interpreter.decide(CallStarted()))
+
+    async def _check_handoff(self) -> None:
+        checked = await self.codes.check_at_start(str(self.interpreter.variables.get("caller_number", "")))
+        self._inbox.put_nowait(checked)
+
+    async def handoff_checked(self, fact: HandoffChecked) -> None:
+        """The start check's answer, in the session (the call may have moved on or ended meanwhile)."""
+        await self.codes.checked(fact)
 
     async def on_fact(self, fact: FlowFact) -> None:
         if isinstance(fact, TimerFired) and fact.timer_id == CODE_TIMER:
@@ -193,7 +205,7 @@ class FlowDriver:
             return
         utterance = heard.event
         said = [h.text for h in utterance.recognition.alternatives] or [utterance.recognition.text]
-        code = self.codes.is_code(said)
+        code = self.codes.is_code(said, utterance.recognition.confidence)
         sensitive = self.keys_are_sensitive or code
         detail: dict[str, Any] = {
             "text": "****" if sensitive and utterance.recognition.text else utterance.recognition.text,
@@ -210,7 +222,7 @@ class FlowDriver:
         if self.acd_link.has_caller:
             self.acd_link.heard(tuple((h.text, h.confidence) for h in utterance.recognition.alternatives))
             return
-        if code and await self.codes.heard(said):
+        if code and await self.codes.heard(said, utterance.recognition.confidence):
             return
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
@@ -227,8 +239,11 @@ class FlowDriver:
         """close, cancel and await the lookups, then remove the call's audio tap (Asterisk keeps its
         media channel and bridge otherwise) and, unless the engine is handing the call over, take the
         caller out of the ACD."""
+        answered = self.acd_phase == "talking" or self._survey_for is not None
         self.close()
         await self._lookups.aclose()
+        if not handing_over:
+            await self.codes.end(answered)
         await self.hush()  # an ACD announcement would hold up the next engine's commands on the channel
         if self._listening is not None:
             await self._listening.close()
@@ -236,26 +251,26 @@ class FlowDriver:
             await self.leave_acd()
             await self._runtime.forget_call(self._channel_id)  # the call's own prompts (its number, name) go with it
 
-    async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
-        """An adopted caller who was talking to an agent: the ACD takes the conversation back."""
+    async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime, chat: Sequence[JourneyEvent] = ()) -> None:
+        """An adopted caller who was talking to an agent: the ACD takes the conversation back (with
+        what the IVR learned and, for a call that went on from a chat, the chat's journal first)."""
         answered = next((e for e in reversed(earlier) if e.kind == events.AgentAnswered.KIND), None)
         queued = next((e for e in reversed(earlier) if e.kind == events.Queued.KIND), None)
         if answered is None or queued is None:
             return
+        self._learned(earlier, chat)
         talked_s = max(0.0, (now - answered.at).total_seconds())
         queue, agent = _decoded(queued, events.Queued).queue, _decoded(answered, events.AgentAnswered).agent or ""
         await self.acd_link.adopt(queue, agent, talked_s, self._snapshot(), self._record)
 
-    async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
+    async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime, chat: Sequence[JourneyEvent] = ()) -> None:
         """An adopted caller who was waiting for an agent: back into the same queue, at its place,
-        with what the IVR learned (from the journey the earlier engine wrote), without the menu again."""
+        with what the IVR learned (from the journey the earlier engine wrote), without the menu again;
+        a call that went on from a chat has the chat's journal first on the pop, as before the restart."""
         queued = next(e for e in reversed(earlier) if e.kind == events.Queued.KIND)
         first_queued = next(e for e in earlier if e.kind == events.Queued.KIND)
-        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), {})
-        saved = checkpoint.get("variables")
-        self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
+        self._learned(earlier, chat)
         self.interpreter.finished = True  # the flow's part is done: the call belongs to the ACD
-        self.journal.extend((e.kind, dict(e.detail)) for e in earlier)
         last = _decoded(queued, events.Queued)
         priority = last.priority if last.priority is not None else 5
         if not self.acd_link.serves(last.queue):
@@ -264,6 +279,13 @@ class FlowDriver:
         waited_s = max(0.0, (now - first_queued.at).total_seconds())
         self.acd_link.enqueue(last.queue, last.skills, priority, self._snapshot(), self._record, waited_s or 0.001)
         await self._release_tap()
+
+    def _learned(self, earlier: Sequence[JourneyEvent], chat: Sequence[JourneyEvent]) -> None:
+        """An adopted call's variables (its last checkpoint) and journal (the chat's first, if it went on from one)."""
+        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), {})
+        saved = checkpoint.get("variables")
+        self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
+        self.journal.extend((e.kind, dict(e.detail)) for e in (*chat, *earlier))
 
     @property
     def acd_phase(self) -> str | None:
@@ -419,6 +441,16 @@ class FlowDriver:
     def write(self, event: events.JourneyEventModel) -> None:
         self._keep(*events.to_stored(event))
 
+    @property
+    def live(self) -> bool:
+        return not self._closed
+
+    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        if self._lookups.closed:
+            work.close()  # the call is ending: nothing more is started for it
+            return
+        self._lookups.spawn(name, work)
+
     def start_timer(self, timer_id: str, seconds: float) -> None:
         self.cancel_timer(timer_id)
         self._timers[timer_id] = asyncio.get_running_loop().call_later(seconds, self._fire, timer_id)
@@ -446,6 +478,8 @@ class FlowDriver:
         self.journal[:0] = [(kind, dict(detail)) for kind, detail in handed.journal]
         own = {name: self.interpreter.variables.get(name) for name in CALL_VARIABLES}
         self.interpreter.variables.update({**handed.variables, **own})
+        # what a restart requeues the caller with (the chat's values are masked already; the greeting collected nothing)
+        self.write(events.CheckpointSaved(flow=self._runtime.bundle.inbound, node=self.interpreter.node_name, variables=dict(self.interpreter.variables)))
         await self._execute(self.interpreter.hand_over(handed.queue, handed.skills, handed.priority, f"goes on from chat ({handed.how})"))
 
     def _snapshot(self) -> CallSnapshot:
