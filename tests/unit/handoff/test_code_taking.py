@@ -18,7 +18,9 @@ from engine.asterisk.ari_events import ChannelHangupRequested, DtmfReceived, Pla
 from engine.call import code_taking
 from engine.call.arrival_order import ArrivalOrder
 from engine.call.call_session import CallSession
+from engine.acd.call_distributor import CallDistributor
 from engine.call.flow_services import FlowRuntime
+from engine.config.acd_config import AcdConfig, AgentSettings, QueueSettings
 from engine.config.config_bundle import ConfigBundle
 from engine.config.flow_model import Flow, FlowSet
 from engine.handoff.handoff_service import HandoffService
@@ -29,6 +31,7 @@ from engine.speech.prompt_audio import PromptCache
 from engine.store.contact_store import ClaimedCode, ContactStore
 from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import CallerInfo, CallRecord, JourneyStore
+from tests.unit.acd.test_call_distributor import MemoryBridges
 from tests.unit.call.memory_call_control import MemoryCallControl, SilentVoice, channel_in_stasis
 
 CHANNEL, NUMBER, CHAT_LEG, CODE = "7.1", "01012345678", "chat-1", "482913"
@@ -74,18 +77,21 @@ class Desk:
     journeys: JourneyStore
     folder: Path
 
-    async def call(self, settings: HandoffSettings | None = None, channel: str = CHANNEL) -> Call:
+    async def call(self, settings: HandoffSettings | None = None, channel: str = CHANNEL, distributor: CallDistributor | None = None,
+                   resumed: bool = False) -> Call:
         if settings is not None:
             self.service._settings = settings
         flow = Flow.model_validate(yaml.safe_load(FLOW))
         bundle = ConfigBundle(FlowSet({flow.flow: flow}, {}, {flow.flow: "v1"}), flow.flow)
-        runtime = FlowRuntime(bundle, PromptCache(self.folder, SilentVoice()), "threadline-prompts", {}, None, {}, handoff=self.service)  # type: ignore[arg-type]
-        control = MemoryCallControl(channel_in_stasis(channel))
+        runtime = FlowRuntime(bundle, PromptCache(self.folder, SilentVoice()), "threadline-prompts", {}, None, {}, distributor=distributor,  # type: ignore[arg-type]
+                              handoff=self.service)
+        control = MemoryCallControl(channel_in_stasis(channel, "Up" if resumed else "Ring"))
         journey = JourneyWriter(self.journeys, channel)
         session = CallSession(control.channel, control, journey, CallSettings(), lambda: datetime.now(UTC), ArrivalOrder(), runtime)
         loop = asyncio.get_running_loop()
-        call = Call(channel, session, control, self.journeys, [loop.create_task(session.run(resumed=False)), loop.create_task(journey.run())])
-        await call.until(lambda: "play" in control.operations)
+        call = Call(channel, session, control, self.journeys, [loop.create_task(session.run(resumed=resumed)), loop.create_task(journey.run())])
+        if not resumed:
+            await call.until(lambda: "play" in control.operations)
         return call
 
 
@@ -230,3 +236,34 @@ async def test_a_call_from_the_chats_number_takes_it_over_only_when_the_operator
     record = await call.hang_up()
     continued = [event.detail for event in record.events if event.kind == "continued_from"]
     assert continued == [{"leg": CHAT_LEG, "channel": "chat", "how": "number"}]
+
+
+def technical() -> CallDistributor:
+    distributor = CallDistributor(MemoryBridges())
+    distributor.configure(AcdConfig({"technical": QueueSettings(skills={"internet": 2})}, {"jiyeon": AgentSettings(name="Jiyeon", extension="2002", skills={"internet": 5})}, {}))
+    return distributor
+
+
+async def test_a_caller_waiting_in_the_queue_after_a_restart_still_has_the_chat_on_the_pop(desk: Desk) -> None:
+    before = technical()
+    call = await desk.call(distributor=before)
+    call.keys(CODE)
+    await call.until(lambda: bool(before.calls()))
+    ((_, snapshot),) = before.calls()
+    assert snapshot.journal[0][0] == "checkpoint", "the chat's journal first"
+    await asyncio.sleep(0.1)
+    call.tasks[0].cancel()  # the engine stops: the caller stays, the next engine adopts the call
+    await asyncio.gather(call.tasks[0], return_exceptions=True)
+    call.session.journey.finish()
+    await asyncio.gather(*call.tasks[1:])
+    await before.aclose()
+
+    after = technical()
+    adopted = await desk.call(distributor=after, resumed=True)
+    await adopted.until(lambda: bool(after.calls()))
+    ((queued, snapshot),) = after.calls()
+    assert queued.queue == "technical"
+    assert [kind for kind, _ in snapshot.journal][:3] == ["checkpoint", "handoff_claimed", "arrived"], "the chat leg's journal, then the call's"
+    assert snapshot.variables["account"] == "123456", "the chat's values, from the call's checkpoint"
+    await adopted.hang_up()
+    await after.aclose()
