@@ -124,6 +124,8 @@ class FlowDriver:
         self.codes = CodeTaking(runtime.handoff, channel_id, self)
         self._held: list[FlowFact] = []
         """The flow's facts that wait while a hand-off code is keyed or checked."""
+        self._chat_language: str | None = None
+        """The language of the chat this call went on from: the queue speaks it to the caller."""
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -168,6 +170,7 @@ class FlowDriver:
             return
         if isinstance(fact, QueueLeft):
             self.codes.flow_asks()  # back from the ACD (an overflow, a secure entry): keys are the flow's
+            self._chat_language = None  # the flow speaks its own language again
         elif isinstance(fact, DigitPressed) and not self.interpreter.finished and not self.interpreter.keys_are_sensitive \
                 and not self.acd_link.in_secure_entry and await self.codes.key(fact.digit):
             return  # a hand-off code's key
@@ -294,7 +297,8 @@ class FlowDriver:
 
     @property
     def language(self) -> str:
-        return self.interpreter.language
+        """The flow's language, or, for a call that went on from a chat, the chat's while the ACD has the caller."""
+        return self._chat_language or self.interpreter.language
 
     def for_caller(self, commands: Sequence[acd.CallerCommand], done: asyncio.Future[None] | None = None) -> None:
         """What the ACD wants done to the caller: into the call's inbox, carried out by its session in
@@ -313,7 +317,7 @@ class FlowDriver:
             return False  # the call ended or is being handed to the next engine: its channel is not ours to play to
         await self.hush()  # a new sentence replaces one still playing
         try:
-            media = await self._runtime.media_for(text, self.interpreter.language, self._channel_id)
+            media = await self._runtime.media_for(text, self.language, self._channel_id)
             self._announcing, self._announced_media = True, media  # before the request: a hush meanwhile must stop it
             await self._ari.play(self._channel_id, media, announcement_playback_id(self._channel_id))
         except (AsteriskError, PromptRenderFailed) as exc:
@@ -323,7 +327,7 @@ class FlowDriver:
 
     def listen_for(self, phrases: Sequence[str]) -> None:
         """The ACD listens to the waiting caller (the callback offer's phrases, yes and no)."""
-        language = self.interpreter.language
+        language = self.language
         extra = YES_WORDS.get(language[:2], ()) + NO_WORDS.get(language[:2], ())
         self._listen(Listen((*phrases, *extra), language, ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S))
 
@@ -424,7 +428,7 @@ class FlowDriver:
             await self._release_tap()
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
-            language = self.interpreter.language
+            language = self.language
             await self._play(self._closing_prompt, QUEUE_NOT_CONFIGURED.get(language, QUEUE_NOT_CONFIGURED["en"]), None, language)
         elif isinstance(command, HangUp):
             await self._hang_up(command.reason)
@@ -475,6 +479,7 @@ class FlowDriver:
         learned in the flow's variables and the chat's journal first on the agent's pop."""
         self._held.clear()
         self.write(ContinuedFrom(leg=handed.chat_leg, channel="chat", how=handed.how))
+        self._chat_language = self._language_of(handed.journal)
         self.journal[:0] = [(kind, dict(detail)) for kind, detail in handed.journal]
         own = {name: self.interpreter.variables.get(name) for name in CALL_VARIABLES}
         self.interpreter.variables.update({**handed.variables, **own})
@@ -482,11 +487,17 @@ class FlowDriver:
         self.write(events.CheckpointSaved(flow=self._runtime.bundle.inbound, node=self.interpreter.node_name, variables=dict(self.interpreter.variables)))
         await self._execute(self.interpreter.hand_over(handed.queue, handed.skills, handed.priority, f"goes on from chat ({handed.how})"))
 
+    def _language_of(self, journal: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+        """The language of the flow a chat ran (its first flow_started), if this engine has that flow."""
+        started = next((event for kind, detail in journal if isinstance(event := events.from_stored(kind, detail), events.FlowStarted)), None)
+        flow = self._runtime.bundle.flow_set.flows.get(started.flow) if started is not None else None
+        return flow.language if flow is not None else None
+
     def _snapshot(self) -> CallSnapshot:
         """What the IVR learned, as live references (the pop reads them when the agent's phone rings)."""
         variables = self.interpreter.variables
         return CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal,
-                            self._runtime.bundle.flow_set.procedures, self.interpreter.language)
+                            self._runtime.bundle.flow_set.procedures, self.language)
 
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))

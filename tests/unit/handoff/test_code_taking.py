@@ -24,7 +24,7 @@ from engine.config.acd_config import AcdConfig, AgentSettings, QueueSettings
 from engine.config.config_bundle import ConfigBundle
 from engine.config.flow_model import Flow, FlowSet
 from engine.handoff.handoff_service import HandoffService
-from engine.journey.events import CheckpointSaved, to_stored
+from engine.journey.events import CheckpointSaved, FlowStarted, to_stored
 from engine.journey.journey_writer import JourneyWriter
 from engine.settings import CallSettings, HandoffSettings
 from engine.speech.prompt_audio import PromptCache
@@ -42,6 +42,14 @@ language: en
 start: hello
 nodes:
   hello: {type: say, prompt: Welcome to the line., next: bye}
+  bye: {type: hangup}
+"""
+FLOW_KO = """
+flow: line_ko
+language: ko
+start: hello
+nodes:
+  hello: {type: say, prompt: 안녕하세요., next: bye}
   bye: {type: hangup}
 """
 
@@ -81,8 +89,8 @@ class Desk:
                    resumed: bool = False) -> Call:
         if settings is not None:
             self.service._settings = settings
-        flow = Flow.model_validate(yaml.safe_load(FLOW))
-        bundle = ConfigBundle(FlowSet({flow.flow: flow}, {}, {flow.flow: "v1"}), flow.flow)
+        flow, korean = (Flow.model_validate(yaml.safe_load(text)) for text in (FLOW, FLOW_KO))
+        bundle = ConfigBundle(FlowSet({flow.flow: flow, korean.flow: korean}, {}, {flow.flow: "v1", korean.flow: "v1"}), flow.flow)
         runtime = FlowRuntime(bundle, PromptCache(self.folder, SilentVoice()), "threadline-prompts", {}, None, {}, distributor=distributor,  # type: ignore[arg-type]
                               handoff=self.service)
         control = MemoryCallControl(channel_in_stasis(channel, "Up" if resumed else "Ring"))
@@ -267,3 +275,18 @@ async def test_a_caller_waiting_in_the_queue_after_a_restart_still_has_the_chat_
     assert snapshot.variables["account"] == "123456", "the chat's values, from the call's checkpoint"
     await adopted.hang_up()
     await after.aclose()
+
+
+async def test_the_queue_speaks_the_chats_language_to_a_caller_who_went_on_from_it(desk: Desk) -> None:
+    now = datetime.now(UTC)
+    contact = await desk.contacts.create_contact("chat", now)
+    await desk.contacts.open_leg(contact, "chat", CallerInfo("chat-ko", "", "", "chat"), now, to_stored(FlowStarted(flow="line_ko", version="chat")))
+    await desk.contacts.issue_code("135790", contact.id, "chat-ko", "technical", [], 5, now, now + timedelta(minutes=10))
+    distributor = technical()
+    call = await desk.call(distributor=distributor)  # the phone's flow speaks English
+    call.keys("135790")
+    await call.until(lambda: bool(distributor.calls()))
+    ((_, snapshot),) = distributor.calls()
+    assert snapshot.language == "ko", "the chat was in Korean: its announcements and its agent's pop are too"
+    await call.hang_up()
+    await distributor.aclose()
