@@ -112,6 +112,7 @@ class HandoffService:
         ]
         for kind, detail in own[1:]:
             await self._journeys.add_event(opened.call_id, kind, now, detail)
+            metrics.journey_event(kind, detail)  # counted in calls{outcome="callback"} as a caller's callback is
         await self._journeys.close_call(opened.call_id, now, "system", None, "callback arranged in chat")
         snapshot = CallSnapshot(verdict.number, contact.customer_name, dict(leg.variables), [*leg.journal, *own], self._procedures(), leg.language)
         if not distributor.arrange_callback(call_id, target.queue, verdict.number, target.skills, target.priority, snapshot, continues_from=leg.channel_id):

@@ -214,8 +214,10 @@ async def test_a_chat_becomes_a_callback_in_its_queue_with_the_chat_on_the_pop_a
         assert await service.call_me_back(leg, "+4420123456", target) == HandoffRefused("international")
         assert await service.call_me_back(leg, "010-1234-5678", target) == HandoffRefused("not_digits")
         assert await service.call_me_back(leg, "01012345678", HandoffTarget("nowhere")) == HandoffRefused("no_queue")
+        callbacks = metrics.CALLS.labels("callback")._value.get()
         arranged = await service.call_me_back(leg, "01012345678", target)
         assert isinstance(arranged, CallbackArranged) and arranged.number == "010****5678" and arranged.queue == "technical"
+        assert metrics.CALLS.labels("callback")._value.get() == callbacks + 1, "counted on /metrics as a caller's callback"
 
         ((call, snapshot),) = distributor.calls()
         assert call.caller_id == arranged.call_id and call.callback and call.priority == 6 and call.extra_skills == {"korean": 1}
