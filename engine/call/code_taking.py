@@ -86,7 +86,7 @@ class CodeTaking:
         settings = claims.settings if claims is not None else None
         self.entry = CodeEntry(settings.key_timeout_s if settings else 4.0, settings.max_code_tries if settings else 0, open_=claims is not None)
         self.took = False
-        """This call took a chat over: released if it ends before an agent answers."""
+        """This call took a chat over: released if it ends before it reached the chat's queue."""
 
     @property
     def holding(self) -> bool:
@@ -169,9 +169,12 @@ class CodeTaking:
     async def timer_fired(self) -> None:
         await self._run(self.entry.timed_out())
 
-    async def end(self, answered: bool) -> None:
-        """The call ended: a chat it took over but no agent answered waits for the customer's next call."""
-        if self.took and not answered:
+    async def end(self, reached_queue: bool) -> None:
+        """The call ended: a chat it took over but never brought into the chat's queue (the queue was
+        gone, the caller hung up during the take-over) waits for the customer's next call. Once in the
+        queue, the hand-off happened: a caller who gives up waiting is an abandoned call, and the chat
+        gives a new code."""
+        if self.took and not reached_queue:
             self.took = False
             await self._release()
 

@@ -242,11 +242,10 @@ class FlowDriver:
         """close, cancel and await the lookups, then remove the call's audio tap (Asterisk keeps its
         media channel and bridge otherwise) and, unless the engine is handing the call over, take the
         caller out of the ACD."""
-        answered = self.acd_phase == "talking" or self._survey_for is not None
         self.close()
         await self._lookups.aclose()
         if not handing_over:
-            await self.codes.end(answered)
+            await self.codes.end(self.acd_link.reached)
         await self.hush()  # an ACD announcement would hold up the next engine's commands on the channel
         if self._listening is not None:
             await self._listening.close()

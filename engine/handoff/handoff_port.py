@@ -98,7 +98,7 @@ class CodeClaims(Protocol):
 
     A claim is one short transaction (the code taken, the call put in the chat's contact); what
     follows it (the chat's journal read back) is continue_chat, outside the claim's short timeout.
-    A call that took a chat and ends before an agent answered releases it."""
+    A call that took a chat and ends before it reached the chat's queue releases it."""
 
     @property
     def settings(self) -> HandoffSettings:
@@ -114,7 +114,7 @@ class CodeClaims(Protocol):
         """After a claim: the chat leg records the call; its journal and checkpoint come back."""
 
     async def release(self, call_id: str) -> None:
-        """The call ended before an agent took it: its code works again (until it expires)."""
+        """The call ended before it reached the chat's queue: its code works again (until it expires)."""
 
     async def codes_waiting(self) -> bool:
         """Whether any chat's code waits for a call now (cached: most calls do not ask the database)."""

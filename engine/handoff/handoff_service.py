@@ -195,7 +195,7 @@ class HandoffService:
     async def release(self, call_id: str) -> None:
         if await self._contacts.release_claim(call_id, self._clock()):
             self._checked_at = None
-            log.info("call %s ended before an agent took it: its hand-off code works again", call_id)
+            log.info("call %s ended before it reached the chat's queue: its hand-off code works again", call_id)
 
     async def codes_waiting(self) -> bool:
         now = self._clock()

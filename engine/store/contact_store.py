@@ -279,7 +279,7 @@ class ContactStore:
         return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
 
     async def release_claim(self, by_leg: str, now: datetime) -> bool:
-        """The calling leg ended before an agent took it: its code works again until it expires."""
+        """The calling leg ended before it reached the chat's queue: its code works again until it expires."""
         async with self._sessions() as session, session.begin():
             done = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.claimed_by == by_leg[:64], HandoffCodeRow.claimed_at.is_not(None),
                                                                       HandoffCodeRow.expires_at > now).values(claimed_at=None, claimed_by=""))

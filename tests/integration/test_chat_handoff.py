@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.acd.call_distributor import CallDistributor
@@ -50,10 +51,15 @@ CHAT_LEG = "chat-handoff-test"
 KEY = b"k" * 32
 
 
-async def seed_chat(database_url: str, key: bytes = KEY) -> None:
+async def seed_chat(database_url: str, key: bytes | None = None) -> None:
     """The chat's leg, as the web chat journals it, and its codes: one live, one expired (issued
-    first: a new code revokes the chat's live ones)."""
+    first: a new code revokes the chat's live ones). `key`: the codes' HMAC key; by default a running
+    engine's (handoff.key beside its agents' secrets file, which acd_setup puts beside the database)."""
     now = datetime.now(UTC)
+    if key is None:
+        database_file = make_url(database_url).database
+        assert database_file, f"{database_url}: pass the engine's key"
+        key = await load_code_key(Path(database_file).parent / "handoff.key")
     database = create_engine(database_url)
     try:
         journeys = JourneyStore(database)
@@ -83,9 +89,8 @@ async def start(tmp_path: Path, start_engine: Any, crm_url: str, name: str) -> t
     passwd = await asyncio.to_thread(threadline, "agents", "passwd", "jiyeon", "--password-stdin", "--flows", env["THREADLINE_FLOWS__FOLDER"], env=env,
                                      stdin="jiyeon-password-1\n")
     assert passwd.returncode == 0, passwd.stderr
-    key_file = tmp_path / "handoff.key"
-    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / name}", **env, THREADLINE_HANDOFF__KEY_FILE=str(key_file))
-    await seed_chat(engine.database_url, await load_code_key(key_file))  # the engine made the key at its start
+    engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / name}", **env)
+    await seed_chat(engine.database_url)  # under the key the engine made at its start
     return engine, secrets
 
 
@@ -189,7 +194,7 @@ def technical_queue() -> AcdConfig:
 
 
 async def chat_leg(database_url: str) -> ChatLeg:
-    await seed_chat(database_url)
+    await seed_chat(database_url, KEY)
     database = create_engine(database_url)
     try:
         journeys = JourneyStore(database)

@@ -221,13 +221,21 @@ async def test_a_few_keys_in_the_greeting_are_dropped_and_the_held_flow_goes_on(
     assert await desk.contacts.code_is_live(CODE, datetime.now(UTC))
 
 
-async def test_a_call_that_took_a_chat_and_hangs_up_before_an_agent_answers_gives_the_code_back(desk: Desk) -> None:
-    call = await desk.call()
+async def test_a_call_that_took_a_chat_but_never_reached_its_queue_gives_the_code_back(desk: Desk) -> None:
+    call = await desk.call()  # no ACD here: the chat's queue is not served, the caller hears an apology
     call.keys(CODE)
     await call.until(lambda: len(call.control.of("play")) == 2)
     assert not await desk.contacts.code_is_live(CODE, datetime.now(UTC))
     await call.hang_up()
     assert await desk.contacts.code_is_live(CODE, datetime.now(UTC)), "the customer may call again with the same code"
+
+    distributor = technical()
+    call = await desk.call(distributor=distributor, channel="7.2")
+    call.keys(CODE)
+    await call.until(lambda: bool(distributor.calls()))
+    await call.hang_up()  # gave up waiting: the hand-off happened, the chat gives a new code
+    assert not await desk.contacts.code_is_live(CODE, datetime.now(UTC))
+    await distributor.aclose()
 
 
 async def test_a_call_from_the_chats_number_takes_it_over_only_when_the_operator_turned_that_on(desk: Desk) -> None:
