@@ -32,6 +32,7 @@ from engine.acd.call_monitor import CallMonitor, MonitoringAudit
 from engine.acd.floor_view import FloorView, live_floor
 from engine.acd.journey_marks import CALLBACK_REQUESTED, previous_call
 from engine.acd.owed_callbacks import restore_callbacks
+from engine.handoff.code_key import load_code_key
 from engine.handoff.handoff_service import HandoffService
 from engine.acd.report_commands import ChannelFiguresToday, report_rows
 from engine.chat.chat_service import ChatService
@@ -217,7 +218,9 @@ class Engine:
             distributor, store, AgentStateStore(database), lambda snapshot: self.hub.floor_changed({**snapshot, "calls": monitor.calls(), "monitoring": monitor.sessions()}),
             self._acd_config, self.hub.queues_changed, publish_history=self.hub.floor_history_changed,
         )
-        self.handoff = HandoffService.for_engine(database, store, distributor, settings.handoff, lambda: self.flows.current.bundle.flow_set.procedures if self.flows else {})
+        code_key = await load_code_key(settings.handoff.key_file or settings.agent_secrets_path.with_name("handoff.key"))
+        self.handoff = HandoffService.for_engine(database, store, distributor, settings.handoff, lambda: self.flows.current.bundle.flow_set.procedures if self.flows else {},
+                                                 code_key)
         flows = self.flows = await FlowLibrary.load(settings, http_session, speech, distributor, self.handoff)
         stasis = self.stasis = StasisApp(ari, store, settings.calls, ast.app_name, flows=flows, taps=taps, distributor=distributor, monitor=monitor)
         events = AriEventsServer(listener, stasis.on_event, self._ari_state)

@@ -132,3 +132,7 @@ class ChannelGauges(Collector):
 
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
+
+
+HANDOFF_CLAIMS_REFUSED = Counter("threadline_handoff_claims_refused", "Hand-off code claims refused, by reason (unknown, expired, used, budget: the engine-wide limit was reached, "
+                                 "number_limit: the caller number's limit was reached)", ["reason"], registry=REGISTRY)

@@ -161,7 +161,19 @@ class AcdSettings(_Section):
 
 
 class HandoffSettings(_Section):
-    """A chat handed to the phone: the one-time code the customer calls with (engine/handoff/)."""
+    """A chat handed to the phone: the one-time code the customer calls with (engine/handoff/).
+
+    Codes are stored only as HMAC-SHA256 under a server secret (a bare hash of a 6-digit code is
+    reversed in milliseconds). The secret is 32 random bytes generated once into `key_file`
+    (default: `handoff.key` beside the agents' secrets file, mode 0600); keep it with that file's
+    backups. Replacing it makes the codes live at that moment unusable, nothing else.
+
+    Guessing is bounded: a call takes `max_code_tries` codes; a caller number refused
+    `refused_per_number` times within `refused_window_s` takes no more codes until the window has
+    passed (withheld numbers count as one number); and when the whole engine has refused
+    `refused_budget` claims within the window it takes no codes at all until the window has passed
+    (an error is logged, and threadline_handoff_claims_refused_total counts them under the reason budget).
+    """
 
     code_ttl_s: int = Field(default=600, ge=60, le=3600)
     """How long a code given in the chat works."""
@@ -173,6 +185,17 @@ class HandoffSettings(_Section):
     """How long a code being keyed waits for its next key (and a refused one for another try)."""
     spoken_codes: bool = True
     """Listen for a code said in digit words during the greeting (needs a speech model for the flow's language)."""
+    spoken_min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    """A spoken code is taken only if the recogniser was at least this sure."""
+    continue_by_number: bool = False
+    """A call whose caller ID equals a chat's signed customer number takes that chat's live code over
+    without keying it. Caller ID can be spoofed, so it is off: on, the agent's pop says the caller ID
+    matches (not that the caller is verified)."""
+    key_file: Path | None = None
+    """The codes' HMAC secret; default: handoff.key beside the agents' secrets file."""
+    refused_window_s: int = Field(default=600, ge=60, le=86400)
+    refused_per_number: int = Field(default=6, ge=1, le=1000)
+    refused_budget: int = Field(default=300, ge=1, le=1_000_000)
 
 
 class RecordingSettings(_Section):

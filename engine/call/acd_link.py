@@ -21,6 +21,8 @@ class AcdLink:
         """The ACD has the caller: waiting, talking to an agent, or lent to a secure-entry flow."""
         self.lent_for_secure_entry = False
         """The ACD lent the caller to its queue's secure-entry flow: the flow's queue node gives it back."""
+        self.reached = False
+        """The caller was put in a queue (or adopted with an agent) at some point of the call."""
 
     @property
     def recorder(self) -> ConversationRecorder | None:
@@ -45,12 +47,13 @@ class AcdLink:
 
     def enqueue(self, queue: str, skills: Sequence[str], priority: int, snapshot: CallSnapshot, record: Record, waited_s: float = 0.0) -> None:
         assert self._distributor is not None
-        self.queued = True
+        self.queued = self.reached = True
         self._distributor.enqueue(self._channel_id, queue, tuple(skills), priority, snapshot, record, self._caller, waited_s)
 
     async def adopt(self, queue: str, agent: str, talked_s: float, snapshot: CallSnapshot, record: Record) -> None:
         """A caller who was talking to an agent when the last engine stopped."""
         if self._distributor is not None:
+            self.reached = True
             self.queued = await self._distributor.adopt_conversation(self._channel_id, queue, agent, talked_s, snapshot, record, self._caller)
 
     def key(self, digit: str) -> None:

@@ -28,12 +28,13 @@ from engine.asterisk.ari_events import (
 )
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, ChannelGone
 from engine.call.arrival_order import ArrivalOrder
-from engine.acd.journey_marks import acd_phase
+from engine.acd.journey_marks import acd_phase, continued_from
 from engine.acd import queued_call_facts as acd
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.call_control import CallControl
 from engine.call.call_start import CallArrived, CallStart, PromptFinished, PromptTimedOut, refused_reason
 from engine.call.caller_commands import Answer, CancelEngineWait, ChannelCommand, HangUp, PlayPrompt, StartFlow, StopHold, StopPrompt
+from engine.call.code_taking import HandoffChecked
 from engine.call.flow_driver import FlowDriver, ForCaller
 from engine.speech.call_listening import HeardSpeech
 from engine.flows.flow_facts import DigitPressed, LookupAnswered, QueueLeft, TimerFired
@@ -43,13 +44,14 @@ from engine.journey.journey_writer import JourneyWriter
 from engine.log_format import log_call_event
 from engine.settings import CallSettings
 from engine.speech.prompt_audio import PromptRenderFailed
-from engine.store.journey_store import CallerInfo
+from engine.store.journey_store import CallerInfo, JourneyEvent
 
 log = logging.getLogger(__name__)
 MIN_PATIENCE_S = 20
 """A saturated Asterisk can take several request timeouts to answer one command: never give up on it sooner."""
 
 Clock = Callable[[], datetime]
+CHAT_JOURNEY_TIMEOUT_S = 2.0
 ENGINE_WAIT = "TIMEOUT(absolute)"
 """The dialplan sets it before Stasis(); at 0 it is off. See asterisk_conf/templates/extensions.conf.j2."""
 
@@ -72,7 +74,7 @@ class CallLost:
     reason: str
 
 
-SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | QueueLeft | HeardSpeech | ForCaller
+SessionInput = AriEvent | CallLost | TimerFired | LookupAnswered | QueueLeft | HeardSpeech | ForCaller | HandoffChecked
 GOODBYE_WAIT_S = 30.0
 """A last sentence from the ACD (the callback is arranged, the queue's maximum wait) is heard to
 its end before the caller is hung up, but never longer than this."""
@@ -295,6 +297,9 @@ class CallSession:
         elif isinstance(item, (TimerFired, LookupAnswered, QueueLeft)):
             if self._driver is not None:
                 await self._flow_step(self._driver.on_fact(item))
+        elif isinstance(item, HandoffChecked):
+            if self._driver is not None and not self._ended:
+                await self._flow_step(self._driver.handoff_checked(item))
         elif isinstance(item, ChannelHangupRequested):
             self._hangup_request = self._hangup_request or item
         elif isinstance(item, (StasisEnded, ChannelDestroyed)):
@@ -436,15 +441,29 @@ class CallSession:
             self._driver = FlowDriver(self._flows, ch.id, variables, self._ari, self.inbox, self._record_detail, self._flow_hang_up)
             earlier = await self.journey.earlier_events() if self._resumed else []
             phase = acd_phase([event.kind for event in earlier])
+            chat = await self._chat_journey(earlier) if phase in ("talking", "waiting") else []
             if phase == "talking":
                 self._write(events.LeftWithAgent(reason="the caller was talking to an agent when the last engine stopped; the call stays in its bridge"))
-                await self._flow_step(self._driver.adopt_conversation(earlier, self._clock()))
+                await self._flow_step(self._driver.adopt_conversation(earlier, self._clock(), chat))
                 return
             if phase == "waiting":
-                await self._flow_step(self._driver.requeue(earlier, self._clock()))
+                await self._flow_step(self._driver.requeue(earlier, self._clock(), chat))
                 return
             checkpoint = next((dict(e.detail) for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), None)
             await self._flow_step(self._driver.start(checkpoint))
+
+    async def _chat_journey(self, earlier: list[JourneyEvent]) -> list[JourneyEvent]:
+        """An adopted call that went on from a chat: the chat leg's journey, for the pop (empty if the database is slow)."""
+        chat_leg = continued_from(earlier)
+        if chat_leg is None:
+            return []
+        try:
+            async with asyncio.timeout(CHAT_JOURNEY_TIMEOUT_S):
+                record = await self.journey.store.get_call(chat_leg)
+        except Exception as exc:  # the caller is waiting: requeued without the chat on the pop
+            log.warning("call %s: the chat %s it went on from not read back (%s)", self.channel.id, chat_leg, exc or type(exc).__name__)
+            return []
+        return list(record.events) if record is not None else []
 
     async def _flow_step(self, step: Awaitable[None]) -> None:
         await self._guarded("flow", step)

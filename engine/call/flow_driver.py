@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -47,7 +47,7 @@ from engine.acd.acd_ports import CallSnapshot
 from engine.acd.wait_announcements import announcement_playback_id
 from engine.call.acd_link import AcdLink
 from engine.call.call_control import CallControl
-from engine.call.code_taking import CODE_TIMER, SPOKEN_CODE_END_OF_SPEECH_S, SPOKEN_CODE_MAX_SPEECH_S, CodeTaking
+from engine.call.code_taking import CODE_TIMER, SPOKEN_CODE_END_OF_SPEECH_S, SPOKEN_CODE_MAX_SPEECH_S, CodeTaking, HandoffChecked
 from engine.call.flow_services import FlowRuntime, answer_lookup
 from engine.flows.interpreter import FlowInterpreter
 from engine.flows.survey_answers import survey_answer
@@ -124,6 +124,8 @@ class FlowDriver:
         self.codes = CodeTaking(runtime.handoff, channel_id, self)
         self._held: list[FlowFact] = []
         """The flow's facts that wait while a hand-off code is keyed or checked."""
+        self._chat_language: str | None = None
+        """The language of the chat this call went on from: the queue speaks it to the caller."""
 
     @property
     def keys_are_sensitive(self) -> bool:
@@ -141,11 +143,23 @@ class FlowDriver:
         return playback_id.startswith(self._playback_prefix) or playback_id == announcement_playback_id(self._channel_id)
 
     async def start(self, checkpoint: Mapping[str, Any] | None = None) -> None:
-        """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint."""
+        """Begin the flow, or, for a call adopted from an engine that stopped, go on from its checkpoint.
+        The greeting starts at once; whether a chat waits for this call is checked beside it."""
         if checkpoint is not None:
+            self.codes.flow_asks()  # an adopted call is past its greeting
             await self._execute(self.interpreter.resume(checkpoint))
-        elif not await self.codes.at_start(str(self.interpreter.variables.get("caller_number", ""))):
-            await self._execute(self.interpreter.decide(CallStarted()))
+            return
+        if self.codes.checks_at_start:
+            self._lookups.spawn(f"handoff-check-{self._channel_id}", self._check_handoff())
+        await self._execute(self.interpreter.decide(CallStarted()))
+
+    async def _check_handoff(self) -> None:
+        checked = await self.codes.check_at_start(str(self.interpreter.variables.get("caller_number", "")))
+        self._inbox.put_nowait(checked)
+
+    async def handoff_checked(self, fact: HandoffChecked) -> None:
+        """The start check's answer, in the session (the call may have moved on or ended meanwhile)."""
+        await self.codes.checked(fact)
 
     async def on_fact(self, fact: FlowFact) -> None:
         if isinstance(fact, TimerFired) and fact.timer_id == CODE_TIMER:
@@ -156,6 +170,7 @@ class FlowDriver:
             return
         if isinstance(fact, QueueLeft):
             self.codes.flow_asks()  # back from the ACD (an overflow, a secure entry): keys are the flow's
+            self._chat_language = None  # the flow speaks its own language again
         elif isinstance(fact, DigitPressed) and not self.interpreter.finished and not self.interpreter.keys_are_sensitive \
                 and not self.acd_link.in_secure_entry and await self.codes.key(fact.digit):
             return  # a hand-off code's key
@@ -193,7 +208,7 @@ class FlowDriver:
             return
         utterance = heard.event
         said = [h.text for h in utterance.recognition.alternatives] or [utterance.recognition.text]
-        code = self.codes.is_code(said)
+        code = self.codes.is_code(said, utterance.recognition.confidence)
         sensitive = self.keys_are_sensitive or code
         detail: dict[str, Any] = {
             "text": "****" if sensitive and utterance.recognition.text else utterance.recognition.text,
@@ -210,7 +225,7 @@ class FlowDriver:
         if self.acd_link.has_caller:
             self.acd_link.heard(tuple((h.text, h.confidence) for h in utterance.recognition.alternatives))
             return
-        if code and await self.codes.heard(said):
+        if code and await self.codes.heard(said, utterance.recognition.confidence):
             return
         await self.on_fact(SpeechRecognised(utterance.recognition.alternatives))
 
@@ -229,6 +244,8 @@ class FlowDriver:
         caller out of the ACD."""
         self.close()
         await self._lookups.aclose()
+        if not handing_over:
+            await self.codes.end(self.acd_link.reached)
         await self.hush()  # an ACD announcement would hold up the next engine's commands on the channel
         if self._listening is not None:
             await self._listening.close()
@@ -236,26 +253,26 @@ class FlowDriver:
             await self.leave_acd()
             await self._runtime.forget_call(self._channel_id)  # the call's own prompts (its number, name) go with it
 
-    async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
-        """An adopted caller who was talking to an agent: the ACD takes the conversation back."""
+    async def adopt_conversation(self, earlier: Sequence[JourneyEvent], now: datetime, chat: Sequence[JourneyEvent] = ()) -> None:
+        """An adopted caller who was talking to an agent: the ACD takes the conversation back (with
+        what the IVR learned and, for a call that went on from a chat, the chat's journal first)."""
         answered = next((e for e in reversed(earlier) if e.kind == events.AgentAnswered.KIND), None)
         queued = next((e for e in reversed(earlier) if e.kind == events.Queued.KIND), None)
         if answered is None or queued is None:
             return
+        self._learned(earlier, chat)
         talked_s = max(0.0, (now - answered.at).total_seconds())
         queue, agent = _decoded(queued, events.Queued).queue, _decoded(answered, events.AgentAnswered).agent or ""
         await self.acd_link.adopt(queue, agent, talked_s, self._snapshot(), self._record)
 
-    async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime) -> None:
+    async def requeue(self, earlier: Sequence[JourneyEvent], now: datetime, chat: Sequence[JourneyEvent] = ()) -> None:
         """An adopted caller who was waiting for an agent: back into the same queue, at its place,
-        with what the IVR learned (from the journey the earlier engine wrote), without the menu again."""
+        with what the IVR learned (from the journey the earlier engine wrote), without the menu again;
+        a call that went on from a chat has the chat's journal first on the pop, as before the restart."""
         queued = next(e for e in reversed(earlier) if e.kind == events.Queued.KIND)
         first_queued = next(e for e in earlier if e.kind == events.Queued.KIND)
-        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), {})
-        saved = checkpoint.get("variables")
-        self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
+        self._learned(earlier, chat)
         self.interpreter.finished = True  # the flow's part is done: the call belongs to the ACD
-        self.journal.extend((e.kind, dict(e.detail)) for e in earlier)
         last = _decoded(queued, events.Queued)
         priority = last.priority if last.priority is not None else 5
         if not self.acd_link.serves(last.queue):
@@ -265,6 +282,13 @@ class FlowDriver:
         self.acd_link.enqueue(last.queue, last.skills, priority, self._snapshot(), self._record, waited_s or 0.001)
         await self._release_tap()
 
+    def _learned(self, earlier: Sequence[JourneyEvent], chat: Sequence[JourneyEvent]) -> None:
+        """An adopted call's variables (its last checkpoint) and journal (the chat's first, if it went on from one)."""
+        checkpoint = next((e.detail for e in reversed(earlier) if e.kind == events.CheckpointSaved.KIND), {})
+        saved = checkpoint.get("variables")
+        self.interpreter.variables.update(saved if isinstance(saved, Mapping) else {})
+        self.journal.extend((e.kind, dict(e.detail)) for e in (*chat, *earlier))
+
     @property
     def acd_phase(self) -> str | None:
         """waiting or talking while the ACD has the caller; None otherwise."""
@@ -272,7 +296,8 @@ class FlowDriver:
 
     @property
     def language(self) -> str:
-        return self.interpreter.language
+        """The flow's language, or, for a call that went on from a chat, the chat's while the ACD has the caller."""
+        return self._chat_language or self.interpreter.language
 
     def for_caller(self, commands: Sequence[acd.CallerCommand], done: asyncio.Future[None] | None = None) -> None:
         """What the ACD wants done to the caller: into the call's inbox, carried out by its session in
@@ -291,7 +316,7 @@ class FlowDriver:
             return False  # the call ended or is being handed to the next engine: its channel is not ours to play to
         await self.hush()  # a new sentence replaces one still playing
         try:
-            media = await self._runtime.media_for(text, self.interpreter.language, self._channel_id)
+            media = await self._runtime.media_for(text, self.language, self._channel_id)
             self._announcing, self._announced_media = True, media  # before the request: a hush meanwhile must stop it
             await self._ari.play(self._channel_id, media, announcement_playback_id(self._channel_id))
         except (AsteriskError, PromptRenderFailed) as exc:
@@ -301,7 +326,7 @@ class FlowDriver:
 
     def listen_for(self, phrases: Sequence[str]) -> None:
         """The ACD listens to the waiting caller (the callback offer's phrases, yes and no)."""
-        language = self.interpreter.language
+        language = self.language
         extra = YES_WORDS.get(language[:2], ()) + NO_WORDS.get(language[:2], ())
         self._listen(Listen((*phrases, *extra), language, ACD_END_OF_SPEECH_S, ACD_MAX_SPEECH_S))
 
@@ -402,7 +427,7 @@ class FlowDriver:
             await self._release_tap()
         elif isinstance(command, Transfer):
             self._closing_prompt = "queue-missing"
-            language = self.interpreter.language
+            language = self.language
             await self._play(self._closing_prompt, QUEUE_NOT_CONFIGURED.get(language, QUEUE_NOT_CONFIGURED["en"]), None, language)
         elif isinstance(command, HangUp):
             await self._hang_up(command.reason)
@@ -418,6 +443,16 @@ class FlowDriver:
 
     def write(self, event: events.JourneyEventModel) -> None:
         self._keep(*events.to_stored(event))
+
+    @property
+    def live(self) -> bool:
+        return not self._closed
+
+    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        if self._lookups.closed:
+            work.close()  # the call is ending: nothing more is started for it
+            return
+        self._lookups.spawn(name, work)
 
     def start_timer(self, timer_id: str, seconds: float) -> None:
         self.cancel_timer(timer_id)
@@ -443,16 +478,25 @@ class FlowDriver:
         learned in the flow's variables and the chat's journal first on the agent's pop."""
         self._held.clear()
         self.write(ContinuedFrom(leg=handed.chat_leg, channel="chat", how=handed.how))
+        self._chat_language = self._language_of(handed.journal)
         self.journal[:0] = [(kind, dict(detail)) for kind, detail in handed.journal]
         own = {name: self.interpreter.variables.get(name) for name in CALL_VARIABLES}
         self.interpreter.variables.update({**handed.variables, **own})
+        # what a restart requeues the caller with (the chat's values are masked already; the greeting collected nothing)
+        self.write(events.CheckpointSaved(flow=self._runtime.bundle.inbound, node=self.interpreter.node_name, variables=dict(self.interpreter.variables)))
         await self._execute(self.interpreter.hand_over(handed.queue, handed.skills, handed.priority, f"goes on from chat ({handed.how})"))
+
+    def _language_of(self, journal: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+        """The language of the flow a chat ran (its first flow_started), if this engine has that flow."""
+        started = next((event for kind, detail in journal if isinstance(event := events.from_stored(kind, detail), events.FlowStarted)), None)
+        flow = self._runtime.bundle.flow_set.flows.get(started.flow) if started is not None else None
+        return flow.language if flow is not None else None
 
     def _snapshot(self) -> CallSnapshot:
         """What the IVR learned, as live references (the pop reads them when the agent's phone rings)."""
         variables = self.interpreter.variables
         return CallSnapshot(str(variables.get("caller_number", "")), str(variables.get("caller_name", "")), variables, self.journal,
-                            self._runtime.bundle.flow_set.procedures, self.interpreter.language)
+                            self._runtime.bundle.flow_set.procedures, self.language)
 
     def _keep(self, kind: str, detail: dict[str, Any]) -> None:
         self.journal.append((kind, detail))

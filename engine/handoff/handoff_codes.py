@@ -56,15 +56,27 @@ DIGIT_WORDS: Mapping[str, Mapping[str, str]] = {
            "nine": "9"},
 }
 """Digit words a caller says a code with, by language (sino-Korean and native Korean numbers)."""
+FILLER_WORDS: Mapping[str, frozenset[str]] = {
+    "ko": frozenset({"음", "어", "으", "그", "저", "아", "코드", "코드는", "번호", "번호는", "이에요", "예요", "입니다", "이요"}),
+    "zh": frozenset({"嗯", "呃", "啊", "那个", "我的", "代码", "代码是", "是", "号码"}),
+    "en": frozenset({"um", "uh", "er", "erm", "hmm", "the", "code", "is", "my", "it's", "its", "number"}),
+}
+"""Words a caller says around a code ("음 코드는 사 팔 이 ..."): skipped, never digits."""
+_UNHEARD = ("[unk]", "<unk>")
+"""What a recogniser writes for a word it did not know: skipped too."""
 _SEPARATORS = frozenset(" \t,.-、，。")
 
 
 def digits_spoken(text: str, language: str) -> str | None:
     """The digits a caller said ("사 팔 이 구 일 삼", "四八二九一三", "four eight two nine one three",
-    "482913", mixed), or None if anything else was said. Words are matched longest first."""
+    "482913", mixed, with fillers and unknown words around them), or None if anything else was said.
+    Words are matched longest first."""
     words = {**DIGIT_WORDS.get(language[:2], {}), **DIGIT_WORDS["en"]}
-    longest = max(len(word) for word in words)
+    fillers = FILLER_WORDS.get(language[:2], frozenset()) | FILLER_WORDS["en"]
+    known = sorted({*words, *fillers}, key=len, reverse=True)
     text = text.strip().lower()
+    for unheard in _UNHEARD:
+        text = text.replace(unheard, " ")
     digits: list[str] = []
     at = 0
     while at < len(text):
@@ -75,12 +87,13 @@ def digits_spoken(text: str, language: str) -> str | None:
             digits.append(text[at])
             at += 1
             continue
-        match = next((text[at:at + size] for size in range(longest, 0, -1) if text[at:at + size] in words), None)
+        match = next((word for word in known if text.startswith(word, at)), None)
         if match is None:
             return None
         if match.isascii() and at + len(match) < len(text) and text[at + len(match)].isalpha():
             return None  # an English word that only starts like a digit ("often", "one's")
-        digits.append(words[match])
+        if match in words:
+            digits.append(words[match])
         at += len(match)
     return "".join(digits) or None
 

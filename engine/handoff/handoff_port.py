@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from engine.settings import HandoffSettings
+from engine.store.contact_store import ClaimedCode
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,27 @@ class ChatHandedOver:
 
 
 class CodeClaims(Protocol):
-    """What a call asks of the hand-off service (engine/call runs it as a step of the call's session)."""
+    """What a call asks of the hand-off service (engine/call runs it as a step of the call's session).
+
+    A claim is one short transaction (the code taken, the call put in the chat's contact); what
+    follows it (the chat's journal read back) is continue_chat, outside the claim's short timeout.
+    A call that took a chat and ends before it reached the chat's queue releases it."""
 
     @property
     def settings(self) -> HandoffSettings:
         """How codes are taken on a call: tries, key timeout, spoken codes."""
 
-    async def claim(self, code: str, call_id: str, how: str) -> ChatHandedOver | str:
-        """The chat the code opens, taken for this call; or why not (unknown, expired, used)."""
+    async def claim(self, code: str, call_id: str, how: str) -> ClaimedCode | str:
+        """The chat the code opens, taken for this call; or why not (unknown, expired, used, limited, no_call)."""
 
-    async def claim_by_number(self, number: str, call_id: str) -> ChatHandedOver | None:
-        """The chat waiting for a call from this verified customer number, if any."""
+    async def claim_by_number(self, number: str, call_id: str) -> ClaimedCode | None:
+        """The chat waiting for a call from this customer number, if [handoff] continue_by_number is on."""
+
+    async def continue_chat(self, claimed: ClaimedCode, call_id: str, how: str) -> ChatHandedOver:
+        """After a claim: the chat leg records the call; its journal and checkpoint come back."""
+
+    async def release(self, call_id: str) -> None:
+        """The call ended before it reached the chat's queue: its code works again (until it expires)."""
 
     async def codes_waiting(self) -> bool:
-        """Whether any chat's code waits for a call now."""
+        """Whether any chat's code waits for a call now (cached: most calls do not ask the database)."""

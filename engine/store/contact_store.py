@@ -1,34 +1,46 @@
 """Contacts and their legs, chat sessions and hand-off codes: what ties a customer's chat, calls and
 API threads into one journey. Each leg's own journey is written by JourneyStore as before.
 
-Only hashes of chat tokens and hand-off codes are kept. A code is claimed in one transaction, so two
-calls keying the same code cannot both take the chat over.
+Only hashes of chat tokens and keyed HMACs of hand-off codes are kept. A code is claimed, and the
+calling leg put in the chat's contact, in one transaction: two calls keying the same code cannot
+both take the chat over, and a claim that fails uses nothing up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from engine.store.field_limits import CALLER_FIELD_CHARS, bounded_detail, bounded_text
 from engine.store.journey_store import CallerInfo, CallRecord, JourneyStore, OpenedCall, call_record
-from engine.store.models import CallRow, ChatSessionRow, ContactRow, HandoffCodeRow
+from engine.store.models import CallRow, ChatSessionRow, ContactRow, HandoffCodeRow, JourneyEventRow
 
 CHANNELS = ("phone", "chat", "api")
 
 
 def token_hash(secret: str) -> str:
-    """What is stored of a chat token or a hand-off code: a browser's token or a customer's code
-    read from the database opens nothing."""
+    """What is stored of a chat token: a browser's token (256 random bits) read from the database
+    opens nothing. Never for hand-off codes: a hash of 6 digits is reversed by trying a million (code_digest)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def code_digest(code: str, key: bytes) -> str:
+    """What is stored of a hand-off code: HMAC-SHA256 under the server's secret ([handoff] key_file),
+    so the database alone does not give the codes back."""
+    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+
+
+class _NoCall(Exception):
+    """A claim found no row for its calling leg: the transaction is rolled back."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +88,15 @@ class ClaimedCode:
 @dataclass(frozen=True)
 class CodeRefused:
     reason: str
-    """unknown, expired or used."""
+    """unknown, expired, used, or no_call (the calling leg's row is not written yet: try again)."""
 
 
 class ContactStore:
-    def __init__(self, engine: AsyncEngine, journeys: JourneyStore) -> None:
+    def __init__(self, engine: AsyncEngine, journeys: JourneyStore, code_key: bytes | None = None) -> None:
+        """`code_key`: the hand-off codes' HMAC secret (engine/handoff/code_key.py); only the hand-off needs it."""
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._journeys = journeys
+        self._code_key = code_key
 
     # -- contacts and legs -------------------------------------------------------------------
 
@@ -193,57 +207,95 @@ class ContactStore:
 
     # -- hand-off codes ----------------------------------------------------------------------
 
+    def _code_digest(self, code: str) -> str:
+        if self._code_key is None:
+            raise RuntimeError("ContactStore: hand-off codes need the server's code key (ContactStore(..., code_key=...))")
+        return code_digest(code, self._code_key)
+
+    def _live(self, now: datetime) -> Any:
+        return (HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now)
+
     async def code_is_live(self, code: str, now: datetime) -> bool:
         """Whether an unexpired, unclaimed code with this value exists (a new code must not collide)."""
         async with self._sessions() as session:
-            found = await session.scalar(select(HandoffCodeRow.id).where(
-                HandoffCodeRow.code_hash == token_hash(code), HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now).limit(1))
+            found = await session.scalar(select(HandoffCodeRow.id).where(HandoffCodeRow.code_hash == self._code_digest(code), *self._live(now)).limit(1))
             return found is not None
 
-    async def any_live_code(self, now: datetime) -> bool:
-        """Whether any code waits for a call now (a call listens for a spoken one only then)."""
+    async def live_codes_until(self, now: datetime) -> datetime | None:
+        """When the last code that waits for a call now expires; None if none waits."""
         async with self._sessions() as session:
-            found = await session.scalar(select(HandoffCodeRow.id).where(HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now).limit(1))
-            return found is not None
+            last: datetime | None = await session.scalar(select(func.max(HandoffCodeRow.expires_at)).where(*self._live(now)))
+            return last
 
     async def issue_code(self, code: str, contact_id: int, from_leg: str, queue: str, skills: Sequence[str], priority: int, at: datetime, expires_at: datetime) -> None:
+        """A new code for the chat leg; its earlier live codes stop working (the customer has only the newest)."""
         async with self._sessions() as session, session.begin():
-            session.add(HandoffCodeRow(code_hash=token_hash(code), contact_id=contact_id, from_leg=from_leg, queue=queue, skills=list(skills), priority=priority,
-                                       created_at=at, expires_at=expires_at))
+            await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.from_leg == from_leg[:64], *self._live(at)).values(expires_at=at))
+            session.add(HandoffCodeRow(code_hash=self._code_digest(code), contact_id=contact_id, from_leg=from_leg, queue=queue, skills=list(skills),
+                                       priority=priority, created_at=at, expires_at=expires_at))
 
     async def claim_code(self, code: str, by_leg: str, now: datetime) -> ClaimedCode | CodeRefused:
-        """Take a code for a calling leg: once, before it expires."""
-        async with self._sessions() as session, session.begin():
-            rows = list(await session.scalars(select(HandoffCodeRow).where(HandoffCodeRow.code_hash == token_hash(code)).order_by(HandoffCodeRow.id.desc())))
-            live = next((row for row in rows if row.claimed_at is None and row.expires_at > now), None)
-            if live is None:
-                if not rows:
-                    return CodeRefused("unknown")
-                return CodeRefused("used" if any(row.claimed_at is not None for row in rows) else "expired")
-            taken = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.id == live.id, HandoffCodeRow.claimed_at.is_(None))
-                                          .values(claimed_at=now, claimed_by=by_leg[:64]))
-            if not _changed(taken):
-                return CodeRefused("used")
-            return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
+        """Take a code for a calling leg, once, before it expires, and put the leg in the chat's contact,
+        in one transaction: a claim that cannot attach its leg (the call's row is not written yet:
+        no_call) uses nothing up."""
+        try:
+            async with self._sessions() as session, session.begin():
+                rows = list(await session.scalars(select(HandoffCodeRow).where(HandoffCodeRow.code_hash == self._code_digest(code))
+                                                  .order_by(HandoffCodeRow.id.desc())))
+                live = next((row for row in rows if row.claimed_at is None and row.expires_at > now), None)
+                if live is None:
+                    if not rows:
+                        return CodeRefused("unknown")
+                    return CodeRefused("used" if any(row.claimed_at is not None for row in rows) else "expired")
+                return await self._take(session, live, by_leg, now)
+        except _NoCall:
+            return CodeRefused("no_call")
 
-    async def claim_code_for_number(self, number: str, by_leg: str, now: datetime) -> ClaimedCode | None:
-        """Take the newest live code whose contact has this number as its verified customer number
-        (the chat's signed identity): a call from that number goes on from the chat without keying it."""
+    async def claim_code_for_number(self, number: str, by_leg: str, now: datetime) -> ClaimedCode | CodeRefused | None:
+        """Take the newest live code whose contact has this number as its signed customer number (the
+        chat's identity), as claim_code does: a call whose caller ID is that number goes on from the
+        chat without keying it. Caller ID proves nothing ([handoff] continue_by_number)."""
         if not number:
             return None
+        try:
+            async with self._sessions() as session, session.begin():
+                live = await session.scalar(
+                    select(HandoffCodeRow).join(ContactRow, ContactRow.id == HandoffCodeRow.contact_id)
+                    .where(ContactRow.verified.is_(True), ContactRow.customer_number == number[:CALLER_FIELD_CHARS], *self._live(now))
+                    .order_by(HandoffCodeRow.id.desc()).limit(1))
+                return await self._take(session, live, by_leg, now) if live is not None else None
+        except _NoCall:
+            return CodeRefused("no_call")
+
+    async def _take(self, session: AsyncSession, live: HandoffCodeRow, by_leg: str, now: datetime) -> ClaimedCode | CodeRefused:
+        """Inside the claim's transaction: the code taken, the chat's other live codes revoked, the
+        calling leg put in the contact (or _NoCall, which rolls all of it back)."""
+        taken = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.id == live.id, HandoffCodeRow.claimed_at.is_(None))
+                                      .values(claimed_at=now, claimed_by=by_leg[:64]))
+        if not _changed(taken):
+            return CodeRefused("used")
+        await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.from_leg == live.from_leg, HandoffCodeRow.id != live.id, *self._live(now))
+                              .values(expires_at=now))
+        attached = await session.execute(update(CallRow).where(CallRow.channel_id == by_leg[:64]).values(contact_id=live.contact_id))
+        if not _changed(attached):
+            raise _NoCall
+        return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
+
+    async def release_claim(self, by_leg: str, now: datetime) -> bool:
+        """The calling leg ended before it reached the chat's queue: its code works again until it expires."""
         async with self._sessions() as session, session.begin():
-            live = await session.scalar(
-                select(HandoffCodeRow).join(ContactRow, ContactRow.id == HandoffCodeRow.contact_id)
-                .where(ContactRow.verified.is_(True), ContactRow.customer_number == number[:CALLER_FIELD_CHARS],
-                       HandoffCodeRow.claimed_at.is_(None), HandoffCodeRow.expires_at > now)
-                .order_by(HandoffCodeRow.id.desc()).limit(1))
-            if live is None:
-                return None
-            taken = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.id == live.id, HandoffCodeRow.claimed_at.is_(None))
-                                          .values(claimed_at=now, claimed_by=by_leg[:64]))
-            if not _changed(taken):
-                return None
-            return ClaimedCode(live.contact_id, live.from_leg, live.queue, tuple(live.skills or ()), live.priority)
+            done = await session.execute(update(HandoffCodeRow).where(HandoffCodeRow.claimed_by == by_leg[:64], HandoffCodeRow.claimed_at.is_not(None),
+                                                                      HandoffCodeRow.expires_at > now).values(claimed_at=None, claimed_by=""))
+            return bool(_changed(done))
+
+    async def events_from_same_number(self, channel_id: str, kind: str, since: datetime) -> int:
+        """Events of this kind since `since` on every leg from the caller number of this leg (a
+        number's refused codes across its calls)."""
+        number = select(CallRow.caller_number).where(CallRow.channel_id == channel_id[:64]).scalar_subquery()
+        async with self._sessions() as session:
+            found = await session.scalar(select(func.count(JourneyEventRow.id)).join(CallRow, CallRow.id == JourneyEventRow.call_id)
+                                         .where(CallRow.caller_number == number, JourneyEventRow.kind == kind, JourneyEventRow.at >= since))
+            return int(found or 0)
 
     # -- inside a caller's transaction --------------------------------------------------------
 

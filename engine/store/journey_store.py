@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -201,14 +201,15 @@ class JourneyStore:
     async def previous_calls(self, caller_number: str, exclude_channel: str, limit: int = 5) -> list[CallRecord]:
         """Earlier legs of the same customer number, newest first (for the agent's screen-pop): calls
         from it, and the chat and API legs of contacts made with it (each record says its channel)."""
-        same_customer = select(ContactRow.id).where(ContactRow.customer_number == caller_number)
+        # two selects, each on its own index (an OR across them makes PostgreSQL scan every call)
+        from_number = select(CallRow.id).where(CallRow.caller_number == caller_number).order_by(CallRow.id.desc()).limit(limit + 1)
+        of_contacts = (select(CallRow.id).join(ContactRow, ContactRow.id == CallRow.contact_id).where(ContactRow.customer_number == caller_number)
+                       .order_by(CallRow.id.desc()).limit(limit + 1))
         async with self._sessions() as session:
+            ids = sorted(set(await session.scalars(union(from_number.subquery().select(), of_contacts.subquery().select()))), reverse=True)
             rows = await session.scalars(
-                select(CallRow)
-                .where(or_(CallRow.caller_number == caller_number, CallRow.contact_id.in_(same_customer)), CallRow.channel_id != exclude_channel)
-                .order_by(CallRow.id.desc())
-                .limit(limit)
-                .options(selectinload(CallRow.events))
+                select(CallRow).where(CallRow.id.in_(ids[:limit + 1]), CallRow.channel_id != exclude_channel)
+                .order_by(CallRow.id.desc()).limit(limit).options(selectinload(CallRow.events))
             )
             return [call_record(row) for row in rows]
 

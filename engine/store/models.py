@@ -61,7 +61,7 @@ class CallRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    caller_number: Mapped[str] = mapped_column(String(80), default="")
+    caller_number: Mapped[str] = mapped_column(String(80), default="", index=True)
     caller_name: Mapped[str] = mapped_column(String(80), default="")
     dialed: Mapped[str] = mapped_column(String(80), default="")
     arrived_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

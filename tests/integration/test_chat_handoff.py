@@ -11,24 +11,31 @@ never the code) and the call goes on in the menu.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.acd.call_distributor import CallDistributor
 from engine.acd.owed_callbacks import restore_callbacks
 from engine.config.acd_config import AcdConfig, AgentSettings, CallbackOffer, QueueSettings
 from engine.handoff.handoff_port import CallbackArranged, ChatLeg, CodeIssued, HandoffRefused, HandoffTarget
+from engine.handoff.code_key import load_code_key
+from engine import metrics
+from engine.handoff import handoff_service
 from engine.handoff.handoff_service import HandoffService
 from engine.settings import HandoffSettings
 
+from engine.journey.channel_events import HandoffRefused as HandoffRefusedEvent
 from engine.journey.channel_events import Typed
 from engine.journey.events import CheckpointSaved, FlowStarted, IntentChosen, JourneyEventModel, NodeEntered, StepDone, to_stored
 from engine.localpbx.local_asterisk import LocalAsterisk
-from engine.store.contact_store import ContactStore
+from engine.store.contact_store import ClaimedCode, CodeRefused, Contact, ContactStore, code_digest
 from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import CallerInfo, JourneyStore
 from tests.integration.conftest import PBX_ENV, RunningEngine, free_port, require_tool, wait_for_event
@@ -41,15 +48,22 @@ pytestmark = pytest.mark.asterisk
 SIP_PORT = int(PBX_ENV["THREADLINE_ASTERISK__SIP_PORT"])
 CODE, EXPIRED, WRONG = "482913", "135790", "999999"
 CHAT_LEG = "chat-handoff-test"
+KEY = b"k" * 32
 
 
-async def seed_chat(database_url: str) -> None:
-    """The chat's leg, as the web chat journals it, and its codes: one live, one expired."""
+async def seed_chat(database_url: str, key: bytes | None = None) -> None:
+    """The chat's leg, as the web chat journals it, and its codes: one live, one expired (issued
+    first: a new code revokes the chat's live ones). `key`: the codes' HMAC key; by default a running
+    engine's (handoff.key beside its agents' secrets file, which acd_setup puts beside the database)."""
     now = datetime.now(UTC)
+    if key is None:
+        database_file = make_url(database_url).database
+        assert database_file, f"{database_url}: pass the engine's key"
+        key = await load_code_key(Path(database_file).parent / "handoff.key")
     database = create_engine(database_url)
     try:
         journeys = JourneyStore(database)
-        contacts = ContactStore(database, journeys)
+        contacts = ContactStore(database, journeys, key)
         contact = await contacts.create_contact("chat", now)
         opened = await contacts.open_leg(contact, "chat", CallerInfo(CHAT_LEG, "", "", ""), now, to_stored(FlowStarted(flow="support_ko", version="chat")))
         chat: list[JourneyEventModel] = [
@@ -64,8 +78,8 @@ async def seed_chat(database_url: str) -> None:
         for event in chat:
             kind, detail = to_stored(event)
             await journeys.add_event(opened.call_id, kind, now, detail)
-        await contacts.issue_code(CODE, contact.id, CHAT_LEG, "technical", ["internet", "korean"], 6, now, now + timedelta(minutes=10))
         await contacts.issue_code(EXPIRED, contact.id, CHAT_LEG, "technical", ["internet", "korean"], 6, now - timedelta(minutes=20), now - timedelta(minutes=10))
+        await contacts.issue_code(CODE, contact.id, CHAT_LEG, "technical", ["internet", "korean"], 6, now, now + timedelta(minutes=10))
     finally:
         await database.dispose()
 
@@ -76,7 +90,7 @@ async def start(tmp_path: Path, start_engine: Any, crm_url: str, name: str) -> t
                                      stdin="jiyeon-password-1\n")
     assert passwd.returncode == 0, passwd.stderr
     engine: RunningEngine = await start_engine(f"sqlite+aiosqlite:///{tmp_path / name}", **env)
-    await seed_chat(engine.database_url)
+    await seed_chat(engine.database_url)  # under the key the engine made at its start
     return engine, secrets
 
 
@@ -180,7 +194,7 @@ def technical_queue() -> AcdConfig:
 
 
 async def chat_leg(database_url: str) -> ChatLeg:
-    await seed_chat(database_url)
+    await seed_chat(database_url, KEY)
     database = create_engine(database_url)
     try:
         journeys = JourneyStore(database)
@@ -191,8 +205,8 @@ async def chat_leg(database_url: str) -> ChatLeg:
     return ChatLeg(CHAT_LEG, record.contact_id, "ko", {"intent": "technical", "account": "123456"}, [(e.kind, e.detail) for e in record.events])
 
 
-async def test_a_chat_becomes_a_callback_in_its_queue_with_the_chat_on_the_pop_and_survives_a_restart(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callback.sqlite3'}"
+async def test_a_chat_becomes_a_callback_in_its_queue_with_the_chat_on_the_pop_and_survives_a_restart(database_url: str) -> None:
+    url = database_url
     await upgrade_database(url)
     leg = await chat_leg(url)
     database = create_engine(url)
@@ -200,13 +214,15 @@ async def test_a_chat_becomes_a_callback_in_its_queue_with_the_chat_on_the_pop_a
     distributor = CallDistributor(MemoryBridges(), recent_callbacks=lambda since: journeys.events_of_kinds_since(["callback_requested"], since))  # as app.py
     distributor.configure(technical_queue())
     try:
-        service = HandoffService.for_engine(database, journeys, distributor, HandoffSettings(), lambda: {})
+        service = HandoffService.for_engine(database, journeys, distributor, HandoffSettings(), lambda: {}, KEY)
         target = HandoffTarget("technical", ("internet", "korean"), 6)
         assert await service.call_me_back(leg, "+4420123456", target) == HandoffRefused("international")
         assert await service.call_me_back(leg, "010-1234-5678", target) == HandoffRefused("not_digits")
         assert await service.call_me_back(leg, "01012345678", HandoffTarget("nowhere")) == HandoffRefused("no_queue")
+        callbacks = metrics.CALLS.labels("callback")._value.get()
         arranged = await service.call_me_back(leg, "01012345678", target)
         assert isinstance(arranged, CallbackArranged) and arranged.number == "010****5678" and arranged.queue == "technical"
+        assert metrics.CALLS.labels("callback")._value.get() == callbacks + 1, "counted on /metrics as a caller's callback"
 
         ((call, snapshot),) = distributor.calls()
         assert call.caller_id == arranged.call_id and call.callback and call.priority == 6 and call.extra_skills == {"korean": 1}
@@ -237,8 +253,8 @@ async def test_a_chat_becomes_a_callback_in_its_queue_with_the_chat_on_the_pop_a
         await database.dispose()
 
 
-async def test_a_code_is_issued_hashed_and_claimed_once_by_a_call(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'code.sqlite3'}"
+async def test_a_code_is_issued_hashed_and_claimed_once_by_a_call(database_url: str) -> None:
+    url = database_url
     await upgrade_database(url)
     leg = await chat_leg(url)
     database = create_engine(url)
@@ -247,23 +263,158 @@ async def test_a_code_is_issued_hashed_and_claimed_once_by_a_call(tmp_path: Path
     draws = iter([482913, 7])  # the first collides with the seeded live code
     try:
         journeys = JourneyStore(database)
-        service = HandoffService(ContactStore(database, journeys), journeys, distributor, HandoffSettings(code_ttl_s=300, dial_number="1588"), lambda: {},
-                                 draw=lambda _: next(draws))
+        contacts = ContactStore(database, journeys, KEY)
+        service = HandoffService(contacts, journeys, distributor, HandoffSettings(code_ttl_s=300, dial_number="1588"), lambda: {}, draw=lambda _: next(draws))
         issued = await service.i_will_call(leg, HandoffTarget("technical", ("internet",), 6))
         assert isinstance(issued, CodeIssued) and issued.code == "000007" and issued.dial == "1588"
         assert 299 <= (issued.expires_at - datetime.now(UTC)).total_seconds() <= 300
+        async with database.connect() as connection:
+            stored = set((await connection.exec_driver_sql("SELECT code_hash FROM handoff_codes")).scalars().all())
+        assert code_digest("000007", KEY) in stored, "stored as HMAC-SHA256 under the server's key"
+        assert not {hashlib.sha256(code.encode()).hexdigest() for code in ("000007", CODE)} & stored and "000007" not in stored
+        assert not await contacts.code_is_live(CODE, datetime.now(UTC)), "the chat's new code revoked its earlier one"
         assert await service.codes_waiting()
         now = datetime.now(UTC)
         await journeys.open_call(CallerInfo("call-1", "01099998888", "", "1588"), now, {})
-        handed = await service.claim("000007", "call-1", "code")
-        assert not isinstance(handed, str)
+        await journeys.open_call(CallerInfo("call-2", "01099997777", "", "1588"), now, {})
+        claimed = await service.claim("000007", "call-1", "code")
+        assert isinstance(claimed, ClaimedCode)
+        call = await journeys.get_call("call-1")
+        assert call is not None and call.contact_id == leg.contact_id, "claimed and attached in one transaction"
+        handed = await service.continue_chat(claimed, "call-1", "code")
         assert (handed.chat_leg, handed.queue, handed.skills, handed.priority) == (CHAT_LEG, "technical", ("internet",), 6)
         assert handed.variables == {"intent": "technical", "account": "123456"} and ("typed", {"text": "인터넷이 안 돼요", "node": "menu"}) in handed.journal
         assert await service.claim("000007", "call-2", "code") == "used"
         assert await service.claim(EXPIRED, "call-2", "code") == "expired"
+        assert await service.claim(CODE, "call-2", "code") == "expired"
         assert await service.claim("123123", "call-2", "code") == "unknown"
-        call = await journeys.get_call("call-1")
-        assert call is not None and call.contact_id == leg.contact_id
+        await service.release("call-1")  # call-1 hung up before an agent answered
+        assert isinstance(await service.claim("000007", "call-2", "code"), ClaimedCode), "the released code works again"
     finally:
         await distributor.aclose()
+        await database.dispose()
+
+
+async def stores(database_url: str) -> tuple[AsyncEngine, JourneyStore, ContactStore, Contact]:
+    """An empty database with a signed customer's chat (CHAT_LEG, 01012345678) holding a live CODE."""
+    await upgrade_database(database_url)
+    database = create_engine(database_url)
+    journeys = JourneyStore(database)
+    contacts = ContactStore(database, journeys, KEY)
+    now = datetime.now(UTC)
+    contact = await contacts.create_contact("chat", now, "01012345678", verified=True)
+    await contacts.open_leg(contact, "chat", CallerInfo(CHAT_LEG, "01012345678", "", "chat"), now, to_stored(Typed(text="인터넷이 안 돼요")))
+    await contacts.issue_code(CODE, contact.id, CHAT_LEG, "technical", ["internet"], 6, now, now + timedelta(minutes=10))
+    return database, journeys, contacts, contact
+
+
+async def test_a_claim_for_a_call_whose_row_is_not_written_yet_uses_nothing_up(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reviewer's case: the call's journey writer is behind. No claim may commit without its leg."""
+    monkeypatch.setattr(handoff_service, "ATTACH_WAIT_S", 0.01)
+    database, journeys, contacts, contact = await stores(database_url)
+    try:
+        now = datetime.now(UTC)
+        assert await contacts.claim_code(CODE, "call-1", now) == CodeRefused("no_call")
+        assert await contacts.claim_code_for_number("01012345678", "call-1", now) == CodeRefused("no_call")
+        service = HandoffService(contacts, journeys, None, HandoffSettings(continue_by_number=True), lambda: {})
+        assert await service.claim_by_number("01012345678", "call-1") is None
+        assert await service.claim(CODE, "call-1", "code") == "no_call"
+        assert await contacts.code_is_live(CODE, now), "nothing was used up"
+        await journeys.open_call(CallerInfo("call-1", "01012345678", "", "1588"), now, {})
+        claimed = await service.claim_by_number("01012345678", "call-1")
+        assert claimed is not None and claimed.from_leg == CHAT_LEG
+        assert (await contacts.contact_of_leg("call-1")) == contact
+    finally:
+        await database.dispose()
+
+
+async def test_only_a_signed_customers_newest_live_code_is_taken_by_number_and_only_when_turned_on(database_url: str) -> None:
+    database, journeys, contacts, contact = await stores(database_url)
+    try:
+        now = datetime.now(UTC)
+        unsigned = await contacts.create_contact("chat", now, "01055556666")
+        await contacts.issue_code("111111", unsigned.id, "chat-unsigned", "billing", [], 5, now, now + timedelta(minutes=10))
+        for leg, number in (("call-1", "01012345678"), ("call-2", "01055556666"), ("call-3", "")):
+            await journeys.open_call(CallerInfo(leg, number, "", "1588"), now, {})
+        assert await contacts.claim_code_for_number("01055556666", "call-2", now) is None, "not a signed number"
+        assert await contacts.claim_code_for_number("", "call-3", now) is None
+        assert await HandoffService(contacts, journeys, None, HandoffSettings(), lambda: {}).claim_by_number("01012345678", "call-1") is None, "off by default"
+        assert await contacts.claim_code_for_number("01012345678", "call-1", now + timedelta(minutes=11)) is None, "expired"
+        claimed = await contacts.claim_code_for_number("01012345678", "call-1", now)
+        assert isinstance(claimed, ClaimedCode) and (claimed.from_leg, claimed.queue, claimed.priority) == (CHAT_LEG, "technical", 6)
+        assert await contacts.claim_code_for_number("01012345678", "call-1", now) is None, "claimed once"
+        assert await contacts.release_claim("call-1", now) and await contacts.code_is_live(CODE, now)
+        assert not await contacts.release_claim("call-1", now), "nothing more to release"
+        assert await contacts.claim_code(CODE, "call-1", now) == claimed
+        assert not await contacts.release_claim("call-1", now + timedelta(minutes=11)), "an expired code is not given back"
+    finally:
+        await database.dispose()
+
+
+async def test_code_guessing_is_bounded_per_number_and_across_the_engine(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    database, journeys, contacts, contact = await stores(database_url)
+    try:
+        now = datetime.now(UTC)
+        clock = [now]
+        settings = HandoffSettings(refused_per_number=2, refused_budget=4, refused_window_s=120)
+        service = HandoffService(contacts, journeys, None, settings, lambda: {}, clock=lambda: clock[0])
+        guesser = await journeys.open_call(CallerInfo("g-1", "01077778888", "", "1588"), now, {})
+        kind, detail = to_stored(HandoffRefusedEvent(reason="unknown"))
+        for _ in range(2):  # earlier calls of this number were refused twice (their journeys say so)
+            await journeys.add_event(guesser.call_id, kind, now, detail)
+        await journeys.open_call(CallerInfo("g-2", "01077778888", "", "1588"), now, {})
+        assert await service.claim(CODE, "g-2", "code") == "limited", "this number is refused even the right code"
+        limited = metrics.HANDOFF_CLAIMS_REFUSED.labels("budget")._value.get()
+        for n in range(4):  # other numbers guess: the engine-wide budget runs out
+            await journeys.open_call(CallerInfo(f"o-{n}", f"0103333000{n}", "", "1588"), now, {})
+            assert await service.claim(f"00000{n}", f"o-{n}", "code") == "unknown"
+        assert "claims refused within 120 s" in caplog.text
+        await journeys.open_call(CallerInfo("ok-1", "01012345678", "", "1588"), now, {})
+        assert await service.claim(CODE, "ok-1", "code") == "limited", "no code is taken while the budget is used up"
+        assert metrics.HANDOFF_CLAIMS_REFUSED.labels("budget")._value.get() == limited + 1
+        clock[0] = now + timedelta(seconds=121)
+        assert isinstance(await service.claim(CODE, "ok-1", "code"), ClaimedCode), "taken again after the window"
+    finally:
+        await database.dispose()
+
+
+class CountingContacts(ContactStore):
+    asked = 0
+
+    async def live_codes_until(self, now: datetime) -> datetime | None:
+        self.asked += 1
+        return await super().live_codes_until(now)
+
+
+async def test_calls_ask_the_database_whether_a_code_waits_only_when_one_might(database_url: str) -> None:
+    database, journeys, _, contact = await stores(database_url)
+    try:
+        now = datetime.now(UTC)
+        clock = [now + timedelta(minutes=11)]  # the seeded code has expired
+        contacts = CountingContacts(database, journeys, KEY)
+        distributor = CallDistributor(MemoryBridges())
+        distributor.configure(technical_queue())
+        service = HandoffService(contacts, journeys, distributor, HandoffSettings(), lambda: {}, clock=lambda: clock[0])
+        assert [await service.codes_waiting() for _ in range(20)] == [False] * 20 and contacts.asked == 1, "one read for a burst of calls"
+        leg = ChatLeg(CHAT_LEG, contact.id, "ko", {}, [])
+        assert isinstance(await service.i_will_call(leg, HandoffTarget("technical")), CodeIssued)
+        assert [await service.codes_waiting() for _ in range(20)] == [True] * 20 and contacts.asked == 1, "issued here: known live"
+        clock[0] += timedelta(minutes=11)
+        assert not await service.codes_waiting() and contacts.asked == 2, "expired: read again"
+        await distributor.aclose()
+    finally:
+        await database.dispose()
+
+
+async def test_a_customers_earlier_legs_come_from_both_indexed_selects(database_url: str) -> None:
+    database, journeys, contacts, contact = await stores(database_url)
+    try:
+        now = datetime.now(UTC)
+        for n, (leg, number) in enumerate((("p-1", "01012345678"), ("x-1", "01099990000"), ("p-2", "01012345678"), ("now", "01012345678"))):
+            await journeys.open_call(CallerInfo(leg, number, "", "1588"), now + timedelta(seconds=n), {})
+        earlier = await journeys.previous_calls("01012345678", "now")
+        assert [(call.channel_id, call.channel) for call in earlier] == [("p-2", "phone"), ("p-1", "phone"), (CHAT_LEG, "chat")]
+        assert [call.channel_id for call in await journeys.previous_calls("01012345678", "now", limit=2)] == ["p-2", "p-1"]
+        assert await journeys.previous_calls("01000000000", "now") == []
+    finally:
         await database.dispose()

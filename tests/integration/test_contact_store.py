@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,11 +16,12 @@ from engine.journey.events import to_stored
 from engine.recording.retention import erase
 from engine.settings import RecordingSettings, Settings, WebhookSettings
 from engine.store.api_store import WebhookOutbox
-from engine.store.contact_store import ClaimedCode, CodeRefused, ContactStore
+from engine.store.contact_store import ClaimedCode, CodeRefused, ContactStore, code_digest
 from engine.store.database import create_engine, upgrade_database
 from engine.store.journey_store import CallerInfo, JourneyStore
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+KEY = b"k" * 32
 
 
 async def test_a_chat_and_a_call_are_legs_of_one_contact_and_only_the_phone_leg_is_checked_against_asterisk(database_url: str) -> None:
@@ -47,15 +49,17 @@ async def test_a_chat_and_a_call_are_legs_of_one_contact_and_only_the_phone_leg_
         await engine.dispose()
 
 
-async def test_a_code_is_claimed_once_before_it_expires_and_only_its_hash_is_kept(database_url: str) -> None:
+async def test_a_code_is_claimed_once_before_it_expires_and_only_its_keyed_hash_is_kept(database_url: str) -> None:
     await upgrade_database(database_url)
     engine = create_engine(database_url)
     try:
         journeys = JourneyStore(engine)
-        contacts = ContactStore(engine, journeys)
+        contacts = ContactStore(engine, journeys, code_key=KEY)
         contact = await contacts.create_contact("chat", T0)
+        for leg in ("1795.1", "1795.2", "1795.3"):
+            await journeys.open_call(CallerInfo(leg, "01011112222", "", "1588"), T0, {})
+        await contacts.issue_code("111111", contact.id, "chat-old", "technical", [], 5, T0, T0 + timedelta(minutes=10))
         await contacts.issue_code("482913", contact.id, "chat-abc", "technical", ["internet"], 3, T0, T0 + timedelta(minutes=10))
-        await contacts.issue_code("111111", contact.id, "chat-abc", "technical", [], 5, T0, T0 + timedelta(minutes=10))
         assert await contacts.code_is_live("482913", T0) and not await contacts.code_is_live("482913", T0 + timedelta(minutes=11))
         assert await contacts.claim_code("000000", "1795.1", T0) == CodeRefused("unknown")
         assert await contacts.claim_code("111111", "1795.1", T0 + timedelta(minutes=11)) == CodeRefused("expired")
@@ -65,8 +69,9 @@ async def test_a_code_is_claimed_once_before_it_expires_and_only_its_hash_is_kep
         assert (claimed.from_leg, claimed.queue, claimed.skills, claimed.priority) == ("chat-abc", "technical", ("internet",), 3)
         assert await contacts.claim_code("482913", "1795.3", T0 + timedelta(minutes=2)) == CodeRefused("used")
         async with engine.connect() as connection:
-            stored = (await connection.exec_driver_sql("SELECT code_hash FROM handoff_codes")).scalars().all()
-        assert "482913" not in stored and all(len(value) == 64 for value in stored)
+            stored = set((await connection.exec_driver_sql("SELECT code_hash FROM handoff_codes")).scalars().all())
+        assert stored == {code_digest("482913", KEY), code_digest("111111", KEY)}, "HMAC under the server's key"
+        assert hashlib.sha256(b"482913").hexdigest() not in stored and "482913" not in stored
     finally:
         await engine.dispose()
 

@@ -263,7 +263,7 @@ function renderPrevious() {
     item.append(element("time", "", Number.isNaN(when.getTime()) ? call.at : new Intl.DateTimeFormat(I18N.language, { dateStyle: "medium", timeStyle: "short" }).format(when)),
       " ", element("span", `chip channel ${CHANNEL_KEYS[call.channel] ? call.channel : "phone"}`, channelName(call.channel)),
       " ", element("strong", "", call.intent || I18N.t("agent.previous.no_intent")),
-      " ", element("span", "quiet", I18N.t("agent.previous.ended_by", { who: ["caller", "agent"].includes(call.ended_by) ? I18N.t(`agent.previous.by_${call.ended_by}`) : call.ended_by || "–" })));
+      " ", element("span", "quiet", I18N.t("agent.previous.ended_by", { who: ["caller", "agent", "system"].includes(call.ended_by) ? I18N.t(`agent.previous.by_${call.ended_by}`) : call.ended_by || "–" })));
     if (call.agent) item.append(" ", element("span", "chip", agentName(call.agent)));
     if (call.disposition) item.append(" ", element("span", "chip", dispositionName(call.disposition)));
     if (call.notes) item.append(element("p", "notes-text", call.notes));

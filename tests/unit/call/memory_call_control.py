@@ -5,6 +5,7 @@ told to fail one, the way Asterisk would (ChannelGone, AriRequestFailed with a s
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from engine.asterisk.ari_events import Channel
 from engine.asterisk.errors import AriRequestFailed, AriUnavailable, AsteriskError, ChannelGone
@@ -83,3 +84,15 @@ class MemoryCallControl:
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self._request("hangup", channel_id, reason)
+
+
+class SilentVoice:
+    """A text-to-speech that writes a short silent WAV-sized file."""
+
+    name = "silent"
+
+    def voice_for(self, language: str) -> str:
+        return "silence"
+
+    def render(self, text: str, language: str, destination: Path) -> None:
+        destination.write_bytes(b"RIFF" + bytes(100))

@@ -28,7 +28,7 @@ from engine.journey.journey_writer import JourneyWriter
 from engine.settings import CallSettings, LookupEndpoint
 from engine.speech.prompt_audio import PromptCache
 from engine.store.journey_store import OpenedCall
-from memory_call_control import MemoryCallControl, channel_in_stasis
+from memory_call_control import MemoryCallControl, SilentVoice, channel_in_stasis
 
 CHANNEL = "7.1"
 GREETING_ID = f"greeting-{CHANNEL}"
@@ -69,18 +69,6 @@ class MemoryJourneyStore:
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.events]
-
-
-class SilentVoice:
-    """A text-to-speech that writes a short silent WAV-sized file."""
-
-    name = "silent"
-
-    def voice_for(self, language: str) -> str:
-        return "silence"
-
-    def render(self, text: str, language: str, destination: Path) -> None:
-        destination.write_bytes(b"RIFF" + bytes(100))
 
 
 @dataclass

@@ -33,12 +33,18 @@ def test_a_code_is_six_digits_from_the_randomness_given() -> None:
     ("oh one two", "en", "012"),
     ("482913", "ko", "482913"),
     ("48 이구 one 3", "ko", "482913"),
+    ("음 코드는 사 팔 이 구 일 삼 이에요", "ko", "482913"),
+    ("[unk] 사 팔 [unk] 이 구 일 삼", "ko", "482913"),
+    ("um the code is four eight two nine one three", "en", "482913"),
+    ("我的代码是四八二九一三", "zh", "482913"),
+    ("嗯 四八二 <unk> 九一三", "zh", "482913"),
 ])
 def test_digit_words_become_digits(said: str, language: str, digits: str) -> None:
     assert digits_spoken(said, language) == digits
 
 
-@pytest.mark.parametrize(("said", "language"), [("인터넷이 안 돼요", "ko"), ("often", "en"), ("我要人工", "zh"), ("", "en"), ("four hundred", "en")])
+@pytest.mark.parametrize(("said", "language"), [("인터넷이 안 돼요", "ko"), ("often", "en"), ("我要人工", "zh"), ("", "en"), ("four hundred", "en"), ("음 코드는", "ko"), ("[unk] [unk]", "en"),
+                                                 ("the code is there", "en")])
 def test_anything_but_digit_words_is_not_a_code(said: str, language: str) -> None:
     assert digits_spoken(said, language) is None
 
