@@ -240,11 +240,12 @@ async def test_callback_from_the_chat_rings_the_agent_with_the_chat_on_the_pop_t
 
 
 async def phone_reaches(engine: RunningEngine, kind: str, where: Callable[[dict[str, Any]], bool] = lambda _: True, timeout_s: float = 60.0,
-                        at_least: int = 1) -> CallRecord:
-    """The newest phone leg once its journey has `at_least` `kind` events that `where` accepts."""
+                        at_least: int = 1, after: CallRecord | None = None) -> CallRecord:
+    """The newest phone leg once its journey has `at_least` `kind` events that `where` accepts; with
+    `after`, only a leg newer than that one (the next call's row may not be written yet)."""
     for _ in range(int(timeout_s * 5)):
         async with engine.store() as store:
-            calls = [call for call in await store.recent_calls(limit=20) if call.channel == "phone"]
+            calls = [call for call in await store.recent_calls(limit=20) if call.channel == "phone" and (after is None or call.id > after.id)]
         if calls and sum(event.kind == kind and where(dict(event.detail)) for event in calls[0].events) >= at_least:
             return calls[0]
         await asyncio.sleep(0.2)
@@ -482,7 +483,7 @@ async def test_used_incomplete_and_expired_codes_on_a_call_are_refused_and_the_e
         await wait_agents(engine, {"jiyeon": "available"}, timeout_s=30)
         await third.command("dial", f"sip:1588@127.0.0.1:{SIP_PORT}")
         await third.wait_event("CALL_ESTABLISHED")
-        await phone_reaches(engine, "node_entered", lambda detail: detail.get("node") == "menu")
+        await phone_reaches(engine, "node_entered", lambda detail: detail.get("node") == "menu", after=refused)
         await third.command("sndcode", "0")
         await wait_agents(engine, {"jiyeon": "on_call"}, timeout_s=60)
         await third.command("hangup")
