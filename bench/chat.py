@@ -504,6 +504,7 @@ async def main() -> None:
     extra = {"THREADLINE_CHAT__ENABLED": "true", "THREADLINE_CHAT__IDENTITY_SECRET": CHAT_SECRET,
              "THREADLINE_CHAT__MAX_SESSIONS": str(max(arguments.sessions * 2, 500)), "THREADLINE_CHAT__SESSIONS_PER_CLIENT_PER_MINUTE": "10000",
              "THREADLINE_CHAT__NEW_CHATS_PER_SECOND": "1000",  # the bench opens its chats at 250 a second, all from one address
+             "THREADLINE_CHAT__MAX_OPEN_PAGES": str(arguments.sessions + 10), "THREADLINE_CHAT__MAX_OPEN_PAGES_PER_CLIENT": str(arguments.sessions + 10),
              # every open chat holds a connection: the listener's cap (http.max_connections, 256 by default) must be above them
              "THREADLINE_HTTP__MAX_CONNECTIONS": str(arguments.sessions * 2 + 100)}
     async with real_engine(extra) as bench:

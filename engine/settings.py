@@ -368,6 +368,12 @@ class ChatSettings(_Section):
     """What one customer may send in one chat (its transcript stays bounded); more are refused."""
     max_pages_per_chat: int = Field(default=4, ge=1, le=50)
     """Pages (tabs, devices) attached to one chat at once; another is refused."""
+    max_open_pages: int = Field(default=128, ge=1, le=100_000)
+    """Chat pages connected at once, all chats together. Each holds one of the listener's
+    http.max_connections: keep it well below that, so agents' pages and pops always find a connection
+    (the settings refuse it within 64 of http.max_connections)."""
+    max_open_pages_per_client: int = Field(default=8, ge=1, le=100_000)
+    """Chat pages connected at once from one address (an IPv6 /64)."""
     new_chats_per_second: float = Field(default=100.0, gt=0, le=100_000)
     """New chats this engine opens a second on average, from all addresses together (a burst of
     `new_chats_burst` at once); more are refused (429). IPv6 clients count by their /64."""
@@ -428,6 +434,14 @@ class Settings(_Section):
     transcripts: TranscriptSettings = TranscriptSettings()
     api: ApiSettings = ApiSettings()
     chat: ChatSettings = ChatSettings()
+
+    @model_validator(mode="after")
+    def _chat_leaves_agents_connections(self) -> Settings:
+        if self.chat.enabled and self.chat.max_open_pages > self.http.max_connections - 64:
+            raise ValueError(f"chat.max_open_pages ({self.chat.max_open_pages}) must stay at least 64 below http.max_connections "
+                             f"({self.http.max_connections}), or public chat pages could take every connection agents' pages need: "
+                             "lower chat.max_open_pages or raise http.max_connections")
+        return self
     handoff: HandoffSettings = HandoffSettings()
 
     @property

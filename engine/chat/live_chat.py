@@ -31,6 +31,8 @@ from engine.journey.journey_writer import JourneyWriter
 from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
+MAX_HANDOFFS = 3
+"""Hand-offs one chat may be given (a callback, or codes: a new one when the last expired)."""
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -141,11 +143,23 @@ class LiveChat:
         self.sent += 1
         return True
 
+    def _handoff_limit(self, how: str) -> str | None:
+        """One callback a chat, and MAX_HANDOFFS offers in all (a new code after one expired): a public
+        chat must not book calls to a list of numbers. Counted from the leg's journey, so a reload or a
+        restart does not reset it."""
+        offered = [HandoffOffered.model_validate(detail) for kind, detail in self.journal if kind == HandoffOffered.KIND]
+        if how == "callback" and any(offer.how == "callback" for offer in offered):
+            return "already_arranged"
+        return "too_many_handoffs" if len(offered) >= MAX_HANDOFFS else None
+
     async def call_me_back(self, number: str) -> None:
         async with self._lock:
             target, leg = self._target(), self._leg()
             if target is None or leg is None:
                 await self._tell({"type": "handoff", "refused": "not_now"})
+                return
+            if (limit := self._handoff_limit("callback")) is not None:
+                await self._tell({"type": "handoff", "refused": limit})
                 return
             answer = await self._handoff.call_me_back(leg, number, target) if self._handoff is not None else port.HandoffRefused("no_handoff")
             if isinstance(answer, port.HandoffRefused):
@@ -160,6 +174,9 @@ class LiveChat:
             target, leg = self._target(), self._leg()
             if target is None or leg is None:
                 await self._tell({"type": "handoff", "refused": "not_now"})
+                return
+            if (limit := self._handoff_limit("code")) is not None:
+                await self._tell({"type": "handoff", "refused": limit})
                 return
             answer = await self._handoff.i_will_call(leg, target) if self._handoff is not None else port.HandoffRefused("no_handoff")
             if isinstance(answer, port.HandoffRefused):

@@ -19,6 +19,7 @@ they are restarted with back-off (engine/background_supervisor.py).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import json
 import logging
 import secrets
@@ -30,6 +31,7 @@ from aiohttp import WSMsgType, web
 
 from engine import metrics
 from engine.background_supervisor import BackgroundSupervisor
+from engine.chat.chat_limits import client_key
 from engine.chat.chat_service import ChatRefused, ChatService
 from engine.chat.live_chat import LiveChat, page_error
 from engine.settings import origin_of
@@ -78,10 +80,28 @@ def add_chat_routes(app: web.Application, service: ChatService) -> None:
             return web.json_response({"error": str(refused), "code": refused.code, "field": refused.field}, status=refused.status, headers=cors(request))
         return web.json_response({"token": token}, headers={**cors(request), "Cache-Control": "no-store"})
 
+    open_pages: Counter[str] = Counter()
+    """Chat pages connected now, per client (an IPv6 /64): bounded in all and per client, so public
+    pages never take the connections agents' pages need (chat.max_open_pages)."""
+
     async def socket(request: web.Request) -> web.WebSocketResponse:
         refuse_cross_origin_socket(request)
+        client = client_key(request.remote or "")
         ws = web.WebSocketResponse(max_msg_size=settings.max_message_chars * 6 + 256, heartbeat=20, compress=False)
         await ws.prepare(request)
+        if open_pages.total() >= settings.max_open_pages or open_pages[client] >= settings.max_open_pages_per_client:
+            await ws.send_json(page_error("chat_busy"))
+            await ws.close(code=1013, message=b"too many chat pages open: try again soon")
+            return ws
+        open_pages[client] += 1
+        try:
+            return await _chat_socket(ws)
+        finally:
+            open_pages[client] -= 1
+            if open_pages[client] <= 0:
+                del open_pages[client]
+
+    async def _chat_socket(ws: web.WebSocketResponse) -> web.WebSocketResponse:
         chat = await _hello(ws, service)
         if chat is None:
             return ws

@@ -11,9 +11,10 @@
   const NOTICES = {
     too_fast: "chat.error.too_fast", too_long: "chat.error.too_long", invalid: "chat.error.invalid", not_now: "chat.error.not_now",
     digits_expected: "chat.error.digits_expected", internal_error: "chat.error.internal_error", chat_full: "chat.error.chat_full",
-    too_many_pages: "chat.error.too_many_pages", database_slow: "chat.unavailable",
+    too_many_pages: "chat.error.too_many_pages", database_slow: "chat.unavailable", chat_busy: "chat.unavailable",
   };
-  const REFUSALS = { bad_number: "chat.refused.bad_number", not_now: "chat.refused.not_now", no_handoff: "chat.refused.no_handoff" };
+  const REFUSALS = { bad_number: "chat.refused.bad_number", not_now: "chat.refused.not_now", no_handoff: "chat.refused.no_handoff",
+    already_arranged: "chat.refused.already_arranged", too_many_handoffs: "chat.refused.too_many_handoffs" };
   const main = document.getElementById("chat");
   const log = document.getElementById("chat-log");
   const replies = document.getElementById("chat-replies");

@@ -300,3 +300,69 @@ async def test_going_on_with_new_flows_cancels_the_old_conversations_timers(stor
     await found(service, token)
     assert handle.cancelled() and "lookup_timeout-9" not in chat._timers
     await service.aclose()
+
+
+@dataclass
+class Arranging:
+    """A phone side that arranges every callback and issues every code (what the chat's limit must bound)."""
+
+    calls: list[str] = field(default_factory=list)
+
+    async def call_me_back(self, leg: port.ChatLeg, number: str, target: port.HandoffTarget) -> port.CallbackArranged | port.HandoffRefused:
+        self.calls.append(number)
+        return port.CallbackArranged(number[:3] + "****" + number[-4:], target.queue, f"cb-{len(self.calls)}")
+
+    async def i_will_call(self, leg: port.ChatLeg, target: port.HandoffTarget) -> port.CodeIssued | port.HandoffRefused:
+        self.calls.append("code")
+        return port.CodeIssued(f"{len(self.calls):06d}", "1588", datetime(2026, 12, 7, 10, tzinfo=UTC))
+
+
+async def test_one_chat_books_one_callback_and_at_most_three_hand_offs_also_after_a_restart(stores: Stores) -> None:
+    """A public chat must not book calls to a list of numbers: each would ring an agent first."""
+    phone = Arranging()
+    service = ChatService(ChatSettings(enabled=True), lambda: runtime(small(CARD)), stores.journeys, stores.contacts, phone)
+    token = await service.open("198.51.100.8")
+    chat = await found(service, token)
+    page = Page()
+    chat.attach(page)
+    await chat.typed(PIN)
+    await chat.typed("agent")
+    await chat.call_me_back("01012345678")
+    await chat.call_me_back("01099998888")
+    await chat.i_will_call()
+    await service.aclose()
+    again = ChatService(ChatSettings(enabled=True), lambda: runtime(small(CARD)), stores.journeys, stores.contacts, phone)
+    restored = await found(again, token)
+    restored.attach(page)
+    await restored.call_me_back("01077776666")
+    await restored.i_will_call()
+    await restored.i_will_call()
+    await again.aclose()
+    assert phone.calls == ["01012345678", "code", "code"]
+    refusals = [message["refused"] for message in page.got if message.get("type") == "handoff" and "refused" in message]
+    assert refusals == ["already_arranged", "already_arranged", "too_many_handoffs"]
+
+
+async def test_chat_pages_connected_at_once_are_bounded_in_all_and_per_address(stores: Stores) -> None:
+    """Each page holds one of the listener's connections: strangers' chat pages must not take them all
+    from the agents' pages, so past chat.max_open_pages a page is told the chat is busy (1013)."""
+    from aiohttp import WSMsgType, web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from engine.web.chat_routes import add_chat_routes
+
+    service = service_of(stores, max_open_pages=2, max_open_pages_per_client=1)
+    app = web.Application()
+    add_chat_routes(app, service)
+    async with TestClient(TestServer(app)) as client:
+        first = await client.ws_connect("/chat/ws")
+        second = await client.ws_connect("/chat/ws")  # the same address: over its one page
+        refused = await second.receive_json(timeout=5)
+        closed = await second.receive(timeout=5)
+        assert refused == {"type": "error", "code": "chat_busy"} and closed.type == WSMsgType.CLOSE and closed.data == 1013
+        await first.close()
+        again = await client.ws_connect("/chat/ws")  # its page closed: the address may connect again
+        await again.send_json({"type": "hello", "token": "x" * 30})
+        assert (await again.receive_json(timeout=5))["code"] == "no_chat"  # past the cap, into the chat's own checks
+        await again.close()
+    await service.aclose()
