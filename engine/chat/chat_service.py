@@ -35,7 +35,7 @@ from engine.journey.events import Arrived, CheckpointSaved, TransferAsked, from_
 from engine.journey.journey_writer import JourneyWriter
 from engine.settings import ChatSettings
 from engine.store.contact_store import ContactStore
-from engine.store.journey_store import CallerInfo, JourneyStore
+from engine.store.journey_store import CallerInfo, CallRecord, JourneyStore
 from engine.task_owner import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,27 @@ class ChatService:
         try:
             async with asyncio.timeout(self.settings.database_wait_s):
                 legs = await self._contacts.legs_of_contact(chat.contact_id)
+                before = await self._last_chat_of_customer(chat.contact_id)
         except (TimeoutError, OSError) as exc:
             log.warning("chat %s: its contact's later legs were not read (%s)", chat.channel_id, type(exc).__name__)
             return []
-        return later_legs(legs, chat.channel_id, runtime.bundle.flow_set.procedures)
+        procedures = runtime.bundle.flow_set.procedures
+        earlier = later_legs(before[0], before[1], procedures) if before is not None else []
+        return [*earlier, *later_legs(legs, chat.channel_id, procedures)]
+
+    async def _last_chat_of_customer(self, contact_id: int) -> tuple[list[CallRecord], str] | None:
+        """A signed customer's previous chat contact and its chat leg: a later chat shows what that
+        chat's calls did too (the steps, the disposition, the next step). Only for a verified identity:
+        a number typed by anyone opens nobody's history."""
+        contact = await self._contacts.contact(contact_id)
+        if contact is None or not contact.verified or not (contact.customer_number or contact.customer_account):
+            return None
+        for other in await self._contacts.contacts_of_customer(contact.customer_number, contact.customer_account, limit=10):
+            if other.id < contact_id and other.verified and other.origin == "chat":
+                legs = await self._contacts.legs_of_contact(other.id)
+                chat_leg = next((leg for leg in legs if leg.channel == "chat"), None)
+                return (legs, chat_leg.channel_id) if chat_leg is not None else None
+        return None
 
     async def legs_changed(self, contact_id: int) -> None:
         """A later leg of a contact moved on (a call ended, a disposition was set): its open chat pages hear it."""

@@ -366,3 +366,25 @@ async def test_chat_pages_connected_at_once_are_bounded_in_all_and_per_address(s
         assert (await again.receive_json(timeout=5))["code"] == "no_chat"  # past the cap, into the chat's own checks
         await again.close()
     await service.aclose()
+
+
+async def test_a_signed_customer_s_next_chat_shows_what_the_last_chat_s_call_did_and_a_stranger_s_does_not(stores: Stores) -> None:
+    """And back, later: the disposition and the call's leg come back in the customer's next chat, but only
+    under a signed identity (a typed number opens nobody's history)."""
+    from engine.journey.events import DispositionSet, to_stored
+    from engine.store.journey_store import CallerInfo
+
+    service = service_of(stores, identity_secret=SECRET)
+    now = datetime.now(UTC)
+    who = sign({"customer": "C-9", "number": "01055556666", "exp": now.timestamp() + 600}, SECRET)
+    first = await found(service, await service.open("198.51.100.9", *who), *who)
+    call = await stores.contacts.open_leg((await stores.contacts.contact(first.contact_id)), "phone",  # type: ignore[arg-type]
+                                          CallerInfo("1795.5", "01055556666", "", "1588"), now, ("arrived", {}))
+    kind, detail = to_stored(DispositionSet(disposition="technician_booked"))
+    await stores.journeys.add_event(call.call_id, kind, now, detail)
+    second = await found(service, await service.open("198.51.100.9", *who), *who)
+    shown = await service.later_legs(second)
+    assert [(item["channel"], item["disposition"]) for item in shown] == [("phone", "technician_booked")]
+    stranger = await found(service, await service.open("198.51.100.10"))
+    assert await service.later_legs(stranger) == []
+    await service.aclose()
