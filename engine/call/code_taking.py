@@ -87,6 +87,10 @@ class CodeTaking:
         self.entry = CodeEntry(settings.key_timeout_s if settings else 4.0, settings.max_code_tries if settings else 0, open_=claims is not None)
         self.took = False
         """This call took a chat over: released if it ends before it reached the chat's queue."""
+        self._checked = self._waiting = False
+        """Whether the start check has answered, and found a live code somewhere. Keys before it answers
+        are held in case they are a code's; once it found none, the greeting's keys are ignored as they
+        always were (a caller keying a menu choice early is never held)."""
 
     @property
     def holding(self) -> bool:
@@ -96,7 +100,7 @@ class CodeTaking:
     @property
     def takes_keys(self) -> bool:
         """A key now would be a code's: the journey must not keep it."""
-        return self._claims is not None and self.entry.state is not EntryState.CLOSED
+        return self._claims is not None and self.entry.state is not EntryState.CLOSED and (not self._checked or self._waiting or self.entry.state is not EntryState.OPEN)
 
     @property
     def listening(self) -> bool:
@@ -105,7 +109,7 @@ class CodeTaking:
     @property
     def checks_at_start(self) -> bool:
         settings = self._claims.settings if self._claims is not None else None
-        return settings is not None and self.entry.state is EntryState.OPEN and (settings.continue_by_number or settings.spoken_codes)
+        return settings is not None and self.entry.state is EntryState.OPEN
 
     def flow_asks(self) -> None:
         self.entry.flow_asks()
@@ -120,7 +124,7 @@ class CodeTaking:
         try:
             async with asyncio.timeout(START_CHECK_TIMEOUT_S):
                 claimed = await claims.claim_by_number(caller_number, self._channel_id) if by_number else None
-                waiting = claimed is None and claims.settings.spoken_codes and await claims.codes_waiting()
+                waiting = claimed is None and await claims.codes_waiting()
         except Exception as exc:  # the database is slow or down: the call runs its flow; keyed codes are still tried
             log.warning("call %s: waiting hand-offs not read: %s", self._channel_id, exc or type(exc).__name__)
             if by_number:
@@ -134,6 +138,7 @@ class CodeTaking:
     async def checked(self, fact: HandoffChecked) -> None:
         """In the session: the start check's answer. A chat is taken over only while the greeting's
         window is still open (the caller is not keying a code, the flow has not asked anything)."""
+        self._checked, self._waiting = True, fact.waiting or fact.handed is not None
         if fact.handed is not None:
             if self.entry.state is EntryState.OPEN and self._host.live:
                 self.took = True
@@ -142,12 +147,17 @@ class CodeTaking:
             else:
                 self._host.spawn(f"handoff-release-{self._channel_id}", self._release())
             return
-        if fact.waiting and self.entry.state is EntryState.OPEN:
+        if not fact.waiting:
+            await self._run(self.entry.no_codes_live())
+        settings = self._claims.settings if self._claims is not None else None
+        if fact.waiting and self.entry.state is EntryState.OPEN and settings is not None and settings.spoken_codes:
             language = self._host.language[:2]
             self._host.listen_for_code(tuple(dict.fromkeys((*DIGIT_WORDS.get(language, {}), *DIGIT_WORDS["en"]))))
 
     async def key(self, digit: str) -> bool:
         """True if the key was the code's (the flow never sees it)."""
+        if self._checked and not self._waiting and self.entry.state is EntryState.OPEN:
+            return False  # no code is live anywhere: the key is the flow's, as before hand-offs existed
         commands = self.entry.key(digit)
         await self._run(commands)
         return not any(isinstance(command, PassKey) for command in commands)

@@ -228,6 +228,14 @@ class CodeEntry:
             return [ReleaseFlow()]
         return []
 
+    def no_codes_live(self) -> list[EntryCommand]:
+        """The start check found no code live anywhere: keys held in case they were one go back to
+        being the greeting's (ignored, as before hand-offs existed) and the flow goes on."""
+        if self.state is EntryState.KEYING:
+            self.state, self.digits = EntryState.OPEN, ""
+            return [CancelTimer(), ReleaseFlow()]
+        return []
+
     def flow_asks(self) -> None:
         """The flow began waiting for an answer: its window is over (unless a code is under way)."""
         if self.state is EntryState.OPEN:

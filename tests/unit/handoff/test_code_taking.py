@@ -298,3 +298,16 @@ async def test_the_queue_speaks_the_chats_language_to_a_caller_who_went_on_from_
     assert snapshot.language == "ko", "the chat was in Korean: its announcements and its agent's pop are too"
     await call.hang_up()
     await distributor.aclose()
+
+
+async def test_with_no_code_live_anywhere_a_caller_keying_early_is_never_held_and_the_key_is_journaled(desk: Desk) -> None:
+    """The regression test_agent_desktop found: a caller who keys a menu choice during the greeting
+    (no chat has a code waiting) must go on at once, as before hand-offs existed."""
+    desk.service._clock = lambda: datetime.now(UTC) + timedelta(hours=2)  # the only code has expired by then
+    call = await desk.call(HandoffSettings(key_timeout_s=10.0))
+    await asyncio.sleep(0.2)  # the start check has answered: nothing waits
+    call.keys("2")
+    call.put(PlaybackFinished(call.greeting, call.channel, "sound:x", "done"))
+    await call.until(lambda: "hangup" in call.control.operations, timeout_s=3.0)  # not held for the 10 s key timeout
+    record = await call.hang_up()
+    assert [event.detail["digit"] for event in record.events if event.kind == "dtmf"] == ["2"]  # a menu key, not a code's: not masked
