@@ -177,10 +177,17 @@ async def test_the_pages_show_the_channels_through_the_real_web_server(pbx: Loca
             assert response.status == 200 and ",channel,chat,2,2,1,0.5,1,1,1,1,1,1.0" in text, text
         async with operator.get(f"{engine.http_url}/reports/data", params={"by": "nobody"}) as response:
             assert response.status == 422 and (await response.json())["field"] == "by"
-    async with aiohttp.ClientSession() as scraper, scraper.get(f"{engine.http_url}/metrics") as response:
-        exposition = await response.text()
-    for line in ('threadline_contacts_today{channel="chat"} 2.0', 'threadline_containment_ratio{channel="all"} 0.25',
-                 'threadline_handoffs_today{stage="completed"} 1.0', "threadline_handoff_repeat_ratio 1.0"):
+    wanted = ('threadline_contacts_today{channel="chat"} 2.0', 'threadline_containment_ratio{channel="all"} 0.25',
+              'threadline_handoffs_today{stage="completed"} 1.0', "threadline_handoff_repeat_ratio 1.0")
+    exposition = ""
+    async with aiohttp.ClientSession() as scraper:
+        for _ in range(180):  # today's channel figures are computed by a background task soon after the start: not at once on a busy machine
+            async with scraper.get(f"{engine.http_url}/metrics") as response:
+                exposition = await response.text()
+            if all(line in exposition for line in wanted):
+                break
+            await asyncio.sleep(0.5)
+    for line in wanted:
         assert line in exposition, exposition
 
     shots = tmp_path / "screenshots"
